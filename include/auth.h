@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Authentication: HTTP Basic credentials checked against an htpasswd
+ * file, or, without one, the user name of a trusted proxy's header.
+ */
+#ifndef MTTD_AUTH_H
+#define MTTD_AUTH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Longest user name kept; longer names are refused as malformed. */
+#define AUTH_USER_MAX 256
+
+enum auth_result {
+	AUTH_OK,	/* user holds the name. */
+	AUTH_MISSING,	/* No Authorization header. */
+	AUTH_MALFORMED,	/* Not Basic, bad base64, no colon. */
+	AUTH_WRONG	/* Unknown user or wrong password. */
+};
+
+struct auth;
+
+/*
+ * Load an htpasswd file.  Lines that cannot be used (plain text, a format
+ * this build cannot check) are skipped with a warning naming the line.
+ * Returns the table, or NULL with *cause set (the caller frees it).
+ * Free it with auth_free.
+ */
+struct auth *auth_load(const char *path, char **cause)
+	__attribute__((warn_unused_result));
+
+/* Free a table from auth_load; NULL is allowed. */
+void auth_free(struct auth *a);
+
+/* Number of usable entries, for the start-up log. */
+size_t auth_count(const struct auth *a);
+
+/* Number of checks answered from the cache of verified headers. */
+size_t auth_cache_hits(const struct auth *a);
+
+/*
+ * Check an Authorization header value (NULL when absent) against a.
+ * On AUTH_OK the user name is copied into user (size AUTH_USER_MAX + 1).
+ */
+enum auth_result auth_check(struct auth *a, const char *header, char *user);
+
+/*
+ * Proxy mode: the user name of a header without checking it: the part of
+ * a Basic credential before the first colon, "(unknown)" for any other
+ * scheme or a credential that does not decode.  AUTH_MISSING when header
+ * is NULL, else AUTH_OK with user filled in.
+ */
+enum auth_result auth_proxy_user(const char *header, char *user);
+
+/* Name of a result, for logs. */
+const char *auth_result_name(enum auth_result r);
+
+#endif /* MTTD_AUTH_H */

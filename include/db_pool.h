@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The database pool: a fixed number of asynchronous libpq connections in
+ * pipeline mode, driven by the event loop, lent to one request at a time,
+ * with a bounded queue of requests waiting for one.
+ */
+#ifndef MTTD_DB_POOL_H
+#define MTTD_DB_POOL_H
+
+#include <stdbool.h>
+
+#include <event2/event.h>
+#include <libpq-fe.h>
+
+struct db_pool;
+struct db_conn;
+struct db_wait;
+struct db_batch;
+
+/* How to reach the database. */
+struct db_pool_params {
+	const char *host;
+	int port;
+	const char *dbname;
+	const char *user;
+	const char *password;
+	int size;		/* Connections. */
+	int max_waiting;	/* Queue bound; past it DB_ACQUIRE_BUSY. */
+	int wait_timeout_s;	/* Longest wait; past it DB_ACQUIRE_TIMEOUT. */
+};
+
+enum db_acquire_status {
+	DB_ACQUIRE_OK,		/* conn is the caller's until released. */
+	DB_ACQUIRE_DOWN,	/* No connection to the database is up. */
+	DB_ACQUIRE_BUSY,	/* The wait queue is full. */
+	DB_ACQUIRE_TIMEOUT	/* No connection came free in time. */
+};
+
+/* What one batch gave; valid only during the callback. */
+struct db_result {
+	PGresult **results;	/* One per statement; NULL if it did not run. */
+	int count;
+	int failed;		/* Index of the failing statement, or -1. */
+	const char *error;	/* Its primary message, or NULL. */
+	const char *sqlstate;	/* Its SQLSTATE, or NULL. */
+	bool conn_lost;		/* The connection broke mid-batch. */
+};
+
+typedef void (*db_acquire_cb)(struct db_conn *conn,
+    enum db_acquire_status status, void *arg);
+typedef void (*db_batch_cb)(const struct db_result *res, void *arg);
+
+/* Make a pool and start connecting in the background; free it with
+ * db_pool_free.  Connection parameters are copied. */
+struct db_pool *db_pool_new(struct event_base *base,
+    const struct db_pool_params *params);
+
+/* Close every connection and free the pool; waiters are not called. */
+void db_pool_free(struct db_pool *pool);
+
+/* True when at least one connection is up (the last known state). */
+bool db_pool_is_up(const struct db_pool *pool);
+
+/* Connections now up, for /status and logs. */
+int db_pool_count_up(const struct db_pool *pool);
+
+/*
+ * Ask for a connection.  cb runs later from the loop, never from inside
+ * this call.  Returns a handle to cancel the wait with db_wait_cancel
+ * until cb has run; the pool frees the handle after cb.
+ */
+struct db_wait *db_pool_acquire(struct db_pool *pool, db_acquire_cb cb,
+    void *arg);
+
+/* Withdraw a wait whose callback has not run yet. */
+void db_wait_cancel(struct db_wait *wait);
+
+/*
+ * Give a connection back.  An open or failed transaction is rolled back
+ * before the connection is lent again.
+ */
+void db_conn_release(struct db_conn *conn);
+
+/* Start an empty batch of statements; db_conn_run frees it. */
+struct db_batch *db_batch_new(void);
+
+/*
+ * Add a statement with text parameters (NULL values are SQL NULL;
+ * lengths may be NULL for NUL-terminated values).  sql and values must
+ * stay valid until db_conn_run returns: libpq copies them when sending.
+ */
+void db_batch_add(struct db_batch *batch, const char *sql, int nparams,
+    const char *const *values, const int *lengths);
+
+/* Statements added so far. */
+int db_batch_count(const struct db_batch *batch);
+
+/*
+ * Send every statement of batch in one pipeline ending in a sync point and
+ * free batch.  cb runs once every result has arrived, or the first
+ * failure has been seen and the rest reported aborted, or the connection
+ * broke.  Results are freed after cb returns.
+ */
+void db_conn_run(struct db_conn *conn, struct db_batch *batch, db_batch_cb cb,
+    void *arg);
+
+#endif /* MTTD_DB_POOL_H */

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The HTTP server: the evhttp listener, the shared state handlers need
+ * (settings, database pool, credentials), and the lifecycle of requests
+ * in flight so that a shutdown can drain them.
+ */
+#ifndef MTTD_HTTP_SERVER_H
+#define MTTD_HTTP_SERVER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+#include "auth.h"
+#include "db_pool.h"
+#include "settings.h"
+
+struct http_server {
+	struct event_base *base;
+	const struct settings *settings;
+	struct db_pool *pool;
+	struct auth *auth;		/* NULL: proxy mode. */
+	time_t started;
+	uint64_t next_id;
+	int active;			/* Requests in flight. */
+	bool draining;			/* Stop once active reaches 0. */
+	struct evhttp *http;
+	struct evhttp_bound_socket *bound;
+	int port;			/* Actually bound. */
+};
+
+/*
+ * Listen on the configured address.  The caller keeps base, settings,
+ * pool and auth alive until http_server_free.  Returns the server, or
+ * NULL with *cause set (the caller frees it).
+ */
+struct http_server *http_server_new(struct event_base *base,
+    const struct settings *settings, struct db_pool *pool, struct auth *auth,
+    char **cause) __attribute__((warn_unused_result));
+
+/* Stop accepting; the loop ends when the requests in flight are done. */
+void http_server_drain(struct http_server *s);
+
+/* Called by request_finish: one request less in flight. */
+void http_server_request_done(struct http_server *s);
+
+/* Free the listener and the server. */
+void http_server_free(struct http_server *s);
+
+#endif /* MTTD_HTTP_SERVER_H */

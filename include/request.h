@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The request context: everything one HTTP request in flight owns (the
+ * evhttp request, its parsed body, a borrowed database connection), and
+ * the one way to answer it, as JSON, with CORS headers and an access
+ * line.
+ */
+#ifndef MTTD_REQUEST_H
+#define MTTD_REQUEST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/time.h>
+
+#include <event2/http.h>
+#include <yajl/yajl_gen.h>
+
+#include "auth.h"
+#include "db_pool.h"
+#include "json_doc.h"
+
+struct http_server;
+
+struct request {
+	struct http_server *server;
+	struct evhttp_request *req;
+	uint64_t id;
+	const char *method;		/* "GET", "POST", ... */
+	char *path;			/* Normalised, without the prefix. */
+	char peer[64];			/* The socket's address. */
+	char client[64];		/* peer, or the trusted X-Forwarded-For. */
+	char user[AUTH_USER_MAX + 1];	/* "" until authenticated. */
+	struct timeval started;
+	struct json_value *body;	/* Parsed POST body, or NULL. */
+	struct db_wait *wait;		/* While waiting for a connection. */
+	struct db_conn *conn;		/* While holding one. */
+	void *state;			/* The handler's own... */
+	void (*state_free)(void *state);	/* ...freed by this at finish. */
+	int http_code;			/* Of the answer, for the access log. */
+	size_t bytes;			/* Body bytes answered. */
+};
+
+/* A JSON generator for an answer; yajl_gen_free it or pass it on. */
+yajl_gen request_json_new(void);
+
+/* Add "status" and "status_message" to an open map. */
+void request_json_status(yajl_gen g, int status, const char *message);
+
+/* Add a string key and a string value to an open map. */
+void request_json_kv(yajl_gen g, const char *key, const char *value);
+
+/* Add a string key and an integer value to an open map. */
+void request_json_kint(yajl_gen g, const char *key, long long value);
+
+/*
+ * Answer with g's JSON (a complete document) and finish the request.
+ * Frees g and r.
+ */
+void request_reply_json(struct request *r, int http_code, yajl_gen g);
+
+/* Answer {"status": 0, "status_message": message} and finish. */
+void request_reply_ok(struct request *r, const char *message);
+
+/*
+ * The one error funnel: log once, answer {"status": status,
+ * "status_message": ...} with http_code, and finish the request.
+ */
+void reply_error(struct request *r, int http_code, int status,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* Answer with an empty body (OPTIONS) and finish. */
+void request_reply_empty(struct request *r, int http_code);
+
+/* Ask the pool for a connection; cb runs with r when it is decided. */
+void request_db_acquire(struct request *r,
+    void (*cb)(struct request *r, enum db_acquire_status status));
+
+/* Answer 503 with Retry-After for a connection that could not be had. */
+void request_reply_db_unavailable(struct request *r,
+    enum db_acquire_status status);
+
+/* Give the borrowed connection back, if any. */
+void request_db_release(struct request *r);
+
+/* Free everything r owns; the reply must have been sent. */
+void request_finish(struct request *r);
+
+#endif /* MTTD_REQUEST_H */

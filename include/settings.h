@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Settings: the INI configuration file (the reference's mtt_server.cfg
+ * plus mttd's own keys), described once in an option table.
+ */
+#ifndef MTTD_SETTINGS_H
+#define MTTD_SETTINGS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "log.h"
+
+struct settings {
+	char *config_path;	/* As given on the command line. */
+	char *config_dir;	/* Its folder: base of relative paths. */
+
+	/* [server] */
+	char *socket_host;
+	int socket_port;		/* 0: any free port. */
+	char *url_docroot;		/* Only logged. */
+	char *url_prefix;		/* "" or "/a/b" without trailing slash. */
+	size_t max_body_size;		/* Bytes. */
+	bool trust_forwarded_for;
+	char *cors_origin;
+	int request_timeout_s;
+	int max_waiting;		/* Requests queued for the database. */
+	int db_wait_timeout_s;		/* Longest wait in that queue. */
+
+	/* [logging] */
+	enum log_level log_level;
+	char *log_file;			/* Absolute, or NULL. */
+	char *access_log;		/* Absolute, or NULL. */
+
+	/* [pg_v3] */
+	char *db_type;
+	char *dbname;
+	char *username;
+	char *password;
+	char *server;
+	int port;
+	int pool_size;
+
+	/* [auth] */
+	char *htpasswd_file;		/* Absolute, or NULL: proxy mode. */
+	char *realm;
+};
+
+/* Fill in every default. */
+void settings_defaults(struct settings *s);
+
+/*
+ * Read path over the defaults (settings_load fills them in itself, so s
+ * need not be set up first).  Returns 0, or -1 with *cause set to
+ * "FILE:LINE: key 'K': why" (the caller frees it); s is then freed.
+ */
+int settings_load(const char *path, struct settings *s, char **cause)
+	__attribute__((warn_unused_result));
+
+/* Free what settings_load or settings_defaults allocated. */
+void settings_free(struct settings *s);
+
+/*
+ * The key of the first option that differs between a and b and cannot
+ * change without a restart, or NULL: for checking a SIGHUP reload.
+ */
+const char *settings_fixed_change(const struct settings *a,
+    const struct settings *b);
+
+/* Print every section and key with its default and a sentence, for -h. */
+void settings_print_keys(FILE *out);
+
+#endif /* MTTD_SETTINGS_H */

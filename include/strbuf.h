@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Growable byte buffers for building SQL text and messages.  Allocation
+ * failure aborts the process (see xmalloc in strbuf.c).
+ */
+#ifndef MTTD_STRBUF_H
+#define MTTD_STRBUF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct strbuf {
+	char *data;	/* Always NUL-terminated once anything was added. */
+	size_t len;
+	size_t cap;
+};
+
+/* Set an empty buffer up (no allocation yet). */
+void strbuf_setup(struct strbuf *sb);
+
+/* Free the buffer's memory and leave it empty. */
+void strbuf_shutdown(struct strbuf *sb);
+
+/* Append len bytes. */
+void strbuf_add(struct strbuf *sb, const char *data, size_t len);
+
+/* Append a NUL-terminated string. */
+void strbuf_adds(struct strbuf *sb, const char *s);
+
+/* Append formatted text. */
+void strbuf_addf(struct strbuf *sb, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Take the text out; the caller frees it; the buffer is left empty. */
+char *strbuf_take(struct strbuf *sb);
+
+/* malloc, calloc, realloc and strdup that abort when memory runs out. */
+void *xmalloc(size_t size);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t size);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+
+/* printf into a new string the caller frees; aborts when memory runs out. */
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Number of UTF-8 characters in len bytes of valid UTF-8. */
+size_t utf8_char_count(const char *s, size_t len);
+
+/* 64-bit FNV-1a hash of len bytes, continuing from seed. */
+uint64_t hash_fnv1a(uint64_t seed, const void *data, size_t len);
+
+/* The seed to start hash_fnv1a with. */
+#define HASH_FNV1A_SEED 0xcbf29ce484222325ULL
+
+#endif /* MTTD_STRBUF_H */

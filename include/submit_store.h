@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Storing a validated submission: one transaction on a borrowed
+ * connection that finds or creates every normalised row, skips results
+ * already stored, inserts the rest, and commits.
+ */
+#ifndef MTTD_SUBMIT_STORE_H
+#define MTTD_SUBMIT_STORE_H
+
+#include "db_pool.h"
+#include "submit_fields.h"
+
+enum submit_outcome {
+	SUBMIT_STORED,		/* Committed; ids hold one id per entry. */
+	SUBMIT_REFUSED,		/* A value the database refused: HTTP 200. */
+	SUBMIT_DB_FAILED	/* The database failed: HTTP 503. */
+};
+
+/*
+ * Called once when the submission is over.  ids (count entries) and
+ * message are valid during the call only.  The connection is no longer
+ * used by the store; the callee releases it.
+ */
+typedef void (*submit_store_done_cb)(void *arg, enum submit_outcome outcome,
+    long submit_id, const long *ids, const char *message);
+
+/*
+ * Store req on conn.  req must stay valid until cb has run.  Round trips:
+ * one to begin and check, one per entry (a second one for an entry that
+ * creates normalised rows), the commit rides with the last entry.
+ */
+void submit_store_run(struct db_conn *conn, const struct submit_request *req,
+    submit_store_done_cb cb, void *arg);
+
+#endif /* MTTD_SUBMIT_STORE_H */

@@ -1,0 +1,557 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * HTTP Basic authentication: an htpasswd table whose hashes are checked
+ * by libcrypt (bcrypt, SHA-crypt, DES) or apr-util (Apache MD5, SHA-1),
+ * a cache of headers that already verified, and the unchecked user name
+ * of proxy mode.  No password is ever logged.
+ */
+#include "config.h"
+
+#include <crypt.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#ifdef HAVE_APR_UTIL
+#include <apr_general.h>
+#include <apr_md5.h>
+#endif
+
+#include "auth.h"
+#include "json_doc.h"
+#include "log.h"
+#include "strbuf.h"
+
+/* Headers that verified, kept so bcrypt runs once per client. */
+#define AUTH_CACHE_SIZE 64
+
+/* Longest decoded user:password accepted. */
+#define AUTH_CRED_MAX 4096
+
+/* Who checks a hash. */
+enum auth_checker {
+	AUTH_CHECKER_NONE,	/* Plain text or unknown: refused. */
+	AUTH_CHECKER_CRYPT,	/* libcrypt's crypt_r. */
+	AUTH_CHECKER_DES,	/* crypt_r too, but weak: warned about. */
+	AUTH_CHECKER_APR	/* apr-util's apr_password_validate. */
+};
+
+struct auth_entry {
+	char *user;
+	char *hash;
+	enum auth_checker checker;
+};
+
+struct auth_cached {
+	char *header;		/* NULL: the slot is free. */
+	size_t len;
+	char user[AUTH_USER_MAX + 1];
+};
+
+struct auth {
+	struct auth_entry *entries;
+	size_t count;
+	size_t cap;
+	struct auth_cached cache[AUTH_CACHE_SIZE];
+	unsigned cache_next;	/* The slot to fill next, round robin. */
+	size_t cache_hits;
+	struct crypt_data *crypt;	/* crypt_r's scratch; large. */
+};
+
+/* Compare without an early exit, so timing tells nothing of where. */
+static bool
+auth_equal(const char *a, const char *b, size_t len)
+{
+	volatile unsigned char diff = 0;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		diff |= (unsigned char)a[i] ^ (unsigned char)b[i];
+	return diff == 0;
+}
+
+/* True for the 13 characters of a traditional DES crypt hash. */
+static bool
+auth_is_des(const char *hash)
+{
+	size_t i;
+
+	if (strlen(hash) != 13)
+		return false;
+	for (i = 0; i < 13; i++) {
+		if (strchr("./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		    "abcdefghijklmnopqrstuvwxyz", hash[i]) == NULL)
+			return false;
+	}
+	return true;
+}
+
+/* Which library checks hash, by the prefixes htpasswd writes. */
+static enum auth_checker
+auth_checker_of(const char *hash)
+{
+	static const char *const crypt_prefixes[] = {
+		"$2y$", "$2a$", "$2b$", "$5$", "$6$"
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof crypt_prefixes / sizeof crypt_prefixes[0];
+	    i++) {
+		if (strncmp(hash, crypt_prefixes[i],
+		    strlen(crypt_prefixes[i])) == 0)
+			return AUTH_CHECKER_CRYPT;
+	}
+	if (strncmp(hash, "$apr1$", 6) == 0 || strncmp(hash, "{SHA}", 5) == 0)
+		return AUTH_CHECKER_APR;
+	if (auth_is_des(hash))
+		return AUTH_CHECKER_DES;
+	return AUTH_CHECKER_NONE;
+}
+
+/* Start apr once per process; false when this build has no apr-util. */
+static bool
+auth_apr_ready(void)
+{
+#ifdef HAVE_APR_UTIL
+	static int state;	/* 0: not tried, 1: running, -1: failed. */
+
+	if (state == 0) {
+		state = apr_initialize() == APR_SUCCESS ? 1 : -1;
+		if (state == 1)
+			atexit(apr_terminate);
+	}
+	return state == 1;
+#else
+	return false;
+#endif
+}
+
+/*
+ * Why an entry with this checker and hash cannot be used, or NULL.  DES
+ * is usable but gets a warning from the caller.
+ */
+static const char *
+auth_unusable(enum auth_checker checker, const char *hash)
+{
+	int rc;
+
+	switch (checker) {
+	case AUTH_CHECKER_NONE:
+		return "the password is plain text or in an unknown format";
+	case AUTH_CHECKER_APR:
+		if (!auth_apr_ready())
+			return "this build has no apr-util to check $apr1$ "
+			    "and {SHA} hashes";
+		return NULL;
+	default:
+		rc = crypt_checksalt(hash);
+		if (rc == CRYPT_SALT_INVALID || rc == CRYPT_SALT_METHOD_DISABLED)
+			return "libcrypt cannot check this hash";
+		return NULL;
+	}
+}
+
+/* The entry for user, or NULL. */
+static struct auth_entry *
+auth_find(struct auth *a, const char *user)
+{
+	size_t i;
+
+	for (i = 0; i < a->count; i++) {
+		if (strcmp(a->entries[i].user, user) == 0)
+			return &a->entries[i];
+	}
+	return NULL;
+}
+
+/* Cut white space off both ends of s, in place. */
+static char *
+auth_trim(char *s)
+{
+	size_t n;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	n = strlen(s);
+	while (n > 0 && strchr(" \t\r\n", s[n - 1]) != NULL)
+		s[--n] = '\0';
+	return s;
+}
+
+/* Check the user and hash of a line; a reason to skip it, or NULL. */
+static const char *
+auth_line_refusal(struct auth *a, const char *user, const char *hash,
+    enum auth_checker checker)
+{
+	if (*user == '\0')
+		return "empty user name";
+	if (strlen(user) > AUTH_USER_MAX)
+		return "user name longer than 256 bytes";
+	if (auth_find(a, user) != NULL)
+		return "user repeated; the first line counts";
+	return auth_unusable(checker, hash);
+}
+
+/*
+ * Take one line "user:hash" (anything after a second colon is ignored,
+ * as Apache does).  Lines that cannot be used are skipped with a warning
+ * that names the line and user but never the hash.
+ */
+static void
+auth_load_line(struct auth *a, const char *path, unsigned n, char *line)
+{
+	enum auth_checker checker;
+	char *colon, *hash, *end;
+	const char *why;
+
+	line = auth_trim(line);
+	if (*line == '\0' || *line == '#')
+		return;
+	if ((colon = strchr(line, ':')) == NULL) {
+		log_warn("%s:%u: no ':' after the user name; line skipped",
+		    path, n);
+		return;
+	}
+	*colon = '\0';
+	hash = colon + 1;
+	if ((end = strchr(hash, ':')) != NULL)
+		*end = '\0';
+	checker = auth_checker_of(hash);
+	if ((why = auth_line_refusal(a, line, hash, checker)) != NULL) {
+		log_warn("%s:%u: user '%.256s': %s; line skipped", path, n,
+		    line, why);
+		return;
+	}
+	if (checker == AUTH_CHECKER_DES)
+		log_warn("%s:%u: user '%s': DES crypt is weak and reads only 8 "
+		    "characters of a password; rehash it with htpasswd -B",
+		    path, n, line);
+
+	if (a->count == a->cap) {
+		a->cap = a->cap == 0 ? 16 : a->cap * 2;
+		a->entries = xrealloc(a->entries, a->cap * sizeof *a->entries);
+	}
+	a->entries[a->count].user = xstrdup(line);
+	a->entries[a->count].hash = xstrdup(hash);
+	a->entries[a->count++].checker = checker;
+}
+
+struct auth *
+auth_load(const char *path, char **cause)
+{
+	struct auth *a;
+	char *line = NULL;
+	size_t cap = 0;
+	unsigned n = 0;
+	FILE *f;
+
+	if ((f = fopen(path, "r")) == NULL) {
+		*cause = xasprintf("%s: cannot open: %s", path, strerror(errno));
+		return NULL;
+	}
+	a = xcalloc(1, sizeof *a);
+	a->crypt = xcalloc(1, sizeof *a->crypt);
+	while (getline(&line, &cap, f) != -1)
+		auth_load_line(a, path, ++n, line);
+	if (ferror(f)) {
+		*cause = xasprintf("%s: cannot read: %s", path, strerror(errno));
+		auth_free(a);
+		a = NULL;
+	}
+	free(line);
+	fclose(f);
+	return a;
+}
+
+/* Forget every cached header, wiping the credentials they hold. */
+static void
+auth_cache_clear(struct auth *a)
+{
+	size_t i;
+
+	for (i = 0; i < AUTH_CACHE_SIZE; i++) {
+		if (a->cache[i].header == NULL)
+			continue;
+		explicit_bzero(a->cache[i].header, a->cache[i].len);
+		free(a->cache[i].header);
+		a->cache[i].header = NULL;
+	}
+}
+
+void
+auth_free(struct auth *a)
+{
+	size_t i;
+
+	if (a == NULL)
+		return;
+	auth_cache_clear(a);
+	for (i = 0; i < a->count; i++) {
+		free(a->entries[i].user);
+		free(a->entries[i].hash);
+	}
+	free(a->entries);
+	explicit_bzero(a->crypt, sizeof *a->crypt);
+	free(a->crypt);
+	free(a);
+}
+
+size_t
+auth_count(const struct auth *a)
+{
+	return a == NULL ? 0 : a->count;
+}
+
+size_t
+auth_cache_hits(const struct auth *a)
+{
+	return a == NULL ? 0 : a->cache_hits;
+}
+
+/* The value of a base64 character, or -1. */
+static int
+auth_b64_value(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+/*
+ * Decode one group of 4 characters into out; the last group may end in
+ * "=" or "==" and must then leave its unused bits zero.  Returns the
+ * number of bytes, or -1.
+ */
+static int
+auth_b64_group(const char *in, bool last, unsigned char *out)
+{
+	unsigned long v = 0;
+	int i, d, pad = 0;
+
+	for (i = 0; i < 4; i++) {
+		if (in[i] == '=' && last && i >= 2) {
+			pad++;
+			v <<= 6;
+			continue;
+		}
+		if (pad > 0 || (d = auth_b64_value((unsigned char)in[i])) < 0)
+			return -1;
+		v = v << 6 | (unsigned long)d;
+	}
+	if ((pad == 1 && (v & 0xFF) != 0) || (pad == 2 && (v & 0xFFFF) != 0))
+		return -1;
+	out[0] = (unsigned char)(v >> 16);
+	out[1] = (unsigned char)(v >> 8);
+	out[2] = (unsigned char)v;
+	return 3 - pad;
+}
+
+/* Strictly decode len characters of base64 (padded); -1 when invalid. */
+static long
+auth_base64_decode(const char *in, size_t len, unsigned char *out,
+    size_t size)
+{
+	size_t i, n = 0;
+	int got;
+
+	if (len % 4 != 0 || len / 4 * 3 > size)
+		return -1;
+	for (i = 0; i < len; i += 4) {
+		if ((got = auth_b64_group(in + i, i + 4 == len, out + n)) < 0)
+			return -1;
+		n += (size_t)got;
+	}
+	return (long)n;
+}
+
+/*
+ * Decode the credential of a "Basic <base64>" header into cred (a
+ * NUL-terminated string of size AUTH_CRED_MAX + 1).  Returns -1 for any
+ * other scheme, bad base64 or a credential holding a NUL.
+ */
+static int
+auth_basic_decode(const char *header, char *cred)
+{
+	const char *p = header, *end;
+	long n;
+
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (strncasecmp(p, "Basic", 5) != 0 || (p[5] != ' ' && p[5] != '\t'))
+		return -1;
+	for (p += 5; *p == ' ' || *p == '\t'; p++)
+		;
+	end = p + strlen(p);
+	while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
+		end--;
+	n = auth_base64_decode(p, (size_t)(end - p), (unsigned char *)cred,
+	    AUTH_CRED_MAX);
+	if (n < 0 || memchr(cred, '\0', (size_t)n) != NULL)
+		return -1;
+	cred[n] = '\0';
+	return 0;
+}
+
+/* True for a name we can log and store: not empty, short, clean UTF-8. */
+static bool
+auth_name_ok(const char *name)
+{
+	size_t i, n = strlen(name);
+
+	if (n == 0 || n > AUTH_USER_MAX || !json_utf8_valid(name, n))
+		return false;
+	for (i = 0; i < n; i++) {
+		if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
+			return false;
+	}
+	return true;
+}
+
+/* Copy a name auth_name_ok took into a caller's AUTH_USER_MAX + 1 bytes. */
+static void
+auth_user_copy(char *user, const char *name)
+{
+	size_t n = strnlen(name, AUTH_USER_MAX);
+
+	memcpy(user, name, n);
+	user[n] = '\0';
+}
+
+/* Look header up among the cached ones; on a hit copy its user. */
+static bool
+auth_cache_find(struct auth *a, const char *header, char *user)
+{
+	size_t i, len = strlen(header);
+	int hit = -1;
+
+	/* Compare with every entry of the same length: no early exit. */
+	for (i = 0; i < AUTH_CACHE_SIZE; i++) {
+		if (a->cache[i].header != NULL && a->cache[i].len == len &&
+		    auth_equal(a->cache[i].header, header, len))
+			hit = (int)i;
+	}
+	if (hit == -1)
+		return false;
+	memcpy(user, a->cache[hit].user, sizeof a->cache[hit].user);
+	a->cache_hits++;
+	return true;
+}
+
+/* Remember a header that verified, dropping the oldest entry. */
+static void
+auth_cache_add(struct auth *a, const char *header, const char *user)
+{
+	struct auth_cached *c = &a->cache[a->cache_next];
+
+	a->cache_next = (a->cache_next + 1) % AUTH_CACHE_SIZE;
+	if (c->header != NULL) {
+		explicit_bzero(c->header, c->len);
+		free(c->header);
+	}
+	c->len = strlen(header);
+	c->header = xstrndup(header, c->len);
+	auth_user_copy(c->user, user);
+}
+
+/* Check password against an entry's hash with the library that can. */
+static bool
+auth_verify(struct auth *a, const struct auth_entry *e, const char *password)
+{
+	const char *out;
+	size_t n;
+
+	if (e->checker == AUTH_CHECKER_APR) {
+#ifdef HAVE_APR_UTIL
+		return apr_password_validate(password, e->hash) == APR_SUCCESS;
+#else
+		return false;	/* Never loaded: see auth_unusable. */
+#endif
+	}
+	out = crypt_r(password, e->hash, a->crypt);
+	if (out == NULL || *out == '*')
+		return false;
+	n = strlen(e->hash);
+	return strlen(out) == n && auth_equal(out, e->hash, n);
+}
+
+enum auth_result
+auth_check(struct auth *a, const char *header, char *user)
+{
+	char cred[AUTH_CRED_MAX + 1], *colon;
+	const struct auth_entry *e;
+	bool ok;
+
+	if (header == NULL)
+		return AUTH_MISSING;
+	if (a == NULL)
+		return AUTH_WRONG;
+	if (auth_cache_find(a, header, user))
+		return AUTH_OK;
+	if (auth_basic_decode(header, cred) == -1)
+		return AUTH_MALFORMED;
+
+	/* The user ends at the first colon: a password may hold colons. */
+	if ((colon = strchr(cred, ':')) == NULL) {
+		explicit_bzero(cred, sizeof cred);
+		return AUTH_MALFORMED;
+	}
+	*colon = '\0';
+	if (!auth_name_ok(cred)) {
+		explicit_bzero(cred, sizeof cred);
+		return AUTH_MALFORMED;
+	}
+	e = auth_find(a, cred);
+	ok = e != NULL && auth_verify(a, e, colon + 1);
+	log_debug("user '%s': %s", cred,
+	    ok ? "verified" : e == NULL ? "unknown user" : "wrong password");
+	if (ok) {
+		auth_user_copy(user, cred);
+		auth_cache_add(a, header, user);
+	}
+	explicit_bzero(cred, sizeof cred);
+	return ok ? AUTH_OK : AUTH_WRONG;
+}
+
+enum auth_result
+auth_proxy_user(const char *header, char *user)
+{
+	char cred[AUTH_CRED_MAX + 1], *colon;
+
+	if (header == NULL)
+		return AUTH_MISSING;
+	if (auth_basic_decode(header, cred) == -1) {
+		auth_user_copy(user, "(unknown)");
+		return AUTH_OK;
+	}
+	if ((colon = strchr(cred, ':')) != NULL)
+		*colon = '\0';
+	auth_user_copy(user, auth_name_ok(cred) ? cred : "(unknown)");
+	explicit_bzero(cred, sizeof cred);
+	return AUTH_OK;
+}
+
+const char *
+auth_result_name(enum auth_result r)
+{
+	switch (r) {
+	case AUTH_OK:
+		return "ok";
+	case AUTH_MISSING:
+		return "missing";
+	case AUTH_MALFORMED:
+		return "malformed";
+	case AUTH_WRONG:
+		return "wrong";
+	}
+	return "unknown";
+}

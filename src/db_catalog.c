@@ -1,0 +1,235 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Start-up reading of the database catalogue.  This is the one place that
+ * uses libpq's blocking calls: it runs before the event loop starts, so
+ * nothing is waiting on it.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "db_catalog.h"
+#include "strbuf.h"
+
+struct db_column {
+	char *table;
+	char *column;
+	char *type;
+	int max_chars;
+};
+
+struct db_catalog {
+	struct db_column *columns;
+	int count;
+	char *server_version;
+};
+
+/* Tables of the mttv3 layout that submissions touch. */
+static const char *const required_tables[] = {
+	"submit", "compute_cluster", "compiler", "mpi_get",
+	"mpi_install_configure_args", "description", "result_message",
+	"environment", "test_suites", "test_names", "test_run_command",
+	"performance", "latency_bandwidth", "mpi_install", "test_build",
+	"test_run", NULL
+};
+
+/* Indexes of sql/mttd-indexes.sql that find-or-create relies on. */
+static const char *const required_indexes[] = {
+	"mttd_submit_lookup", "mttd_description_lookup",
+	"mttd_result_message_lookup", "mttd_environment_lookup",
+	"mttd_test_run_command_lookup", "mttd_latency_bandwidth_lookup",
+	"mttd_performance_lookup", "mttd_mpi_install_dedup",
+	"mttd_test_build_dedup", "mttd_test_run_dedup", NULL
+};
+
+static const char columns_sql[] =
+    "SELECT table_name, column_name, data_type,"
+    " coalesce(character_maximum_length, -1)"
+    " FROM information_schema.columns"
+    " WHERE table_schema = current_schema()";
+
+static const char indexes_sql[] =
+    "SELECT indexname FROM pg_indexes"
+    " WHERE schemaname = current_schema()";
+
+static PGconn *
+db_catalog_connect(const struct db_pool_params *p, char **cause)
+{
+	char port[16];
+	const char *keys[] = { "host", "port", "dbname", "user", "password",
+		"application_name", "client_encoding", NULL };
+	const char *values[] = { p->host, port, p->dbname, p->user,
+		p->password ? p->password : "", "mttd", "UTF8", NULL };
+	PGconn *pg;
+
+	snprintf(port, sizeof port, "%d", p->port);
+	pg = PQconnectdbParams(keys, values, 0);
+	if (PQstatus(pg) != CONNECTION_OK) {
+		*cause = xasprintf("cannot connect to database %s at %s:%d: %s",
+		    p->dbname, p->host, p->port, PQerrorMessage(pg));
+		PQfinish(pg);
+		return NULL;
+	}
+	return pg;
+}
+
+static PGresult *
+db_catalog_query(PGconn *pg, const char *sql, char **cause)
+{
+	PGresult *r = PQexec(pg, sql);
+
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		*cause = xasprintf("reading the catalogue failed: %s",
+		    PQerrorMessage(pg));
+		PQclear(r);
+		return NULL;
+	}
+	return r;
+}
+
+static void
+db_catalog_take_columns(struct db_catalog *cat, PGresult *r)
+{
+	int i;
+
+	cat->count = PQntuples(r);
+	cat->columns = xcalloc(cat->count, sizeof *cat->columns);
+	for (i = 0; i < cat->count; i++) {
+		cat->columns[i].table = xstrdup(PQgetvalue(r, i, 0));
+		cat->columns[i].column = xstrdup(PQgetvalue(r, i, 1));
+		cat->columns[i].type = xstrdup(PQgetvalue(r, i, 2));
+		cat->columns[i].max_chars = atoi(PQgetvalue(r, i, 3));
+	}
+}
+
+static bool
+db_catalog_has_table(const struct db_catalog *cat, const char *table)
+{
+	int i;
+
+	for (i = 0; i < cat->count; i++) {
+		if (strcmp(cat->columns[i].table, table) == 0)
+			return true;
+	}
+	return false;
+}
+
+static int
+db_catalog_check_tables(const struct db_catalog *cat, char **cause)
+{
+	int i;
+
+	for (i = 0; required_tables[i] != NULL; i++) {
+		if (!db_catalog_has_table(cat, required_tables[i])) {
+			*cause = xasprintf("table %s is missing: the database"
+			    " has no mttv3 schema (load sql/schemas-v3.sql)",
+			    required_tables[i]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static bool
+db_catalog_result_has(PGresult *r, const char *name)
+{
+	int i;
+
+	for (i = 0; i < PQntuples(r); i++) {
+		if (strcmp(PQgetvalue(r, i, 0), name) == 0)
+			return true;
+	}
+	return false;
+}
+
+static int
+db_catalog_check_indexes(PGresult *r, const char *script, char **cause)
+{
+	int i;
+
+	for (i = 0; required_indexes[i] != NULL; i++) {
+		if (!db_catalog_result_has(r, required_indexes[i])) {
+			*cause = xasprintf("index %s is missing: run %s on the"
+			    " database (it is idempotent and safe on a live"
+			    " database)", required_indexes[i], script);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+struct db_catalog *
+db_catalog_load(const struct db_pool_params *params, const char *script,
+    char **cause)
+{
+	struct db_catalog *cat = xcalloc(1, sizeof *cat);
+	PGresult *r = NULL;
+	PGconn *pg;
+
+	if ((pg = db_catalog_connect(params, cause)) == NULL)
+		goto fail;
+	cat->server_version = xstrdup(PQparameterStatus(pg, "server_version"));
+	if ((r = db_catalog_query(pg, columns_sql, cause)) == NULL)
+		goto fail;
+	db_catalog_take_columns(cat, r);
+	PQclear(r);
+	r = NULL;
+	if (db_catalog_check_tables(cat, cause) != 0)
+		goto fail;
+	if ((r = db_catalog_query(pg, indexes_sql, cause)) == NULL)
+		goto fail;
+	if (db_catalog_check_indexes(r, script, cause) != 0)
+		goto fail;
+	PQclear(r);
+	PQfinish(pg);
+	return cat;
+
+fail:
+	PQclear(r);
+	PQfinish(pg);
+	db_catalog_free(cat);
+	return NULL;
+}
+
+void
+db_catalog_free(struct db_catalog *cat)
+{
+	int i;
+
+	if (cat == NULL)
+		return;
+	for (i = 0; i < cat->count; i++) {
+		free(cat->columns[i].table);
+		free(cat->columns[i].column);
+		free(cat->columns[i].type);
+	}
+	free(cat->columns);
+	free(cat->server_version);
+	free(cat);
+}
+
+int
+db_catalog_column(const struct db_catalog *cat, const char *table,
+    const char *column, const char **type, int *max_chars)
+{
+	int i;
+
+	for (i = 0; i < cat->count; i++) {
+		const struct db_column *c = &cat->columns[i];
+
+		if (strcmp(c->table, table) == 0 &&
+		    strcmp(c->column, column) == 0) {
+			*type = c->type;
+			*max_chars = c->max_chars;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+const char *
+db_catalog_server_version(const struct db_catalog *cat)
+{
+	return cat->server_version ? cat->server_version : "?";
+}

@@ -1,0 +1,666 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The database pool.  Each connection is a libpq connection in
+ * non-blocking pipeline mode whose socket is an event on the loop; a
+ * request borrows one, runs batches of statements on it (each batch one
+ * pipeline ending in a sync point, so one round trip), and gives it back.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+
+#include "db_pool.h"
+#include "log.h"
+#include "strbuf.h"
+
+/* Seconds between attempts to reach a database that is down. */
+#define DB_RECONNECT_DELAY_S 1
+
+enum db_conn_state {
+	DBC_DOWN,	/* Not connected; a reconnect timer is pending. */
+	DBC_CONNECTING,	/* PQconnectPoll in progress. */
+	DBC_IDLE,	/* Connected, in the pool, free to lend. */
+	DBC_LENT,	/* Owned by a request, nothing in flight. */
+	DBC_BUSY,	/* Owned by a request, a batch in flight. */
+	DBC_RESETTING	/* Back from a request, ROLLBACK in flight. */
+};
+
+struct db_stmt {
+	const char *sql;
+	int nparams;
+	const char *const *values;
+	const int *lengths;
+};
+
+struct db_batch {
+	struct db_stmt *stmts;
+	int count;
+	int cap;
+};
+
+struct db_conn {
+	struct db_pool *pool;
+	int index;			/* For logs. */
+	PGconn *pg;
+	enum db_conn_state state;
+	struct event *ev;		/* Socket readiness. */
+	int ev_fd;			/* The socket ev watches, or -1. */
+	struct event *timer;		/* Reconnect delay. */
+
+	/* The batch in flight. */
+	db_batch_cb cb;
+	void *cb_arg;
+	struct db_result res;
+	int current;			/* Statement whose results come next. */
+	bool current_seen;		/* A result of it has arrived. */
+	char *error;
+	char *sqlstate;
+
+	TAILQ_ENTRY(db_conn) idle_entry;
+};
+
+struct db_wait {
+	struct db_pool *pool;
+	struct event *ev;		/* Hand-over or timeout. */
+	db_acquire_cb cb;
+	void *arg;
+	struct db_conn *conn;		/* Set when one was handed over. */
+	enum db_acquire_status status;
+	bool queued;
+	TAILQ_ENTRY(db_wait) entry;
+};
+
+struct db_pool {
+	struct event_base *base;
+	char *host, *port, *dbname, *user, *password;
+	int size;
+	int max_waiting;
+	int wait_timeout_s;
+	struct db_conn *conns;
+	int up;				/* Connections connected. */
+	TAILQ_HEAD(, db_conn) idle;
+	TAILQ_HEAD(, db_wait) waits;
+	int waiting;
+};
+
+static void db_conn_connect(struct db_conn *c);
+static void db_conn_event_cb(evutil_socket_t fd, short what, void *arg);
+static void db_conn_make_idle(struct db_conn *c);
+
+static const char *
+db_conn_state_name(enum db_conn_state s)
+{
+	static const char *names[] = {
+		"down", "connecting", "idle", "lent", "busy", "resetting"
+	};
+
+	return names[s];
+}
+
+static void
+db_conn_set_state(struct db_conn *c, enum db_conn_state s)
+{
+	log_debug("db conn %d: %s -> %s", c->index,
+	    db_conn_state_name(c->state), db_conn_state_name(s));
+	c->state = s;
+}
+
+/* Watch the connection's socket for reading, and writing when asked. */
+static void
+db_conn_watch(struct db_conn *c, bool want_write)
+{
+	int fd = PQsocket(c->pg);
+	short what = EV_READ | EV_PERSIST | (want_write ? EV_WRITE : 0);
+
+	if (c->ev != NULL) {
+		event_del(c->ev);
+		if (fd != c->ev_fd || event_get_events(c->ev) != what) {
+			event_free(c->ev);
+			c->ev = NULL;
+		}
+	}
+	if (c->ev == NULL) {
+		c->ev = event_new(c->pool->base, fd, what, db_conn_event_cb, c);
+		c->ev_fd = fd;
+	}
+	event_add(c->ev, NULL);
+}
+
+static void
+db_conn_unwatch(struct db_conn *c)
+{
+	if (c->ev != NULL) {
+		event_free(c->ev);
+		c->ev = NULL;
+		c->ev_fd = -1;
+	}
+}
+
+static void
+db_conn_reconnect_cb(evutil_socket_t fd, short what, void *arg)
+{
+	db_conn_connect(arg);
+}
+
+/* The last connection went: nobody waiting can be served soon. */
+static void
+db_pool_fail_waits(struct db_pool *p)
+{
+	struct db_wait *w;
+
+	log_error("database is down: no connection is up");
+	while ((w = TAILQ_FIRST(&p->waits)) != NULL) {
+		TAILQ_REMOVE(&p->waits, w, entry);
+		p->waiting--;
+		w->queued = false;
+		w->status = DB_ACQUIRE_DOWN;
+		event_del(w->ev);
+		event_active(w->ev, EV_TIMEOUT, 1);
+	}
+}
+
+/* Drop the connection and try again after a delay. */
+static void
+db_conn_lost(struct db_conn *c, const char *why)
+{
+	struct timeval tv = { DB_RECONNECT_DELAY_S, 0 };
+	bool was_up = c->state != DBC_CONNECTING && c->state != DBC_DOWN;
+
+	log_error("db conn %d: %s", c->index, why);
+	db_conn_unwatch(c);
+	if (c->state == DBC_IDLE)
+		TAILQ_REMOVE(&c->pool->idle, c, idle_entry);
+	if (was_up && --c->pool->up == 0)
+		db_pool_fail_waits(c->pool);
+	PQfinish(c->pg);
+	c->pg = NULL;
+	db_conn_set_state(c, DBC_DOWN);
+	evtimer_add(c->timer, &tv);
+}
+
+static void
+db_notice_cb(void *arg, const char *message)
+{
+	log_debug("postgres notice: %s", message);
+}
+
+/* Start a non-blocking connect; PQconnectPoll continues it. */
+static void
+db_conn_connect(struct db_conn *c)
+{
+	struct db_pool *p = c->pool;
+	const char *keys[] = { "host", "port", "dbname", "user", "password",
+		"application_name", "client_encoding", "options", NULL };
+	const char *values[] = { p->host, p->port, p->dbname, p->user,
+		p->password, "mttd", "UTF8",
+		"-c DateStyle=ISO,MDY -c IntervalStyle=postgres", NULL };
+
+	c->pg = PQconnectStartParams(keys, values, 0);
+	if (c->pg == NULL || PQstatus(c->pg) == CONNECTION_BAD) {
+		c->state = DBC_CONNECTING;
+		db_conn_lost(c, c->pg ? PQerrorMessage(c->pg) : "out of memory");
+		return;
+	}
+	PQsetNoticeProcessor(c->pg, db_notice_cb, NULL);
+	db_conn_set_state(c, DBC_CONNECTING);
+	db_conn_watch(c, true);
+}
+
+/* One step of PQconnectPoll; on success the connection joins the pool. */
+static void
+db_conn_poll_connect(struct db_conn *c)
+{
+	switch (PQconnectPoll(c->pg)) {
+	case PGRES_POLLING_READING:
+		db_conn_watch(c, false);
+		return;
+	case PGRES_POLLING_WRITING:
+		db_conn_watch(c, true);
+		return;
+	case PGRES_POLLING_FAILED:
+		db_conn_lost(c, PQerrorMessage(c->pg));
+		return;
+	default:
+		break;
+	}
+
+	/* Connected: pipeline mode for one round trip per batch. */
+	if (PQsetnonblocking(c->pg, 1) != 0 || !PQenterPipelineMode(c->pg)) {
+		db_conn_lost(c, PQerrorMessage(c->pg));
+		return;
+	}
+	if (c->pool->up++ == 0)
+		log_info("database is up (%s:%s/%s)", c->pool->host,
+		    c->pool->port, c->pool->dbname);
+	db_conn_watch(c, false);
+	db_conn_make_idle(c);
+}
+
+static void
+db_wait_unqueue(struct db_wait *w)
+{
+	if (w->queued) {
+		TAILQ_REMOVE(&w->pool->waits, w, entry);
+		w->pool->waiting--;
+		w->queued = false;
+	}
+}
+
+/* Hand conn to the oldest waiter, or put it in the idle list. */
+static void
+db_conn_make_idle(struct db_conn *c)
+{
+	struct db_pool *p = c->pool;
+	struct db_wait *w = TAILQ_FIRST(&p->waits);
+
+	if (w == NULL) {
+		db_conn_set_state(c, DBC_IDLE);
+		TAILQ_INSERT_TAIL(&p->idle, c, idle_entry);
+		return;
+	}
+	db_wait_unqueue(w);
+	db_conn_set_state(c, DBC_LENT);
+	w->conn = c;
+	w->status = DB_ACQUIRE_OK;
+	event_del(w->ev);
+	event_active(w->ev, EV_TIMEOUT, 1);
+}
+
+static void
+db_wait_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct db_wait *w = arg;
+
+	/* A timer that fired without a hand-over is a timeout. */
+	if (w->conn == NULL && w->queued) {
+		db_wait_unqueue(w);
+		w->status = DB_ACQUIRE_TIMEOUT;
+	}
+	w->cb(w->conn, w->status, w->arg);
+	event_free(w->ev);
+	free(w);
+}
+
+struct db_wait *
+db_pool_acquire(struct db_pool *p, db_acquire_cb cb, void *arg)
+{
+	struct db_wait *w = xcalloc(1, sizeof *w);
+	struct db_conn *c = TAILQ_FIRST(&p->idle);
+	struct timeval tv = { p->wait_timeout_s, 0 };
+
+	w->pool = p;
+	w->cb = cb;
+	w->arg = arg;
+	w->ev = event_new(p->base, -1, 0, db_wait_cb, w);
+
+	/* Answer at once when a connection is free or none can come. */
+	if (c != NULL) {
+		TAILQ_REMOVE(&p->idle, c, idle_entry);
+		db_conn_set_state(c, DBC_LENT);
+		w->conn = c;
+		w->status = DB_ACQUIRE_OK;
+	} else if (p->up == 0) {
+		w->status = DB_ACQUIRE_DOWN;
+	} else if (p->waiting >= p->max_waiting) {
+		w->status = DB_ACQUIRE_BUSY;
+	} else {
+		TAILQ_INSERT_TAIL(&p->waits, w, entry);
+		p->waiting++;
+		w->queued = true;
+		event_add(w->ev, &tv);
+		return w;
+	}
+	event_active(w->ev, EV_TIMEOUT, 1);
+	return w;
+}
+
+void
+db_wait_cancel(struct db_wait *w)
+{
+	db_wait_unqueue(w);
+	if (w->conn != NULL)
+		db_conn_release(w->conn);
+	event_free(w->ev);
+	free(w);
+}
+
+bool
+db_pool_is_up(const struct db_pool *p)
+{
+	return p->up > 0;
+}
+
+int
+db_pool_count_up(const struct db_pool *p)
+{
+	return p->up;
+}
+
+struct db_batch *
+db_batch_new(void)
+{
+	return xcalloc(1, sizeof(struct db_batch));
+}
+
+void
+db_batch_add(struct db_batch *b, const char *sql, int nparams,
+    const char *const *values, const int *lengths)
+{
+	struct db_stmt *s;
+
+	if (b->count == b->cap) {
+		b->cap = b->cap ? b->cap * 2 : 8;
+		b->stmts = xrealloc(b->stmts, b->cap * sizeof *b->stmts);
+	}
+	s = &b->stmts[b->count++];
+	s->sql = sql;
+	s->nparams = nparams;
+	s->values = values;
+	s->lengths = lengths;
+}
+
+int
+db_batch_count(const struct db_batch *b)
+{
+	return b->count;
+}
+
+static void
+db_batch_free(struct db_batch *b)
+{
+	free(b->stmts);
+	free(b);
+}
+
+/* Forget the results of the finished batch. */
+static void
+db_conn_clear_results(struct db_conn *c)
+{
+	int i;
+
+	for (i = 0; i < c->res.count; i++)
+		PQclear(c->res.results[i]);
+	free(c->res.results);
+	free(c->error);
+	free(c->sqlstate);
+	memset(&c->res, 0, sizeof c->res);
+	c->error = c->sqlstate = NULL;
+}
+
+/*
+ * The batch is over: tell its owner, then drop the results.  The results
+ * are moved out first because the callback may start the next batch.
+ */
+static void
+db_conn_finish_batch(struct db_conn *c)
+{
+	db_batch_cb cb = c->cb;
+	void *arg = c->cb_arg;
+	struct db_result res = c->res;
+	int i;
+
+	res.error = c->error;
+	res.sqlstate = c->sqlstate;
+	memset(&c->res, 0, sizeof c->res);
+	c->error = c->sqlstate = NULL;
+	c->cb = NULL;
+	if (c->state == DBC_BUSY)
+		db_conn_set_state(c, DBC_LENT);
+	cb(&res, arg);
+	for (i = 0; i < res.count; i++)
+		PQclear(res.results[i]);
+	free(res.results);
+	free((char *)res.error);
+	free((char *)res.sqlstate);
+}
+
+/* The batch cannot finish: the connection broke under it. */
+static void
+db_conn_fail_batch(struct db_conn *c, const char *why)
+{
+	char *msg = xstrdup(why);
+
+	c->res.conn_lost = true;
+	if (c->res.failed < 0)
+		c->res.failed = c->current < c->res.count ? c->current : 0;
+	free(c->error);
+	c->error = xasprintf("database connection lost: %s", msg);
+	db_conn_lost(c, msg);
+	free(msg);
+	if (c->cb != NULL)
+		db_conn_finish_batch(c);
+}
+
+static void
+db_conn_note_error(struct db_conn *c, PGresult *r)
+{
+	const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+	const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+
+	c->res.failed = c->current;
+	c->error = xstrdup(msg ? msg : PQresultErrorMessage(r));
+	c->sqlstate = state ? xstrdup(state) : NULL;
+}
+
+/* Read every result that has arrived; true when the sync point came. */
+static bool
+db_conn_read_results(struct db_conn *c)
+{
+	PGresult *r;
+	ExecStatusType st;
+
+	while (!PQisBusy(c->pg)) {
+		r = PQgetResult(c->pg);
+		if (r == NULL) {
+			/* The end of one statement's results. */
+			if (!c->current_seen)
+				return false;
+			c->current++;
+			c->current_seen = false;
+			continue;
+		}
+		st = PQresultStatus(r);
+		if (st == PGRES_PIPELINE_SYNC) {
+			PQclear(r);
+			return true;
+		}
+		if (st == PGRES_FATAL_ERROR && c->res.failed < 0)
+			db_conn_note_error(c, r);
+		if (c->current < c->res.count && !c->current_seen)
+			c->res.results[c->current] = r;
+		else
+			PQclear(r);
+		c->current_seen = true;
+	}
+	return false;
+}
+
+/* Socket readiness while a batch or a ROLLBACK is in flight. */
+static void
+db_conn_io(struct db_conn *c, short what)
+{
+	int flushed = 0;
+
+	if ((what & EV_WRITE) && (flushed = PQflush(c->pg)) < 0) {
+		db_conn_fail_batch(c, PQerrorMessage(c->pg));
+		return;
+	}
+	if ((what & EV_WRITE) && flushed == 0)
+		db_conn_watch(c, false);
+	if (!(what & EV_READ))
+		return;
+	if (!PQconsumeInput(c->pg)) {
+		db_conn_fail_batch(c, PQerrorMessage(c->pg));
+		return;
+	}
+	if (db_conn_read_results(c))
+		db_conn_finish_batch(c);
+}
+
+static void
+db_conn_event_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct db_conn *c = arg;
+
+	switch (c->state) {
+	case DBC_CONNECTING:
+		db_conn_poll_connect(c);
+		break;
+	case DBC_BUSY:
+	case DBC_RESETTING:
+		db_conn_io(c, what);
+		break;
+	default:
+		/* Idle or lent: input here means the server went away. */
+		if (!PQconsumeInput(c->pg) || PQstatus(c->pg) != CONNECTION_OK)
+			db_conn_lost(c, PQerrorMessage(c->pg));
+		else if (what & EV_WRITE)
+			db_conn_watch(c, false);
+		break;
+	}
+}
+
+/* Queue every statement and the sync point; false if libpq refused. */
+static bool
+db_conn_send(struct db_conn *c, const struct db_batch *b)
+{
+	int i;
+
+	for (i = 0; i < b->count; i++) {
+		const struct db_stmt *s = &b->stmts[i];
+
+		if (!PQsendQueryParams(c->pg, s->sql, s->nparams, NULL,
+		    s->values, s->lengths, NULL, 0))
+			return false;
+	}
+	return PQpipelineSync(c->pg) == 1;
+}
+
+/* Shared start of a batch, for requests and for the pool's ROLLBACK. */
+static void
+db_conn_start(struct db_conn *c, struct db_batch *b, db_batch_cb cb,
+    void *arg, enum db_conn_state state)
+{
+	int flushed;
+
+	c->cb = cb;
+	c->cb_arg = arg;
+	c->res.count = b->count;
+	c->res.results = xcalloc(b->count, sizeof(PGresult *));
+	c->res.failed = -1;
+	c->current = 0;
+	c->current_seen = false;
+	db_conn_set_state(c, state);
+	if (!db_conn_send(c, b)) {
+		db_batch_free(b);
+		db_conn_fail_batch(c, PQerrorMessage(c->pg));
+		return;
+	}
+	db_batch_free(b);
+	flushed = PQflush(c->pg);
+	if (flushed < 0) {
+		db_conn_fail_batch(c, PQerrorMessage(c->pg));
+		return;
+	}
+	db_conn_watch(c, flushed == 1);
+}
+
+void
+db_conn_run(struct db_conn *c, struct db_batch *b, db_batch_cb cb, void *arg)
+{
+	db_conn_start(c, b, cb, arg, DBC_BUSY);
+}
+
+static void
+db_conn_reset_done_cb(const struct db_result *res, void *arg)
+{
+	struct db_conn *c = arg;
+
+	if (c->state == DBC_DOWN)
+		return;
+	if (res->failed >= 0 ||
+	    PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
+		/* A connection we cannot bring back clean is not reused. */
+		db_conn_lost(c, "could not roll back; reconnecting");
+		return;
+	}
+	db_conn_make_idle(c);
+}
+
+void
+db_conn_release(struct db_conn *c)
+{
+	struct db_batch *b;
+
+	if (c->state == DBC_DOWN)
+		return;
+	if (PQtransactionStatus(c->pg) == PQTRANS_IDLE) {
+		db_conn_make_idle(c);
+		return;
+	}
+
+	/* Never lend a connection inside a transaction. */
+	b = db_batch_new();
+	db_batch_add(b, "ROLLBACK", 0, NULL, NULL);
+	db_conn_start(c, b, db_conn_reset_done_cb, c, DBC_RESETTING);
+}
+
+struct db_pool *
+db_pool_new(struct event_base *base, const struct db_pool_params *params)
+{
+	struct db_pool *p = xcalloc(1, sizeof *p);
+	int i;
+
+	p->base = base;
+	p->host = xstrdup(params->host);
+	p->port = xasprintf("%d", params->port);
+	p->dbname = xstrdup(params->dbname);
+	p->user = xstrdup(params->user);
+	p->password = xstrdup(params->password ? params->password : "");
+	p->size = params->size;
+	p->max_waiting = params->max_waiting;
+	p->wait_timeout_s = params->wait_timeout_s;
+	TAILQ_INIT(&p->idle);
+	TAILQ_INIT(&p->waits);
+	p->conns = xcalloc(p->size, sizeof *p->conns);
+	for (i = 0; i < p->size; i++) {
+		struct db_conn *c = &p->conns[i];
+
+		c->pool = p;
+		c->index = i;
+		c->ev_fd = -1;
+		c->timer = evtimer_new(base, db_conn_reconnect_cb, c);
+		db_conn_connect(c);
+	}
+	return p;
+}
+
+void
+db_pool_free(struct db_pool *p)
+{
+	struct db_wait *w;
+	int i;
+
+	if (p == NULL)
+		return;
+	while ((w = TAILQ_FIRST(&p->waits)) != NULL)
+		db_wait_cancel(w);
+	for (i = 0; i < p->size; i++) {
+		struct db_conn *c = &p->conns[i];
+
+		db_conn_unwatch(c);
+		event_free(c->timer);
+		db_conn_clear_results(c);
+		if (c->pg != NULL)
+			PQfinish(c->pg);
+	}
+	free(p->conns);
+	free(p->host);
+	free(p->port);
+	free(p->dbname);
+	free(p->user);
+	free(p->password);
+	free(p);
+}

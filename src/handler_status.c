@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * GET /status: a health check for load balancers and operators, built
+ * from state the process already has; it sends no query.
+ */
+#include "config.h"
+
+#include <time.h>
+
+#include "handlers.h"
+#include "http_server.h"
+
+static void
+handler_status_get(struct request *r)
+{
+	struct http_server *s = r->server;
+	yajl_gen g = request_json_new();
+
+	yajl_gen_map_open(g);
+	request_json_status(g, 0, "Success");
+	request_json_kv(g, "version", PACKAGE_VERSION);
+	request_json_kint(g, "uptime_s", (long long)(time(NULL) - s->started));
+	request_json_kv(g, "database", db_pool_is_up(s->pool) ? "up" : "down");
+	yajl_gen_map_close(g);
+	request_reply_json(r, 200, g);
+}
+
+const struct route route_status = {
+	.path = "/status",
+	.methods = ROUTE_GET,
+	.public_methods = ROUTE_GET,
+	.get = handler_status_get,
+};

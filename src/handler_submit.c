@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * /submit: GET is a probe; POST stores one submission of results.  The
+ * body is validated completely before a database connection is asked
+ * for, and the answer goes out only after COMMIT succeeded.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "handlers.h"
+#include "http_server.h"
+#include "log.h"
+#include "strbuf.h"
+#include "submit_store.h"
+
+/* What a POST /submit keeps while it waits for the database. */
+struct submit_ctx {
+	struct submit_request sub;
+};
+
+static void
+handler_submit_get(struct request *r)
+{
+	request_reply_ok(r, "Success (submit)");
+}
+
+/* The phase as the client wrote it, for the refusal log line. */
+static const char *
+handler_submit_phase_text(const struct request *r)
+{
+	const struct json_value *meta = json_object_get(r->body, "metadata");
+	const struct json_value *p = meta && meta->type == JSON_OBJECT ?
+	    json_object_get(meta, "phase") : NULL;
+
+	return p && p->type == JSON_STRING ? p->u.string.ptr : "-";
+}
+
+/*
+ * Refusals are logged at warning level on one line: the client hides
+ * them from its user, so the server log is where an operator looks.
+ */
+static void
+handler_submit_refuse(struct request *r, int http_code, const char *why)
+{
+	log_warn("submit refused: user=%s client=%s phase=\"%s\" reason=%s",
+	    r->user, r->client, handler_submit_phase_text(r), why);
+	reply_error(r, http_code, -1, "%s", why);
+}
+
+/* Called by request_finish. */
+static void
+handler_submit_free(void *state)
+{
+	struct submit_ctx *c = state;
+
+	submit_request_free(&c->sub);
+	free(c);
+}
+
+static void
+handler_submit_reply(struct request *r, long submit_id, const long *ids)
+{
+	struct submit_ctx *c = r->state;
+	const char *key = submit_phase_id_key(c->sub.phase);
+	yajl_gen g = request_json_new();
+	size_t i;
+
+	yajl_gen_map_open(g);
+	request_json_status(g, 0, "Success");
+	request_json_kint(g, "submit_id", submit_id);
+	yajl_gen_string(g, (const unsigned char *)"ids", 3);
+	yajl_gen_array_open(g);
+	for (i = 0; i < c->sub.count; i++) {
+		yajl_gen_map_open(g);
+		request_json_kint(g, key, ids[i]);
+		yajl_gen_map_close(g);
+	}
+	yajl_gen_array_close(g);
+	yajl_gen_map_close(g);
+	request_reply_json(r, 200, g);
+}
+
+static void
+handler_submit_stored_cb(void *arg, enum submit_outcome outcome,
+    long submit_id, const long *ids, const char *message)
+{
+	struct request *r = arg;
+
+	request_db_release(r);
+	if (outcome == SUBMIT_STORED) {
+		log_debug("req=%llu stored %zu entries under submit %ld",
+		    (unsigned long long)r->id,
+		    ((struct submit_ctx *)r->state)->sub.count, submit_id);
+		handler_submit_reply(r, submit_id, ids);
+	} else if (outcome == SUBMIT_REFUSED) {
+		handler_submit_refuse(r, 200, message);
+	} else {
+		log_error("req=%llu submit failed in the database: %s",
+		    (unsigned long long)r->id, message);
+		evhttp_add_header(evhttp_request_get_output_headers(r->req),
+		    "Retry-After", "1");
+		reply_error(r, 503, -2, "the database failed; nothing was"
+		    " stored; try again later (%s)", message);
+	}
+}
+
+static void
+handler_submit_acquired(struct request *r, enum db_acquire_status st)
+{
+	struct submit_ctx *c = r->state;
+
+	if (st != DB_ACQUIRE_OK) {
+		log_warn("submit refused: user=%s client=%s phase=\"%s\""
+		    " reason=database unavailable", r->user, r->client,
+		    handler_submit_phase_text(r));
+		request_reply_db_unavailable(r, st);
+		return;
+	}
+	submit_store_run(r->conn, &c->sub, handler_submit_stored_cb, r);
+}
+
+static void
+handler_submit_post(struct request *r)
+{
+	struct submit_ctx *c = xcalloc(1, sizeof *c);
+	enum submit_error err;
+	char *cause = NULL;
+
+	r->state = c;
+	r->state_free = handler_submit_free;
+	err = submit_request_parse(r->body, r->user, r->client, &c->sub,
+	    &cause);
+	if (err != SUBMIT_ERR_NONE) {
+		handler_submit_refuse(r, err == SUBMIT_ERR_SHAPE ? 400 : 200,
+		    cause);
+		free(cause);
+		return;
+	}
+	if (c->sub.hostname_from_peer)
+		log_warn("submit without hostname: user=%s client=%s; storing"
+		    " the client's address as hostname", r->user, r->client);
+	request_db_acquire(r, handler_submit_acquired);
+}
+
+const struct route route_submit = {
+	.path = "/submit",
+	.methods = ROUTE_GET | ROUTE_POST,
+	.public_methods = ROUTE_GET,
+	.get = handler_submit_get,
+	.post = handler_submit_post,
+};

@@ -1,0 +1,174 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The evhttp listener.  Each request gets a context here, with the
+ * client's address and a normalised path, and goes to the router; the
+ * count of requests in flight lets a shutdown drain them.
+ */
+#include "config.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <event2/bufferevent.h>
+#include <event2/http.h>
+
+#include "http_server.h"
+#include "log.h"
+#include "request.h"
+#include "router.h"
+#include "strbuf.h"
+
+static const char *
+http_server_method_name(enum evhttp_cmd_type cmd)
+{
+	switch (cmd) {
+	case EVHTTP_REQ_GET: return "GET";
+	case EVHTTP_REQ_POST: return "POST";
+	case EVHTTP_REQ_HEAD: return "HEAD";
+	case EVHTTP_REQ_PUT: return "PUT";
+	case EVHTTP_REQ_DELETE: return "DELETE";
+	case EVHTTP_REQ_OPTIONS: return "OPTIONS";
+	case EVHTTP_REQ_PATCH: return "PATCH";
+	default: return "OTHER";
+	}
+}
+
+/*
+ * Answers are small and clients wait for each one before sending the
+ * next request: Nagle's algorithm would hold them for a delayed ACK.
+ */
+static void
+http_server_set_nodelay(struct evhttp_connection *evcon)
+{
+	struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
+	int one = 1;
+
+	if (bev != NULL && bufferevent_getfd(bev) >= 0)
+		setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY,
+		    &one, sizeof one);
+}
+
+/* The first address of X-Forwarded-For, when the proxy is trusted. */
+static void
+http_server_client_addr(struct http_server *s, struct request *r)
+{
+	const char *xff = evhttp_find_header(
+	    evhttp_request_get_input_headers(r->req), "X-Forwarded-For");
+	size_t n;
+
+	snprintf(r->client, sizeof r->client, "%s", r->peer);
+	if (!s->settings->trust_forwarded_for || xff == NULL)
+		return;
+	xff += strspn(xff, " \t");
+	n = strcspn(xff, ", \t");
+	if (n > 0 && n < sizeof r->client) {
+		memcpy(r->client, xff, n);
+		r->client[n] = '\0';
+	}
+}
+
+static void
+http_server_request_cb(struct evhttp_request *req, void *arg)
+{
+	struct http_server *s = arg;
+	struct request *r = xcalloc(1, sizeof *r);
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	char *addr = NULL;
+	ev_uint16_t port = 0;
+
+	r->server = s;
+	r->req = req;
+	r->id = ++s->next_id;
+	gettimeofday(&r->started, NULL);
+	r->method = http_server_method_name(evhttp_request_get_command(req));
+	r->path = router_path_normalise(evhttp_request_get_uri(req),
+	    s->settings->url_prefix);
+	if (evcon != NULL) {
+		evhttp_connection_get_peer(evcon, &addr, &port);
+		http_server_set_nodelay(evcon);
+	}
+	snprintf(r->peer, sizeof r->peer, "%s", addr ? addr : "unknown");
+	http_server_client_addr(s, r);
+	s->active++;
+	log_debug("req=%llu %s %s from %s", (unsigned long long)r->id,
+	    r->method, evhttp_request_get_uri(req), r->client);
+	router_dispatch(r);
+}
+
+static int
+http_server_bound_port(struct evhttp_bound_socket *bound)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+
+	if (getsockname(evhttp_bound_socket_get_fd(bound),
+	    (struct sockaddr *)&ss, &len) != 0)
+		return -1;
+	if (ss.ss_family == AF_INET6)
+		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+struct http_server *
+http_server_new(struct event_base *base, const struct settings *settings,
+    struct db_pool *pool, struct auth *auth, char **cause)
+{
+	struct http_server *s = xcalloc(1, sizeof *s);
+
+	s->base = base;
+	s->settings = settings;
+	s->pool = pool;
+	s->auth = auth;
+	s->started = time(NULL);
+	s->http = evhttp_new(base);
+	evhttp_set_max_body_size(s->http, (ev_ssize_t)settings->max_body_size);
+	evhttp_set_timeout(s->http, settings->request_timeout_s);
+	evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
+	    EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+	    EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+	evhttp_set_gencb(s->http, http_server_request_cb, s);
+	s->bound = evhttp_bind_socket_with_handle(s->http,
+	    settings->socket_host, (ev_uint16_t)settings->socket_port);
+	if (s->bound == NULL) {
+		*cause = xasprintf("cannot listen on %s:%d (address in use, or"
+		    " not an address of this host)", settings->socket_host,
+		    settings->socket_port);
+		http_server_free(s);
+		return NULL;
+	}
+	s->port = http_server_bound_port(s->bound);
+	return s;
+}
+
+void
+http_server_drain(struct http_server *s)
+{
+	if (s->bound != NULL) {
+		evhttp_del_accept_socket(s->http, s->bound);
+		s->bound = NULL;
+	}
+	s->draining = true;
+	log_info("draining: %d request(s) in flight", s->active);
+	if (s->active == 0)
+		event_base_loopexit(s->base, NULL);
+}
+
+void
+http_server_request_done(struct http_server *s)
+{
+	if (--s->active == 0 && s->draining)
+		event_base_loopexit(s->base, NULL);
+}
+
+void
+http_server_free(struct http_server *s)
+{
+	if (s == NULL)
+		return;
+	if (s->http != NULL)
+		evhttp_free(s->http);
+	free(s);
+}

@@ -1,0 +1,436 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * JSON documents: yajl's event parser builds a tree of struct json_value,
+ * keeping the raw text of numbers, replacing NUL in strings and keys by
+ * U+FFFD and refusing input that nests too deep or is not strict UTF-8.
+ * Memory comes from the abort-on-failure wrappers of strbuf.h.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <yajl/yajl_parse.h>
+
+#include "json_doc.h"
+#include "strbuf.h"
+
+/* An array or object still being filled. */
+struct json_frame {
+	struct json_value *v;
+	size_t cap;		/* Slots allocated for its members. */
+};
+
+/* What the yajl callbacks build into. */
+struct json_builder {
+	struct json_value *root;
+	struct json_frame *stack;
+	unsigned depth;		/* Frames in use. */
+	unsigned stack_cap;
+	unsigned max_depth;
+	char *key;		/* An object key waiting for its value. */
+	enum json_doc_error err;
+	char *cause;		/* Set when a callback cancels the parse. */
+};
+
+/* Length of the UTF-8 sequence at p (before end), or 0 when invalid. */
+static size_t
+json_utf8_seq(const unsigned char *p, const unsigned char *end)
+{
+	unsigned long cp, min;
+	size_t need, i;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xC2 && p[0] <= 0xDF) {
+		need = 1, cp = p[0] & 0x1F, min = 0x80;
+	} else if ((p[0] & 0xF0) == 0xE0) {
+		need = 2, cp = p[0] & 0x0F, min = 0x800;
+	} else if (p[0] >= 0xF0 && p[0] <= 0xF4) {
+		need = 3, cp = p[0] & 0x07, min = 0x10000;
+	} else
+		return 0;
+	if ((size_t)(end - p) <= need)
+		return 0;
+	for (i = 1; i <= need; i++) {
+		if ((p[i] & 0xC0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3F);
+	}
+
+	/* Overlong forms, surrogates and code points past the last. */
+	if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+		return 0;
+	return need + 1;
+}
+
+bool
+json_utf8_valid(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + len;
+	size_t n;
+
+	while (p < end) {
+		if ((n = json_utf8_seq(p, end)) == 0)
+			return false;
+		p += n;
+	}
+	return true;
+}
+
+/*
+ * Copy a decoded string with every NUL replaced by U+FFFD, or NULL when
+ * it is not valid UTF-8.  yajl checks only the shape of raw multi-byte
+ * sequences and lets \uDC00 through, so the result is checked here.
+ */
+static char *
+json_text_copy(const unsigned char *s, size_t len, size_t *out_len)
+{
+	size_t i, nuls = 0, n = 0;
+	char *out;
+
+	if (!json_utf8_valid((const char *)s, len))
+		return NULL;
+	for (i = 0; i < len; i++)
+		nuls += s[i] == '\0';
+	out = xmalloc(len + 2 * nuls + 1);
+	for (i = 0; i < len; i++) {
+		if (s[i] == '\0') {
+			memcpy(out + n, "\xef\xbf\xbd", 3);
+			n += 3;
+		} else
+			out[n++] = (char)s[i];
+	}
+	out[n] = '\0';
+	*out_len = n;
+	return out;
+}
+
+/* Stop the parse as a syntax error: a string is not valid UTF-8. */
+static int
+json_bad_utf8(struct json_builder *b)
+{
+	b->err = JSON_DOC_SYNTAX;
+	b->cause = xstrdup("invalid UTF-8 in a string");
+	return 0;
+}
+
+/* Make room for one more member in frame f. */
+static void
+json_frame_grow(struct json_frame *f)
+{
+	struct json_value *v = f->v;
+
+	if (f->cap > (v->type == JSON_ARRAY ? v->u.array.count :
+	    v->u.object.count))
+		return;
+	f->cap = f->cap == 0 ? 4 : f->cap * 2;
+	if (v->type == JSON_ARRAY) {
+		v->u.array.items = xrealloc(v->u.array.items,
+		    f->cap * sizeof *v->u.array.items);
+		return;
+	}
+	v->u.object.keys = xrealloc(v->u.object.keys,
+	    f->cap * sizeof *v->u.object.keys);
+	v->u.object.values = xrealloc(v->u.object.values,
+	    f->cap * sizeof *v->u.object.values);
+}
+
+/* Attach v to the open container, or make it the root. */
+static void
+json_attach(struct json_builder *b, struct json_value *v)
+{
+	struct json_frame *f;
+	struct json_value *c;
+
+	if (b->depth == 0) {
+		b->root = v;
+		return;
+	}
+	f = &b->stack[b->depth - 1];
+	c = f->v;
+	json_frame_grow(f);
+	if (c->type == JSON_ARRAY) {
+		c->u.array.items[c->u.array.count++] = v;
+		return;
+	}
+	c->u.object.keys[c->u.object.count] = b->key;
+	c->u.object.values[c->u.object.count++] = v;
+	b->key = NULL;
+}
+
+/* A new value of type, attached where the parse is. */
+static struct json_value *
+json_add(struct json_builder *b, enum json_type type)
+{
+	struct json_value *v = xcalloc(1, sizeof *v);
+
+	v->type = type;
+	json_attach(b, v);
+	return v;
+}
+
+static int
+json_null_cb(void *ctx)
+{
+	json_add(ctx, JSON_NULL);
+	return 1;
+}
+
+static int
+json_boolean_cb(void *ctx, int value)
+{
+	json_add(ctx, JSON_BOOL)->u.boolean = value != 0;
+	return 1;
+}
+
+static int
+json_number_cb(void *ctx, const char *text, size_t len)
+{
+	struct json_value *v = json_add(ctx, JSON_NUMBER);
+
+	v->u.number.text = xstrndup(text, len);
+	v->u.number.len = len;
+	return 1;
+}
+
+static int
+json_string_cb(void *ctx, const unsigned char *s, size_t len)
+{
+	struct json_value *v;
+	size_t n;
+	char *copy;
+
+	if ((copy = json_text_copy(s, len, &n)) == NULL)
+		return json_bad_utf8(ctx);
+	v = json_add(ctx, JSON_STRING);
+	v->u.string.ptr = copy;
+	v->u.string.len = n;
+	return 1;
+}
+
+static int
+json_map_key_cb(void *ctx, const unsigned char *s, size_t len)
+{
+	struct json_builder *b = ctx;
+	size_t n;
+
+	free(b->key);
+	if ((b->key = json_text_copy(s, len, &n)) == NULL)
+		return json_bad_utf8(b);
+	return 1;
+}
+
+/* Open an array or object, unless that nests deeper than allowed. */
+static int
+json_open(struct json_builder *b, enum json_type type)
+{
+	if (b->depth >= b->max_depth) {
+		b->err = JSON_DOC_TOO_DEEP;
+		b->cause = xasprintf("nesting deeper than %u levels",
+		    b->max_depth);
+		return 0;
+	}
+	if (b->depth == b->stack_cap) {
+		b->stack_cap = b->stack_cap == 0 ? 8 : b->stack_cap * 2;
+		b->stack = xrealloc(b->stack, b->stack_cap * sizeof *b->stack);
+	}
+	b->stack[b->depth].v = json_add(b, type);
+	b->stack[b->depth].cap = 0;
+	b->depth++;
+	return 1;
+}
+
+static int
+json_start_map_cb(void *ctx)
+{
+	return json_open(ctx, JSON_OBJECT);
+}
+
+static int
+json_start_array_cb(void *ctx)
+{
+	return json_open(ctx, JSON_ARRAY);
+}
+
+/* Close the innermost container; yajl has checked that it matches. */
+static int
+json_close_cb(void *ctx)
+{
+	struct json_builder *b = ctx;
+
+	b->depth--;
+	return 1;
+}
+
+/* yajl_number is set, so yajl_integer and yajl_double are never used. */
+static const yajl_callbacks json_callbacks = {
+	.yajl_null = json_null_cb,
+	.yajl_boolean = json_boolean_cb,
+	.yajl_number = json_number_cb,
+	.yajl_string = json_string_cb,
+	.yajl_start_map = json_start_map_cb,
+	.yajl_map_key = json_map_key_cb,
+	.yajl_end_map = json_close_cb,
+	.yajl_start_array = json_start_array_cb,
+	.yajl_end_array = json_close_cb,
+};
+
+/* The cause of a yajl error: its short message and the byte offset. */
+static char *
+json_yajl_cause(yajl_handle h, const char *buf, size_t len, size_t at)
+{
+	unsigned char *msg;
+	size_t n;
+	char *cause;
+
+	msg = yajl_get_error(h, 0, (const unsigned char *)buf, len);
+	n = strlen((char *)msg);
+	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+		n--;
+	cause = xasprintf("invalid JSON at byte %zu: %.*s", at, (int)n,
+	    (char *)msg);
+	yajl_free_error(h, msg);
+	return cause;
+}
+
+/* Run yajl over buf into b; on failure b->err and b->cause are set. */
+static int
+json_run(struct json_builder *b, const char *buf, size_t len)
+{
+	yajl_status st;
+	yajl_handle h;
+	size_t at;
+
+	h = yajl_alloc(&json_callbacks, NULL, b);
+	if (h == NULL)
+		abort();	/* Only when malloc fails: see strbuf.h. */
+	yajl_config(h, yajl_allow_comments, 0);
+	yajl_config(h, yajl_dont_validate_strings, 0);
+	yajl_config(h, yajl_allow_trailing_garbage, 0);
+	yajl_config(h, yajl_allow_multiple_values, 0);
+	yajl_config(h, yajl_allow_partial_values, 0);
+
+	st = yajl_parse(h, (const unsigned char *)buf, len);
+	at = yajl_get_bytes_consumed(h);
+	if (st == yajl_status_ok) {
+		st = yajl_complete_parse(h);
+		at = len;
+	}
+	if (st != yajl_status_ok && b->cause == NULL) {
+		b->err = JSON_DOC_SYNTAX;
+		b->cause = json_yajl_cause(h, buf, len, at);
+	}
+	yajl_free(h);
+	return st == yajl_status_ok ? 0 : -1;
+}
+
+struct json_value *
+json_doc_parse(const char *buf, size_t len, unsigned max_depth,
+    enum json_doc_error *err, char **cause)
+{
+	struct json_builder b;
+
+	memset(&b, 0, sizeof b);
+	b.max_depth = max_depth;
+	if (json_run(&b, buf, len) == 0 && b.root == NULL) {
+		b.err = JSON_DOC_SYNTAX;
+		b.cause = xstrdup("empty body");
+	}
+	free(b.stack);
+	free(b.key);
+	if (b.cause != NULL) {
+		json_value_free(b.root);
+		*err = b.err;
+		*cause = b.cause;
+		return NULL;
+	}
+	*err = JSON_DOC_OK;
+	return b.root;
+}
+
+void
+json_value_free(struct json_value *v)
+{
+	size_t i;
+
+	if (v == NULL)
+		return;
+	switch (v->type) {
+	case JSON_NUMBER:
+		free(v->u.number.text);
+		break;
+	case JSON_STRING:
+		free(v->u.string.ptr);
+		break;
+	case JSON_ARRAY:
+		for (i = 0; i < v->u.array.count; i++)
+			json_value_free(v->u.array.items[i]);
+		free(v->u.array.items);
+		break;
+	case JSON_OBJECT:
+		for (i = 0; i < v->u.object.count; i++) {
+			free(v->u.object.keys[i]);
+			json_value_free(v->u.object.values[i]);
+		}
+		free(v->u.object.keys);
+		free(v->u.object.values);
+		break;
+	default:
+		break;
+	}
+	free(v);
+}
+
+const struct json_value *
+json_object_get(const struct json_value *obj, const char *key)
+{
+	size_t i;
+
+	if (obj == NULL || obj->type != JSON_OBJECT)
+		return NULL;
+
+	/* From the end, so that a repeated key answers its last value. */
+	for (i = obj->u.object.count; i > 0; i--) {
+		if (strcmp(obj->u.object.keys[i - 1], key) == 0)
+			return obj->u.object.values[i - 1];
+	}
+	return NULL;
+}
+
+bool
+json_number_is_integer(const struct json_value *v)
+{
+	const char *p;
+
+	if (v == NULL || v->type != JSON_NUMBER)
+		return false;
+	p = v->u.number.text;
+	if (*p == '-')
+		p++;
+	if (*p == '\0')
+		return false;
+	while (*p >= '0' && *p <= '9')
+		p++;
+	return *p == '\0';
+}
+
+const char *
+json_type_name(enum json_type type)
+{
+	switch (type) {
+	case JSON_NULL:
+		return "null";
+	case JSON_BOOL:
+		return "boolean";
+	case JSON_NUMBER:
+		return "number";
+	case JSON_STRING:
+		return "string";
+	case JSON_ARRAY:
+		return "array";
+	case JSON_OBJECT:
+		return "object";
+	}
+	return "unknown";
+}

@@ -1,0 +1,264 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The process-wide logger: formats each line into one buffer and hands it
+ * to write(2) in one call, so lines from a log and its access log never
+ * interleave and nothing sits in a stdio buffer when the process dies.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "strbuf.h"
+
+/* Longest line written; longer messages are cut and end in "...". */
+#define LOG_LINE_MAX 8192
+
+enum log_level log_threshold = LOG_LEVEL_INFO;
+
+/* One destination: a file we opened (path set) or stderr (path NULL). */
+struct log_sink {
+	int fd;
+	char *path;
+};
+
+static struct log_sink log_main = { STDERR_FILENO, NULL };
+static struct log_sink log_acc = { -1, NULL };	/* -1: use log_main. */
+
+static const char *const log_level_names[] = {
+	[LOG_LEVEL_DEBUG] = "DEBUG",
+	[LOG_LEVEL_INFO] = "INFO",
+	[LOG_LEVEL_WARNING] = "WARNING",
+	[LOG_LEVEL_ERROR] = "ERROR",
+	[LOG_LEVEL_CRITICAL] = "CRITICAL",
+};
+
+bool
+log_level_parse(const char *name, enum log_level *out)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof log_level_names / sizeof log_level_names[0];
+	    i++) {
+		if (strcasecmp(name, log_level_names[i]) == 0) {
+			*out = (enum log_level)i;
+			return true;
+		}
+	}
+	if (strcasecmp(name, "WARN") == 0) {
+		*out = LOG_LEVEL_WARNING;
+		return true;
+	}
+	return false;
+}
+
+const char *
+log_level_name(enum log_level level)
+{
+	if ((unsigned)level > LOG_LEVEL_CRITICAL)
+		return "UNKNOWN";
+	return log_level_names[level];
+}
+
+/* Open path for appending; -1 with *cause set on failure. */
+static int
+log_open(const char *path, char **cause)
+{
+	int fd;
+
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	if (fd == -1)
+		*cause = xasprintf("%s: cannot open: %s", path, strerror(errno));
+	return fd;
+}
+
+/* Close a sink we opened and point it back at its fallback. */
+static void
+log_sink_close(struct log_sink *sink, int fallback)
+{
+	if (sink->path != NULL && sink->fd >= 0)
+		close(sink->fd);
+	free(sink->path);
+	sink->path = NULL;
+	sink->fd = fallback;
+}
+
+/* Point sink at fd opened on path, or at fallback when path is NULL. */
+static void
+log_sink_set(struct log_sink *sink, int fd, const char *path, int fallback)
+{
+	log_sink_close(sink, fallback);
+	if (path != NULL) {
+		sink->fd = fd;
+		sink->path = xstrdup(path);
+	}
+}
+
+int
+log_setup(const char *path, const char *access_path, enum log_level level,
+    char **cause)
+{
+	int fd = -1, afd = -1;
+
+	/* Open both before closing anything, so a failure changes nothing. */
+	if (path != NULL && (fd = log_open(path, cause)) == -1)
+		goto fail;
+	if (access_path != NULL && (afd = log_open(access_path, cause)) == -1)
+		goto fail;
+
+	log_sink_set(&log_main, fd, path, STDERR_FILENO);
+	log_sink_set(&log_acc, afd, access_path, -1);
+	log_threshold = level;
+	return 0;
+
+fail:
+	if (fd != -1)
+		close(fd);
+	return -1;
+}
+
+/* Reopen one sink at its path; the old descriptor stays on failure. */
+static int
+log_sink_reopen(struct log_sink *sink, char **cause)
+{
+	int fd;
+
+	if (sink->path == NULL)
+		return 0;
+	if ((fd = log_open(sink->path, cause)) == -1)
+		return -1;
+	close(sink->fd);
+	sink->fd = fd;
+	return 0;
+}
+
+int
+log_reopen(char **cause)
+{
+	if (log_sink_reopen(&log_main, cause) == -1)
+		return -1;
+	return log_sink_reopen(&log_acc, cause);
+}
+
+void
+log_shutdown(void)
+{
+	log_sink_close(&log_acc, -1);
+	log_sink_close(&log_main, STDERR_FILENO);
+}
+
+/* Write all of buf; a failed log write has nowhere to be reported. */
+static void
+log_emit(int fd, const char *buf, size_t len)
+{
+	ssize_t n;
+
+	while (len > 0) {
+		n = write(fd, buf, len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		buf += n;
+		len -= (size_t)n;
+	}
+}
+
+/*
+ * Put the time prefix "YYYY-MM-DD HH:MM:SS.mmm [pid] " at buf, in UTC so
+ * that lines from hosts in different zones and across a DST change sort.
+ */
+static size_t
+log_prefix(char *buf, size_t size)
+{
+	struct timeval tv;
+	struct tm tm;
+	size_t n;
+	int m;
+
+	gettimeofday(&tv, NULL);
+	gmtime_r(&tv.tv_sec, &tm);
+	n = strftime(buf, size, "%Y-%m-%d %H:%M:%S", &tm);
+	m = snprintf(buf + n, size - n, ".%03d [%ld] ",
+	    (int)(tv.tv_usec / 1000), (long)getpid());
+	return n + (size_t)m;
+}
+
+/*
+ * Format the message after the prefix, replace control characters so a
+ * client-supplied value cannot forge a line, and end the line.
+ */
+static size_t
+log_format(char *buf, size_t off, const char *fmt, va_list ap)
+{
+	size_t i, room = LOG_LINE_MAX - 1 - off;	/* Keep 1 for '\n'. */
+	int n;
+
+	n = vsnprintf(buf + off, room + 1, fmt, ap);
+	if (n < 0)
+		n = 0;
+	if ((size_t)n > room) {
+		memcpy(buf + off + room - 3, "...", 3);
+		n = (int)room;
+	}
+	for (i = off; i < off + (size_t)n; i++) {
+		if (((unsigned char)buf[i] < 0x20 && buf[i] != '\t') ||
+		    buf[i] == 0x7f)
+			buf[i] = '?';
+	}
+	buf[off + (size_t)n] = '\n';
+	return off + (size_t)n + 1;
+}
+
+void
+log_write(enum log_level level, const char *func, const char *fmt, ...)
+{
+	char buf[LOG_LINE_MAX];
+	size_t off;
+	va_list ap;
+
+	if (level < log_threshold)
+		return;
+	off = log_prefix(buf, sizeof buf);
+	off += (size_t)snprintf(buf + off, sizeof buf - off, "%s ",
+	    log_level_name(level));
+	if (level == LOG_LEVEL_DEBUG && func != NULL)
+		off += (size_t)snprintf(buf + off, sizeof buf - off, "%.64s: ",
+		    func);
+
+	va_start(ap, fmt);
+	off = log_format(buf, off, fmt, ap);
+	va_end(ap);
+	log_emit(log_main.fd, buf, off);
+}
+
+void
+log_access(const char *fmt, ...)
+{
+	char buf[LOG_LINE_MAX];
+	size_t off;
+	va_list ap;
+	int fd = log_acc.fd;
+
+	/* In the main log the line gets a level word like every other. */
+	off = log_prefix(buf, sizeof buf);
+	if (fd == -1) {
+		fd = log_main.fd;
+		memcpy(buf + off, "ACCESS ", 7);
+		off += 7;
+	}
+
+	va_start(ap, fmt);
+	off = log_format(buf, off, fmt, ap);
+	va_end(ap);
+	log_emit(fd, buf, off);
+}

@@ -1,0 +1,362 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * mttd's entry point: options, start-up in a fixed order (settings,
+ * logging, credentials, catalogue, pool, listener), signals, the loop.
+ * Before the loop runs a failure stops the process; after, it only fails
+ * a request.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <libpq-fe.h>
+#include <yajl/yajl_version.h>
+
+#include "auth.h"
+#include "db_catalog.h"
+#include "db_pool.h"
+#include "http_server.h"
+#include "log.h"
+#include "settings.h"
+#include "strbuf.h"
+#include "submit_fields.h"
+
+#ifndef MTTD_PKGDATADIR
+#define MTTD_PKGDATADIR "/usr/local/share/mttd"
+#endif
+
+/* Exit status for a bad configuration or command line. */
+#define EXIT_CONFIG 2
+
+struct options {
+	const char *config;
+	bool foreground;
+	bool check_config;
+};
+
+struct mttd {
+	struct settings settings;
+	struct event_base *base;
+	struct auth *auth;
+	struct db_catalog *catalog;
+	struct db_pool *pool;
+	struct http_server *server;
+	struct event *sig_term, *sig_int, *sig_hup;
+	int stop_signals;		/* TERM/INT seen so far. */
+};
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2),
+    noreturn));
+
+static void
+die(const char *fmt, ...)
+{
+	char msg[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	log_crit("%s", msg);
+	fprintf(stderr, "mttd: %s\n", msg);
+	exit(1);
+}
+
+static void
+usage(FILE *out)
+{
+	fprintf(out,
+	    "usage: mttd -c FILE [-f]\n"
+	    "       mttd --check-config -c FILE\n"
+	    "       mttd -h | -V\n"
+	    "\n"
+	    "  -c, --config FILE   configuration file (INI; the reference's\n"
+	    "                      mtt_server.cfg works unchanged)\n"
+	    "  -f, --foreground    stay in the foreground, log to stderr\n"
+	    "      --check-config  validate the configuration and exit\n"
+	    "  -h, --help          this help, with every configuration key\n"
+	    "  -V, --version       print the version and exit\n"
+	    "\n"
+	    "Environment: MTTD_PORT_FILE=PATH makes mttd write the port it\n"
+	    "listens on to PATH (useful with socket_port = 0).\n"
+	    "\n"
+	    "Configuration keys:\n");
+	settings_print_keys(out);
+}
+
+static void
+parse_options(int argc, char **argv, struct options *o)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "check-config", no_argument, NULL, 'C' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	int ch;
+
+	memset(o, 0, sizeof *o);
+	while ((ch = getopt_long(argc, argv, "c:fhV", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c': o->config = optarg; break;
+		case 'f': o->foreground = true; break;
+		case 'C': o->check_config = true; break;
+		case 'h': usage(stdout); exit(0);
+		case 'V': printf("mttd %s\n", PACKAGE_VERSION); exit(0);
+		default: usage(stderr); exit(EXIT_CONFIG);
+		}
+	}
+	if (o->config == NULL || optind != argc) {
+		fprintf(stderr, "mttd: %s\n", o->config == NULL ?
+		    "-c FILE is required" : "unexpected argument");
+		usage(stderr);
+		exit(EXIT_CONFIG);
+	}
+}
+
+static void
+load_settings(struct mttd *m, const struct options *o)
+{
+	char *cause = NULL;
+
+	settings_defaults(&m->settings);
+	if (settings_load(o->config, &m->settings, &cause) != 0) {
+		fprintf(stderr, "mttd: %s\n", cause);
+		exit(EXIT_CONFIG);
+	}
+}
+
+static struct auth *
+load_htpasswd(const struct settings *s)
+{
+	struct auth *a;
+	char *cause = NULL;
+
+	if (s->htpasswd_file == NULL) {
+		log_warn("no [auth] htpasswd_file: trusting the proxy in front"
+		    " for user names (credentials are not checked)");
+		return NULL;
+	}
+	if ((a = auth_load(s->htpasswd_file, &cause)) == NULL)
+		die("%s", cause);
+	log_info("htpasswd %s: %zu user(s)", s->htpasswd_file, auth_count(a));
+	return a;
+}
+
+static void
+libevent_log_cb(int severity, const char *msg)
+{
+	enum log_level l = severity >= EVENT_LOG_ERR ? LOG_LEVEL_ERROR :
+	    severity == EVENT_LOG_WARN ? LOG_LEVEL_WARNING :
+	    severity == EVENT_LOG_MSG ? LOG_LEVEL_INFO : LOG_LEVEL_DEBUG;
+
+	LOG_AT(l, "libevent: %s", msg);
+}
+
+static void
+libevent_fatal_cb(int err)
+{
+	log_crit("libevent fatal error %d", err);
+	abort();
+}
+
+static void
+setup_logging(const struct mttd *m, const struct options *o)
+{
+	const struct settings *s = &m->settings;
+	char *cause = NULL;
+
+	if (log_setup(o->foreground ? NULL : s->log_file, s->access_log,
+	    s->log_level, &cause) != 0) {
+		fprintf(stderr, "mttd: %s\n", cause);
+		exit(1);
+	}
+	event_set_log_callback(libevent_log_cb);
+	event_set_fatal_callback(libevent_fatal_cb);
+}
+
+static void
+log_versions(const struct mttd *m)
+{
+	log_info("mttd %s starting (pid %ld)", PACKAGE_VERSION,
+	    (long)getpid());
+	log_info("libevent %s (backend %s), libpq %d, yajl %d",
+	    event_get_version(), event_base_get_method(m->base),
+	    PQlibVersion(), yajl_version());
+	if (m->settings.url_docroot[0] != '\0')
+		log_info("url_docroot %s (logged only)", m->settings.url_docroot);
+}
+
+static void
+pool_params(const struct settings *s, struct db_pool_params *p)
+{
+	p->host = s->server;
+	p->port = s->port;
+	p->dbname = s->dbname;
+	p->user = s->username;
+	p->password = s->password;
+	p->size = s->pool_size;
+	p->max_waiting = s->max_waiting;
+	p->wait_timeout_s = s->db_wait_timeout_s;
+}
+
+static void
+open_database(struct mttd *m)
+{
+	struct db_pool_params p;
+	char *cause = NULL;
+
+	pool_params(&m->settings, &p);
+	m->catalog = db_catalog_load(&p, MTTD_PKGDATADIR "/sql/mttd-indexes.sql",
+	    &cause);
+	if (m->catalog == NULL)
+		die("%s", cause);
+	if (submit_fields_bind(m->catalog, &cause) != 0)
+		die("%s", cause);
+	log_info("database %s at %s:%d, PostgreSQL %s, pool of %d",
+	    p.dbname, p.host, p.port, db_catalog_server_version(m->catalog),
+	    p.size);
+	m->pool = db_pool_new(m->base, &p);
+}
+
+/* Tell a test harness which port was bound (socket_port = 0). */
+static void
+write_port_file(int port)
+{
+	const char *path = getenv("MTTD_PORT_FILE");
+	char tmp[4096];
+	FILE *f;
+
+	if (path == NULL || *path == '\0')
+		return;
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	if ((f = fopen(tmp, "w")) == NULL || fprintf(f, "%d\n", port) < 0 ||
+	    fclose(f) != 0 || rename(tmp, path) != 0)
+		die("cannot write MTTD_PORT_FILE %s: %s", path, strerror(errno));
+}
+
+static void
+signal_stop_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct mttd *m = arg;
+
+	if (++m->stop_signals > 1) {
+		log_info("signal %d again: exiting now", (int)sig);
+		event_base_loopbreak(m->base);
+		return;
+	}
+	log_info("signal %d: stopping; a second one exits at once", (int)sig);
+	http_server_drain(m->server);
+}
+
+static void
+signal_hup_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct mttd *m = arg;
+	struct auth *a;
+	char *cause = NULL;
+
+	log_info("SIGHUP: reopening logs and re-reading the htpasswd file");
+	if (log_reopen(&cause) != 0) {
+		log_error("%s", cause);
+		free(cause);
+		cause = NULL;
+	}
+	if (m->settings.htpasswd_file == NULL)
+		return;
+	if ((a = auth_load(m->settings.htpasswd_file, &cause)) == NULL) {
+		log_error("keeping the old htpasswd table: %s", cause);
+		free(cause);
+		return;
+	}
+	auth_free(m->auth);
+	m->auth = a;
+	m->server->auth = a;
+	log_info("htpasswd %s: %zu user(s)", m->settings.htpasswd_file,
+	    auth_count(a));
+}
+
+static void
+setup_signals(struct mttd *m)
+{
+	signal(SIGPIPE, SIG_IGN);
+	m->sig_term = evsignal_new(m->base, SIGTERM, signal_stop_cb, m);
+	m->sig_int = evsignal_new(m->base, SIGINT, signal_stop_cb, m);
+	m->sig_hup = evsignal_new(m->base, SIGHUP, signal_hup_cb, m);
+	event_add(m->sig_term, NULL);
+	event_add(m->sig_int, NULL);
+	event_add(m->sig_hup, NULL);
+}
+
+static void
+go_background(const struct mttd *m)
+{
+	if (m->settings.log_file == NULL)
+		die("[logging] log_file is needed to run in the background"
+		    " (or use -f)");
+	if (daemon(0, 0) != 0)
+		die("cannot go to the background: %s", strerror(errno));
+}
+
+static void
+shutdown_all(struct mttd *m)
+{
+	event_free(m->sig_term);
+	event_free(m->sig_int);
+	event_free(m->sig_hup);
+	http_server_free(m->server);
+	db_pool_free(m->pool);
+	db_catalog_free(m->catalog);
+	auth_free(m->auth);
+	event_base_free(m->base);
+	log_info("mttd stopped");
+	log_shutdown();
+	settings_free(&m->settings);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct options o;
+	struct mttd m;
+	char *cause = NULL;
+
+	memset(&m, 0, sizeof m);
+	parse_options(argc, argv, &o);
+	load_settings(&m, &o);
+	if (o.check_config) {
+		auth_free(m.settings.htpasswd_file ? load_htpasswd(&m.settings) :
+		    NULL);
+		printf("%s: configuration is valid\n", o.config);
+		settings_free(&m.settings);
+		return 0;
+	}
+	if (!o.foreground)
+		go_background(&m);
+	setup_logging(&m, &o);
+	if ((m.base = event_base_new()) == NULL)
+		die("cannot create the event loop");
+	log_versions(&m);
+	m.auth = load_htpasswd(&m.settings);
+	open_database(&m);
+	m.server = http_server_new(m.base, &m.settings, m.pool, m.auth, &cause);
+	if (m.server == NULL)
+		die("%s", cause);
+	setup_signals(&m);
+	write_port_file(m.server->port);
+	log_info("listening on %s:%d%s", m.settings.socket_host,
+	    m.server->port, m.settings.url_prefix);
+	event_base_dispatch(m.base);
+	shutdown_all(&m);
+	return 0;
+}

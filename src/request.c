@@ -1,0 +1,224 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Request contexts and answers.  Every answer mttd writes goes through
+ * request_reply_json or request_reply_empty, so every one is JSON (or
+ * empty), carries the CORS headers, and ends in one access line.
+ */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+
+#include "http_server.h"
+#include "log.h"
+#include "request.h"
+#include "strbuf.h"
+
+yajl_gen
+request_json_new(void)
+{
+	yajl_gen g = yajl_gen_alloc(NULL);
+
+	if (g == NULL)
+		abort();
+	return g;
+}
+
+void
+request_json_kv(yajl_gen g, const char *key, const char *value)
+{
+	yajl_gen_string(g, (const unsigned char *)key, strlen(key));
+	yajl_gen_string(g, (const unsigned char *)value, strlen(value));
+}
+
+void
+request_json_kint(yajl_gen g, const char *key, long long value)
+{
+	yajl_gen_string(g, (const unsigned char *)key, strlen(key));
+	yajl_gen_integer(g, value);
+}
+
+void
+request_json_status(yajl_gen g, int status, const char *message)
+{
+	request_json_kint(g, "status", status);
+	request_json_kv(g, "status_message", message);
+}
+
+static void
+request_add_cors(struct request *r)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
+
+	evhttp_add_header(h, "Access-Control-Allow-Origin",
+	    r->server->settings->cors_origin);
+}
+
+static long
+request_elapsed_ms(const struct request *r)
+{
+	struct timeval now;
+
+	gettimeofday(&now, NULL);
+	return (now.tv_sec - r->started.tv_sec) * 1000L +
+	    (now.tv_usec - r->started.tv_usec) / 1000L;
+}
+
+/* One key=value line per finished request. */
+static void
+request_log_access(const struct request *r)
+{
+	log_access("req=%llu method=%s path=%s status=%d bytes=%zu ms=%ld"
+	    " user=%s peer=%s", (unsigned long long)r->id, r->method,
+	    r->path ? r->path : "-", r->http_code, r->bytes,
+	    request_elapsed_ms(r), r->user[0] ? r->user : "-", r->client);
+}
+
+static const char *
+request_reason(int code)
+{
+	switch (code) {
+	case 200: return "OK";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
+	case 413: return "Payload Too Large";
+	case 415: return "Unsupported Media Type";
+	case 500: return "Internal Server Error";
+	case 503: return "Service Unavailable";
+	default: return "Error";
+	}
+}
+
+void
+request_reply_json(struct request *r, int http_code, yajl_gen g)
+{
+	struct evbuffer *out = evbuffer_new();
+	const unsigned char *buf;
+	size_t len;
+
+	yajl_gen_get_buf(g, &buf, &len);
+	evbuffer_add(out, buf, len);
+	yajl_gen_free(g);
+	evhttp_add_header(evhttp_request_get_output_headers(r->req),
+	    "Content-Type", "application/json");
+	request_add_cors(r);
+	r->http_code = http_code;
+	r->bytes = len;
+	evhttp_send_reply(r->req, http_code, request_reason(http_code), out);
+	evbuffer_free(out);
+	request_finish(r);
+}
+
+void
+request_reply_ok(struct request *r, const char *message)
+{
+	yajl_gen g = request_json_new();
+
+	yajl_gen_map_open(g);
+	request_json_status(g, 0, message);
+	yajl_gen_map_close(g);
+	request_reply_json(r, 200, g);
+}
+
+void
+reply_error(struct request *r, int http_code, int status, const char *fmt,
+    ...)
+{
+	yajl_gen g = request_json_new();
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	log_info("req=%llu %s %s: %d %s", (unsigned long long)r->id,
+	    r->method, r->path ? r->path : "-", http_code, msg);
+	yajl_gen_map_open(g);
+	request_json_status(g, status, msg);
+	yajl_gen_map_close(g);
+	request_reply_json(r, http_code, g);
+}
+
+void
+request_reply_empty(struct request *r, int http_code)
+{
+	request_add_cors(r);
+	r->http_code = http_code;
+	evhttp_send_reply(r->req, http_code, request_reason(http_code), NULL);
+	request_finish(r);
+}
+
+/* The pool's answer, passed on to the handler's callback. */
+struct request_acquire {
+	struct request *r;
+	void (*cb)(struct request *r, enum db_acquire_status status);
+};
+
+static void
+request_acquired_cb(struct db_conn *conn, enum db_acquire_status status,
+    void *arg)
+{
+	struct request_acquire *a = arg;
+	struct request *r = a->r;
+	void (*cb)(struct request *, enum db_acquire_status) = a->cb;
+
+	free(a);
+	r->wait = NULL;
+	r->conn = conn;
+	cb(r, status);
+}
+
+void
+request_db_acquire(struct request *r,
+    void (*cb)(struct request *r, enum db_acquire_status status))
+{
+	struct request_acquire *a = xmalloc(sizeof *a);
+
+	a->r = r;
+	a->cb = cb;
+	r->wait = db_pool_acquire(r->server->pool, request_acquired_cb, a);
+}
+
+void
+request_reply_db_unavailable(struct request *r, enum db_acquire_status st)
+{
+	evhttp_add_header(evhttp_request_get_output_headers(r->req),
+	    "Retry-After", "1");
+	reply_error(r, 503, -2, "%s", st == DB_ACQUIRE_DOWN ?
+	    "the database is unreachable; try again later" :
+	    st == DB_ACQUIRE_BUSY ? "too many requests are waiting for the"
+	    " database; try again later" : "no database connection came free"
+	    " in time; try again later");
+}
+
+void
+request_db_release(struct request *r)
+{
+	if (r->conn != NULL) {
+		db_conn_release(r->conn);
+		r->conn = NULL;
+	}
+}
+
+void
+request_finish(struct request *r)
+{
+	struct http_server *s = r->server;
+
+	request_log_access(r);
+	request_db_release(r);
+	if (r->state != NULL && r->state_free != NULL)
+		r->state_free(r->state);
+	json_value_free(r->body);
+	free(r->path);
+	free(r);
+	http_server_request_done(s);
+}

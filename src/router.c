@@ -1,0 +1,221 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Routing and the checks in front of every handler, in the order a
+ * client's mistakes are best reported: path, method, credentials,
+ * content type, body.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+
+#include "handlers.h"
+#include "http_server.h"
+#include "log.h"
+#include "router.h"
+#include "strbuf.h"
+
+/* Deepest JSON nesting a body may have. */
+#define ROUTER_MAX_JSON_DEPTH 32
+
+static const struct route *const routes[] = {
+	&route_root,
+	&route_status,
+	&route_serial,
+	&route_submit,
+	NULL
+};
+
+char *
+router_path_normalise(const char *uri, const char *prefix)
+{
+	struct strbuf sb;
+	size_t plen = strlen(prefix);
+	const char *p;
+
+	/* Fold runs of slashes; stop at the query or fragment. */
+	strbuf_setup(&sb);
+	strbuf_adds(&sb, "/");
+	for (p = uri; *p != '\0' && *p != '?' && *p != '#'; p++) {
+		if (*p == '/' && sb.data[sb.len - 1] == '/')
+			continue;
+		strbuf_add(&sb, p, 1);
+	}
+	if (sb.len > 1 && sb.data[sb.len - 1] == '/')
+		sb.data[--sb.len] = '\0';
+
+	/* Drop the prefix when the path starts with it. */
+	if (plen > 0 && strncmp(sb.data, prefix, plen) == 0 &&
+	    (sb.data[plen] == '/' || sb.data[plen] == '\0')) {
+		memmove(sb.data, sb.data + plen, sb.len - plen + 1);
+		sb.len -= plen;
+		if (sb.len == 0)
+			strbuf_adds(&sb, "/");
+	}
+	return strbuf_take(&sb);
+}
+
+const struct route *
+router_find(const char *path)
+{
+	int i;
+
+	for (i = 0; routes[i] != NULL; i++) {
+		if (strcmp(routes[i]->path, path) == 0)
+			return routes[i];
+	}
+	return NULL;
+}
+
+bool
+router_is_json_type(const char *ct)
+{
+	static const char want[] = "application/json";
+	size_t n = sizeof want - 1;
+
+	if (ct == NULL)
+		return false;
+	while (*ct == ' ' || *ct == '\t')
+		ct++;
+	if (strncasecmp(ct, want, n) != 0)
+		return false;
+	ct += n;
+	while (*ct == ' ' || *ct == '\t')
+		ct++;
+	return *ct == '\0' || *ct == ';';
+}
+
+static unsigned
+router_method_bit(const struct request *r)
+{
+	switch (evhttp_request_get_command(r->req)) {
+	case EVHTTP_REQ_GET:
+	case EVHTTP_REQ_HEAD:
+		return ROUTE_GET;
+	case EVHTTP_REQ_POST:
+		return ROUTE_POST;
+	default:
+		return 0;
+	}
+}
+
+static void
+router_reply_405(struct request *r, const struct route *rt)
+{
+	const char *allow = rt->methods == ROUTE_POST ? "POST, OPTIONS" :
+	    rt->methods == ROUTE_GET ? "GET, HEAD, OPTIONS" :
+	    "GET, HEAD, POST, OPTIONS";
+
+	evhttp_add_header(evhttp_request_get_output_headers(r->req), "Allow",
+	    allow);
+	reply_error(r, 405, -1, "method %s is not allowed on %s (allowed: %s)",
+	    r->method, r->path, allow);
+}
+
+static void
+router_reply_401(struct request *r, const char *why)
+{
+	struct http_server *s = r->server;
+	char challenge[300];
+
+	snprintf(challenge, sizeof challenge, "Basic realm=\"%s\"",
+	    s->settings->realm);
+	evhttp_add_header(evhttp_request_get_output_headers(r->req),
+	    "WWW-Authenticate", challenge);
+	reply_error(r, 401, -1, "authentication required: %s", why);
+}
+
+/* Credentials: checked in htpasswd mode, trusted in proxy mode. */
+static bool
+router_authenticate(struct request *r)
+{
+	const char *h = evhttp_find_header(
+	    evhttp_request_get_input_headers(r->req), "Authorization");
+	enum auth_result res;
+
+	if (r->server->auth != NULL)
+		res = auth_check(r->server->auth, h, r->user);
+	else
+		res = auth_proxy_user(h, r->user);
+	if (res == AUTH_OK)
+		return true;
+	if (res != AUTH_MISSING)
+		log_warn("req=%llu login failed (%s) from %s",
+		    (unsigned long long)r->id, auth_result_name(res), r->client);
+	r->user[0] = '\0';
+	router_reply_401(r, res == AUTH_MISSING ? "no Authorization header" :
+	    res == AUTH_MALFORMED ? "malformed Authorization header" :
+	    "wrong user name or password");
+	return false;
+}
+
+/* Parse the POST body; false once an error has been answered. */
+static bool
+router_read_body(struct request *r)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
+	size_t len = evbuffer_get_length(in);
+	const char *ct = evhttp_find_header(
+	    evhttp_request_get_input_headers(r->req), "Content-Type");
+	enum json_doc_error err;
+	char *cause = NULL;
+
+	if (!router_is_json_type(ct)) {
+		reply_error(r, 415, -1, "Content-Type must be application/json"
+		    " (got %s)", ct ? ct : "none");
+		return false;
+	}
+	r->body = json_doc_parse((const char *)evbuffer_pullup(in, -1), len,
+	    ROUTER_MAX_JSON_DEPTH, &err, &cause);
+	if (r->body == NULL) {
+		reply_error(r, 400, -1, "the body is not valid JSON: %s",
+		    cause ? cause : "parse error");
+		free(cause);
+		return false;
+	}
+	if (r->body->type != JSON_OBJECT) {
+		reply_error(r, 400, -1, "the body must be a JSON object, got"
+		    " %s", json_type_name(r->body->type));
+		return false;
+	}
+	return true;
+}
+
+void
+router_dispatch(struct request *r)
+{
+	const struct route *rt;
+	unsigned m;
+
+	if (evhttp_request_get_command(r->req) == EVHTTP_REQ_OPTIONS) {
+		struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
+
+		evhttp_add_header(h, "Access-Control-Allow-Headers",
+		    "Content-Type, Authorization");
+		evhttp_add_header(h, "Access-Control-Allow-Methods", "*");
+		request_reply_empty(r, 200);
+		return;
+	}
+	if ((rt = router_find(r->path)) == NULL) {
+		reply_error(r, 404, -1, "no such path: %s", r->path);
+		return;
+	}
+	m = router_method_bit(r);
+	if (!(rt->methods & m)) {
+		router_reply_405(r, rt);
+		return;
+	}
+	if (!(rt->public_methods & m) && !router_authenticate(r))
+		return;
+	if (m == ROUTE_POST) {
+		if (router_read_body(r))
+			rt->post(r);
+		return;
+	}
+	rt->get(r);
+}
