@@ -1128,14 +1128,15 @@ store_entry_next(struct submit_store *st, const struct db_result *res,
 static void
 store_after_submit(struct submit_store *st, const struct db_result *res)
 {
-	store_clear_stmts(st);
 	if (st->req->count == 0) {
+		store_clear_stmts(st);
 		add_commit(st);
 		store_send(st, STEP_COMMIT);
 		return;
 	}
 	if (res == NULL) {
 		/* The lookups of the first round trip are gone: again. */
+		store_clear_stmts(st);
 		add_link_lookup(st, 0);
 		add_norms_lookup(st, 0);
 		store_send(st, STEP_LOOKUP);
