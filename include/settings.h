@@ -51,8 +51,8 @@ struct settings {
 void settings_defaults(struct settings *s);
 
 /*
- * Read path over the defaults (settings_load fills them in itself, so s
- * need not be set up first).  Returns 0, or -1 with *cause set to
+ * Read path over the defaults that settings_defaults put in s (call it
+ * first).  Returns 0, or -1 with *cause set to
  * "FILE:LINE: key 'K': why" (the caller frees it); s is then freed.
  */
 int settings_load(const char *path, struct settings *s, char **cause)

@@ -32,10 +32,10 @@
 
 /* Who checks a hash. */
 enum auth_checker {
-	AUTH_CHECKER_NONE,	/* Plain text or unknown: refused. */
-	AUTH_CHECKER_CRYPT,	/* libcrypt's crypt_r. */
-	AUTH_CHECKER_DES,	/* crypt_r too, but weak: warned about. */
-	AUTH_CHECKER_APR	/* apr-util's apr_password_validate. */
+	AUTH_CHECKER_NONE,  /* Plain text or unknown: refused. */
+	AUTH_CHECKER_CRYPT, /* libcrypt's crypt_r. */
+	AUTH_CHECKER_DES,   /* crypt_r too, but weak: warned about. */
+	AUTH_CHECKER_APR    /* apr-util's apr_password_validate. */
 };
 
 struct auth_entry {
@@ -45,7 +45,7 @@ struct auth_entry {
 };
 
 struct auth_cached {
-	char *header;		/* NULL: the slot is free. */
+	char *header; /* NULL: the slot is free. */
 	size_t len;
 	char user[AUTH_USER_MAX + 1];
 };
@@ -55,9 +55,9 @@ struct auth {
 	size_t count;
 	size_t cap;
 	struct auth_cached cache[AUTH_CACHE_SIZE];
-	unsigned cache_next;	/* The slot to fill next, round robin. */
+	unsigned cache_next; /* The slot to fill next, round robin. */
 	size_t cache_hits;
-	struct crypt_data *crypt;	/* crypt_r's scratch; large. */
+	struct crypt_data *crypt; /* crypt_r's scratch; large. */
 };
 
 /* Compare without an early exit, so timing tells nothing of where. */
@@ -76,31 +76,24 @@ auth_equal(const char *a, const char *b, size_t len)
 static bool
 auth_is_des(const char *hash)
 {
-	size_t i;
+	static const char alphabet[] =
+	    "./0123456789"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
-	if (strlen(hash) != 13)
-		return false;
-	for (i = 0; i < 13; i++) {
-		if (strchr("./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-		    "abcdefghijklmnopqrstuvwxyz", hash[i]) == NULL)
-			return false;
-	}
-	return true;
+	return strlen(hash) == 13 && strspn(hash, alphabet) == 13;
 }
 
 /* Which library checks hash, by the prefixes htpasswd writes. */
 static enum auth_checker
 auth_checker_of(const char *hash)
 {
-	static const char *const crypt_prefixes[] = {
-		"$2y$", "$2a$", "$2b$", "$5$", "$6$"
-	};
+	static const char *const crypt_prefixes[] = { "$2y$", "$2a$", "$2b$",
+		"$5$", "$6$" };
 	size_t i;
 
-	for (i = 0; i < sizeof crypt_prefixes / sizeof crypt_prefixes[0];
-	    i++) {
+	for (i = 0; i < sizeof crypt_prefixes / sizeof crypt_prefixes[0]; i++) {
 		if (strncmp(hash, crypt_prefixes[i],
-		    strlen(crypt_prefixes[i])) == 0)
+			strlen(crypt_prefixes[i])) == 0)
 			return AUTH_CHECKER_CRYPT;
 	}
 	if (strncmp(hash, "$apr1$", 6) == 0 || strncmp(hash, "{SHA}", 5) == 0)
@@ -115,7 +108,7 @@ static bool
 auth_apr_ready(void)
 {
 #ifdef HAVE_APR_UTIL
-	static int state;	/* 0: not tried, 1: running, -1: failed. */
+	static int state; /* 0: not tried, 1: running, -1: failed. */
 
 	if (state == 0) {
 		state = apr_initialize() == APR_SUCCESS ? 1 : -1;
@@ -142,12 +135,12 @@ auth_unusable(enum auth_checker checker, const char *hash)
 		return "the password is plain text or in an unknown format";
 	case AUTH_CHECKER_APR:
 		if (!auth_apr_ready())
-			return "this build has no apr-util to check $apr1$ "
-			    "and {SHA} hashes";
+			return "this build has no apr-util to check $apr1$ and {SHA} hashes";
 		return NULL;
 	default:
 		rc = crypt_checksalt(hash);
-		if (rc == CRYPT_SALT_INVALID || rc == CRYPT_SALT_METHOD_DISABLED)
+		if (rc == CRYPT_SALT_INVALID ||
+		    rc == CRYPT_SALT_METHOD_DISABLED)
 			return "libcrypt cannot check this hash";
 		return NULL;
 	}
@@ -210,8 +203,8 @@ auth_load_line(struct auth *a, const char *path, unsigned n, char *line)
 	if (*line == '\0' || *line == '#')
 		return;
 	if ((colon = strchr(line, ':')) == NULL) {
-		log_warn("%s:%u: no ':' after the user name; line skipped",
-		    path, n);
+		log_warn(
+		    "%s:%u: no ':' after the user name; line skipped", path, n);
 		return;
 	}
 	*colon = '\0';
@@ -225,8 +218,8 @@ auth_load_line(struct auth *a, const char *path, unsigned n, char *line)
 		return;
 	}
 	if (checker == AUTH_CHECKER_DES)
-		log_warn("%s:%u: user '%s': DES crypt is weak and reads only 8 "
-		    "characters of a password; rehash it with htpasswd -B",
+		log_warn(
+		    "%s:%u: user '%s': DES crypt is weak (8 characters at most); use htpasswd -B",
 		    path, n, line);
 
 	if (a->count == a->cap) {
@@ -248,7 +241,8 @@ auth_load(const char *path, char **cause)
 	FILE *f;
 
 	if ((f = fopen(path, "r")) == NULL) {
-		*cause = xasprintf("%s: cannot open: %s", path, strerror(errno));
+		*cause = xasprintf(
+		    "%s: cannot open: %s", path, strerror(errno));
 		return NULL;
 	}
 	a = xcalloc(1, sizeof *a);
@@ -256,7 +250,8 @@ auth_load(const char *path, char **cause)
 	while (getline(&line, &cap, f) != -1)
 		auth_load_line(a, path, ++n, line);
 	if (ferror(f)) {
-		*cause = xasprintf("%s: cannot read: %s", path, strerror(errno));
+		*cause = xasprintf(
+		    "%s: cannot read: %s", path, strerror(errno));
 		auth_free(a);
 		a = NULL;
 	}
@@ -358,8 +353,7 @@ auth_b64_group(const char *in, bool last, unsigned char *out)
 
 /* Strictly decode len characters of base64 (padded); -1 when invalid. */
 static long
-auth_base64_decode(const char *in, size_t len, unsigned char *out,
-    size_t size)
+auth_base64_decode(const char *in, size_t len, unsigned char *out, size_t size)
 {
 	size_t i, n = 0;
 	int got;
@@ -394,10 +388,13 @@ auth_basic_decode(const char *header, char *cred)
 	end = p + strlen(p);
 	while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
 		end--;
-	n = auth_base64_decode(p, (size_t)(end - p), (unsigned char *)cred,
-	    AUTH_CRED_MAX);
-	if (n < 0 || memchr(cred, '\0', (size_t)n) != NULL)
+	n = auth_base64_decode(
+	    p, (size_t)(end - p), (unsigned char *)cred, AUTH_CRED_MAX);
+	if (n < 0 || memchr(cred, '\0', (size_t)n) != NULL) {
+		/* What was decoded before the fault may be a password. */
+		explicit_bzero(cred, AUTH_CRED_MAX + 1);
 		return -1;
+	}
 	cred[n] = '\0';
 	return 0;
 }
@@ -463,7 +460,12 @@ auth_cache_add(struct auth *a, const char *header, const char *user)
 	auth_user_copy(c->user, user);
 }
 
-/* Check password against an entry's hash with the library that can. */
+/*
+ * Check password against an entry's hash with the library that can.
+ * XXX: this runs on the event loop, so a bcrypt cost well above
+ * htpasswd's default 5 or a flood of wrong passwords (never cached)
+ * stalls every other request for the hash's time.
+ */
 static bool
 auth_verify(struct auth *a, const struct auth_entry *e, const char *password)
 {
@@ -474,7 +476,7 @@ auth_verify(struct auth *a, const struct auth_entry *e, const char *password)
 #ifdef HAVE_APR_UTIL
 		return apr_password_validate(password, e->hash) == APR_SUCCESS;
 #else
-		return false;	/* Never loaded: see auth_unusable. */
+		return false; /* Never loaded: see auth_unusable. */
 #endif
 	}
 	out = crypt_r(password, e->hash, a->crypt);
@@ -489,6 +491,7 @@ auth_check(struct auth *a, const char *header, char *user)
 {
 	char cred[AUTH_CRED_MAX + 1], *colon;
 	const struct auth_entry *e;
+	const char *verdict;
 	bool ok;
 
 	if (header == NULL)
@@ -512,8 +515,11 @@ auth_check(struct auth *a, const char *header, char *user)
 	}
 	e = auth_find(a, cred);
 	ok = e != NULL && auth_verify(a, e, colon + 1);
-	log_debug("user '%s': %s", cred,
-	    ok ? "verified" : e == NULL ? "unknown user" : "wrong password");
+	if (ok)
+		verdict = "verified";
+	else
+		verdict = e == NULL ? "unknown user" : "wrong password";
+	log_debug("user '%s': %s", cred, verdict);
 	if (ok) {
 		auth_user_copy(user, cred);
 		auth_cache_add(a, header, user);

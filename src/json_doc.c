@@ -18,19 +18,19 @@
 /* An array or object still being filled. */
 struct json_frame {
 	struct json_value *v;
-	size_t cap;		/* Slots allocated for its members. */
+	size_t cap; /* Slots allocated for its members. */
 };
 
 /* What the yajl callbacks build into. */
 struct json_builder {
 	struct json_value *root;
 	struct json_frame *stack;
-	unsigned depth;		/* Frames in use. */
+	unsigned depth; /* Frames in use. */
 	unsigned stack_cap;
 	unsigned max_depth;
-	char *key;		/* An object key waiting for its value. */
+	char *key; /* An object key waiting for its value. */
 	enum json_doc_error err;
-	char *cause;		/* Set when a callback cancels the parse. */
+	char *cause; /* Set when a callback cancels the parse. */
 };
 
 /* Length of the UTF-8 sequence at p (before end), or 0 when invalid. */
@@ -121,19 +121,19 @@ json_frame_grow(struct json_frame *f)
 {
 	struct json_value *v = f->v;
 
-	if (f->cap > (v->type == JSON_ARRAY ? v->u.array.count :
-	    v->u.object.count))
+	if (f->cap >
+	    (v->type == JSON_ARRAY ? v->u.array.count : v->u.object.count))
 		return;
 	f->cap = f->cap == 0 ? 4 : f->cap * 2;
 	if (v->type == JSON_ARRAY) {
-		v->u.array.items = xrealloc(v->u.array.items,
-		    f->cap * sizeof *v->u.array.items);
+		v->u.array.items = xrealloc(
+		    v->u.array.items, f->cap * sizeof *v->u.array.items);
 		return;
 	}
-	v->u.object.keys = xrealloc(v->u.object.keys,
-	    f->cap * sizeof *v->u.object.keys);
-	v->u.object.values = xrealloc(v->u.object.values,
-	    f->cap * sizeof *v->u.object.values);
+	v->u.object.keys = xrealloc(
+	    v->u.object.keys, f->cap * sizeof *v->u.object.keys);
+	v->u.object.values = xrealloc(
+	    v->u.object.values, f->cap * sizeof *v->u.object.values);
 }
 
 /* Attach v to the open container, or make it the root. */
@@ -227,8 +227,8 @@ json_open(struct json_builder *b, enum json_type type)
 {
 	if (b->depth >= b->max_depth) {
 		b->err = JSON_DOC_TOO_DEEP;
-		b->cause = xasprintf("nesting deeper than %u levels",
-		    b->max_depth);
+		b->cause = xasprintf(
+		    "nesting deeper than %u levels", b->max_depth);
 		return 0;
 	}
 	if (b->depth == b->stack_cap) {
@@ -288,8 +288,8 @@ json_yajl_cause(yajl_handle h, const char *buf, size_t len, size_t at)
 	n = strlen((char *)msg);
 	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
 		n--;
-	cause = xasprintf("invalid JSON at byte %zu: %.*s", at, (int)n,
-	    (char *)msg);
+	cause = xasprintf(
+	    "invalid JSON at byte %zu: %.*s", at, (int)n, (char *)msg);
 	yajl_free_error(h, msg);
 	return cause;
 }
@@ -304,7 +304,7 @@ json_run(struct json_builder *b, const char *buf, size_t len)
 
 	h = yajl_alloc(&json_callbacks, NULL, b);
 	if (h == NULL)
-		abort();	/* Only when malloc fails: see strbuf.h. */
+		abort(); /* Only when malloc fails: see strbuf.h. */
 	yajl_config(h, yajl_allow_comments, 0);
 	yajl_config(h, yajl_dont_validate_strings, 0);
 	yajl_config(h, yajl_allow_trailing_garbage, 0);

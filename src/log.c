@@ -32,7 +32,7 @@ struct log_sink {
 };
 
 static struct log_sink log_main = { STDERR_FILENO, NULL };
-static struct log_sink log_acc = { -1, NULL };	/* -1: use log_main. */
+static struct log_sink log_acc = { -1, NULL }; /* -1: use log_main. */
 
 static const char *const log_level_names[] = {
 	[LOG_LEVEL_DEBUG] = "DEBUG",
@@ -48,7 +48,7 @@ log_level_parse(const char *name, enum log_level *out)
 	size_t i;
 
 	for (i = 0; i < sizeof log_level_names / sizeof log_level_names[0];
-	    i++) {
+	     i++) {
 		if (strcasecmp(name, log_level_names[i]) == 0) {
 			*out = (enum log_level)i;
 			return true;
@@ -77,7 +77,8 @@ log_open(const char *path, char **cause)
 
 	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 	if (fd == -1)
-		*cause = xasprintf("%s: cannot open: %s", path, strerror(errno));
+		*cause = xasprintf(
+		    "%s: cannot open: %s", path, strerror(errno));
 	return fd;
 }
 
@@ -200,7 +201,7 @@ log_prefix(char *buf, size_t size)
 static size_t
 log_format(char *buf, size_t off, const char *fmt, va_list ap)
 {
-	size_t i, room = LOG_LINE_MAX - 1 - off;	/* Keep 1 for '\n'. */
+	size_t i, room = LOG_LINE_MAX - 1 - off; /* Keep 1 for '\n'. */
 	int n;
 
 	n = vsnprintf(buf + off, room + 1, fmt, ap);
@@ -229,11 +230,11 @@ log_write(enum log_level level, const char *func, const char *fmt, ...)
 	if (level < log_threshold)
 		return;
 	off = log_prefix(buf, sizeof buf);
-	off += (size_t)snprintf(buf + off, sizeof buf - off, "%s ",
-	    log_level_name(level));
+	off += (size_t)snprintf(
+	    buf + off, sizeof buf - off, "%s ", log_level_name(level));
 	if (level == LOG_LEVEL_DEBUG && func != NULL)
-		off += (size_t)snprintf(buf + off, sizeof buf - off, "%.64s: ",
-		    func);
+		off += (size_t)snprintf(
+		    buf + off, sizeof buf - off, "%.64s: ", func);
 
 	va_start(ap, fmt);
 	off = log_format(buf, off, fmt, ap);

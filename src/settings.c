@@ -23,24 +23,24 @@
 #include "strbuf.h"
 
 enum settings_type {
-	SETTINGS_STRING,	/* Any text, kept as written. */
-	SETTINGS_PATH,		/* A file; relative to the config's folder. */
-	SETTINGS_INT,		/* A decimal int within min..max. */
-	SETTINGS_SIZE,		/* Bytes, optional K/M/G suffix, >= min. */
-	SETTINGS_BOOL,		/* true/false, yes/no, on/off, 1/0. */
-	SETTINGS_LEVEL,		/* A log level name. */
-	SETTINGS_PREFIX,	/* A URL path prefix, normalised. */
-	SETTINGS_DB_TYPE	/* The database kind: only "postgres". */
+	SETTINGS_STRING, /* Any text, kept as written. */
+	SETTINGS_PATH,	 /* A file; relative to the config's folder. */
+	SETTINGS_INT,	 /* A decimal int within min..max. */
+	SETTINGS_SIZE,	 /* Bytes, optional K/M/G suffix, >= min. */
+	SETTINGS_BOOL,	 /* true/false, yes/no, on/off, 1/0. */
+	SETTINGS_LEVEL,	 /* A log level name. */
+	SETTINGS_PREFIX, /* A URL path prefix, normalised. */
+	SETTINGS_DB_TYPE /* The database kind: only "postgres". */
 };
 
 struct settings_option {
 	const char *section;
 	const char *key;
 	enum settings_type type;
-	const char *def;	/* NULL: none (only for paths). */
-	size_t offset;		/* Of the field in struct settings. */
+	const char *def; /* NULL: none (only for paths). */
+	size_t offset;	 /* Of the field in struct settings. */
 	long long min, max;
-	bool reloadable;	/* Takes effect on SIGHUP. */
+	bool reloadable; /* Takes effect on SIGHUP. */
 	const char *help;
 };
 
@@ -48,80 +48,67 @@ struct settings_option {
 
 static const struct settings_option settings_options[] = {
 	{ "server", "socket_host", SETTINGS_STRING, "127.0.0.1",
-	  SETTINGS_OFF(socket_host), 0, 0, false,
-	  "Address to listen on." },
+	    SETTINGS_OFF(socket_host), 0, 0, false, "Address to listen on." },
 	{ "server", "socket_port", SETTINGS_INT, "9080",
-	  SETTINGS_OFF(socket_port), 0, 65535, false,
-	  "TCP port to listen on; 0 takes any free port." },
+	    SETTINGS_OFF(socket_port), 0, 65535, false,
+	    "TCP port to listen on; 0 takes any free port." },
 	{ "server", "url_docroot", SETTINGS_STRING, "",
-	  SETTINGS_OFF(url_docroot), 0, 0, true,
-	  "The reference's public URL; only logged at start-up." },
-	{ "server", "url_prefix", SETTINGS_PREFIX, "",
-	  SETTINGS_OFF(url_prefix), 0, 0, false,
-	  "Path before every endpoint, such as /submit/cpy/api." },
+	    SETTINGS_OFF(url_docroot), 0, 0, true,
+	    "The reference's public URL; only logged at start-up." },
+	{ "server", "url_prefix", SETTINGS_PREFIX, "", SETTINGS_OFF(url_prefix),
+	    0, 0, false,
+	    "Path before every endpoint, such as /submit/cpy/api." },
 	{ "server", "max_body_size", SETTINGS_SIZE, "64M",
-	  SETTINGS_OFF(max_body_size), 1024, 0, true,
-	  "Largest request body in bytes; K, M and G mean KiB, MiB, GiB." },
+	    SETTINGS_OFF(max_body_size), 1024, 0, true,
+	    "Largest request body in bytes; K, M and G mean KiB, MiB, GiB." },
 	{ "server", "trust_forwarded_for", SETTINGS_BOOL, "false",
-	  SETTINGS_OFF(trust_forwarded_for), 0, 0, true,
-	  "Record the first X-Forwarded-For address as the client's." },
+	    SETTINGS_OFF(trust_forwarded_for), 0, 0, true,
+	    "Record the first X-Forwarded-For address as the client's." },
 	{ "server", "cors_origin", SETTINGS_STRING, "*",
-	  SETTINGS_OFF(cors_origin), 0, 0, true,
-	  "Value of the Access-Control-Allow-Origin header." },
+	    SETTINGS_OFF(cors_origin), 0, 0, true,
+	    "Value of the Access-Control-Allow-Origin header." },
 	{ "server", "request_timeout", SETTINGS_INT, "60",
-	  SETTINGS_OFF(request_timeout_s), 1, 86400, true,
-	  "Seconds a client may take to send a request or read an answer." },
+	    SETTINGS_OFF(request_timeout_s), 1, 86400, true,
+	    "Seconds a client may take to send a request or read an answer." },
 	{ "server", "max_waiting", SETTINGS_INT, "1024",
-	  SETTINGS_OFF(max_waiting), 0, 1000000, true,
-	  "Requests that may wait for a database connection before 503." },
+	    SETTINGS_OFF(max_waiting), 0, 1000000, true,
+	    "Requests that may wait for a database connection before 503." },
 	{ "server", "db_wait_timeout", SETTINGS_INT, "10",
-	  SETTINGS_OFF(db_wait_timeout_s), 1, 3600, true,
-	  "Seconds a request may wait for a database connection." },
+	    SETTINGS_OFF(db_wait_timeout_s), 1, 3600, true,
+	    "Seconds a request may wait for a database connection." },
 	{ "logging", "log_level", SETTINGS_LEVEL, "INFO",
-	  SETTINGS_OFF(log_level), 0, 0, true,
-	  "DEBUG, INFO, WARNING, ERROR or CRITICAL." },
-	{ "logging", "log_file", SETTINGS_PATH, NULL,
-	  SETTINGS_OFF(log_file), 0, 0, true,
-	  "File to append the log to; empty or absent: stderr." },
+	    SETTINGS_OFF(log_level), 0, 0, true,
+	    "DEBUG, INFO, WARNING, ERROR or CRITICAL." },
+	{ "logging", "log_file", SETTINGS_PATH, NULL, SETTINGS_OFF(log_file), 0,
+	    0, true, "File to append the log to; empty or absent: stderr." },
 	{ "logging", "access_log", SETTINGS_PATH, NULL,
-	  SETTINGS_OFF(access_log), 0, 0, true,
-	  "File for one line per request; empty or absent: the main log." },
-	{ "pg_v3", "type", SETTINGS_DB_TYPE, "postgres",
-	  SETTINGS_OFF(db_type), 0, 0, false,
-	  "Database kind; only postgres." },
-	{ "pg_v3", "dbname", SETTINGS_STRING, "mttv3",
-	  SETTINGS_OFF(dbname), 0, 0, false,
-	  "Database name." },
-	{ "pg_v3", "username", SETTINGS_STRING, "mtt",
-	  SETTINGS_OFF(username), 0, 0, false,
-	  "Database user." },
-	{ "pg_v3", "password", SETTINGS_STRING, "",
-	  SETTINGS_OFF(password), 0, 0, false,
-	  "Database password; empty: none, or ~/.pgpass." },
-	{ "pg_v3", "server", SETTINGS_STRING, "localhost",
-	  SETTINGS_OFF(server), 0, 0, false,
-	  "Database host name, address or socket folder." },
-	{ "pg_v3", "port", SETTINGS_INT, "5432",
-	  SETTINGS_OFF(port), 1, 65535, false,
-	  "Database port." },
-	{ "pg_v3", "pool_size", SETTINGS_INT, "4",
-	  SETTINGS_OFF(pool_size), 1, 256, false,
-	  "Database connections kept open." },
+	    SETTINGS_OFF(access_log), 0, 0, true,
+	    "File for one line per request; empty or absent: the main log." },
+	{ "pg_v3", "type", SETTINGS_DB_TYPE, "postgres", SETTINGS_OFF(db_type),
+	    0, 0, false, "Database kind; only postgres." },
+	{ "pg_v3", "dbname", SETTINGS_STRING, "mttv3", SETTINGS_OFF(dbname), 0,
+	    0, false, "Database name." },
+	{ "pg_v3", "username", SETTINGS_STRING, "mtt", SETTINGS_OFF(username),
+	    0, 0, false, "Database user." },
+	{ "pg_v3", "password", SETTINGS_STRING, "", SETTINGS_OFF(password), 0,
+	    0, false, "Database password; empty: none, or ~/.pgpass." },
+	{ "pg_v3", "server", SETTINGS_STRING, "localhost", SETTINGS_OFF(server),
+	    0, 0, false, "Database host name, address or socket folder." },
+	{ "pg_v3", "port", SETTINGS_INT, "5432", SETTINGS_OFF(port), 1, 65535,
+	    false, "Database port." },
+	{ "pg_v3", "pool_size", SETTINGS_INT, "4", SETTINGS_OFF(pool_size), 1,
+	    256, false, "Database connections kept open." },
 	{ "auth", "htpasswd_file", SETTINGS_PATH, NULL,
-	  SETTINGS_OFF(htpasswd_file), 0, 0, true,
-	  "htpasswd file to check Basic credentials against; empty or "
-	  "absent: trust the user name a proxy in front sends." },
-	{ "auth", "realm", SETTINGS_STRING, "mtt",
-	  SETTINGS_OFF(realm), 0, 0, true,
-	  "Realm named in the WWW-Authenticate header." },
+	    SETTINGS_OFF(htpasswd_file), 0, 0, true,
+	    "htpasswd file for Basic credentials; empty: trust a proxy's user." },
+	{ "auth", "realm", SETTINGS_STRING, "mtt", SETTINGS_OFF(realm), 0, 0,
+	    true, "Realm named in the WWW-Authenticate header." },
 };
 
-#define SETTINGS_NOPTIONS \
-	(sizeof settings_options / sizeof settings_options[0])
+#define SETTINGS_NOPTIONS (sizeof settings_options / sizeof settings_options[0])
 
-static const char *const settings_sections[] = {
-	"server", "logging", "pg_v3", "auth"
-};
+static const char *const settings_sections[] = { "server", "logging", "pg_v3",
+	"auth" };
 
 #define SETTINGS_NSECTIONS \
 	(sizeof settings_sections / sizeof settings_sections[0])
@@ -130,9 +117,9 @@ static const char *const settings_sections[] = {
 struct settings_reader {
 	const char *path;
 	unsigned line;
-	int section;				/* -1 before the first. */
-	unsigned section_line[SETTINGS_NSECTIONS];	/* 0: not seen. */
-	unsigned key_line[SETTINGS_NOPTIONS];		/* 0: not set. */
+	int section;				   /* -1 before the first. */
+	unsigned section_line[SETTINGS_NSECTIONS]; /* 0: not seen. */
+	unsigned key_line[SETTINGS_NOPTIONS];	   /* 0: not set. */
 };
 
 /* The field an option fills in. */
@@ -158,8 +145,8 @@ settings_type_is_text(enum settings_type type)
 
 /* Replace a text field's value; value NULL leaves it unset. */
 static void
-settings_set_text(struct settings *s, const struct settings_option *o,
-    char *value)
+settings_set_text(
+    struct settings *s, const struct settings_option *o, char *value)
 {
 	char **field = settings_field(s, o);
 
@@ -182,8 +169,8 @@ settings_parse_int(const struct settings_option *o, const char *value,
 		return -1;
 	}
 	if (errno == ERANGE || n < o->min || n > o->max) {
-		*why = xasprintf("%s is out of range %lld..%lld", value, o->min,
-		    o->max);
+		*why = xasprintf(
+		    "%s is out of range %lld..%lld", value, o->min, o->max);
 		return -1;
 	}
 	*(int *)settings_field(s, o) = (int)n;
@@ -199,11 +186,14 @@ settings_size_unit(const char *suffix)
 	if (suffix[1] != '\0')
 		return 0;
 	switch (*suffix) {
-	case 'K': case 'k':
+	case 'K':
+	case 'k':
 		return 1ULL << 10;
-	case 'M': case 'm':
+	case 'M':
+	case 'm':
 		return 1ULL << 20;
-	case 'G': case 'g':
+	case 'G':
+	case 'g':
 		return 1ULL << 30;
 	}
 	return 0;
@@ -228,16 +218,16 @@ settings_parse_size(const struct settings_option *o, const char *value,
 		return -1;
 	}
 	if (n * unit < (unsigned long long)o->min) {
-		*why = xasprintf("%s is below the minimum of %lld bytes", value,
-		    o->min);
+		*why = xasprintf(
+		    "%s is below the minimum of %lld bytes", value, o->min);
 		return -1;
 	}
 	*(size_t *)settings_field(s, o) = (size_t)(n * unit);
 	return 0;
 
 bad:
-	*why = xasprintf("'%s' is not a size (a number of bytes, optionally "
-	    "followed by K, M or G)", value);
+	*why = xasprintf(
+	    "'%s' is not a size (bytes, or a number and K, M or G)", value);
 	return -1;
 }
 
@@ -261,8 +251,8 @@ settings_parse_bool(const struct settings_option *o, const char *value,
 			return 0;
 		}
 	}
-	*why = xasprintf("'%s' is not a boolean (true/false, yes/no, on/off, "
-	    "1/0)", value);
+	*why = xasprintf(
+	    "'%s' is not a boolean (true/false, yes/no, on/off, 1/0)", value);
 	return -1;
 }
 
@@ -315,8 +305,9 @@ settings_parse_path(const struct settings_option *o, const char *value,
 		return 0;
 	}
 	n = strlen(dir);
-	settings_set_text(s, o, xasprintf("%s%s%s", dir,
-	    n > 0 && dir[n - 1] == '/' ? "" : "/", value));
+	settings_set_text(s, o,
+	    xasprintf(
+		"%s%s%s", dir, n > 0 && dir[n - 1] == '/' ? "" : "/", value));
 	return 0;
 }
 
@@ -340,8 +331,9 @@ settings_parse_value(const struct settings_option *o, const char *value,
 	case SETTINGS_LEVEL:
 		if (log_level_parse(value, settings_field(s, o)))
 			return 0;
-		*why = xasprintf("'%s' is not a log level (DEBUG, INFO, "
-		    "WARNING, ERROR, CRITICAL)", value);
+		*why = xasprintf(
+		    "'%s' is not a log level (DEBUG, INFO, WARNING, ERROR, CRITICAL)",
+		    value);
 		return -1;
 	case SETTINGS_PREFIX:
 		return settings_parse_prefix(o, value, s, why);
@@ -350,7 +342,8 @@ settings_parse_value(const struct settings_option *o, const char *value,
 			settings_set_text(s, o, xstrdup(value));
 			return 0;
 		}
-		*why = xasprintf("'%s' is not supported (only postgres)", value);
+		*why = xasprintf(
+		    "'%s' is not supported (only postgres)", value);
 		return -1;
 	}
 	*why = xstrdup("unknown option type");
@@ -426,7 +419,7 @@ settings_option_find(int section, const char *key)
 
 	for (i = 0; i < SETTINGS_NOPTIONS; i++) {
 		if (strcmp(settings_options[i].section,
-		    settings_sections[section]) == 0 &&
+			settings_sections[section]) == 0 &&
 		    strcasecmp(settings_options[i].key, key) == 0)
 			return (int)i;
 	}
@@ -442,8 +435,8 @@ settings_read_section(struct settings_reader *r, char *line, char **cause)
 	int i;
 
 	if (line[n - 1] != ']') {
-		*cause = xasprintf("%s:%u: section '%s': missing ']'", r->path,
-		    r->line, line);
+		*cause = xasprintf(
+		    "%s:%u: section '%s': missing ']'", r->path, r->line, line);
 		return -1;
 	}
 	line[n - 1] = '\0';
@@ -454,8 +447,9 @@ settings_read_section(struct settings_reader *r, char *line, char **cause)
 		return -1;
 	}
 	if (r->section_line[i] != 0) {
-		*cause = xasprintf("%s:%u: section '%s': repeated (first on "
-		    "line %u)", r->path, r->line, name, r->section_line[i]);
+		*cause = xasprintf(
+		    "%s:%u: section '%s': repeated (first on line %u)", r->path,
+		    r->line, name, r->section_line[i]);
 		return -1;
 	}
 	r->section_line[i] = r->line;
@@ -482,14 +476,15 @@ settings_read_key(struct settings_reader *r, char *line, char *sep,
 	else if ((i = settings_option_find(r->section, key)) == -1)
 		fail = "unknown key in this section";
 	if (fail != NULL) {
-		*cause = xasprintf("%s:%u: key '%s': %s", r->path, r->line, key,
-		    fail);
+		*cause = xasprintf(
+		    "%s:%u: key '%s': %s", r->path, r->line, key, fail);
 		return -1;
 	}
 
 	if (r->key_line[i] != 0) {
-		*cause = xasprintf("%s:%u: key '%s': set twice (first on line "
-		    "%u)", r->path, r->line, key, r->key_line[i]);
+		*cause = xasprintf(
+		    "%s:%u: key '%s': set twice (first on line %u)", r->path,
+		    r->line, key, r->key_line[i]);
 		return -1;
 	}
 	r->key_line[i] = r->line;
@@ -502,8 +497,8 @@ settings_read_key(struct settings_reader *r, char *line, char *sep,
 
 /* Handle one line of the file, without its line end. */
 static int
-settings_read_line(struct settings_reader *r, char *line, struct settings *s,
-    char **cause)
+settings_read_line(
+    struct settings_reader *r, char *line, struct settings *s, char **cause)
 {
 	char *sep;
 
@@ -519,8 +514,9 @@ settings_read_line(struct settings_reader *r, char *line, struct settings *s,
 	/* The first '=' or ':' ends the key, as in configparser. */
 	if ((sep = strpbrk(line, "=:")) != NULL)
 		return settings_read_key(r, line, sep, s, cause);
-	*cause = xasprintf("%s:%u: key '%s': not a [section], a comment or a "
-	    "'key = value' line", r->path, r->line, line);
+	*cause = xasprintf(
+	    "%s:%u: key '%s': not a [section], a comment or a 'key = value' line",
+	    r->path, r->line, line);
 	return -1;
 }
 
@@ -557,8 +553,7 @@ settings_dir_of(const char *path, char **cause)
 
 /* Read every line of f into s. */
 static int
-settings_read_file(FILE *f, const char *path, struct settings *s,
-    char **cause)
+settings_read_file(FILE *f, const char *path, struct settings *s, char **cause)
 {
 	struct settings_reader r;
 	char *line = NULL;
@@ -577,7 +572,8 @@ settings_read_file(FILE *f, const char *path, struct settings *s,
 	}
 	free(line);
 	if (rc == 0 && ferror(f)) {
-		*cause = xasprintf("%s: cannot read: %s", path, strerror(errno));
+		*cause = xasprintf(
+		    "%s: cannot read: %s", path, strerror(errno));
 		rc = -1;
 	}
 	return rc;
@@ -589,12 +585,15 @@ settings_load(const char *path, struct settings *s, char **cause)
 	FILE *f;
 	int rc;
 
-	settings_defaults(s);
+	/* s holds the defaults, or what an earlier load left there. */
+	free(s->config_path);
+	free(s->config_dir);
 	s->config_path = xstrdup(path);
 	if ((s->config_dir = settings_dir_of(path, cause)) == NULL)
 		goto fail;
 	if ((f = fopen(path, "r")) == NULL) {
-		*cause = xasprintf("%s: cannot open: %s", path, strerror(errno));
+		*cause = xasprintf(
+		    "%s: cannot open: %s", path, strerror(errno));
 		goto fail;
 	}
 	rc = settings_read_file(f, path, s, cause);
@@ -610,8 +609,8 @@ fail:
 
 /* True when option o holds the same value in a and b. */
 static bool
-settings_option_equal(const struct settings_option *o,
-    const struct settings *a, const struct settings *b)
+settings_option_equal(const struct settings_option *o, const struct settings *a,
+    const struct settings *b)
 {
 	const void *fa = settings_cfield(a, o), *fb = settings_cfield(b, o);
 	const char *sa, *sb;
@@ -629,8 +628,8 @@ settings_option_equal(const struct settings_option *o,
 	default:
 		sa = *(char *const *)fa;
 		sb = *(char *const *)fb;
-		return sa == sb || (sa != NULL && sb != NULL &&
-		    strcmp(sa, sb) == 0);
+		return sa == sb ||
+		    (sa != NULL && sb != NULL && strcmp(sa, sb) == 0);
 	}
 }
 
@@ -656,7 +655,9 @@ settings_print_keys(FILE *out)
 	for (i = 0; i < SETTINGS_NOPTIONS; i++) {
 		o = &settings_options[i];
 		fprintf(out, "[%s] %s (default %s): %s\n", o->section, o->key,
-		    o->def == NULL ? "none" : *o->def == '\0' ? "\"\"" : o->def,
+		    o->def == NULL	? "none" :
+			*o->def == '\0' ? "\"\"" :
+					  o->def,
 		    o->help);
 	}
 }

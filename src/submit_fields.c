@@ -9,6 +9,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -473,8 +474,15 @@ array_item_check(const struct field_def *f, const struct json_value *item,
 		    " %s", f->name, i, json_type_name(item->type));
 		return -1;
 	}
-	if (f->kind == FK_FLOAT_ARRAY)
-		return 0;
+	if (f->kind == FK_FLOAT_ARRAY) {
+		double d = strtod(item->u.number.text, NULL);
+
+		if (isfinite(d))
+			return 0;
+		*cause = xasprintf("field '%s': item %zu is out of range for"
+		    " double precision", f->name, i);
+		return -1;
+	}
 	if (!json_number_is_integer(item) ||
 	    !parse_integer(item->u.number.text, &n) ||
 	    n < f->min || n > f->max) {

@@ -1,0 +1,558 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Unit tests of auth: htpasswd files written by Apache's own htpasswd,
+ * one user per hash format, Basic header parsing, the cache of verified
+ * headers and the user names of proxy mode.
+ */
+#include "config.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "cunit_main.h"
+#include "log.h"
+
+static struct auth *all;  /* tests/data/htpasswd.all */
+static struct auth *edge; /* tests/data/htpasswd.edge */
+static char log_path[PATH_MAX];
+
+/* Base64 of len bytes, for building headers. */
+static void
+b64(const char *in, size_t len, char *out)
+{
+	static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				  "abcdefghijklmnopqrstuvwxyz0123456789+/";
+	const unsigned char *p = (const unsigned char *)in;
+	unsigned long v;
+	size_t i, n = 0;
+
+	for (i = 0; i < len; i += 3) {
+		v = (unsigned long)p[i] << 16;
+		if (i + 1 < len)
+			v |= (unsigned long)p[i + 1] << 8;
+		if (i + 2 < len)
+			v |= p[i + 2];
+		out[n++] = abc[v >> 18 & 63];
+		out[n++] = abc[v >> 12 & 63];
+		out[n++] = i + 1 < len ? abc[v >> 6 & 63] : '=';
+		out[n++] = i + 2 < len ? abc[v & 63] : '=';
+	}
+	out[n] = '\0';
+}
+
+/* "Basic " and the base64 of len bytes of cred, in a static buffer. */
+static const char *
+basic_n(const char *cred, size_t len)
+{
+	static char header[8192];
+
+	memcpy(header, "Basic ", 6);
+	b64(cred, len, header + 6);
+	return header;
+}
+
+static const char *
+basic(const char *cred)
+{
+	return basic_n(cred, strlen(cred));
+}
+
+/* Everything logged so far, in a buffer the caller frees. */
+static char *
+log_text(void)
+{
+	char *text;
+	FILE *f;
+	long n;
+
+	if ((f = fopen(log_path, "r")) == NULL)
+		return strdup("");
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	rewind(f);
+	text = calloc(1, (size_t)n + 1);
+	if (fread(text, 1, (size_t)n, f) != (size_t)n)
+		text[0] = '\0';
+	fclose(f);
+	return text;
+}
+
+/* True when the log holds needle. */
+static bool
+log_has(const char *needle)
+{
+	char *text = log_text();
+	bool found = strstr(text, needle) != NULL;
+
+	free(text);
+	return found;
+}
+
+/* Check user:password against a and the user name it answers. */
+static enum auth_result
+check(struct auth *a, const char *user, const char *password)
+{
+	char cred[1024], name[AUTH_USER_MAX + 1] = "";
+	enum auth_result r;
+
+	snprintf(cred, sizeof cred, "%s:%s", user, password);
+	r = auth_check(a, basic(cred), name);
+	if (r == AUTH_OK)
+		CU_ASSERT_STRING_EQUAL(name, user);
+	return r;
+}
+
+static const char *const crypt_users[] = { "u_bcrypt", "u_sha256", "u_sha512",
+	"u_des" };
+static const char *const apr_users[] = { "u_apr1", "u_sha1" };
+
+#define NELEM(a) (sizeof(a) / sizeof(a)[0])
+
+static void
+auth_loads_every_usable_htpasswd_line(void)
+{
+#ifdef HAVE_APR_UTIL
+	CU_ASSERT_EQUAL(auth_count(all), 6);
+#else
+	CU_ASSERT_EQUAL(auth_count(all), 4);
+#endif
+	CU_ASSERT_EQUAL(auth_count(edge), 4);
+	CU_ASSERT_EQUAL(auth_count(NULL), 0);
+}
+
+static void
+auth_accepts_right_password_in_every_format(void)
+{
+	size_t i;
+
+	for (i = 0; i < NELEM(crypt_users); i++)
+		CU_ASSERT_EQUAL(
+		    check(all, crypt_users[i], "right-pass"), AUTH_OK);
+	for (i = 0; i < NELEM(apr_users); i++) {
+#ifdef HAVE_APR_UTIL
+		CU_ASSERT_EQUAL(
+		    check(all, apr_users[i], "right-pass"), AUTH_OK);
+#else
+		CU_ASSERT_EQUAL(
+		    check(all, apr_users[i], "right-pass"), AUTH_WRONG);
+#endif
+	}
+}
+
+static void
+auth_refuses_wrong_password_in_every_format(void)
+{
+	size_t i;
+
+	for (i = 0; i < NELEM(crypt_users); i++) {
+		CU_ASSERT_EQUAL(
+		    check(all, crypt_users[i], "wrong-pass"), AUTH_WRONG);
+		CU_ASSERT_EQUAL(check(all, crypt_users[i], ""), AUTH_WRONG);
+	}
+	for (i = 0; i < NELEM(apr_users); i++)
+		CU_ASSERT_EQUAL(
+		    check(all, apr_users[i], "wrong-pass"), AUTH_WRONG);
+	CU_ASSERT_EQUAL(check(all, "u_bcrypt", "right-pas"), AUTH_WRONG);
+	CU_ASSERT_EQUAL(check(all, "u_sha512", "right-pass "), AUTH_WRONG);
+}
+
+static void
+auth_des_reads_only_eight_characters(void)
+{
+	/* The weakness the load warning is about, pinned. */
+	CU_ASSERT_EQUAL(check(all, "u_des", "right-pa"), AUTH_OK);
+	CU_ASSERT_EQUAL(check(all, "u_des", "right-paXYZ"), AUTH_OK);
+	CU_ASSERT_TRUE(log_has("htpasswd.all:4: user 'u_des': DES crypt is "
+			       "weak"));
+}
+
+static void
+auth_skips_plain_text_line_with_warning(void)
+{
+	CU_ASSERT_EQUAL(check(all, "u_plain", "right-pass"), AUTH_WRONG);
+	CU_ASSERT_TRUE(
+	    log_has("htpasswd.all:7: user 'u_plain': the password "
+		    "is plain text or in an unknown format; line skipped"));
+}
+
+static void
+auth_warns_about_each_unusable_line(void)
+{
+	CU_ASSERT_TRUE(log_has("htpasswd.edge:4: no ':' after the user name; "
+			       "line skipped"));
+	CU_ASSERT_TRUE(log_has("htpasswd.edge:5: user '': empty user name; "
+			       "line skipped"));
+	CU_ASSERT_TRUE(log_has("htpasswd.edge:6: user 'xxxx"));
+	CU_ASSERT_TRUE(log_has("': user name longer than 256 bytes; line "
+			       "skipped"));
+	CU_ASSERT_TRUE(log_has("htpasswd.edge:8: user 'u_dup': user repeated; "
+			       "the first line counts; line skipped"));
+	CU_ASSERT_TRUE(log_has("htpasswd.edge:10: user 'u_unknown': the "
+			       "password is plain text"));
+#ifndef HAVE_APR_UTIL
+	CU_ASSERT_TRUE(log_has("htpasswd.all:5: user 'u_apr1': this build has "
+			       "no apr-util"));
+	CU_ASSERT_TRUE(log_has("htpasswd.all:6: user 'u_sha1': this build has "
+			       "no apr-util"));
+#endif
+	CU_ASSERT_FALSE(log_has("htpasswd.edge:1:"));
+	CU_ASSERT_FALSE(log_has("htpasswd.edge:3:"));
+	CU_ASSERT_FALSE(log_has("htpasswd.edge:12:"));
+}
+
+static void
+auth_edge_lines_load_like_apache(void)
+{
+	/* The first of two lines for a user counts. */
+	CU_ASSERT_EQUAL(check(edge, "u_dup", "first-pass"), AUTH_OK);
+	CU_ASSERT_EQUAL(check(edge, "u_dup", "second-pass"), AUTH_WRONG);
+
+	/* A second colon ends the hash; white space around a line goes. */
+	CU_ASSERT_EQUAL(check(edge, "u_extra", "right-pass"), AUTH_OK);
+	CU_ASSERT_EQUAL(check(edge, "u_spaced", "right-pass"), AUTH_OK);
+	CU_ASSERT_EQUAL(
+	    check(edge, "u_unknown", "not-a-known-format"), AUTH_WRONG);
+}
+
+static void
+auth_accepts_password_with_colons(void)
+{
+	CU_ASSERT_EQUAL(check(edge, "u_colonpw", "pa:ss:word"), AUTH_OK);
+	CU_ASSERT_EQUAL(check(edge, "u_colonpw", "pa:ss"), AUTH_WRONG);
+}
+
+static void
+auth_reports_missing_header(void)
+{
+	char user[AUTH_USER_MAX + 1];
+
+	CU_ASSERT_EQUAL(auth_check(all, NULL, user), AUTH_MISSING);
+}
+
+static void
+auth_refuses_unknown_user(void)
+{
+	CU_ASSERT_EQUAL(check(all, "nobody", "right-pass"), AUTH_WRONG);
+	CU_ASSERT_EQUAL(check(all, "U_BCRYPT", "right-pass"), AUTH_WRONG);
+}
+
+static void
+auth_rejects_bad_base64(void)
+{
+	static const char *const bad[] = {
+		"Basic !!!!",
+		"Basic dXNlcjpwYXNzd29yZA=",  /* Length not 4n. */
+		"Basic dXNlcjpwYXNzd29yZA",   /* Padding left off. */
+		"Basic dXNl=jpw",	      /* '=' inside. */
+		"Basic dXNlcjpwYXNzd29yZB==", /* Stray low bits. */
+		"Basic dXNlcjpwYXNzd29yZA===",
+		"Basic dXNl cjpw",
+		"Basic ====",
+	};
+	char user[AUTH_USER_MAX + 1];
+	size_t i;
+
+	for (i = 0; i < NELEM(bad); i++) {
+		if (auth_check(all, bad[i], user) != AUTH_MALFORMED)
+			fprintf(stderr, "\n  not refused: %s\n", bad[i]);
+		CU_ASSERT_EQUAL(auth_check(all, bad[i], user), AUTH_MALFORMED);
+	}
+}
+
+static void
+auth_rejects_credential_without_colon(void)
+{
+	char user[AUTH_USER_MAX + 1];
+
+	CU_ASSERT_EQUAL(
+	    auth_check(all, basic("u_bcrypt"), user), AUTH_MALFORMED);
+	CU_ASSERT_EQUAL(auth_check(all, "Basic ", user), AUTH_MALFORMED);
+}
+
+static void
+auth_rejects_other_schemes(void)
+{
+	static const char *const bad[] = {
+		"Bearer x",
+		"Digest username=\"u\"",
+		"Basicx dTpw",
+		"Basic",
+		"",
+		"dTpw",
+	};
+	char user[AUTH_USER_MAX + 1];
+	size_t i;
+
+	for (i = 0; i < NELEM(bad); i++)
+		CU_ASSERT_EQUAL(auth_check(all, bad[i], user), AUTH_MALFORMED);
+}
+
+static void
+auth_reads_scheme_in_any_case_and_spacing(void)
+{
+	char header[256], user[AUTH_USER_MAX + 1];
+	char b[64];
+
+	b64("u_sha256:right-pass", 19, b);
+	snprintf(header, sizeof header, "basic %s", b);
+	CU_ASSERT_EQUAL(auth_check(all, header, user), AUTH_OK);
+	snprintf(header, sizeof header, "BASIC   %s  ", b);
+	CU_ASSERT_EQUAL(auth_check(all, header, user), AUTH_OK);
+	snprintf(header, sizeof header, "bAsIc\t%s", b);
+	CU_ASSERT_EQUAL(auth_check(all, header, user), AUTH_OK);
+	CU_ASSERT_STRING_EQUAL(user, "u_sha256");
+}
+
+static void
+auth_rejects_empty_or_long_user(void)
+{
+	char cred[512], user[AUTH_USER_MAX + 1];
+
+	CU_ASSERT_EQUAL(
+	    auth_check(all, basic(":right-pass"), user), AUTH_MALFORMED);
+	memset(cred, 'x', AUTH_USER_MAX + 1);
+	strcpy(cred + AUTH_USER_MAX + 1, ":pw");
+	CU_ASSERT_EQUAL(auth_check(all, basic(cred), user), AUTH_MALFORMED);
+
+	/* A name of exactly AUTH_USER_MAX bytes is well formed. */
+	strcpy(cred + AUTH_USER_MAX, ":pw");
+	CU_ASSERT_EQUAL(auth_check(all, basic(cred), user), AUTH_WRONG);
+}
+
+static void
+auth_rejects_nul_in_credential(void)
+{
+	static const char cred[] = "u_des:right-pa\0rest";
+	char user[AUTH_USER_MAX + 1];
+
+	/* crypt would stop at the NUL and accept the prefix. */
+	CU_ASSERT_EQUAL(auth_check(all, basic_n(cred, sizeof cred - 1), user),
+	    AUTH_MALFORMED);
+}
+
+static void
+auth_cache_answers_repeated_header(void)
+{
+	char user[AUTH_USER_MAX + 1], header[256];
+	size_t hits;
+
+	snprintf(header, sizeof header, "%s",
+	    basic("u_bcrypt:cache-test-never-valid"));
+	hits = auth_cache_hits(all);
+
+	/* Wrong credentials are never cached. */
+	CU_ASSERT_EQUAL(auth_check(all, header, user), AUTH_WRONG);
+	CU_ASSERT_EQUAL(auth_check(all, header, user), AUTH_WRONG);
+	CU_ASSERT_EQUAL(auth_cache_hits(all), hits);
+
+	snprintf(header, sizeof header, "%s", basic("u_bcrypt:right-pass"));
+	CU_ASSERT_EQUAL(auth_check(all, header, user), AUTH_OK);
+	hits = auth_cache_hits(all);
+	memset(user, 0, sizeof user);
+	CU_ASSERT_EQUAL(auth_check(all, header, user), AUTH_OK);
+	CU_ASSERT_STRING_EQUAL(user, "u_bcrypt");
+	CU_ASSERT_EQUAL(auth_cache_hits(all), hits + 1);
+
+	/* A header that differs in one byte is not a hit. */
+	header[strlen(header) - 1] = 'A';
+	CU_ASSERT_NOT_EQUAL(auth_check(all, header, user), AUTH_OK);
+	CU_ASSERT_EQUAL(auth_cache_hits(all), hits + 1);
+}
+
+static void
+auth_cache_drops_oldest_when_full(void)
+{
+	char first[256], header[512], user[AUTH_USER_MAX + 1];
+	char b[64];
+	size_t hits;
+	int i;
+
+	/* 70 distinct valid headers (more spaces each) overflow 64 slots. */
+	b64("u_sha256:right-pass", 19, b);
+	snprintf(first, sizeof first, "Basic %s", b);
+	CU_ASSERT_EQUAL(auth_check(all, first, user), AUTH_OK);
+	for (i = 1; i < 70; i++) {
+		snprintf(header, sizeof header, "Basic %*s%s", i, "", b);
+		CU_ASSERT_EQUAL(auth_check(all, header, user), AUTH_OK);
+	}
+	hits = auth_cache_hits(all);
+	CU_ASSERT_EQUAL(auth_check(all, first, user), AUTH_OK);
+	CU_ASSERT_EQUAL(auth_cache_hits(all), hits);
+	CU_ASSERT_EQUAL(auth_check(all, header, user), AUTH_OK);
+	CU_ASSERT_EQUAL(auth_cache_hits(all), hits + 1);
+}
+
+static void
+auth_load_fails_for_missing_file(void)
+{
+	char *cause = NULL;
+
+	CU_ASSERT_PTR_NULL(auth_load("/nonexistent/htpasswd", &cause));
+	CU_ASSERT_STRING_EQUAL(cause,
+	    "/nonexistent/htpasswd: cannot open: "
+	    "No such file or directory");
+	free(cause);
+	auth_free(NULL);
+}
+
+static void
+auth_proxy_user_takes_name_before_first_colon(void)
+{
+	static const struct {
+		const char *header, *user;
+	} cases[] = {
+		{ "Bearer x", "(unknown)" },
+		{ "Basic !!!!", "(unknown)" },
+		{ "Digest username=\"alice\"", "(unknown)" },
+		{ "", "(unknown)" },
+	};
+	char user[AUTH_USER_MAX + 1];
+	size_t i;
+
+	CU_ASSERT_EQUAL(auth_proxy_user(NULL, user), AUTH_MISSING);
+	CU_ASSERT_EQUAL(auth_proxy_user(basic("alice:pw:x"), user), AUTH_OK);
+	CU_ASSERT_STRING_EQUAL(user, "alice");
+	CU_ASSERT_EQUAL(auth_proxy_user(basic("bob"), user), AUTH_OK);
+	CU_ASSERT_STRING_EQUAL(user, "bob");
+	CU_ASSERT_EQUAL(auth_proxy_user(basic("carol:"), user), AUTH_OK);
+	CU_ASSERT_STRING_EQUAL(user, "carol");
+	for (i = 0; i < NELEM(cases); i++) {
+		CU_ASSERT_EQUAL(
+		    auth_proxy_user(cases[i].header, user), AUTH_OK);
+		CU_ASSERT_STRING_EQUAL(user, cases[i].user);
+	}
+}
+
+static void
+auth_proxy_user_refuses_names_unfit_to_store(void)
+{
+	char user[AUTH_USER_MAX + 1], big[400];
+
+	CU_ASSERT_EQUAL(auth_proxy_user(basic(":pw"), user), AUTH_OK);
+	CU_ASSERT_STRING_EQUAL(user, "(unknown)");
+	CU_ASSERT_EQUAL(auth_proxy_user(basic("a\nb:pw"), user), AUTH_OK);
+	CU_ASSERT_STRING_EQUAL(user, "(unknown)");
+	CU_ASSERT_EQUAL(auth_proxy_user(basic("\xff\xfe:pw"), user), AUTH_OK);
+	CU_ASSERT_STRING_EQUAL(user, "(unknown)");
+	memset(big, 'y', 300);
+	strcpy(big + 300, ":pw");
+	CU_ASSERT_EQUAL(auth_proxy_user(basic(big), user), AUTH_OK);
+	CU_ASSERT_STRING_EQUAL(user, "(unknown)");
+	CU_ASSERT_EQUAL(
+	    auth_proxy_user(basic("j\xc3\xb6rg:pw"), user), AUTH_OK);
+	CU_ASSERT_STRING_EQUAL(user, "j\xc3\xb6rg");
+}
+
+static void
+auth_result_names_read_well(void)
+{
+	CU_ASSERT_STRING_EQUAL(auth_result_name(AUTH_OK), "ok");
+	CU_ASSERT_STRING_EQUAL(auth_result_name(AUTH_MISSING), "missing");
+	CU_ASSERT_STRING_EQUAL(auth_result_name(AUTH_MALFORMED), "malformed");
+	CU_ASSERT_STRING_EQUAL(auth_result_name(AUTH_WRONG), "wrong");
+}
+
+static void
+auth_never_logs_a_password(void)
+{
+	/* Run last: every case before logged at DEBUG into log_path. */
+	CU_ASSERT_TRUE(log_has("DEBUG"));
+	CU_ASSERT_FALSE(log_has("right-pass"));
+	CU_ASSERT_FALSE(log_has("wrong-pass"));
+	CU_ASSERT_FALSE(log_has("first-pass"));
+	CU_ASSERT_FALSE(log_has("pa:ss"));
+	CU_ASSERT_FALSE(log_has("$2y$"));
+	CU_ASSERT_FALSE(log_has(basic("u_bcrypt:right-pass") + 6));
+}
+
+static const struct cunit_case auth_cases[] = {
+	{ "auth_loads_every_usable_htpasswd_line",
+	    auth_loads_every_usable_htpasswd_line },
+	{ "auth_accepts_right_password_in_every_format",
+	    auth_accepts_right_password_in_every_format },
+	{ "auth_refuses_wrong_password_in_every_format",
+	    auth_refuses_wrong_password_in_every_format },
+	{ "auth_des_reads_only_eight_characters",
+	    auth_des_reads_only_eight_characters },
+	{ "auth_skips_plain_text_line_with_warning",
+	    auth_skips_plain_text_line_with_warning },
+	{ "auth_warns_about_each_unusable_line",
+	    auth_warns_about_each_unusable_line },
+	{ "auth_edge_lines_load_like_apache",
+	    auth_edge_lines_load_like_apache },
+	{ "auth_accepts_password_with_colons",
+	    auth_accepts_password_with_colons },
+	{ "auth_reports_missing_header", auth_reports_missing_header },
+	{ "auth_refuses_unknown_user", auth_refuses_unknown_user },
+	{ "auth_rejects_bad_base64", auth_rejects_bad_base64 },
+	{ "auth_rejects_credential_without_colon",
+	    auth_rejects_credential_without_colon },
+	{ "auth_rejects_other_schemes", auth_rejects_other_schemes },
+	{ "auth_reads_scheme_in_any_case_and_spacing",
+	    auth_reads_scheme_in_any_case_and_spacing },
+	{ "auth_rejects_empty_or_long_user", auth_rejects_empty_or_long_user },
+	{ "auth_rejects_nul_in_credential", auth_rejects_nul_in_credential },
+	{ "auth_cache_answers_repeated_header",
+	    auth_cache_answers_repeated_header },
+	{ "auth_cache_drops_oldest_when_full",
+	    auth_cache_drops_oldest_when_full },
+	{ "auth_load_fails_for_missing_file",
+	    auth_load_fails_for_missing_file },
+	{ "auth_proxy_user_takes_name_before_first_colon",
+	    auth_proxy_user_takes_name_before_first_colon },
+	{ "auth_proxy_user_refuses_names_unfit_to_store",
+	    auth_proxy_user_refuses_names_unfit_to_store },
+	{ "auth_result_names_read_well", auth_result_names_read_well },
+	{ "auth_never_logs_a_password", auth_never_logs_a_password },
+};
+
+/* Log at DEBUG into a file of our own, then load both tables. */
+static int
+auth_tests_setup(void)
+{
+	const char *tmp = getenv("TMPDIR");
+	char *cause = NULL;
+	int fd;
+
+	if (tmp == NULL || *tmp != '/')
+		tmp = "/tmp";
+	snprintf(log_path, sizeof log_path, "%s/mttd-auth-log-XXXXXX", tmp);
+	if ((fd = mkstemp(log_path)) == -1)
+		return -1;
+	close(fd);
+	if (log_setup(log_path, NULL, LOG_LEVEL_DEBUG, &cause) == -1 ||
+	    (all = auth_load(
+		 cunit_srcpath("tests/data/htpasswd.all"), &cause)) == NULL ||
+	    (edge = auth_load(
+		 cunit_srcpath("tests/data/htpasswd.edge"), &cause)) == NULL) {
+		fprintf(stderr, "setup: %s\n", cause);
+		free(cause);
+		return -1;
+	}
+	return 0;
+}
+
+int
+main(void)
+{
+	int rc;
+
+	if (auth_tests_setup() == -1)
+		return 2;
+	rc = cunit_run("auth", auth_cases, CUNIT_NCASES(auth_cases));
+	if (rc != 0) {
+		char *text = log_text();
+
+		fprintf(stderr, "--- log ---\n%s", text);
+		free(text);
+	}
+	auth_free(all);
+	auth_free(edge);
+	log_shutdown();
+	unlink(log_path);
+	return rc;
+}

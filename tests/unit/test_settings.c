@@ -1,0 +1,817 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Unit tests of settings: the reference's template and our sample load,
+ * every key parses, and each kind of error names file, line and key.
+ */
+#include "config.h"
+
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cunit_main.h"
+#include "settings.h"
+
+/* A folder of our own for the config files the cases write. */
+static char test_dir[PATH_MAX];
+static char test_path[PATH_MAX + 32];
+static unsigned test_serial;
+
+/* settings_defaults, then settings_load, as mttd's main does. */
+static int
+load(const char *path, struct settings *s, char **cause)
+{
+	settings_defaults(s);
+	return settings_load(path, s, cause);
+}
+
+/* Write text to a new file in test_dir; its name goes to test_path. */
+static const char *
+conf_write(const char *text)
+{
+	FILE *f;
+
+	snprintf(test_path, sizeof test_path, "%s/t%u.conf", test_dir,
+	    ++test_serial);
+	f = fopen(test_path, "w");
+	if (f == NULL)
+		abort();
+	fputs(text, f);
+	fclose(f);
+	return test_path;
+}
+
+/* Load text; returns settings_load's result with s and *cause set. */
+static int
+conf_load(const char *text, struct settings *s, char **cause)
+{
+	*cause = NULL;
+	return load(conf_write(text), s, cause);
+}
+
+/* Load text that must fail; check the cause starts with the prefix. */
+static void
+conf_expect_error(const char *text, const char *fmt, ...)
+{
+	char want[PATH_MAX + 256], *cause;
+	struct settings s;
+	va_list ap;
+	int n;
+
+	n = snprintf(want, sizeof want, "%s:", conf_write(text));
+	va_start(ap, fmt);
+	vsnprintf(want + n, sizeof want - (size_t)n, fmt, ap);
+	va_end(ap);
+	cause = NULL;
+	CU_ASSERT_EQUAL_FATAL(load(test_path, &s, &cause), -1);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cause);
+	if (strncmp(cause, want, strlen(want)) != 0)
+		fprintf(
+		    stderr, "\n  want prefix: %s\n  got: %s\n", want, cause);
+	CU_ASSERT_EQUAL(strncmp(cause, want, strlen(want)), 0);
+	free(cause);
+}
+
+/* Load one "[section]\nkey = value" and leave the result in s. */
+static int
+conf_load_one(
+    const char *section, const char *key, const char *value, struct settings *s)
+{
+	char text[1024], *cause = NULL;
+	int rc;
+
+	snprintf(text, sizeof text, "[%s]\n%s = %s\n", section, key, value);
+	rc = conf_load(text, s, &cause);
+	free(cause);
+	return rc;
+}
+
+static void
+settings_loads_reference_template(void)
+{
+	char want[PATH_MAX + 32], a[PATH_MAX], b[PATH_MAX], *cause = NULL;
+	struct settings s;
+
+	CU_ASSERT_EQUAL_FATAL(
+	    load(cunit_srcpath("conf/mtt_server.cfg"), &s, &cause), 0);
+	CU_ASSERT_STRING_EQUAL(s.socket_host, "0.0.0.0");
+	CU_ASSERT_EQUAL(s.socket_port, 9080);
+	CU_ASSERT_STRING_EQUAL(s.url_docroot, "http://your.domain/mtt/");
+	CU_ASSERT_STRING_EQUAL(s.url_prefix, "");
+	CU_ASSERT_EQUAL(s.log_level, LOG_LEVEL_DEBUG);
+	CU_ASSERT_STRING_EQUAL(s.db_type, "postgres");
+	CU_ASSERT_STRING_EQUAL(s.dbname, "mttv3");
+	CU_ASSERT_STRING_EQUAL(s.username, "mtt");
+	CU_ASSERT_STRING_EQUAL(s.password, "secret");
+	CU_ASSERT_STRING_EQUAL(s.server, "localhost");
+	CU_ASSERT_EQUAL(s.port, 5432);
+	CU_ASSERT_PTR_NULL(s.htpasswd_file);
+
+	/* log/mtt.log is taken from the folder of the file. */
+	CU_ASSERT_EQUAL_FATAL(s.config_dir[0], '/');
+	CU_ASSERT_PTR_NOT_NULL_FATAL(realpath(s.config_dir, a));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(realpath(cunit_srcpath("conf"), b));
+	CU_ASSERT_STRING_EQUAL(a, b);
+	snprintf(want, sizeof want, "%s/log/mtt.log", s.config_dir);
+	CU_ASSERT_STRING_EQUAL(s.log_file, want);
+	settings_free(&s);
+}
+
+/* Check s holds every documented default. */
+static void
+settings_check_defaults(const struct settings *s)
+{
+	CU_ASSERT_STRING_EQUAL(s->socket_host, "127.0.0.1");
+	CU_ASSERT_EQUAL(s->socket_port, 9080);
+	CU_ASSERT_STRING_EQUAL(s->url_docroot, "");
+	CU_ASSERT_STRING_EQUAL(s->url_prefix, "");
+	CU_ASSERT_EQUAL(s->max_body_size, (size_t)64 << 20);
+	CU_ASSERT_FALSE(s->trust_forwarded_for);
+	CU_ASSERT_STRING_EQUAL(s->cors_origin, "*");
+	CU_ASSERT_EQUAL(s->request_timeout_s, 60);
+	CU_ASSERT_EQUAL(s->max_waiting, 1024);
+	CU_ASSERT_EQUAL(s->db_wait_timeout_s, 10);
+	CU_ASSERT_EQUAL(s->log_level, LOG_LEVEL_INFO);
+	CU_ASSERT_PTR_NULL(s->log_file);
+	CU_ASSERT_PTR_NULL(s->access_log);
+	CU_ASSERT_STRING_EQUAL(s->db_type, "postgres");
+	CU_ASSERT_STRING_EQUAL(s->dbname, "mttv3");
+	CU_ASSERT_STRING_EQUAL(s->username, "mtt");
+	CU_ASSERT_STRING_EQUAL(s->password, "");
+	CU_ASSERT_STRING_EQUAL(s->server, "localhost");
+	CU_ASSERT_EQUAL(s->port, 5432);
+	CU_ASSERT_EQUAL(s->pool_size, 4);
+	CU_ASSERT_PTR_NULL(s->htpasswd_file);
+	CU_ASSERT_STRING_EQUAL(s->realm, "mtt");
+}
+
+static void
+settings_defaults_are_the_documented_ones(void)
+{
+	struct settings s;
+
+	settings_defaults(&s);
+	settings_check_defaults(&s);
+	CU_ASSERT_PTR_NULL(s.config_path);
+	settings_free(&s);
+}
+
+static void
+settings_sample_config_loads_as_defaults(void)
+{
+	struct settings s;
+	char *cause = NULL;
+
+	CU_ASSERT_EQUAL_FATAL(
+	    load(cunit_srcpath("conf/mttd.conf"), &s, &cause), 0);
+	settings_check_defaults(&s);
+	settings_free(&s);
+}
+
+/* True when conf has "key =" under "[section]". */
+static bool
+conf_file_has_key(const char *path, const char *section, const char *key)
+{
+	char line[1024], cur[64] = "";
+	size_t n = strlen(key);
+	bool found = false;
+	FILE *f;
+
+	if ((f = fopen(path, "r")) == NULL)
+		return false;
+	while (!found && fgets(line, sizeof line, f) != NULL) {
+		if (sscanf(line, "[%63[^]]]", cur) == 1)
+			continue;
+		found = strcmp(cur, section) == 0 &&
+		    strncmp(line, key, n) == 0 && line[n] == ' ' &&
+		    line[n + 1] == '=';
+	}
+	fclose(f);
+	return found;
+}
+
+static void
+settings_sample_config_names_every_key(void)
+{
+	char *text = NULL, *line, *save, section[64], key[64];
+	size_t size = 0;
+	unsigned keys = 0;
+	FILE *out;
+
+	out = open_memstream(&text, &size);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+	settings_print_keys(out);
+	fclose(out);
+	for (line = strtok_r(text, "\n", &save); line != NULL;
+	     line = strtok_r(NULL, "\n", &save)) {
+		CU_ASSERT_EQUAL_FATAL(
+		    sscanf(line, "[%63[^]]] %63s", section, key), 2);
+		if (!conf_file_has_key(
+			cunit_srcpath("conf/mttd.conf"), section, key))
+			fprintf(stderr, "\n  not in conf/mttd.conf: [%s] %s\n",
+			    section, key);
+		CU_ASSERT_TRUE(conf_file_has_key(
+		    cunit_srcpath("conf/mttd.conf"), section, key));
+		keys++;
+	}
+	CU_ASSERT_EQUAL(keys, 22);
+	free(text);
+}
+
+static void
+settings_print_keys_shows_default_and_help(void)
+{
+	char *text = NULL;
+	size_t size = 0;
+	FILE *out;
+
+	out = open_memstream(&text, &size);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+	settings_print_keys(out);
+	fclose(out);
+	CU_ASSERT_PTR_NOT_NULL(strstr(text,
+	    "[server] socket_port (default "
+	    "9080): TCP port"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(text,
+	    "[logging] log_file (default "
+	    "none): "));
+	CU_ASSERT_PTR_NOT_NULL(
+	    strstr(text, "[pg_v3] password (default \"\"): "));
+	CU_ASSERT_PTR_NOT_NULL(strstr(text, "[auth] realm (default mtt): "));
+	free(text);
+}
+
+static const char every_key_conf[] =
+    "[server]\n"
+    "socket_host = 0.0.0.0\n"
+    "socket_port = 0\n"
+    "url_docroot = http://example.org/mtt/\n"
+    "url_prefix = /submit/cpy/api/\n"
+    "max_body_size = 2G\n"
+    "trust_forwarded_for = yes\n"
+    "cors_origin = https://viewer.example.org\n"
+    "request_timeout = 5\n"
+    "max_waiting = 0\n"
+    "db_wait_timeout = 3600\n"
+    "\n"
+    "[logging]\n"
+    "log_level = warning\n"
+    "log_file = /var/log/mttd/mttd.log\n"
+    "access_log = access.log\n"
+    "\n"
+    "[pg_v3]\n"
+    "type = postgres\n"
+    "dbname = results\n"
+    "username = writer\n"
+    "password = s3cr=t:x\n"
+    "server = /run/postgresql\n"
+    "port = 6543\n"
+    "pool_size = 256\n"
+    "\n"
+    "[auth]\n"
+    "htpasswd_file = ../etc/htpasswd\n"
+    "realm = MTT results\n";
+
+static void
+settings_parses_every_key(void)
+{
+	char want[PATH_MAX + 64], *cause = NULL;
+	struct settings s;
+
+	CU_ASSERT_EQUAL_FATAL(conf_load(every_key_conf, &s, &cause), 0);
+	CU_ASSERT_STRING_EQUAL(s.socket_host, "0.0.0.0");
+	CU_ASSERT_EQUAL(s.socket_port, 0);
+	CU_ASSERT_STRING_EQUAL(s.url_docroot, "http://example.org/mtt/");
+	CU_ASSERT_STRING_EQUAL(s.url_prefix, "/submit/cpy/api");
+	CU_ASSERT_EQUAL(s.max_body_size, (size_t)2 << 30);
+	CU_ASSERT_TRUE(s.trust_forwarded_for);
+	CU_ASSERT_STRING_EQUAL(s.cors_origin, "https://viewer.example.org");
+	CU_ASSERT_EQUAL(s.request_timeout_s, 5);
+	CU_ASSERT_EQUAL(s.max_waiting, 0);
+	CU_ASSERT_EQUAL(s.db_wait_timeout_s, 3600);
+	CU_ASSERT_EQUAL(s.log_level, LOG_LEVEL_WARNING);
+	CU_ASSERT_STRING_EQUAL(s.log_file, "/var/log/mttd/mttd.log");
+	snprintf(want, sizeof want, "%s/access.log", test_dir);
+	CU_ASSERT_STRING_EQUAL(s.access_log, want);
+	CU_ASSERT_STRING_EQUAL(s.db_type, "postgres");
+	CU_ASSERT_STRING_EQUAL(s.dbname, "results");
+	CU_ASSERT_STRING_EQUAL(s.username, "writer");
+	CU_ASSERT_STRING_EQUAL(s.password, "s3cr=t:x");
+	CU_ASSERT_STRING_EQUAL(s.server, "/run/postgresql");
+	CU_ASSERT_EQUAL(s.port, 6543);
+	CU_ASSERT_EQUAL(s.pool_size, 256);
+	snprintf(want, sizeof want, "%s/../etc/htpasswd", test_dir);
+	CU_ASSERT_STRING_EQUAL(s.htpasswd_file, want);
+	CU_ASSERT_STRING_EQUAL(s.realm, "MTT results");
+	CU_ASSERT_STRING_EQUAL(s.config_path, test_path);
+	CU_ASSERT_STRING_EQUAL(s.config_dir, test_dir);
+	settings_free(&s);
+}
+
+static void
+settings_load_reads_over_what_s_holds(void)
+{
+	struct settings s;
+	char *cause = NULL;
+
+	/* Keys the file leaves out keep what the caller put in s. */
+	settings_defaults(&s);
+	s.socket_port = 1234;
+	CU_ASSERT_EQUAL_FATAL(
+	    settings_load(
+		conf_write("[server]\ncors_origin = x\n"), &s, &cause),
+	    0);
+	CU_ASSERT_EQUAL(s.socket_port, 1234);
+	CU_ASSERT_STRING_EQUAL(s.cors_origin, "x");
+	settings_free(&s);
+}
+
+static void
+settings_accepts_colon_separator(void)
+{
+	struct settings s;
+	char *cause = NULL;
+
+	/* The first '=' or ':' separates, so URLs keep their colons. */
+	CU_ASSERT_EQUAL_FATAL(
+	    conf_load(
+		"[server]\nsocket_port: 81\n"
+		"url_docroot: http://h:8080/a=b\ncors_origin = http://h:1\n"
+		"socket_host:\n",
+		&s, &cause),
+	    0);
+	CU_ASSERT_EQUAL(s.socket_port, 81);
+	CU_ASSERT_STRING_EQUAL(s.url_docroot, "http://h:8080/a=b");
+	CU_ASSERT_STRING_EQUAL(s.cors_origin, "http://h:1");
+	CU_ASSERT_STRING_EQUAL(s.socket_host, "");
+	settings_free(&s);
+}
+
+static void
+settings_skips_comments_and_blank_lines(void)
+{
+	struct settings s;
+	char *cause = NULL;
+
+	CU_ASSERT_EQUAL_FATAL(
+	    conf_load("\xef\xbb\xbf# comment\n; comment\n"
+		      "   \n\t\n  # indented comment\n[server]\r\n"
+		      "  socket_port   =   81  \r\n; socket_port = 82\n"
+		      "#socket_host = x\n\n[logging]\nlog_level=error\n",
+		&s, &cause),
+	    0);
+	CU_ASSERT_EQUAL(s.socket_port, 81);
+	CU_ASSERT_STRING_EQUAL(s.socket_host, "127.0.0.1");
+	CU_ASSERT_EQUAL(s.log_level, LOG_LEVEL_ERROR);
+	settings_free(&s);
+}
+
+static void
+settings_accepts_empty_values(void)
+{
+	struct settings s;
+	char *cause = NULL;
+
+	CU_ASSERT_EQUAL_FATAL(
+	    conf_load("[pg_v3]\npassword =\n[logging]\n"
+		      "log_file =   \naccess_log=\n[auth]\nhtpasswd_file =\n",
+		&s, &cause),
+	    0);
+	CU_ASSERT_STRING_EQUAL(s.password, "");
+	CU_ASSERT_PTR_NULL(s.log_file);
+	CU_ASSERT_PTR_NULL(s.access_log);
+	CU_ASSERT_PTR_NULL(s.htpasswd_file);
+	settings_free(&s);
+}
+
+static void
+settings_keys_match_in_any_case(void)
+{
+	struct settings s;
+
+	CU_ASSERT_EQUAL_FATAL(
+	    conf_load_one("server", "Socket_PORT", "82", &s), 0);
+	CU_ASSERT_EQUAL(s.socket_port, 82);
+	settings_free(&s);
+}
+
+static void
+settings_parses_sizes(void)
+{
+	static const struct {
+		const char *text;
+		size_t bytes;
+	} good[] = {
+		{ "1024", 1024 },
+		{ "1K", 1024 },
+		{ "1k", 1024 },
+		{ "64M", (size_t)64 << 20 },
+		{ "3m", (size_t)3 << 20 },
+		{ "2G", (size_t)2 << 30 },
+		{ "1048576", 1048576 },
+	};
+	static const char *const bad[] = {
+		"12MB",
+		"1T",
+		"M",
+		"-1",
+		"1.5M",
+		"0x400",
+		"1 M",
+		"",
+	};
+	struct settings s;
+	size_t i;
+
+	for (i = 0; i < sizeof good / sizeof good[0]; i++) {
+		CU_ASSERT_EQUAL_FATAL(
+		    conf_load_one("server", "max_body_size", good[i].text, &s),
+		    0);
+		CU_ASSERT_EQUAL(s.max_body_size, good[i].bytes);
+		settings_free(&s);
+	}
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		CU_ASSERT_EQUAL(
+		    conf_load_one("server", "max_body_size", bad[i], &s), -1);
+	conf_expect_error("[server]\nmax_body_size = 1023\n",
+	    "2: key 'max_body_size': 1023 is below the minimum of 1024 bytes");
+	conf_expect_error("[server]\nmax_body_size = 99999999999G\n",
+	    "2: key 'max_body_size': 99999999999G is too large");
+	conf_expect_error("[server]\nmax_body_size = 12MB\n",
+	    "2: key 'max_body_size': '12MB' is not a size");
+}
+
+static void
+settings_parses_bools(void)
+{
+	static const char *const yes[] = { "true", "yes", "on", "1", "TRUE",
+		"Yes", "ON" };
+	static const char *const no[] = { "false", "no", "off", "0", "False",
+		"NO", "Off" };
+	struct settings s;
+	size_t i;
+
+	for (i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+		CU_ASSERT_EQUAL_FATAL(
+		    conf_load_one("server", "trust_forwarded_for", yes[i], &s),
+		    0);
+		CU_ASSERT_TRUE(s.trust_forwarded_for);
+		settings_free(&s);
+		CU_ASSERT_EQUAL_FATAL(
+		    conf_load_one("server", "trust_forwarded_for", no[i], &s),
+		    0);
+		CU_ASSERT_FALSE(s.trust_forwarded_for);
+		settings_free(&s);
+	}
+	conf_expect_error("[server]\ntrust_forwarded_for = maybe\n",
+	    "2: key 'trust_forwarded_for': 'maybe' is not a boolean");
+	conf_expect_error("[server]\ntrust_forwarded_for =\n",
+	    "2: key 'trust_forwarded_for': '' is not a boolean");
+}
+
+static void
+settings_checks_int_ranges(void)
+{
+	static const struct {
+		const char *section, *key, *value;
+		int ok;
+	} cases[] = {
+		{ "server", "socket_port", "0", 0 },
+		{ "server", "socket_port", "65535", 0 },
+		{ "server", "socket_port", "65536", -1 },
+		{ "server", "socket_port", "-1", -1 },
+		{ "server", "socket_port", "80x", -1 },
+		{ "server", "socket_port", "99999999999999999999", -1 },
+		{ "server", "request_timeout", "0", -1 },
+		{ "server", "request_timeout", "86400", 0 },
+		{ "server", "request_timeout", "86401", -1 },
+		{ "server", "max_waiting", "1000000", 0 },
+		{ "server", "max_waiting", "1000001", -1 },
+		{ "server", "db_wait_timeout", "1", 0 },
+		{ "server", "db_wait_timeout", "3601", -1 },
+		{ "pg_v3", "pool_size", "0", -1 },
+		{ "pg_v3", "pool_size", "257", -1 },
+		{ "pg_v3", "port", "0", -1 },
+		{ "pg_v3", "port", "65535", 0 },
+	};
+	struct settings s;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		rc = conf_load_one(
+		    cases[i].section, cases[i].key, cases[i].value, &s);
+		if (rc != cases[i].ok)
+			fprintf(stderr, "\n  %s = %s: got %d\n", cases[i].key,
+			    cases[i].value, rc);
+		CU_ASSERT_EQUAL(rc, cases[i].ok);
+		if (rc == 0)
+			settings_free(&s);
+	}
+	conf_expect_error("[server]\n\nsocket_port = 65536\n",
+	    "3: key 'socket_port': 65536 is out of range 0..65535");
+	conf_expect_error("[server]\nsocket_port = nine\n",
+	    "2: key 'socket_port': 'nine' is not an integer");
+	conf_expect_error("[pg_v3]\npool_size = 300\n",
+	    "2: key 'pool_size': 300 is out of range 1..256");
+}
+
+static void
+settings_resolves_relative_paths(void)
+{
+	char want[PATH_MAX + 64], *cause = NULL;
+	struct settings s;
+
+	CU_ASSERT_EQUAL_FATAL(
+	    conf_load(
+		"[logging]\nlog_file = log/m.log\n"
+		"access_log = /abs/access.log\n[auth]\nhtpasswd_file = pw\n",
+		&s, &cause),
+	    0);
+	snprintf(want, sizeof want, "%s/log/m.log", test_dir);
+	CU_ASSERT_STRING_EQUAL(s.log_file, want);
+	CU_ASSERT_STRING_EQUAL(s.access_log, "/abs/access.log");
+	snprintf(want, sizeof want, "%s/pw", test_dir);
+	CU_ASSERT_STRING_EQUAL(s.htpasswd_file, want);
+	settings_free(&s);
+}
+
+static void
+settings_resolves_paths_of_a_relative_config(void)
+{
+	char cwd[PATH_MAX], want[PATH_MAX + 64], *cause = NULL;
+	struct settings s;
+
+	/* Load "./tN.conf" and "sub/../tN.conf" from inside test_dir. */
+	conf_write("[logging]\nlog_file = x.log\n");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(getcwd(cwd, sizeof cwd));
+	CU_ASSERT_EQUAL_FATAL(chdir(test_dir), 0);
+	snprintf(want, sizeof want, "./t%u.conf", test_serial);
+	CU_ASSERT_EQUAL(load(want, &s, &cause), 0);
+	CU_ASSERT_EQUAL_FATAL(chdir(cwd), 0);
+	CU_ASSERT_STRING_EQUAL(s.config_dir, test_dir);
+	snprintf(want, sizeof want, "%s/x.log", test_dir);
+	CU_ASSERT_STRING_EQUAL(s.log_file, want);
+	settings_free(&s);
+}
+
+static void
+settings_normalises_url_prefix(void)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+		{ "", "" },
+		{ "/", "" },
+		{ "///", "" },
+		{ "a", "/a" },
+		{ "/a/", "/a" },
+		{ "//a//b//", "/a/b" },
+		{ "/submit/cpy/api", "/submit/cpy/api" },
+		{ "submit/cpy/api/", "/submit/cpy/api" },
+	};
+	struct settings s;
+	size_t i;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		CU_ASSERT_EQUAL_FATAL(
+		    conf_load_one("server", "url_prefix", cases[i].in, &s), 0);
+		CU_ASSERT_STRING_EQUAL(s.url_prefix, cases[i].out);
+		settings_free(&s);
+	}
+	conf_expect_error("[server]\nurl_prefix = /a b\n",
+	    "2: key 'url_prefix': '/a b' is not a URL path");
+	conf_expect_error("[server]\nurl_prefix = /a?x=1\n",
+	    "2: key 'url_prefix': '/a?x=1' is not a URL path");
+}
+
+static void
+settings_parses_log_levels(void)
+{
+	static const struct {
+		const char *name;
+		enum log_level level;
+	} cases[] = {
+		{ "DEBUG", LOG_LEVEL_DEBUG },
+		{ "debug", LOG_LEVEL_DEBUG },
+		{ "Info", LOG_LEVEL_INFO },
+		{ "WARNING", LOG_LEVEL_WARNING },
+		{ "warn", LOG_LEVEL_WARNING },
+		{ "error", LOG_LEVEL_ERROR },
+		{ "CRITICAL", LOG_LEVEL_CRITICAL },
+	};
+	struct settings s;
+	size_t i;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		CU_ASSERT_EQUAL_FATAL(
+		    conf_load_one("logging", "log_level", cases[i].name, &s),
+		    0);
+		CU_ASSERT_EQUAL(s.log_level, cases[i].level);
+		settings_free(&s);
+	}
+	conf_expect_error("[logging]\nlog_level = verbose\n",
+	    "2: key 'log_level': 'verbose' is not a log level");
+}
+
+static void
+settings_rejects_unknown_key(void)
+{
+	conf_expect_error("[server]\nsocket_port = 1\nbogus = 2\n",
+	    "3: key 'bogus': unknown key in this section");
+}
+
+static void
+settings_rejects_key_of_another_section(void)
+{
+	conf_expect_error("[logging]\nsocket_port = 1\n",
+	    "2: key 'socket_port': unknown key in this section");
+}
+
+static void
+settings_rejects_unknown_section(void)
+{
+	conf_expect_error("# x\n[web]\nsocket_port = 1\n",
+	    "2: section 'web': unknown section");
+	conf_expect_error(
+	    "[DEFAULT]\n", "1: section 'DEFAULT': unknown section");
+}
+
+static void
+settings_rejects_unterminated_section(void)
+{
+	conf_expect_error("[server\n", "1: section '[server': missing ']'");
+}
+
+static void
+settings_rejects_repeated_section_and_key(void)
+{
+	conf_expect_error("[server]\n[logging]\n[server]\n",
+	    "3: section 'server': repeated (first on line 1)");
+	conf_expect_error("[server]\nsocket_port = 1\nSOCKET_PORT = 2\n",
+	    "3: key 'SOCKET_PORT': set twice (first on line 2)");
+}
+
+static void
+settings_rejects_key_before_section(void)
+{
+	conf_expect_error("\nsocket_port = 1\n[server]\n",
+	    "2: key 'socket_port': key before any [section]");
+}
+
+static void
+settings_rejects_line_that_is_not_a_setting(void)
+{
+	conf_expect_error("[server]\nsocket_port 9080\n",
+	    "2: key 'socket_port 9080': not a [section], a comment or a "
+	    "'key = value' line");
+	conf_expect_error("[server]\n= 5\n", "2: key '': empty key");
+}
+
+static void
+settings_rejects_database_type_other_than_postgres(void)
+{
+	conf_expect_error("[pg_v3]\ntype = mysql\n",
+	    "2: key 'type': 'mysql' is not supported (only postgres)");
+}
+
+static void
+settings_rejects_inline_comment_in_value(void)
+{
+	/* As in configparser, '#' after a value is part of the value. */
+	conf_expect_error("[logging]\nlog_level = INFO # quiet\n",
+	    "2: key 'log_level': 'INFO # quiet' is not a log level");
+}
+
+static void
+settings_rejects_missing_file(void)
+{
+	char path[PATH_MAX + 32], want[PATH_MAX + 96], *cause = NULL;
+	struct settings s;
+
+	snprintf(path, sizeof path, "%s/missing.conf", test_dir);
+	CU_ASSERT_EQUAL_FATAL(load(path, &s, &cause), -1);
+	snprintf(want, sizeof want,
+	    "%s: cannot open: No such file or directory", path);
+	CU_ASSERT_STRING_EQUAL(cause, want);
+	free(cause);
+}
+
+static void
+settings_fixed_change_names_keys_needing_restart(void)
+{
+	struct settings a, b, c;
+	char *cause = NULL;
+
+	CU_ASSERT_EQUAL_FATAL(
+	    conf_load("[server]\nsocket_port = 1\n", &a, &cause), 0);
+	CU_ASSERT_EQUAL_FATAL(
+	    conf_load(
+		"[server]\nsocket_port = 1\n"
+		"[logging]\nlog_level = DEBUG\nlog_file = x\n[auth]\nrealm = r\n",
+		&b, &cause),
+	    0);
+	CU_ASSERT_EQUAL_FATAL(
+	    conf_load("[server]\nsocket_port = 2\n", &c, &cause), 0);
+	CU_ASSERT_PTR_NULL(settings_fixed_change(&a, &b));
+	CU_ASSERT_PTR_NULL(settings_fixed_change(&a, &a));
+	CU_ASSERT_STRING_EQUAL(settings_fixed_change(&a, &c), "socket_port");
+	settings_free(&a);
+	settings_free(&b);
+	settings_free(&c);
+}
+
+static const struct cunit_case settings_cases[] = {
+	{ "settings_loads_reference_template",
+	    settings_loads_reference_template },
+	{ "settings_defaults_are_the_documented_ones",
+	    settings_defaults_are_the_documented_ones },
+	{ "settings_sample_config_loads_as_defaults",
+	    settings_sample_config_loads_as_defaults },
+	{ "settings_sample_config_names_every_key",
+	    settings_sample_config_names_every_key },
+	{ "settings_print_keys_shows_default_and_help",
+	    settings_print_keys_shows_default_and_help },
+	{ "settings_parses_every_key", settings_parses_every_key },
+	{ "settings_load_reads_over_what_s_holds",
+	    settings_load_reads_over_what_s_holds },
+	{ "settings_accepts_colon_separator",
+	    settings_accepts_colon_separator },
+	{ "settings_skips_comments_and_blank_lines",
+	    settings_skips_comments_and_blank_lines },
+	{ "settings_accepts_empty_values", settings_accepts_empty_values },
+	{ "settings_keys_match_in_any_case", settings_keys_match_in_any_case },
+	{ "settings_parses_sizes", settings_parses_sizes },
+	{ "settings_parses_bools", settings_parses_bools },
+	{ "settings_checks_int_ranges", settings_checks_int_ranges },
+	{ "settings_resolves_relative_paths",
+	    settings_resolves_relative_paths },
+	{ "settings_resolves_paths_of_a_relative_config",
+	    settings_resolves_paths_of_a_relative_config },
+	{ "settings_normalises_url_prefix", settings_normalises_url_prefix },
+	{ "settings_parses_log_levels", settings_parses_log_levels },
+	{ "settings_rejects_unknown_key", settings_rejects_unknown_key },
+	{ "settings_rejects_key_of_another_section",
+	    settings_rejects_key_of_another_section },
+	{ "settings_rejects_unknown_section",
+	    settings_rejects_unknown_section },
+	{ "settings_rejects_unterminated_section",
+	    settings_rejects_unterminated_section },
+	{ "settings_rejects_repeated_section_and_key",
+	    settings_rejects_repeated_section_and_key },
+	{ "settings_rejects_key_before_section",
+	    settings_rejects_key_before_section },
+	{ "settings_rejects_line_that_is_not_a_setting",
+	    settings_rejects_line_that_is_not_a_setting },
+	{ "settings_rejects_database_type_other_than_postgres",
+	    settings_rejects_database_type_other_than_postgres },
+	{ "settings_rejects_inline_comment_in_value",
+	    settings_rejects_inline_comment_in_value },
+	{ "settings_rejects_missing_file", settings_rejects_missing_file },
+	{ "settings_fixed_change_names_keys_needing_restart",
+	    settings_fixed_change_names_keys_needing_restart },
+};
+
+/* Remove the files the cases wrote, then the folder. */
+static void
+test_dir_remove(void)
+{
+	char path[PATH_MAX + 32];
+	unsigned i;
+
+	for (i = 1; i <= test_serial; i++) {
+		snprintf(path, sizeof path, "%s/t%u.conf", test_dir, i);
+		unlink(path);
+	}
+	rmdir(test_dir);
+}
+
+int
+main(void)
+{
+	const char *tmp = getenv("TMPDIR");
+	char real[PATH_MAX];
+	int rc;
+
+	if (tmp == NULL || *tmp != '/')
+		tmp = "/tmp";
+	snprintf(test_dir, sizeof test_dir, "%s/mttd-settings-XXXXXX", tmp);
+	if (mkdtemp(test_dir) == NULL) {
+		perror("mkdtemp");
+		return 2;
+	}
+
+	/* getcwd answers without links; so must the folder we compare. */
+	if (realpath(test_dir, real) == NULL) {
+		perror("realpath");
+		return 2;
+	}
+	snprintf(test_dir, sizeof test_dir, "%s", real);
+	rc = cunit_run(
+	    "settings", settings_cases, CUNIT_NCASES(settings_cases));
+	test_dir_remove();
+	return rc;
+}
