@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
+#
+# Quick start, second command: check the dependencies as quickstart.sh
+# does, build in build/ with warnings as errors, run `make check`, then
+# `make distcheck`.  Exits non-zero on the first failure.
+#
+# MTTD_JOBS (default 2) is make's -j.  MTTD_FORMAT_STRICT=1 makes a
+# layout difference from .clang-format a failure (else it is reported).
+
+set -euo pipefail
+
+prog=test.sh
+jobs=${MTTD_JOBS:-2}
+
+die() {
+	echo "$prog: $*" >&2
+	exit 1
+}
+
+# The log of each test that did not pass, then the summary.
+show_failures() {
+	local trs
+	while IFS= read -r trs; do
+		if grep -Eq '^:test-result: (FAIL|ERROR|XPASS)' "$trs"; then
+			echo "===== ${trs%.trs}.log"
+			cat "${trs%.trs}.log" || :
+		fi
+	done < <(find . -name '*.trs' | sort)
+	[[ -f test-suite.log ]] && head -n 20 test-suite.log
+}
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+bash contrib/quickstart.sh --deps-only
+
+# A build configured in the tree (quickstart.sh's) blocks a build in
+# build/; clean it away, quickstart.sh makes it again when run.
+if [[ -f config.status ]]; then
+	echo "$prog: removing the in-tree build (make distclean)"
+	make distclean >/dev/null
+fi
+
+echo "$prog: autoreconf"
+autoreconf -fi
+mkdir -p build
+cd build
+echo "$prog: configure --enable-werror"
+../configure --enable-werror
+echo "$prog: make"
+make -j"$jobs"
+
+echo "$prog: make check"
+if ! make -j"$jobs" check; then
+	show_failures
+	die "make check failed"
+fi
+
+if ! command -v clang-format >/dev/null 2>&1; then
+	echo "$prog: no clang-format (Debian package clang-format): layout not checked"
+	[[ ${MTTD_FORMAT_STRICT:-0} != 1 ]] || die "MTTD_FORMAT_STRICT=1 needs clang-format"
+else
+	echo "$prog: make format-check"
+	if ! make format-check; then
+		if [[ ${MTTD_FORMAT_STRICT:-0} == 1 ]]; then
+			die "the C sources differ from .clang-format"
+		fi
+		echo "$prog: warning: the C sources differ from .clang-format (see above)"
+	fi
+fi
+
+echo "$prog: make distcheck"
+if ! make -j"$jobs" distcheck \
+    DISTCHECK_CONFIGURE_FLAGS=--enable-werror; then
+	# The unpacked copy's test logs, if it got that far.
+	(cd mttd-*/_build/sub 2>/dev/null && show_failures) || :
+	die "make distcheck failed"
+fi
+echo "$prog: all passed"

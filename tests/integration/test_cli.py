@@ -1,0 +1,266 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
+"""mttd's command line: --check-config on good and bad files (exit 0, or
+2 with FILE:LINE: key 'K'), the reference's template form, -h listing
+every option and configuration key, -V."""
+
+import os
+import re
+import subprocess
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mttd_harness as h  # noqa: E402
+
+# Keys SPEC.md and the configuration contract name, whatever conf/ says.
+KNOWN_KEYS = {
+    "server": ["socket_host", "socket_port", "url_docroot", "url_prefix",
+               "max_body_size", "trust_forwarded_for", "cors_origin",
+               "request_timeout"],
+    "logging": ["log_level", "log_file", "access_log"],
+    "pg_v3": ["type", "dbname", "username", "password", "server", "port",
+              "pool_size"],
+    "auth": ["htpasswd_file", "realm"],
+}
+HEAD = "# mttd test configuration\n; a comment of the other kind\n\n"
+
+
+def mkdtemp_cwd():
+    return h.mkdtemp("mttd-it-cwd-")
+
+
+def conf_keys(path):
+    """{section: [keys]} of an INI file, commented-out keys included."""
+    keys, section = {}, None
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            m = re.match(r"^\s*\[([A-Za-z0-9_]+)\]\s*$", line)
+            if m:
+                section = m.group(1)
+                keys.setdefault(section, [])
+                continue
+            m = (re.match(r"^\s*([a-z_][a-z0-9_]*)\s*[=:]", line)
+                 or re.match(r"^\s*[#;]\s*([a-z_][a-z0-9_]*)\s*=", line))
+            if m and section:
+                keys[section].append(m.group(1))
+    return keys
+
+
+class TemplateMttd(h.Mttd):
+    """mttd started on the reference's mtt_server.cfg template form."""
+
+    def prepare(self):
+        os.makedirs(os.path.join(self.dir, "log"))
+        self.cwd = mkdtemp_cwd()
+
+    def config_text(self):
+        return template_text(self.cluster, self.dbname, socket_port=0)
+
+
+class RelativeHtpasswdMttd(h.Mttd):
+    """mttd whose htpasswd_file is a relative path."""
+
+    def config_text(self):
+        return super().config_text().replace(
+            "htpasswd_file = %s" % os.path.join(self.dir, "htpasswd"),
+            "htpasswd_file = htpasswd")
+
+
+def template_text(pg, db, socket_port=9080):
+    return ("[server]\nsocket_host = 127.0.0.1\nsocket_port = %d\n"
+            "url_docroot = http://your.domain/mtt/\n\n"
+            "[logging]\nlog_level = DEBUG\nlog_file = log/mtt.log\n\n"
+            "[pg_v3]\ntype = postgres\ndbname = %s\nusername = mtt\n"
+            "password = %s\nserver = 127.0.0.1\nport = %d\n"
+            % (socket_port, db, pg.password, pg.port))
+
+
+class Cli(unittest.TestCase):
+
+    maxDiff = None
+
+    @classmethod
+    def setUpClass(cls):
+        h.check_prerequisites()
+        cls.pg = h.cluster()
+        cls.db = cls.pg.create_db()
+        cls.dir = h.mkdtemp("mttd-it-cli-")
+
+    def write(self, name, text):
+        path = os.path.join(self.dir, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+        return path
+
+    def mttd(self, *args, cwd=None, timeout=30):
+        proc = subprocess.run([h.MTTD_BIN] + list(args),
+                              stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              timeout=timeout, cwd=cwd or self.dir,
+                              env=h.subprocess_env())
+        return (proc.returncode, proc.stdout.decode("utf-8", "replace"),
+                proc.stderr.decode("utf-8", "replace"))
+
+    def good_text(self):
+        return HEAD + (
+            "[server]\nsocket_host = 127.0.0.1\nsocket_port = 0\n"
+            "url_docroot = http://results.example.org/mtt/\n"
+            "url_prefix = /submit/cpy/api\nmax_body_size = 64M\n"
+            "trust_forwarded_for = false\ncors_origin = *\n"
+            "request_timeout = 60\n\n"
+            "[logging]\nlog_level = DEBUG\naccess_log = access.log\n\n"
+            "[pg_v3]\ntype = postgres\ndbname = %s\nusername = mtt\n"
+            "password = %s\nserver = 127.0.0.1\nport = %d\npool_size = 4\n\n"
+            "[auth]\nhtpasswd_file = htpasswd\nrealm = mtt results\n"
+            % (self.db, self.pg.password, self.pg.port))
+
+    def test_check_config_good(self):
+        h.make_htpasswd(os.path.join(self.dir, "htpasswd"),
+                        [(h.USER, h.PASSWORD)])
+        path = self.write("good.conf", self.good_text())
+        rc, out, err = self.mttd("--check-config", "-c", path)
+        self.assertEqual(rc, 0, out + err)
+        # key: value works too (as Python's configparser reads it).
+        colon = self.good_text().replace("cors_origin = *", "cors_origin: *")
+        rc, out, err = self.mttd("--check-config", "-c",
+                                 self.write("colon.conf", colon))
+        self.assertEqual(rc, 0, out + err)
+
+    def bad_cases(self):
+        """(label, text, line, what) with what "key 'K'"/"section 'S'"."""
+        server = "[server]\nsocket_host = 127.0.0.1\n"
+        n = HEAD.count("\n")  # lines before [server]
+        return [
+            ("unknown key", HEAD + server + "no_such_key = 1\n", n + 3,
+             ["key 'no_such_key'"]),
+            ("unknown key after good sections",
+             HEAD + server + "\n[logging]\nlog_level = INFO\nlogfile = x\n",
+             n + 6, ["key 'logfile'"]),
+            ("unknown section", HEAD + server + "\n[bogus]\nfoo = 1\n",
+             n + 4, ["section 'bogus'", "key 'foo'"]),
+            ("bad int", HEAD + "[server]\nsocket_port = abc\n", n + 2,
+             ["key 'socket_port'"]),
+            ("int out of range", HEAD + "[server]\nsocket_port = 70000\n",
+             n + 2, ["key 'socket_port'"]),
+            ("bad int in pg_v3", HEAD + "[pg_v3]\ndbname = x\nport = 54x\n",
+             n + 3, ["key 'port'"]),
+            ("bad bool", HEAD + server + "trust_forwarded_for = maybe\n",
+             n + 3, ["key 'trust_forwarded_for'"]),
+            ("bad log level", HEAD + "[logging]\nlog_level = LOUD\n", n + 2,
+             ["key 'log_level'"]),
+            ("bad size", HEAD + server + "max_body_size = lots\n", n + 3,
+             ["key 'max_body_size'"]),
+            ("key set twice", HEAD + server + "socket_host = 0.0.0.0\n",
+             n + 3, ["key 'socket_host'"]),
+        ]
+
+    def assertNamesLine(self, err, path, line, whats):
+        # An unknown section may be reported at its header or its key.
+        wanted = ["%s:%d: %s" % (path, line + i, what)
+                  for i, what in enumerate(whats)]
+        self.assertTrue(any(w in err for w in wanted),
+                        "stderr does not hold %s:\n%s" % (" or ".join(
+                            repr(w) for w in wanted), err))
+
+    def test_check_config_errors(self):
+        for label, text, line, whats in self.bad_cases():
+            with self.subTest(case=label):
+                name = "bad-%s.conf" % label.replace(" ", "-")
+                path = self.write(name, text)
+                rc, out, err = self.mttd("--check-config", "-c", path)
+                self.assertEqual(rc, 2, out + err)
+                self.assertNamesLine(err, path, line, whats)
+                # The path is reported as given, also when relative.
+                rc, out, err = self.mttd("--check-config", "-c", name)
+                self.assertEqual(rc, 2, out + err)
+                self.assertNamesLine(err, name, line, whats)
+
+    def test_bad_config_stops_start_up(self):
+        label, text, line, whats = self.bad_cases()[0]
+        path = self.write("bad-start.conf", text)
+        try:
+            rc, out, err = self.mttd("-c", path, "-f", timeout=15)
+        except subprocess.TimeoutExpired:
+            self.fail("mttd started on a configuration with an unknown key")
+        self.assertNotEqual(rc, 0)
+        self.assertNamesLine(err, path, line, whats)
+
+    def test_missing_config_file(self):
+        path = os.path.join(self.dir, "no-such.conf")
+        rc, out, err = self.mttd("--check-config", "-c", path)
+        self.assertNotEqual(rc, 0)
+        self.assertIn(path, err)
+
+    def test_reference_template_form(self):
+        folder = os.path.join(self.dir, "tmpl")
+        os.makedirs(os.path.join(folder, "log"), exist_ok=True)
+        path = self.write("tmpl/mtt_server.cfg",
+                          template_text(self.pg, self.db))
+        rc, out, err = self.mttd("--check-config", "-c", path)
+        self.assertEqual(rc, 0, out + err)
+
+    def test_reference_template_runs(self):
+        # mttd starts on the template form (-f logs to stderr) and logs
+        # url_docroot at start-up.
+        server = TemplateMttd(self.db, auth="proxy")
+        try:
+            server.start()
+            resp = server.http("GET", "/", auth=None)
+            self.assertEqual(resp.json, {"status": 0,
+                                         "status_message": "Success"})
+        finally:
+            status = server.stop()
+        self.assertEqual(status, 0, server.log_tail())
+        self.assertIn("http://your.domain/mtt/", server.log_text())
+
+    def test_relative_paths_from_the_config_folder(self):
+        # htpasswd_file = htpasswd is found beside the configuration file,
+        # not in the working folder.
+        server = RelativeHtpasswdMttd(self.db)
+        server.cwd = h.mkdtemp("mttd-it-cwd-")
+        try:
+            server.start()
+            resp = server.http("POST", "/serial", {"serial": "serial"})
+            self.assertEqual(resp.status, 200, resp)
+            self.assertEqual(resp.field("status"), 0, resp)
+            resp = server.http("POST", "/serial", {"serial": "serial"},
+                               auth=(h.USER, "wrong"))
+            self.assertEqual(resp.status, 401, resp)
+        finally:
+            status = server.stop()
+        self.assertEqual(status, 0, server.log_tail())
+
+    def test_help_lists_every_option_and_key(self):
+        rc, out, err = self.mttd("-h")
+        self.assertEqual(rc, 0, out + err)
+        text = out + err
+        for option in ("-c", "-f", "--check-config", "-h", "-V"):
+            self.assertIn(option, text)
+        keys = {s: list(k) for s, k in KNOWN_KEYS.items()}
+        conf = os.path.join(h.SRCDIR, "conf", "mttd.conf")
+        if os.path.isfile(conf):
+            for section, names in conf_keys(conf).items():
+                keys.setdefault(section, []).extend(names)
+        for section, names in keys.items():
+            self.assertTrue(h.names_word(text, section),
+                            "-h does not name section [%s]" % section)
+            for key in names:
+                self.assertTrue(h.names_word(text, key),
+                                "-h does not list [%s] %s" % (section, key))
+
+    def test_version(self):
+        rc, out, err = self.mttd("-V")
+        self.assertEqual(rc, 0, out + err)
+        self.assertRegex(out + err, r"\d+\.\d+")
+        configure = os.path.join(h.SRCDIR, "configure.ac")
+        if os.path.isfile(configure):
+            with open(configure, encoding="utf-8") as f:
+                m = re.search(r"AC_INIT\(\[?mttd\]?,\s*\[?([^\],)]+)", f.read())
+            if m:
+                self.assertIn(m.group(1).strip(), out + err)
+
+
+if __name__ == "__main__":
+    h.main()
