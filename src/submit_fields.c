@@ -252,7 +252,9 @@ submit_phase_parse(const char *name, enum submit_phase *out)
 		norm[i] = name[i] == ' ' ? '_' : tolower((unsigned char)name[i]);
 	norm[n] = '\0';
 	for (i = 0; i < sizeof phases / sizeof phases[0]; i++) {
-		if (n > 0 && strncmp(phases[i].prefix, norm, n) == 0) {
+		size_t plen = strlen(phases[i].prefix);
+
+		if (strncmp(norm, phases[i].prefix, plen) == 0) {
 			*out = phases[i].phase;
 			return true;
 		}
@@ -288,21 +290,29 @@ value_take(struct submit_value *sv, char *text, size_t len)
 	sv->owned = true;
 }
 
-/* Parse an integer's text strictly: optional '-', then digits only. */
+/* True for an optional '-' followed by digits only. */
+static bool
+is_integer_syntax(const char *s)
+{
+	if (*s == '-')
+		s++;
+	if (*s == '\0')
+		return false;
+	for (; *s != '\0'; s++) {
+		if (!isdigit((unsigned char)*s))
+			return false;
+	}
+	return true;
+}
+
+/* Parse an integer's text strictly; false also when it overflows. */
 static bool
 parse_integer(const char *s, long long *out)
 {
-	const char *p = s;
 	char *end;
 
-	if (*p == '-')
-		p++;
-	if (*p == '\0')
+	if (!is_integer_syntax(s))
 		return false;
-	for (; *p != '\0'; p++) {
-		if (!isdigit((unsigned char)*p))
-			return false;
-	}
 	errno = 0;
 	*out = strtoll(s, &end, 10);
 	return errno == 0 && *end == '\0';
@@ -325,6 +335,12 @@ convert_int(const struct field_def *f, const struct json_value *v,
 	const char *text = integer_text(v);
 	long long n;
 
+	if (text != NULL && is_integer_syntax(text) && !parse_integer(text,
+	    &n)) {
+		*cause = xasprintf("field '%s' is out of range: %s is not"
+		    " between %lld and %lld", f->name, text, f->min, f->max);
+		return -1;
+	}
 	if (text == NULL || !parse_integer(text, &n)) {
 		*cause = xasprintf("field '%s' must be an integer, got %s",
 		    f->name, v->type == JSON_STRING ? "a string that is not"
@@ -541,8 +557,9 @@ static int
 field_convert(const struct field_def *f, const struct json_value *v,
     struct submit_value *sv, char **cause)
 {
-	if (f->kind != FK_INT_ARRAY && f->kind != FK_FLOAT_ARRAY &&
-	    check_scalar(f, v, cause) != 0)
+	/* Text and lists say themselves what they expected. */
+	if (f->kind != FK_TEXT && f->kind != FK_INT_ARRAY &&
+	    f->kind != FK_FLOAT_ARRAY && check_scalar(f, v, cause) != 0)
 		return -1;
 	switch (f->kind) {
 	case FK_TEXT:
@@ -630,8 +647,7 @@ meta_text(enum meta_field mf, const struct json_value *v, const char **out,
 	const struct field_def *f = &meta_fields[mf];
 
 	memset(&sv, 0, sizeof sv);
-	if (check_scalar(f, v, cause) != 0 ||
-	    convert_text(f, v, &sv, cause) != 0)
+	if (convert_text(f, v, &sv, cause) != 0)
 		return -1;
 	*out = sv.text;
 	return 0;
