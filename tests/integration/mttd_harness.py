@@ -101,7 +101,7 @@ class HarnessError(Exception):
 _live_servers = []
 _live_clusters = []
 _temp_dirs = []
-_cleanup_lock = threading.Lock()
+_cleanup_lock = threading.RLock()  # the watchdog may interrupt a cleanup
 
 
 def _remove_temp_dirs():
@@ -133,8 +133,11 @@ atexit.register(cleanup_all)
 
 
 def _watchdog_cb(signum, frame):
-    sys.stderr.write("\nWATCHDOG: test file ran over %d s; stopping\n"
-                     % WATCHDOG_S)
+    if signum == signal.SIGALRM:
+        sys.stderr.write("\nWATCHDOG: test file ran over %d s; stopping\n"
+                         % WATCHDOG_S)
+    else:
+        sys.stderr.write("\nsignal %d: stopping\n" % signum)
     for server in list(_live_servers):
         sys.stderr.write(server.log_tail())
     cleanup_all()
@@ -268,14 +271,24 @@ class PgCluster:
 
 
 _cluster = None
+_cluster_error = None
 
 
 def cluster():
-    """The file's PostgreSQL, started on first use."""
-    global _cluster
+    """The file's PostgreSQL, started on first use (a failure to start is
+    raised again to every later caller)."""
+    global _cluster, _cluster_error
+    if _cluster_error is not None:
+        raise HarnessError("the private PostgreSQL did not start: %s"
+                           % _cluster_error)
     if _cluster is None:
-        _cluster = PgCluster()
-        _cluster.start()
+        try:
+            pg = PgCluster()
+            pg.start()
+        except Exception as exc:
+            _cluster_error = exc
+            raise
+        _cluster = pg
     return _cluster
 
 
@@ -392,6 +405,12 @@ def names_word(text, word):
 # ---------------------------------------------------------------------------
 # Payloads shaped like the real client's.
 
+def _with(base, changes):
+    """base with changes applied; a key changed to ABSENT is dropped."""
+    base.update(changes)
+    return {k: v for k, v in base.items() if v is not ABSENT}
+
+
 def metadata(_phase, **kw):
     """Metadata like the client's; keyword arguments replace or (ABSENT)
     drop keys, "phase" included."""
@@ -399,8 +418,7 @@ def metadata(_phase, **kw):
             "http_username": USER, "local_username": "ituser",
             "mtt_client_version": "4.0a1", "phase": _phase,
             "platform_name": "it-cluster", "trial": 0}
-    meta.update(kw)
-    return {k: v for k, v in meta.items() if v is not ABSENT}
+    return _with(meta, kw)
 
 
 def install_entry(**kw):
@@ -414,8 +432,7 @@ def install_entry(**kw):
              "description": "it install", "environment": "",
              "merge_stdout_stderr": 0, "result_stdout": "",
              "result_stderr": ""}
-    entry.update(kw)
-    return {k: v for k, v in entry.items() if v is not ABSENT}
+    return _with(entry, kw)
 
 
 def build_entry(mpi_install_id, **kw):
@@ -426,8 +443,7 @@ def build_entry(mpi_install_id, **kw):
              "description": "it build", "environment": "",
              "merge_stdout_stderr": 0, "result_stdout": "",
              "result_stderr": ""}
-    entry.update(kw)
-    return {k: v for k, v in entry.items() if v is not ABSENT}
+    return _with(entry, kw)
 
 
 def run_entry(test_build_id, **kw):
@@ -439,8 +455,7 @@ def run_entry(test_build_id, **kw):
              "description": "it run", "environment": "",
              "merge_stdout_stderr": 0, "result_stdout": "hello",
              "result_stderr": ""}
-    entry.update(kw)
-    return {k: v for k, v in entry.items() if v is not ABSENT}
+    return _with(entry, kw)
 
 
 def submit_body(_phase, entries, **meta):
@@ -453,19 +468,19 @@ def submit_body(_phase, entries, **meta):
 class Mttd:
     """One mttd process on its own database and temp folder.
 
-    auth: "htpasswd" (checks USER:PASSWORD) or "proxy" (no password file).
-    server/logging/pg: extra keys for those sections; sections: more text.
+    auth: "htpasswd" (checks credentials, by default USER:PASSWORD) or
+    "proxy" (no password file).  server/logging/pg: keys for those
+    sections, over the defaults below.  env: more environment for mttd.
     """
 
     def __init__(self, dbname, auth="htpasswd", server=None, logging=None,
-                 pg=None, sections="", env=None, credentials=None):
+                 pg=None, env=None, credentials=None):
         self.cluster = cluster()
         self.dbname = dbname
         self.auth = auth
         self.server_keys = server or {}
         self.logging_keys = logging or {}
         self.pg_keys = pg or {}
-        self.sections = sections
         self.extra_env = env or {}
         self.credentials = credentials or (USER, PASSWORD)
         self.proc = None
@@ -496,7 +511,6 @@ class Mttd:
             out.append("[%s]" % name)
             out.extend("%s = %s" % (k, v) for k, v in keys.items())
             out.append("")
-        out.append(self.sections)
         return "\n".join(out)
 
     def prepare(self):
@@ -679,14 +693,8 @@ class Mttd:
                 if not chunk:
                     break
                 out += chunk
-                if not read_until_close and b"\r\n\r\n" in out:
-                    try:
-                        resp = parse_raw_response(out)
-                        length = resp.header("Content-Length")
-                        if length is not None and len(resp.body) >= int(length):
-                            break
-                    except (AssertionError, ValueError):
-                        pass
+                if not read_until_close and self._complete(out):
+                    break
         return out
 
     def upload(self, method, path, body, headers=None, timeout=30.0):
@@ -774,6 +782,15 @@ class Mttd:
     def submit(self, _phase, entries, conn=None, path="/submit", **meta):
         return self.http("POST", path, submit_body(_phase, entries, **meta),
                          conn=conn)
+
+    def must_submit(self, _phase, entries, **meta):
+        """Submit for a set-up: (submit_id, [ids]), or AssertionError."""
+        resp = self.submit(_phase, entries, **meta)
+        answer = resp.json if isinstance(resp.json, dict) else {}
+        if resp.status != 200 or answer.get("status") != 0:
+            raise AssertionError("set-up submission refused: %r" % resp)
+        key = PHASE_ID[normal_phase(_phase)]
+        return answer["submit_id"], [i[key] for i in answer["ids"]]
 
 
 # ---------------------------------------------------------------------------
@@ -965,7 +982,8 @@ class _Result(unittest.TextTestResult):
 
 def main(module="__main__"):
     """Run the tests of module; print 'N passed, M failed'; exit."""
-    signal.signal(signal.SIGALRM, _watchdog_cb)
+    for signum in (signal.SIGALRM, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _watchdog_cb)
     signal.alarm(WATCHDOG_S)
     names = [a for a in sys.argv[1:] if not a.startswith("-")]
     if names:  # e.g. test_submit_rules.py SubmitRules.test_phase_names

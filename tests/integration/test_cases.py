@@ -5,6 +5,7 @@ run from their input files as cases/README.md describes them (setup,
 followup, save, parallel, sql, sleep_s), each on a fresh database, with
 the database checks of each README section."""
 
+import base64
 import json
 import os
 import sys
@@ -71,7 +72,7 @@ class CaseRunner(h.MttdTestCase):
     def request(self, step, conn):
         headers = dict(step.get("headers") or {})
         if "raw_body_base64" in step:
-            body = h.base64.b64decode(step["raw_body_base64"])
+            body = base64.b64decode(step["raw_body_base64"])
         elif step.get("body") is None:
             body = None
         else:

@@ -257,7 +257,8 @@ class Cli(unittest.TestCase):
         configure = os.path.join(h.SRCDIR, "configure.ac")
         if os.path.isfile(configure):
             with open(configure, encoding="utf-8") as f:
-                m = re.search(r"AC_INIT\(\[?mttd\]?,\s*\[?([^\],)]+)", f.read())
+                m = re.search(r"AC_INIT\(\[?mttd\]?,\s*\[?([^\],)]+)",
+                              f.read())
             if m:
                 self.assertIn(m.group(1).strip(), out + err)
 

@@ -20,14 +20,10 @@ class Concurrency(h.MttdTestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        resp = cls.mttd.submit("MPI Install", [h.install_entry()])
-        if resp.status != 200 or (resp.json or {}).get("status") != 0:
-            raise AssertionError("base install refused: %r" % resp)
-        cls.install_id = resp.json["ids"][0]["mpi_install_id"]
-        resp = cls.mttd.submit("Test Build", [h.build_entry(cls.install_id)])
-        if resp.status != 200 or (resp.json or {}).get("status") != 0:
-            raise AssertionError("base build refused: %r" % resp)
-        cls.build_id = resp.json["ids"][0]["test_build_id"]
+        _, (cls.install_id,) = cls.mttd.must_submit(
+            "MPI Install", [h.install_entry()])
+        _, (cls.build_id,) = cls.mttd.must_submit(
+            "Test Build", [h.build_entry(cls.install_id)])
 
     def race(self, bodies):
         """POST each body to /submit at the same moment."""

@@ -45,17 +45,10 @@ class SubmitRules(h.MttdTestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        resp = cls.mttd.submit("MPI Install", [h.install_entry()])
-        answer = resp.json or {}
-        if resp.status != 200 or answer.get("status") != 0:
-            raise AssertionError("base install refused: %r" % resp)
-        cls.submit_id = answer["submit_id"]
-        cls.install_id = answer["ids"][0]["mpi_install_id"]
-        resp = cls.mttd.submit("Test Build", [h.build_entry(cls.install_id)])
-        answer = resp.json or {}
-        if resp.status != 200 or answer.get("status") != 0:
-            raise AssertionError("base build refused: %r" % resp)
-        cls.build_id = answer["ids"][0]["test_build_id"]
+        cls.submit_id, (cls.install_id,) = cls.mttd.must_submit(
+            "MPI Install", [h.install_entry()])
+        _, (cls.build_id,) = cls.mttd.must_submit(
+            "Test Build", [h.build_entry(cls.install_id)])
 
     # -- helpers -----------------------------------------------------------
 
@@ -122,8 +115,8 @@ class SubmitRules(h.MttdTestCase):
                 for mode in ("missing", "null"):
                     with self.subTest(phase=phase, field=field, mode=mode):
                         value = ABSENT if mode == "missing" else None
-                        self.refuse(phase, [self.entry(phase, **{field: value})],
-                                    [field])
+                        entry = self.entry(phase, **{field: value})
+                        self.refuse(phase, [entry], [field])
         for phase in REQUIRED:
             self.assertNextDense(phase)
 
@@ -186,8 +179,8 @@ class SubmitRules(h.MttdTestCase):
                         self.refuse(phase, [self.entry(phase)], [field],
                                     meta={field: value})
                     else:
-                        self.refuse(phase, [self.entry(phase, **{field: value})],
-                                    [field])
+                        entry = self.entry(phase, **{field: value})
+                        self.refuse(phase, [entry], [field])
         for phase in REQUIRED:
             self.assertNextDense(phase)
 
@@ -351,7 +344,7 @@ class SubmitRules(h.MttdTestCase):
                 self.refuse(phase, [self.entry(
                     phase, **{field: "\u00fc" * (limit + 1)})],
                     [field, str(limit)])
-                _, (rid,) = self.accept(phase, [self.entry(
+                self.accept(phase, [self.entry(
                     phase, **{field: "\u00fc" * limit})])
         for phase in REQUIRED:
             self.assertNextDense(phase)
@@ -509,7 +502,8 @@ class SubmitRules(h.MttdTestCase):
                     ["127.0.0.1"])
                 line = self.mttd.wait_log(r"\bWARNING\b.*hostname", mark)
                 self.assertIsNotNone(line, "no WARNING line naming hostname "
-                                     "in the log:\n" + self.mttd.log_since(mark))
+                                     "in the log:\n"
+                                     + self.mttd.log_since(mark))
 
     def test_http_username_is_the_authenticated_user(self):
         sid, _ = self.accept("mpi_install", [self.entry("mpi_install")],
