@@ -15,7 +15,7 @@
 enum auth_result {
 	AUTH_OK,	/* user holds the name. */
 	AUTH_MISSING,	/* No Authorization header. */
-	AUTH_MALFORMED,	/* Not Basic, bad base64, no colon. */
+	AUTH_MALFORMED, /* Not Basic, bad base64, no colon. */
 	AUTH_WRONG	/* Unknown user or wrong password. */
 };
 
@@ -28,7 +28,7 @@ struct auth;
  * Free it with auth_free.
  */
 struct auth *auth_load(const char *path, char **cause)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* Free a table from auth_load; NULL is allowed. */
 void auth_free(struct auth *a);

@@ -19,8 +19,7 @@ struct db_catalog;
  * frees it).
  */
 struct db_catalog *db_catalog_load(const struct db_pool_params *params,
-    const char *index_script, char **cause)
-	__attribute__((warn_unused_result));
+    const char *index_script, char **cause) __attribute__((warn_unused_result));
 
 /* Free a catalogue; NULL is allowed. */
 void db_catalog_free(struct db_catalog *cat);
@@ -32,7 +31,7 @@ void db_catalog_free(struct db_catalog *cat);
  */
 int db_catalog_column(const struct db_catalog *cat, const char *table,
     const char *column, const char **type, int *max_chars)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* The server's version string, for the start-up log. */
 const char *db_catalog_server_version(const struct db_catalog *cat);

@@ -24,36 +24,36 @@ struct db_pool_params {
 	const char *dbname;
 	const char *user;
 	const char *password;
-	int size;		/* Connections. */
-	int max_waiting;	/* Queue bound; past it DB_ACQUIRE_BUSY. */
-	int wait_timeout_s;	/* Longest wait; past it DB_ACQUIRE_TIMEOUT. */
+	int size;	    /* Connections. */
+	int max_waiting;    /* Queue bound; past it DB_ACQUIRE_BUSY. */
+	int wait_timeout_s; /* Longest wait; past it DB_ACQUIRE_TIMEOUT. */
 };
 
 enum db_acquire_status {
-	DB_ACQUIRE_OK,		/* conn is the caller's until released. */
-	DB_ACQUIRE_DOWN,	/* No connection to the database is up. */
-	DB_ACQUIRE_BUSY,	/* The wait queue is full. */
-	DB_ACQUIRE_TIMEOUT	/* No connection came free in time. */
+	DB_ACQUIRE_OK,	   /* conn is the caller's until released. */
+	DB_ACQUIRE_DOWN,   /* No connection to the database is up. */
+	DB_ACQUIRE_BUSY,   /* The wait queue is full. */
+	DB_ACQUIRE_TIMEOUT /* No connection came free in time. */
 };
 
 /* What one batch gave; valid only during the callback. */
 struct db_result {
-	PGresult **results;	/* One per statement; NULL if it did not run. */
+	PGresult **results; /* One per statement; NULL if it did not run. */
 	int count;
-	int failed;		/* Index of the failing statement, or -1. */
-	const char *error;	/* Its primary message, or NULL. */
-	const char *sqlstate;	/* Its SQLSTATE, or NULL. */
-	bool conn_lost;		/* The connection broke mid-batch. */
+	int failed;	      /* Index of the failing statement, or -1. */
+	const char *error;    /* Its primary message, or NULL. */
+	const char *sqlstate; /* Its SQLSTATE, or NULL. */
+	bool conn_lost;	      /* The connection broke mid-batch. */
 };
 
-typedef void (*db_acquire_cb)(struct db_conn *conn,
-    enum db_acquire_status status, void *arg);
+typedef void (*db_acquire_cb)(
+    struct db_conn *conn, enum db_acquire_status status, void *arg);
 typedef void (*db_batch_cb)(const struct db_result *res, void *arg);
 
 /* Make a pool and start connecting in the background; free it with
  * db_pool_free.  Connection parameters are copied. */
-struct db_pool *db_pool_new(struct event_base *base,
-    const struct db_pool_params *params);
+struct db_pool *db_pool_new(
+    struct event_base *base, const struct db_pool_params *params);
 
 /* Close every connection and free the pool; waiters are not called. */
 void db_pool_free(struct db_pool *pool);
@@ -69,8 +69,8 @@ int db_pool_count_up(const struct db_pool *pool);
  * this call.  Returns a handle to cancel the wait with db_wait_cancel
  * until cb has run; the pool frees the handle after cb.
  */
-struct db_wait *db_pool_acquire(struct db_pool *pool, db_acquire_cb cb,
-    void *arg);
+struct db_wait *db_pool_acquire(
+    struct db_pool *pool, db_acquire_cb cb, void *arg);
 
 /* Withdraw a wait whose callback has not run yet. */
 void db_wait_cancel(struct db_wait *wait);
@@ -101,7 +101,7 @@ int db_batch_count(const struct db_batch *batch);
  * failure has been seen and the rest reported aborted, or the connection
  * broke.  Results are freed after cb returns.
  */
-void db_conn_run(struct db_conn *conn, struct db_batch *batch, db_batch_cb cb,
-    void *arg);
+void db_conn_run(
+    struct db_conn *conn, struct db_batch *batch, db_batch_cb cb, void *arg);
 
 #endif /* MTTD_DB_POOL_H */

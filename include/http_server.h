@@ -21,14 +21,14 @@ struct http_server {
 	struct event_base *base;
 	const struct settings *settings;
 	struct db_pool *pool;
-	struct auth *auth;		/* NULL: proxy mode. */
+	struct auth *auth; /* NULL: proxy mode. */
 	time_t started;
 	uint64_t next_id;
-	int active;			/* Requests in flight. */
-	bool draining;			/* Stop once active reaches 0. */
+	int active;    /* Requests in flight. */
+	bool draining; /* Stop once active reaches 0. */
 	struct evhttp *http;
 	struct evhttp_bound_socket *bound;
-	int port;			/* Actually bound. */
+	int port; /* Actually bound. */
 };
 
 /*

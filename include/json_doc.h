@@ -13,7 +13,7 @@
 enum json_type {
 	JSON_NULL,
 	JSON_BOOL,
-	JSON_NUMBER,	/* Raw text as sent: "4", "-1", "4.5", "1e1". */
+	JSON_NUMBER, /* Raw text as sent: "4", "-1", "4.5", "1e1". */
 	JSON_STRING,
 	JSON_ARRAY,
 	JSON_OBJECT
@@ -24,19 +24,19 @@ struct json_value {
 	union {
 		bool boolean;
 		struct {
-			char *text;	/* NUL-terminated. */
+			char *text; /* NUL-terminated. */
 			size_t len;
 		} number;
 		struct {
-			char *ptr;	/* NUL-terminated, never holds NUL. */
-			size_t len;	/* Bytes, without the terminator. */
+			char *ptr;  /* NUL-terminated, never holds NUL. */
+			size_t len; /* Bytes, without the terminator. */
 		} string;
 		struct {
 			struct json_value **items;
 			size_t count;
 		} array;
 		struct {
-			char **keys;	/* NUL-terminated, NULs replaced. */
+			char **keys; /* NUL-terminated, NULs replaced. */
 			struct json_value **values;
 			size_t count;
 		} object;
@@ -46,8 +46,8 @@ struct json_value {
 /* Why a parse failed: the body is not JSON, or it is too deep. */
 enum json_doc_error {
 	JSON_DOC_OK,
-	JSON_DOC_SYNTAX,	/* Not JSON, or invalid UTF-8. */
-	JSON_DOC_TOO_DEEP	/* Nesting over max_depth. */
+	JSON_DOC_SYNTAX,  /* Not JSON, or invalid UTF-8. */
+	JSON_DOC_TOO_DEEP /* Nesting over max_depth. */
 };
 
 /*
@@ -57,14 +57,14 @@ enum json_doc_error {
  */
 struct json_value *json_doc_parse(const char *buf, size_t len,
     unsigned max_depth, enum json_doc_error *err, char **cause)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* Free a tree; NULL is allowed. */
 void json_value_free(struct json_value *v);
 
 /* The value of key in an object (the last one when repeated), or NULL. */
-const struct json_value *json_object_get(const struct json_value *obj,
-    const char *key);
+const struct json_value *json_object_get(
+    const struct json_value *obj, const char *key);
 
 /* True for a JSON number written as an optional '-' and digits only. */
 bool json_number_is_integer(const struct json_value *v);

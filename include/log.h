@@ -10,11 +10,11 @@
 #include <stdbool.h>
 
 enum log_level {
-	LOG_LEVEL_DEBUG,	/* Decisions, with the function name. */
-	LOG_LEVEL_INFO,		/* Lifecycle and one line per request. */
-	LOG_LEVEL_WARNING,	/* Refused input, degraded service. */
-	LOG_LEVEL_ERROR,	/* A request or connection failed. */
-	LOG_LEVEL_CRITICAL	/* The process cannot go on. */
+	LOG_LEVEL_DEBUG,   /* Decisions, with the function name. */
+	LOG_LEVEL_INFO,	   /* Lifecycle and one line per request. */
+	LOG_LEVEL_WARNING, /* Refused input, degraded service. */
+	LOG_LEVEL_ERROR,   /* A request or connection failed. */
+	LOG_LEVEL_CRITICAL /* The process cannot go on. */
 };
 
 /* The current threshold; read by the macros below. */
@@ -22,7 +22,7 @@ extern enum log_level log_threshold;
 
 /* Parse a level name (DEBUG, INFO, WARNING, WARN, ERROR, CRITICAL; any case). */
 bool log_level_parse(const char *name, enum log_level *out)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* Name of a level, for messages. */
 const char *log_level_name(enum log_level level);
@@ -32,8 +32,8 @@ const char *log_level_name(enum log_level level);
  * the access log to access_path (NULL: access lines go to the main log).
  * Returns 0, or -1 with *cause set (the caller frees it).
  */
-int log_setup(const char *path, const char *access_path,
-    enum log_level level, char **cause) __attribute__((warn_unused_result));
+int log_setup(const char *path, const char *access_path, enum log_level level,
+    char **cause) __attribute__((warn_unused_result));
 
 /* Reopen the log files after rotation; keeps the old ones on failure. */
 int log_reopen(char **cause) __attribute__((warn_unused_result));
@@ -43,15 +43,16 @@ void log_shutdown(void);
 
 /* Write one line at level; func is printed at DEBUG. */
 void log_write(enum log_level level, const char *func, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* Write one access line (no level filter) to the access log. */
 void log_access(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-#define LOG_AT(level, ...) do {					\
-	if ((level) >= log_threshold)				\
-		log_write((level), __func__, __VA_ARGS__);	\
-} while (0)
+#define LOG_AT(level, ...)                                         \
+	do {                                                       \
+		if ((level) >= log_threshold)                      \
+			log_write((level), __func__, __VA_ARGS__); \
+	} while (0)
 
 #define log_debug(...) LOG_AT(LOG_LEVEL_DEBUG, __VA_ARGS__)
 #define log_info(...) LOG_AT(LOG_LEVEL_INFO, __VA_ARGS__)

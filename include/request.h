@@ -25,19 +25,19 @@ struct request {
 	struct http_server *server;
 	struct evhttp_request *req;
 	uint64_t id;
-	const char *method;		/* "GET", "POST", ... */
-	char *path;			/* Normalised, without the prefix. */
-	char peer[64];			/* The socket's address. */
-	char client[64];		/* peer, or the trusted X-Forwarded-For. */
-	char user[AUTH_USER_MAX + 1];	/* "" until authenticated. */
+	const char *method; /* "GET", "POST", ... */
+	char *path;	    /* Normalised, without the prefix. */
+	char peer[64];	    /* The socket's address. */
+	char client[64];    /* peer, or the trusted X-Forwarded-For. */
+	char user[AUTH_USER_MAX + 1]; /* "" until authenticated. */
 	struct timeval started;
-	struct json_value *body;	/* Parsed POST body, or NULL. */
-	struct db_wait *wait;		/* While waiting for a connection. */
-	struct db_conn *conn;		/* While holding one. */
-	void *state;			/* The handler's own... */
-	void (*state_free)(void *state);	/* ...freed by this at finish. */
-	int http_code;			/* Of the answer, for the access log. */
-	size_t bytes;			/* Body bytes answered. */
+	struct json_value *body;	 /* Parsed POST body, or NULL. */
+	struct db_wait *wait;		 /* While waiting for a connection. */
+	struct db_conn *conn;		 /* While holding one. */
+	void *state;			 /* The handler's own... */
+	void (*state_free)(void *state); /* ...freed by this at finish. */
+	int http_code; /* Of the answer, for the access log. */
+	size_t bytes;  /* Body bytes answered. */
 };
 
 /* A JSON generator for an answer; yajl_gen_free it or pass it on. */
@@ -65,8 +65,8 @@ void request_reply_ok(struct request *r, const char *message);
  * The one error funnel: log once, answer {"status": status,
  * "status_message": ...} with http_code, and finish the request.
  */
-void reply_error(struct request *r, int http_code, int status,
-    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void reply_error(struct request *r, int http_code, int status, const char *fmt,
+    ...) __attribute__((format(printf, 4, 5)));
 
 /* Answer with an empty body (OPTIONS) and finish. */
 void request_reply_empty(struct request *r, int http_code);
@@ -76,8 +76,8 @@ void request_db_acquire(struct request *r,
     void (*cb)(struct request *r, enum db_acquire_status status));
 
 /* Answer 503 with Retry-After for a connection that could not be had. */
-void request_reply_db_unavailable(struct request *r,
-    enum db_acquire_status status);
+void request_reply_db_unavailable(
+    struct request *r, enum db_acquire_status status);
 
 /* Give the borrowed connection back, if any. */
 void request_db_release(struct request *r);

@@ -19,11 +19,11 @@ typedef void (*route_handler_cb)(struct request *r);
 
 /* One path; each handler_<resource>.c exports one of these. */
 struct route {
-	const char *path;		/* Normalised, e.g. "/submit". */
-	unsigned methods;		/* ROUTE_GET, ROUTE_POST. */
-	unsigned public_methods;	/* Methods needing no credentials. */
+	const char *path;	 /* Normalised, e.g. "/submit". */
+	unsigned methods;	 /* ROUTE_GET, ROUTE_POST. */
+	unsigned public_methods; /* Methods needing no credentials. */
 	route_handler_cb get;
-	route_handler_cb post;		/* Runs with r->body parsed. */
+	route_handler_cb post; /* Runs with r->body parsed. */
 };
 
 /*

@@ -13,25 +13,25 @@
 #include "log.h"
 
 struct settings {
-	char *config_path;	/* As given on the command line. */
-	char *config_dir;	/* Its folder: base of relative paths. */
+	char *config_path; /* As given on the command line. */
+	char *config_dir;  /* Its folder: base of relative paths. */
 
 	/* [server] */
 	char *socket_host;
-	int socket_port;		/* 0: any free port. */
-	char *url_docroot;		/* Only logged. */
-	char *url_prefix;		/* "" or "/a/b" without trailing slash. */
-	size_t max_body_size;		/* Bytes. */
+	int socket_port;      /* 0: any free port. */
+	char *url_docroot;    /* Only logged. */
+	char *url_prefix;     /* "" or "/a/b" without trailing slash. */
+	size_t max_body_size; /* Bytes. */
 	bool trust_forwarded_for;
 	char *cors_origin;
 	int request_timeout_s;
-	int max_waiting;		/* Requests queued for the database. */
-	int db_wait_timeout_s;		/* Longest wait in that queue. */
+	int max_waiting;       /* Requests queued for the database. */
+	int db_wait_timeout_s; /* Longest wait in that queue. */
 
 	/* [logging] */
 	enum log_level log_level;
-	char *log_file;			/* Absolute, or NULL. */
-	char *access_log;		/* Absolute, or NULL. */
+	char *log_file;	  /* Absolute, or NULL. */
+	char *access_log; /* Absolute, or NULL. */
 
 	/* [pg_v3] */
 	char *db_type;
@@ -43,7 +43,7 @@ struct settings {
 	int pool_size;
 
 	/* [auth] */
-	char *htpasswd_file;		/* Absolute, or NULL: proxy mode. */
+	char *htpasswd_file; /* Absolute, or NULL: proxy mode. */
 	char *realm;
 };
 
@@ -56,7 +56,7 @@ void settings_defaults(struct settings *s);
  * "FILE:LINE: key 'K': why" (the caller frees it); s is then freed.
  */
 int settings_load(const char *path, struct settings *s, char **cause)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* Free what settings_load or settings_defaults allocated. */
 void settings_free(struct settings *s);
@@ -65,8 +65,8 @@ void settings_free(struct settings *s);
  * The key of the first option that differs between a and b and cannot
  * change without a restart, or NULL: for checking a SIGHUP reload.
  */
-const char *settings_fixed_change(const struct settings *a,
-    const struct settings *b);
+const char *settings_fixed_change(
+    const struct settings *a, const struct settings *b);
 
 /* Print every section and key with its default and a sentence, for -h. */
 void settings_print_keys(FILE *out);

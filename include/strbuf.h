@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 struct strbuf {
-	char *data;	/* Always NUL-terminated once anything was added. */
+	char *data; /* Always NUL-terminated once anything was added. */
 	size_t len;
 	size_t cap;
 };
@@ -29,7 +29,7 @@ void strbuf_adds(struct strbuf *sb, const char *s);
 
 /* Append formatted text. */
 void strbuf_addf(struct strbuf *sb, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 /* Take the text out; the caller frees it; the buffer is left empty. */
 char *strbuf_take(struct strbuf *sb);

@@ -15,9 +15,9 @@
 #include "json_doc.h"
 
 enum submit_phase {
-	SUBMIT_PHASE_INSTALL,	/* "MPI Install": table mpi_install. */
-	SUBMIT_PHASE_BUILD,	/* "Test Build": table test_build. */
-	SUBMIT_PHASE_RUN	/* "Test Run": table test_run. */
+	SUBMIT_PHASE_INSTALL, /* "MPI Install": table mpi_install. */
+	SUBMIT_PHASE_BUILD,   /* "Test Build": table test_build. */
+	SUBMIT_PHASE_RUN      /* "Test Run": table test_run. */
 };
 
 /* Every field a submission may carry; the order of the field table. */
@@ -71,10 +71,10 @@ enum submit_field {
 
 /* One converted value: text as PostgreSQL reads it, or absent. */
 struct submit_value {
-	char *text;		/* NULL when the field was not sent. */
+	char *text; /* NULL when the field was not sent. */
 	size_t len;
-	bool owned;		/* text was allocated for this value. */
-	char buf[48];		/* Storage for short converted values. */
+	bool owned;   /* text was allocated for this value. */
+	char buf[48]; /* Storage for short converted values. */
 };
 
 /* One entry of "data", converted. */
@@ -85,12 +85,12 @@ struct submit_entry {
 /* A whole /submit body, checked and converted. */
 struct submit_request {
 	enum submit_phase phase;
-	long submit_id;			/* metadata.submit_id, or 0. */
-	const char *hostname;		/* These four key the submit row. */
+	long submit_id;	      /* metadata.submit_id, or 0. */
+	const char *hostname; /* These four key the submit row. */
 	const char *local_username;
 	const char *http_username;
 	const char *mtt_client_version;
-	bool hostname_from_peer;	/* hostname was absent: peer used. */
+	bool hostname_from_peer; /* hostname was absent: peer used. */
 	struct submit_entry *entries;
 	size_t count;
 };
@@ -98,8 +98,8 @@ struct submit_request {
 /* Why validation failed, so the handler picks the HTTP code. */
 enum submit_error {
 	SUBMIT_ERR_NONE,
-	SUBMIT_ERR_SHAPE,	/* Missing metadata or data: HTTP 400. */
-	SUBMIT_ERR_FIELD	/* A field is missing or wrong: HTTP 200. */
+	SUBMIT_ERR_SHAPE, /* Missing metadata or data: HTTP 400. */
+	SUBMIT_ERR_FIELD  /* A field is missing or wrong: HTTP 200. */
 };
 
 /*
@@ -108,7 +108,7 @@ enum submit_error {
  * *cause set (the caller frees it) when a column is missing.
  */
 int submit_fields_bind(const struct db_catalog *cat, char **cause)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* The field's name as clients send it. */
 const char *submit_field_name(enum submit_field f);

@@ -11,9 +11,9 @@
 #include "submit_fields.h"
 
 enum submit_outcome {
-	SUBMIT_STORED,		/* Committed; ids hold one id per entry. */
-	SUBMIT_REFUSED,		/* A value the database refused: HTTP 200. */
-	SUBMIT_DB_FAILED	/* The database failed: HTTP 503. */
+	SUBMIT_STORED,	 /* Committed; ids hold one id per entry. */
+	SUBMIT_REFUSED,	 /* A value the database refused: HTTP 200. */
+	SUBMIT_DB_FAILED /* The database failed: HTTP 503. */
 };
 
 /*

@@ -26,32 +26,27 @@ struct db_catalog {
 };
 
 /* Tables of the mttv3 layout that submissions touch. */
-static const char *const required_tables[] = {
-	"submit", "compute_cluster", "compiler", "mpi_get",
-	"mpi_install_configure_args", "description", "result_message",
-	"environment", "test_suites", "test_names", "test_run_command",
-	"performance", "latency_bandwidth", "mpi_install", "test_build",
-	"test_run", NULL
-};
+static const char *const required_tables[] = { "submit", "compute_cluster",
+	"compiler", "mpi_get", "mpi_install_configure_args", "description",
+	"result_message", "environment", "test_suites", "test_names",
+	"test_run_command", "performance", "latency_bandwidth", "mpi_install",
+	"test_build", "test_run", NULL };
 
 /* Indexes of sql/mttd-indexes.sql that find-or-create relies on. */
-static const char *const required_indexes[] = {
-	"mttd_submit_lookup", "mttd_description_lookup",
-	"mttd_result_message_lookup", "mttd_environment_lookup",
-	"mttd_test_run_command_lookup", "mttd_latency_bandwidth_lookup",
-	"mttd_performance_lookup", "mttd_mpi_install_dedup",
-	"mttd_test_build_dedup", "mttd_test_run_dedup", NULL
-};
+static const char *const required_indexes[] = { "mttd_submit_lookup",
+	"mttd_description_lookup", "mttd_result_message_lookup",
+	"mttd_environment_lookup", "mttd_test_run_command_lookup",
+	"mttd_latency_bandwidth_lookup", "mttd_performance_lookup",
+	"mttd_mpi_install_dedup", "mttd_test_build_dedup",
+	"mttd_test_run_dedup", NULL };
 
-static const char columns_sql[] =
-    "SELECT table_name, column_name, data_type,"
-    " coalesce(character_maximum_length, -1)"
-    " FROM information_schema.columns"
-    " WHERE table_schema = current_schema()";
+static const char columns_sql[] = "SELECT table_name, column_name, data_type,"
+				  " coalesce(character_maximum_length, -1)"
+				  " FROM information_schema.columns"
+				  " WHERE table_schema = current_schema()";
 
-static const char indexes_sql[] =
-    "SELECT indexname FROM pg_indexes"
-    " WHERE schemaname = current_schema()";
+static const char indexes_sql[] = "SELECT indexname FROM pg_indexes"
+				  " WHERE schemaname = current_schema()";
 
 static PGconn *
 db_catalog_connect(const struct db_pool_params *p, char **cause)
@@ -80,8 +75,8 @@ db_catalog_query(PGconn *pg, const char *sql, char **cause)
 	PGresult *r = PQexec(pg, sql);
 
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		*cause = xasprintf("reading the catalogue failed: %s",
-		    PQerrorMessage(pg));
+		*cause = xasprintf(
+		    "reading the catalogue failed: %s", PQerrorMessage(pg));
 		PQclear(r);
 		return NULL;
 	}
@@ -122,7 +117,8 @@ db_catalog_check_tables(const struct db_catalog *cat, char **cause)
 
 	for (i = 0; required_tables[i] != NULL; i++) {
 		if (!db_catalog_has_table(cat, required_tables[i])) {
-			*cause = xasprintf("table %s is missing: the database"
+			*cause = xasprintf(
+			    "table %s is missing: the database"
 			    " has no mttv3 schema (load sql/schemas-v3.sql)",
 			    required_tables[i]);
 			return -1;
@@ -150,9 +146,11 @@ db_catalog_check_indexes(PGresult *r, const char *script, char **cause)
 
 	for (i = 0; required_indexes[i] != NULL; i++) {
 		if (!db_catalog_result_has(r, required_indexes[i])) {
-			*cause = xasprintf("index %s is missing: run %s on the"
+			*cause = xasprintf(
+			    "index %s is missing: run %s on the"
 			    " database (it is idempotent and safe on a live"
-			    " database)", required_indexes[i], script);
+			    " database)",
+			    required_indexes[i], script);
 			return -1;
 		}
 	}
@@ -160,8 +158,8 @@ db_catalog_check_indexes(PGresult *r, const char *script, char **cause)
 }
 
 struct db_catalog *
-db_catalog_load(const struct db_pool_params *params, const char *script,
-    char **cause)
+db_catalog_load(
+    const struct db_pool_params *params, const char *script, char **cause)
 {
 	struct db_catalog *cat = xcalloc(1, sizeof *cat);
 	PGresult *r = NULL;

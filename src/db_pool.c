@@ -20,7 +20,7 @@
 
 enum db_conn_state {
 	DBC_DOWN,	/* Not connected; a reconnect timer is pending. */
-	DBC_CONNECTING,	/* PQconnectPoll in progress. */
+	DBC_CONNECTING, /* PQconnectPoll in progress. */
 	DBC_IDLE,	/* Connected, in the pool, free to lend. */
 	DBC_LENT,	/* Owned by a request, nothing in flight. */
 	DBC_BUSY,	/* Owned by a request, a batch in flight. */
@@ -42,19 +42,19 @@ struct db_batch {
 
 struct db_conn {
 	struct db_pool *pool;
-	int index;			/* For logs. */
+	int index; /* For logs. */
 	PGconn *pg;
 	enum db_conn_state state;
-	struct event *ev;		/* Socket readiness. */
-	int ev_fd;			/* The socket ev watches, or -1. */
-	struct event *timer;		/* Reconnect delay. */
+	struct event *ev;    /* Socket readiness. */
+	int ev_fd;	     /* The socket ev watches, or -1. */
+	struct event *timer; /* Reconnect delay. */
 
 	/* The batch in flight. */
 	db_batch_cb cb;
 	void *cb_arg;
 	struct db_result res;
-	int current;			/* Statement whose results come next. */
-	bool current_seen;		/* A result of it has arrived. */
+	int current;	   /* Statement whose results come next. */
+	bool current_seen; /* A result of it has arrived. */
 	char *error;
 	char *sqlstate;
 
@@ -63,10 +63,10 @@ struct db_conn {
 
 struct db_wait {
 	struct db_pool *pool;
-	struct event *ev;		/* Hand-over or timeout. */
+	struct event *ev; /* Hand-over or timeout. */
 	db_acquire_cb cb;
 	void *arg;
-	struct db_conn *conn;		/* Set when one was handed over. */
+	struct db_conn *conn; /* Set when one was handed over. */
 	enum db_acquire_status status;
 	bool queued;
 	TAILQ_ENTRY(db_wait) entry;
@@ -79,7 +79,7 @@ struct db_pool {
 	int max_waiting;
 	int wait_timeout_s;
 	struct db_conn *conns;
-	int up;				/* Connections connected. */
+	int up; /* Connections connected. */
 	TAILQ_HEAD(, db_conn) idle;
 	TAILQ_HEAD(, db_wait) waits;
 	int waiting;
@@ -92,9 +92,8 @@ static void db_conn_make_idle(struct db_conn *c);
 static const char *
 db_conn_state_name(enum db_conn_state s)
 {
-	static const char *names[] = {
-		"down", "connecting", "idle", "lent", "busy", "resetting"
-	};
+	static const char *names[] = { "down", "connecting", "idle", "lent",
+		"busy", "resetting" };
 
 	return names[s];
 }
@@ -200,7 +199,8 @@ db_conn_connect(struct db_conn *c)
 	c->pg = PQconnectStartParams(keys, values, 0);
 	if (c->pg == NULL || PQstatus(c->pg) == CONNECTION_BAD) {
 		c->state = DBC_CONNECTING;
-		db_conn_lost(c, c->pg ? PQerrorMessage(c->pg) : "out of memory");
+		db_conn_lost(
+		    c, c->pg ? PQerrorMessage(c->pg) : "out of memory");
 		return;
 	}
 	PQsetNoticeProcessor(c->pg, db_notice_cb, NULL);
@@ -532,7 +532,7 @@ db_conn_send(struct db_conn *c, const struct db_batch *b)
 		const struct db_stmt *s = &b->stmts[i];
 
 		if (!PQsendQueryParams(c->pg, s->sql, s->nparams, NULL,
-		    s->values, s->lengths, NULL, 0))
+			s->values, s->lengths, NULL, 0))
 			return false;
 	}
 	return PQpipelineSync(c->pg) == 1;
@@ -540,8 +540,8 @@ db_conn_send(struct db_conn *c, const struct db_batch *b)
 
 /* Shared start of a batch, for requests and for the pool's ROLLBACK. */
 static void
-db_conn_start(struct db_conn *c, struct db_batch *b, db_batch_cb cb,
-    void *arg, enum db_conn_state state)
+db_conn_start(struct db_conn *c, struct db_batch *b, db_batch_cb cb, void *arg,
+    enum db_conn_state state)
 {
 	int flushed;
 
@@ -580,8 +580,7 @@ db_conn_reset_done_cb(const struct db_result *res, void *arg)
 
 	if (c->state == DBC_DOWN)
 		return;
-	if (res->failed >= 0 ||
-	    PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
+	if (res->failed >= 0 || PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
 		/* A connection we cannot bring back clean is not reused. */
 		db_conn_lost(c, "could not roll back; reconnecting");
 		return;

@@ -32,7 +32,8 @@ handler_submit_phase_text(const struct request *r)
 {
 	const struct json_value *meta = json_object_get(r->body, "metadata");
 	const struct json_value *p = meta && meta->type == JSON_OBJECT ?
-	    json_object_get(meta, "phase") : NULL;
+	    json_object_get(meta, "phase") :
+	    NULL;
 
 	return p && p->type == JSON_STRING ? p->u.string.ptr : "-";
 }
@@ -83,8 +84,8 @@ handler_submit_reply(struct request *r, long submit_id, const long *ids)
 }
 
 static void
-handler_submit_stored_cb(void *arg, enum submit_outcome outcome,
-    long submit_id, const long *ids, const char *message)
+handler_submit_stored_cb(void *arg, enum submit_outcome outcome, long submit_id,
+    const long *ids, const char *message)
 {
 	struct request *r = arg;
 
@@ -101,8 +102,10 @@ handler_submit_stored_cb(void *arg, enum submit_outcome outcome,
 		    (unsigned long long)r->id, message);
 		evhttp_add_header(evhttp_request_get_output_headers(r->req),
 		    "Retry-After", "1");
-		reply_error(r, 503, -2, "the database failed; nothing was"
-		    " stored; try again later (%s)", message);
+		reply_error(r, 503, -2,
+		    "the database failed; nothing was"
+		    " stored; try again later (%s)",
+		    message);
 	}
 }
 
@@ -113,8 +116,8 @@ handler_submit_acquired(struct request *r, enum db_acquire_status st)
 
 	if (st != DB_ACQUIRE_OK) {
 		log_warn("submit refused: user=%s client=%s phase=\"%s\""
-		    " reason=database unavailable", r->user, r->client,
-		    handler_submit_phase_text(r));
+			 " reason=database unavailable",
+		    r->user, r->client, handler_submit_phase_text(r));
 		request_reply_db_unavailable(r, st);
 		return;
 	}
@@ -130,17 +133,18 @@ handler_submit_post(struct request *r)
 
 	r->state = c;
 	r->state_free = handler_submit_free;
-	err = submit_request_parse(r->body, r->user, r->client, &c->sub,
-	    &cause);
+	err = submit_request_parse(
+	    r->body, r->user, r->client, &c->sub, &cause);
 	if (err != SUBMIT_ERR_NONE) {
-		handler_submit_refuse(r, err == SUBMIT_ERR_SHAPE ? 400 : 200,
-		    cause);
+		handler_submit_refuse(
+		    r, err == SUBMIT_ERR_SHAPE ? 400 : 200, cause);
 		free(cause);
 		return;
 	}
 	if (c->sub.hostname_from_peer)
 		log_warn("submit without hostname: user=%s client=%s; storing"
-		    " the client's address as hostname", r->user, r->client);
+			 " the client's address as hostname",
+		    r->user, r->client);
 	request_db_acquire(r, handler_submit_acquired);
 }
 

@@ -25,14 +25,22 @@ static const char *
 http_server_method_name(enum evhttp_cmd_type cmd)
 {
 	switch (cmd) {
-	case EVHTTP_REQ_GET: return "GET";
-	case EVHTTP_REQ_POST: return "POST";
-	case EVHTTP_REQ_HEAD: return "HEAD";
-	case EVHTTP_REQ_PUT: return "PUT";
-	case EVHTTP_REQ_DELETE: return "DELETE";
-	case EVHTTP_REQ_OPTIONS: return "OPTIONS";
-	case EVHTTP_REQ_PATCH: return "PATCH";
-	default: return "OTHER";
+	case EVHTTP_REQ_GET:
+		return "GET";
+	case EVHTTP_REQ_POST:
+		return "POST";
+	case EVHTTP_REQ_HEAD:
+		return "HEAD";
+	case EVHTTP_REQ_PUT:
+		return "PUT";
+	case EVHTTP_REQ_DELETE:
+		return "DELETE";
+	case EVHTTP_REQ_OPTIONS:
+		return "OPTIONS";
+	case EVHTTP_REQ_PATCH:
+		return "PATCH";
+	default:
+		return "OTHER";
 	}
 }
 
@@ -84,8 +92,8 @@ http_server_request_cb(struct evhttp_request *req, void *arg)
 	r->id = ++s->next_id;
 	gettimeofday(&r->started, NULL);
 	r->method = http_server_method_name(evhttp_request_get_command(req));
-	r->path = router_path_normalise(evhttp_request_get_uri(req),
-	    s->settings->url_prefix);
+	r->path = router_path_normalise(
+	    evhttp_request_get_uri(req), s->settings->url_prefix);
 	if (evcon != NULL) {
 		evhttp_connection_get_peer(evcon, &addr, &port);
 		http_server_set_nodelay(evcon);
@@ -105,7 +113,7 @@ http_server_bound_port(struct evhttp_bound_socket *bound)
 	socklen_t len = sizeof ss;
 
 	if (getsockname(evhttp_bound_socket_get_fd(bound),
-	    (struct sockaddr *)&ss, &len) != 0)
+		(struct sockaddr *)&ss, &len) != 0)
 		return -1;
 	if (ss.ss_family == AF_INET6)
 		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
@@ -126,16 +134,17 @@ http_server_new(struct event_base *base, const struct settings *settings,
 	s->http = evhttp_new(base);
 	evhttp_set_max_body_size(s->http, (ev_ssize_t)settings->max_body_size);
 	evhttp_set_timeout(s->http, settings->request_timeout_s);
-	evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
-	    EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-	    EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+	evhttp_set_allowed_methods(s->http,
+	    EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+		EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
+		EVHTTP_REQ_PATCH);
 	evhttp_set_gencb(s->http, http_server_request_cb, s);
-	s->bound = evhttp_bind_socket_with_handle(s->http,
-	    settings->socket_host, (ev_uint16_t)settings->socket_port);
+	s->bound = evhttp_bind_socket_with_handle(
+	    s->http, settings->socket_host, (ev_uint16_t)settings->socket_port);
 	if (s->bound == NULL) {
 		*cause = xasprintf("cannot listen on %s:%d (address in use, or"
-		    " not an address of this host)", settings->socket_host,
-		    settings->socket_port);
+				   " not an address of this host)",
+		    settings->socket_host, settings->socket_port);
 		http_server_free(s);
 		return NULL;
 	}

@@ -50,11 +50,11 @@ struct mttd {
 	struct db_pool *pool;
 	struct http_server *server;
 	struct event *sig_term, *sig_int, *sig_hup;
-	int stop_signals;		/* TERM/INT seen so far. */
+	int stop_signals; /* TERM/INT seen so far. */
 };
 
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2),
-    noreturn));
+static void die(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2), noreturn));
 
 static void
 die(const char *fmt, ...)
@@ -95,30 +95,41 @@ usage(FILE *out)
 static void
 parse_options(int argc, char **argv, struct options *o)
 {
-	static const struct option longopts[] = {
-		{ "config", required_argument, NULL, 'c' },
+	static const struct option longopts[] = { { "config", required_argument,
+						      NULL, 'c' },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "check-config", no_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 }
-	};
+		{ "version", no_argument, NULL, 'V' }, { NULL, 0, NULL, 0 } };
 	int ch;
 
 	memset(o, 0, sizeof *o);
 	while ((ch = getopt_long(argc, argv, "c:fhV", longopts, NULL)) != -1) {
 		switch (ch) {
-		case 'c': o->config = optarg; break;
-		case 'f': o->foreground = true; break;
-		case 'C': o->check_config = true; break;
-		case 'h': usage(stdout); exit(0);
-		case 'V': printf("mttd %s\n", PACKAGE_VERSION); exit(0);
-		default: usage(stderr); exit(EXIT_CONFIG);
+		case 'c':
+			o->config = optarg;
+			break;
+		case 'f':
+			o->foreground = true;
+			break;
+		case 'C':
+			o->check_config = true;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		case 'V':
+			printf("mttd %s\n", PACKAGE_VERSION);
+			exit(0);
+		default:
+			usage(stderr);
+			exit(EXIT_CONFIG);
 		}
 	}
 	if (o->config == NULL || optind != argc) {
-		fprintf(stderr, "mttd: %s\n", o->config == NULL ?
-		    "-c FILE is required" : "unexpected argument");
+		fprintf(stderr, "mttd: %s\n",
+		    o->config == NULL ? "-c FILE is required" :
+					"unexpected argument");
 		usage(stderr);
 		exit(EXIT_CONFIG);
 	}
@@ -144,7 +155,7 @@ load_htpasswd(const struct settings *s)
 
 	if (s->htpasswd_file == NULL) {
 		log_warn("no [auth] htpasswd_file: trusting the proxy in front"
-		    " for user names (credentials are not checked)");
+			 " for user names (credentials are not checked)");
 		return NULL;
 	}
 	if ((a = auth_load(s->htpasswd_file, &cause)) == NULL)
@@ -156,10 +167,22 @@ load_htpasswd(const struct settings *s)
 static void
 libevent_log_cb(int severity, const char *msg)
 {
-	enum log_level l = severity >= EVENT_LOG_ERR ? LOG_LEVEL_ERROR :
-	    severity == EVENT_LOG_WARN ? LOG_LEVEL_WARNING :
-	    severity == EVENT_LOG_MSG ? LOG_LEVEL_INFO : LOG_LEVEL_DEBUG;
+	enum log_level l;
 
+	switch (severity) {
+	case EVENT_LOG_DEBUG:
+		l = LOG_LEVEL_DEBUG;
+		break;
+	case EVENT_LOG_MSG:
+		l = LOG_LEVEL_INFO;
+		break;
+	case EVENT_LOG_WARN:
+		l = LOG_LEVEL_WARNING;
+		break;
+	default:
+		l = LOG_LEVEL_ERROR;
+		break;
+	}
 	LOG_AT(l, "libevent: %s", msg);
 }
 
@@ -177,7 +200,7 @@ setup_logging(const struct mttd *m, const struct options *o)
 	char *cause = NULL;
 
 	if (log_setup(o->foreground ? NULL : s->log_file, s->access_log,
-	    s->log_level, &cause) != 0) {
+		s->log_level, &cause) != 0) {
 		fprintf(stderr, "mttd: %s\n", cause);
 		exit(1);
 	}
@@ -188,13 +211,13 @@ setup_logging(const struct mttd *m, const struct options *o)
 static void
 log_versions(const struct mttd *m)
 {
-	log_info("mttd %s starting (pid %ld)", PACKAGE_VERSION,
-	    (long)getpid());
+	log_info("mttd %s starting (pid %ld)", PACKAGE_VERSION, (long)getpid());
 	log_info("libevent %s (backend %s), libpq %d, yajl %d",
-	    event_get_version(), event_base_get_method(m->base),
-	    PQlibVersion(), yajl_version());
+	    event_get_version(), event_base_get_method(m->base), PQlibVersion(),
+	    yajl_version());
 	if (m->settings.url_docroot[0] != '\0')
-		log_info("url_docroot %s (logged only)", m->settings.url_docroot);
+		log_info(
+		    "url_docroot %s (logged only)", m->settings.url_docroot);
 }
 
 static void
@@ -217,15 +240,14 @@ open_database(struct mttd *m)
 	char *cause = NULL;
 
 	pool_params(&m->settings, &p);
-	m->catalog = db_catalog_load(&p, MTTD_PKGDATADIR "/sql/mttd-indexes.sql",
-	    &cause);
+	m->catalog = db_catalog_load(
+	    &p, MTTD_PKGDATADIR "/sql/mttd-indexes.sql", &cause);
 	if (m->catalog == NULL)
 		die("%s", cause);
 	if (submit_fields_bind(m->catalog, &cause) != 0)
 		die("%s", cause);
-	log_info("database %s at %s:%d, PostgreSQL %s, pool of %d",
-	    p.dbname, p.host, p.port, db_catalog_server_version(m->catalog),
-	    p.size);
+	log_info("database %s at %s:%d, PostgreSQL %s, pool of %d", p.dbname,
+	    p.host, p.port, db_catalog_server_version(m->catalog), p.size);
 	m->pool = db_pool_new(m->base, &p);
 }
 
@@ -242,7 +264,8 @@ write_port_file(int port)
 	snprintf(tmp, sizeof tmp, "%s.tmp", path);
 	if ((f = fopen(tmp, "w")) == NULL || fprintf(f, "%d\n", port) < 0 ||
 	    fclose(f) != 0 || rename(tmp, path) != 0)
-		die("cannot write MTTD_PORT_FILE %s: %s", path, strerror(errno));
+		die("cannot write MTTD_PORT_FILE %s: %s", path,
+		    strerror(errno));
 }
 
 static void
@@ -335,8 +358,9 @@ main(int argc, char **argv)
 	parse_options(argc, argv, &o);
 	load_settings(&m, &o);
 	if (o.check_config) {
-		auth_free(m.settings.htpasswd_file ? load_htpasswd(&m.settings) :
-		    NULL);
+		auth_free(m.settings.htpasswd_file ?
+			load_htpasswd(&m.settings) :
+			NULL);
 		printf("%s: configuration is valid\n", o.config);
 		settings_free(&m.settings);
 		return 0;
@@ -354,8 +378,8 @@ main(int argc, char **argv)
 		die("%s", cause);
 	setup_signals(&m);
 	write_port_file(m.server->port);
-	log_info("listening on %s:%d%s", m.settings.socket_host,
-	    m.server->port, m.settings.url_prefix);
+	log_info("listening on %s:%d%s", m.settings.socket_host, m.server->port,
+	    m.settings.url_prefix);
 	event_base_dispatch(m.base);
 	shutdown_all(&m);
 	return 0;

@@ -55,8 +55,8 @@ request_add_cors(struct request *r)
 {
 	struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
 
-	evhttp_add_header(h, "Access-Control-Allow-Origin",
-	    r->server->settings->cors_origin);
+	evhttp_add_header(
+	    h, "Access-Control-Allow-Origin", r->server->settings->cors_origin);
 }
 
 static long
@@ -74,26 +74,38 @@ static void
 request_log_access(const struct request *r)
 {
 	log_access("req=%llu method=%s path=%s status=%d bytes=%zu ms=%ld"
-	    " user=%s peer=%s", (unsigned long long)r->id, r->method,
-	    r->path ? r->path : "-", r->http_code, r->bytes,
-	    request_elapsed_ms(r), r->user[0] ? r->user : "-", r->client);
+		   " user=%s peer=%s",
+	    (unsigned long long)r->id, r->method, r->path ? r->path : "-",
+	    r->http_code, r->bytes, request_elapsed_ms(r),
+	    r->user[0] ? r->user : "-", r->client);
 }
 
 static const char *
 request_reason(int code)
 {
 	switch (code) {
-	case 200: return "OK";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 408: return "Request Timeout";
-	case 413: return "Payload Too Large";
-	case 415: return "Unsupported Media Type";
-	case 500: return "Internal Server Error";
-	case 503: return "Service Unavailable";
-	default: return "Error";
+	case 200:
+		return "OK";
+	case 400:
+		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 408:
+		return "Request Timeout";
+	case 413:
+		return "Payload Too Large";
+	case 415:
+		return "Unsupported Media Type";
+	case 500:
+		return "Internal Server Error";
+	case 503:
+		return "Service Unavailable";
+	default:
+		return "Error";
 	}
 }
 
@@ -129,8 +141,7 @@ request_reply_ok(struct request *r, const char *message)
 }
 
 void
-reply_error(struct request *r, int http_code, int status, const char *fmt,
-    ...)
+reply_error(struct request *r, int http_code, int status, const char *fmt, ...)
 {
 	yajl_gen g = request_json_new();
 	char msg[1024];
@@ -139,8 +150,8 @@ reply_error(struct request *r, int http_code, int status, const char *fmt,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	log_info("req=%llu %s %s: %d %s", (unsigned long long)r->id,
-	    r->method, r->path ? r->path : "-", http_code, msg);
+	log_info("req=%llu %s %s: %d %s", (unsigned long long)r->id, r->method,
+	    r->path ? r->path : "-", http_code, msg);
 	yajl_gen_map_open(g);
 	request_json_status(g, status, msg);
 	yajl_gen_map_close(g);
@@ -163,8 +174,8 @@ struct request_acquire {
 };
 
 static void
-request_acquired_cb(struct db_conn *conn, enum db_acquire_status status,
-    void *arg)
+request_acquired_cb(
+    struct db_conn *conn, enum db_acquire_status status, void *arg)
 {
 	struct request_acquire *a = arg;
 	struct request *r = a->r;
@@ -187,16 +198,27 @@ request_db_acquire(struct request *r,
 	r->wait = db_pool_acquire(r->server->pool, request_acquired_cb, a);
 }
 
+static const char *
+request_db_problem(enum db_acquire_status st)
+{
+	switch (st) {
+	case DB_ACQUIRE_DOWN:
+		return "the database is unreachable; try again later";
+	case DB_ACQUIRE_BUSY:
+		return "too many requests are waiting for the database; try"
+		       " again later";
+	default:
+		return "no database connection came free in time; try again"
+		       " later";
+	}
+}
+
 void
 request_reply_db_unavailable(struct request *r, enum db_acquire_status st)
 {
-	evhttp_add_header(evhttp_request_get_output_headers(r->req),
-	    "Retry-After", "1");
-	reply_error(r, 503, -2, "%s", st == DB_ACQUIRE_DOWN ?
-	    "the database is unreachable; try again later" :
-	    st == DB_ACQUIRE_BUSY ? "too many requests are waiting for the"
-	    " database; try again later" : "no database connection came free"
-	    " in time; try again later");
+	evhttp_add_header(
+	    evhttp_request_get_output_headers(r->req), "Retry-After", "1");
+	reply_error(r, 503, -2, "%s", request_db_problem(st));
 }
 
 void

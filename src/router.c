@@ -23,13 +23,8 @@
 /* Deepest JSON nesting a body may have. */
 #define ROUTER_MAX_JSON_DEPTH 32
 
-static const struct route *const routes[] = {
-	&route_root,
-	&route_status,
-	&route_serial,
-	&route_submit,
-	NULL
-};
+static const struct route *const routes[] = { &route_root, &route_status,
+	&route_serial, &route_submit, NULL };
 
 char *
 router_path_normalise(const char *uri, const char *prefix)
@@ -107,12 +102,15 @@ router_method_bit(const struct request *r)
 static void
 router_reply_405(struct request *r, const struct route *rt)
 {
-	const char *allow = rt->methods == ROUTE_POST ? "POST, OPTIONS" :
-	    rt->methods == ROUTE_GET ? "GET, HEAD, OPTIONS" :
-	    "GET, HEAD, POST, OPTIONS";
+	const char *allow = "GET, HEAD, POST, OPTIONS";
 
-	evhttp_add_header(evhttp_request_get_output_headers(r->req), "Allow",
-	    allow);
+	if (rt->methods == ROUTE_POST)
+		allow = "POST, OPTIONS";
+	else if (rt->methods == ROUTE_GET)
+		allow = "GET, HEAD, OPTIONS";
+
+	evhttp_add_header(
+	    evhttp_request_get_output_headers(r->req), "Allow", allow);
 	reply_error(r, 405, -1, "method %s is not allowed on %s (allowed: %s)",
 	    r->method, r->path, allow);
 }
@@ -128,6 +126,19 @@ router_reply_401(struct request *r, const char *why)
 	evhttp_add_header(evhttp_request_get_output_headers(r->req),
 	    "WWW-Authenticate", challenge);
 	reply_error(r, 401, -1, "authentication required: %s", why);
+}
+
+static const char *
+router_auth_problem(enum auth_result res)
+{
+	switch (res) {
+	case AUTH_MISSING:
+		return "no Authorization header";
+	case AUTH_MALFORMED:
+		return "malformed Authorization header";
+	default:
+		return "wrong user name or password";
+	}
 }
 
 /* Credentials: checked in htpasswd mode, trusted in proxy mode. */
@@ -146,11 +157,10 @@ router_authenticate(struct request *r)
 		return true;
 	if (res != AUTH_MISSING)
 		log_warn("req=%llu login failed (%s) from %s",
-		    (unsigned long long)r->id, auth_result_name(res), r->client);
+		    (unsigned long long)r->id, auth_result_name(res),
+		    r->client);
 	r->user[0] = '\0';
-	router_reply_401(r, res == AUTH_MISSING ? "no Authorization header" :
-	    res == AUTH_MALFORMED ? "malformed Authorization header" :
-	    "wrong user name or password");
+	router_reply_401(r, router_auth_problem(res));
 	return false;
 }
 
@@ -166,8 +176,10 @@ router_read_body(struct request *r)
 	char *cause = NULL;
 
 	if (!router_is_json_type(ct)) {
-		reply_error(r, 415, -1, "Content-Type must be application/json"
-		    " (got %s)", ct ? ct : "none");
+		reply_error(r, 415, -1,
+		    "Content-Type must be application/json"
+		    " (got %s)",
+		    ct ? ct : "none");
 		return false;
 	}
 	r->body = json_doc_parse((const char *)evbuffer_pullup(in, -1), len,
@@ -179,8 +191,10 @@ router_read_body(struct request *r)
 		return false;
 	}
 	if (r->body->type != JSON_OBJECT) {
-		reply_error(r, 400, -1, "the body must be a JSON object, got"
-		    " %s", json_type_name(r->body->type));
+		reply_error(r, 400, -1,
+		    "the body must be a JSON object, got"
+		    " %s",
+		    json_type_name(r->body->type));
 		return false;
 	}
 	return true;

@@ -646,6 +646,15 @@ settings_fixed_change(const struct settings *a, const struct settings *b)
 	return NULL;
 }
 
+/* A default as -h shows it. */
+static const char *
+settings_default_text(const struct settings_option *o)
+{
+	if (o->def == NULL)
+		return "none";
+	return *o->def == '\0' ? "\"\"" : o->def;
+}
+
 void
 settings_print_keys(FILE *out)
 {
@@ -655,9 +664,6 @@ settings_print_keys(FILE *out)
 	for (i = 0; i < SETTINGS_NOPTIONS; i++) {
 		o = &settings_options[i];
 		fprintf(out, "[%s] %s (default %s): %s\n", o->section, o->key,
-		    o->def == NULL	? "none" :
-			*o->def == '\0' ? "\"\"" :
-					  o->def,
-		    o->help);
+		    settings_default_text(o), o->help);
 	}
 }

@@ -28,7 +28,7 @@ enum field_kind {
 	FK_TIMESTAMP,	/* Text PostgreSQL reads as a timestamp. */
 	FK_DURATION,	/* Interval text, or a number of seconds. */
 	FK_INT_ARRAY,	/* A list of integers, as int4[]. */
-	FK_FLOAT_ARRAY,	/* A list of numbers, as float8[]. */
+	FK_FLOAT_ARRAY, /* A list of numbers, as float8[]. */
 	FK_FLAG		/* Present and not null or false. */
 };
 
@@ -40,12 +40,12 @@ enum field_kind {
 struct field_def {
 	const char *name;
 	enum field_kind kind;
-	const char *table;	/* Where the value is stored, for limits. */
+	const char *table; /* Where the value is stored, for limits. */
 	const char *column;
-	unsigned phases;	/* Phases that read the field. */
-	unsigned required;	/* Phases that need it. */
-	int max_chars;		/* Bound at start-up; -1 for none. */
-	long long min, max;	/* Bound at start-up for integers. */
+	unsigned phases;    /* Phases that read the field. */
+	unsigned required;  /* Phases that need it. */
+	int max_chars;	    /* Bound at start-up; -1 for none. */
+	long long min, max; /* Bound at start-up for integers. */
 };
 
 /* Indexed by enum submit_field. */
@@ -56,25 +56,25 @@ static struct field_def fields[SF__COUNT] = {
 	    "compute_cluster", "platform_hardware", PH_I, PH_I, 0, 0, 0 },
 	[SF_PLATFORM_TYPE] = { "platform_type", FK_TEXT, "compute_cluster",
 	    "platform_type", PH_I, PH_I, 0, 0, 0 },
-	[SF_OS_NAME] = { "os_name", FK_TEXT, "compute_cluster", "os_name",
-	    PH_I, PH_I, 0, 0, 0 },
+	[SF_OS_NAME] = { "os_name", FK_TEXT, "compute_cluster", "os_name", PH_I,
+	    PH_I, 0, 0, 0 },
 	[SF_OS_VERSION] = { "os_version", FK_TEXT, "compute_cluster",
 	    "os_version", PH_I, PH_I, 0, 0, 0 },
 	[SF_COMPILER_NAME] = { "compiler_name", FK_TEXT, "compiler",
 	    "compiler_name", PH_I | PH_B, PH_I | PH_B, 0, 0, 0 },
 	[SF_COMPILER_VERSION] = { "compiler_version", FK_TEXT, "compiler",
 	    "compiler_version", PH_I | PH_B, PH_I | PH_B, 0, 0, 0 },
-	[SF_MPI_NAME] = { "mpi_name", FK_TEXT, "mpi_get", "mpi_name",
+	[SF_MPI_NAME] = { "mpi_name", FK_TEXT, "mpi_get", "mpi_name", PH_I,
+	    PH_I, 0, 0, 0 },
+	[SF_MPI_VERSION] = { "mpi_version", FK_TEXT, "mpi_get", "mpi_version",
 	    PH_I, PH_I, 0, 0, 0 },
-	[SF_MPI_VERSION] = { "mpi_version", FK_TEXT, "mpi_get",
-	    "mpi_version", PH_I, PH_I, 0, 0, 0 },
-	[SF_VPATH_MODE] = { "vpath_mode", FK_VPATH, NULL, NULL, PH_I, 0,
-	    0, 0, 0 },
+	[SF_VPATH_MODE] = { "vpath_mode", FK_VPATH, NULL, NULL, PH_I, 0, 0, 0,
+	    0 },
 	[SF_BITNESS] = { "bitness", FK_BITNESS, NULL, NULL, PH_I, 0, 0, 0, 0 },
 	[SF_ENDIAN] = { "endian", FK_ENDIAN, NULL, NULL, PH_I, 0, 0, 0, 0 },
 	[SF_CONFIGURE_ARGUMENTS] = { "configure_arguments", FK_TEXT,
-	    "mpi_install_configure_args", "configure_arguments", PH_I, 0,
-	    0, 0, 0 },
+	    "mpi_install_configure_args", "configure_arguments", PH_I, 0, 0, 0,
+	    0 },
 	[SF_DESCRIPTION] = { "description", FK_TEXT, "description",
 	    "description", PH_ALL, 0, 0, 0, 0 },
 	[SF_ENVIRONMENT] = { "environment", FK_TEXT, "environment",
@@ -83,8 +83,8 @@ static struct field_def fields[SF__COUNT] = {
 	    "result_message", PH_ALL, PH_ALL, 0, 0, 0 },
 	[SF_START_TIMESTAMP] = { "start_timestamp", FK_TIMESTAMP, NULL, NULL,
 	    PH_ALL, PH_ALL, 0, 0, 0 },
-	[SF_DURATION] = { "duration", FK_DURATION, NULL, NULL, PH_ALL, 0,
-	    0, 0, 0 },
+	[SF_DURATION] = { "duration", FK_DURATION, NULL, NULL, PH_ALL, 0, 0, 0,
+	    0 },
 	[SF_TEST_RESULT] = { "test_result", FK_INT, "mpi_install",
 	    "test_result", PH_ALL, PH_ALL, 0, 0, 0 },
 	[SF_TRIAL] = { "trial", FK_BOOL, NULL, NULL, PH_ALL, PH_ALL, 0, 0, 0 },
@@ -94,23 +94,23 @@ static struct field_def fields[SF__COUNT] = {
 	    "exit_signal", PH_ALL, 0, 0, 0, 0 },
 	[SF_CLIENT_SERIAL] = { "client_serial", FK_INT, "mpi_install",
 	    "client_serial", PH_ALL, PH_ALL, 0, 0, 0 },
-	[SF_MERGE_STDOUT_STDERR] = { "merge_stdout_stderr", FK_BOOL, NULL,
-	    NULL, PH_ALL, 0, 0, 0, 0 },
+	[SF_MERGE_STDOUT_STDERR] = { "merge_stdout_stderr", FK_BOOL, NULL, NULL,
+	    PH_ALL, 0, 0, 0, 0 },
 	[SF_RESULT_STDOUT] = { "result_stdout", FK_TEXT, "mpi_install",
 	    "result_stdout", PH_ALL, 0, 0, 0, 0 },
 	[SF_RESULT_STDERR] = { "result_stderr", FK_TEXT, "mpi_install",
 	    "result_stderr", PH_ALL, 0, 0, 0, 0 },
 	[SF_MPI_INSTALL_ID] = { "mpi_install_id", FK_INT, "test_build",
 	    "mpi_install_id", PH_B, 0, 0, 0, 0 },
-	[SF_SUITE_NAME] = { "suite_name", FK_TEXT, "test_suites",
-	    "suite_name", PH_B, PH_B, 0, 0, 0 },
+	[SF_SUITE_NAME] = { "suite_name", FK_TEXT, "test_suites", "suite_name",
+	    PH_B, PH_B, 0, 0, 0 },
 	[SF_TEST_BUILD_ID] = { "test_build_id", FK_INT, "test_run",
 	    "test_build_id", PH_R, 0, 0, 0, 0 },
 	[SF_TEST_NAME] = { "test_name", FK_TEXT, "test_names", "test_name",
 	    PH_R, PH_R, 0, 0, 0 },
 	[SF_NP] = { "np", FK_INT, "test_run", "np", PH_R, PH_R, 0, 0, 0 },
-	[SF_COMMAND] = { "command", FK_TEXT, "test_run", "full_command",
-	    PH_R, PH_R, 0, 0, 0 },
+	[SF_COMMAND] = { "command", FK_TEXT, "test_run", "full_command", PH_R,
+	    PH_R, 0, 0, 0 },
 	[SF_LAUNCHER] = { "launcher", FK_TEXT, "test_run_command", "launcher",
 	    PH_R, 0, 0, 0, 0 },
 	[SF_RESOURCE_MANAGER] = { "resource_manager", FK_TEXT,
@@ -121,14 +121,14 @@ static struct field_def fields[SF__COUNT] = {
 	    PH_R, 0, 0, 0, 0 },
 	[SF_LATENCY_BANDWIDTH] = { "latency_bandwidth", FK_FLAG, NULL, NULL,
 	    PH_R, 0, 0, 0, 0 },
-	[SF_MESSAGE_SIZE] = { "message_size", FK_INT_ARRAY, NULL, NULL,
-	    PH_R, 0, 0, INT32_MIN, INT32_MAX },
-	[SF_LATENCY_MIN] = { "latency_min", FK_FLOAT_ARRAY, NULL, NULL,
-	    PH_R, 0, 0, 0, 0 },
-	[SF_LATENCY_AVG] = { "latency_avg", FK_FLOAT_ARRAY, NULL, NULL,
-	    PH_R, 0, 0, 0, 0 },
-	[SF_LATENCY_MAX] = { "latency_max", FK_FLOAT_ARRAY, NULL, NULL,
-	    PH_R, 0, 0, 0, 0 },
+	[SF_MESSAGE_SIZE] = { "message_size", FK_INT_ARRAY, NULL, NULL, PH_R, 0,
+	    0, INT32_MIN, INT32_MAX },
+	[SF_LATENCY_MIN] = { "latency_min", FK_FLOAT_ARRAY, NULL, NULL, PH_R, 0,
+	    0, 0, 0 },
+	[SF_LATENCY_AVG] = { "latency_avg", FK_FLOAT_ARRAY, NULL, NULL, PH_R, 0,
+	    0, 0, 0 },
+	[SF_LATENCY_MAX] = { "latency_max", FK_FLOAT_ARRAY, NULL, NULL, PH_R, 0,
+	    0, 0, 0 },
 	[SF_BANDWIDTH_MIN] = { "bandwidth_min", FK_FLOAT_ARRAY, NULL, NULL,
 	    PH_R, 0, 0, 0, 0 },
 	[SF_BANDWIDTH_AVG] = { "bandwidth_avg", FK_FLOAT_ARRAY, NULL, NULL,
@@ -147,8 +147,8 @@ enum meta_field {
 };
 
 static struct field_def meta_fields[MF__COUNT] = {
-	[MF_HOSTNAME] = { "hostname", FK_TEXT, "submit", "hostname", 0, 0,
-	    0, 0, 0 },
+	[MF_HOSTNAME] = { "hostname", FK_TEXT, "submit", "hostname", 0, 0, 0, 0,
+	    0 },
 	[MF_LOCAL_USERNAME] = { "local_username", FK_TEXT, "submit",
 	    "local_username", 0, 0, 0, 0, 0 },
 	[MF_HTTP_USERNAME] = { "http_username", FK_TEXT, "submit",
@@ -158,10 +158,9 @@ static struct field_def meta_fields[MF__COUNT] = {
 };
 
 /* Keys the metadata must hold (hostname may be absent: peer is used). */
-static const char *const required_metadata[] = {
-	"client_serial", "local_username", "mtt_client_version", "phase",
-	"platform_name", "trial", NULL
-};
+static const char *const required_metadata[] = { "client_serial",
+	"local_username", "mtt_client_version", "phase", "platform_name",
+	"trial", NULL };
 
 static const struct {
 	const char *prefix;
@@ -249,7 +248,8 @@ submit_phase_parse(const char *name, enum submit_phase *out)
 	if (n >= sizeof norm)
 		n = sizeof norm - 1;
 	for (i = 0; i < n; i++)
-		norm[i] = name[i] == ' ' ? '_' : tolower((unsigned char)name[i]);
+		norm[i] = name[i] == ' ' ? '_' :
+					   tolower((unsigned char)name[i]);
 	norm[n] = '\0';
 	for (i = 0; i < sizeof phases / sizeof phases[0]; i++) {
 		size_t plen = strlen(phases[i].prefix);
@@ -335,21 +335,25 @@ convert_int(const struct field_def *f, const struct json_value *v,
 	const char *text = integer_text(v);
 	long long n;
 
-	if (text != NULL && is_integer_syntax(text) && !parse_integer(text,
-	    &n)) {
+	if (text != NULL && is_integer_syntax(text) &&
+	    !parse_integer(text, &n)) {
 		*cause = xasprintf("field '%s' is out of range: %s is not"
-		    " between %lld and %lld", f->name, text, f->min, f->max);
+				   " between %lld and %lld",
+		    f->name, text, f->min, f->max);
 		return -1;
 	}
 	if (text == NULL || !parse_integer(text, &n)) {
 		*cause = xasprintf("field '%s' must be an integer, got %s",
-		    f->name, v->type == JSON_STRING ? "a string that is not"
-		    " one" : json_type_name(v->type));
+		    f->name,
+		    v->type == JSON_STRING ? "a string that is not"
+					     " one" :
+					     json_type_name(v->type));
 		return -1;
 	}
 	if (n < f->min || n > f->max) {
 		*cause = xasprintf("field '%s' is out of range: %s is not"
-		    " between %lld and %lld", f->name, text, f->min, f->max);
+				   " between %lld and %lld",
+		    f->name, text, f->min, f->max);
 		return -1;
 	}
 	snprintf(sv->buf, sizeof sv->buf, "%lld", n);
@@ -371,8 +375,8 @@ is_string_equal(const struct json_value *v, const char *s)
 
 /* vpath_mode and endian share one shape: two codes, two words. */
 static const char *
-convert_two_bits(const struct json_value *v, const char *word1,
-    const char *word2)
+convert_two_bits(
+    const struct json_value *v, const char *word1, const char *word2)
 {
 	if (is_integer_equal(v, "1") || is_string_equal(v, word1))
 		return "01";
@@ -388,8 +392,12 @@ convert_bitness(const struct json_value *v)
 		const char *code;
 		const char *bits;
 	} codes[] = {
-		{ "1", "000001" }, { "2", "000010" }, { "4", "000100" },
-		{ "6", "001100" }, { "8", "001000" }, { "16", "010000" },
+		{ "1", "000001" },
+		{ "2", "000010" },
+		{ "4", "000100" },
+		{ "6", "001100" },
+		{ "8", "001000" },
+		{ "16", "010000" },
 	};
 	size_t i;
 
@@ -418,10 +426,11 @@ convert_text(const struct field_def *f, const struct json_value *v,
 		    f->name, json_type_name(v->type));
 		return -1;
 	}
-	if (f->max_chars > 0 && utf8_char_count(text, len) >
-	    (size_t)f->max_chars) {
+	if (f->max_chars > 0 &&
+	    utf8_char_count(text, len) > (size_t)f->max_chars) {
 		*cause = xasprintf("field '%s' is too long: at most %d"
-		    " characters", f->name, f->max_chars);
+				   " characters",
+		    f->name, f->max_chars);
 		return -1;
 	}
 	sv->text = (char *)text;
@@ -435,7 +444,8 @@ convert_timestamp(const struct field_def *f, const struct json_value *v,
 {
 	if (v->type != JSON_STRING) {
 		*cause = xasprintf("field '%s' must be a timestamp string,"
-		    " got %s", f->name, json_type_name(v->type));
+				   " got %s",
+		    f->name, json_type_name(v->type));
 		return -1;
 	}
 	sv->text = v->u.string.ptr;
@@ -456,14 +466,15 @@ convert_duration(const struct field_def *f, const struct json_value *v,
 	}
 	if (v->type != JSON_NUMBER) {
 		*cause = xasprintf("field '%s' must be an interval or a number"
-		    " of seconds, got %s", f->name, json_type_name(v->type));
+				   " of seconds, got %s",
+		    f->name, json_type_name(v->type));
 		return -1;
 	}
 
 	/* A plain number is seconds; keep integers exactly as sent. */
 	if (json_number_is_integer(v) && v->u.number.len < 20) {
-		snprintf(sv->buf, sizeof sv->buf, "%s seconds",
-		    v->u.number.text);
+		snprintf(
+		    sv->buf, sizeof sv->buf, "%s seconds", v->u.number.text);
 		value_set(sv, sv->buf);
 		return 0;
 	}
@@ -487,7 +498,8 @@ array_item_check(const struct field_def *f, const struct json_value *item,
 
 	if (item->type != JSON_NUMBER) {
 		*cause = xasprintf("field '%s': item %zu must be a number, got"
-		    " %s", f->name, i, json_type_name(item->type));
+				   " %s",
+		    f->name, i, json_type_name(item->type));
 		return -1;
 	}
 	if (f->kind == FK_FLOAT_ARRAY) {
@@ -496,14 +508,16 @@ array_item_check(const struct field_def *f, const struct json_value *item,
 		if (isfinite(d))
 			return 0;
 		*cause = xasprintf("field '%s': item %zu is out of range for"
-		    " double precision", f->name, i);
+				   " double precision",
+		    f->name, i);
 		return -1;
 	}
 	if (!json_number_is_integer(item) ||
-	    !parse_integer(item->u.number.text, &n) ||
-	    n < f->min || n > f->max) {
+	    !parse_integer(item->u.number.text, &n) || n < f->min ||
+	    n > f->max) {
 		*cause = xasprintf("field '%s': item %zu must be an integer"
-		    " between %lld and %lld", f->name, i, f->min, f->max);
+				   " between %lld and %lld",
+		    f->name, i, f->min, f->max);
 		return -1;
 	}
 	return 0;
@@ -519,7 +533,8 @@ convert_array(const struct field_def *f, const struct json_value *v,
 
 	if (v->type != JSON_ARRAY) {
 		*cause = xasprintf("field '%s' must be a list of numbers, got"
-		    " %s", f->name, json_type_name(v->type));
+				   " %s",
+		    f->name, json_type_name(v->type));
 		return -1;
 	}
 	strbuf_setup(&sb);
@@ -543,13 +558,13 @@ convert_array(const struct field_def *f, const struct json_value *v,
 
 /* Scalars only: a list or an object is never a field's value here. */
 static int
-check_scalar(const struct field_def *f, const struct json_value *v,
-    char **cause)
+check_scalar(
+    const struct field_def *f, const struct json_value *v, char **cause)
 {
 	if (v->type != JSON_ARRAY && v->type != JSON_OBJECT)
 		return 0;
-	*cause = xasprintf("field '%s' must be a single value, got %s",
-	    f->name, json_type_name(v->type));
+	*cause = xasprintf("field '%s' must be a single value, got %s", f->name,
+	    json_type_name(v->type));
 	return -1;
 }
 
@@ -567,8 +582,11 @@ field_convert(const struct field_def *f, const struct json_value *v,
 	case FK_INT:
 		return convert_int(f, v, sv, cause);
 	case FK_BOOL:
-		value_set(sv, is_integer_equal(v, "1") ||
-		    (v->type == JSON_BOOL && v->u.boolean) ? "t" : "f");
+		value_set(sv,
+		    is_integer_equal(v, "1") ||
+			    (v->type == JSON_BOOL && v->u.boolean) ?
+			"t" :
+			"f");
 		return 0;
 	case FK_VPATH:
 		value_set(sv, convert_two_bits(v, "relative", "absolute"));
@@ -614,7 +632,8 @@ entry_parse(const struct json_value *meta, const struct json_value *data,
 			if (!(f->required & bit))
 				continue;
 			*cause = xasprintf("missing field '%s' (in neither"
-			    " metadata nor data, or null)", f->name);
+					   " metadata nor data, or null)",
+			    f->name);
 			return -1;
 		}
 		if (field_convert(f, v, &e->v[i], cause) != 0)
@@ -661,7 +680,8 @@ check_text_limit(enum meta_field mf, const char *text, char **cause)
 	if (f->max_chars > 0 &&
 	    utf8_char_count(text, strlen(text)) > (size_t)f->max_chars) {
 		*cause = xasprintf("field '%s' is too long: at most %d"
-		    " characters ('%s')", f->name, f->max_chars, text);
+				   " characters ('%s')",
+		    f->name, f->max_chars, text);
 		return -1;
 	}
 	return 0;
@@ -681,7 +701,8 @@ parse_submit_id(const struct json_value *meta, long *out, char **cause)
 	if (text == NULL || !parse_integer(text, &n) || n < 0 ||
 	    n > INT32_MAX) {
 		*cause = xasprintf("field 'submit_id' must be an integer"
-		    " between 0 and %d", INT32_MAX);
+				   " between 0 and %d",
+		    INT32_MAX);
 		return -1;
 	}
 	*out = (long)n;
@@ -689,17 +710,16 @@ parse_submit_id(const struct json_value *meta, long *out, char **cause)
 }
 
 static int
-parse_phase(const struct json_value *meta, enum submit_phase *out,
-    char **cause)
+parse_phase(const struct json_value *meta, enum submit_phase *out, char **cause)
 {
 	const struct json_value *v = present(meta, "phase");
 
-	if (v->type != JSON_STRING || !submit_phase_parse(v->u.string.ptr,
-	    out)) {
+	if (v->type != JSON_STRING ||
+	    !submit_phase_parse(v->u.string.ptr, out)) {
 		*cause = xasprintf("unknown phase (%s) in metadata: expected"
-		    " MPI Install, Test Build or Test Run",
+				   " MPI Install, Test Build or Test Run",
 		    v->type == JSON_STRING ? v->u.string.ptr :
-		    json_type_name(v->type));
+					     json_type_name(v->type));
 		return -1;
 	}
 	return 0;
@@ -722,10 +742,10 @@ metadata_parse(const struct json_value *meta, const char *user,
 	} else if (meta_text(MF_HOSTNAME, host, &out->hostname, cause) != 0)
 		return -1;
 	if (meta_text(MF_LOCAL_USERNAME, present(meta, "local_username"),
-	    &out->local_username, cause) != 0 ||
+		&out->local_username, cause) != 0 ||
 	    meta_text(MF_MTT_CLIENT_VERSION,
-	    present(meta, "mtt_client_version"), &out->mtt_client_version,
-	    cause) != 0)
+		present(meta, "mtt_client_version"), &out->mtt_client_version,
+		cause) != 0)
 		return -1;
 	out->http_username = user;
 	return check_text_limit(MF_HTTP_USERNAME, user, cause);
@@ -745,11 +765,12 @@ entries_parse(const struct json_value *meta, const struct json_value *data,
 
 		if (d->type != JSON_OBJECT) {
 			*cause = xasprintf("data[%zu] must be an object, got"
-			    " %s", i, json_type_name(d->type));
+					   " %s",
+			    i, json_type_name(d->type));
 			return -1;
 		}
-		if (entry_parse(meta, d, out->phase, &out->entries[i],
-		    &why) != 0) {
+		if (entry_parse(meta, d, out->phase, &out->entries[i], &why) !=
+		    0) {
 			*cause = xasprintf("data[%zu]: %s", i, why);
 			free(why);
 			return -1;

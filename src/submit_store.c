@@ -26,7 +26,7 @@
 #define STMT_MAX_PARAMS 48
 
 /* Where a normalised column's value comes from besides a field. */
-#define NV_LINK_SUITE (-1)	/* The linked build's test_suite_id. */
+#define NV_LINK_SUITE (-1) /* The linked build's test_suite_id. */
 
 enum norm_kind {
 	NK_CLUSTER,
@@ -39,17 +39,17 @@ enum norm_kind {
 	NK_SUITE,
 	NK_TEST_NAME,
 	NK_COMMAND,
-	NK_LATENCY,	/* Created with NK_PERFORMANCE, never alone. */
+	NK_LATENCY, /* Created with NK_PERFORMANCE, never alone. */
 	NK_PERFORMANCE,
 	NK__COUNT
 };
 
 struct norm_col {
 	const char *column;
-	int field;		/* enum submit_field, or NV_LINK_SUITE. */
+	int field; /* enum submit_field, or NV_LINK_SUITE. */
 	const char *cast;
-	const char *absent;	/* Value stored when the field is absent. */
-	bool md5;		/* Looked up through an md5() index. */
+	const char *absent; /* Value stored when the field is absent. */
+	bool md5;	    /* Looked up through an md5() index. */
 };
 
 struct norm_def {
@@ -59,103 +59,102 @@ struct norm_def {
 	struct norm_col cols[7];
 };
 
-#define TEXT_COL(c, f) { c, f, "::text", "", false }
-#define HASHED_COL(c, f) { c, f, "::text", "", true }
-#define FLOATS_COL(c, f) { c, f, "::float8[]", "{}", false }
+#define TEXT_COL(c, f)                    \
+	{                                 \
+		c, f, "::text", "", false \
+	}
+#define HASHED_COL(c, f)                 \
+	{                                \
+		c, f, "::text", "", true \
+	}
+#define FLOATS_COL(c, f)                        \
+	{                                       \
+		c, f, "::float8[]", "{}", false \
+	}
 
 static const struct norm_def norms[NK__COUNT] = {
-	[NK_CLUSTER] = { "compute_cluster", "compute_cluster_id", 5, {
-	    TEXT_COL("platform_name", SF_PLATFORM_NAME),
-	    TEXT_COL("platform_hardware", SF_PLATFORM_HARDWARE),
-	    TEXT_COL("platform_type", SF_PLATFORM_TYPE),
-	    TEXT_COL("os_name", SF_OS_NAME),
-	    TEXT_COL("os_version", SF_OS_VERSION) } },
-	[NK_COMPILER] = { "compiler", "compiler_id", 2, {
-	    TEXT_COL("compiler_name", SF_COMPILER_NAME),
-	    TEXT_COL("compiler_version", SF_COMPILER_VERSION) } },
-	[NK_MPI_GET] = { "mpi_get", "mpi_get_id", 2, {
-	    TEXT_COL("mpi_name", SF_MPI_NAME),
-	    TEXT_COL("mpi_version", SF_MPI_VERSION) } },
+	[NK_CLUSTER] = { "compute_cluster", "compute_cluster_id", 5,
+	    { TEXT_COL("platform_name", SF_PLATFORM_NAME),
+		TEXT_COL("platform_hardware", SF_PLATFORM_HARDWARE),
+		TEXT_COL("platform_type", SF_PLATFORM_TYPE),
+		TEXT_COL("os_name", SF_OS_NAME),
+		TEXT_COL("os_version", SF_OS_VERSION) } },
+	[NK_COMPILER] = { "compiler", "compiler_id", 2,
+	    { TEXT_COL("compiler_name", SF_COMPILER_NAME),
+		TEXT_COL("compiler_version", SF_COMPILER_VERSION) } },
+	[NK_MPI_GET] = { "mpi_get", "mpi_get_id", 2,
+	    { TEXT_COL("mpi_name", SF_MPI_NAME),
+		TEXT_COL("mpi_version", SF_MPI_VERSION) } },
 	[NK_CONFIGURE] = { "mpi_install_configure_args",
-	    "mpi_install_configure_id", 4, {
-	    { "vpath_mode", SF_VPATH_MODE, "::bit(2)", "00", false },
-	    { "bitness", SF_BITNESS, "::bit(6)", "000000", false },
-	    { "endian", SF_ENDIAN, "::bit(2)", "00", false },
-	    TEXT_COL("configure_arguments", SF_CONFIGURE_ARGUMENTS) } },
-	[NK_DESCRIPTION] = { "description", "description_id", 1, {
-	    HASHED_COL("description", SF_DESCRIPTION) } },
-	[NK_ENVIRONMENT] = { "environment", "environment_id", 1, {
-	    HASHED_COL("environment", SF_ENVIRONMENT) } },
-	[NK_RESULT_MESSAGE] = { "result_message", "result_message_id", 1, {
-	    HASHED_COL("result_message", SF_RESULT_MESSAGE) } },
-	[NK_SUITE] = { "test_suites", "test_suite_id", 1, {
-	    TEXT_COL("suite_name", SF_SUITE_NAME) } },
-	[NK_TEST_NAME] = { "test_names", "test_name_id", 2, {
-	    { "test_suite_id", NV_LINK_SUITE, "::integer", "0", false },
-	    TEXT_COL("test_name", SF_TEST_NAME) } },
-	[NK_COMMAND] = { "test_run_command", "test_run_command_id", 4, {
-	    TEXT_COL("launcher", SF_LAUNCHER),
-	    TEXT_COL("resource_mgr", SF_RESOURCE_MANAGER),
-	    TEXT_COL("network", SF_NETWORK),
-	    HASHED_COL("parameters", SF_PARAMETERS) } },
-	[NK_LATENCY] = { "latency_bandwidth", "latency_bandwidth_id", 7, {
-	    { "message_size", SF_MESSAGE_SIZE, "::int4[]", "{}", false },
-	    FLOATS_COL("bandwidth_min", SF_BANDWIDTH_MIN),
-	    FLOATS_COL("bandwidth_max", SF_BANDWIDTH_MAX),
-	    FLOATS_COL("bandwidth_avg", SF_BANDWIDTH_AVG),
-	    FLOATS_COL("latency_min", SF_LATENCY_MIN),
-	    FLOATS_COL("latency_max", SF_LATENCY_MAX),
-	    FLOATS_COL("latency_avg", SF_LATENCY_AVG) } },
+	    "mpi_install_configure_id", 4,
+	    { { "vpath_mode", SF_VPATH_MODE, "::bit(2)", "00", false },
+		{ "bitness", SF_BITNESS, "::bit(6)", "000000", false },
+		{ "endian", SF_ENDIAN, "::bit(2)", "00", false },
+		TEXT_COL("configure_arguments", SF_CONFIGURE_ARGUMENTS) } },
+	[NK_DESCRIPTION] = { "description", "description_id", 1,
+	    { HASHED_COL("description", SF_DESCRIPTION) } },
+	[NK_ENVIRONMENT] = { "environment", "environment_id", 1,
+	    { HASHED_COL("environment", SF_ENVIRONMENT) } },
+	[NK_RESULT_MESSAGE] = { "result_message", "result_message_id", 1,
+	    { HASHED_COL("result_message", SF_RESULT_MESSAGE) } },
+	[NK_SUITE] = { "test_suites", "test_suite_id", 1,
+	    { TEXT_COL("suite_name", SF_SUITE_NAME) } },
+	[NK_TEST_NAME] = { "test_names", "test_name_id", 2,
+	    { { "test_suite_id", NV_LINK_SUITE, "::integer", "0", false },
+		TEXT_COL("test_name", SF_TEST_NAME) } },
+	[NK_COMMAND] = { "test_run_command", "test_run_command_id", 4,
+	    { TEXT_COL("launcher", SF_LAUNCHER),
+		TEXT_COL("resource_mgr", SF_RESOURCE_MANAGER),
+		TEXT_COL("network", SF_NETWORK),
+		HASHED_COL("parameters", SF_PARAMETERS) } },
+	[NK_LATENCY] = { "latency_bandwidth", "latency_bandwidth_id", 7,
+	    { { "message_size", SF_MESSAGE_SIZE, "::int4[]", "{}", false },
+		FLOATS_COL("bandwidth_min", SF_BANDWIDTH_MIN),
+		FLOATS_COL("bandwidth_max", SF_BANDWIDTH_MAX),
+		FLOATS_COL("bandwidth_avg", SF_BANDWIDTH_AVG),
+		FLOATS_COL("latency_min", SF_LATENCY_MIN),
+		FLOATS_COL("latency_max", SF_LATENCY_MAX),
+		FLOATS_COL("latency_avg", SF_LATENCY_AVG) } },
 	[NK_PERFORMANCE] = { "performance", "performance_id", 0, { { 0 } } },
 };
 
 /* Which normalised rows each phase links, and the column holding each. */
 struct phase_link {
 	enum norm_kind kind;
-	const char *column;	/* Column of the result table. */
+	const char *column; /* Column of the result table. */
 };
 
-static const struct phase_link install_links[] = {
-	{ NK_CLUSTER, "compute_cluster_id" },
+static const struct phase_link install_links[] = { { NK_CLUSTER,
+						       "compute_cluster_id" },
 	{ NK_COMPILER, "mpi_install_compiler_id" },
 	{ NK_MPI_GET, "mpi_get_id" },
 	{ NK_CONFIGURE, "mpi_install_configure_id" },
 	{ NK_RESULT_MESSAGE, "result_message_id" },
 	{ NK_DESCRIPTION, "description_id" },
-	{ NK_ENVIRONMENT, "environment_id" },
-	{ NK__COUNT, NULL }
-};
+	{ NK_ENVIRONMENT, "environment_id" }, { NK__COUNT, NULL } };
 
-static const struct phase_link build_links[] = {
-	{ NK_COMPILER, "test_build_compiler_id" },
+static const struct phase_link build_links[] = { { NK_COMPILER,
+						     "test_build_compiler_id" },
 	{ NK_SUITE, "test_suite_id" },
 	{ NK_RESULT_MESSAGE, "result_message_id" },
 	{ NK_DESCRIPTION, "description_id" },
-	{ NK_ENVIRONMENT, "environment_id" },
-	{ NK__COUNT, NULL }
-};
+	{ NK_ENVIRONMENT, "environment_id" }, { NK__COUNT, NULL } };
 
-static const struct phase_link run_links[] = {
-	{ NK_TEST_NAME, "test_name_id" },
+static const struct phase_link run_links[] = { { NK_TEST_NAME, "test_name_id" },
 	{ NK_COMMAND, "test_run_command_id" },
 	{ NK_PERFORMANCE, "performance_id" },
 	{ NK_RESULT_MESSAGE, "result_message_id" },
 	{ NK_DESCRIPTION, "description_id" },
-	{ NK_ENVIRONMENT, "environment_id" },
-	{ NK__COUNT, NULL }
-};
+	{ NK_ENVIRONMENT, "environment_id" }, { NK__COUNT, NULL } };
 
 /* Columns a build or run copies from the row it links to. */
-static const char *const build_copies[] = {
-	"compute_cluster_id", "mpi_install_compiler_id", "mpi_get_id",
-	"mpi_install_configure_id", NULL
-};
+static const char *const build_copies[] = { "compute_cluster_id",
+	"mpi_install_compiler_id", "mpi_get_id", "mpi_install_configure_id",
+	NULL };
 
-static const char *const run_copies[] = {
-	"compute_cluster_id", "mpi_install_compiler_id", "mpi_get_id",
-	"mpi_install_configure_id", "mpi_install_id", "test_suite_id",
-	"test_build_compiler_id", NULL
-};
+static const char *const run_copies[] = { "compute_cluster_id",
+	"mpi_install_compiler_id", "mpi_get_id", "mpi_install_configure_id",
+	"mpi_install_id", "test_suite_id", "test_build_compiler_id", NULL };
 
 #define LINK_MAX 7
 
@@ -164,7 +163,7 @@ struct scalar_col {
 	const char *column;
 	enum submit_field field;
 	const char *cast;
-	const char *absent;	/* NULL: required, always sent. */
+	const char *absent; /* NULL: required, always sent. */
 };
 
 static const struct scalar_col scalar_cols[] = {
@@ -184,12 +183,12 @@ static const struct scalar_col scalar_cols[] = {
 /* What each statement of a batch is for. */
 enum stmt_role {
 	ROLE_BEGIN,
-	ROLE_CAST,		/* Checks one timestamp or interval. */
+	ROLE_CAST, /* Checks one timestamp or interval. */
 	ROLE_SUBMIT_FIND,
 	ROLE_SUBMIT_MAKE,
-	ROLE_LINK_CHECK,	/* Does a linked build or install exist? */
-	ROLE_LINK,		/* Reads the row a build or run links to. */
-	ROLE_NORMS,		/* Looks every normalised row up. */
+	ROLE_LINK_CHECK, /* Does a linked build or install exist? */
+	ROLE_LINK,	 /* Reads the row a build or run links to. */
+	ROLE_NORMS,	 /* Looks every normalised row up. */
 	ROLE_LOCK,
 	ROLE_NORM_MAKE,
 	ROLE_RESULT,
@@ -199,13 +198,13 @@ enum stmt_role {
 
 /* Which round trip a batch is; says how to read its results. */
 enum store_step {
-	STEP_BEGIN,		/* BEGIN, checks, submit row, first lookups. */
-	STEP_SUBMIT_MAKE,	/* Creates the submit row. */
-	STEP_LOOKUP,		/* Lookups of the first entry, again. */
-	STEP_NORMS_MAKE,	/* Creates missing normalised rows. */
-	STEP_RESULT,		/* One result, the next lookups or COMMIT. */
-	STEP_COMMIT,		/* COMMIT alone (an empty data list). */
-	STEP_ROLLBACK		/* Before a retry. */
+	STEP_BEGIN,	  /* BEGIN, checks, submit row, first lookups. */
+	STEP_SUBMIT_MAKE, /* Creates the submit row. */
+	STEP_LOOKUP,	  /* Lookups of the first entry, again. */
+	STEP_NORMS_MAKE,  /* Creates missing normalised rows. */
+	STEP_RESULT,	  /* One result, the next lookups or COMMIT. */
+	STEP_COMMIT,	  /* COMMIT alone (an empty data list). */
+	STEP_ROLLBACK	  /* Before a retry. */
 };
 
 /* One statement being built: SQL text and its parameters. */
@@ -217,7 +216,7 @@ struct stmt {
 	const char *values[STMT_MAX_PARAMS];
 	int lengths[STMT_MAX_PARAMS];
 	int n;
-	char keys[NK__COUNT][24];	/* Lock keys as text. */
+	char keys[NK__COUNT][24]; /* Lock keys as text. */
 };
 
 struct submit_store {
@@ -226,11 +225,11 @@ struct submit_store {
 	submit_store_done_cb cb;
 	void *arg;
 	int attempt;
-	enum store_step step;	/* Of the batch in flight. */
+	enum store_step step; /* Of the batch in flight. */
 
 	char submit_id[24];
 	long *ids;
-	size_t entry;			/* Entry being stored. */
+	size_t entry; /* Entry being stored. */
 
 	/* The current entry's linked row and normalised ids. */
 	char link[LINK_MAX][24];
@@ -323,8 +322,8 @@ store_free(struct submit_store *st)
 }
 
 static void
-store_done(struct submit_store *st, enum submit_outcome outcome,
-    const char *message)
+store_done(
+    struct submit_store *st, enum submit_outcome outcome, const char *message)
 {
 	long submit_id = strtol(st->submit_id, NULL, 10);
 
@@ -332,9 +331,8 @@ store_done(struct submit_store *st, enum submit_outcome outcome,
 	store_free(st);
 }
 
-static void
-store_refuse(struct submit_store *st, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+static void store_refuse(struct submit_store *st, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static void
 store_refuse(struct submit_store *st, const char *fmt, ...)
@@ -360,7 +358,7 @@ store_should_retry(struct submit_store *st, const struct db_result *res)
 {
 	return !res->conn_lost && st->attempt < STORE_MAX_ATTEMPTS &&
 	    (sqlstate_is(res, "40P01") || sqlstate_is(res, "40001") ||
-	    sqlstate_is(res, "23505"));
+		sqlstate_is(res, "23505"));
 }
 
 static void
@@ -369,7 +367,8 @@ store_retry(struct submit_store *st)
 	struct stmt *s;
 
 	log_info("submit: retrying after a conflict with another writer"
-	    " (attempt %d)", st->attempt + 1);
+		 " (attempt %d)",
+	    st->attempt + 1);
 	store_clear_stmts(st);
 	s = stmt_add(st, ROLE_ROLLBACK, 0);
 	strbuf_adds(&s->sql, "ROLLBACK");
@@ -396,10 +395,11 @@ store_failed(struct submit_store *st, const struct db_result *res)
 		    s->entry, submit_field_name(s->field), why);
 		return;
 	}
-	log_error("submit: statement %d (role %d) failed: %s [%s]",
-	    res->failed, s->role, why, res->sqlstate ? res->sqlstate : "-");
-	if (res->sqlstate != NULL && (strncmp(res->sqlstate, "22", 2) == 0 ||
-	    strncmp(res->sqlstate, "23", 2) == 0)) {
+	log_error("submit: statement %d (role %d) failed: %s [%s]", res->failed,
+	    s->role, why, res->sqlstate ? res->sqlstate : "-");
+	if (res->sqlstate != NULL &&
+	    (strncmp(res->sqlstate, "22", 2) == 0 ||
+		strncmp(res->sqlstate, "23", 2) == 0)) {
 		store_refuse(st, "data[%zu]: the database refused a value: %s",
 		    s->entry, why);
 		return;
@@ -483,7 +483,7 @@ static const char *
 link_id(const struct submit_store *st, const struct submit_entry *e)
 {
 	int f = st->req->phase == SUBMIT_PHASE_BUILD ? SF_MPI_INSTALL_ID :
-	    SF_TEST_BUILD_ID;
+						       SF_TEST_BUILD_ID;
 
 	return sent(e, f) ? e->v[f].text : "0";
 }
@@ -529,7 +529,8 @@ norm_conditions(struct strbuf *sql, const struct norm_def *def,
 			strbuf_addf(sql, "%s%s = $%d%s", alias, c->column,
 			    params[i], c->cast);
 		else
-			strbuf_addf(sql, "%s%s = (SELECT test_suite_id FROM"
+			strbuf_addf(sql,
+			    "%s%s = (SELECT test_suite_id FROM"
 			    " test_build WHERE test_build_id = $%d::integer)",
 			    alias, c->column, -params[i]);
 	}
@@ -568,7 +569,8 @@ norm_lookup_expr(const struct submit_store *st, struct stmt *s,
 	if (k == NK_PERFORMANCE) {
 		def = &norms[NK_LATENCY];
 		norm_params(st, s, e, def, params, link_param);
-		strbuf_adds(&s->sql, "(SELECT p.performance_id FROM performance"
+		strbuf_adds(&s->sql,
+		    "(SELECT p.performance_id FROM performance"
 		    " p JOIN latency_bandwidth l ON l.latency_bandwidth_id ="
 		    " p.latency_bandwidth_id WHERE ");
 		norm_conditions(&s->sql, def, params, "l.");
@@ -619,7 +621,8 @@ add_link_lookup(struct submit_store *st, size_t i)
 	strbuf_addf(&s->sql, " FROM %s WHERE %s = $%d::integer",
 	    st->req->phase == SUBMIT_PHASE_BUILD ? "mpi_install" : "test_build",
 	    st->req->phase == SUBMIT_PHASE_BUILD ? "mpi_install_id" :
-	    "test_build_id", stmt_params(s, link_id(st, store_entry(st, i))));
+						   "test_build_id",
+	    stmt_params(s, link_id(st, store_entry(st, i))));
 }
 
 /* Lock key of a normalised row: a hash of its table and values. */
@@ -627,10 +630,10 @@ static void
 norm_lock_key(const struct submit_store *st, const struct submit_entry *e,
     enum norm_kind k, char *out, size_t size)
 {
-	const struct norm_def *def = &norms[k == NK_PERFORMANCE ? NK_LATENCY :
-	    k];
-	uint64_t h = hash_fnv1a(HASH_FNV1A_SEED, def->table,
-	    strlen(def->table) + 1);
+	const struct norm_def *def =
+	    &norms[k == NK_PERFORMANCE ? NK_LATENCY : k];
+	uint64_t h = hash_fnv1a(
+	    HASH_FNV1A_SEED, def->table, strlen(def->table) + 1);
 	const char *v;
 	size_t len;
 	int i;
@@ -666,7 +669,8 @@ norm_find_or_insert(struct submit_store *st, struct stmt *s,
 	strbuf_addf(&s->sql, " ORDER BY 1 LIMIT 1), i AS (INSERT INTO %s (",
 	    def->table);
 	for (i = 0; i < def->ncols; i++)
-		strbuf_addf(&s->sql, "%s%s", i ? ", " : "", def->cols[i].column);
+		strbuf_addf(
+		    &s->sql, "%s%s", i ? ", " : "", def->cols[i].column);
 	if (extra_col != NULL)
 		strbuf_addf(&s->sql, "%s", extra_col);
 	strbuf_adds(&s->sql, ") SELECT ");
@@ -675,15 +679,16 @@ norm_find_or_insert(struct submit_store *st, struct stmt *s,
 		    def->cols[i].cast);
 	if (extra_col != NULL)
 		strbuf_addf(&s->sql, "%s", extra_expr);
-	strbuf_addf(&s->sql, " WHERE NOT EXISTS (SELECT 1 FROM f) RETURNING"
+	strbuf_addf(&s->sql,
+	    " WHERE NOT EXISTS (SELECT 1 FROM f) RETURNING"
 	    " %s AS id) SELECT id FROM f UNION ALL SELECT id FROM i",
 	    def->id);
 }
 
 /* Create a performance row: its latency_bandwidth row first. */
 static void
-add_performance_make(struct submit_store *st, size_t i,
-    const struct submit_entry *e)
+add_performance_make(
+    struct submit_store *st, size_t i, const struct submit_entry *e)
 {
 	struct stmt *s = stmt_add(st, ROLE_NORM_MAKE, i);
 	struct strbuf expr;
@@ -697,12 +702,13 @@ add_performance_make(struct submit_store *st, size_t i,
 	s->field = NK_PERFORMANCE;
 	norm_params(st, s, e, &norms[NK_LATENCY], params, 0);
 	strbuf_setup(&expr);
-	strbuf_adds(&expr, "(SELECT latency_bandwidth_id FROM"
+	strbuf_adds(&expr,
+	    "(SELECT latency_bandwidth_id FROM"
 	    " latency_bandwidth WHERE ");
 	norm_conditions(&expr, &norms[NK_LATENCY], params, "");
 	strbuf_adds(&expr, " ORDER BY 1 LIMIT 1)");
-	norm_find_or_insert(st, s, e, NK_PERFORMANCE, "latency_bandwidth_id",
-	    expr.data);
+	norm_find_or_insert(
+	    st, s, e, NK_PERFORMANCE, "latency_bandwidth_id", expr.data);
 	strbuf_shutdown(&expr);
 }
 
@@ -776,21 +782,24 @@ result_cols_links(const struct submit_store *st, const struct submit_entry *e,
 
 	for (j = 0; copies != NULL && copies[j] != NULL; j++)
 		cols[n++] = (struct result_col){ copies[j], st->link[j],
-		    strlen(st->link[j]), "::integer", false };
+			strlen(st->link[j]), "::integer", false };
 	if (copies != NULL)
 		cols[n++] = (struct result_col){ st->req->phase ==
-		    SUBMIT_PHASE_BUILD ? "mpi_install_id" : "test_build_id",
-		    link_id(st, e), strlen(link_id(st, e)), "::integer", true };
+				SUBMIT_PHASE_BUILD ?
+			    "mpi_install_id" :
+			    "test_build_id",
+			link_id(st, e), strlen(link_id(st, e)), "::integer",
+			true };
 	for (l = phase_links(st->req->phase); l->kind != NK__COUNT; l++)
 		cols[n++] = (struct result_col){ l->column,
-		    st->norm_id[l->kind], strlen(st->norm_id[l->kind]),
-		    "::integer", norm_compared(e, l->kind) };
+			st->norm_id[l->kind], strlen(st->norm_id[l->kind]),
+			"::integer", norm_compared(e, l->kind) };
 	return n;
 }
 
 static int
-result_cols_scalars(const struct submit_entry *e, struct result_col *cols,
-    int n)
+result_cols_scalars(
+    const struct submit_entry *e, struct result_col *cols, int n)
 {
 	const struct scalar_col *c;
 
@@ -798,9 +807,9 @@ result_cols_scalars(const struct submit_entry *e, struct result_col *cols,
 		const struct submit_value *v = entry_value(e, c->field);
 
 		cols[n++] = (struct result_col){ c->column,
-		    v->text ? v->text : c->absent,
-		    v->text ? v->len : strlen(c->absent), c->cast,
-		    v->text != NULL };
+			v->text ? v->text : c->absent,
+			v->text ? v->len : strlen(c->absent), c->cast,
+			v->text != NULL };
 	}
 	return n;
 }
@@ -813,16 +822,16 @@ result_cols(const struct submit_store *st, const struct submit_entry *e,
 	int n = 0;
 
 	cols[n++] = (struct result_col){ "submit_id", st->submit_id,
-	    strlen(st->submit_id), "::integer", true };
+		strlen(st->submit_id), "::integer", true };
 	n = result_cols_links(st, e, cols, n);
 	if (st->req->phase == SUBMIT_PHASE_RUN) {
 		const struct submit_value *np = entry_value(e, SF_NP);
 		const struct submit_value *cmd = entry_value(e, SF_COMMAND);
 
 		cols[n++] = (struct result_col){ "np", np->text, np->len,
-		    "::smallint", true };
+			"::smallint", true };
 		cols[n++] = (struct result_col){ "full_command", cmd->text,
-		    cmd->len, "::text", true };
+			cmd->len, "::text", true };
 	}
 	return result_cols_scalars(e, cols, n);
 }
@@ -851,23 +860,28 @@ result_statement(const struct submit_store *st, struct stmt *s,
 
 	for (i = 0; i < n; i++)
 		params[i] = stmt_param(s, cols[i].value, cols[i].len);
-	strbuf_addf(&s->sql, "WITH f AS (SELECT %s_id AS id FROM ONLY %s"
-	    " WHERE ", table, table);
+	strbuf_addf(&s->sql,
+	    "WITH f AS (SELECT %s_id AS id FROM ONLY %s"
+	    " WHERE ",
+	    table, table);
 	for (i = 0; i < n; i++) {
 		if (cols[i].compare)
-			strbuf_addf(&s->sql, "%s%s = $%d%s", ncmp++ ? " AND " :
-			    "", cols[i].column, params[i], cols[i].cast);
+			strbuf_addf(&s->sql, "%s%s = $%d%s",
+			    ncmp++ ? " AND " : "", cols[i].column, params[i],
+			    cols[i].cast);
 	}
-	strbuf_addf(&s->sql, " ORDER BY 1 LIMIT 1), i AS (INSERT INTO %s (",
-	    table);
+	strbuf_addf(
+	    &s->sql, " ORDER BY 1 LIMIT 1), i AS (INSERT INTO %s (", table);
 	for (i = 0; i < n; i++)
 		strbuf_addf(&s->sql, "%s%s", i ? ", " : "", cols[i].column);
 	strbuf_adds(&s->sql, ") SELECT ");
 	for (i = 0; i < n; i++)
-		strbuf_addf(&s->sql, "%s$%d%s", i ? ", " : "", params[i],
-		    cols[i].cast);
-	strbuf_addf(&s->sql, " WHERE NOT EXISTS (SELECT 1 FROM f) RETURNING"
-	    " %s_id AS id) SELECT id FROM f UNION ALL SELECT id FROM i", table);
+		strbuf_addf(
+		    &s->sql, "%s$%d%s", i ? ", " : "", params[i], cols[i].cast);
+	strbuf_addf(&s->sql,
+	    " WHERE NOT EXISTS (SELECT 1 FROM f) RETURNING"
+	    " %s_id AS id) SELECT id FROM f UNION ALL SELECT id FROM i",
+	    table);
 }
 
 /*
@@ -921,13 +935,16 @@ add_submit_find(struct submit_store *st)
 	struct stmt *s = stmt_add(st, ROLE_SUBMIT_FIND, 0);
 
 	if (r->submit_id > 0) {
-		snprintf(st->submit_id, sizeof st->submit_id, "%ld",
-		    r->submit_id);
-		strbuf_addf(&s->sql, "SELECT submit_id FROM submit WHERE"
-		    " submit_id = $%d::integer", stmt_params(s, st->submit_id));
+		snprintf(
+		    st->submit_id, sizeof st->submit_id, "%ld", r->submit_id);
+		strbuf_addf(&s->sql,
+		    "SELECT submit_id FROM submit WHERE"
+		    " submit_id = $%d::integer",
+		    stmt_params(s, st->submit_id));
 		return;
 	}
-	strbuf_addf(&s->sql, "SELECT submit_id FROM submit WHERE hostname ="
+	strbuf_addf(&s->sql,
+	    "SELECT submit_id FROM submit WHERE hostname ="
 	    " $%d::text AND local_username = $%d::text AND http_username ="
 	    " $%d::text AND mtt_client_version = $%d::text ORDER BY 1 LIMIT 1",
 	    stmt_params(s, r->hostname), stmt_params(s, r->local_username),
@@ -953,7 +970,8 @@ store_make_submit(struct submit_store *st)
 	strbuf_addf(&lock->sql, "SELECT pg_advisory_xact_lock($%d::bigint)",
 	    stmt_params(lock, lock->keys[0]));
 	s = stmt_add(st, ROLE_SUBMIT_MAKE, 0);
-	strbuf_addf(&s->sql, "WITH f AS (SELECT submit_id AS id FROM submit"
+	strbuf_addf(&s->sql,
+	    "WITH f AS (SELECT submit_id AS id FROM submit"
 	    " WHERE hostname = $1::text AND local_username = $2::text AND"
 	    " http_username = $3::text AND mtt_client_version = $4::text"
 	    " ORDER BY 1 LIMIT 1), i AS (INSERT INTO submit (hostname,"
@@ -979,8 +997,8 @@ add_casts(struct submit_store *st)
 		const struct submit_entry *e = store_entry(st, i);
 
 		for (j = 0; j < 2; j++) {
-			const struct submit_value *v = entry_value(e,
-			    checked[j]);
+			const struct submit_value *v = entry_value(
+			    e, checked[j]);
 			struct stmt *s;
 
 			if (v->text == NULL)
@@ -1001,7 +1019,8 @@ static void
 add_link_checks(struct submit_store *st)
 {
 	const char *table = st->req->phase == SUBMIT_PHASE_BUILD ?
-	    "mpi_install" : "test_build";
+	    "mpi_install" :
+	    "test_build";
 	size_t i;
 
 	if (st->req->phase == SUBMIT_PHASE_INSTALL)
@@ -1009,8 +1028,10 @@ add_link_checks(struct submit_store *st)
 	for (i = 0; i < st->req->count; i++) {
 		struct stmt *s = stmt_add(st, ROLE_LINK_CHECK, i);
 
-		strbuf_addf(&s->sql, "SELECT 1 FROM ONLY %s WHERE %s_id ="
-		    " $%d::integer", table, table,
+		strbuf_addf(&s->sql,
+		    "SELECT 1 FROM ONLY %s WHERE %s_id ="
+		    " $%d::integer",
+		    table, table,
 		    stmt_params(s, link_id(st, store_entry(st, i))));
 	}
 }
@@ -1071,8 +1092,8 @@ store_read_link(struct submit_store *st, const struct db_result *res, int i)
 	if (PQntuples(r) < 1)
 		return false;
 	for (j = 0; j < PQnfields(r) && j < LINK_MAX; j++)
-		snprintf(st->link[j], sizeof st->link[j], "%s",
-		    PQgetvalue(r, 0, j));
+		snprintf(
+		    st->link[j], sizeof st->link[j], "%s", PQgetvalue(r, 0, j));
 	return true;
 }
 
@@ -1100,7 +1121,8 @@ static void
 store_link_missing(struct submit_store *st)
 {
 	const char *key = st->req->phase == SUBMIT_PHASE_BUILD ?
-	    "mpi_install_id" : "test_build_id";
+	    "mpi_install_id" :
+	    "test_build_id";
 
 	store_refuse(st, "data[%zu]: field '%s': %s %s does not exist",
 	    st->entry, key, key, link_id(st, store_entry(st, st->entry)));
@@ -1108,8 +1130,8 @@ store_link_missing(struct submit_store *st)
 
 /* Lookups for st->entry arrived in res, from statement first on. */
 static void
-store_entry_next(struct submit_store *st, const struct db_result *res,
-    int first)
+store_entry_next(
+    struct submit_store *st, const struct db_result *res, int first)
 {
 	int link = stmt_index(st, ROLE_LINK, first);
 	int lookups = stmt_index(st, ROLE_NORMS, first);
@@ -1174,8 +1196,10 @@ store_begun(struct submit_store *st, const struct db_result *res)
 		return;
 	}
 	if (st->req->submit_id > 0) {
-		store_refuse(st, "field 'submit_id': submit_id %ld does not"
-		    " exist", st->req->submit_id);
+		store_refuse(st,
+		    "field 'submit_id': submit_id %ld does not"
+		    " exist",
+		    st->req->submit_id);
 		return;
 	}
 	store_make_submit(st);
@@ -1203,7 +1227,8 @@ store_result_done(struct submit_store *st, const struct db_result *res)
 	int i = stmt_index(st, ROLE_RESULT, 0);
 
 	if (!result_one_value(res, i, id, sizeof id)) {
-		store_done(st, SUBMIT_DB_FAILED, "the result row was not"
+		store_done(st, SUBMIT_DB_FAILED,
+		    "the result row was not"
 		    " stored");
 		return;
 	}
@@ -1229,8 +1254,8 @@ store_batch_cb(const struct db_result *res, void *arg)
 		store_begun(st, res);
 		break;
 	case STEP_SUBMIT_MAKE:
-		result_one_value(res, st->nstmts - 1, st->submit_id,
-		    sizeof st->submit_id);
+		result_one_value(
+		    res, st->nstmts - 1, st->submit_id, sizeof st->submit_id);
 		store_after_submit(st, NULL);
 		break;
 	case STEP_LOOKUP:
