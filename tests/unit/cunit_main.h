@@ -7,6 +7,8 @@
 #ifndef MTTD_CUNIT_MAIN_H
 #define MTTD_CUNIT_MAIN_H
 
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -67,6 +69,26 @@ fail:
 	CU_cleanup_registry();
 	return 2;
 }
+
+/* Record one assertion; the message is formatted only when it failed. */
+static inline void __attribute__((format(printf, 4, 5)))
+cunit_check(bool ok, const char *file, unsigned line, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	msg[0] = '\0';
+	if (!ok) {
+		va_start(ap, fmt);
+		vsnprintf(msg, sizeof msg, fmt, ap);
+		va_end(ap);
+	}
+	CU_assertImplementation(
+	    ok ? CU_TRUE : CU_FALSE, line, msg, file, "", CU_FALSE);
+}
+
+/* Assert ok, with a printf-style message for when it does not hold. */
+#define CHECK(ok, ...) cunit_check((ok), __FILE__, __LINE__, __VA_ARGS__)
 
 #define CUNIT_NCASES(table) (sizeof(table) / sizeof(table)[0])
 

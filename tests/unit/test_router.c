@@ -19,24 +19,6 @@
 /* The SPEC's example prefix. */
 #define PREFIX "/submit/cpy/api"
 
-/* Record one assertion; the message is formatted only when it failed. */
-static void __attribute__((format(printf, 3, 4)))
-check(bool ok, unsigned line, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	msg[0] = '\0';
-	if (!ok) {
-		va_start(ap, fmt);
-		vsnprintf(msg, sizeof msg, fmt, ap);
-		va_end(ap);
-	}
-	CU_assertImplementation(
-	    ok ? CU_TRUE : CU_FALSE, line, msg, __FILE__, "", CU_FALSE);
-}
-
-#define CHECK(ok, ...) check((ok), __LINE__, __VA_ARGS__)
 
 struct normalise_case {
 	const char *uri;

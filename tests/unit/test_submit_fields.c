@@ -139,24 +139,6 @@ db_catalog_server_version(const struct db_catalog *cat)
  * Assertions that say what came back.
  */
 
-/* Record one assertion; the message is formatted only when it failed. */
-static void __attribute__((format(printf, 3, 4)))
-check(bool ok, unsigned line, const char *fmt, ...)
-{
-	char msg[1024];
-	va_list ap;
-
-	msg[0] = '\0';
-	if (!ok) {
-		va_start(ap, fmt);
-		vsnprintf(msg, sizeof msg, fmt, ap);
-		va_end(ap);
-	}
-	CU_assertImplementation(
-	    ok ? CU_TRUE : CU_FALSE, line, msg, __FILE__, "", CU_FALSE);
-}
-
-#define CHECK(ok, ...) check((ok), __LINE__, __VA_ARGS__)
 
 static const char *
 shown(const char *s)
