@@ -19,7 +19,6 @@
 /* The SPEC's example prefix. */
 #define PREFIX "/submit/cpy/api"
 
-
 struct normalise_case {
 	const char *uri;
 	const char *prefix;

@@ -139,7 +139,6 @@ db_catalog_server_version(const struct db_catalog *cat)
  * Assertions that say what came back.
  */
 
-
 static const char *
 shown(const char *s)
 {
