@@ -15,7 +15,7 @@
 set -euo pipefail
 
 prog=quickstart.sh
-DEPS=(build-essential autoconf automake libtool pkg-config autoconf-archive
+DEPS=(build-essential autoconf automake pkg-config autoconf-archive
     libevent-dev libyajl-dev libpq-dev libcunit1-dev libcrypt-dev
     libaprutil1-dev apache2-utils postgresql-15 postgresql-client-15 curl
     python3)
@@ -138,7 +138,7 @@ print_howto() {
 mttd starts on $url/ with user mttuser, password $web_password.
 From another terminal, submit a test result:
 
-curl -H "Content-Type: application/json" -X POST -d '{"data" : [ {"bitness": 0, "endian": "test", "vpath_mode": "test", "platform_hardware": "test", "platform_type": "test", "os_name": "test", "os_version": "test", "compiler_name": "test", "compiler_version": "test", "mpi_name": "test", "mpi_version": "test", "configure_arguments": "test", "start_timestamp": "Mon Jan 1 00:00:00 2000", "duration": "0 Seconds", "result_message": "test", "test_result": 0, "exit_value": 0, "merge_stdout_stderr": 0, "result_stderr": "test"} ], "metadata" : {"client_serial": 12345, "hostname": "test.test.com", "local_username": "test", "mtt_client_version": "4.0a1", "phase": "MPI Install", "platform_name": "sample_platform", "trial": 1}}' $url/submit --user mttuser:$web_password
+curl -H "Content-Type: application/json" -X POST -d '{"data" : [ {"bitness": 0, "endian": "test", "vpath_mode": "test", "platform_hardware": "test", "platform_type": "test", "os_name": "test", "os_version": "test", "compiler_name": "test", "compiler_version": "test", "mpi_name": "test", "mpi_version": "test", "configure_arguments": "test", "start_timestamp": "Mon Jan 1 00:00:00 2000", "duration": "0 Seconds", "result_message": "test", "test_result": 0, "exit_value": 0, "merge_stdout_stderr": 0, "result_stderr": "test"} ], "metadata" : {"client_serial": 12345, "hostname": "test.test.com", "local_username": "test", "mtt_client_version": "4.0a1", "phase": "MPI Install", "platform_name": "sample_platform", "trial": 1}}' $url/submit --user mttuser:$web_password; echo
 
 and read it back (prints 2000-01-01 00:00:00):
 

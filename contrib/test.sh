@@ -42,6 +42,8 @@ fi
 
 echo "$prog: autoreconf"
 autoreconf -fi
+# A fresh build folder: no logs of an earlier run are shown as new.
+rm -rf build
 mkdir -p build
 cd build
 echo "$prog: configure --enable-werror"

@@ -41,7 +41,8 @@ size_t auth_cache_hits(const struct auth *a);
 
 /*
  * Check an Authorization header value (NULL when absent) against a.
- * On AUTH_OK the user name is copied into user (size AUTH_USER_MAX + 1).
+ * On AUTH_OK the user name is copied into user (size AUTH_USER_MAX + 1);
+ * on AUTH_WRONG the name that failed is, for the caller's log.
  */
 enum auth_result auth_check(struct auth *a, const char *header, char *user);
 

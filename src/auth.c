@@ -520,10 +520,11 @@ auth_check(struct auth *a, const char *header, char *user)
 	else
 		verdict = e == NULL ? "unknown user" : "wrong password";
 	log_debug("user '%s': %s", cred, verdict);
-	if (ok) {
-		auth_user_copy(user, cred);
+
+	/* The name is given back on failure too, for the warning. */
+	auth_user_copy(user, cred);
+	if (ok)
 		auth_cache_add(a, header, user);
-	}
 	explicit_bzero(cred, sizeof cred);
 	return ok ? AUTH_OK : AUTH_WRONG;
 }

@@ -80,6 +80,13 @@ struct db_pool {
 	int wait_timeout_s;
 	struct db_conn *conns;
 	int up; /* Connections connected. */
+	/*
+	 * The last known state of the database: true from start-up (the
+	 * catalogue was just read) and after any connection succeeds, false
+	 * once no connection is up and one has failed.  While true, requests
+	 * wait for a connection that is still connecting.
+	 */
+	bool reachable;
 	TAILQ_HEAD(, db_conn) idle;
 	TAILQ_HEAD(, db_wait) waits;
 	int waiting;
@@ -149,7 +156,9 @@ db_pool_fail_waits(struct db_pool *p)
 {
 	struct db_wait *w;
 
-	log_error("database is down: no connection is up");
+	if (p->reachable)
+		log_error("database is down: no connection is up");
+	p->reachable = false;
 	while ((w = TAILQ_FIRST(&p->waits)) != NULL) {
 		TAILQ_REMOVE(&p->waits, w, entry);
 		p->waiting--;
@@ -171,7 +180,9 @@ db_conn_lost(struct db_conn *c, const char *why)
 	db_conn_unwatch(c);
 	if (c->state == DBC_IDLE)
 		TAILQ_REMOVE(&c->pool->idle, c, idle_entry);
-	if (was_up && --c->pool->up == 0)
+	if (was_up)
+		c->pool->up--;
+	if (c->pool->up == 0)
 		db_pool_fail_waits(c->pool);
 	PQfinish(c->pg);
 	c->pg = NULL;
@@ -231,6 +242,7 @@ db_conn_poll_connect(struct db_conn *c)
 		db_conn_lost(c, PQerrorMessage(c->pg));
 		return;
 	}
+	c->pool->reachable = true;
 	if (c->pool->up++ == 0)
 		log_info("database is up (%s:%s/%s)", c->pool->host,
 		    c->pool->port, c->pool->dbname);
@@ -301,7 +313,7 @@ db_pool_acquire(struct db_pool *p, db_acquire_cb cb, void *arg)
 		db_conn_set_state(c, DBC_LENT);
 		w->conn = c;
 		w->status = DB_ACQUIRE_OK;
-	} else if (p->up == 0) {
+	} else if (p->up == 0 && !p->reachable) {
 		w->status = DB_ACQUIRE_DOWN;
 	} else if (p->waiting >= p->max_waiting) {
 		w->status = DB_ACQUIRE_BUSY;
@@ -329,7 +341,7 @@ db_wait_cancel(struct db_wait *w)
 bool
 db_pool_is_up(const struct db_pool *p)
 {
-	return p->up > 0;
+	return p->up > 0 || p->reachable;
 }
 
 int
@@ -621,6 +633,7 @@ db_pool_new(struct event_base *base, const struct db_pool_params *params)
 	p->size = params->size;
 	p->max_waiting = params->max_waiting;
 	p->wait_timeout_s = params->wait_timeout_s;
+	p->reachable = true;
 	TAILQ_INIT(&p->idle);
 	TAILQ_INIT(&p->waits);
 	p->conns = xcalloc(p->size, sizeof *p->conns);

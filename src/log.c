@@ -211,8 +211,13 @@ log_format(char *buf, size_t off, const char *fmt, va_list ap)
 		memcpy(buf + off + room - 3, "...", 3);
 		n = (int)room;
 	}
+	/* libpq's messages end in newlines: keep one line per entry. */
+	while (n > 0 && (buf[off + n - 1] == '\n' || buf[off + n - 1] == ' '))
+		n--;
 	for (i = off; i < off + (size_t)n; i++) {
-		if (((unsigned char)buf[i] < 0x20 && buf[i] != '\t') ||
+		if (buf[i] == '\n')
+			buf[i] = ' ';
+		else if (((unsigned char)buf[i] < 0x20 && buf[i] != '\t') ||
 		    buf[i] == 0x7f)
 			buf[i] = '?';
 	}

@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -53,6 +54,12 @@ struct mttd {
 	int stop_signals; /* TERM/INT seen so far. */
 };
 
+/* The log is a file: die() then also tells the terminal. */
+static bool log_goes_to_file;
+
+/* Background start-up: the child tells its waiting parent it is up. */
+static int startup_pipe = -1;
+
 static void die(const char *fmt, ...)
     __attribute__((format(printf, 1, 2), noreturn));
 
@@ -66,8 +73,18 @@ die(const char *fmt, ...)
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
 	log_crit("%s", msg);
-	fprintf(stderr, "mttd: %s\n", msg);
+	if (log_goes_to_file)
+		fprintf(stderr, "mttd: %s\n", msg);
 	exit(1);
+}
+
+/* The command line forms, for a mistake on it. */
+static void
+usage_short(FILE *out)
+{
+	fprintf(out,
+	    "usage: mttd -c FILE [-f] | mttd --check-config -c FILE |"
+	    " mttd -h | mttd -V\n");
 }
 
 static void
@@ -122,7 +139,7 @@ parse_options(int argc, char **argv, struct options *o)
 			printf("mttd %s\n", PACKAGE_VERSION);
 			exit(0);
 		default:
-			usage(stderr);
+			usage_short(stderr);
 			exit(EXIT_CONFIG);
 		}
 	}
@@ -130,7 +147,7 @@ parse_options(int argc, char **argv, struct options *o)
 		fprintf(stderr, "mttd: %s\n",
 		    o->config == NULL ? "-c FILE is required" :
 					"unexpected argument");
-		usage(stderr);
+		usage_short(stderr);
 		exit(EXIT_CONFIG);
 	}
 }
@@ -199,6 +216,7 @@ setup_logging(const struct mttd *m, const struct options *o)
 	const struct settings *s = &m->settings;
 	char *cause = NULL;
 
+	log_goes_to_file = !o->foreground;
 	if (log_setup(o->foreground ? NULL : s->log_file, s->access_log,
 		s->log_level, &cause) != 0) {
 		fprintf(stderr, "mttd: %s\n", cause);
@@ -324,11 +342,97 @@ setup_signals(struct mttd *m)
 static void
 go_background(const struct mttd *m)
 {
+	int fds[2];
+	pid_t pid;
+	char ok;
+
 	if (m->settings.log_file == NULL)
 		die("[logging] log_file is needed to run in the background"
 		    " (or use -f)");
-	if (daemon(0, 0) != 0)
+
+	/*
+	 * The parent waits for the child's word that start-up worked, so
+	 * its exit status (what an init script sees) tells the truth.
+	 */
+	if (pipe(fds) != 0 || (pid = fork()) < 0)
 		die("cannot go to the background: %s", strerror(errno));
+	if (pid > 0) {
+		close(fds[1]);
+		exit(read(fds[0], &ok, 1) == 1 ? 0 : 1);
+	}
+	close(fds[0]);
+	startup_pipe = fds[1];
+	if (setsid() < 0)
+		die("cannot start a session: %s", strerror(errno));
+}
+
+/* Start-up worked: detach from the terminal and release the parent. */
+static void
+startup_done(void)
+{
+	int fd;
+
+	if (startup_pipe < 0)
+		return;
+	if ((fd = open("/dev/null", O_RDWR)) >= 0) {
+		dup2(fd, STDIN_FILENO);
+		dup2(fd, STDOUT_FILENO);
+		dup2(fd, STDERR_FILENO);
+		if (fd > STDERR_FILENO)
+			close(fd);
+	}
+	if (chdir("/") != 0 || write(startup_pipe, "1", 1) != 1)
+		log_warn(
+		    "could not tell the parent process: %s", strerror(errno));
+	close(startup_pipe);
+	startup_pipe = -1;
+}
+
+/* The folder of a file mttd will write must exist and be writable. */
+static bool
+check_folder_of(const char *key, const char *path, const char *config)
+{
+	char *dir;
+	bool ok;
+
+	if (path == NULL)
+		return true;
+	dir = xstrdup(path);
+	*strrchr(dir, '/') = '\0';
+	ok = access(dir[0] ? dir : "/", W_OK | X_OK) == 0;
+	if (!ok)
+		fprintf(stderr,
+		    "mttd: %s: key '%s': folder %s of %s is not"
+		    " writable: %s\n",
+		    config, key, dir, path, strerror(errno));
+	free(dir);
+	return ok;
+}
+
+/* --check-config: what start-up would read, without the database. */
+static int
+check_config(struct mttd *m, const struct options *o)
+{
+	const struct settings *s = &m->settings;
+	struct auth *a = NULL;
+	char *cause = NULL;
+	bool ok;
+
+	ok = check_folder_of("log_file", s->log_file, o->config) &&
+	    check_folder_of("access_log", s->access_log, o->config);
+	if (ok && s->htpasswd_file != NULL &&
+	    (a = auth_load(s->htpasswd_file, &cause)) == NULL) {
+		fprintf(stderr, "mttd: %s: key 'htpasswd_file': %s\n",
+		    o->config, cause);
+		free(cause);
+		ok = false;
+	}
+	auth_free(a);
+	settings_free(&m->settings);
+	if (!ok)
+		return EXIT_CONFIG;
+	printf("%s: configuration is valid\n", o->config);
+	return 0;
 }
 
 static void
@@ -357,14 +461,8 @@ main(int argc, char **argv)
 	memset(&m, 0, sizeof m);
 	parse_options(argc, argv, &o);
 	load_settings(&m, &o);
-	if (o.check_config) {
-		auth_free(m.settings.htpasswd_file ?
-			load_htpasswd(&m.settings) :
-			NULL);
-		printf("%s: configuration is valid\n", o.config);
-		settings_free(&m.settings);
-		return 0;
-	}
+	if (o.check_config)
+		return check_config(&m, &o);
 	if (!o.foreground)
 		go_background(&m);
 	setup_logging(&m, &o);
@@ -380,6 +478,7 @@ main(int argc, char **argv)
 	write_port_file(m.server->port);
 	log_info("listening on %s:%d%s", m.settings.socket_host, m.server->port,
 	    m.settings.url_prefix);
+	startup_done();
 	event_base_dispatch(m.base);
 	shutdown_all(&m);
 	return 0;

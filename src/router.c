@@ -156,9 +156,9 @@ router_authenticate(struct request *r)
 	if (res == AUTH_OK)
 		return true;
 	if (res != AUTH_MISSING)
-		log_warn("req=%llu login failed (%s) from %s",
-		    (unsigned long long)r->id, auth_result_name(res),
-		    r->client);
+		log_warn("req=%llu login failed (%s): user=%s client=%s",
+		    (unsigned long long)r->id, router_auth_problem(res),
+		    res == AUTH_WRONG ? r->user : "-", r->client);
 	r->user[0] = '\0';
 	router_reply_401(r, router_auth_problem(res));
 	return false;
