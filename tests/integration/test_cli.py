@@ -4,10 +4,13 @@
 2 with FILE:LINE: key 'K'), the reference's template form, -h listing
 every option and configuration key, -V."""
 
+import http.client
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -231,6 +234,79 @@ class Cli(unittest.TestCase):
         finally:
             status = server.stop()
         self.assertEqual(status, 0, server.log_tail())
+
+    def background_text(self, log_file, port_file_dir=None):
+        return ("[server]\nsocket_host = 127.0.0.1\nsocket_port = 0\n\n"
+                "[logging]\nlog_level = INFO\nlog_file = %s\n\n"
+                "[pg_v3]\ntype = postgres\ndbname = %s\nusername = mtt\n"
+                "password = %s\nserver = 127.0.0.1\nport = %d\n"
+                % (log_file, self.db, self.pg.password, self.pg.port))
+
+    def test_background_start_up_failure_is_the_exit_status(self):
+        # An init script sees whether mttd started: a log folder that does
+        # not exist fails the command, with the reason on stderr.
+        path = self.write("bg-bad.conf", self.background_text(
+            "no-such-folder/mttd.log"))
+        rc, out, err = self.mttd("-c", path, timeout=15)
+        self.assertEqual(rc, 1, out + err)
+        self.assertIn("no-such-folder/mttd.log", err)
+        rc, out, err = self.mttd("--check-config", "-c", path)
+        self.assertEqual(rc, 2, out + err)
+        self.assertTrue(h.names_word(err, "log_file"), err)
+
+    def test_background_start_up_success(self):
+        # Exit 0 only once mttd listens; the daemon then serves and stops
+        # on SIGTERM.
+        path = self.write("bg/bg.conf", self.background_text("mttd.log"))
+        port_file = os.path.join(self.dir, "bg", "port")
+        env = h.subprocess_env({"MTTD_PORT_FILE": port_file})
+        proc = subprocess.run([h.MTTD_BIN, "-c", path],
+                              stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, timeout=30, env=env)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        with open(port_file) as f:
+            port = int(f.read().strip())
+        found = subprocess.run(["pgrep", "-f", "-x", "%s -c %s" %
+                                (h.MTTD_BIN, path)],
+                               stdout=subprocess.PIPE, timeout=10)
+        pids = [int(p) for p in found.stdout.split()]
+        self.assertEqual(len(pids), 1, found.stdout)
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            conn.request("GET", "/")
+            self.assertEqual(conn.getresponse().status, 200)
+            conn.close()
+        finally:
+            os.kill(pids[0], signal.SIGTERM)
+        deadline = time.time() + 10
+        while time.time() < deadline and os.path.exists("/proc/%d" %
+                                                          pids[0]):
+            time.sleep(0.05)
+        self.assertFalse(os.path.exists("/proc/%d" % pids[0]))
+        with open(os.path.join(self.dir, "bg", "mttd.log")) as f:
+            self.assertIn("mttd stopped", f.read())
+
+    def test_check_config_missing_htpasswd_names_the_key(self):
+        text = self.good_text().replace("htpasswd_file = htpasswd",
+                                        "htpasswd_file = no-such-htpasswd")
+        path = self.write("nohtpasswd.conf", text)
+        rc, out, err = self.mttd("--check-config", "-c", path)
+        self.assertEqual(rc, 2, out + err)
+        self.assertTrue(h.names_word(err, "htpasswd_file"), err)
+        self.assertEqual(err.count("no-such-htpasswd"), 1, err)
+
+    def test_requests_right_after_start_wait_for_the_pool(self):
+        # The pool is still connecting when the port file appears; a
+        # request then waits for a connection instead of getting 503.
+        for _ in range(5):
+            server = h.Mttd(self.db, auth="proxy")
+            try:
+                server.start()
+                resp = server.http("POST", "/serial", {"serial": "serial"})
+                self.assertEqual(resp.status, 200, resp)
+            finally:
+                server.stop()
 
     def test_help_lists_every_option_and_key(self):
         rc, out, err = self.mttd("-h")
