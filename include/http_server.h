@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include <event2/event.h>
+#include <event2/http.h>
 
 #include "auth.h"
 #include "db_pool.h"
@@ -24,8 +25,10 @@ struct http_server {
 	struct auth *auth; /* NULL: proxy mode. */
 	time_t started;
 	uint64_t next_id;
-	int active;    /* Requests in flight. */
-	bool draining; /* Stop once active reaches 0. */
+	int active;		   /* Requests in flight. */
+	int sending;		   /* Answers queued but not yet written. */
+	bool draining;		   /* Stop once both reach 0. */
+	struct event *drain_timer; /* Ends a drain that cannot finish. */
 	struct evhttp *http;
 	struct evhttp_bound_socket *bound;
 	int port; /* Actually bound. */
@@ -45,6 +48,13 @@ void http_server_drain(struct http_server *s);
 
 /* Called by request_finish: one request less in flight. */
 void http_server_request_done(struct http_server *s);
+
+/*
+ * Called just before an answer is queued on req: a drain waits until
+ * libevent has written it.
+ */
+void http_server_reply_queued(
+    struct http_server *s, struct evhttp_request *req);
 
 /* Free the listener and the server. */
 void http_server_free(struct http_server *s);

@@ -79,6 +79,10 @@ void request_db_acquire(struct request *r,
 void request_reply_db_unavailable(
     struct request *r, enum db_acquire_status status);
 
+/* Answer 503 with Retry-After for a statement the database failed. */
+void request_reply_db_failed(
+    struct request *r, const char *what, const char *why);
+
 /* Give the borrowed connection back, if any. */
 void request_db_release(struct request *r);
 

@@ -19,10 +19,8 @@ handler_serial_done_cb(const struct db_result *res, void *arg)
 
 	if (res->failed >= 0 || PQntuples(res->results[0]) != 1) {
 		request_db_release(r);
-		reply_error(r, 503, -2,
-		    "the database could not give a serial:"
-		    " %s",
-		    res->error ? res->error : "no row");
+		request_reply_db_failed(
+		    r, "to give a serial", res->error ? res->error : "no row");
 		return;
 	}
 	g = request_json_new();

@@ -100,12 +100,7 @@ handler_submit_stored_cb(void *arg, enum submit_outcome outcome, long submit_id,
 	} else {
 		log_error("req=%llu submit failed in the database: %s",
 		    (unsigned long long)r->id, message);
-		evhttp_add_header(evhttp_request_get_output_headers(r->req),
-		    "Retry-After", "1");
-		reply_error(r, 503, -2,
-		    "the database failed; nothing was"
-		    " stored; try again later (%s)",
-		    message);
+		request_reply_db_failed(r, "and nothing was stored", message);
 	}
 }
 

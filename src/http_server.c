@@ -72,7 +72,10 @@ http_server_client_addr(struct http_server *s, struct request *r)
 		return;
 	xff += strspn(xff, " \t");
 	n = strcspn(xff, ", \t");
-	if (n > 0 && n < sizeof r->client) {
+
+	/* An IPv4 or IPv6 address only: the header is the client's text. */
+	if (n > 0 && n < sizeof r->client &&
+	    strspn(xff, "0123456789abcdefABCDEF.:") >= n) {
 		memcpy(r->client, xff, n);
 		r->client[n] = '\0';
 	}
@@ -152,24 +155,65 @@ http_server_new(struct event_base *base, const struct settings *settings,
 	return s;
 }
 
+/* Seconds a drain waits for answers that may never be written. */
+#define HTTP_SERVER_DRAIN_LIMIT_S 10
+
+static void
+http_server_maybe_stop(struct http_server *s)
+{
+	if (s->draining && s->active == 0 && s->sending == 0)
+		event_base_loopexit(s->base, NULL);
+}
+
+static void
+http_server_reply_sent_cb(struct evhttp_request *req, void *arg)
+{
+	struct http_server *s = arg;
+
+	s->sending--;
+	http_server_maybe_stop(s);
+}
+
+void
+http_server_reply_queued(struct http_server *s, struct evhttp_request *req)
+{
+	s->sending++;
+	evhttp_request_set_on_complete_cb(req, http_server_reply_sent_cb, s);
+}
+
+static void
+http_server_drain_limit_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_server *s = arg;
+
+	log_warn("drain: giving up on %d answer(s) not written in %d s",
+	    s->sending, HTTP_SERVER_DRAIN_LIMIT_S);
+	event_base_loopexit(s->base, NULL);
+}
+
 void
 http_server_drain(struct http_server *s)
 {
+	struct timeval tv = { HTTP_SERVER_DRAIN_LIMIT_S, 0 };
+
 	if (s->bound != NULL) {
 		evhttp_del_accept_socket(s->http, s->bound);
 		s->bound = NULL;
 	}
 	s->draining = true;
-	log_info("draining: %d request(s) in flight", s->active);
-	if (s->active == 0)
-		event_base_loopexit(s->base, NULL);
+	log_info("draining: %d request(s) in flight, %d answer(s) being"
+		 " written",
+	    s->active, s->sending);
+	s->drain_timer = evtimer_new(s->base, http_server_drain_limit_cb, s);
+	evtimer_add(s->drain_timer, &tv);
+	http_server_maybe_stop(s);
 }
 
 void
 http_server_request_done(struct http_server *s)
 {
-	if (--s->active == 0 && s->draining)
-		event_base_loopexit(s->base, NULL);
+	s->active--;
+	http_server_maybe_stop(s);
 }
 
 void
@@ -179,5 +223,7 @@ http_server_free(struct http_server *s)
 		return;
 	if (s->http != NULL)
 		evhttp_free(s->http);
+	if (s->drain_timer != NULL)
+		event_free(s->drain_timer);
 	free(s);
 }

@@ -124,6 +124,13 @@ request_reply_json(struct request *r, int http_code, yajl_gen g)
 	request_add_cors(r);
 	r->http_code = http_code;
 	r->bytes = len;
+
+	/* A HEAD answer has the headers of GET and no body. */
+	if (evhttp_request_get_command(r->req) == EVHTTP_REQ_HEAD) {
+		evbuffer_drain(out, len);
+		r->bytes = 0;
+	}
+	http_server_reply_queued(r->server, r->req);
 	evhttp_send_reply(r->req, http_code, request_reason(http_code), out);
 	evbuffer_free(out);
 	request_finish(r);
@@ -140,6 +147,38 @@ request_reply_ok(struct request *r, const char *message)
 	request_reply_json(r, 200, g);
 }
 
+/* Length of the UTF-8 sequence a lead byte starts, or 0. */
+static size_t
+request_utf8_len(unsigned char c)
+{
+	if (c < 0x80)
+		return 1;
+	if ((c & 0xE0) == 0xC0)
+		return 2;
+	if ((c & 0xF0) == 0xE0)
+		return 3;
+	return (c & 0xF8) == 0xF0 ? 4 : 0;
+}
+
+/*
+ * Make a message valid UTF-8 in place: it may quote request bytes, and
+ * vsnprintf may have cut it inside a character.  Bad bytes become '?'.
+ */
+static void
+request_utf8_repair(char *s)
+{
+	size_t i = 0, len = strlen(s), n;
+
+	while (i < len) {
+		n = request_utf8_len((unsigned char)s[i]);
+		if (n == 0 || i + n > len || !json_utf8_valid(s + i, n)) {
+			s[i++] = '?';
+			continue;
+		}
+		i += n;
+	}
+}
+
 void
 reply_error(struct request *r, int http_code, int status, const char *fmt, ...)
 {
@@ -150,6 +189,7 @@ reply_error(struct request *r, int http_code, int status, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
+	request_utf8_repair(msg);
 	log_info("req=%llu %s %s: %d %s", (unsigned long long)r->id, r->method,
 	    r->path ? r->path : "-", http_code, msg);
 	yajl_gen_map_open(g);
@@ -163,6 +203,7 @@ request_reply_empty(struct request *r, int http_code)
 {
 	request_add_cors(r);
 	r->http_code = http_code;
+	http_server_reply_queued(r->server, r->req);
 	evhttp_send_reply(r->req, http_code, request_reason(http_code), NULL);
 	request_finish(r);
 }
@@ -219,6 +260,15 @@ request_reply_db_unavailable(struct request *r, enum db_acquire_status st)
 	evhttp_add_header(
 	    evhttp_request_get_output_headers(r->req), "Retry-After", "1");
 	reply_error(r, 503, -2, "%s", request_db_problem(st));
+}
+
+void
+request_reply_db_failed(struct request *r, const char *what, const char *why)
+{
+	evhttp_add_header(
+	    evhttp_request_get_output_headers(r->req), "Retry-After", "1");
+	reply_error(r, 503, -2, "the database failed %s; try again later (%s)",
+	    what, why);
 }
 
 void

@@ -503,9 +503,13 @@ array_item_check(const struct field_def *f, const struct json_value *item,
 		return -1;
 	}
 	if (f->kind == FK_FLOAT_ARRAY) {
-		double d = strtod(item->u.number.text, NULL);
+		double d;
 
-		if (isfinite(d))
+		/* As PostgreSQL's float8in: an overflow or an underflow to 0
+		 * is out of range. */
+		errno = 0;
+		d = strtod(item->u.number.text, NULL);
+		if (isfinite(d) && !(errno == ERANGE && d == 0.0))
 			return 0;
 		*cause = xasprintf("field '%s': item %zu is out of range for"
 				   " double precision",
@@ -797,12 +801,12 @@ submit_request_parse(const struct json_value *body, const char *user,
 		*cause = xstrdup("the body needs a 'metadata' object");
 		return SUBMIT_ERR_SHAPE;
 	}
-	if (metadata_parse(meta, user, peer, out, cause) != 0)
-		return SUBMIT_ERR_FIELD;
 	if (data == NULL || data->type != JSON_ARRAY) {
 		*cause = xstrdup("the body needs a 'data' list");
 		return SUBMIT_ERR_SHAPE;
 	}
+	if (metadata_parse(meta, user, peer, out, cause) != 0)
+		return SUBMIT_ERR_FIELD;
 	if (entries_parse(meta, data, out, cause) != 0)
 		return SUBMIT_ERR_FIELD;
 	return SUBMIT_ERR_NONE;

@@ -937,10 +937,13 @@ add_submit_find(struct submit_store *st)
 	if (r->submit_id > 0) {
 		snprintf(
 		    st->submit_id, sizeof st->submit_id, "%ld", r->submit_id);
+		/* Only the user's own submit row: http_username is always
+		 * the authenticated user's name. */
 		strbuf_addf(&s->sql,
 		    "SELECT submit_id FROM submit WHERE"
-		    " submit_id = $%d::integer",
-		    stmt_params(s, st->submit_id));
+		    " submit_id = $%d::integer AND http_username = $%d::text",
+		    stmt_params(s, st->submit_id),
+		    stmt_params(s, r->http_username));
 		return;
 	}
 	strbuf_addf(&s->sql,
@@ -1197,9 +1200,9 @@ store_begun(struct submit_store *st, const struct db_result *res)
 	}
 	if (st->req->submit_id > 0) {
 		store_refuse(st,
-		    "field 'submit_id': submit_id %ld does not"
-		    " exist",
-		    st->req->submit_id);
+		    "field 'submit_id': submit_id %ld does not exist, or"
+		    " belongs to another user than %s",
+		    st->req->submit_id, st->req->http_username);
 		return;
 	}
 	store_make_submit(st);
