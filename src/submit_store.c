@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Storing a submission in one transaction.  Normalised rows are looked
- * up first without locks; only a row that is missing is created, under a
- * transaction-scoped advisory lock on its values, so identical
- * submissions racing each other create it once.  A result is checked
- * against the stored ones (on the fields that were sent) under a lock on
- * its own values and inserted only when new, so retries and duplicates
- * take no sequence value.  Every step is one pipelined round trip.
+ * Storing a submission in one transaction of two or three pipelined
+ * round trips.  First every row the entries link to is looked up without
+ * locks.  Then one statement takes every advisory lock the submission
+ * needs, in sorted order, so that submissions never deadlock each other:
+ * one per result (on its values, so an identical result racing in
+ * another transaction waits and then finds this one) and one per missing
+ * normalised row without a unique index.  Missing rows are created next
+ * (ON CONFLICT for the tables with unique indexes), then every result is
+ * checked against the stored ones on the fields that were sent and
+ * inserted only when new, so retries and duplicates take no sequence
+ * value, and COMMIT follows in the same round trip.
  */
 #include "config.h"
 
@@ -186,9 +190,8 @@ enum stmt_role {
 	ROLE_CAST, /* Checks one timestamp or interval. */
 	ROLE_SUBMIT_FIND,
 	ROLE_SUBMIT_MAKE,
-	ROLE_LINK_CHECK, /* Does a linked build or install exist? */
-	ROLE_LINK,	 /* Reads the row a build or run links to. */
-	ROLE_NORMS,	 /* Looks every normalised row up. */
+	ROLE_LINK,  /* Reads the row a build or run links to. */
+	ROLE_NORMS, /* Looks every normalised row up. */
 	ROLE_LOCK,
 	ROLE_NORM_MAKE,
 	ROLE_RESULT,
@@ -198,13 +201,10 @@ enum stmt_role {
 
 /* Which round trip a batch is; says how to read its results. */
 enum store_step {
-	STEP_BEGIN,	  /* BEGIN, checks, submit row, first lookups. */
-	STEP_SUBMIT_MAKE, /* Creates the submit row. */
-	STEP_LOOKUP,	  /* Lookups of the first entry, again. */
-	STEP_NORMS_MAKE,  /* Creates missing normalised rows. */
-	STEP_RESULT,	  /* One result, the next lookups or COMMIT. */
-	STEP_COMMIT,	  /* COMMIT alone (an empty data list). */
-	STEP_ROLLBACK	  /* Before a retry. */
+	STEP_BEGIN,   /* BEGIN, value checks, every lookup. */
+	STEP_MAKE,    /* Locks, then the rows that are missing. */
+	STEP_RESULTS, /* (Locks,) every result, COMMIT. */
+	STEP_ROLLBACK /* Before a retry. */
 };
 
 /* One statement being built: SQL text and its parameters. */
@@ -216,7 +216,23 @@ struct stmt {
 	const char *values[STMT_MAX_PARAMS];
 	int lengths[STMT_MAX_PARAMS];
 	int n;
-	char keys[NK__COUNT][24]; /* Lock keys as text. */
+	char *owned; /* Parameter text this statement allocated. */
+};
+
+/* What one entry links to, learnt from the lookups. */
+struct entry_state {
+	char link[LINK_MAX][24];     /* The linked row's ids. */
+	char norm_id[NK__COUNT][24]; /* "" while missing. */
+	bool missing[NK__COUNT];
+	char timestamp[64]; /* start_timestamp as PostgreSQL reads it. */
+	char duration[96];  /* duration likewise, if sent. */
+};
+
+/* A normalised row to create: which entry's values, and its key. */
+struct norm_make {
+	uint64_t hash;
+	size_t entry;
+	enum norm_kind kind;
 };
 
 struct submit_store {
@@ -227,14 +243,9 @@ struct submit_store {
 	int attempt;
 	enum store_step step; /* Of the batch in flight. */
 
-	char submit_id[24];
+	char submit_id[24]; /* "" while the submit row is missing. */
 	long *ids;
-	size_t entry; /* Entry being stored. */
-
-	/* The current entry's linked row and normalised ids. */
-	char link[LINK_MAX][24];
-	char norm_id[NK__COUNT][24];
-	bool missing[NK__COUNT];
+	struct entry_state *es; /* One per entry. */
 
 	/* The batch being built; roles are kept until its results. */
 	struct stmt **stmts;
@@ -285,6 +296,7 @@ store_clear_stmts(struct submit_store *st)
 
 	for (i = 0; i < st->nstmts; i++) {
 		strbuf_shutdown(&st->stmts[i]->sql);
+		free(st->stmts[i]->owned);
 		free(st->stmts[i]);
 	}
 	st->nstmts = 0;
@@ -318,6 +330,7 @@ store_free(struct submit_store *st)
 	store_clear_stmts(st);
 	free(st->stmts);
 	free(st->ids);
+	free(st->es);
 	free(st);
 }
 
@@ -462,6 +475,23 @@ norm_compared(const struct submit_entry *e, enum norm_kind k)
 	return norm_wanted(e, k);
 }
 
+/* Tables whose unique index lets ON CONFLICT settle races. */
+static bool
+norm_has_unique_index(enum norm_kind k)
+{
+	switch (k) {
+	case NK_CLUSTER:
+	case NK_COMPILER:
+	case NK_MPI_GET:
+	case NK_CONFIGURE:
+	case NK_SUITE:
+	case NK_TEST_NAME:
+		return true;
+	default:
+		return false;
+	}
+}
+
 static const struct phase_link *
 phase_links(enum submit_phase phase)
 {
@@ -478,6 +508,14 @@ phase_copies(enum submit_phase phase)
 	return phase == SUBMIT_PHASE_RUN ? run_copies : NULL;
 }
 
+/* The name of the id a build or run links with. */
+static const char *
+link_key(const struct submit_store *st)
+{
+	return st->req->phase == SUBMIT_PHASE_BUILD ? "mpi_install_id" :
+						      "test_build_id";
+}
+
 /* The id of the row a build or run links to ("0": the placeholder). */
 static const char *
 link_id(const struct submit_store *st, const struct submit_entry *e)
@@ -490,16 +528,16 @@ link_id(const struct submit_store *st, const struct submit_entry *e)
 
 /* ---- normalised rows ---- */
 
-/* The value of one normalised column, and the key text to lock on. */
+/* The value of one normalised column. */
 static const char *
-norm_col_value(const struct submit_store *st, const struct submit_entry *e,
+norm_col_value(const struct entry_state *es, const struct submit_entry *e,
     const struct norm_col *c, size_t *len)
 {
 	const struct submit_value *v;
 
 	if (c->field == NV_LINK_SUITE) {
-		*len = strlen(st->link[5]);
-		return st->link[5];
+		*len = strlen(es->link[5]);
+		return es->link[5];
 	}
 	v = entry_value(e, c->field);
 	if (v->text == NULL) {
@@ -541,7 +579,7 @@ norm_conditions(struct strbuf *sql, const struct norm_def *def,
  * yet, so it is read through the link id (a negative number here).
  */
 static void
-norm_params(const struct submit_store *st, struct stmt *s,
+norm_params(const struct entry_state *es, struct stmt *s,
     const struct submit_entry *e, const struct norm_def *def, int *params,
     int link_param)
 {
@@ -554,13 +592,13 @@ norm_params(const struct submit_store *st, struct stmt *s,
 			params[i] = -link_param;
 			continue;
 		}
-		v = norm_col_value(st, e, &def->cols[i], &len);
+		v = norm_col_value(es, e, &def->cols[i], &len);
 		params[i] = stmt_param(s, v, len);
 	}
 }
 
 static void
-norm_lookup_expr(const struct submit_store *st, struct stmt *s,
+norm_lookup_expr(const struct entry_state *es, struct stmt *s,
     const struct submit_entry *e, enum norm_kind k, int link_param)
 {
 	const struct norm_def *def = &norms[k];
@@ -568,7 +606,7 @@ norm_lookup_expr(const struct submit_store *st, struct stmt *s,
 
 	if (k == NK_PERFORMANCE) {
 		def = &norms[NK_LATENCY];
-		norm_params(st, s, e, def, params, link_param);
+		norm_params(es, s, e, def, params, link_param);
 		strbuf_adds(&s->sql,
 		    "(SELECT p.performance_id FROM performance"
 		    " p JOIN latency_bandwidth l ON l.latency_bandwidth_id ="
@@ -577,7 +615,7 @@ norm_lookup_expr(const struct submit_store *st, struct stmt *s,
 		strbuf_adds(&s->sql, " ORDER BY 1 LIMIT 1)");
 		return;
 	}
-	norm_params(st, s, e, def, params, link_param);
+	norm_params(es, s, e, def, params, link_param);
 	strbuf_addf(&s->sql, "(SELECT %s FROM %s WHERE ", def->id, def->table);
 	norm_conditions(&s->sql, def, params, "");
 	strbuf_adds(&s->sql, " ORDER BY 1 LIMIT 1)");
@@ -599,12 +637,13 @@ add_norms_lookup(struct submit_store *st, size_t i)
 		if (l != phase_links(st->req->phase))
 			strbuf_adds(&s->sql, ", ");
 		if (norm_wanted(e, l->kind))
-			norm_lookup_expr(st, s, e, l->kind, link_param);
+			norm_lookup_expr(&st->es[i], s, e, l->kind, link_param);
 		else
 			strbuf_adds(&s->sql, "0");
 	}
 }
 
+/* The linked row, which must exist: its ids are copied into the result. */
 static void
 add_link_lookup(struct submit_store *st, size_t i)
 {
@@ -618,49 +657,68 @@ add_link_lookup(struct submit_store *st, size_t i)
 	strbuf_adds(&s->sql, "SELECT ");
 	for (j = 0; copies[j] != NULL; j++)
 		strbuf_addf(&s->sql, "%s%s", j ? ", " : "", copies[j]);
-	strbuf_addf(&s->sql, " FROM %s WHERE %s = $%d::integer",
+	strbuf_addf(&s->sql, " FROM ONLY %s WHERE %s = $%d::integer",
 	    st->req->phase == SUBMIT_PHASE_BUILD ? "mpi_install" : "test_build",
-	    st->req->phase == SUBMIT_PHASE_BUILD ? "mpi_install_id" :
-						   "test_build_id",
-	    stmt_params(s, link_id(st, store_entry(st, i))));
+	    link_key(st), stmt_params(s, link_id(st, store_entry(st, i))));
 }
 
-/* Lock key of a normalised row: a hash of its table and values. */
-static void
-norm_lock_key(const struct submit_store *st, const struct submit_entry *e,
-    enum norm_kind k, char *out, size_t size)
+/* A hash of a normalised row's table and values. */
+static uint64_t
+norm_hash(const struct entry_state *es, const struct submit_entry *e,
+    enum norm_kind k)
 {
 	const struct norm_def *def =
 	    &norms[k == NK_PERFORMANCE ? NK_LATENCY : k];
 	uint64_t h = hash_fnv1a(
-	    HASH_FNV1A_SEED, def->table, strlen(def->table) + 1);
+	    HASH_FNV1A_SEED, norms[k].table, strlen(norms[k].table) + 1);
 	const char *v;
 	size_t len;
 	int i;
 
 	for (i = 0; i < def->ncols; i++) {
-		v = norm_col_value(st, e, &def->cols[i], &len);
+		v = norm_col_value(es, e, &def->cols[i], &len);
 		h = hash_fnv1a(h, v, len);
 		h = hash_fnv1a(h, "\x1f", 1);
 	}
-	snprintf(out, size, "%" PRId64, (int64_t)h);
+	return h;
 }
 
-/*
- * Find-or-insert of one normalised row: the lookup, and an insert that
- * runs only when the lookup found nothing.  Run under the row's lock, in
- * a statement of its own, so it sees a racing writer's committed row.
- */
+/* Create a row of a table with a unique index; a racing insert waits. */
 static void
-norm_find_or_insert(struct submit_store *st, struct stmt *s,
-    const struct submit_entry *e, enum norm_kind k, const char *extra_col,
-    const char *extra_expr)
+norm_insert_on_conflict(
+    struct submit_store *st, struct stmt *s, size_t i, enum norm_kind k)
 {
 	const struct norm_def *def = &norms[k];
 	int params[8];
-	int i;
+	int j;
 
-	norm_params(st, s, e, def, params, 0);
+	norm_params(&st->es[i], s, store_entry(st, i), def, params, 0);
+	strbuf_addf(&s->sql, "INSERT INTO %s (", def->table);
+	for (j = 0; j < def->ncols; j++)
+		strbuf_addf(
+		    &s->sql, "%s%s", j ? ", " : "", def->cols[j].column);
+	strbuf_adds(&s->sql, ") VALUES (");
+	for (j = 0; j < def->ncols; j++)
+		strbuf_addf(&s->sql, "%s$%d%s", j ? ", " : "", params[j],
+		    def->cols[j].cast);
+	strbuf_adds(&s->sql, ") ON CONFLICT DO NOTHING");
+}
+
+/*
+ * Find-or-insert of one row of a table without a unique index: the
+ * lookup, and an insert that runs only when it found nothing.  It runs
+ * under the advisory lock of the row's values, taken by an earlier
+ * statement, so it sees a racing writer's committed row.
+ */
+static void
+norm_find_or_insert(struct submit_store *st, struct stmt *s, size_t i,
+    enum norm_kind k, const char *extra_col, const char *extra_expr)
+{
+	const struct norm_def *def = &norms[k];
+	int params[8];
+	int j;
+
+	norm_params(&st->es[i], s, store_entry(st, i), def, params, 0);
 	strbuf_addf(&s->sql, "WITH f AS (SELECT %s AS id FROM %s WHERE ",
 	    def->id, def->table);
 	norm_conditions(&s->sql, def, params, "");
@@ -668,15 +726,15 @@ norm_find_or_insert(struct submit_store *st, struct stmt *s,
 		strbuf_addf(&s->sql, "%s = %s", extra_col, extra_expr);
 	strbuf_addf(&s->sql, " ORDER BY 1 LIMIT 1), i AS (INSERT INTO %s (",
 	    def->table);
-	for (i = 0; i < def->ncols; i++)
+	for (j = 0; j < def->ncols; j++)
 		strbuf_addf(
-		    &s->sql, "%s%s", i ? ", " : "", def->cols[i].column);
+		    &s->sql, "%s%s", j ? ", " : "", def->cols[j].column);
 	if (extra_col != NULL)
 		strbuf_addf(&s->sql, "%s", extra_col);
 	strbuf_adds(&s->sql, ") SELECT ");
-	for (i = 0; i < def->ncols; i++)
-		strbuf_addf(&s->sql, "%s$%d%s", i ? ", " : "", params[i],
-		    def->cols[i].cast);
+	for (j = 0; j < def->ncols; j++)
+		strbuf_addf(&s->sql, "%s$%d%s", j ? ", " : "", params[j],
+		    def->cols[j].cast);
 	if (extra_col != NULL)
 		strbuf_addf(&s->sql, "%s", extra_expr);
 	strbuf_addf(&s->sql,
@@ -687,20 +745,18 @@ norm_find_or_insert(struct submit_store *st, struct stmt *s,
 
 /* Create a performance row: its latency_bandwidth row first. */
 static void
-add_performance_make(
-    struct submit_store *st, size_t i, const struct submit_entry *e)
+add_performance_make(struct submit_store *st, size_t i)
 {
 	struct stmt *s = stmt_add(st, ROLE_NORM_MAKE, i);
 	struct strbuf expr;
 	int params[8];
 
-	s->field = NK_LATENCY;
-	norm_find_or_insert(st, s, e, NK_LATENCY, NULL, NULL);
+	norm_find_or_insert(st, s, i, NK_LATENCY, NULL, NULL);
 
 	/* The performance row points at that latency_bandwidth row. */
 	s = stmt_add(st, ROLE_NORM_MAKE, i);
-	s->field = NK_PERFORMANCE;
-	norm_params(st, s, e, &norms[NK_LATENCY], params, 0);
+	norm_params(
+	    &st->es[i], s, store_entry(st, i), &norms[NK_LATENCY], params, 0);
 	strbuf_setup(&expr);
 	strbuf_adds(&expr,
 	    "(SELECT latency_bandwidth_id FROM"
@@ -708,58 +764,149 @@ add_performance_make(
 	norm_conditions(&expr, &norms[NK_LATENCY], params, "");
 	strbuf_adds(&expr, " ORDER BY 1 LIMIT 1)");
 	norm_find_or_insert(
-	    st, s, e, NK_PERFORMANCE, "latency_bandwidth_id", expr.data);
+	    st, s, i, NK_PERFORMANCE, "latency_bandwidth_id", expr.data);
 	strbuf_shutdown(&expr);
 }
 
-static int
-cmp_keys(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* Lock the missing rows' keys, in a fixed order to avoid deadlocks. */
 static void
-add_norm_locks(struct submit_store *st, size_t i, const struct submit_entry *e)
+add_norm_make(struct submit_store *st, const struct norm_make *m)
 {
-	struct stmt *s = stmt_add(st, ROLE_LOCK, i);
-	const char *sorted[NK__COUNT];
-	int n = 0, k;
-
-	for (k = 0; k < NK__COUNT; k++) {
-		if (!st->missing[k])
-			continue;
-		norm_lock_key(st, e, k, s->keys[k], sizeof s->keys[k]);
-		sorted[n++] = s->keys[k];
-	}
-	qsort(sorted, n, sizeof sorted[0], cmp_keys);
-	strbuf_adds(&s->sql, "SELECT ");
-	for (k = 0; k < n; k++)
-		strbuf_addf(&s->sql, "%spg_advisory_xact_lock($%d::bigint)",
-		    k ? ", " : "", stmt_params(s, sorted[k]));
-}
-
-static void
-store_make_norms(struct submit_store *st)
-{
-	const struct submit_entry *e = store_entry(st, st->entry);
 	struct stmt *s;
-	int k;
 
-	store_clear_stmts(st);
-	add_norm_locks(st, st->entry, e);
-	for (k = 0; k < NK__COUNT; k++) {
-		if (!st->missing[k])
-			continue;
-		if (k == NK_PERFORMANCE) {
-			add_performance_make(st, st->entry, e);
-			continue;
-		}
-		s = stmt_add(st, ROLE_NORM_MAKE, st->entry);
-		s->field = k;
-		norm_find_or_insert(st, s, e, k, NULL, NULL);
+	if (m->kind == NK_PERFORMANCE) {
+		add_performance_make(st, m->entry);
+		return;
 	}
-	store_send(st, STEP_NORMS_MAKE);
+	s = stmt_add(st, ROLE_NORM_MAKE, m->entry);
+	if (norm_has_unique_index(m->kind))
+		norm_insert_on_conflict(st, s, m->entry, m->kind);
+	else
+		norm_find_or_insert(st, s, m->entry, m->kind, NULL, NULL);
+}
+
+/* ---- locks ---- */
+
+/* A set of advisory lock keys, taken in one statement, sorted. */
+struct lock_set {
+	int64_t *keys;
+	size_t count;
+	size_t cap;
+};
+
+/*
+ * Keys are folded into LOCK_BUCKETS per space so that one submission
+ * takes a bounded number of locks (PostgreSQL's lock table is shared);
+ * two values in one bucket only wait for each other.
+ */
+#define LOCK_BUCKETS 256
+
+static void
+lock_set_add(struct lock_set *ls, const char *space, uint64_t space_hash,
+    uint64_t value_hash)
+{
+	uint64_t bucket = value_hash % LOCK_BUCKETS;
+	uint64_t h = hash_fnv1a(space_hash, space, strlen(space) + 1);
+
+	if (ls->count == ls->cap) {
+		ls->cap = ls->cap ? ls->cap * 2 : 16;
+		ls->keys = xrealloc(ls->keys, ls->cap * sizeof *ls->keys);
+	}
+	ls->keys[ls->count++] = (int64_t)hash_fnv1a(h, &bucket, sizeof bucket);
+}
+
+static int
+cmp_int64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* The keys as a bigint[] literal, sorted and without repeats. */
+static char *
+lock_set_text(struct lock_set *ls)
+{
+	struct strbuf sb;
+	size_t i;
+
+	qsort(ls->keys, ls->count, sizeof *ls->keys, cmp_int64);
+	strbuf_setup(&sb);
+	strbuf_adds(&sb, "{");
+	for (i = 0; i < ls->count; i++) {
+		if (i > 0 && ls->keys[i] == ls->keys[i - 1])
+			continue;
+		strbuf_addf(
+		    &sb, "%s%" PRId64, sb.len > 1 ? "," : "", ls->keys[i]);
+	}
+	strbuf_adds(&sb, "}");
+	return strbuf_take(&sb);
+}
+
+/* The submit row's identity: the four columns it is found by. */
+static uint64_t
+submit_identity_hash(const struct submit_request *r)
+{
+	const char *parts[] = { r->hostname, r->local_username,
+		r->http_username, r->mtt_client_version };
+	uint64_t h = HASH_FNV1A_SEED;
+	size_t i;
+
+	for (i = 0; i < sizeof parts / sizeof parts[0]; i++)
+		h = hash_fnv1a(h, parts[i], strlen(parts[i]) + 1);
+	return h;
+}
+
+/*
+ * A hash of everything an entry sent, with the timestamp and duration as
+ * PostgreSQL read them, so equal results spelled differently match.
+ */
+static uint64_t
+result_hash(const struct submit_store *st, size_t i)
+{
+	const struct submit_entry *e = store_entry(st, i);
+	const struct entry_state *es = &st->es[i];
+	uint64_t h = HASH_FNV1A_SEED;
+	int f;
+
+	for (f = 0; f < SF__COUNT; f++) {
+		const char *v = e->v[f].text;
+		size_t len = e->v[f].len;
+
+		if (f == SF_START_TIMESTAMP && es->timestamp[0] != '\0')
+			v = es->timestamp, len = strlen(v);
+		else if (f == SF_DURATION && es->duration[0] != '\0')
+			v = es->duration, len = strlen(v);
+		h = hash_fnv1a(h, &f, sizeof f);
+		if (v != NULL)
+			h = hash_fnv1a(h, v, len);
+	}
+	return h;
+}
+
+static void
+add_result_locks(struct submit_store *st, struct lock_set *ls)
+{
+	uint64_t space = hash_fnv1a(submit_identity_hash(st->req),
+	    submit_phase_table(st->req->phase),
+	    strlen(submit_phase_table(st->req->phase)));
+	size_t i;
+
+	for (i = 0; i < st->req->count; i++)
+		lock_set_add(ls, "result", space, result_hash(st, i));
+}
+
+/* One statement taking every key of ls, in ascending order. */
+static void
+add_locks(struct submit_store *st, struct lock_set *ls)
+{
+	struct stmt *s = stmt_add(st, ROLE_LOCK, 0);
+
+	s->owned = lock_set_text(ls);
+	strbuf_addf(&s->sql,
+	    "SELECT pg_advisory_xact_lock(k) FROM unnest($%d::bigint[]) AS k",
+	    stmt_params(s, s->owned));
+	free(ls->keys);
+	memset(ls, 0, sizeof *ls);
 }
 
 /* ---- results ---- */
@@ -773,26 +920,24 @@ struct result_col {
 };
 
 static int
-result_cols_links(const struct submit_store *st, const struct submit_entry *e,
-    struct result_col *cols, int n)
+result_cols_links(
+    const struct submit_store *st, size_t i, struct result_col *cols, int n)
 {
-	const struct phase_link *l;
+	const struct submit_entry *e = store_entry(st, i);
+	const struct entry_state *es = &st->es[i];
 	const char *const *copies = phase_copies(st->req->phase);
+	const struct phase_link *l;
 	int j;
 
 	for (j = 0; copies != NULL && copies[j] != NULL; j++)
-		cols[n++] = (struct result_col){ copies[j], st->link[j],
-			strlen(st->link[j]), "::integer", false };
+		cols[n++] = (struct result_col){ copies[j], es->link[j],
+			strlen(es->link[j]), "::integer", false };
 	if (copies != NULL)
-		cols[n++] = (struct result_col){ st->req->phase ==
-				SUBMIT_PHASE_BUILD ?
-			    "mpi_install_id" :
-			    "test_build_id",
-			link_id(st, e), strlen(link_id(st, e)), "::integer",
-			true };
+		cols[n++] = (struct result_col){ link_key(st), link_id(st, e),
+			strlen(link_id(st, e)), "::integer", true };
 	for (l = phase_links(st->req->phase); l->kind != NK__COUNT; l++)
 		cols[n++] = (struct result_col){ l->column,
-			st->norm_id[l->kind], strlen(st->norm_id[l->kind]),
+			es->norm_id[l->kind], strlen(es->norm_id[l->kind]),
 			"::integer", norm_compared(e, l->kind) };
 	return n;
 }
@@ -816,14 +961,14 @@ result_cols_scalars(
 
 /* Every column of the result row, with the ones that are compared. */
 static int
-result_cols(const struct submit_store *st, const struct submit_entry *e,
-    struct result_col *cols)
+result_cols(const struct submit_store *st, size_t i, struct result_col *cols)
 {
+	const struct submit_entry *e = store_entry(st, i);
 	int n = 0;
 
 	cols[n++] = (struct result_col){ "submit_id", st->submit_id,
 		strlen(st->submit_id), "::integer", true };
-	n = result_cols_links(st, e, cols, n);
+	n = result_cols_links(st, i, cols, n);
 	if (st->req->phase == SUBMIT_PHASE_RUN) {
 		const struct submit_value *np = entry_value(e, SF_NP);
 		const struct submit_value *cmd = entry_value(e, SF_COMMAND);
@@ -836,70 +981,41 @@ result_cols(const struct submit_store *st, const struct submit_entry *e,
 	return result_cols_scalars(e, cols, n);
 }
 
-static void
-result_lock_key(const struct stmt *s, char *out, size_t size)
-{
-	uint64_t h = hash_fnv1a(HASH_FNV1A_SEED, s->sql.data, s->sql.len);
-	int i;
-
-	for (i = 0; i < s->n; i++) {
-		h = hash_fnv1a(h, s->values[i], s->lengths[i]);
-		h = hash_fnv1a(h, "\x1f", 1);
-	}
-	snprintf(out, size, "%" PRId64, (int64_t)h);
-}
-
 /* Find the equal stored result, or insert this one. */
 static void
-result_statement(const struct submit_store *st, struct stmt *s,
-    const struct result_col *cols, int n)
+add_result(struct submit_store *st, size_t i)
 {
 	const char *table = submit_phase_table(st->req->phase);
+	struct result_col cols[STMT_MAX_PARAMS];
+	struct stmt *s = stmt_add(st, ROLE_RESULT, i);
+	int n = result_cols(st, i, cols);
 	int params[STMT_MAX_PARAMS];
-	int i, ncmp = 0;
+	int j, ncmp = 0;
 
-	for (i = 0; i < n; i++)
-		params[i] = stmt_param(s, cols[i].value, cols[i].len);
+	for (j = 0; j < n; j++)
+		params[j] = stmt_param(s, cols[j].value, cols[j].len);
 	strbuf_addf(&s->sql,
 	    "WITH f AS (SELECT %s_id AS id FROM ONLY %s"
 	    " WHERE ",
 	    table, table);
-	for (i = 0; i < n; i++) {
-		if (cols[i].compare)
+	for (j = 0; j < n; j++) {
+		if (cols[j].compare)
 			strbuf_addf(&s->sql, "%s%s = $%d%s",
-			    ncmp++ ? " AND " : "", cols[i].column, params[i],
-			    cols[i].cast);
+			    ncmp++ ? " AND " : "", cols[j].column, params[j],
+			    cols[j].cast);
 	}
 	strbuf_addf(
 	    &s->sql, " ORDER BY 1 LIMIT 1), i AS (INSERT INTO %s (", table);
-	for (i = 0; i < n; i++)
-		strbuf_addf(&s->sql, "%s%s", i ? ", " : "", cols[i].column);
+	for (j = 0; j < n; j++)
+		strbuf_addf(&s->sql, "%s%s", j ? ", " : "", cols[j].column);
 	strbuf_adds(&s->sql, ") SELECT ");
-	for (i = 0; i < n; i++)
+	for (j = 0; j < n; j++)
 		strbuf_addf(
-		    &s->sql, "%s$%d%s", i ? ", " : "", params[i], cols[i].cast);
+		    &s->sql, "%s$%d%s", j ? ", " : "", params[j], cols[j].cast);
 	strbuf_addf(&s->sql,
 	    " WHERE NOT EXISTS (SELECT 1 FROM f) RETURNING"
 	    " %s_id AS id) SELECT id FROM f UNION ALL SELECT id FROM i",
 	    table);
-}
-
-/*
- * The entry's result under a lock on its own values, so an identical
- * entry racing in another transaction waits and then finds this row.
- */
-static void
-add_result(struct submit_store *st, size_t i)
-{
-	struct result_col cols[STMT_MAX_PARAMS];
-	struct stmt *lock = stmt_add(st, ROLE_LOCK, i);
-	struct stmt *s = stmt_add(st, ROLE_RESULT, i);
-	int n = result_cols(st, store_entry(st, i), cols);
-
-	result_statement(st, s, cols, n);
-	result_lock_key(s, lock->keys[0], sizeof lock->keys[0]);
-	strbuf_addf(&lock->sql, "SELECT pg_advisory_xact_lock($%d::bigint)",
-	    stmt_params(lock, lock->keys[0]));
 }
 
 static void
@@ -910,20 +1026,15 @@ add_commit(struct submit_store *st)
 	strbuf_adds(&s->sql, "COMMIT");
 }
 
-/* Store entry st->entry; look the next one up in the same round trip. */
+/* Every result in entry order, then COMMIT. */
 static void
-store_result(struct submit_store *st)
+add_results_and_commit(struct submit_store *st)
 {
-	size_t next = st->entry + 1;
+	size_t i;
 
-	store_clear_stmts(st);
-	add_result(st, st->entry);
-	if (next < st->req->count) {
-		add_link_lookup(st, next);
-		add_norms_lookup(st, next);
-	} else
-		add_commit(st);
-	store_send(st, STEP_RESULT);
+	for (i = 0; i < st->req->count; i++)
+		add_result(st, i);
+	add_commit(st);
 }
 
 /* ---- the submit row ---- */
@@ -935,15 +1046,13 @@ add_submit_find(struct submit_store *st)
 	struct stmt *s = stmt_add(st, ROLE_SUBMIT_FIND, 0);
 
 	if (r->submit_id > 0) {
-		snprintf(
-		    st->submit_id, sizeof st->submit_id, "%ld", r->submit_id);
 		/* Only the user's own submit row: http_username is always
 		 * the authenticated user's name. */
+		s->owned = xasprintf("%ld", r->submit_id);
 		strbuf_addf(&s->sql,
 		    "SELECT submit_id FROM submit WHERE"
 		    " submit_id = $%d::integer AND http_username = $%d::text",
-		    stmt_params(s, st->submit_id),
-		    stmt_params(s, r->http_username));
+		    stmt_params(s, s->owned), stmt_params(s, r->http_username));
 		return;
 	}
 	strbuf_addf(&s->sql,
@@ -955,25 +1064,14 @@ add_submit_find(struct submit_store *st)
 	    stmt_params(s, r->mtt_client_version));
 }
 
+/* Find-or-insert of the submit row, under the lock of its identity. */
 static void
-store_make_submit(struct submit_store *st)
+add_submit_make(struct submit_store *st)
 {
 	const struct submit_request *r = st->req;
-	struct stmt *lock, *s;
-	uint64_t h = HASH_FNV1A_SEED;
-	const char *parts[] = { "submit", r->hostname, r->local_username,
-		r->http_username, r->mtt_client_version };
-	size_t i;
+	struct stmt *s = stmt_add(st, ROLE_SUBMIT_MAKE, 0);
 
-	store_clear_stmts(st);
-	for (i = 0; i < sizeof parts / sizeof parts[0]; i++)
-		h = hash_fnv1a(h, parts[i], strlen(parts[i]) + 1);
-	lock = stmt_add(st, ROLE_LOCK, 0);
-	snprintf(lock->keys[0], sizeof lock->keys[0], "%" PRId64, (int64_t)h);
-	strbuf_addf(&lock->sql, "SELECT pg_advisory_xact_lock($%d::bigint)",
-	    stmt_params(lock, lock->keys[0]));
-	s = stmt_add(st, ROLE_SUBMIT_MAKE, 0);
-	strbuf_addf(&s->sql,
+	strbuf_adds(&s->sql,
 	    "WITH f AS (SELECT submit_id AS id FROM submit"
 	    " WHERE hostname = $1::text AND local_username = $2::text AND"
 	    " http_username = $3::text AND mtt_client_version = $4::text"
@@ -981,81 +1079,55 @@ store_make_submit(struct submit_store *st)
 	    " local_username, http_username, mtt_client_version) SELECT $1,"
 	    " $2, $3, $4 WHERE NOT EXISTS (SELECT 1 FROM f) RETURNING"
 	    " submit_id AS id) SELECT id FROM f UNION ALL SELECT id FROM i");
-	for (i = 1; i < sizeof parts / sizeof parts[0]; i++)
-		stmt_params(s, parts[i]);
-	store_send(st, STEP_SUBMIT_MAKE);
+	stmt_params(s, r->hostname);
+	stmt_params(s, r->local_username);
+	stmt_params(s, r->http_username);
+	stmt_params(s, r->mtt_client_version);
 }
 
 /* ---- the first round trip ---- */
 
+/* Each timestamp and interval, read by PostgreSQL's own parser. */
 static void
-add_casts(struct submit_store *st)
+add_casts(struct submit_store *st, size_t i)
 {
 	static const int checked[] = { SF_START_TIMESTAMP, SF_DURATION };
 	static const char *const casts[] = { "timestamp", "interval" };
-	size_t i;
+	const struct submit_entry *e = store_entry(st, i);
 	int j;
 
-	for (i = 0; i < st->req->count; i++) {
-		const struct submit_entry *e = store_entry(st, i);
+	for (j = 0; j < 2; j++) {
+		const struct submit_value *v = entry_value(e, checked[j]);
+		struct stmt *s;
 
-		for (j = 0; j < 2; j++) {
-			const struct submit_value *v = entry_value(
-			    e, checked[j]);
-			struct stmt *s;
-
-			if (v->text == NULL)
-				continue;
-			s = stmt_add(st, ROLE_CAST, i);
-			s->field = checked[j];
-			strbuf_addf(&s->sql, "SELECT $%d::%s",
-			    stmt_param(s, v->text, v->len), casts[j]);
-		}
+		if (v->text == NULL)
+			continue;
+		s = stmt_add(st, ROLE_CAST, i);
+		s->field = checked[j];
+		strbuf_addf(&s->sql, "SELECT ($%d::%s)::text",
+		    stmt_param(s, v->text, v->len), casts[j]);
 	}
 }
 
-/*
- * Every linked install or build must exist; checked before anything is
- * inserted so that a refused submission takes no sequence value.
- */
-static void
-add_link_checks(struct submit_store *st)
-{
-	const char *table = st->req->phase == SUBMIT_PHASE_BUILD ?
-	    "mpi_install" :
-	    "test_build";
-	size_t i;
-
-	if (st->req->phase == SUBMIT_PHASE_INSTALL)
-		return;
-	for (i = 0; i < st->req->count; i++) {
-		struct stmt *s = stmt_add(st, ROLE_LINK_CHECK, i);
-
-		strbuf_addf(&s->sql,
-		    "SELECT 1 FROM ONLY %s WHERE %s_id ="
-		    " $%d::integer",
-		    table, table,
-		    stmt_params(s, link_id(st, store_entry(st, i))));
-	}
-}
-
-/* BEGIN, check every timestamp and interval, find the submit row. */
+/* BEGIN, check every value, find the submit row, look every entry up. */
 static void
 store_begin(struct submit_store *st)
 {
 	struct stmt *s;
+	size_t i;
 
 	store_clear_stmts(st);
 	st->attempt++;
-	st->entry = 0;
+	st->submit_id[0] = '\0';
+	memset(st->es, 0, st->req->count * sizeof *st->es);
 	s = stmt_add(st, ROLE_BEGIN, 0);
 	strbuf_adds(&s->sql, "BEGIN");
-	add_casts(st);
-	add_link_checks(st);
+	for (i = 0; i < st->req->count; i++)
+		add_casts(st, i);
 	add_submit_find(st);
-	if (st->req->count > 0) {
-		add_link_lookup(st, 0);
-		add_norms_lookup(st, 0);
+	for (i = 0; i < st->req->count; i++) {
+		add_link_lookup(st, i);
+		add_norms_lookup(st, i);
 	}
 	store_send(st, STEP_BEGIN);
 }
@@ -1085,162 +1157,231 @@ result_one_value(const struct db_result *res, int i, char *out, size_t size)
 	return true;
 }
 
-/* The linked row of entry st->entry, from a ROLE_LINK result. */
 static bool
-store_read_link(struct submit_store *st, const struct db_result *res, int i)
+store_read_link(struct entry_state *es, PGresult *r)
 {
-	PGresult *r = res->results[i];
 	int j;
 
 	if (PQntuples(r) < 1)
 		return false;
 	for (j = 0; j < PQnfields(r) && j < LINK_MAX; j++)
 		snprintf(
-		    st->link[j], sizeof st->link[j], "%s", PQgetvalue(r, 0, j));
+		    es->link[j], sizeof es->link[j], "%s", PQgetvalue(r, 0, j));
 	return true;
 }
 
+/* Read one entry's lookups; true when a row it links is missing. */
 static bool
-store_read_norms(struct submit_store *st, const struct db_result *res, int i)
+store_read_norms(struct submit_store *st, struct entry_state *es, PGresult *r)
 {
 	const struct phase_link *l = phase_links(st->req->phase);
-	PGresult *r = res->results[i];
 	bool any = false;
 	int j;
 
-	memset(st->missing, 0, sizeof st->missing);
 	for (j = 0; l[j].kind != NK__COUNT; j++) {
 		bool null = PQgetisnull(r, 0, j);
 
-		st->missing[l[j].kind] = null;
+		es->missing[l[j].kind] = null;
 		any |= null;
-		snprintf(st->norm_id[l[j].kind], sizeof st->norm_id[0], "%s",
+		snprintf(es->norm_id[l[j].kind], sizeof es->norm_id[0], "%s",
 		    null ? "" : PQgetvalue(r, 0, j));
 	}
 	return any;
 }
 
 static void
-store_link_missing(struct submit_store *st)
+store_read_cast(struct entry_state *es, const struct stmt *s, PGresult *r)
 {
-	const char *key = st->req->phase == SUBMIT_PHASE_BUILD ?
-	    "mpi_install_id" :
-	    "test_build_id";
+	char *out = s->field == SF_START_TIMESTAMP ? es->timestamp :
+						     es->duration;
+	size_t size = s->field == SF_START_TIMESTAMP ? sizeof es->timestamp :
+						       sizeof es->duration;
 
-	store_refuse(st, "data[%zu]: field '%s': %s %s does not exist",
-	    st->entry, key, key, link_id(st, store_entry(st, st->entry)));
+	snprintf(out, size, "%s", PQgetvalue(r, 0, 0));
 }
 
-/* Lookups for st->entry arrived in res, from statement first on. */
-static void
-store_entry_next(
-    struct submit_store *st, const struct db_result *res, int first)
-{
-	int link = stmt_index(st, ROLE_LINK, first);
-	int lookups = stmt_index(st, ROLE_NORMS, first);
-
-	if (link >= 0 && !store_read_link(st, res, link)) {
-		store_link_missing(st);
-		return;
-	}
-	if (store_read_norms(st, res, lookups))
-		store_make_norms(st);
-	else
-		store_result(st);
-}
-
-/* The submit row is known: go on to the first entry. */
-static void
-store_after_submit(struct submit_store *st, const struct db_result *res)
-{
-	if (st->req->count == 0) {
-		store_clear_stmts(st);
-		add_commit(st);
-		store_send(st, STEP_COMMIT);
-		return;
-	}
-	if (res == NULL) {
-		/* The lookups of the first round trip are gone: again. */
-		store_clear_stmts(st);
-		add_link_lookup(st, 0);
-		add_norms_lookup(st, 0);
-		store_send(st, STEP_LOOKUP);
-		return;
-	}
-	store_entry_next(st, res, 0);
-}
-
-/* Refuse the first entry whose linked install or build is missing. */
-static bool
-store_links_missing(struct submit_store *st, const struct db_result *res)
+/*
+ * Read what the first round trip learnt into the entry states.  Returns
+ * the index of an entry whose linked row is missing, or -1.  Sets
+ * *missing when a normalised row has to be created.
+ */
+static long
+store_read_lookups(
+    struct submit_store *st, const struct db_result *res, bool *missing)
 {
 	int i;
 
+	*missing = false;
 	for (i = 0; i < st->nstmts; i++) {
-		if (st->stmts[i]->role == ROLE_LINK_CHECK &&
-		    PQntuples(res->results[i]) == 0) {
-			st->entry = st->stmts[i]->entry;
-			store_link_missing(st);
-			return true;
+		const struct stmt *s = st->stmts[i];
+		struct entry_state *es = &st->es[s->entry];
+
+		if (s->role == ROLE_CAST)
+			store_read_cast(es, s, res->results[i]);
+		else if (s->role == ROLE_LINK &&
+		    !store_read_link(es, res->results[i]))
+			return (long)s->entry;
+		else if (s->role == ROLE_NORMS)
+			*missing |= store_read_norms(st, es, res->results[i]);
+	}
+	return -1;
+}
+
+/* The normalised rows to create, one statement per distinct row. */
+static struct norm_make *
+store_plan_makes(struct submit_store *st, size_t *count)
+{
+	const struct phase_link *l;
+	struct norm_make *m = NULL;
+	size_t i, n = 0, cap = 0;
+
+	for (i = 0; i < st->req->count; i++) {
+		for (l = phase_links(st->req->phase); l->kind != NK__COUNT;
+		     l++) {
+			if (!st->es[i].missing[l->kind])
+				continue;
+			if (n == cap) {
+				cap = cap ? cap * 2 : 16;
+				m = xrealloc(m, cap * sizeof *m);
+			}
+			m[n++] = (struct norm_make){ norm_hash(&st->es[i],
+							 store_entry(st, i),
+							 l->kind),
+				i, l->kind };
 		}
 	}
-	return false;
+	*count = n;
+	return m;
+}
+
+static int
+cmp_norm_make(const void *a, const void *b)
+{
+	const struct norm_make *x = a, *y = b;
+
+	return (x->hash > y->hash) - (x->hash < y->hash);
+}
+
+/*
+ * The second round trip when rows are missing: every lock, the submit
+ * row, each missing normalised row once (in hash order, so racing
+ * inserts wait in one order), and the lookups again for their ids.
+ */
+static void
+store_make(struct submit_store *st)
+{
+	struct lock_set ls = { NULL, 0, 0 };
+	struct norm_make *m;
+	size_t n, i;
+
+	store_clear_stmts(st);
+	m = store_plan_makes(st, &n);
+	qsort(m, n, sizeof *m, cmp_norm_make);
+	add_result_locks(st, &ls);
+	if (st->submit_id[0] == '\0')
+		lock_set_add(&ls, "submit", HASH_FNV1A_SEED,
+		    submit_identity_hash(st->req));
+	for (i = 0; i < n; i++) {
+		if (!norm_has_unique_index(m[i].kind))
+			lock_set_add(&ls, "norm", HASH_FNV1A_SEED, m[i].hash);
+	}
+	add_locks(st, &ls);
+	if (st->submit_id[0] == '\0')
+		add_submit_make(st);
+	for (i = 0; i < n; i++) {
+		if (i == 0 || m[i].hash != m[i - 1].hash)
+			add_norm_make(st, &m[i]);
+	}
+	free(m);
+	for (i = 0; i < st->req->count; i++)
+		add_norms_lookup(st, i);
+	store_send(st, STEP_MAKE);
+}
+
+/* The last round trip: (the locks,) every result, COMMIT. */
+static void
+store_results(struct submit_store *st, bool with_locks)
+{
+	struct lock_set ls = { NULL, 0, 0 };
+
+	store_clear_stmts(st);
+	if (with_locks && st->req->count > 0) {
+		add_result_locks(st, &ls);
+		add_locks(st, &ls);
+	}
+	add_results_and_commit(st);
+	store_send(st, STEP_RESULTS);
 }
 
 static void
 store_begun(struct submit_store *st, const struct db_result *res)
 {
 	int i = stmt_index(st, ROLE_SUBMIT_FIND, 0);
+	bool missing;
+	long bad = store_read_lookups(st, res, &missing);
 
-	if (store_links_missing(st, res))
-		return;
-	if (result_one_value(res, i, st->submit_id, sizeof st->submit_id)) {
-		store_after_submit(st, res);
+	if (bad >= 0) {
+		store_refuse(st, "data[%ld]: field '%s': %s %s does not exist",
+		    bad, link_key(st), link_key(st),
+		    link_id(st, store_entry(st, (size_t)bad)));
 		return;
 	}
-	if (st->req->submit_id > 0) {
+	if (!result_one_value(res, i, st->submit_id, sizeof st->submit_id) &&
+	    st->req->submit_id > 0) {
 		store_refuse(st,
 		    "field 'submit_id': submit_id %ld does not exist, or"
 		    " belongs to another user than %s",
 		    st->req->submit_id, st->req->http_username);
 		return;
 	}
-	store_make_submit(st);
+	if (missing || st->submit_id[0] == '\0')
+		store_make(st);
+	else
+		store_results(st, true);
 }
 
 static void
-store_norms_made(struct submit_store *st, const struct db_result *res)
+store_made(struct submit_store *st, const struct db_result *res)
 {
+	bool missing = false;
 	int i;
 
 	for (i = 0; i < st->nstmts; i++) {
 		const struct stmt *s = st->stmts[i];
 
-		if (s->role == ROLE_NORM_MAKE)
-			result_one_value(res, i, st->norm_id[s->field],
-			    sizeof st->norm_id[0]);
+		if (s->role == ROLE_SUBMIT_MAKE)
+			result_one_value(
+			    res, i, st->submit_id, sizeof st->submit_id);
+		else if (s->role == ROLE_NORMS)
+			missing |= store_read_norms(
+			    st, &st->es[s->entry], res->results[i]);
 	}
-	store_result(st);
+	if (missing || st->submit_id[0] == '\0') {
+		store_done(st, SUBMIT_DB_FAILED,
+		    "a normalised row could not be"
+		    " found after it was created");
+		return;
+	}
+	store_results(st, false);
 }
 
 static void
-store_result_done(struct submit_store *st, const struct db_result *res)
+store_results_done(struct submit_store *st, const struct db_result *res)
 {
 	char id[24];
-	int i = stmt_index(st, ROLE_RESULT, 0);
+	int i;
 
-	if (!result_one_value(res, i, id, sizeof id)) {
-		store_done(st, SUBMIT_DB_FAILED,
-		    "the result row was not"
-		    " stored");
-		return;
+	for (i = 0; i < st->nstmts; i++) {
+		if (st->stmts[i]->role != ROLE_RESULT)
+			continue;
+		if (!result_one_value(res, i, id, sizeof id)) {
+			store_done(st, SUBMIT_DB_FAILED,
+			    "the result row was not stored");
+			return;
+		}
+		st->ids[st->stmts[i]->entry] = strtol(id, NULL, 10);
 	}
-	st->ids[st->entry] = strtol(id, NULL, 10);
-	if (++st->entry == st->req->count) {
-		store_done(st, SUBMIT_STORED, "Success");
-		return;
-	}
-	store_entry_next(st, res, i + 1);
+	store_done(st, SUBMIT_STORED, "Success");
 }
 
 static void
@@ -1256,22 +1397,11 @@ store_batch_cb(const struct db_result *res, void *arg)
 	case STEP_BEGIN:
 		store_begun(st, res);
 		break;
-	case STEP_SUBMIT_MAKE:
-		result_one_value(
-		    res, st->nstmts - 1, st->submit_id, sizeof st->submit_id);
-		store_after_submit(st, NULL);
+	case STEP_MAKE:
+		store_made(st, res);
 		break;
-	case STEP_LOOKUP:
-		store_entry_next(st, res, 0);
-		break;
-	case STEP_NORMS_MAKE:
-		store_norms_made(st, res);
-		break;
-	case STEP_RESULT:
-		store_result_done(st, res);
-		break;
-	case STEP_COMMIT:
-		store_done(st, SUBMIT_STORED, "Success");
+	case STEP_RESULTS:
+		store_results_done(st, res);
 		break;
 	case STEP_ROLLBACK:
 		store_begin(st);
@@ -1290,5 +1420,6 @@ submit_store_run(struct db_conn *conn, const struct submit_request *req,
 	st->cb = cb;
 	st->arg = arg;
 	st->ids = xcalloc(req->count ? req->count : 1, sizeof *st->ids);
+	st->es = xcalloc(req->count ? req->count : 1, sizeof *st->es);
 	store_begin(st);
 }
