@@ -138,6 +138,24 @@ class Endpoints(h.MttdTestCase):
                 self.assertCorsPreflight(
                     self.mttd.http("OPTIONS", path, auth=None))
 
+    def test_head_has_headers_and_no_body(self):
+        raw = self.mttd.raw(b"HEAD /status HTTP/1.1\r\nHost: x\r\n"
+                            b"Connection: close\r\n\r\n")
+        head, _, body = raw.partition(b"\r\n\r\n")
+        self.assertTrue(head.startswith(b"HTTP/1.1 200"), raw)
+        self.assertIn(b"application/json", head)
+        self.assertEqual(body, b"", raw)
+
+    def test_error_messages_stay_valid_utf8(self):
+        # A message quoting request bytes that are not UTF-8 is still a
+        # valid JSON document.
+        raw = self.mttd.raw(b"GET /nope\xff\xfe HTTP/1.1\r\nHost: x\r\n"
+                            b"Connection: close\r\n\r\n")
+        head, _, body = raw.partition(b"\r\n\r\n")
+        self.assertTrue(head.startswith(b"HTTP/1.1 404"), raw)
+        answer = json.loads(body.decode("utf-8"))
+        self.assertLess(answer["status"], 0)
+
     def test_unknown_path_404(self):
         for method, body in (("GET", None), ("POST", {})):
             for path in ("/nonexistent", "/submit/extra", "/serial/x"):

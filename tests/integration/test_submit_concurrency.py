@@ -202,6 +202,42 @@ class Concurrency(h.MttdTestCase):
                 first[{"mpi_install_id": "inst", "test_build_id": "build",
                        "test_run_id": "run"}[key]] = answer["ids"][0][key]
 
+    def test_reordered_batches_racing_never_deadlock(self):
+        # Two submissions with the same new entries in opposite order:
+        # every lock is taken in one sorted statement, so neither waits
+        # for the other in a cycle; both succeed and no id is lost.
+        for rnd in range(ROUNDS * 2):
+            with self.subTest(round=rnd):
+                x = h.run_entry(self.build_id, test_name="order_x_%d" % rnd)
+                y = h.run_entry(self.build_id, test_name="order_y_%d" % rnd)
+                first = self.max_id("test_run")
+                answers = [self.assertOk(r) for r in self.race([
+                    h.submit_body("Test Run", [x, y]),
+                    h.submit_body("Test Run", [y, x])])]
+                a = [e["test_run_id"] for e in answers[0]["ids"]]
+                b = [e["test_run_id"] for e in answers[1]["ids"]]
+                self.assertEqual(a, list(reversed(b)), answers)
+                self.assertEqual(sorted(a), [first + 1, first + 2],
+                                 "ids are not dense: %r" % answers)
+                self.assertEqual(self.max_id("test_run"), first + 2)
+
+    def test_equal_timestamps_spelled_differently_race_to_one_row(self):
+        # The duplicate check and its lock read the timestamp as
+        # PostgreSQL does, so two spellings of one time are one result.
+        for rnd in range(ROUNDS):
+            with self.subTest(round=rnd):
+                name = "spelling_%d" % rnd
+                bodies = [h.submit_body("Test Run", [h.run_entry(
+                    self.build_id, test_name=name, start_timestamp=ts)])
+                    for ts in ("2027-08-0%d 00:00:00" % (rnd + 1),
+                               "2027-08-0%dT00:00:00" % (rnd + 1))]
+                answers = [self.assertOk(r) for r in self.race(bodies)]
+                self.assertEqual(answers[0]["ids"], answers[1]["ids"])
+                self.assertEqual(self.count(
+                    "SELECT count(*) FROM test_run r JOIN test_names n"
+                    " USING (test_name_id) WHERE n.test_name = '%s'"
+                    % name), 1)
+
 
 if __name__ == "__main__":
     h.main()

@@ -445,6 +445,29 @@ class SubmitRules(h.MttdTestCase):
                     meta={"submit_id": 999})
         self.assertNextDense("test_run")
 
+    def test_submit_id_of_another_user_is_refused(self):
+        # http_username is always the authenticated user: a submit row
+        # another user made cannot be borrowed through metadata.submit_id.
+        other = int(self.sql1(
+            "INSERT INTO submit (hostname, local_username, http_username,"
+            " mtt_client_version) VALUES ('theirs', 'them', 'someone-else',"
+            " '4.0a1') RETURNING submit_id")[0])
+        self.refuse("test_run", [self.entry("test_run")], ["submit_id"],
+                    meta={"submit_id": other})
+        self.assertNextDense("test_run")
+
+    def test_float_underflow_refused_before_the_database(self):
+        # PostgreSQL refuses 1e-400 for double precision; so does mttd,
+        # before any row of the batch takes an id.
+        entries = [self.entry("test_run"), self.entry(
+            "test_run", latency_bandwidth=True, message_size=[1],
+            latency_min=[1e-400])]
+        body = h.to_json(h.submit_body("Test Run", entries)).replace(
+            '"latency_min": [0.0]', '"latency_min": [1e-400]')
+        self.assertIn("1e-400", body)
+        self.refuse("test_run", None, ["latency_min"], body=body)
+        self.assertNextDense("test_run")
+
     def test_submit_ids_stay_dense(self):
         # A refused submission with new submit values draws no submit id.
         top = int(self.sql1("SELECT max(submit_id) FROM submit")[0])
