@@ -69,22 +69,20 @@ xstrndup(const char *s, size_t n)
 char *
 xasprintf(const char *fmt, ...)
 {
-	struct strbuf sb;
 	va_list ap;
+	char *p;
 	int n;
 
-	strbuf_setup(&sb);
 	va_start(ap, fmt);
 	n = vsnprintf(NULL, 0, fmt, ap);
 	va_end(ap);
 	if (n < 0)
 		return xstrdup("");
-	sb.cap = (size_t)n + 1;
-	sb.data = xmalloc(sb.cap);
+	p = xmalloc((size_t)n + 1);
 	va_start(ap, fmt);
-	vsnprintf(sb.data, sb.cap, fmt, ap);
+	vsnprintf(p, (size_t)n + 1, fmt, ap);
 	va_end(ap);
-	return sb.data;
+	return p;
 }
 
 void

@@ -698,6 +698,20 @@ expect_submit_row(const struct run *t, const char *hostname)
 	CU_ASSERT_EQUAL(t->req.count, 1);
 }
 
+/* A valid entry of phase converts to exactly want, field by field. */
+static void
+expect_minimal_accepted(enum submit_phase phase, const char *const *want)
+{
+	struct run t;
+
+	run_phase(&t, phase, NULL, NULL);
+	expect_ok(&t);
+	CU_ASSERT_EQUAL(t.req.phase, phase);
+	expect_submit_row(&t, "n1");
+	expect_entry(&t, 0, want);
+	run_free(&t);
+}
+
 static void
 submit_accepts_minimal_install(void)
 {
@@ -718,14 +732,8 @@ submit_accepts_minimal_install(void)
 		[SF_EXIT_VALUE] = "0",
 		[SF_CLIENT_SERIAL] = "12345",
 	};
-	struct run t;
 
-	run_phase(&t, SUBMIT_PHASE_INSTALL, NULL, NULL);
-	expect_ok(&t);
-	CU_ASSERT_EQUAL(t.req.phase, SUBMIT_PHASE_INSTALL);
-	expect_submit_row(&t, "n1");
-	expect_entry(&t, 0, want);
-	run_free(&t);
+	expect_minimal_accepted(SUBMIT_PHASE_INSTALL, want);
 }
 
 static void
@@ -742,14 +750,8 @@ submit_accepts_minimal_build(void)
 		[SF_EXIT_VALUE] = "0",
 		[SF_CLIENT_SERIAL] = "12345",
 	};
-	struct run t;
 
-	run_phase(&t, SUBMIT_PHASE_BUILD, NULL, NULL);
-	expect_ok(&t);
-	CU_ASSERT_EQUAL(t.req.phase, SUBMIT_PHASE_BUILD);
-	expect_submit_row(&t, "n1");
-	expect_entry(&t, 0, want);
-	run_free(&t);
+	expect_minimal_accepted(SUBMIT_PHASE_BUILD, want);
 }
 
 static void
@@ -766,14 +768,8 @@ submit_accepts_minimal_run(void)
 		[SF_EXIT_VALUE] = "0",
 		[SF_CLIENT_SERIAL] = "12345",
 	};
-	struct run t;
 
-	run_phase(&t, SUBMIT_PHASE_RUN, NULL, NULL);
-	expect_ok(&t);
-	CU_ASSERT_EQUAL(t.req.phase, SUBMIT_PHASE_RUN);
-	expect_submit_row(&t, "n1");
-	expect_entry(&t, 0, want);
-	run_free(&t);
+	expect_minimal_accepted(SUBMIT_PHASE_RUN, want);
 }
 
 /*
