@@ -57,6 +57,17 @@ if ! make -j"$jobs" check; then
 	die "make check failed"
 fi
 
+# A reinstall keeps an edited mttd.conf and refreshes the sample.
+echo "$prog: make install keeps an edited configuration"
+dest=$(mktemp -d)
+make install DESTDIR="$dest" >/dev/null
+conf=$(find "$dest" -name mttd.conf -path '*/mttd/*')
+echo "# edited by test.sh" >>"$conf"
+make install DESTDIR="$dest" >/dev/null
+grep -q '^# edited by test.sh$' "$conf" || die "make install overwrote $conf"
+[[ -f $conf.sample ]] || die "make install wrote no $conf.sample"
+rm -rf "$dest"
+
 if ! command -v clang-format >/dev/null 2>&1; then
 	echo "$prog: no clang-format (Debian package clang-format): layout not checked"
 	[[ ${MTTD_FORMAT_STRICT:-0} != 1 ]] || die "MTTD_FORMAT_STRICT=1 needs clang-format"

@@ -308,6 +308,37 @@ class Cli(unittest.TestCase):
             finally:
                 server.stop()
 
+    def test_sigterm_answers_the_request_in_flight(self):
+        # A drain waits until the answer has been written, not only
+        # queued: the client gets the whole answer, and mttd exits 0.
+        server = h.Mttd(self.db, auth="proxy")
+        server.start()
+        try:
+            entries = [h.run_entry(0, test_name="drain_%d" % i,
+                                   result_stdout="x" * 2000)
+                       for i in range(1000)]
+            body = h.to_json(h.submit_body("Test Run", entries))
+            conn = http.client.HTTPConnection("127.0.0.1", server.port,
+                                              timeout=60)
+            conn.request("POST", "/submit", body, {
+                "Content-Type": "application/json",
+                "Authorization": server.auth_header()})
+            mark = server.log_mark()
+            time.sleep(0.05)
+            server.proc.send_signal(signal.SIGTERM)
+            resp = conn.getresponse()
+            answer = h.json.loads(resp.read())
+            self.assertEqual(resp.status, 200)
+            self.assertEqual(answer["status"], 0, answer)
+            self.assertEqual(len(answer["ids"]), 1000)
+            self.assertIsNotNone(server.wait_log("draining", mark))
+            # It stops by itself once the answer is out.
+            server.proc.wait(15)
+        finally:
+            status = server.stop()
+        self.assertEqual(status, 0, server.log_tail())
+        self.assertIn("mttd stopped", server.log_text())
+
     def test_help_lists_every_option_and_key(self):
         rc, out, err = self.mttd("-h")
         self.assertEqual(rc, 0, out + err)
