@@ -81,6 +81,11 @@ void db_wait_cancel(struct db_wait *wait);
  */
 void db_conn_release(struct db_conn *conn);
 
+/*
+ * Keep result i of res beyond its callback: the caller PQclears it.
+ */
+PGresult *db_result_take(const struct db_result *res, int i);
+
 /* Start an empty batch of statements; db_conn_run frees it. */
 struct db_batch *db_batch_new(void);
 

@@ -19,4 +19,19 @@ extern const struct route route_serial;
 /* GET /submit (a probe) and POST /submit (results). */
 extern const struct route route_submit;
 
+/* POST /fields: the field catalogue. */
+extern const struct route route_fields;
+
+/* POST /detail: result rows, streamed. */
+extern const struct route route_detail;
+
+/* POST /summary: grouped rows with result counts. */
+extern const struct route route_summary;
+
+/* POST /info/testsuite: suites with their tests and counts. */
+extern const struct route route_info_testsuite;
+
+/* POST /info/runtime: duration figures of matching results. */
+extern const struct route route_info_runtime;
+
 #endif /* MTTD_HANDLERS_H */

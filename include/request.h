@@ -71,6 +71,21 @@ void reply_error(struct request *r, int http_code, int status, const char *fmt,
 /* Answer with an empty body (OPTIONS) and finish. */
 void request_reply_empty(struct request *r, int http_code);
 
+/* Start a chunked 200 JSON answer (headers with CORS; no body yet). */
+void request_stream_start(struct request *r);
+
+/* End a chunked answer with its last chunk and finish r. */
+void request_stream_end(struct request *r);
+
+/*
+ * End a chunked answer without its last chunk, by closing the
+ * connection, so that the client cannot take it for whole; finish r.
+ */
+void request_stream_abort(struct request *r);
+
+/* Finish r after its client left in the middle of a chunked answer. */
+void request_stream_gone(struct request *r);
+
 /* Ask the pool for a connection; cb runs with r when it is decided. */
 void request_db_acquire(struct request *r,
     void (*cb)(struct request *r, enum db_acquire_status status));

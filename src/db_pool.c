@@ -350,6 +350,16 @@ db_pool_count_up(const struct db_pool *p)
 	return p->up;
 }
 
+PGresult *
+db_result_take(const struct db_result *res, int i)
+{
+	PGresult *r = res->results[i];
+
+	/* finish_batch PQclears what is left in the array; NULL is a no-op. */
+	res->results[i] = NULL;
+	return r;
+}
+
 struct db_batch *
 db_batch_new(void)
 {

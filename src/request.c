@@ -208,6 +208,50 @@ request_reply_empty(struct request *r, int http_code)
 	request_finish(r);
 }
 
+void
+request_stream_start(struct request *r)
+{
+	evhttp_add_header(evhttp_request_get_output_headers(r->req),
+	    "Content-Type", "application/json");
+	request_add_cors(r);
+	r->http_code = 200;
+	evhttp_send_reply_start(r->req, 200, "OK");
+}
+
+void
+request_stream_end(struct request *r)
+{
+	http_server_reply_queued(r->server, r->req);
+	evhttp_send_reply_end(r->req);
+	request_finish(r);
+}
+
+void
+request_stream_abort(struct request *r)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(r->req);
+
+	/* Freeing the connection frees the request with it. */
+	log_warn("req=%llu answer cut off: the connection is closed without"
+		 " the last chunk",
+	    (unsigned long long)r->id);
+	r->http_code = 599;
+	if (evcon != NULL)
+		evhttp_connection_free(evcon);
+	else
+		evhttp_send_reply_end(r->req);
+	request_finish(r);
+}
+
+void
+request_stream_gone(struct request *r)
+{
+	/* A detached request: ending it frees it and writes nothing. */
+	r->http_code = 499;
+	evhttp_send_reply_end(r->req);
+	request_finish(r);
+}
+
 /* The pool's answer, passed on to the handler's callback. */
 struct request_acquire {
 	struct request *r;

@@ -24,7 +24,8 @@
 #define ROUTER_MAX_JSON_DEPTH 32
 
 static const struct route *const routes[] = { &route_root, &route_status,
-	&route_serial, &route_submit, NULL };
+	&route_serial, &route_submit, &route_fields, &route_detail,
+	&route_summary, &route_info_testsuite, &route_info_runtime, NULL };
 
 char *
 router_path_normalise(const char *uri, const char *prefix)

@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The life of one query request, shared by the query handlers: check the
+ * body, build the SQL, borrow a connection, then stream the rows or
+ * answer one result.
+ */
+#ifndef MTTD_QUERY_REQUEST_H
+#define MTTD_QUERY_REQUEST_H
+
+#include "query_exec.h"
+#include "query_spec.h"
+#include "request.h"
+
+/*
+ * Answer r (a POST with its body parsed) as a query of kind.  Rows of
+ * /detail and /summary are streamed and count_only answers the count;
+ * answer_cb writes the answer of the one-result kinds (/info).  Takes r.
+ */
+void query_request_run(
+    struct request *r, enum query_kind kind, query_result_cb answer_cb);
+
+/* The checked query of r, for answer_cb. */
+const struct query_spec *query_request_spec(const struct request *r);
+
+#endif /* MTTD_QUERY_REQUEST_H */

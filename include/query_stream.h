@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Streamed query answers: rows read through a server-side cursor a
+ * bounded batch at a time and written by a yajl generator into a chunked
+ * reply, the next batch fetched only as the answer leaves, so memory
+ * stays flat whatever the number of rows.
+ */
+#ifndef MTTD_QUERY_STREAM_H
+#define MTTD_QUERY_STREAM_H
+
+#include "query_fields.h"
+#include "query_spec.h"
+#include "request.h"
+
+/* One column of the streamed rows: its JSON key and how to write it. */
+struct query_stream_column {
+	const char *name;
+	enum query_type type;
+};
+
+/*
+ * Stream the rows of sql (the query of q, whose parameters it uses) as
+ * {"status": 0, "status_message": "Success", "query_data": [rows]} on
+ * r, which holds a connection.  columns (ncolumns, copied) name the
+ * result's columns in order.  Takes r: it is finished when the stream
+ * ends, fails or the client leaves.
+ */
+void query_stream_start(struct request *r, const struct query_spec *q,
+    const char *sql, const struct query_stream_column *columns,
+    size_t ncolumns);
+
+#endif /* MTTD_QUERY_STREAM_H */

@@ -1,0 +1,302 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The streamed answer of /detail and /summary.  One transaction holds a
+ * server-side cursor; each FETCH's rows become one chunk of the reply.
+ * One batch is fetched ahead while the previous chunk leaves, and never
+ * more: a batch that arrives before the chunk has left waits, so a slow
+ * reader holds mttd at two batches, not at the whole answer.  libpq 15
+ * cannot cancel a statement without blocking, so a client that leaves
+ * ends the stream at the next batch: the cursor goes with a ROLLBACK.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+
+#include "http_server.h"
+#include "log.h"
+#include "query_exec.h"
+#include "query_stream.h"
+#include "query_value.h"
+#include "strbuf.h"
+
+/* Rows of the first FETCH: small, so the first bytes leave soon. */
+#define QUERY_STREAM_FIRST_ROWS 256
+/* Bounds of later FETCHes, sized to about QUERY_STREAM_CHUNK bytes. */
+#define QUERY_STREAM_MIN_ROWS 1
+#define QUERY_STREAM_MAX_ROWS 10000
+#define QUERY_STREAM_CHUNK (256 * 1024)
+
+struct query_stream {
+	struct request *r;
+	const struct query_spec *q;
+	struct evhttp_connection *evcon; /* While its close callback is ours. */
+	yajl_gen gen;
+	struct evbuffer *out; /* The chunk being written. */
+	struct query_stream_column *columns;
+	size_t ncolumns;
+	PGresult *held; /* A batch waiting for the last chunk to leave. */
+	int fetch_rows; /* What the FETCH in flight asked for. */
+	size_t rows;	/* Rows written so far. */
+	int nchecks;	/* Value checks at the head of the first batch. */
+	bool fetching;	/* A FETCH is in flight. */
+	bool writing;	/* The last chunk has not left yet. */
+	bool gone;	/* The client went away. */
+};
+
+static void query_stream_fetch(struct query_stream *s);
+static void query_stream_rows(struct query_stream *s, const PGresult *res);
+
+static void
+query_stream_print_cb(void *arg, const char *text, size_t len)
+{
+	struct query_stream *s = arg;
+
+	evbuffer_add(s->out, text, len);
+}
+
+static void
+query_stream_free(struct query_stream *s)
+{
+	if (s->held != NULL)
+		PQclear(s->held);
+	if (s->gen != NULL)
+		yajl_gen_free(s->gen);
+	if (s->out != NULL)
+		evbuffer_free(s->out);
+	free(s->columns);
+	free(s);
+}
+
+/* Stop hearing about the connection: the stream is ending. */
+static void
+query_stream_forget_connection(struct query_stream *s)
+{
+	if (s->evcon != NULL)
+		evhttp_connection_set_closecb(s->evcon, NULL, NULL);
+	s->evcon = NULL;
+}
+
+static void
+query_stream_write_row(struct query_stream *s, const PGresult *res, int row)
+{
+	size_t j;
+
+	yajl_gen_map_open(s->gen);
+	for (j = 0; j < s->ncolumns; j++) {
+		const char *name = s->columns[j].name;
+
+		yajl_gen_string(
+		    s->gen, (const unsigned char *)name, strlen(name));
+		query_value_write(s->gen, s->columns[j].type,
+		    PQgetisnull(res, row, (int)j) ?
+			NULL :
+			PQgetvalue(res, row, (int)j),
+		    (size_t)PQgetlength(res, row, (int)j));
+	}
+	yajl_gen_map_close(s->gen);
+}
+
+/* Aim the next FETCH at about one chunk of the rows seen so far. */
+static void
+query_stream_size_next(struct query_stream *s, int rows, size_t bytes)
+{
+	size_t per_row = rows > 0 ? bytes / rows + 1 : 1;
+	size_t want = QUERY_STREAM_CHUNK / per_row;
+
+	if (want < QUERY_STREAM_MIN_ROWS)
+		want = QUERY_STREAM_MIN_ROWS;
+	if (want > QUERY_STREAM_MAX_ROWS)
+		want = QUERY_STREAM_MAX_ROWS;
+	s->fetch_rows = (int)want;
+}
+
+static void
+query_stream_sent_cb(struct evhttp_connection *evcon, void *arg)
+{
+	struct query_stream *s = arg;
+	PGresult *held = s->held;
+
+	s->writing = false;
+	if (held == NULL)
+		return;
+	s->held = NULL;
+	query_stream_rows(s, held);
+	PQclear(held);
+}
+
+/* The last batch: close the answer and finish (the ROLLBACK ends the
+ * cursor when the connection goes back). */
+static void
+query_stream_end(struct query_stream *s)
+{
+	struct request *r = s->r;
+
+	yajl_gen_array_close(s->gen);
+	yajl_gen_map_close(s->gen);
+	r->bytes += evbuffer_get_length(s->out);
+	evhttp_send_reply_chunk(r->req, s->out);
+	query_stream_forget_connection(s);
+	log_debug(
+	    "req=%llu streamed %zu rows", (unsigned long long)r->id, s->rows);
+	query_stream_free(s);
+	request_stream_end(r);
+}
+
+/* Write one batch as a chunk, then fetch the next one ahead. */
+static void
+query_stream_rows(struct query_stream *s, const PGresult *res)
+{
+	int i, n = PQntuples(res);
+	bool last = n < s->fetch_rows;
+	size_t len;
+
+	for (i = 0; i < n; i++)
+		query_stream_write_row(s, res, i);
+	s->rows += n;
+	if (last) {
+		query_stream_end(s);
+		return;
+	}
+	len = evbuffer_get_length(s->out);
+	query_stream_size_next(s, n, len);
+	s->r->bytes += len;
+	s->writing = true;
+	evhttp_send_reply_chunk_with_cb(
+	    s->r->req, s->out, query_stream_sent_cb, s);
+	query_stream_fetch(s);
+}
+
+/* The client left: end the transaction and free what is left of r. */
+static void
+query_stream_gone_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct query_stream *s = arg;
+	struct request *r = s->r;
+
+	log_info("req=%llu client went away after %zu rows; query ended",
+	    (unsigned long long)r->id, s->rows);
+	query_stream_free(s);
+	request_stream_gone(r);
+}
+
+/*
+ * evhttp is freeing the connection.  The request itself is left to us
+ * (libevent detaches a request whose answer is unfinished); it is
+ * finished from the loop, not from inside libevent's free.
+ */
+static void
+query_stream_closed_cb(struct evhttp_connection *evcon, void *arg)
+{
+	struct query_stream *s = arg;
+	struct timeval now = { 0, 0 };
+
+	s->evcon = NULL;
+	s->gone = true;
+	if (!s->fetching)
+		event_base_once(s->r->server->base, -1, EV_TIMEOUT,
+		    query_stream_gone_cb, s, &now);
+}
+
+/* A FETCH's rows: write them now or after the chunk before has left. */
+static void
+query_stream_fetched_cb(const struct db_result *res, void *arg)
+{
+	struct query_stream *s = arg;
+	struct request *r = s->r;
+
+	s->fetching = false;
+	if (s->gone) {
+		query_stream_gone_cb(-1, 0, s);
+		return;
+	}
+	if (res->failed >= 0) {
+		/* The headers went out: cut the reply, no last chunk. */
+		log_error("req=%llu query failed after %zu rows: %s",
+		    (unsigned long long)r->id, s->rows,
+		    res->error ? res->error : "unknown error");
+		query_stream_forget_connection(s);
+		query_stream_free(s);
+		request_stream_abort(r);
+		return;
+	}
+	if (s->writing) {
+		s->held = db_result_take(res, 0);
+		return;
+	}
+	query_stream_rows(s, res->results[0]);
+}
+
+static void
+query_stream_fetch(struct query_stream *s)
+{
+	struct db_batch *b = db_batch_new();
+	char sql[64];
+
+	snprintf(sql, sizeof sql, "FETCH %d FROM mttd_rows", s->fetch_rows);
+	db_batch_add(b, sql, 0, NULL, NULL);
+	s->fetching = true;
+	db_conn_run(s->r->conn, b, query_stream_fetched_cb, s);
+}
+
+/* The first batch: checks, BEGIN, DECLARE and the first FETCH. */
+static void
+query_stream_first_cb(const struct db_result *res, void *arg)
+{
+	struct query_stream *s = arg;
+	struct request *r = s->r;
+
+	s->fetching = false;
+	if (res->failed >= 0) {
+		query_exec_reply_failure(r, s->q, s->nchecks, res);
+		query_stream_free(s);
+		return;
+	}
+	s->evcon = evhttp_request_get_connection(r->req);
+	if (s->evcon != NULL)
+		evhttp_connection_set_closecb(
+		    s->evcon, query_stream_closed_cb, s);
+	request_stream_start(r);
+	yajl_gen_map_open(s->gen);
+	request_json_status(s->gen, 0, "Success");
+	yajl_gen_string(s->gen, (const unsigned char *)"query_data", 10);
+	yajl_gen_array_open(s->gen);
+	query_stream_rows(s, res->results[res->count - 1]);
+}
+
+void
+query_stream_start(struct request *r, const struct query_spec *q,
+    const char *sql, const struct query_stream_column *columns, size_t ncolumns)
+{
+	struct query_stream *s = xcalloc(1, sizeof *s);
+	struct db_batch *b = db_batch_new();
+	const char **values = query_exec_values(q);
+	char *declare = xasprintf(
+	    "DECLARE mttd_rows NO SCROLL CURSOR FOR %s", sql);
+	char fetch[64];
+
+	s->r = r;
+	s->q = q;
+	s->out = evbuffer_new();
+	s->gen = request_json_new();
+	yajl_gen_config(
+	    s->gen, yajl_gen_print_callback, query_stream_print_cb, s);
+	s->columns = xcalloc(ncolumns + 1, sizeof *s->columns);
+	memcpy(s->columns, columns, ncolumns * sizeof *columns);
+	s->ncolumns = ncolumns;
+	s->fetch_rows = QUERY_STREAM_FIRST_ROWS;
+
+	s->nchecks = query_exec_add_checks(b, q);
+	db_batch_add(b, "BEGIN READ ONLY", 0, NULL, NULL);
+	db_batch_add(b, declare, q->nparams, values, NULL);
+	snprintf(fetch, sizeof fetch, "FETCH %d FROM mttd_rows", s->fetch_rows);
+	db_batch_add(b, fetch, 0, NULL, NULL);
+	s->fetching = true;
+	db_conn_run(r->conn, b, query_stream_first_cb, s);
+	free(declare);
+	free(values);
+}
