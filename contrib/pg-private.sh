@@ -207,9 +207,12 @@ setup_database() {
 CREATE ROLE mtt LOGIN PASSWORD '$quoted';
 CREATE DATABASE mttv3 OWNER mtt;
 EOF
-	echo "$prog: loading $sql_dir/schemas-v3.sql and mttd-indexes.sql"
+	echo "$prog: loading $sql_dir/schemas-v3.sql, mttd-indexes.sql and" \
+	    "mttd-query-indexes.sql"
 	"${psql[@]}" -U mtt -d mttv3 -f "$sql_dir/schemas-v3.sql" || return 1
 	"${psql[@]}" -U mtt -d mttv3 -f "$sql_dir/mttd-indexes.sql" || return 1
+	"${psql[@]}" -U mtt -d mttv3 -f "$sql_dir/mttd-query-indexes.sql" ||
+	    return 1
 }
 
 cmd_start() {

@@ -13,13 +13,14 @@ struct db_catalog;
 
 /*
  * Connect (blocking: start-up only), read the columns of every table and
- * check that the mttv3 tables and mttd's indexes are there.  index_script
- * is the path named when an index is missing.  Returns the catalogue
+ * check that the mttv3 tables and mttd's indexes are there (those of
+ * mttd-query-indexes.sql only warned about).  sql_dir is the folder of
+ * the scripts named when an index is missing.  Returns the catalogue
  * (free it with db_catalog_free), or NULL with *cause set (the caller
  * frees it).
  */
 struct db_catalog *db_catalog_load(const struct db_pool_params *params,
-    const char *index_script, char **cause) __attribute__((warn_unused_result));
+    const char *sql_dir, char **cause) __attribute__((warn_unused_result));
 
 /* Free a catalogue; NULL is allowed. */
 void db_catalog_free(struct db_catalog *cat);

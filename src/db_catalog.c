@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "db_catalog.h"
+#include "log.h"
 #include "strbuf.h"
 
 struct db_column {
@@ -39,6 +40,20 @@ static const char *const required_indexes[] = { "mttd_submit_lookup",
 	"mttd_latency_bandwidth_lookup", "mttd_performance_lookup",
 	"mttd_mpi_install_dedup", "mttd_test_build_dedup",
 	"mttd_test_run_dedup", NULL };
+
+/* Indexes of sql/mttd-query-indexes.sql: queries are slow without them,
+ * not wrong, so a missing one is a warning. */
+static const char *const query_indexes[] = { "mttd_mpi_install_start",
+	"mttd_test_build_start", "mttd_test_run_start",
+	"mttd_mpi_install_mpi_get", "mttd_mpi_install_cluster",
+	"mttd_mpi_install_compiler", "mttd_mpi_install_submit",
+	"mttd_test_build_mpi_get", "mttd_test_build_cluster",
+	"mttd_test_build_compiler", "mttd_test_build_suite",
+	"mttd_test_build_install", "mttd_test_run_mpi_get",
+	"mttd_test_run_cluster", "mttd_test_run_compiler",
+	"mttd_test_run_suite", "mttd_test_run_test_name", "mttd_test_run_build",
+	"mttd_test_run_submit", "mttd_test_names_by_name",
+	"mttd_mpi_get_by_version", "mttd_compute_cluster_by_platform", NULL };
 
 static const char columns_sql[] = "SELECT table_name, column_name, data_type,"
 				  " coalesce(character_maximum_length, -1)"
@@ -139,18 +154,39 @@ db_catalog_result_has(PGresult *r, const char *name)
 	return false;
 }
 
+/* Name the query indexes that are missing, in one warning. */
+static void
+db_catalog_warn_query_indexes(PGresult *r, const char *sql_dir)
+{
+	struct strbuf missing;
+	int i;
+
+	strbuf_setup(&missing);
+	for (i = 0; query_indexes[i] != NULL; i++) {
+		if (!db_catalog_result_has(r, query_indexes[i]))
+			strbuf_addf(&missing, "%s%s", missing.len ? ", " : "",
+			    query_indexes[i]);
+	}
+	if (missing.len > 0)
+		log_warn("query indexes missing (queries on a large database"
+			 " will scan whole tables): %s; run"
+			 " %s/mttd-query-indexes.sql",
+		    missing.data, sql_dir);
+	strbuf_shutdown(&missing);
+}
+
 static int
-db_catalog_check_indexes(PGresult *r, const char *script, char **cause)
+db_catalog_check_indexes(PGresult *r, const char *sql_dir, char **cause)
 {
 	int i;
 
 	for (i = 0; required_indexes[i] != NULL; i++) {
 		if (!db_catalog_result_has(r, required_indexes[i])) {
 			*cause = xasprintf(
-			    "index %s is missing: run %s on the"
-			    " database (it is idempotent and safe on a live"
-			    " database)",
-			    required_indexes[i], script);
+			    "index %s is missing: run %s/mttd-indexes.sql on"
+			    " the database (it is idempotent and safe on a"
+			    " live database)",
+			    required_indexes[i], sql_dir);
 			return -1;
 		}
 	}
@@ -159,7 +195,7 @@ db_catalog_check_indexes(PGresult *r, const char *script, char **cause)
 
 struct db_catalog *
 db_catalog_load(
-    const struct db_pool_params *params, const char *script, char **cause)
+    const struct db_pool_params *params, const char *sql_dir, char **cause)
 {
 	struct db_catalog *cat = xcalloc(1, sizeof *cat);
 	PGresult *r = NULL;
@@ -177,8 +213,9 @@ db_catalog_load(
 		goto fail;
 	if ((r = db_catalog_query(pg, indexes_sql, cause)) == NULL)
 		goto fail;
-	if (db_catalog_check_indexes(r, script, cause) != 0)
+	if (db_catalog_check_indexes(r, sql_dir, cause) != 0)
 		goto fail;
+	db_catalog_warn_query_indexes(r, sql_dir);
 	PQclear(r);
 	PQfinish(pg);
 	return cat;

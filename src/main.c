@@ -258,8 +258,7 @@ open_database(struct mttd *m)
 	char *cause = NULL;
 
 	pool_params(&m->settings, &p);
-	m->catalog = db_catalog_load(
-	    &p, MTTD_PKGDATADIR "/sql/mttd-indexes.sql", &cause);
+	m->catalog = db_catalog_load(&p, MTTD_PKGDATADIR "/sql", &cause);
 	if (m->catalog == NULL)
 		die("%s", cause);
 	if (submit_fields_bind(m->catalog, &cause) != 0)

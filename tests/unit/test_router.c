@@ -118,13 +118,18 @@ router_finds_every_route(void)
 	route_check("/serial", &route_serial, ROUTE_POST, 0);
 	route_check(
 	    "/submit", &route_submit, ROUTE_GET | ROUTE_POST, ROUTE_GET);
+	route_check("/fields", &route_fields, ROUTE_POST, 0);
+	route_check("/detail", &route_detail, ROUTE_POST, 0);
+	route_check("/summary", &route_summary, ROUTE_POST, 0);
+	route_check("/info/testsuite", &route_info_testsuite, ROUTE_POST, 0);
+	route_check("/info/runtime", &route_info_runtime, ROUTE_POST, 0);
 }
 
 static void
 router_find_answers_null_for_unknown_paths(void)
 {
 	static const char *const paths[] = { "/nope", "/submitx", "/Submit",
-		"/serial/x", "" };
+		"/serial/x", "/info", "/detail/x", "" };
 	size_t i;
 
 	for (i = 0; i < CUNIT_NCASES(paths); i++)
