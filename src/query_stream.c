@@ -28,8 +28,8 @@
 #define QUERY_STREAM_FIRST_ROWS 256
 /* Bounds of later FETCHes, sized to about QUERY_STREAM_CHUNK bytes. */
 #define QUERY_STREAM_MIN_ROWS 1
-#define QUERY_STREAM_MAX_ROWS 10000
-#define QUERY_STREAM_CHUNK (256 * 1024)
+#define QUERY_STREAM_MAX_ROWS 20000
+#define QUERY_STREAM_CHUNK (1024 * 1024)
 
 struct query_stream {
 	struct request *r;
@@ -38,6 +38,7 @@ struct query_stream {
 	yajl_gen gen;
 	struct evbuffer *out; /* The chunk being written. */
 	struct query_stream_column *columns;
+	size_t *name_lengths; /* Of each column's key, counted once. */
 	size_t ncolumns;
 	PGresult *held; /* A batch waiting for the last chunk to leave. */
 	int fetch_rows; /* What the FETCH in flight asked for. */
@@ -76,6 +77,7 @@ query_stream_free(struct query_stream *s)
 	if (s->out != NULL)
 		evbuffer_free(s->out);
 	free(s->columns);
+	free(s->name_lengths);
 	free(s);
 }
 
@@ -95,14 +97,14 @@ query_stream_write_row(struct query_stream *s, const PGresult *res, int row)
 
 	yajl_gen_map_open(s->gen);
 	for (j = 0; j < s->ncolumns; j++) {
-		const char *name = s->columns[j].name;
+		const char *value = PQgetisnull(res, row, (int)j) ?
+		    NULL :
+		    PQgetvalue(res, row, (int)j);
 
-		yajl_gen_string(
-		    s->gen, (const unsigned char *)name, strlen(name));
-		query_value_write(s->gen, s->columns[j].type,
-		    PQgetisnull(res, row, (int)j) ?
-			NULL :
-			PQgetvalue(res, row, (int)j),
+		yajl_gen_string(s->gen,
+		    (const unsigned char *)s->columns[j].name,
+		    s->name_lengths[j]);
+		query_value_write(s->gen, s->columns[j].type, value,
 		    (size_t)PQgetlength(res, row, (int)j));
 	}
 	yajl_gen_map_close(s->gen);
@@ -110,11 +112,14 @@ query_stream_write_row(struct query_stream *s, const PGresult *res, int row)
 
 /* Aim the next FETCH at about one chunk of the rows seen so far. */
 static void
-query_stream_size_next(struct query_stream *s, int rows, size_t bytes)
+query_stream_size_next(struct query_stream *s)
 {
-	size_t per_row = rows > 0 ? bytes / rows + 1 : 1;
-	size_t want = QUERY_STREAM_CHUNK / per_row;
+	size_t per_row, want = QUERY_STREAM_FIRST_ROWS;
 
+	if (s->rows > 0) {
+		per_row = s->r->bytes / s->rows + 1;
+		want = QUERY_STREAM_CHUNK / per_row;
+	}
 	if (want < QUERY_STREAM_MIN_ROWS)
 		want = QUERY_STREAM_MIN_ROWS;
 	if (want > QUERY_STREAM_MAX_ROWS)
@@ -155,29 +160,34 @@ query_stream_end(struct query_stream *s)
 	request_stream_end(r);
 }
 
-/* Write one batch as a chunk, then fetch the next one ahead. */
+/*
+ * One batch: ask for the next one first, so that PostgreSQL reads it
+ * while mttd writes this one out, then send this one as a chunk.  The
+ * next FETCH is sized on the rows seen so far.
+ */
 static void
 query_stream_rows(struct query_stream *s, const PGresult *res)
 {
 	int i, n = PQntuples(res);
-	bool last = n < s->fetch_rows;
 	size_t len;
 
-	for (i = 0; i < n; i++)
-		query_stream_write_row(s, res, i);
-	s->rows += n;
-	if (last) {
+	if (n < s->fetch_rows) {
+		for (i = 0; i < n; i++)
+			query_stream_write_row(s, res, i);
+		s->rows += n;
 		query_stream_end(s);
 		return;
 	}
+	query_stream_fetch(s);
+	for (i = 0; i < n; i++)
+		query_stream_write_row(s, res, i);
+	s->rows += n;
 	query_stream_take_json(s);
 	len = evbuffer_get_length(s->out);
-	query_stream_size_next(s, n, len);
 	s->r->bytes += len;
 	s->writing = true;
 	evhttp_send_reply_chunk_with_cb(
 	    s->r->req, s->out, query_stream_sent_cb, s);
-	query_stream_fetch(s);
 }
 
 /* The client left: end the transaction and free what is left of r. */
@@ -246,6 +256,7 @@ query_stream_fetch(struct query_stream *s)
 	struct db_batch *b = db_batch_new();
 	char sql[64];
 
+	query_stream_size_next(s);
 	snprintf(sql, sizeof sql, "FETCH %d FROM mttd_rows", s->fetch_rows);
 	db_batch_add(b, sql, 0, NULL, NULL);
 	s->fetching = true;
@@ -287,6 +298,7 @@ query_stream_start(struct request *r, const struct query_spec *q,
 	char *declare = xasprintf(
 	    "DECLARE mttd_rows NO SCROLL CURSOR FOR %s", sql);
 	char fetch[64];
+	size_t i;
 
 	s->r = r;
 	s->q = q;
@@ -294,6 +306,9 @@ query_stream_start(struct request *r, const struct query_spec *q,
 	s->gen = request_json_new();
 	s->columns = xcalloc(ncolumns + 1, sizeof *s->columns);
 	memcpy(s->columns, columns, ncolumns * sizeof *columns);
+	s->name_lengths = xcalloc(ncolumns + 1, sizeof *s->name_lengths);
+	for (i = 0; i < ncolumns; i++)
+		s->name_lengths[i] = strlen(columns[i].name);
 	s->ncolumns = ncolumns;
 	s->fetch_rows = QUERY_STREAM_FIRST_ROWS;
 

@@ -7,8 +7,7 @@
 #include "config.h"
 
 #include <ctype.h>
-#include <inttypes.h>
-#include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,28 +16,49 @@
 #define USEC_PER_SEC 1000000LL
 #define USEC_PER_DAY (86400LL * USEC_PER_SEC)
 
-/* "[-+]H:MM:SS[.f]" into microseconds; false when it is not that. */
+/*
+ * These run once per value of a streamed answer, millions of times per
+ * export: hand-written scanning and digit writing, no sscanf or printf.
+ */
+
+/* Digits at *s into *n; false when there are none. */
 static bool
-query_interval_clock(const char *s, int64_t *us)
+query_scan_digits(const char **s, long long *n)
+{
+	const char *p = *s;
+
+	*n = 0;
+	while (*p >= '0' && *p <= '9' && *n < 1000000000000LL)
+		*n = *n * 10 + (*p++ - '0');
+	if (p == *s)
+		return false;
+	*s = p;
+	return true;
+}
+
+/* "[-+]H:MM:SS[.f]" (len bytes) into microseconds. */
+static bool
+query_interval_clock(const char *s, const char *end, int64_t *us)
 {
 	long long h, m, sec, frac = 0;
-	int neg = 0, n = 0, digits;
-	const char *dot;
+	int neg = 0, digits = 0;
 
 	if (*s == '-' || *s == '+')
 		neg = *s++ == '-';
-	if (sscanf(s, "%lld:%lld:%lld%n", &h, &m, &sec, &n) != 3)
+	if (!query_scan_digits(&s, &h) || *s++ != ':' ||
+	    !query_scan_digits(&s, &m) || *s++ != ':' ||
+	    !query_scan_digits(&s, &sec))
 		return false;
-	dot = s + n;
-	if (*dot == '.') {
-		for (digits = 0, dot++; isdigit((unsigned char)*dot); dot++) {
+	if (s < end && *s == '.') {
+		for (s++; s < end && *s >= '0' && *s <= '9'; s++) {
 			if (digits++ < 6)
-				frac = frac * 10 + (*dot - '0');
+				frac = frac * 10 + (*s - '0');
 		}
 		for (; digits < 6; digits++)
 			frac *= 10;
 	}
-	if (*dot != '\0')
+	/* Past PostgreSQL's own range the product would overflow. */
+	if (s != end || h > 2562047787LL)
 		return false;
 	*us = ((h * 60 + m) * 60 + sec) * USEC_PER_SEC + frac;
 	if (neg)
@@ -48,94 +68,151 @@ query_interval_clock(const char *s, int64_t *us)
 
 /* One "N unit" pair; false for a unit the postgres style never prints. */
 static bool
-query_interval_unit(long long n, const char *unit, int64_t *us)
+query_interval_unit(long long n, const char *unit, size_t len, int64_t *days)
 {
-	int64_t days;
-
-	if (strncmp(unit, "year", 4) == 0)
-		days = n * 365;
-	else if (strncmp(unit, "mon", 3) == 0)
-		days = n * 30;
-	else if (strncmp(unit, "day", 3) == 0)
-		days = n;
+	if (len >= 4 && strncmp(unit, "year", 4) == 0)
+		*days += n * 365;
+	else if (len >= 3 && strncmp(unit, "mon", 3) == 0)
+		*days += n * 30;
+	else if (len >= 3 && strncmp(unit, "day", 3) == 0)
+		*days += n;
 	else
 		return false;
-	*us += days * USEC_PER_DAY;
 	return true;
 }
 
-/* Sum the parts of a postgres-style interval into microseconds. */
+/* The next space-separated token of [*s, end): its start and length. */
 static bool
-query_interval_parse(const char *pg, int64_t *total)
+query_next_token(const char **s, const char *end, const char **tok, size_t *len)
 {
-	char buf[QUERY_VALUE_TEXT_MAX * 2], *tok, *save = NULL, *end;
-	int64_t clock;
-	long long n;
+	const char *p = *s;
 
-	if (strlen(pg) >= sizeof buf)
+	while (p < end && *p == ' ')
+		p++;
+	if (p == end)
 		return false;
-	strcpy(buf, pg);
-	*total = 0;
-	for (tok = strtok_r(buf, " ", &save); tok != NULL;
-	     tok = strtok_r(NULL, " ", &save)) {
-		if (strchr(tok, ':') != NULL) {
-			if (!query_interval_clock(tok, &clock))
+	*tok = p;
+	while (p < end && *p != ' ')
+		p++;
+	*len = (size_t)(p - *tok);
+	*s = p;
+	return true;
+}
+
+/*
+ * Sum the parts of a postgres-style interval: whole days, and the clock
+ * in microseconds (kept apart: their sum in microseconds could overflow).
+ */
+static bool
+query_interval_parse(const char *pg, int64_t *days, int64_t *clock)
+{
+	const char *s = pg, *end = pg + strlen(pg), *tok, *p;
+	long long n;
+	size_t len;
+	bool neg;
+
+	*days = *clock = 0;
+	while (query_next_token(&s, end, &tok, &len)) {
+		if (memchr(tok, ':', len) != NULL) {
+			if (!query_interval_clock(tok, tok + len, clock))
 				return false;
-			*total += clock;
 			continue;
 		}
-		n = strtoll(tok, &end, 10);
-		if (end == tok || *end != '\0')
-			return false;
-		tok = strtok_r(NULL, " ", &save);
-		if (tok == NULL || !query_interval_unit(n, tok, total))
+		p = tok;
+		neg = *p == '-';
+		if (*p == '-' || *p == '+')
+			p++;
+		if (!query_scan_digits(&p, &n) || p != tok + len ||
+		    !query_next_token(&s, end, &tok, &len) ||
+		    !query_interval_unit(neg ? -n : n, tok, len, days))
 			return false;
 	}
 	return true;
+}
+
+/* Write n (>= 0) in decimal, at least width digits; returns the end. */
+static char *
+query_put_uint(char *out, uint64_t n, int width)
+{
+	char tmp[24];
+	int i = 0;
+
+	do {
+		tmp[i++] = (char)('0' + n % 10);
+		n /= 10;
+	} while (n > 0);
+	while (i < width)
+		tmp[i++] = '0';
+	while (i > 0)
+		*out++ = tmp[--i];
+	return out;
+}
+
+/* "N day(s), " as a timedelta prints it. */
+static char *
+query_put_days(char *out, int64_t days)
+{
+	if (days < 0)
+		*out++ = '-';
+	out = query_put_uint(
+	    out, days < 0 ? -(uint64_t)days : (uint64_t)days, 1);
+	memcpy(out, " day", 4);
+	out += 4;
+	if (days != 1 && days != -1)
+		*out++ = 's';
+	*out++ = ',';
+	*out++ = ' ';
+	return out;
 }
 
 bool
 query_interval_format(const char *pg, char *out, size_t size)
 {
-	int64_t total, days, rest;
-	int len = 0;
+	int64_t days, clock, rest;
+	char *p = out;
 
-	if (!query_interval_parse(pg, &total))
+	/* Room for the longest: "-1000000000000 days, 23:59:59.999999". */
+	if (size < QUERY_VALUE_TEXT_MAX ||
+	    !query_interval_parse(pg, &days, &clock))
 		return false;
 
 	/* Like a timedelta: whole days down, then a positive clock. */
-	days = total / USEC_PER_DAY;
-	rest = total % USEC_PER_DAY;
+	days += clock / USEC_PER_DAY;
+	rest = clock % USEC_PER_DAY;
 	if (rest < 0) {
 		days--;
 		rest += USEC_PER_DAY;
 	}
 	if (days != 0)
-		len = snprintf(out, size, "%" PRId64 " day%s, ", days,
-		    days == 1 || days == -1 ? "" : "s");
-	len += snprintf(out + len, size - len, "%d:%02d:%02d",
-	    (int)(rest / (3600 * USEC_PER_SEC)),
-	    (int)(rest / (60 * USEC_PER_SEC) % 60),
-	    (int)(rest / USEC_PER_SEC % 60));
-	if (rest % USEC_PER_SEC != 0)
-		snprintf(
-		    out + len, size - len, ".%06d", (int)(rest % USEC_PER_SEC));
+		p = query_put_days(p, days);
+	p = query_put_uint(p, (uint64_t)(rest / (3600 * USEC_PER_SEC)), 1);
+	*p++ = ':';
+	p = query_put_uint(p, (uint64_t)(rest / (60 * USEC_PER_SEC) % 60), 2);
+	*p++ = ':';
+	p = query_put_uint(p, (uint64_t)(rest / USEC_PER_SEC % 60), 2);
+	if (rest % USEC_PER_SEC != 0) {
+		*p++ = '.';
+		p = query_put_uint(p, (uint64_t)(rest % USEC_PER_SEC), 6);
+	}
+	*p = '\0';
 	return true;
 }
 
 void
 query_timestamp_format(const char *pg, char *out, size_t size)
 {
-	const char *dot = strchr(pg, '.');
-	size_t digits, len;
+	size_t len = strlen(pg), digits;
+	const char *dot = memchr(pg, '.', len);
 
-	snprintf(out, size, "%s", pg);
+	if (len >= size)
+		len = size - 1;
+	memcpy(out, pg, len);
+	out[len] = '\0';
 	if (dot == NULL)
 		return;
 
 	/* PostgreSQL drops trailing zeros of the fraction; Python does not. */
 	digits = strspn(dot + 1, "0123456789");
-	len = strlen(out);
 	if (dot[1 + digits] == '\0' && digits < 6 && len + 6 - digits < size) {
 		memset(out + len, '0', 6 - digits);
 		out[len + 6 - digits] = '\0';
@@ -176,6 +253,7 @@ void
 query_value_write(yajl_gen g, enum query_type t, const char *pg, size_t len)
 {
 	char buf[QUERY_VALUE_TEXT_MAX];
+	size_t n;
 
 	if (pg == NULL) {
 		yajl_gen_null(g);
@@ -190,11 +268,15 @@ query_value_write(yajl_gen g, enum query_type t, const char *pg, size_t len)
 		break;
 	case QT_TIMESTAMP:
 		query_timestamp_format(pg, buf, sizeof buf);
-		yajl_gen_string(g, (const unsigned char *)buf, strlen(buf));
+		n = strlen(buf);
+		yajl_gen_string(g, (const unsigned char *)buf, n);
 		break;
 	case QT_INTERVAL:
-		if (!query_interval_format(pg, buf, sizeof buf))
-			snprintf(buf, sizeof buf, "%s", pg);
+		if (!query_interval_format(pg, buf, sizeof buf)) {
+			/* Not the postgres style: the text as it came. */
+			yajl_gen_string(g, (const unsigned char *)pg, len);
+			break;
+		}
 		yajl_gen_string(g, (const unsigned char *)buf, strlen(buf));
 		break;
 	case QT_INT_ARRAY:
