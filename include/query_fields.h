@@ -57,6 +57,7 @@ struct query_field {
 	enum query_join join;
 	unsigned phases; /* QP_* it applies to. */
 	int width;	 /* Digits of a QT_BITS column. */
+	bool long_text;	 /* Unbounded text (output, commands). */
 };
 
 /* A query phase and its table. */

@@ -6,16 +6,26 @@
 #include "config.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "log.h"
 #include "query_request.h"
 #include "query_sql.h"
 #include "query_stream.h"
+#include "query_value.h"
 #include "strbuf.h"
+
+/*
+ * A summary of up to this many groups is answered from one statement,
+ * which PostgreSQL may run in parallel (it never runs a cursor in
+ * parallel); a larger one is run again through the streaming cursor.
+ */
+#define QUERY_REQUEST_SUMMARY_ROWS 10000
 
 struct query_request {
 	struct query_spec spec;
 	char *sql;
+	char *capped_sql; /* The summary with the cap above, or NULL. */
 	query_result_cb answer_cb;
 };
 
@@ -26,6 +36,7 @@ query_request_free(void *arg)
 
 	query_spec_free(&qr->spec);
 	free(qr->sql);
+	free(qr->capped_sql);
 	free(qr);
 }
 
@@ -51,25 +62,86 @@ query_request_count_cb(struct request *r, const PGresult *res)
 	request_reply_json(r, 200, g);
 }
 
-/* The columns of streamed rows: the fields, then a summary's counters. */
+/* The columns of the rows: the fields, then a summary's counters;
+ * returns how many (the caller frees *cols). */
+static size_t
+query_request_columns(
+    const struct query_spec *q, struct query_stream_column **cols)
+{
+	size_t i, n = q->ncolumns;
+
+	*cols = xcalloc(n + QUERY_SUMMARY_COUNTERS, sizeof **cols);
+	for (i = 0; i < q->ncolumns; i++) {
+		(*cols)[i].name = q->columns[i]->name;
+		(*cols)[i].type = q->columns[i]->type;
+	}
+	for (i = 0; q->kind == QK_SUMMARY && i < QUERY_SUMMARY_COUNTERS; i++) {
+		(*cols)[n].name = query_summary_counters[i];
+		(*cols)[n++].type = QT_INT;
+	}
+	return n;
+}
+
 static void
 query_request_stream(struct request *r, struct query_request *qr)
 {
-	const struct query_spec *q = &qr->spec;
-	size_t i, n = q->ncolumns;
-	struct query_stream_column *cols = xcalloc(
-	    n + QUERY_SUMMARY_COUNTERS, sizeof *cols);
+	struct query_stream_column *cols;
+	size_t n = query_request_columns(&qr->spec, &cols);
+
+	query_stream_start(r, &qr->spec, qr->sql, cols, n);
+	free(cols);
+}
+
+/* The capped summary: answered at once, or streamed when it is large. */
+static void
+query_request_summary_cb(struct request *r, const PGresult *res)
+{
+	struct query_request *qr = r->state;
+	struct query_stream_column *cols;
+	size_t j, n;
+	yajl_gen g;
+	int i;
+
+	if (PQntuples(res) > QUERY_REQUEST_SUMMARY_ROWS) {
+		query_request_stream(r, qr);
+		return;
+	}
+	n = query_request_columns(&qr->spec, &cols);
+	g = request_json_new();
+	yajl_gen_map_open(g);
+	request_json_status(g, 0, "Success");
+	yajl_gen_string(g, (const unsigned char *)"query_data", 10);
+	yajl_gen_array_open(g);
+	for (i = 0; i < PQntuples(res); i++) {
+		yajl_gen_map_open(g);
+		for (j = 0; j < n; j++) {
+			yajl_gen_string(g, (const unsigned char *)cols[j].name,
+			    strlen(cols[j].name));
+			query_value_write(g, cols[j].type,
+			    PQgetisnull(res, i, (int)j) ?
+				NULL :
+				PQgetvalue(res, i, (int)j),
+			    (size_t)PQgetlength(res, i, (int)j));
+		}
+		yajl_gen_map_close(g);
+	}
+	yajl_gen_array_close(g);
+	yajl_gen_map_close(g);
+	free(cols);
+	request_reply_json(r, 200, g);
+}
+
+/* Long texts as group columns could make a capped answer huge. */
+static bool
+query_request_summary_small(const struct query_spec *q)
+{
+	size_t i;
 
 	for (i = 0; i < q->ncolumns; i++) {
-		cols[i].name = q->columns[i]->name;
-		cols[i].type = q->columns[i]->type;
+		if (q->columns[i]->long_text)
+			return false;
 	}
-	for (i = 0; q->kind == QK_SUMMARY && i < QUERY_SUMMARY_COUNTERS; i++) {
-		cols[n].name = query_summary_counters[i];
-		cols[n++].type = QT_INT;
-	}
-	query_stream_start(r, q, qr->sql, cols, n);
-	free(cols);
+	return q->kind == QK_SUMMARY;
 }
 
 static void
@@ -84,6 +156,9 @@ query_request_acquired(struct request *r, enum db_acquire_status st)
 	}
 	if (qr->spec.count_only)
 		query_exec_run(r, &qr->spec, qr->sql, query_request_count_cb);
+	else if (qr->capped_sql != NULL)
+		query_exec_run(
+		    r, &qr->spec, qr->capped_sql, query_request_summary_cb);
 	else if (kind == QK_DETAIL || kind == QK_SUMMARY)
 		query_request_stream(r, qr);
 	else
@@ -106,6 +181,9 @@ query_request_run(
 		return;
 	}
 	qr->sql = query_sql_build(&qr->spec);
+	if (!qr->spec.count_only && query_request_summary_small(&qr->spec))
+		qr->capped_sql = xasprintf("SELECT * FROM (%s) q LIMIT %d",
+		    qr->sql, QUERY_REQUEST_SUMMARY_ROWS + 1);
 	log_debug("req=%llu query: %s", (unsigned long long)r->id, qr->sql);
 	request_db_acquire(r, query_request_acquired);
 }
