@@ -276,10 +276,13 @@ query_stream_first_cb(const struct db_result *res, void *arg)
 		query_stream_free(s);
 		return;
 	}
+	/* A client gone before the first row: libevent has detached r. */
 	s->evcon = evhttp_request_get_connection(r->req);
-	if (s->evcon != NULL)
-		evhttp_connection_set_closecb(
-		    s->evcon, query_stream_closed_cb, s);
+	if (s->evcon == NULL) {
+		query_stream_gone_cb(-1, 0, s);
+		return;
+	}
+	evhttp_connection_set_closecb(s->evcon, query_stream_closed_cb, s);
 	request_stream_start(r);
 	yajl_gen_map_open(s->gen);
 	request_json_status(s->gen, 0, "Success");

@@ -1196,5 +1196,165 @@ class Query(h.MttdTestCase):
         self.ids("test_run", {"np": 1}, [5])
 
 
+
+# Durations as submitted and as Python's timedelta prints them (a month
+# is 30 days, a year 365, as psycopg2 read them for the reference).
+DURATIONS = [
+    ("1 mon", datetime.timedelta(days=30)),
+    ("-1 mon", datetime.timedelta(days=-30)),
+    ("1 year", datetime.timedelta(days=365)),
+    ("1 mon -1 day", datetime.timedelta(days=29)),
+    ("-1 day 2 hours", datetime.timedelta(days=-1, hours=2)),
+    ("-1 day -2 hours", datetime.timedelta(hours=-26)),
+    ("1 day -00:00:01", datetime.timedelta(seconds=86399)),
+    ("100 hours", datetime.timedelta(hours=100)),
+    ("1000 days", datetime.timedelta(days=1000)),
+    ("2 days 00:00:00.000001", datetime.timedelta(days=2, microseconds=1)),
+    ("-0.000001 seconds", datetime.timedelta(microseconds=-1)),
+    (1.5, datetime.timedelta(seconds=1.5)),
+    ("0.1", datetime.timedelta(seconds=0.1)),
+    (3600, datetime.timedelta(hours=1)),
+    ("0 Seconds", datetime.timedelta(0)),
+]
+TIMESTAMPS = [
+    ("2026-03-02 08:30:00.000001", "2026-03-02 08:30:00.000001"),
+    ("2026-03-02 08:30:00.5", "2026-03-02 08:30:00.500000"),
+    ("2026-03-02 08:30:00.123456", "2026-03-02 08:30:00.123456"),
+    ("2026-03-02 08:30:00.1234567", "2026-03-02 08:30:00.123457"),
+    ("1999-12-31 23:59:59.999999", "1999-12-31 23:59:59.999999"),
+    ("Sun Mar 29 02:30:00 2026", "2026-03-29 02:30:00"),
+]
+ODD_TEXT = "tab\there\u0001\u001f\u007f\u2028 \u00e9 \u65e5 \U0001F600 \"\\"
+
+
+class QueryFormats(h.MttdTestCase):
+    """Output forms of conformance/README.md on values chosen for their
+    edges, and rows whose nullable columns hold NULL (as data the
+    reference left may): no null reaches an answer."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        try:
+            cls.load()
+        except BaseException:
+            cls.mttd.stop()
+            raise
+
+    @classmethod
+    def load(cls):
+        m = cls.mttd
+        entries = [h.install_entry(mpi_version="dur-%02d" % i, duration=d)
+                   for i, (d, _) in enumerate(DURATIONS)]
+        entries += [h.install_entry(mpi_version="ts-%02d" % i,
+                                    start_timestamp=t)
+                    for i, (t, _) in enumerate(TIMESTAMPS)]
+        _, ids = m.must_submit("MPI Install", entries)
+        _, (build,) = m.must_submit("Test Build", [h.build_entry(ids[0])])
+        _, cls.run_ids = m.must_submit("Test Run", [
+            h.run_entry(build, test_name="floats", latency_bandwidth=True,
+                        message_size=[2147483647, -1, 0],
+                        latency_min=[1e-05, 1.5e+300, -2.5, 0,
+                                     123456789.125],
+                        bandwidth_max=[0.1, 1 / 3], result_stdout=ODD_TEXT),
+            h.run_entry(build, test_name="nulls", launcher="mpirun",
+                        latency_bandwidth=True, message_size=[1],
+                        start_timestamp="Fri Dec  4 13:11:00 2026")])
+
+        # The nullable columns of the "nulls" run and what it links to.
+        cls.pg.psql(
+            "UPDATE test_run SET trial = NULL WHERE test_run_id = %d;"
+            "UPDATE test_suites SET test_suite_description = NULL"
+            " WHERE suite_name = 'TestBuild:it';"
+            "UPDATE test_names SET test_name_description = NULL"
+            " WHERE test_name = 'nulls';"
+            "UPDATE test_run_command SET launcher = NULL,"
+            " resource_mgr = NULL, parameters = NULL, network = NULL,"
+            " test_run_network_id = NULL WHERE test_run_command_id ="
+            " (SELECT test_run_command_id FROM test_run"
+            "  WHERE test_run_id = %d);"
+            "UPDATE latency_bandwidth SET message_size = NULL,"
+            " bandwidth_min = NULL, bandwidth_max = NULL,"
+            " bandwidth_avg = NULL, latency_min = NULL, latency_max = NULL,"
+            " latency_avg = NULL WHERE latency_bandwidth_id ="
+            " (SELECT pf.latency_bandwidth_id FROM performance pf JOIN"
+            "  test_run r USING (performance_id) WHERE r.test_run_id = %d);"
+            "UPDATE description SET description = NULL WHERE description ="
+            " 'it run';"
+            "UPDATE result_message SET result_message = NULL"
+            " WHERE result_message = 'Success'"
+            % ((cls.run_ids[1],) * 3), db=cls.db)
+
+    def data(self, body, path="/detail"):
+        resp = self.mttd.http("POST", path, body)
+        answer = self.assertOk(resp)
+        self.assertEqual(set(answer), {"status", "status_message",
+                                       "query_data"}, resp)
+        return answer["query_data"]
+
+    def test_durations(self):
+        got = self.data({"phase": "install",
+                         "columns": ["mpi_version", "duration"],
+                         "search": {"mpi_version": {"like": "dur-%"}},
+                         "options": {"order_by": "mpi_version"}})
+        self.assertEqual(got, [
+            {"mpi_version": "dur-%02d" % i, "duration": str(want)}
+            for i, (_, want) in enumerate(DURATIONS)])
+
+    def test_timestamps(self):
+        got = self.data({"phase": "install",
+                         "columns": ["mpi_version", "start_timestamp"],
+                         "search": {"mpi_version": {"like": "ts-%"}},
+                         "options": {"order_by": "mpi_version"}})
+        self.assertEqual(got, [
+            {"mpi_version": "ts-%02d" % i, "start_timestamp": want}
+            for i, (_, want) in enumerate(TIMESTAMPS)])
+
+    def test_arrays_and_text(self):
+        got = self.data({"phase": "test_run",
+                         "columns": ["test_name", "message_size",
+                                     "latency_min", "bandwidth_max",
+                                     "latency_avg", "result_stdout"],
+                         "search": {"test_name": "floats"}})
+        self.assertEqual(canon(got), canon([{
+            "test_name": "floats", "message_size": [2147483647, -1, 0],
+            "latency_min": [1e-05, 1.5e+300, -2.5, 0, 123456789.125],
+            "bandwidth_max": [0.1, 1 / 3], "latency_avg": [],
+            "result_stdout": ODD_TEXT}]), got)
+
+    def test_nulls_read_back_as_defaults(self):
+        got = self.data({"phase": "test_run", "columns": RUN_FIELDS,
+                         "search": {"test_name": "nulls"}})
+        self.assertEqual(len(got), 1, got)
+        row = got[0]
+        self.assertEqual(set(row), set(RUN_FIELDS), row)
+        self.assertEqual([k for k, v in row.items() if v is None], [], row)
+        want = {"trial": False, "test_suite_description": "",
+                "test_description": "", "launcher": "", "resource_manager": "",
+                "parameters": "", "network": "", "interconnect_name": "",
+                "description": "", "result_message": ""}
+        want.update({k: [] for k in ARRAY_FIELDS})
+        self.assertEqual(canon({k: row[k] for k in want}), canon(want), row)
+        # Grouped and in /info/testsuite alike.
+        got = self.data({"phase": "test_run",
+                         "columns": ["trial", "launcher", "message_size"],
+                         "search": {"test_name": "nulls"}}, "/summary")
+        self.assertEqual(canon(got), canon([dict(
+            trial=False, launcher="", message_size=[],
+            **counters(passed=1))]), got)
+        got = self.data({"search": {"suite_name": "TestBuild:it"}},
+                        "/info/testsuite")
+        self.assertEqual(len(got), 1, got)
+        self.assertEqual(got[0]["test_suite_description"], "", got)
+        self.assertEqual(sort_rows(got[0]["tests"]), sort_rows([
+            {"test_name": "floats", "test_description": ""},
+            {"test_name": "nulls", "test_description": ""}]), got)
+        # A search for the default does not find the NULL (it is not
+        # stored), as PostgreSQL compares.
+        got = self.data({"phase": "test_run", "columns": ["test_name"],
+                         "search": {"launcher": "", "test_name": "nulls"}})
+        self.assertEqual(got, [])
+
+
 if __name__ == "__main__":
     h.main()
