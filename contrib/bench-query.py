@@ -62,6 +62,8 @@ SUMMARY_RATIO = 1.2
 MEMORY_LIMIT = 32 * MIB
 # "About the same at both sizes": within this much of each other.
 MEMORY_FLAT = 2 * MIB
+# CPU of other processes, per second of a run, past which it is flagged.
+OTHER_LOAD = 0.3
 
 # Dimensions, numbers as in an MTT database of a few busy months.
 N_SUBMIT = 300
@@ -380,6 +382,13 @@ def proc_stat(pid):
     return int(fields[1]), int(fields[11]) + int(fields[12])
 
 
+def machine_busy_ticks():
+    """CPU ticks the whole machine spent busy (not idle, not waiting)."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    return sum(fields[:8]) - fields[3] - fields[4]
+
+
 def children_ticks(parent):
     """CPU ticks of each child process of parent."""
     out = {}
@@ -394,7 +403,7 @@ def children_ticks(parent):
 
 class Monitor:
     """Samples mttd's RSS and the CPU time of mttd and of every PostgreSQL
-    backend while one command runs."""
+    process (backends and parallel workers) while one command runs."""
 
     def __init__(self, mttd_pid, postmaster_pid):
         self.mttd_pid = mttd_pid
@@ -420,6 +429,7 @@ class Monitor:
         self.before = children_ticks(self.postmaster_pid)
         self.first = dict(self.before)
         self.mttd_before = proc_stat(self.mttd_pid)[1]
+        self.busy_before = machine_busy_ticks()
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
         return self
@@ -430,9 +440,11 @@ class Monitor:
         self._sample()
         self.mttd_cpu = (proc_stat(self.mttd_pid)[1] - self.mttd_before) \
             / CLK_TCK
-        deltas = [self.last[p] - self.first.get(p, 0) for p in self.last]
-        # The backend that ran the query is the one that worked most.
-        self.pg_cpu = max(deltas, default=0) / CLK_TCK
+        self.busy = (machine_busy_ticks() - self.busy_before) / CLK_TCK
+        # A process that ended between two samples (a parallel worker,
+        # psql's backend) counts up to its last sample.
+        self.pg_cpu = sum(self.last[p] - self.first.get(p, 0)
+                          for p in self.last) / CLK_TCK
         return False
 
 
@@ -448,8 +460,8 @@ class Bench:
         self.args = args
         self.bindir = pg_bindir()
         self.psql_bin = os.path.join(self.bindir, "psql")
+        # Mode 0700; pg-private.sh lets user postgres search it.
         self.dir = tempfile.mkdtemp(prefix="mttd-bench-")
-        os.chmod(self.dir, 0o755)
         self.pgdir = os.path.join(self.dir, "pg")
         self.password = secrets.token_hex(12)
         self.pg_port = None
@@ -572,7 +584,9 @@ class Bench:
     def start_mttd(self):
         conf = os.path.join(self.dir, "mttd.conf")
         port_file = os.path.join(self.dir, "mttd.port")
-        with open(conf, "w") as f:
+        # It holds the database password.
+        with open(os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
+                          0o600), "w") as f:
             f.write("[server]\nsocket_host = 127.0.0.1\nsocket_port = 0\n\n"
                     "[logging]\nlog_level = DEBUG\nlog_file = %s\n\n"
                     "[pg_v3]\ntype = postgres\ndbname = mttv3\n"
@@ -665,8 +679,9 @@ class Bench:
     # One timed run -----------------------------------------------------
 
     def timed(self, cmd, env=None, memory=False):
-        """Run cmd, output discarded: (wall s, mttd CPU s, backend CPU s,
-        client CPU s, memory figures or None)."""
+        """Run cmd, output discarded: (wall s, mttd CPU s, PostgreSQL CPU
+        s, client CPU s, CPU s of everything else on the machine, memory
+        figures or None)."""
         pid = self.mttd.pid
         mem = None
         if memory:
@@ -685,28 +700,32 @@ class Bench:
                 self.mttd_tail()))
         if memory:
             mem = (before, proc_status(pid, "VmHWM"), mon.rss_max)
-        return wall, mon.mttd_cpu, mon.pg_cpu, child_cpu() - cpu0, mem
+        client = child_cpu() - cpu0
+        other = max(0.0, mon.busy - mon.mttd_cpu - mon.pg_cpu - client)
+        return wall, mon.mttd_cpu, mon.pg_cpu, client, other, mem
 
-    def compare(self, label, mttd_cmd, psql_cmd, target, memory=False):
+    def compare(self, label, mttd_cmd, psql_cmd, target, memory=False,
+                psql_env=None):
         """Alternate mttd and psql runs; record the medians."""
         mttd_runs, psql_runs = [], []
         for _ in range(self.args.runs):
             mttd_runs.append(self.timed(mttd_cmd, memory=memory))
-            psql_runs.append(self.timed(psql_cmd, env=self.psql_env()))
-        med = [statistics.median(r[i] for r in mttd_runs) for i in range(4)]
-        base = [statistics.median(r[i] for r in psql_runs) for i in range(4)]
+            psql_runs.append(self.timed(psql_cmd,
+                                        env=psql_env or self.psql_env()))
+        med = [statistics.median(r[i] for r in mttd_runs) for i in range(5)]
+        base = [statistics.median(r[i] for r in psql_runs) for i in range(5)]
         ratio = med[0] / base[0] if base[0] > 0 else float("inf")
         ok = None if target is None else ratio <= target
         self.results.append((self.rows, label, med[0], base[0], ratio,
                              target, ok))
         self.cpu.append((self.rows, label + " mttd", med[0], med[1],
-                         med[2], med[3]))
+                         med[2], med[3], med[4]))
         self.cpu.append((self.rows, label + " psql", base[0], None,
-                         base[2], base[3]))
+                         base[2], base[3], base[4]))
         if memory:
-            self.memory.append((self.rows, max(m[4][0] for m in mttd_runs),
-                                max(m[4][1] for m in mttd_runs),
-                                max(m[4][2] for m in mttd_runs)))
+            self.memory.append((self.rows, max(m[5][0] for m in mttd_runs),
+                                max(m[5][1] for m in mttd_runs),
+                                max(m[5][2] for m in mttd_runs)))
         log("%-8s mttd %.3f s, psql %.3f s, ratio %.2f (runs: %s / %s)" % (
             label, med[0], base[0], ratio,
             " ".join("%.3f" % r[0] for r in mttd_runs),
@@ -807,6 +826,14 @@ class Bench:
         self.compare("summary", self.curl_cmd("/summary", body),
                      self.psql_cmd("COPY (%s) TO STDOUT" % sql),
                      SUMMARY_RATIO)
+        # psql's COPY may run a parallel plan, a cursor never does: the
+        # same COPY without parallel workers tells how much of a gap that
+        # would explain.
+        serial = self.psql_env()
+        serial["PGOPTIONS"] = "-c max_parallel_workers_per_gather=0"
+        self.compare("summary/serial", self.curl_cmd("/summary", body),
+                     self.psql_cmd("COPY (%s) TO STDOUT" % sql), None,
+                     psql_env=serial)
 
     def measure_count(self):
         body = {"phase": "test_run", "columns": ["test_name"], "search": {},
@@ -865,16 +892,25 @@ class Bench:
                   "MiB, VmHWM %.1f MiB" % (human(rows), before / MIB,
                                            rss / MIB, hwm / MIB))
         print()
-        print("where the time goes (medians; CPU seconds of the mttd "
-              "process, of the busiest PostgreSQL backend, of the client "
-              "curl or psql):")
-        print("  %-22s %8s %8s %8s %8s" % ("run", "wall", "mttd", "backend",
-                                          "client"))
-        for rows, what, wall, server, backend, client in self.cpu:
-            print("  %-22s %7.2fs %8s %7.2fs %7.2fs" % (
+        print("where the time goes (medians of wall time and of CPU "
+              "seconds: the mttd process, all PostgreSQL processes, the "
+              "client curl or psql, and anything else on the machine, this "
+              "script's sampling included; %d cores):" % os.cpu_count())
+        print("  %-26s %8s %8s %8s %8s %8s" % (
+            "run", "wall", "mttd", "postgres", "client", "other"))
+        for rows, what, wall, server, backend, client, other in self.cpu:
+            print("  %-26s %7.2fs %8s %7.2fs %7.2fs %7.2fs" % (
                 "%s @%s" % (what, human(rows)), wall,
                 "-" if server is None else "%.2fs" % server, backend,
-                client))
+                client, other))
+        busy = ["%s @%s" % (what, human(rows))
+                for rows, what, wall, _, _, _, other in self.cpu
+                if wall > 0.2 and other > OTHER_LOAD * wall]
+        if busy:
+            print("WARNING: other work on this machine took more than %d%% "
+                  "of a core during: %s; those times say little (run again "
+                  "on a quiet machine)" % (OTHER_LOAD * 100,
+                                           ", ".join(busy)))
         for rows, seconds in getattr(self, "fill_s", []):
             print("fill: %s rows in %.1f s" % (human(rows), seconds))
         return failed
@@ -943,8 +979,9 @@ def on_signal(signum, frame):
 
 def main(argv):
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGHUP, on_signal)
+    # SIGINT too: a shell starts a background job with it ignored.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, on_signal)
     bench = Bench(args)
     try:
         failed = bench.run()

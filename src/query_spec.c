@@ -367,6 +367,19 @@ query_parse_phase(
 	return true;
 }
 
+/* A column asked twice is one key of each row. */
+static bool
+query_spec_has_column(const struct query_spec *q, const struct query_field *f)
+{
+	size_t i;
+
+	for (i = 0; i < q->ncolumns; i++) {
+		if (q->columns[i] == f)
+			return true;
+	}
+	return false;
+}
+
 /* Columns that exist but not for the phase are left out, as ever. */
 static bool
 query_parse_columns(
@@ -398,7 +411,8 @@ query_parse_columns(
 			    xasprintf("Column '%s' in 'columns' is not a valid"
 				      " column",
 				c->u.string.ptr));
-		if (query_field_applies(f, q->phase)) {
+		if (query_field_applies(f, q->phase) &&
+		    !query_spec_has_column(q, f)) {
 			q->columns[q->ncolumns++] = f;
 			q->select_joins[f->join] = true;
 		}
