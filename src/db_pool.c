@@ -45,9 +45,16 @@ struct db_conn {
 	int index; /* For logs. */
 	PGconn *pg;
 	enum db_conn_state state;
-	struct event *ev;    /* Socket readiness. */
-	int ev_fd;	     /* The socket ev watches, or -1. */
-	struct event *timer; /* Reconnect delay. */
+	struct event *ev;      /* Socket readiness. */
+	int ev_fd;	       /* The socket ev watches, or -1. */
+	struct event *timer;   /* Reconnect delay. */
+	struct event *fail_ev; /* Reports a batch that could not start. */
+	/*
+	 * Lent to a request, from acquire to release, whatever the state: a
+	 * held connection that is lost stays down until its holder gives it
+	 * back, so that it is never lent twice.
+	 */
+	bool held;
 
 	/* The batch in flight. */
 	db_batch_cb cb;
@@ -187,7 +194,8 @@ db_conn_lost(struct db_conn *c, const char *why)
 	PQfinish(c->pg);
 	c->pg = NULL;
 	db_conn_set_state(c, DBC_DOWN);
-	evtimer_add(c->timer, &tv);
+	if (!c->held)
+		evtimer_add(c->timer, &tv);
 }
 
 static void
@@ -274,6 +282,7 @@ db_conn_make_idle(struct db_conn *c)
 	}
 	db_wait_unqueue(w);
 	db_conn_set_state(c, DBC_LENT);
+	c->held = true;
 	w->conn = c;
 	w->status = DB_ACQUIRE_OK;
 	event_del(w->ev);
@@ -311,6 +320,7 @@ db_pool_acquire(struct db_pool *p, db_acquire_cb cb, void *arg)
 	if (c != NULL) {
 		TAILQ_REMOVE(&p->idle, c, idle_entry);
 		db_conn_set_state(c, DBC_LENT);
+		c->held = true;
 		w->conn = c;
 		w->status = DB_ACQUIRE_OK;
 	} else if (p->up == 0 && !p->reachable) {
@@ -560,6 +570,32 @@ db_conn_send(struct db_conn *c, const struct db_batch *b)
 	return PQpipelineSync(c->pg) == 1;
 }
 
+/*
+ * A batch that cannot even be sent is reported from the loop, never from
+ * inside db_conn_run: the caller may still be using what the callback
+ * frees.
+ */
+static void
+db_conn_deferred_fail_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct db_conn *c = arg;
+
+	if (c->cb != NULL)
+		db_conn_finish_batch(c);
+}
+
+static void
+db_conn_fail_later(struct db_conn *c, const char *why)
+{
+	c->res.conn_lost = true;
+	c->res.failed = 0;
+	free(c->error);
+	c->error = xasprintf("database connection lost: %s", why);
+	if (c->state != DBC_DOWN)
+		db_conn_lost(c, why);
+	event_active(c->fail_ev, EV_TIMEOUT, 1);
+}
+
 /* Shared start of a batch, for requests and for the pool's ROLLBACK. */
 static void
 db_conn_start(struct db_conn *c, struct db_batch *b, db_batch_cb cb, void *arg,
@@ -574,16 +610,22 @@ db_conn_start(struct db_conn *c, struct db_batch *b, db_batch_cb cb, void *arg,
 	c->res.failed = -1;
 	c->current = 0;
 	c->current_seen = false;
+	if (c->state == DBC_DOWN) {
+		/* Lost while its holder kept it: nothing can be sent. */
+		db_batch_free(b);
+		db_conn_fail_later(c, "the connection was lost before");
+		return;
+	}
 	db_conn_set_state(c, state);
 	if (!db_conn_send(c, b)) {
 		db_batch_free(b);
-		db_conn_fail_batch(c, PQerrorMessage(c->pg));
+		db_conn_fail_later(c, PQerrorMessage(c->pg));
 		return;
 	}
 	db_batch_free(b);
 	flushed = PQflush(c->pg);
 	if (flushed < 0) {
-		db_conn_fail_batch(c, PQerrorMessage(c->pg));
+		db_conn_fail_later(c, PQerrorMessage(c->pg));
 		return;
 	}
 	db_conn_watch(c, flushed == 1);
@@ -613,10 +655,16 @@ db_conn_reset_done_cb(const struct db_result *res, void *arg)
 void
 db_conn_release(struct db_conn *c)
 {
+	struct timeval tv = { DB_RECONNECT_DELAY_S, 0 };
 	struct db_batch *b;
 
-	if (c->state == DBC_DOWN)
+	/* A connection lost while held reconnects only now. */
+	c->held = false;
+	if (c->state == DBC_DOWN) {
+		if (!evtimer_pending(c->timer, NULL))
+			evtimer_add(c->timer, &tv);
 		return;
+	}
 	if (PQtransactionStatus(c->pg) == PQTRANS_IDLE) {
 		db_conn_make_idle(c);
 		return;
@@ -654,6 +702,8 @@ db_pool_new(struct event_base *base, const struct db_pool_params *params)
 		c->index = i;
 		c->ev_fd = -1;
 		c->timer = evtimer_new(base, db_conn_reconnect_cb, c);
+		c->fail_ev = event_new(
+		    base, -1, 0, db_conn_deferred_fail_cb, c);
 		db_conn_connect(c);
 	}
 	return p;
@@ -674,6 +724,7 @@ db_pool_free(struct db_pool *p)
 
 		db_conn_unwatch(c);
 		event_free(c->timer);
+		event_free(c->fail_ev);
 		db_conn_clear_results(c);
 		if (c->pg != NULL)
 			PQfinish(c->pg);

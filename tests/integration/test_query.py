@@ -19,7 +19,6 @@ import json
 import os
 import sys
 import time
-import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mttd_harness as h  # noqa: E402
@@ -262,7 +261,8 @@ R5 = run_row(B2, test_name="spawn", np=1, command="mpirun -np 1 ./spawn",
              test_result=-1, result_message="NULL", **RUN_B)
 R6 = run_row(B2, test_name="x_y%z", np=2, command="mpirun ./xyz",
              start_timestamp="2026-12-04 13:20:00", duration="0:00:00",
-             test_result=1, result_message="Success", result_stdout="semi;colon",
+             test_result=1, result_message="Success",
+             result_stdout="semi;colon",
              merge_stdout_stderr=True, **RUN_B)
 
 
@@ -483,21 +483,23 @@ class Query(h.MttdTestCase):
                     expect=[{"suite_name": "suiteB"}])
         self.detail("install", ["suite_name", "np"], {},
                     expect=[{}, {}, {}, {}])
+        self.detail("install", RUN_FIELDS, {}, expect_ids=[0, 1, 2, 3])
+        self.detail("test_build", RUN_FIELDS, {}, expect_ids=[0, 1, 2])
         self.detail("install", [], {"test_result": 1},
                     expect=[{}, {}])
 
-    @unittest.expectedFailure
     def test_column_asked_twice_is_one_key(self):
-        """MTTD BUG (C: query_parse_columns keeps duplicates): each row
-        must have one key per field, as the reference's dict rows; mttd
-        writes the key once for each time it was asked, a JSON object
-        with a duplicate name that strict parsers refuse."""
+        """Each row has one key per field, as the reference's dict rows
+        (not a JSON object with a duplicate name, which strict parsers
+        refuse)."""
         for path in ("/detail", "/summary"):
             resp = self.post(path, {"phase": "install",
                                     "columns": ["mpi_name", "mpi_name"],
                                     "search": {"mpi_name": "ompi-b"}})
             self.assertOk(resp)
             self.assertEqual(resp.body.count(b'"mpi_name"'), 1, resp)
+        self.detail("test_run", ["np", "test_name", "np", "test_name"],
+                    {"np": 8}, expect=[{"np": 8, "test_name": "hello"}])
 
     def test_placeholder_rows_are_results(self):
         self.ids("install", {"mpi_name": "undef"}, [0])
@@ -613,6 +615,9 @@ class Query(h.MttdTestCase):
             [2, 3, 4])
         self.ids("test_run", {"start_timestamp": {"gt": "2026-12-04"}},
                  [4, 5, 6])
+        self.ids("install", {"submit_timestamp": {"gt": "2020-01-01"}},
+                 [1, 2, 3])
+        self.ids("test_build", {"submit_timestamp": "2006-11-01"}, [0])
 
     def test_search_durations(self):
         self.ids("install", {"duration": "322 seconds"}, [1])
@@ -641,6 +646,9 @@ class Query(h.MttdTestCase):
         self.ids("test_run", {"test_result": [0, 2, 3]}, [2, 3, 4])
         self.ids("install", {"mpi_version": ["v1.0", "v2.0", "v9"]}, [1, 3])
         self.ids("test_run", {"start_timestamp": []}, [])
+        many = ["name-%d" % i for i in range(5000)]
+        self.ids("test_run", {"test_name": many + ["ring"]}, [2])
+        self.ids("test_run", {"np": list(range(3, 5000))}, [2, 3, 4])
 
     def test_search_comparisons(self):
         self.ids("test_run", {"np": {"eq": 4}}, [2, 3])
@@ -825,6 +833,36 @@ class Query(h.MttdTestCase):
             dict(message_size=[1, 2, 4], **counters(passed=1)),
             dict(message_size=[], **counters(1, 1, 1, 1, 1))])
         self.summary("test_run", ["suite_name"], {"test_name": []}, [])
+        # Long texts as group columns (answered through the cursor).
+        self.summary("test_run", ["result_message"], {}, [
+            dict(result_message="Success", **counters(passed=2)),
+            dict(result_message=TRICKY_MSG, **counters(failed=1)),
+            dict(result_message="a,b {c}", **counters(skipped=1)),
+            dict(result_message="Timed out", **counters(timed_out=1)),
+            dict(result_message="NULL", **counters(unknown=1))])
+        self.summary("install", ["result_stdout", "mpi_name"], {}, [
+            dict(result_stdout="undef", mpi_name="undef",
+                 **counters(passed=1)),
+            dict(result_stdout=TRICKY, mpi_name="ompi-a",
+                 **counters(passed=1)),
+            dict(result_stdout=NUL_STORED, mpi_name="ompi-a",
+                 **counters(skipped=1)),
+            dict(result_stdout="back\\slash", mpi_name="ompi-b",
+                 **counters(failed=1))])
+        self.summary("test_run", ["command", "test_description"],
+                     {"test_name": "hello"}, [
+                         dict(command="mpirun -np 2 ./hello",
+                              test_description="says hello",
+                              **counters(passed=1)),
+                         dict(command="mpirun -np 8 ./hello",
+                              test_description="", **counters(timed_out=1))])
+        self.summary("test_run", ["result_message"], {},
+                     [dict(result_message="Success", **counters(passed=2))],
+                     {"order_by": ["-test_result_passed"], "limit": 1},
+                     ordered=True)
+        self.summary("test_run", ["environment", "description"], {},
+                     [dict(environment="", description="it run",
+                           **counters(1, 2, 1, 1, 1))])
 
     def test_summary_totals(self):
         self.summary("test_run", [], {}, [counters(1, 2, 1, 1, 1)])
@@ -1158,7 +1196,8 @@ class Query(h.MttdTestCase):
                                   "search": {},
                                   "options": {"order_by": "-duration"}},
                      "order_by", "duration")
-        self.refused("/summary", {"phase": "install", "columns": ["suite_name"],
+        self.refused("/summary", {"phase": "install",
+                                  "columns": ["suite_name"],
                                   "search": {},
                                   "options": {"order_by": "suite_name"}},
                      "order_by", "suite_name")

@@ -1,0 +1,538 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
+"""/detail streams (SPEC.md "Queries"): a bounded batch at a time from a
+server-side cursor into a chunked reply, so that memory does not grow
+with the answer; a database error after the headers ends the reply
+without its last chunk (and is logged); a client that leaves ends the
+query and gives its connection back clean.
+
+200,000 test runs of about 470 bytes of JSON each (some 90 MiB of answer)
+are bulk-loaded by SQL, linked to the rows of one real submission.  The
+answers are read on raw sockets by a reader that can pause, so mttd
+meets a slow client, not only a fast one.
+"""
+
+import json
+import os
+import re
+import socket
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mttd_harness as h  # noqa: E402
+
+ROWS = 200000
+STDOUT_PAD = 400  # bytes of result_stdout before the row's number
+MIB = 1024 * 1024
+MEMORY_BOUND = 16 * MIB
+BIG_QUERY = {"phase": "test_run",
+             "columns": ["test_name", "result_stdout", "start_timestamp",
+                         "np"],
+             "search": {"np": 3}}
+
+
+def bulk_sql(rows, np=3, pad=STDOUT_PAD):
+    """rows test runs linked like the first run, as one INSERT ... SELECT
+    (as the superuser, without the per-row foreign key triggers: every
+    link is copied from a stored row)."""
+    return (
+        "SET session_replication_role = replica;"
+        "INSERT INTO test_run (submit_id, compute_cluster_id,"
+        " mpi_install_compiler_id, mpi_get_id, mpi_install_configure_id,"
+        " mpi_install_id, test_suite_id, test_build_compiler_id,"
+        " test_build_id, test_name_id, performance_id, test_run_command_id,"
+        " np, full_command, description_id, start_timestamp, test_result,"
+        " trial, duration, environment_id, result_stdout, result_stderr,"
+        " result_message_id, merge_stdout_stderr, exit_value, exit_signal,"
+        " client_serial)"
+        " SELECT t.submit_id, t.compute_cluster_id,"
+        " t.mpi_install_compiler_id, t.mpi_get_id,"
+        " t.mpi_install_configure_id, t.mpi_install_id, t.test_suite_id,"
+        " t.test_build_compiler_id, t.test_build_id, t.test_name_id,"
+        " t.performance_id, t.test_run_command_id, %d, 'bulk',"
+        " t.description_id,"
+        " timestamp '2026-06-01' + g * interval '1 second', 1, false,"
+        " interval '1 second', t.environment_id,"
+        " repeat('x', %d) || g, '', t.result_message_id, false, 0, -1, 1"
+        " FROM generate_series(1, %d) g,"
+        " (SELECT * FROM test_run ORDER BY test_run_id LIMIT 1) t;"
+        "ANALYZE test_run" % (np, pad, rows))
+
+
+def proc_status(pid):
+    """VmRSS and VmHWM of pid, in bytes."""
+    out = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                out[key] = int(value.split()[0]) * 1024
+    return out
+
+
+def reset_peak(pid):
+    """Reset VmHWM to the current RSS (Linux clear_refs 5); False when
+    the kernel refuses."""
+    try:
+        with open("/proc/%d/clear_refs" % pid, "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+class StreamReader:
+    """One request on a raw socket and its chunked answer, read as slowly
+    as the caller wants."""
+
+    def __init__(self, server, path, body, timeout=30.0):
+        self.sock = socket.create_connection(("127.0.0.1", server.port),
+                                             timeout=timeout)
+        data = json.dumps(body).encode("utf-8")
+        head = ("POST %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                "Content-Type: application/json\r\nAuthorization: %s\r\n"
+                "Content-Length: %d\r\n\r\n"
+                % (path, server.port, server.auth_header(), len(data)))
+        self.sock.sendall(head.encode("latin-1") + data)
+        self.raw = bytearray()
+        self.pos = 0
+        self.parts = []
+        self.status = None
+        self.headers = {}
+        self.received = 0  # bytes off the socket, headers included
+        self.done = False  # the 0-length last chunk came
+        self.eof = False   # the server closed the connection
+        self.stalled = False  # nothing came for the socket's timeout
+
+    def recv(self, limit=65536):
+        """One recv of at most limit bytes; returns how many came (0 at
+        the end, or when nothing came for the socket's timeout: then
+        stalled is set)."""
+        try:
+            data = self.sock.recv(limit)
+        except ConnectionResetError:
+            data = b""
+        except socket.timeout:
+            self.stalled = True
+            return 0
+        if not data:
+            self.eof = True
+            return 0
+        self.received += len(data)
+        self.raw += data
+        self._decode()
+        return len(data)
+
+    def recv_bytes(self, n):
+        """Read until n more bytes came (or the answer ended)."""
+        want = self.received + n
+        while self.received < want and not (self.done or self.eof or
+                                            self.stalled):
+            self.recv(min(65536, want - self.received))
+
+    def read_rest(self, timeout=60.0, each=None):
+        deadline = time.time() + timeout
+        while not (self.done or self.eof or self.stalled):
+            if time.time() > deadline:
+                raise AssertionError("the answer did not end within %ss"
+                                     % timeout)
+            self.recv(1 << 20)
+            if each is not None:
+                each()
+
+    def _decode(self):
+        if self.status is None:
+            end = self.raw.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            lines = bytes(self.raw[:end]).decode("latin-1").split("\r\n")
+            self.status = int(lines[0].split()[1])
+            for line in lines[1:]:
+                name, _, value = line.partition(":")
+                self.headers[name.strip().lower()] = value.strip()
+            self.pos = end + 4
+        while not self.done:
+            eol = self.raw.find(b"\r\n", self.pos)
+            if eol < 0:
+                break
+            size = int(bytes(self.raw[self.pos:eol]).split(b";")[0], 16)
+            if len(self.raw) < eol + 2 + size + 2:
+                break
+            if size == 0:
+                self.done = True
+            else:
+                self.parts.append(bytes(self.raw[eol + 2:eol + 2 + size]))
+            self.pos = eol + 2 + size + 2
+        # Keep the buffer small: drop what was decoded.
+        if self.pos > (1 << 20):
+            del self.raw[:self.pos]
+            self.pos = 0
+
+    def body(self):
+        return b"".join(self.parts)
+
+    def close(self):
+        self.sock.close()
+
+
+class StreamTestCase(h.MttdTestCase):
+    """A database with ROWS bulk runs (np 3) beside one submitted run."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        try:
+            m = cls.mttd
+            _, (inst,) = m.must_submit("MPI Install", [h.install_entry()])
+            _, (build,) = m.must_submit("Test Build", [h.build_entry(inst)])
+            m.must_submit("Test Run", [h.run_entry(build)])
+            cls.pg.psql(bulk_sql(ROWS), db=cls.db, timeout=300,
+                        superuser=True)
+        except BaseException:
+            cls.mttd.stop()
+            raise
+
+    def mttd_backends(self):
+        return self.sql("SELECT pid, state, query FROM pg_stat_activity"
+                        " WHERE datname = current_database() AND"
+                        " application_name = 'mttd' ORDER BY pid")
+
+    def wait_backend(self, state, query_prefix, timeout=10.0, stable=0.0):
+        """The pid of an mttd backend in state whose query starts so
+        (and, with stable, that stayed so for that many seconds)."""
+        deadline = time.time() + timeout
+        while True:
+            for pid, st, query in self.mttd_backends():
+                if st != state or not query.startswith(query_prefix):
+                    continue
+                if not stable:
+                    return int(pid)
+                time.sleep(stable)
+                if [pid, st, query] in self.mttd_backends():
+                    return int(pid)
+            if time.time() > deadline:
+                self.fail("no mttd backend %s in %r: %r" % (
+                    state, query_prefix, self.mttd_backends()))
+            time.sleep(0.05)
+
+    def assertBackendsIdle(self, within=2.0):
+        """Every mttd backend is idle (none active, none left inside a
+        transaction) within the time given."""
+        deadline = time.time() + within
+        while True:
+            rows = self.mttd_backends()
+            if rows and {r[1] for r in rows} == {"idle"}:
+                return rows
+            if time.time() > deadline:
+                self.fail("mttd's backends are not all idle within %ss: %r"
+                          % (within, rows))
+            time.sleep(0.05)
+
+    def assertServes(self):
+        """mttd is up and answers the next requests, on new connections,
+        through every connection of its pool."""
+        self.assertTrue(self.mttd.alive(), self.mttd.log_tail())
+        resp = self.mttd.http("POST", "/serial", {"serial": "serial"})
+        self.assertOk(resp)
+        bodies = [{"phase": "test_run", "columns": ["test_name", "np"],
+                   "search": {"np": 2}}] * 6
+        results = self.mttd.race([("POST", "/detail", b, None)
+                                  for b in bodies])
+        for resp in results:
+            self.assertNotIsInstance(resp, Exception, resp)
+            self.assertEqual(self.assertOk(resp)["query_data"],
+                             [{"test_name": "it_hello", "np": 2}], resp)
+        resp = self.mttd.http("POST", "/detail", dict(
+            BIG_QUERY, options={"count_only": 1}))
+        self.assertEqual(self.assertOk(resp)["query_data"], {"count": ROWS})
+
+    def check_rows(self, rows):
+        """The ROWS bulk rows, each exactly, in any order."""
+        self.assertEqual(len(rows), ROWS)
+        seen = set()
+        pattern = re.compile(r"x{%d}(\d+)$" % STDOUT_PAD)
+        for row in rows:
+            self.assertEqual(set(row), {"test_name", "result_stdout",
+                                        "start_timestamp", "np"}, row)
+            self.assertEqual((row["test_name"], row["np"]), ("it_hello", 3),
+                             row)
+            match = pattern.match(row["result_stdout"])
+            self.assertIsNotNone(match, row)
+            g = int(match.group(1))
+            seen.add(g)
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S",
+                                  time.gmtime(1780272000 + g))
+            self.assertEqual(row["start_timestamp"], stamp, row)
+        missing = set(range(1, ROWS + 1)) - seen
+        self.assertFalse(missing, "%d rows missing, e.g. %r" % (
+            len(missing), sorted(missing)[:5]))
+
+
+class SlowReader(StreamTestCase):
+    """A whole answer of ROWS rows to a reader that pauses."""
+
+    def test_paused_reader_gets_all_rows_in_flat_memory(self):
+        pid = self.mttd.proc.pid
+        before = proc_status(pid)["VmRSS"]
+        peak_reset = reset_peak(pid)
+        samples = [before]
+
+        def sample():
+            samples.append(proc_status(pid)["VmRSS"])
+
+        reader = StreamReader(self.mttd, "/detail", BIG_QUERY)
+        try:
+            for _ in range(5):
+                reader.recv_bytes(65536)
+                time.sleep(0.2)
+                sample()
+            self.assertEqual(reader.status, 200)
+            self.assertEqual(reader.headers.get("transfer-encoding"),
+                             "chunked", reader.headers)
+            self.assertEqual(reader.headers.get("content-type"),
+                             "application/json", reader.headers)
+            self.assertFalse(reader.done or reader.eof)
+            counter = [0]
+
+            def every_few():
+                counter[0] += 1
+                if counter[0] % 20 == 0:
+                    sample()
+
+            reader.read_rest(each=every_few)
+        finally:
+            reader.close()
+        sample()
+        self.assertFalse(reader.stalled, "the answer stalled")
+        self.assertTrue(reader.done, "no last chunk")
+        body = reader.body()
+        peak = max(samples)
+        if peak_reset:
+            peak = max(peak, proc_status(pid)["VmHWM"])
+        answer = json.loads(body.decode("utf-8"))
+        self.assertEqual(set(answer), {"status", "status_message",
+                                       "query_data"})
+        self.assertEqual((answer["status"], answer["status_message"]),
+                         (0, "Success"))
+        self.check_rows(answer["query_data"])
+        self.assertGreater(len(body), 5 * MEMORY_BOUND)
+        self.assertLess(peak - before, MEMORY_BOUND,
+                        "mttd grew from %d to %d bytes for an answer of %d"
+                        % (before, peak, len(body)))
+        self.assertBackendsIdle()
+        self.assertServes()
+
+
+class BigSummary(StreamTestCase):
+    """/summary of more groups than mttd answers from one statement
+    (10,000): the rest comes through the cursor, in flat memory."""
+
+    def summary(self, options=None, columns=("start_timestamp",)):
+        body = {"phase": "test_run", "columns": list(columns),
+                "search": {"np": 3}}
+        if options is not None:
+            body["options"] = options
+        resp = self.mttd.http("POST", "/summary", body)
+        answer = self.assertOk(resp)
+        self.assertEqual(set(answer), {"status", "status_message",
+                                       "query_data"})
+        return answer["query_data"]
+
+    @staticmethod
+    def group(g):
+        return {"start_timestamp": time.strftime(
+            "%Y-%m-%d %H:%M:%S", time.gmtime(1780272000 + g)),
+            "test_result_failed": 0, "test_result_passed": 1,
+            "test_result_skipped": 0, "test_result_timed_out": 0,
+            "test_result_unknown": 0}
+
+    def test_groups_past_the_cap(self):
+        pid = self.mttd.proc.pid
+        before = proc_status(pid)["VmRSS"]
+        reset_peak(pid)
+        rows = self.summary()
+        self.assertEqual(len(rows), ROWS)
+        rows.sort(key=lambda r: r["start_timestamp"])
+        self.assertTrue(rows == [self.group(g) for g in range(1, ROWS + 1)],
+                        "the groups differ, e.g. %r" % rows[:2])
+        peak = proc_status(pid)["VmHWM"]
+        self.assertLess(peak - before, MEMORY_BOUND)
+        # Pages on both sides of the cap, in the groups' order.
+        for limit in (9999, 10000, 10001, 25000):
+            with self.subTest(limit=limit):
+                rows = self.summary({"limit": limit, "offset": 7})
+                self.assertTrue(
+                    rows == [self.group(g) for g in range(8, 8 + limit)],
+                    "%d rows, first %r" % (len(rows), rows[:1]))
+        rows = self.summary({"order_by": "-start_timestamp",
+                             "offset": ROWS - 3})
+        self.assertEqual(rows, [self.group(g) for g in (3, 2, 1)])
+        self.assertEqual(self.summary({"count_only": 1}), {"count": ROWS})
+        self.assertEqual(self.summary(columns=["np", "test_name"]), [{
+            "np": 3, "test_name": "it_hello", "test_result_failed": 0,
+            "test_result_passed": ROWS, "test_result_skipped": 0,
+            "test_result_timed_out": 0, "test_result_unknown": 0}])
+        self.assertBackendsIdle()
+
+
+class DatabaseErrorMidStream(StreamTestCase):
+    """The backend of a stream dies while a paused client holds it; the
+    client reads on after the pool's reconnect delay has passed (the lost
+    slot is not remade while the stream holds it)."""
+
+    def test_error_after_the_reconnect_delay(self):
+        cut_stream(self, pause_after_kill=2.5)
+
+
+def kill_stream_backend(test, reader):
+    """Read 64 KiB, wait until mttd holds the stream's transaction with a
+    batch waiting for the paused client, then end that backend."""
+    reader.recv_bytes(65536)
+    test.assertEqual(reader.status, 200)
+    pid = test.wait_backend("idle in transaction", "FETCH", stable=0.3)
+    test.pg.psql("SELECT pg_terminate_backend(%d)" % pid, db=test.db,
+                 superuser=True)
+
+
+def cut_stream(test, pause_after_kill):
+    """A database error after the headers: the reply ends without its
+    last chunk, the error is logged, mttd serves on."""
+    mark = test.mttd.log_mark()
+    reader = StreamReader(test.mttd, "/detail", BIG_QUERY)
+    try:
+        kill_stream_backend(test, reader)
+        time.sleep(pause_after_kill)
+        reader.read_rest(timeout=60)
+    finally:
+        reader.close()
+    test.assertFalse(reader.stalled, "the cut answer stalled")
+    test.assertTrue(reader.eof, "the connection stayed open")
+    test.assertFalse(reader.done, "a cut answer ended with the last chunk")
+    test.assertLess(len(reader.body()), 5 * MEMORY_BOUND)
+    with test.assertRaises(ValueError):
+        json.loads(reader.body().decode("utf-8", "replace"))
+    test.assertIsNotNone(test.mttd.wait_log(
+        r"req=\d+ query failed after \d+ rows", mark), test.mttd.log_tail())
+    test.assertIsNotNone(test.mttd.wait_log(
+        r"req=\d+ answer cut off", mark), test.mttd.log_tail())
+    test.assertServes()
+    test.assertBackendsIdle(within=5.0)
+
+
+class DatabaseErrorHeldBatch(StreamTestCase):
+    """The stream's backend dies while the stream holds a fetched batch
+    for a paused client.  When the client reads on, the held batch is
+    written and the next FETCH fails on the lost connection: that failure
+    is reported from the loop, not from inside db_conn_run, so the stream
+    is not freed under the code writing the batch (a use after free,
+    found by this test)."""
+
+    def test_error_before_the_pool_reconnects(self):
+        cut_stream(self, pause_after_kill=0.1)
+
+
+class LostSlotNotLentTwice(StreamTestCase):
+    """A lent connection that is lost stays down until its holder gives
+    it back: were it remade and put in the idle list while the first
+    stream still held it (as it was, found by this test), another request
+    would borrow it too and the first stream would read the other
+    query's rows through it."""
+
+    def test_stream_never_reads_through_a_slot_lent_again(self):
+        a = StreamReader(self.mttd, "/detail", BIG_QUERY, timeout=10)
+        others = []
+        try:
+            kill_stream_backend(self, a)
+            # Past the reconnect delay the lost slot is still not remade.
+            time.sleep(1.5)
+            self.assertEqual([r[1] for r in self.mttd_backends()],
+                             ["idle"] * 3)
+            query_b = {"phase": "test_run", "columns": ["start_timestamp"],
+                       "search": {"np": 3}}
+            others = [StreamReader(self.mttd, "/detail", query_b,
+                                   timeout=10) for _ in range(3)]
+            for b in others:
+                b.read_rest(timeout=60)
+            a.read_rest(timeout=60)
+        finally:
+            for reader in [a] + others:
+                reader.close()
+        # The first client's answer is cut: no row of another query.
+        body = a.body()
+        self.assertFalse(b":null" in body or b'"test_name":"2026-' in body,
+                         "the first client got rows of another query")
+        self.assertFalse(a.done, "the first answer ended as a whole one")
+        # Each other answer is whole.
+        for b in others:
+            self.assertFalse(b.stalled, "an answer stalled")
+            self.assertTrue(b.done)
+            rows = json.loads(b.body().decode("utf-8"))["query_data"]
+            self.assertEqual(len(rows), ROWS, "rows of another answer")
+        # Given back, the slot is remade: four backends again.
+        deadline = time.time() + 5
+        while [r[1] for r in self.mttd_backends()] != ["idle"] * 4:
+            self.assertLess(time.time(), deadline, self.mttd_backends())
+            time.sleep(0.05)
+        self.assertServes()
+
+
+class ClientLeaves(StreamTestCase):
+    """Clients that hang up on a stream."""
+
+    def leave(self, read_bytes, pause=0.0):
+        mark = self.mttd.log_mark()
+        pid = self.mttd.proc.pid
+        before = proc_status(pid)["VmRSS"]
+        reader = StreamReader(self.mttd, "/detail", BIG_QUERY)
+        try:
+            if read_bytes:
+                reader.recv_bytes(read_bytes)
+                self.assertEqual(reader.status, 200)
+                self.wait_backend("idle in transaction", "FETCH")
+            time.sleep(pause)
+        finally:
+            reader.close()
+        self.assertTrue(self.mttd.alive(), self.mttd.log_tail())
+        self.assertBackendsIdle()
+        if read_bytes:
+            self.assertIsNotNone(self.mttd.wait_log(
+                r"req=\d+ client went away after \d+ rows", mark),
+                self.mttd.log_tail())
+        self.assertServes()
+        self.assertLess(proc_status(pid)["VmRSS"] - before, MEMORY_BOUND)
+
+    def test_leaves_after_64k(self):
+        self.leave(65536)
+
+    def test_leaves_after_a_pause(self):
+        self.leave(65536, pause=1.0)
+
+    def test_leaves_after_most_of_it(self):
+        self.leave(40 * MIB)
+
+    def test_leaves_before_the_answer(self):
+        self.leave(0)
+
+    def test_many_leave_at_once(self):
+        # As many streams as the pool has connections, and one more
+        # request waiting for a connection: all of them hang up.
+        readers = [StreamReader(self.mttd, "/detail", BIG_QUERY)
+                   for _ in range(4)]
+        try:
+            for reader in readers:
+                reader.recv_bytes(4096)
+                self.assertEqual(reader.status, 200)
+            waiting = StreamReader(self.mttd, "/detail", BIG_QUERY)
+            time.sleep(0.3)
+            self.assertEqual(waiting.received, 0)
+            waiting.close()
+        finally:
+            for reader in readers:
+                reader.close()
+        self.assertBackendsIdle(within=5.0)
+        self.assertServes()
+
+if __name__ == "__main__":
+    h.main()
