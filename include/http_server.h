@@ -50,8 +50,9 @@ void http_server_drain(struct http_server *s);
 void http_server_request_done(struct http_server *s);
 
 /*
- * Called just before an answer is queued on req: a drain waits until
- * libevent has written it.
+ * Called just before an answer is queued on req, which still has its
+ * connection: a drain waits until libevent has written it, or until the
+ * connection failed under it.
  */
 void http_server_reply_queued(
     struct http_server *s, struct evhttp_request *req);

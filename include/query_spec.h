@@ -38,6 +38,7 @@ struct query_spec {
 	size_t ncolumns;
 	struct query_param *params;
 	int nparams;
+	int params_cap;
 	struct strbuf where; /* " AND ..." per condition. */
 	struct strbuf order; /* " ORDER BY ...", or empty. */
 	int limit_param;     /* Index into params, or -1. */
@@ -46,6 +47,9 @@ struct query_spec {
 	bool select_joins[QJ_COUNT]; /* Needed for the rows. */
 	bool filter_joins[QJ_COUNT]; /* Needed by search and order. */
 };
+
+/* Most search conditions (and so parameters) one query may have. */
+#define QUERY_MAX_CONDITIONS 1000
 
 /* The summary counters, after the columns of each /summary row. */
 #define QUERY_SUMMARY_COUNTERS 5

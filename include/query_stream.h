@@ -8,6 +8,8 @@
 #ifndef MTTD_QUERY_STREAM_H
 #define MTTD_QUERY_STREAM_H
 
+#include <stdbool.h>
+
 #include "query_fields.h"
 #include "query_spec.h"
 #include "request.h"
@@ -16,6 +18,7 @@
 struct query_stream_column {
 	const char *name;
 	enum query_type type;
+	bool long_text; /* May hold megabytes: fetched a few rows first. */
 };
 
 /*

@@ -71,6 +71,9 @@ void reply_error(struct request *r, int http_code, int status, const char *fmt,
 /* Answer with an empty body (OPTIONS) and finish. */
 void request_reply_empty(struct request *r, int http_code);
 
+/* True when the client went away while r waited (libevent detached r). */
+bool request_client_gone(const struct request *r);
+
 /* Start a chunked 200 JSON answer (headers with CORS; no body yet). */
 void request_stream_start(struct request *r);
 

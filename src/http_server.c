@@ -165,20 +165,52 @@ http_server_maybe_stop(struct http_server *s)
 		event_base_loopexit(s->base, NULL);
 }
 
+/*
+ * One answer being written.  evhttp tells when it has left (on_complete)
+ * but not when its connection failed under it (the request is then freed
+ * with the connection): the connection's close callback covers that.
+ */
+struct http_server_reply {
+	struct http_server *s;
+	struct evhttp_connection *evcon;
+};
+
+static void
+http_server_reply_over(struct http_server_reply *rep)
+{
+	struct http_server *s = rep->s;
+
+	free(rep);
+	s->sending--;
+	http_server_maybe_stop(s);
+}
+
 static void
 http_server_reply_sent_cb(struct evhttp_request *req, void *arg)
 {
-	struct http_server *s = arg;
+	struct http_server_reply *rep = arg;
 
-	s->sending--;
-	http_server_maybe_stop(s);
+	evhttp_connection_set_closecb(rep->evcon, NULL, NULL);
+	http_server_reply_over(rep);
+}
+
+static void
+http_server_reply_closed_cb(struct evhttp_connection *evcon, void *arg)
+{
+	http_server_reply_over(arg);
 }
 
 void
 http_server_reply_queued(struct http_server *s, struct evhttp_request *req)
 {
+	struct http_server_reply *rep = xcalloc(1, sizeof *rep);
+
+	rep->s = s;
+	rep->evcon = evhttp_request_get_connection(req);
 	s->sending++;
-	evhttp_request_set_on_complete_cb(req, http_server_reply_sent_cb, s);
+	evhttp_request_set_on_complete_cb(req, http_server_reply_sent_cb, rep);
+	evhttp_connection_set_closecb(
+	    rep->evcon, http_server_reply_closed_cb, rep);
 }
 
 static void

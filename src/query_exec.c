@@ -71,10 +71,15 @@ query_exec_reply_failure(struct request *r, const struct query_spec *q,
 		return;
 	}
 
-	/* Class 22, data exception: a value the query could not use. */
+	/*
+	 * Class 22, data exception: a value the query could not use; class
+	 * 54, program limit: a search too complex (a huge LIKE pattern).
+	 */
 	if (!res->conn_lost && res->sqlstate != NULL &&
-	    strncmp(res->sqlstate, "22", 2) == 0) {
-		reply_error(r, 200, -1, "A search value was refused: %s", why);
+	    (strncmp(res->sqlstate, "22", 2) == 0 ||
+		strncmp(res->sqlstate, "54", 2) == 0)) {
+		reply_error(r, 200, -1,
+		    "A value in 'search' was refused by PostgreSQL: %s", why);
 		return;
 	}
 	log_error("req=%llu query failed: %s", (unsigned long long)r->id, why);

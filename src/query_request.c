@@ -74,6 +74,7 @@ query_request_columns(
 	for (i = 0; i < q->ncolumns; i++) {
 		(*cols)[i].name = q->columns[i]->name;
 		(*cols)[i].type = q->columns[i]->type;
+		(*cols)[i].long_text = q->columns[i]->long_text;
 	}
 	for (i = 0; q->kind == QK_SUMMARY && i < QUERY_SUMMARY_COUNTERS; i++) {
 		(*cols)[n].name = query_summary_counters[i];
@@ -152,6 +153,15 @@ query_request_acquired(struct request *r, enum db_acquire_status st)
 
 	if (st != DB_ACQUIRE_OK) {
 		request_reply_db_unavailable(r, st);
+		return;
+	}
+
+	/* Nobody would read it: do not run it. */
+	if (request_client_gone(r)) {
+		log_info("req=%llu client went away before the query ran",
+		    (unsigned long long)r->id);
+		r->http_code = 499;
+		request_stream_gone(r);
 		return;
 	}
 	if (qr->spec.count_only)

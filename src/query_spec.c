@@ -29,13 +29,17 @@ static const struct {
 static const char *query_options[] = { "limit", "offset", "count_only",
 	"order_by" };
 
-/* Append a parameter; returns its $ number. */
+/* Append a parameter; returns its $ number.  The array doubles. */
 static int
 query_param_add(struct query_spec *q, char *value, const char *key)
 {
 	struct query_param *p;
 
-	q->params = xrealloc(q->params, (q->nparams + 1) * sizeof *q->params);
+	if (q->nparams == q->params_cap) {
+		q->params_cap = q->params_cap ? q->params_cap * 2 : 8;
+		q->params = xrealloc(
+		    q->params, q->params_cap * sizeof *q->params);
+	}
 	p = &q->params[q->nparams];
 	memset(p, 0, sizeof *p);
 	p->value = value;
@@ -86,13 +90,17 @@ query_integer_text(const struct json_value *v, const char **text)
 	return true;
 }
 
-/* A number of seconds as a JSON number without an exponent. */
-static bool
+/* A JSON number of seconds as PostgreSQL's interval input reads it. */
+static char *
 query_seconds_text(const struct json_value *v)
 {
 	const char *s = v->u.number.text;
 
-	return v->type == JSON_NUMBER && strpbrk(s, "eE") == NULL;
+	if (strpbrk(s, "eE") == NULL)
+		return xasprintf("%s seconds", s);
+
+	/* Its parser takes no exponent: spell the number out. */
+	return xasprintf("%.6f seconds", strtod(s, NULL));
 }
 
 static bool
@@ -124,9 +132,7 @@ query_scalar_text(const struct query_field *f, const struct json_value *v)
 						    NULL;
 	case QT_INTERVAL:
 		if (v->type == JSON_NUMBER)
-			return query_seconds_text(v) ?
-			    xasprintf("%s seconds", v->u.number.text) :
-			    NULL;
+			return query_seconds_text(v);
 		/* FALLTHROUGH */
 	default:
 		return v->type == JSON_STRING ? xstrdup(v->u.string.ptr) : NULL;
@@ -170,10 +176,15 @@ query_compare(struct query_spec *q, const char *key,
     const struct query_field *f, const char *op, const struct json_value *v,
     char **cause)
 {
-	char *text = query_scalar_text(f, v);
+	char *text;
 	int n;
 
-	if (text == NULL)
+	if (q->nparams >= QUERY_MAX_CONDITIONS)
+		return query_fail(cause,
+		    xasprintf("Field 'search' has more than %d conditions (use"
+			      " a list for many values of one key)",
+			QUERY_MAX_CONDITIONS));
+	if ((text = query_scalar_text(f, v)) == NULL)
 		return query_value_error(cause, key, f, v);
 	n = query_param_add(q, text, key);
 	query_param_check(q, f, false);
@@ -205,6 +216,10 @@ query_any_of(struct query_spec *q, const char *key, const struct query_field *f,
 	size_t i;
 	int n;
 
+	if (q->nparams >= QUERY_MAX_CONDITIONS)
+		return query_fail(cause,
+		    xasprintf("Field 'search' has more than %d conditions",
+			QUERY_MAX_CONDITIONS));
 	strbuf_setup(&sb);
 	strbuf_adds(&sb, "{");
 	for (i = 0; i < list->u.array.count; i++) {
@@ -225,6 +240,19 @@ query_any_of(struct query_spec *q, const char *key, const struct query_field *f,
 	strbuf_addf(&q->where, " AND %s = ANY($%d::%s[])", f->expr, n,
 	    query_type_cast(f));
 	return true;
+}
+
+/* False for a LIKE pattern that ends inside an escape. */
+static bool
+query_like_ok(const struct json_value *v)
+{
+	size_t i, n = 0;
+
+	if (v->type != JSON_STRING)
+		return true; /* query_compare names the wrong type. */
+	for (i = v->u.string.len; i > 0 && v->u.string.ptr[i - 1] == '\\'; i--)
+		n++;
+	return n % 2 == 0;
 }
 
 /* An object of comparisons, each one ANDed. */
@@ -257,6 +285,14 @@ query_comparisons(struct query_spec *q, const char *key,
 			return query_fail(cause,
 			    xasprintf("Comparison 'like' of search key '%s'"
 				      " needs a text field",
+				key));
+		if (strcmp(name, "like") == 0 &&
+		    !query_like_ok(obj->u.object.values[i]))
+			return query_fail(cause,
+			    xasprintf(
+				"Comparison 'like' of search key '%s': the"
+				" pattern ends with an escape character"
+				" (a backslash is written twice)",
 				key));
 		if (!query_compare(q, key, f, query_ops[k].op,
 			obj->u.object.values[i], cause))
@@ -427,6 +463,9 @@ query_option_count(struct query_spec *q, const char *name,
 {
 	const char *text;
 
+	if (*param >= 0)
+		return query_fail(cause,
+		    xasprintf("Option '%s' in 'options' is given twice", name));
 	if (!query_integer_text(v, &text) || v->type != JSON_NUMBER ||
 	    text[0] == '-')
 		return query_fail(cause,

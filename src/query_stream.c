@@ -24,8 +24,10 @@
 #include "query_value.h"
 #include "strbuf.h"
 
-/* Rows of the first FETCH: small, so the first bytes leave soon. */
+/* Rows of the first FETCH: small, so the first bytes leave soon; fewer
+ * when a column may hold megabytes (captured output). */
 #define QUERY_STREAM_FIRST_ROWS 256
+#define QUERY_STREAM_FIRST_LONG_ROWS 4
 /* Bounds of later FETCHes, sized to about QUERY_STREAM_CHUNK bytes. */
 #define QUERY_STREAM_MIN_ROWS 1
 #define QUERY_STREAM_MAX_ROWS 20000
@@ -114,7 +116,7 @@ query_stream_write_row(struct query_stream *s, const PGresult *res, int row)
 static void
 query_stream_size_next(struct query_stream *s)
 {
-	size_t per_row, want = QUERY_STREAM_FIRST_ROWS;
+	size_t per_row, want = (size_t)s->fetch_rows;
 
 	if (s->rows > 0) {
 		per_row = s->r->bytes / s->rows + 1;
@@ -250,6 +252,19 @@ query_stream_fetched_cb(const struct db_result *res, void *arg)
 	query_stream_rows(s, res->results[0]);
 }
 
+static int
+query_stream_first_rows(
+    const struct query_stream_column *columns, size_t ncolumns)
+{
+	size_t i;
+
+	for (i = 0; i < ncolumns; i++) {
+		if (columns[i].long_text)
+			return QUERY_STREAM_FIRST_LONG_ROWS;
+	}
+	return QUERY_STREAM_FIRST_ROWS;
+}
+
 static void
 query_stream_fetch(struct query_stream *s)
 {
@@ -313,7 +328,7 @@ query_stream_start(struct request *r, const struct query_spec *q,
 	for (i = 0; i < ncolumns; i++)
 		s->name_lengths[i] = strlen(columns[i].name);
 	s->ncolumns = ncolumns;
-	s->fetch_rows = QUERY_STREAM_FIRST_ROWS;
+	s->fetch_rows = query_stream_first_rows(columns, ncolumns);
 
 	s->nchecks = query_exec_add_checks(b, q);
 	db_batch_add(b, "BEGIN READ ONLY", 0, NULL, NULL);

@@ -211,11 +211,16 @@ query_timestamp_format(const char *pg, char *out, size_t size)
 	if (dot == NULL)
 		return;
 
-	/* PostgreSQL drops trailing zeros of the fraction; Python does not. */
+	/*
+	 * PostgreSQL drops trailing zeros of the fraction; Python does not.
+	 * The zeros go after the digits, before a " BC" that may follow.
+	 */
 	digits = strspn(dot + 1, "0123456789");
-	if (dot[1 + digits] == '\0' && digits < 6 && len + 6 - digits < size) {
-		memset(out + len, '0', 6 - digits);
-		out[len + 6 - digits] = '\0';
+	if (digits < 6 && len + 6 - digits < size) {
+		size_t at = (size_t)(dot - pg) + 1 + digits;
+
+		memmove(out + at + 6 - digits, out + at, len - at + 1);
+		memset(out + at, '0', 6 - digits);
 	}
 }
 
@@ -236,6 +241,13 @@ static void
 query_value_array(yajl_gen g, const char *pg, size_t len)
 {
 	size_t i = 1, start;
+
+	/* Bounds ("[0:1]={5,6}") or nesting, which only a database of the
+	 * reference can hold: the text as it is, still valid JSON. */
+	if (len < 2 || pg[0] != '{' || memchr(pg + 1, '{', len - 1) != NULL) {
+		yajl_gen_string(g, (const unsigned char *)pg, len);
+		return;
+	}
 
 	yajl_gen_array_open(g);
 	while (len >= 2 && i < len - 1) {

@@ -13,6 +13,7 @@
 
 #include <event2/buffer.h>
 #include <event2/http.h>
+#include <event2/http_struct.h>
 
 #include "http_server.h"
 #include "log.h"
@@ -109,6 +110,24 @@ request_reason(int code)
 	}
 }
 
+/*
+ * Count an answer being written until evhttp says it left.  A request
+ * whose client already went is detached from its connection: evhttp
+ * frees it without writing or telling, so it is not counted.
+ */
+static void
+request_count_sending(struct request *r)
+{
+	if (evhttp_request_get_connection(r->req) != NULL)
+		http_server_reply_queued(r->server, r->req);
+}
+
+bool
+request_client_gone(const struct request *r)
+{
+	return evhttp_request_get_connection(r->req) == NULL;
+}
+
 void
 request_reply_json(struct request *r, int http_code, yajl_gen g)
 {
@@ -130,7 +149,7 @@ request_reply_json(struct request *r, int http_code, yajl_gen g)
 		evbuffer_drain(out, len);
 		r->bytes = 0;
 	}
-	http_server_reply_queued(r->server, r->req);
+	request_count_sending(r);
 	evhttp_send_reply(r->req, http_code, request_reason(http_code), out);
 	evbuffer_free(out);
 	request_finish(r);
@@ -203,7 +222,7 @@ request_reply_empty(struct request *r, int http_code)
 {
 	request_add_cors(r);
 	r->http_code = http_code;
-	http_server_reply_queued(r->server, r->req);
+	request_count_sending(r);
 	evhttp_send_reply(r->req, http_code, request_reason(http_code), NULL);
 	request_finish(r);
 }
@@ -211,6 +230,18 @@ request_reply_empty(struct request *r, int http_code)
 void
 request_stream_start(struct request *r)
 {
+	/*
+	 * HTTP/1.0 has no chunks: the answer ends when the connection
+	 * closes.  libevent would answer a 1.0 keep-alive request with
+	 * "Content-Length: 0" and the body after it, so keep-alive is
+	 * turned down for it.
+	 */
+	if (r->req->major == 1 && r->req->minor == 0) {
+		evhttp_remove_header(
+		    evhttp_request_get_input_headers(r->req), "Connection");
+		evhttp_add_header(evhttp_request_get_output_headers(r->req),
+		    "Connection", "close");
+	}
 	evhttp_add_header(evhttp_request_get_output_headers(r->req),
 	    "Content-Type", "application/json");
 	request_add_cors(r);
@@ -221,7 +252,7 @@ request_stream_start(struct request *r)
 void
 request_stream_end(struct request *r)
 {
-	http_server_reply_queued(r->server, r->req);
+	request_count_sending(r);
 	evhttp_send_reply_end(r->req);
 	request_finish(r);
 }

@@ -114,6 +114,9 @@ query_timestamps_have_six_fraction_digits(void)
 	timestamp_check(
 	    "2026-12-04 14:35:56.759406", "2026-12-04 14:35:56.759406");
 	timestamp_check("", "");
+	timestamp_check(
+	    "0044-03-15 12:00:00.5 BC", "0044-03-15 12:00:00.500000 BC");
+	timestamp_check("infinity", "infinity");
 }
 
 /* The JSON one value gives, written alone into an array. */
@@ -158,6 +161,9 @@ query_values_keep_their_types(void)
 	value_check(
 	    QT_FLOAT_ARRAY, "{NaN,Infinity,NULL}", "[[null,null,null]]");
 	value_check(QT_INTERVAL, "1 day 00:00:01", "[\"1 day, 0:00:01\"]");
+	/* Shapes only a reference database holds stay valid JSON. */
+	value_check(QT_INT_ARRAY, "{{1,2},{3,4}}", "[\"{{1,2},{3,4}}\"]");
+	value_check(QT_FLOAT_ARRAY, "[0:1]={5,6}", "[\"[0:1]={5,6}\"]");
 	value_check(QT_TEXT, NULL, "[null]");
 }
 

@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
+"""Query requests found to hurt mttd by a break-it review, each pinned:
+too many search conditions (which once broke pool connections: libpq
+refuses more than 65,535 parameters), an option given twice, a LIKE
+pattern ending in an escape,
+durations written with an exponent, a /detail stream to an HTTP/1.0
+keep-alive client, and clients that reset before their answer (which
+once kept a shutdown waiting for answers never written)."""
+
+import json
+import os
+import socket
+import struct
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mttd_harness as h  # noqa: E402
+
+
+def dup_keys_body(key, value, n):
+    """A /detail body whose search has key n times (a JSON object with
+    repeated keys, which Python's json cannot write)."""
+    items = ",".join('"%s":%s' % (key, json.dumps(value)) for _ in range(n))
+    return ('{"phase":"test_run","columns":["np"],"search":{%s},'
+            '"options":{"count_only":1}}' % items)
+
+
+class Hostile(h.MttdTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.submit_run_once()
+
+    def submit_run_once(self):
+        if getattr(type(self), "_seeded", False):
+            return
+        type(self)._seeded = True
+        resp = self.mttd.submit("MPI Install", [h.install_entry()])
+        iid = self.assertOk(resp)["ids"][0]["mpi_install_id"]
+        resp = self.mttd.submit("Test Build", [h.build_entry(iid)])
+        bid = self.assertOk(resp)["ids"][0]["test_build_id"]
+        resp = self.mttd.submit("Test Run", [h.run_entry(
+            bid, test_name="hostile", np=4, duration=3)])
+        self.assertOk(resp)
+
+    def post(self, path, body):
+        return self.mttd.http("POST", path, body)
+
+    def assertPoolWhole(self):
+        status = self.assertOk(self.mttd.http("GET", "/status"))
+        self.assertEqual(status["database"], "up")
+        self.assertOk(self.post("/serial", {"serial": "serial"}))
+
+    def test_too_many_conditions_are_refused_and_the_pool_stays(self):
+        mark = self.mttd.log_mark()
+        for n in (1001, 70000):
+            resp = self.post("/detail", dup_keys_body("np", 4, n))
+            self.assertRefused(resp, ["search", "1000"])
+        body = '{"phase":"test_run","columns":["np"],"search":{"np":{%s}}}' % (
+            ",".join('"gte":1' for _ in range(70000)))
+        self.assertRefused(self.post("/detail", body), ["search"])
+        log = self.mttd.log_since(mark)
+        self.assertNotIn(" ERROR ", log)
+        self.assertNotIn("-> down", log)
+        self.assertPoolWhole()
+
+    def test_a_thousand_conditions_are_answered(self):
+        resp = self.post("/detail", dup_keys_body("np", 4, 1000))
+        self.assertEqual(self.assertOk(resp)["query_data"], {"count": 1})
+
+    def test_an_option_given_twice_is_refused(self):
+        for opt in ("limit", "offset"):
+            body = ('{"phase":"test_run","columns":["np"],"search":{},'
+                    '"options":{"%s":1,"%s":2}}' % (opt, opt))
+            self.assertRefused(self.post("/detail", body), [opt, "twice"])
+        self.assertPoolWhole()
+
+    def test_like_ending_in_an_escape_names_the_key(self):
+        for pattern in ("\\", "ab\\", "a\\\\\\"):
+            resp = self.post("/detail", {
+                "phase": "test_run", "columns": ["np"],
+                "search": {"test_name": {"like": pattern}}})
+            self.assertRefused(resp, ["test_name", "like"])
+        answer = self.assertOk(self.post("/detail", {
+            "phase": "test_run", "columns": ["test_name"],
+            "search": {"test_name": {"like": "host\\ile"}}}))
+        self.assertEqual(answer["query_data"], [{"test_name": "hostile"}])
+
+    def test_durations_with_an_exponent(self):
+        for value in (3e0, "3 seconds", 0.3e1):
+            body = ('{"phase":"test_run","columns":["test_name"],'
+                    '"search":{"duration":%s}}' % (
+                        json.dumps(value) if isinstance(value, str)
+                        else repr(value).replace("3.0", "3e0")
+                        if value == 3e0 else "0.3e1"))
+            answer = self.assertOk(self.post("/detail", body))
+            self.assertEqual(answer["query_data"], [{"test_name": "hostile"}],
+                             body)
+
+    def test_http10_keep_alive_stream_is_whole(self):
+        body = json.dumps({"phase": "test_run", "columns": ["test_name"],
+                           "search": {"test_name": "hostile"}}).encode()
+        req = (b"POST /detail HTTP/1.0\r\nConnection: Keep-Alive\r\n"
+               b"Authorization: " + self.mttd.auth_header().encode() +
+               b"\r\nContent-Type: application/json\r\n"
+               b"Content-Length: %d\r\n\r\n" % len(body)) + body
+        out = self.mttd.raw(req, timeout=10.0)
+        head, _, payload = out.partition(b"\r\n\r\n")
+        self.assertTrue(head.startswith(b"HTTP/1.0 200") or
+                        head.startswith(b"HTTP/1.1 200"), head)
+        self.assertNotIn(b"content-length: 0", head.lower())
+        self.assertIn(b"connection: close", head.lower())
+        self.assertEqual(json.loads(payload), {
+            "status": 0, "status_message": "Success",
+            "query_data": [{"test_name": "hostile"}]})
+
+    def test_clients_that_reset_leave_no_answer_counted(self):
+        body = json.dumps({"phase": "test_run",
+                           "search": {"test_name": {"like": "%"}}}).encode()
+        req = (b"POST /info/runtime HTTP/1.1\r\nHost: x\r\n"
+               b"Authorization: " + self.mttd.auth_header().encode() +
+               b"\r\nContent-Type: application/json\r\n"
+               b"Content-Length: %d\r\n\r\n" % len(body)) + body
+        for _ in range(40):
+            s = socket.create_connection(("127.0.0.1", self.mttd.port))
+            s.sendall(req)
+            # SO_LINGER 0: close sends a reset, not a FIN.
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                         struct.pack("ii", 1, 0))
+            s.close()
+        time.sleep(1.0)
+        self.assertPoolWhole()
+        mark = self.mttd.log_mark()
+        started = time.time()
+        self.mttd.stop()
+        self.assertLess(time.time() - started, 5.0,
+                        "the drain waited for answers never written")
+        self.assertNotIn("giving up", self.mttd.log_since(mark))
+        self.mttd.start()
+        self.assertPoolWhole()
+
+
+if __name__ == "__main__":
+    h.main()
