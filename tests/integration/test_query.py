@@ -622,6 +622,7 @@ class Query(h.MttdTestCase):
     def test_search_durations(self):
         self.ids("install", {"duration": "322 seconds"}, [1])
         self.ids("install", {"duration": 322}, [1])
+        self.ids("install", {"duration": Raw("3.22e2")}, [1])
         self.ids("install", {"duration": "00:05:22"}, [1])
         self.ids("install", {"duration": "-5 seconds"}, [2])
         self.ids("install", {"duration": -5}, [2])
@@ -1151,7 +1152,7 @@ class Query(h.MttdTestCase):
                           "yesterday-ish", 1700000000, ["2026-01-01", "x"],
                           {"gte": "nope"}, {"gt": "2026-01-01", "lt": "x"}):
                 r("install", {"start_timestamp": value}, "start_timestamp")
-            for value in ("bogus", "5 parsecs", Raw("1e3"), True,
+            for value in ("bogus", "5 parsecs", True,
                           ["1 second", "x"], {"lt": "soon"}):
                 r("install", {"duration": value}, "duration")
             r("install", {"mpi_name": "x", "duration": "bogus"}, "duration")
