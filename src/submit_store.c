@@ -829,7 +829,8 @@ lock_set_text(struct lock_set *ls)
 	struct strbuf sb;
 	size_t i;
 
-	qsort(ls->keys, ls->count, sizeof *ls->keys, cmp_int64);
+	if (ls->count > 1)
+		qsort(ls->keys, ls->count, sizeof *ls->keys, cmp_int64);
 	strbuf_setup(&sb);
 	strbuf_adds(&sb, "{");
 	for (i = 0; i < ls->count; i++) {
@@ -1276,7 +1277,8 @@ store_make(struct submit_store *st)
 
 	store_clear_stmts(st);
 	m = store_plan_makes(st, &n);
-	qsort(m, n, sizeof *m, cmp_norm_make);
+	if (n > 1) /* qsort of NULL, even of 0 items, is undefined. */
+		qsort(m, n, sizeof *m, cmp_norm_make);
 	add_result_locks(st, &ls);
 	if (st->submit_id[0] == '\0')
 		lock_set_add(&ls, "submit", HASH_FNV1A_SEED,
