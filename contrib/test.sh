@@ -3,9 +3,12 @@
 #
 # Quick start, second command: check the dependencies as quickstart.sh
 # does, build in build/ with warnings as errors, run `make check`, then
-# `make distcheck`.  Exits non-zero on the first failure.
+# `make distcheck`, then `make check` again in build-asan/ under
+# AddressSanitizer and UndefinedBehaviorSanitizer.  Exits non-zero on the
+# first failure.
 #
-# MTTD_JOBS (default 2) is make's -j.  MTTD_FORMAT_STRICT=1 makes a
+# MTTD_JOBS (default 2) is make's -j.  MTTD_SKIP_SANITIZERS=1 skips the
+# sanitizer run.  MTTD_FORMAT_STRICT=1 makes a
 # layout difference from .clang-format a failure (else it is reported).
 
 set -euo pipefail
@@ -87,5 +90,31 @@ if ! make -j"$jobs" distcheck \
 	# The unpacked copy's test logs, if it got that far.
 	(cd mttd-*/_build/sub 2>/dev/null && show_failures) || :
 	die "make distcheck failed"
+fi
+
+# The whole suite again with AddressSanitizer (leaks included) and
+# UndefinedBehaviorSanitizer: any report stops mttd or a test, and the
+# logs are searched for one as well.  MTTD_SKIP_SANITIZERS=1 skips it.
+if [[ ${MTTD_SKIP_SANITIZERS:-0} == 1 ]]; then
+	echo "$prog: sanitizer run skipped (MTTD_SKIP_SANITIZERS=1)"
+else
+	echo "$prog: make check with -fsanitize=address,undefined"
+	cd ..
+	rm -rf build-asan
+	mkdir -p build-asan
+	cd build-asan
+	../configure --enable-asan >/dev/null
+	make -j"$jobs" >/dev/null
+	export ASAN_OPTIONS=halt_on_error=1:detect_leaks=1
+	export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+	export MTTD_SANITIZED=1
+	if ! make -j"$jobs" check; then
+		show_failures
+		die "make check under the sanitizers failed"
+	fi
+	if grep -rlE 'runtime error|ERROR: (Address|Leak)Sanitizer' \
+	    --include='*.log' . ; then
+		die "a sanitizer reported in the logs above"
+	fi
 fi
 echo "$prog: all passed"

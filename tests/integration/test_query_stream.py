@@ -27,6 +27,10 @@ ROWS = 200000
 STDOUT_PAD = 400  # bytes of result_stdout before the row's number
 MIB = 1024 * 1024
 MEMORY_BOUND = 16 * MIB
+# Under AddressSanitizer (contrib/test.sh sets MTTD_SANITIZED=1) freed
+# memory waits in a quarantine: resident memory is checked loosely there;
+# the plain build's run holds mttd to MEMORY_BOUND.
+RSS_BOUND = MEMORY_BOUND * (16 if os.environ.get("MTTD_SANITIZED") else 1)
 BIG_QUERY = {"phase": "test_run",
              "columns": ["test_name", "result_stdout", "start_timestamp",
                          "np"],
@@ -318,7 +322,7 @@ class SlowReader(StreamTestCase):
                          (0, "Success"))
         self.check_rows(answer["query_data"])
         self.assertGreater(len(body), 5 * MEMORY_BOUND)
-        self.assertLess(peak - before, MEMORY_BOUND,
+        self.assertLess(peak - before, RSS_BOUND,
                         "mttd grew from %d to %d bytes for an answer of %d"
                         % (before, peak, len(body)))
         self.assertBackendsIdle()
@@ -358,7 +362,7 @@ class BigSummary(StreamTestCase):
         self.assertTrue(rows == [self.group(g) for g in range(1, ROWS + 1)],
                         "the groups differ, e.g. %r" % rows[:2])
         peak = proc_status(pid)["VmHWM"]
-        self.assertLess(peak - before, MEMORY_BOUND)
+        self.assertLess(peak - before, RSS_BOUND)
         # Pages on both sides of the cap, in the groups' order.
         for limit in (9999, 10000, 10001, 25000):
             with self.subTest(limit=limit):
@@ -501,7 +505,7 @@ class ClientLeaves(StreamTestCase):
                 r"req=\d+ client went away after \d+ rows", mark),
                 self.mttd.log_tail())
         self.assertServes()
-        self.assertLess(proc_status(pid)["VmRSS"] - before, MEMORY_BOUND)
+        self.assertLess(proc_status(pid)["VmRSS"] - before, RSS_BOUND)
 
     def test_leaves_after_64k(self):
         self.leave(65536)
