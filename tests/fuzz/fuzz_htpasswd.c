@@ -176,8 +176,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!fuzz_has_slow_hash(s, size)) {
 		fuzz_check(a, NULL);
 		fuzz_check(a, last);
-		for (i = 0; i < sizeof fuzz_creds / sizeof fuzz_creds[0];
-		     i++) {
+		for (i = 0; i < sizeof fuzz_creds / sizeof fuzz_creds[0]; i++) {
 			fuzz_basic(fuzz_creds[i], header);
 			fuzz_check(a, header);
 			fuzz_check(a, header); /* From the cache. */

@@ -67,10 +67,10 @@ fuzz_walk(const struct json_value *v, unsigned depth)
 		break;
 	case JSON_OBJECT:
 		for (i = 0; i < v->u.object.count; i++) {
-			fuzz_check_text(v->u.object.keys[i],
-			    strlen(v->u.object.keys[i]));
-			fuzz_require(json_object_get(v, v->u.object.keys[i]) !=
-				NULL,
+			fuzz_check_text(
+			    v->u.object.keys[i], strlen(v->u.object.keys[i]));
+			fuzz_require(
+			    json_object_get(v, v->u.object.keys[i]) != NULL,
 			    "json_object_get misses a key");
 			fuzz_walk(v->u.object.values[i], depth + 1);
 		}
