@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: BSD-3-Clause
-"""The real-world cases C01, C02, C06 and C07 of $MTTD_SHARED_DIR/cases,
+"""The real-world cases C01, C02, C06, C07, C09 and C13 of
+$MTTD_SHARED_DIR/cases,
 run from their input files as cases/README.md describes them (setup,
 followup, save, parallel, sql, sleep_s), each on a fresh database, with
 the database checks of each README section."""
@@ -8,6 +9,7 @@ the database checks of each README section."""
 import base64
 import json
 import os
+import signal
 import sys
 import time
 
@@ -269,6 +271,92 @@ class C07RetriesRacesBatches(CaseRunner):
             "SELECT suite_name FROM test_suites WHERE suite_name IN "
             "('TestBuild:c07-a', 'TestBuild:c07-b')"), [])
         self.assertEqual(self.sql("SELECT count(*) FROM test_build"), [["1"]])
+
+
+class C09WhoSubmitted(CaseRunner):
+    """C09: the stored user is the authenticated one, whatever the
+    metadata claims; missing, wrong and malformed credentials get a JSON
+    401 with the challenge; a login longer than http_username's column is
+    refused naming it and its limit."""
+
+    CASE = "C09"
+    USERS = [("ci-bot", "example-pass"),
+             ("continuous-integration-bot", "example-pass")]
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        # The case's users, taken in by a reload of the htpasswd file.
+        mark = cls.mttd.log_mark()
+        h.make_htpasswd(os.path.join(cls.mttd.dir, "htpasswd"),
+                        cls.USERS + [(h.USER, h.PASSWORD)])
+        cls.mttd.proc.send_signal(signal.SIGHUP)
+        if cls.mttd.wait_log(r"htpasswd .*: 3 user\(s\)", mark) is None:
+            raise h.HarnessError("the htpasswd file was not re-read")
+
+    def test_c09(self):
+        case = self.case
+        resp = self.step(main_step(case))
+        self.assertOk(resp)
+        submit_id = self.saved["SUBMIT_ID"]
+        row = self.sql1(
+            "SELECT s.http_username, m.trial, c.bitness, c.endian,"
+            " c.vpath_mode, extract(epoch FROM m.duration),"
+            " to_char(m.start_timestamp, 'YYYY-MM-DD HH24:MI:SS')"
+            " FROM mpi_install m JOIN submit s USING (submit_id)"
+            " JOIN mpi_install_configure_args c"
+            " USING (mpi_install_configure_id) WHERE m.submit_id = %d"
+            % submit_id)
+        self.assertEqual(row, ["ci-bot", "t", "000000", "00", "00",
+                               "0.000000", "2000-01-01 00:00:00"])
+        spoofed, no_header, wrong, bad_b64, long_name = case["followup"]
+
+        # The metadata's name changes nothing: the same submit row.
+        resp = self.step(spoofed)
+        self.assertEqual(self.assertOk(resp)["submit_id"], submit_id)
+        self.assertEqual(self.sql("SELECT DISTINCT http_username FROM submit"
+                                  " WHERE submit_id > 0"), [["ci-bot"]])
+
+        before = self.snapshot()
+        for step in (no_header, wrong, bad_b64):
+            resp = self.step(step)
+            self.assertRefused(resp, http_status=401)
+            self.assertEqual(resp.header("WWW-Authenticate"),
+                             'Basic realm="%s"' % h.REALM)
+        resp = self.step(long_name)
+        self.assertRefused(resp, ["http_username", "16"])
+        self.assertEqual(self.snapshot(), before,
+                         "a refused submission left rows behind")
+
+
+class C13NumbersAndTheNextRequest(CaseRunner):
+    """C13: np out of smallint's range is a refusal naming np and its
+    range, with no SQL in it; the connection serves the next request; np
+    as a digit string is stored, np "four" refused."""
+
+    CASE = "C13"
+
+    def test_c13(self):
+        case = self.case
+        for step in case["setup"]:
+            self.step(step)
+        before = self.snapshot()
+        resp = self.step(main_step(case))
+        answer = self.assertRefused(resp, ["np", "32767"])
+        for leak in ("LINE 1", "SELECT", "INSERT", "Traceback"):
+            self.assertNotIn(leak, answer["status_message"])
+        self.assertEqual(self.snapshot(), before)
+        self.assertEqual(self.sql("SELECT count(*) FROM test_names WHERE"
+                                  " test_name = 'alltoall_big'"), [["0"]])
+        serial, as_string, as_word = case["followup"]
+        self.assertOk(self.step(serial))
+        resp = self.step(as_string)
+        run = self.assertOk(resp)["ids"][0]["test_run_id"]
+        self.assertEqual(self.sql1("SELECT np FROM test_run WHERE"
+                                   " test_run_id = %d" % run), ["4"])
+        before = self.snapshot()
+        self.assertRefused(self.step(as_word), ["np"])
+        self.assertEqual(self.snapshot(), before)
 
 
 if __name__ == "__main__":
