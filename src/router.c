@@ -11,8 +11,11 @@
 #include <string.h>
 #include <strings.h>
 
+#include <sys/queue.h>
+
 #include <event2/buffer.h>
 #include <event2/http.h>
+#include <event2/keyvalq_struct.h>
 
 #include "handlers.h"
 #include "http_server.h"
@@ -201,11 +204,46 @@ router_read_body(struct request *r)
 	return true;
 }
 
+/*
+ * Two Content-Length headers that differ leave the body's end to
+ * whichever a proxy or mttd believes (request smuggling): refuse the
+ * request and close the connection, since its next bytes are unframed.
+ * libevent itself refuses Content-Length with Transfer-Encoding.
+ */
+static bool
+router_framing_ok(struct request *r)
+{
+	struct evkeyvalq *in = evhttp_request_get_input_headers(r->req);
+	const char *first = NULL;
+	struct evkeyval *kv;
+
+	TAILQ_FOREACH(kv, in, next)
+	{
+		if (strcasecmp(kv->key, "Content-Length") != 0)
+			continue;
+		if (first == NULL)
+			first = kv->value;
+		else if (strcmp(first, kv->value) != 0) {
+			evhttp_add_header(
+			    evhttp_request_get_output_headers(r->req),
+			    "Connection", "close");
+			reply_error(r, 400, -1,
+			    "conflicting Content-Length headers (%s and %s)",
+			    first, kv->value);
+			return false;
+		}
+	}
+	return true;
+}
+
 void
 router_dispatch(struct request *r)
 {
 	const struct route *rt;
 	unsigned m;
+
+	if (!router_framing_ok(r))
+		return;
 
 	if (evhttp_request_get_command(r->req) == EVHTTP_REQ_OPTIONS) {
 		struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);

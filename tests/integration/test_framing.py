@@ -1,0 +1,95 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
+"""HTTP framing of request bodies: chunked bodies work; two different
+Content-Length headers, or Content-Length with Transfer-Encoding, are
+refused with 400 and store nothing; a body cut off part way stores
+nothing and mttd serves on."""
+
+import json
+import os
+import socket
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mttd_harness as h  # noqa: E402
+
+
+class Framing(h.MttdTestCase):
+
+    def head(self, extra):
+        return (b"POST /submit HTTP/1.1\r\nHost: x\r\nAuthorization: " +
+                self.mttd.auth_header().encode() +
+                b"\r\nContent-Type: application/json\r\n" + extra +
+                b"\r\n")
+
+    def body(self, name):
+        return h.to_json(h.submit_body("MPI Install", [h.install_entry(
+            mpi_version=name)])).encode()
+
+    def stored(self, name):
+        return self.sql("SELECT count(*) FROM mpi_get WHERE mpi_version ="
+                        " '%s'" % name)[0][0]
+
+    def status_line(self, out):
+        return out.split(b"\r\n", 1)[0]
+
+    def test_chunked_body_is_stored(self):
+        body = self.body("chunked-ok")
+        chunks = b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + 100]),
+                                             body[i:i + 100])
+                          for i in range(0, len(body), 100))
+        out = self.mttd.raw(self.head(b"Transfer-Encoding: chunked\r\n") +
+                            chunks + b"0\r\n\r\n", read_until_close=False)
+        self.assertEqual(self.status_line(out), b"HTTP/1.1 200 OK", out)
+        answer = json.loads(out.split(b"\r\n\r\n", 1)[1])
+        self.assertEqual(answer["status"], 0, answer)
+        self.assertEqual(self.stored("chunked-ok"), "1")
+
+    def test_two_different_content_lengths_are_refused(self):
+        before = self.snapshot()
+        body = self.body("two-lengths")
+        out = self.mttd.raw(self.head(
+            b"Content-Length: %d\r\nContent-Length: 5\r\n" % len(body)) +
+            body, timeout=5)
+        self.assertEqual(self.status_line(out), b"HTTP/1.1 400 Bad Request")
+        head, _, payload = out.partition(b"\r\n\r\n")
+        self.assertIn(b"connection: close", head.lower())
+        answer = json.loads(payload)
+        self.assertLess(answer["status"], 0)
+        self.assertTrue(h.names_word(answer["status_message"],
+                                     "Content-Length"), answer)
+        self.assertEqual(self.snapshot(), before)
+
+    def test_the_same_content_length_twice_is_one(self):
+        body = self.body("same-length")
+        out = self.mttd.raw(self.head(b"Content-Length: %d\r\n" % len(body)
+                                      * 2) + body, read_until_close=False)
+        self.assertEqual(self.status_line(out), b"HTTP/1.1 200 OK", out)
+        self.assertEqual(self.stored("same-length"), "1")
+
+    def test_length_with_chunked_is_refused(self):
+        before = self.snapshot()
+        body = self.body("length-and-chunked")
+        out = self.mttd.raw(self.head(
+            b"Content-Length: %d\r\nTransfer-Encoding: chunked\r\n"
+            % len(body)) + b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body),
+            timeout=5)
+        # libevent answers this one itself (its own small page).
+        self.assertEqual(self.status_line(out), b"HTTP/1.1 400 Bad Request")
+        self.assertEqual(self.snapshot(), before)
+
+    def test_a_body_cut_off_stores_nothing(self):
+        before = self.snapshot()
+        body = self.body("cut-off")
+        with socket.create_connection(("127.0.0.1", self.mttd.port)) as s:
+            s.sendall(self.head(b"Content-Length: %d\r\n" % len(body)) +
+                      body[:len(body) // 2])
+            time.sleep(0.3)
+        time.sleep(0.3)
+        self.assertEqual(self.snapshot(), before)
+        self.assertOk(self.mttd.http("POST", "/serial", {"serial": "x"}))
+
+
+if __name__ == "__main__":
+    h.main()
