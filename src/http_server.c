@@ -136,6 +136,8 @@ http_server_new(struct event_base *base, const struct settings *settings,
 	s->started = time(NULL);
 	s->http = evhttp_new(base);
 	evhttp_set_max_body_size(s->http, (ev_ssize_t)settings->max_body_size);
+	evhttp_set_max_headers_size(
+	    s->http, (ev_ssize_t)settings->max_header_size);
 	evhttp_set_timeout(s->http, settings->request_timeout_s);
 	evhttp_set_allowed_methods(s->http,
 	    EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |

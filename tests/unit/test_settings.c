@@ -129,6 +129,7 @@ settings_check_defaults(const struct settings *s)
 	CU_ASSERT_STRING_EQUAL(s->url_docroot, "");
 	CU_ASSERT_STRING_EQUAL(s->url_prefix, "");
 	CU_ASSERT_EQUAL(s->max_body_size, (size_t)64 << 20);
+	CU_ASSERT_EQUAL(s->max_header_size, (size_t)16 << 10);
 	CU_ASSERT_FALSE(s->trust_forwarded_for);
 	CU_ASSERT_STRING_EQUAL(s->cors_origin, "*");
 	CU_ASSERT_EQUAL(s->request_timeout_s, 60);
@@ -217,7 +218,7 @@ settings_sample_config_names_every_key(void)
 		    cunit_srcpath("conf/mttd.conf"), section, key));
 		keys++;
 	}
-	CU_ASSERT_EQUAL(keys, 22);
+	CU_ASSERT_EQUAL(keys, 23);
 	free(text);
 }
 
@@ -251,6 +252,7 @@ static const char every_key_conf[] =
     "url_docroot = http://example.org/mtt/\n"
     "url_prefix = /submit/cpy/api/\n"
     "max_body_size = 2G\n"
+    "max_header_size = 32K\n"
     "trust_forwarded_for = yes\n"
     "cors_origin = https://viewer.example.org\n"
     "request_timeout = 5\n"
@@ -287,6 +289,7 @@ settings_parses_every_key(void)
 	CU_ASSERT_STRING_EQUAL(s.url_docroot, "http://example.org/mtt/");
 	CU_ASSERT_STRING_EQUAL(s.url_prefix, "/submit/cpy/api");
 	CU_ASSERT_EQUAL(s.max_body_size, (size_t)2 << 30);
+	CU_ASSERT_EQUAL(s.max_header_size, (size_t)32 << 10);
 	CU_ASSERT_TRUE(s.trust_forwarded_for);
 	CU_ASSERT_STRING_EQUAL(s.cors_origin, "https://viewer.example.org");
 	CU_ASSERT_EQUAL(s.request_timeout_s, 5);
