@@ -7,6 +7,8 @@
  */
 #include "config.h"
 
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,6 +33,16 @@ struct json_builder {
 	char *key; /* An object key waiting for its value. */
 	enum json_doc_error err;
 	char *cause; /* Set when a callback cancels the parse. */
+
+	/*
+	 * Where the top-level value ended.  yajl 2.1 holds back a string
+	 * left open at the end of its input and never looks at it, so
+	 * '{"a":1}"junk' would pass: what follows the value is checked here.
+	 */
+	yajl_handle h;
+	bool in_parse;	  /* Inside yajl_parse, not yajl_complete_parse. */
+	bool ended;	  /* The top-level value is complete. */
+	size_t value_end; /* Its end, when it ended inside yajl_parse. */
 };
 
 /* Length of the UTF-8 sequence at p (before end), or 0 when invalid. */
@@ -137,6 +149,15 @@ json_frame_grow(struct json_frame *f)
 }
 
 /* Attach v to the open container, or make it the root. */
+/* The top-level value just ended: note where (yajl's offset is just
+ * past the token whose callback runs). */
+static void
+json_mark_end(struct json_builder *b)
+{
+	b->ended = true;
+	b->value_end = b->in_parse ? yajl_get_bytes_consumed(b->h) : SIZE_MAX;
+}
+
 static void
 json_attach(struct json_builder *b, struct json_value *v)
 {
@@ -145,6 +166,8 @@ json_attach(struct json_builder *b, struct json_value *v)
 
 	if (b->depth == 0) {
 		b->root = v;
+		if (v->type != JSON_ARRAY && v->type != JSON_OBJECT)
+			json_mark_end(b);
 		return;
 	}
 	f = &b->stack[b->depth - 1];
@@ -259,7 +282,8 @@ json_close_cb(void *ctx)
 {
 	struct json_builder *b = ctx;
 
-	b->depth--;
+	if (--b->depth == 0)
+		json_mark_end(b);
 	return 1;
 }
 
@@ -294,6 +318,26 @@ json_yajl_cause(yajl_handle h, const char *buf, size_t len, size_t at)
 	return cause;
 }
 
+/* Only white space may follow the top-level value. */
+static void
+json_check_rest(struct json_builder *b, const char *buf, size_t len)
+{
+	size_t i;
+
+	if (!b->ended || b->value_end == SIZE_MAX)
+		return;
+	for (i = b->value_end; i < len; i++) {
+		if (strchr(" \t\r\n", buf[i]) == NULL || buf[i] == '\0') {
+			b->err = JSON_DOC_SYNTAX;
+			b->cause = xasprintf(
+			    "invalid JSON at byte %zu: text after"
+			    " the end of the document",
+			    i);
+			return;
+		}
+	}
+}
+
 /* Run yajl over buf into b; on failure b->err and b->cause are set. */
 static int
 json_run(struct json_builder *b, const char *buf, size_t len)
@@ -311,18 +355,23 @@ json_run(struct json_builder *b, const char *buf, size_t len)
 	yajl_config(h, yajl_allow_multiple_values, 0);
 	yajl_config(h, yajl_allow_partial_values, 0);
 
+	b->h = h;
+	b->in_parse = true;
 	st = yajl_parse(h, (const unsigned char *)buf, len);
+	b->in_parse = false;
 	at = yajl_get_bytes_consumed(h);
 	if (st == yajl_status_ok) {
 		st = yajl_complete_parse(h);
 		at = len;
 	}
+	if (st == yajl_status_ok && b->cause == NULL)
+		json_check_rest(b, buf, len);
 	if (st != yajl_status_ok && b->cause == NULL) {
 		b->err = JSON_DOC_SYNTAX;
 		b->cause = json_yajl_cause(h, buf, len, at);
 	}
 	yajl_free(h);
-	return st == yajl_status_ok ? 0 : -1;
+	return st == yajl_status_ok && b->cause == NULL ? 0 : -1;
 }
 
 struct json_value *

@@ -312,6 +312,20 @@ json_rejects_trailing_garbage(void)
 	PARSE_SYNTAX("1 2");
 	PARSE_SYNTAX("[1],");
 	PARSE_SYNTAX("{}\0");
+	/* A string left open after the value: yajl 2.1 never looks at it
+	 * (found by the json_doc fuzz target). */
+	PARSE_SYNTAX("{\"a\":1}\"junk");
+	PARSE_SYNTAX("{\"a\":1}\"");
+	PARSE_SYNTAX("{\"a\":1} \"x");
+	PARSE_SYNTAX("[1]\"");
+	PARSE_SYNTAX("1\"abc");
+	PARSE_SYNTAX("1\"\xc0\x8a");
+
+	/* White space after the value is fine, a value at the end too. */
+	json_value_free(parse_ok("{\"a\":1} \r\n\t", 11));
+	json_value_free(parse_ok("123", 3));
+	json_value_free(parse_ok("\"s\"  ", 5));
+	json_value_free(parse_ok("[1] ", 4));
 }
 
 static void
