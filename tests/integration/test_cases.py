@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: BSD-3-Clause
-"""The real-world cases C01, C02, C06, C07, C09 and C13 of
+"""The real-world cases C01, C02, C04, C06, C07, C09 and C13 of
 $MTTD_SHARED_DIR/cases,
 run from their input files as cases/README.md describes them (setup,
 followup, save, parallel, sql, sleep_s), each on a fresh database, with
@@ -185,6 +185,38 @@ class C02SuccessMeansStored(CaseRunner):
             "SELECT m.mpi_install_id FROM mpi_install m"
             " JOIN compute_cluster cc USING (compute_cluster_id)"
             " WHERE cc.platform_name = 'example-ppc64le'"), [str(inst)])
+
+
+class C04NulAndBadUtf8(CaseRunner):
+    """C04: NULs in captured output are stored as U+FFFD and read back so;
+    invalid UTF-8 in a body is a 400 (JSON) and stores nothing."""
+
+    CASE = "C04"
+
+    def test_c04(self):
+        case = self.case
+        for step in case["setup"]:
+            self.step(step)
+        resp = self.step(main_step(case))
+        run = self.assertOk(resp)["ids"][0]["test_run_id"]
+        self.assertEqual(self.sql1(
+            "SELECT result_stdout = E'Process 0 sending 10\\uFFFD to 1\\n"
+            "Process 0 exiting', result_stderr = E'\\uFFFD\\uFFFDcorrupted"
+            " tail\\uFFFD' FROM test_run WHERE test_run_id = %d" % run),
+            ["t", "t"])
+        detail, bad_utf8 = case["followup"]
+        rows = self.assertOk(self.step(detail))["query_data"]
+        self.assertEqual(rows, [{
+            "test_name": "ring_c",
+            "result_stdout": "Process 0 sending 10\ufffd to 1\n"
+                             "Process 0 exiting",
+            "result_stderr": "\ufffd\ufffdcorrupted tail\ufffd"}])
+        before = self.snapshot()
+        resp = self.step(bad_utf8)
+        self.assertRefused(resp, http_status=400)
+        self.assertEqual(self.snapshot(), before)
+        self.assertEqual(self.sql("SELECT count(*) FROM test_names WHERE"
+                                  " test_name = 'bad_utf8'"), [["0"]])
 
 
 class C06UnknownFieldsAndNulls(CaseRunner):
