@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
+"""Case C11: a 20 MiB result_stdout sent with Expect: 100-continue under
+the default 64 MiB body limit is stored byte for byte after a prompt
+100 Continue; under an 8 MiB limit the upload is refused with 413 before
+its body is sent, storing nothing; an upload cut off part way stores
+nothing and mttd serves others meanwhile.  (The 413 is libevent 2.1's
+own answer, not mttd's JSON: see doc/todo.md.)"""
+
+import json
+import os
+import socket
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mttd_harness as h  # noqa: E402
+
+INPUT = os.path.join(h.SHARED_DIR, "cases", "inputs", "C11.json")
+TOTAL = 20971520
+
+
+def generated():
+    line = "x" * 79 + "\n"
+    return line * (TOTAL // len(line))
+
+
+class Upload(h.MttdTestCase):
+
+    def setUp(self):
+        super().setUp()
+        with open(INPUT, encoding="utf-8") as f:
+            self.case = json.load(f)
+        resp = self.mttd.submit("MPI Install", [h.install_entry()])
+        iid = self.assertOk(resp)["ids"][0]["mpi_install_id"]
+        resp = self.mttd.submit("Test Build", [h.build_entry(iid)])
+        self.build = self.assertOk(resp)["ids"][0]["test_build_id"]
+
+    def body(self):
+        body = json.loads(json.dumps(self.case["body"]))
+        body["data"][0]["test_build_id"] = self.build
+        body["data"][0]["result_stdout"] = generated()
+        return h.to_json(body).encode("utf-8")
+
+    def head(self, length, expect=True):
+        return (b"POST /submit HTTP/1.1\r\nHost: x\r\nAuthorization: " +
+                self.mttd.auth_header().encode() +
+                b"\r\nContent-Type: application/json\r\n" +
+                (b"Expect: 100-continue\r\n" if expect else b"") +
+                b"Content-Length: %d\r\n\r\n" % length)
+
+    def interim(self, sock, timeout=2.0):
+        """The first answer line, read before any body byte is sent."""
+        sock.settimeout(timeout)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        return data
+
+
+class BigUploadStored(Upload):
+
+    def test_20_mib_with_100_continue(self):
+        body = self.body()
+        with socket.create_connection(("127.0.0.1", self.mttd.port)) as s:
+            s.sendall(self.head(len(body)))
+            started = time.time()
+            first = self.interim(s)
+            self.assertTrue(first.startswith(b"HTTP/1.1 100 Continue"), first)
+            self.assertLess(time.time() - started, 1.0)
+            s.sendall(body)
+            s.settimeout(60)
+            answer = b""
+            while b"}" not in answer.split(b"\r\n\r\n", 1)[-1]:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                answer += chunk
+        self.assertIn(b"HTTP/1.1 200 OK", answer)
+        reply = json.loads(answer.split(b"\r\n\r\n")[-1])
+        self.assertEqual(reply["status"], 0, reply)
+        run = reply["ids"][0]["test_run_id"]
+        self.assertEqual(self.sql1(
+            "SELECT octet_length(result_stdout) FROM test_run WHERE"
+            " test_run_id = %d" % run), [str(TOTAL)])
+
+
+class BigUploadRefused(Upload):
+
+    MTTD = {"server": {"max_body_size": "8M"}}
+
+    def test_413_before_the_body(self):
+        before = self.snapshot()
+        body = self.body()
+        with socket.create_connection(("127.0.0.1", self.mttd.port)) as s:
+            s.sendall(self.head(len(body)))
+            first = self.interim(s)
+        self.assertTrue(first.startswith(b"HTTP/1.1 413"), first)
+        self.assertEqual(self.snapshot(), before)
+        self.assertOk(self.mttd.http("POST", "/serial", {"serial": "x"}))
+
+    def test_cut_off_upload_stores_nothing(self):
+        before = self.snapshot()
+        with socket.create_connection(("127.0.0.1", self.mttd.port)) as s:
+            s.sendall(self.head(5000000, expect=False))
+            s.sendall(b"{" + b" " * 999999)
+            # While it idles, others are served.
+            self.assertOk(self.mttd.http("POST", "/serial", {"serial": "x"}))
+        time.sleep(0.3)
+        self.assertEqual(self.snapshot(), before)
+        self.assertOk(self.mttd.http("POST", "/serial", {"serial": "x"}))
+
+
+if __name__ == "__main__":
+    h.main()
