@@ -148,7 +148,6 @@ json_frame_grow(struct json_frame *f)
 	    v->u.object.values, f->cap * sizeof *v->u.object.values);
 }
 
-/* Attach v to the open container, or make it the root. */
 /* The top-level value just ended: note where (yajl's offset is just
  * past the token whose callback runs). */
 static void
@@ -158,6 +157,7 @@ json_mark_end(struct json_builder *b)
 	b->value_end = b->in_parse ? yajl_get_bytes_consumed(b->h) : SIZE_MAX;
 }
 
+/* Attach v to the open container, or make it the root. */
 static void
 json_attach(struct json_builder *b, struct json_value *v)
 {
