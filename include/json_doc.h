@@ -2,7 +2,7 @@
 /*
  * JSON documents: a request body parsed by yajl into a tree that keeps
  * string lengths and the raw text of numbers, with every NUL in a string
- * replaced by U+FFFD and nesting bounded.
+ * replaced by U+FFFD, and nesting, values and keys per object bounded.
  */
 #ifndef MTTD_JSON_DOC_H
 #define MTTD_JSON_DOC_H
@@ -46,9 +46,16 @@ struct json_value {
 /* Why a parse failed: the body is not JSON, or it is too deep. */
 enum json_doc_error {
 	JSON_DOC_OK,
-	JSON_DOC_SYNTAX,  /* Not JSON, or invalid UTF-8. */
-	JSON_DOC_TOO_DEEP /* Nesting over max_depth. */
+	JSON_DOC_SYNTAX,   /* Not JSON, or invalid UTF-8. */
+	JSON_DOC_TOO_DEEP, /* Nesting over max_depth. */
+	JSON_DOC_TOO_BIG   /* Over JSON_DOC_MAX_NODES or JSON_DOC_MAX_KEYS. */
 };
+
+/* Most values (of any kind, containers too) one document may hold. */
+#define JSON_DOC_MAX_NODES 2000000
+
+/* Most keys one object may hold. */
+#define JSON_DOC_MAX_KEYS 100000
 
 /*
  * Parse len bytes of buf.  Returns the tree (free it with

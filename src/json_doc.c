@@ -39,6 +39,8 @@ struct json_builder {
 	 * left open at the end of its input and never looks at it, so
 	 * '{"a":1}"junk' would pass: what follows the value is checked here.
 	 */
+	size_t nodes; /* Values so far, against JSON_DOC_MAX_NODES. */
+
 	yajl_handle h;
 	bool in_parse;	  /* Inside yajl_parse, not yajl_complete_parse. */
 	bool ended;	  /* The top-level value is complete. */
@@ -183,6 +185,22 @@ json_attach(struct json_builder *b, struct json_value *v)
 }
 
 /* A new value of type, attached where the parse is. */
+/*
+ * One more value; false once the document has too many.  A body of tiny
+ * values costs about 30 times its size as a tree, and every object key
+ * is found by a linear search: both are bounded here.
+ */
+static bool
+json_count(struct json_builder *b)
+{
+	if (++b->nodes <= JSON_DOC_MAX_NODES)
+		return true;
+	b->err = JSON_DOC_TOO_BIG;
+	b->cause = xasprintf(
+	    "more than %d values in one document", JSON_DOC_MAX_NODES);
+	return false;
+}
+
 static struct json_value *
 json_add(struct json_builder *b, enum json_type type)
 {
@@ -196,6 +214,8 @@ json_add(struct json_builder *b, enum json_type type)
 static int
 json_null_cb(void *ctx)
 {
+	if (!json_count(ctx))
+		return 0;
 	json_add(ctx, JSON_NULL);
 	return 1;
 }
@@ -203,6 +223,8 @@ json_null_cb(void *ctx)
 static int
 json_boolean_cb(void *ctx, int value)
 {
+	if (!json_count(ctx))
+		return 0;
 	json_add(ctx, JSON_BOOL)->u.boolean = value != 0;
 	return 1;
 }
@@ -210,8 +232,11 @@ json_boolean_cb(void *ctx, int value)
 static int
 json_number_cb(void *ctx, const char *text, size_t len)
 {
-	struct json_value *v = json_add(ctx, JSON_NUMBER);
+	struct json_value *v;
 
+	if (!json_count(ctx))
+		return 0;
+	v = json_add(ctx, JSON_NUMBER);
 	v->u.number.text = xstrndup(text, len);
 	v->u.number.len = len;
 	return 1;
@@ -224,6 +249,8 @@ json_string_cb(void *ctx, const unsigned char *s, size_t len)
 	size_t n;
 	char *copy;
 
+	if (!json_count(ctx))
+		return 0;
 	if ((copy = json_text_copy(s, len, &n)) == NULL)
 		return json_bad_utf8(ctx);
 	v = json_add(ctx, JSON_STRING);
@@ -236,8 +263,15 @@ static int
 json_map_key_cb(void *ctx, const unsigned char *s, size_t len)
 {
 	struct json_builder *b = ctx;
+	struct json_value *obj = b->stack[b->depth - 1].v;
 	size_t n;
 
+	if (obj->u.object.count >= JSON_DOC_MAX_KEYS) {
+		b->err = JSON_DOC_TOO_BIG;
+		b->cause = xasprintf(
+		    "more than %d keys in one object", JSON_DOC_MAX_KEYS);
+		return 0;
+	}
 	free(b->key);
 	if ((b->key = json_text_copy(s, len, &n)) == NULL)
 		return json_bad_utf8(b);
@@ -248,6 +282,8 @@ json_map_key_cb(void *ctx, const unsigned char *s, size_t len)
 static int
 json_open(struct json_builder *b, enum json_type type)
 {
+	if (!json_count(b))
+		return 0;
 	if (b->depth >= b->max_depth) {
 		b->err = JSON_DOC_TOO_DEEP;
 		b->cause = xasprintf(

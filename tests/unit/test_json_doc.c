@@ -328,6 +328,47 @@ json_rejects_trailing_garbage(void)
 	json_value_free(parse_ok("[1] ", 4));
 }
 
+/* A document of n members: an object of keys k0..kn-1, or an array of 0s. */
+static char *
+big_document(size_t n, bool object)
+{
+	size_t cap = n * 16 + 16, len = 0, i;
+	char *s = malloc(cap);
+
+	s[len++] = object ? '{' : '[';
+	for (i = 0; i < n; i++) {
+		if (object)
+			len += (size_t)snprintf(s + len, cap - len,
+			    "%s\"k%zu\":0", i ? "," : "", i);
+		else
+			len += (size_t)snprintf(
+			    s + len, cap - len, "%s0", i ? "," : "");
+	}
+	s[len++] = object ? '}' : ']';
+	s[len] = '\0';
+	return s;
+}
+
+static void
+json_bounds_keys_and_values(void)
+{
+	char *s;
+
+	s = big_document(JSON_DOC_MAX_KEYS, true);
+	json_value_free(parse_ok(s, strlen(s)));
+	free(s);
+	s = big_document(JSON_DOC_MAX_KEYS + 1, true);
+	parse_fails(s, strlen(s), 64, JSON_DOC_TOO_BIG);
+	free(s);
+	/* The array itself is one of the values. */
+	s = big_document(JSON_DOC_MAX_NODES - 1, false);
+	json_value_free(parse_ok(s, strlen(s)));
+	free(s);
+	s = big_document(JSON_DOC_MAX_NODES, false);
+	parse_fails(s, strlen(s), 64, JSON_DOC_TOO_BIG);
+	free(s);
+}
+
 static void
 json_rejects_comments_and_truncation(void)
 {
@@ -440,6 +481,7 @@ static const struct cunit_case json_cases[] = {
 	{ "json_too_deep_cause_names_limit", json_too_deep_cause_names_limit },
 	{ "json_rejects_empty_body", json_rejects_empty_body },
 	{ "json_rejects_trailing_garbage", json_rejects_trailing_garbage },
+	{ "json_bounds_keys_and_values", json_bounds_keys_and_values },
 	{ "json_rejects_comments_and_truncation",
 	    json_rejects_comments_and_truncation },
 	{ "json_syntax_cause_names_byte", json_syntax_cause_names_byte },
