@@ -17,6 +17,7 @@
 /* One column of the streamed rows: its JSON key and how to write it. */
 struct query_stream_column {
 	const char *name;
+	size_t name_len; /* strlen(name), counted once. */
 	enum query_type type;
 	bool long_text; /* May hold megabytes: fetched a few rows first. */
 };
@@ -31,5 +32,9 @@ struct query_stream_column {
 void query_stream_start(struct request *r, const struct query_spec *q,
     const char *sql, const struct query_stream_column *columns,
     size_t ncolumns);
+
+/* Write row of res as one object of columns (in the result's order). */
+void query_stream_write_row(yajl_gen g, const PGresult *res, int row,
+    const struct query_stream_column *columns, size_t ncolumns);
 
 #endif /* MTTD_QUERY_STREAM_H */

@@ -12,7 +12,6 @@
 #include "query_request.h"
 #include "query_sql.h"
 #include "query_stream.h"
-#include "query_value.h"
 #include "strbuf.h"
 
 /*
@@ -73,11 +72,13 @@ query_request_columns(
 	*cols = xcalloc(n + QUERY_SUMMARY_COUNTERS, sizeof **cols);
 	for (i = 0; i < q->ncolumns; i++) {
 		(*cols)[i].name = q->columns[i]->name;
+		(*cols)[i].name_len = strlen(q->columns[i]->name);
 		(*cols)[i].type = q->columns[i]->type;
 		(*cols)[i].long_text = q->columns[i]->long_text;
 	}
 	for (i = 0; q->kind == QK_SUMMARY && i < QUERY_SUMMARY_COUNTERS; i++) {
 		(*cols)[n].name = query_summary_counters[i];
+		(*cols)[n].name_len = strlen(query_summary_counters[i]);
 		(*cols)[n++].type = QT_INT;
 	}
 	return n;
@@ -99,7 +100,7 @@ query_request_summary_cb(struct request *r, const PGresult *res)
 {
 	struct query_request *qr = r->state;
 	struct query_stream_column *cols;
-	size_t j, n;
+	size_t n;
 	yajl_gen g;
 	int i;
 
@@ -113,19 +114,8 @@ query_request_summary_cb(struct request *r, const PGresult *res)
 	request_json_status(g, 0, "Success");
 	yajl_gen_string(g, (const unsigned char *)"query_data", 10);
 	yajl_gen_array_open(g);
-	for (i = 0; i < PQntuples(res); i++) {
-		yajl_gen_map_open(g);
-		for (j = 0; j < n; j++) {
-			yajl_gen_string(g, (const unsigned char *)cols[j].name,
-			    strlen(cols[j].name));
-			query_value_write(g, cols[j].type,
-			    PQgetisnull(res, i, (int)j) ?
-				NULL :
-				PQgetvalue(res, i, (int)j),
-			    (size_t)PQgetlength(res, i, (int)j));
-		}
-		yajl_gen_map_close(g);
-	}
+	for (i = 0; i < PQntuples(res); i++)
+		query_stream_write_row(g, res, i, cols, n);
 	yajl_gen_array_close(g);
 	yajl_gen_map_close(g);
 	free(cols);

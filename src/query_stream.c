@@ -40,7 +40,6 @@ struct query_stream {
 	yajl_gen gen;
 	struct evbuffer *out; /* The chunk being written. */
 	struct query_stream_column *columns;
-	size_t *name_lengths; /* Of each column's key, counted once. */
 	size_t ncolumns;
 	PGresult *held; /* A batch waiting for the last chunk to leave. */
 	int fetch_rows; /* What the FETCH in flight asked for. */
@@ -79,7 +78,6 @@ query_stream_free(struct query_stream *s)
 	if (s->out != NULL)
 		evbuffer_free(s->out);
 	free(s->columns);
-	free(s->name_lengths);
 	free(s);
 }
 
@@ -92,24 +90,24 @@ query_stream_forget_connection(struct query_stream *s)
 	s->evcon = NULL;
 }
 
-static void
-query_stream_write_row(struct query_stream *s, const PGresult *res, int row)
+void
+query_stream_write_row(yajl_gen g, const PGresult *res, int row,
+    const struct query_stream_column *columns, size_t ncolumns)
 {
 	size_t j;
 
-	yajl_gen_map_open(s->gen);
-	for (j = 0; j < s->ncolumns; j++) {
+	yajl_gen_map_open(g);
+	for (j = 0; j < ncolumns; j++) {
 		const char *value = PQgetisnull(res, row, (int)j) ?
 		    NULL :
 		    PQgetvalue(res, row, (int)j);
 
-		yajl_gen_string(s->gen,
-		    (const unsigned char *)s->columns[j].name,
-		    s->name_lengths[j]);
-		query_value_write(s->gen, s->columns[j].type, value,
+		yajl_gen_string(g, (const unsigned char *)columns[j].name,
+		    columns[j].name_len);
+		query_value_write(g, columns[j].type, value,
 		    (size_t)PQgetlength(res, row, (int)j));
 	}
-	yajl_gen_map_close(s->gen);
+	yajl_gen_map_close(g);
 }
 
 /* Aim the next FETCH at about one chunk of the rows seen so far. */
@@ -175,14 +173,15 @@ query_stream_rows(struct query_stream *s, const PGresult *res)
 
 	if (n < s->fetch_rows) {
 		for (i = 0; i < n; i++)
-			query_stream_write_row(s, res, i);
+			query_stream_write_row(
+			    s->gen, res, i, s->columns, s->ncolumns);
 		s->rows += n;
 		query_stream_end(s);
 		return;
 	}
 	query_stream_fetch(s);
 	for (i = 0; i < n; i++)
-		query_stream_write_row(s, res, i);
+		query_stream_write_row(s->gen, res, i, s->columns, s->ncolumns);
 	s->rows += n;
 	query_stream_take_json(s);
 	len = evbuffer_get_length(s->out);
@@ -316,7 +315,6 @@ query_stream_start(struct request *r, const struct query_spec *q,
 	char *declare = xasprintf(
 	    "DECLARE mttd_rows NO SCROLL CURSOR FOR %s", sql);
 	char fetch[64];
-	size_t i;
 
 	s->r = r;
 	s->q = q;
@@ -324,9 +322,6 @@ query_stream_start(struct request *r, const struct query_spec *q,
 	s->gen = request_json_new();
 	s->columns = xcalloc(ncolumns + 1, sizeof *s->columns);
 	memcpy(s->columns, columns, ncolumns * sizeof *columns);
-	s->name_lengths = xcalloc(ncolumns + 1, sizeof *s->name_lengths);
-	for (i = 0; i < ncolumns; i++)
-		s->name_lengths[i] = strlen(columns[i].name);
 	s->ncolumns = ncolumns;
 	s->fetch_rows = query_stream_first_rows(columns, ncolumns);
 
