@@ -31,7 +31,8 @@ struct http_server {
 	struct event *drain_timer; /* Ends a drain that cannot finish. */
 	struct evhttp *http;
 	struct evhttp_bound_socket *bound;
-	int port; /* Actually bound. */
+	struct http_conns *conns; /* Limits and clocks of connections. */
+	int port;		  /* Actually bound. */
 };
 
 /*

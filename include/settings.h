@@ -26,8 +26,11 @@ struct settings {
 	bool trust_forwarded_for;
 	char *cors_origin;
 	int request_timeout_s;
-	int max_waiting;       /* Requests queued for the database. */
-	int db_wait_timeout_s; /* Longest wait in that queue. */
+	int idle_timeout_s;	 /* Keep-alive wait for the next request. */
+	size_t min_request_rate; /* Bytes/s extending request_timeout. */
+	int max_connections;	 /* Client connections open at once. */
+	int max_waiting;	 /* Requests queued for the database. */
+	int db_wait_timeout_s;	 /* Longest wait in that queue. */
 
 	/* [logging] */
 	enum log_level log_level;

@@ -15,6 +15,7 @@
 #include <event2/bufferevent.h>
 #include <event2/http.h>
 
+#include "http_conn.h"
 #include "http_server.h"
 #include "log.h"
 #include "request.h"
@@ -103,6 +104,8 @@ http_server_request_cb(struct evhttp_request *req, void *arg)
 	}
 	snprintf(r->peer, sizeof r->peer, "%s", addr ? addr : "unknown");
 	http_server_client_addr(s, r);
+	if (evcon != NULL)
+		http_conns_request_read(s->conns, evcon);
 	s->active++;
 	log_debug("req=%llu %s %s from %s", (unsigned long long)r->id,
 	    r->method, evhttp_request_get_uri(req), r->client);
@@ -138,7 +141,16 @@ http_server_new(struct event_base *base, const struct settings *settings,
 	evhttp_set_max_body_size(s->http, (ev_ssize_t)settings->max_body_size);
 	evhttp_set_max_headers_size(
 	    s->http, (ev_ssize_t)settings->max_header_size);
-	evhttp_set_timeout(s->http, settings->request_timeout_s);
+	/*
+	 * evhttp's own timeout is one for reading and writing, and it
+	 * restarts at every byte: mttd's clocks (http_conn) cut a request
+	 * or an idle connection first, so it only ends stalled writes.
+	 */
+	evhttp_set_timeout(s->http,
+	    settings->request_timeout_s > settings->idle_timeout_s ?
+		settings->request_timeout_s :
+		settings->idle_timeout_s + 1);
+	s->conns = http_conns_new(base, s->http, settings);
 	evhttp_set_allowed_methods(s->http,
 	    EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
 		EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
@@ -192,7 +204,8 @@ http_server_reply_sent_cb(struct evhttp_request *req, void *arg)
 {
 	struct http_server_reply *rep = arg;
 
-	evhttp_connection_set_closecb(rep->evcon, NULL, NULL);
+	http_conns_on_close(rep->s->conns, rep->evcon, NULL, NULL);
+	http_conns_answer_sent(rep->s->conns, rep->evcon);
 	http_server_reply_over(rep);
 }
 
@@ -211,8 +224,8 @@ http_server_reply_queued(struct http_server *s, struct evhttp_request *req)
 	rep->evcon = evhttp_request_get_connection(req);
 	s->sending++;
 	evhttp_request_set_on_complete_cb(req, http_server_reply_sent_cb, rep);
-	evhttp_connection_set_closecb(
-	    rep->evcon, http_server_reply_closed_cb, rep);
+	http_conns_on_close(
+	    s->conns, rep->evcon, http_server_reply_closed_cb, rep);
 }
 
 static void
@@ -255,8 +268,10 @@ http_server_free(struct http_server *s)
 {
 	if (s == NULL)
 		return;
+	/* Closing the connections still open calls into s->conns. */
 	if (s->http != NULL)
 		evhttp_free(s->http);
+	http_conns_free(s->conns);
 	if (s->drain_timer != NULL)
 		event_free(s->drain_timer);
 	free(s);

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -268,6 +269,41 @@ open_database(struct mttd *m)
 	m->pool = db_pool_new(m->base, &p);
 }
 
+/* Descriptors mttd needs besides client connections: logs, the pool... */
+#define MTTD_RESERVED_FDS 32
+
+/*
+ * Raise the open-file limit to the hard limit, and keep max_connections
+ * within it, so that mttd answers 503 instead of failing accept().
+ */
+static void
+raise_file_limit(struct settings *s)
+{
+	struct rlimit rl;
+	long usable;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rlim_t was = rl.rlim_cur;
+
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			rl.rlim_cur = was;
+	}
+	log_info("open-file limit %llu", (unsigned long long)rl.rlim_cur);
+	usable = (long)rl.rlim_cur - MTTD_RESERVED_FDS - s->pool_size;
+	if (usable < 1)
+		usable = 1;
+	if (s->max_connections > usable) {
+		log_warn("max_connections %d is more than the open-file limit"
+			 " %llu allows: %ld",
+		    s->max_connections, (unsigned long long)rl.rlim_cur,
+		    usable);
+		s->max_connections = (int)usable;
+	}
+}
+
 /* Tell a test harness which port was bound (socket_port = 0). */
 static void
 write_port_file(int port)
@@ -468,6 +504,7 @@ main(int argc, char **argv)
 	if ((m.base = event_base_new()) == NULL)
 		die("cannot create the event loop");
 	log_versions(&m);
+	raise_file_limit(&m.settings);
 	m.auth = load_htpasswd(&m.settings);
 	open_database(&m);
 	m.server = http_server_new(m.base, &m.settings, m.pool, m.auth, &cause);

@@ -17,6 +17,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 
+#include "http_conn.h"
 #include "http_server.h"
 #include "log.h"
 #include "query_exec.h"
@@ -86,7 +87,7 @@ static void
 query_stream_forget_connection(struct query_stream *s)
 {
 	if (s->evcon != NULL)
-		evhttp_connection_set_closecb(s->evcon, NULL, NULL);
+		http_conns_on_close(s->r->server->conns, s->evcon, NULL, NULL);
 	s->evcon = NULL;
 }
 
@@ -296,7 +297,8 @@ query_stream_first_cb(const struct db_result *res, void *arg)
 		query_stream_gone_cb(-1, 0, s);
 		return;
 	}
-	evhttp_connection_set_closecb(s->evcon, query_stream_closed_cb, s);
+	http_conns_on_close(
+	    r->server->conns, s->evcon, query_stream_closed_cb, s);
 	request_stream_start(r);
 	yajl_gen_map_open(s->gen);
 	request_json_status(s->gen, 0, "Success");

@@ -133,6 +133,9 @@ settings_check_defaults(const struct settings *s)
 	CU_ASSERT_FALSE(s->trust_forwarded_for);
 	CU_ASSERT_STRING_EQUAL(s->cors_origin, "*");
 	CU_ASSERT_EQUAL(s->request_timeout_s, 60);
+	CU_ASSERT_EQUAL(s->idle_timeout_s, 15);
+	CU_ASSERT_EQUAL(s->min_request_rate, 1024);
+	CU_ASSERT_EQUAL(s->max_connections, 4000);
 	CU_ASSERT_EQUAL(s->max_waiting, 1024);
 	CU_ASSERT_EQUAL(s->db_wait_timeout_s, 10);
 	CU_ASSERT_EQUAL(s->log_level, LOG_LEVEL_INFO);
@@ -218,7 +221,7 @@ settings_sample_config_names_every_key(void)
 		    cunit_srcpath("conf/mttd.conf"), section, key));
 		keys++;
 	}
-	CU_ASSERT_EQUAL(keys, 23);
+	CU_ASSERT_EQUAL(keys, 26);
 	free(text);
 }
 
@@ -256,6 +259,9 @@ static const char every_key_conf[] =
     "trust_forwarded_for = yes\n"
     "cors_origin = https://viewer.example.org\n"
     "request_timeout = 5\n"
+    "idle_timeout = 7\n"
+    "min_request_rate = 0\n"
+    "max_connections = 1000000\n"
     "max_waiting = 0\n"
     "db_wait_timeout = 3600\n"
     "\n"
@@ -293,6 +299,9 @@ settings_parses_every_key(void)
 	CU_ASSERT_TRUE(s.trust_forwarded_for);
 	CU_ASSERT_STRING_EQUAL(s.cors_origin, "https://viewer.example.org");
 	CU_ASSERT_EQUAL(s.request_timeout_s, 5);
+	CU_ASSERT_EQUAL(s.idle_timeout_s, 7);
+	CU_ASSERT_EQUAL(s.min_request_rate, 0);
+	CU_ASSERT_EQUAL(s.max_connections, 1000000);
 	CU_ASSERT_EQUAL(s.max_waiting, 0);
 	CU_ASSERT_EQUAL(s.db_wait_timeout_s, 3600);
 	CU_ASSERT_EQUAL(s.log_level, LOG_LEVEL_WARNING);

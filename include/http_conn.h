@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Client connections: how many are open, how long each may sit idle
+ * between requests or take to send one, and the answers libevent writes
+ * by itself before mttd sees a request, which this module puts in the
+ * access log.
+ */
+#ifndef MTTD_HTTP_CONN_H
+#define MTTD_HTTP_CONN_H
+
+#include <event2/event.h>
+#include <event2/http.h>
+
+#include "settings.h"
+
+struct http_conns;
+
+/* What a close hook gets: the connection going down and its argument. */
+typedef void (*http_conn_close_cb)(struct evhttp_connection *, void *);
+
+/*
+ * Watch every connection http accepts from now on.  settings stays the
+ * caller's and is read at each use, so a reload applies.  Free with
+ * http_conns_free before http.
+ */
+struct http_conns *http_conns_new(
+    struct event_base *base, struct evhttp *http, const struct settings *s);
+
+/* Free the watcher; connections still open are evhttp_free's. */
+void http_conns_free(struct http_conns *c);
+
+/* The number of client connections open now. */
+int http_conns_open(const struct http_conns *c);
+
+/* mttd has been given the request read on evcon: its clock stops. */
+void http_conns_request_read(
+    struct http_conns *c, struct evhttp_connection *evcon);
+
+/* The answer on evcon has been written: the idle clock starts. */
+void http_conns_answer_sent(
+    struct http_conns *c, struct evhttp_connection *evcon);
+
+/*
+ * Call cb(evcon, arg) if evcon closes, until this is called again for
+ * it (cb NULL: no more).  One hook per connection, as evhttp's own.
+ */
+void http_conns_on_close(struct http_conns *c, struct evhttp_connection *evcon,
+    http_conn_close_cb cb, void *arg);
+
+#endif /* MTTD_HTTP_CONN_H */

@@ -1,0 +1,624 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Client connections.  evhttp 2.1 has no hook for a new connection, none
+ * for the answers it writes itself, and one inactivity timeout for
+ * everything; but it lets the server make each connection's bufferevent.
+ * So that bufferevent is made here, adopted with its evhttp connection as
+ * soon as evhttp has set it up, and watched through its buffers: bytes in
+ * start the request clock, libevent's own answers show in the output,
+ * and evhttp's close callback (which this module owns) ends the watch.
+ */
+#include "config.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+
+#include "http_conn.h"
+#include "log.h"
+#include "strbuf.h"
+
+/* Where a connection is between requests and during one. */
+enum http_conn_state {
+	/* New, or between requests: no byte of the next request yet. */
+	HTTP_CONN_IDLE,
+	/* A request is arriving; libevent reads and parses it. */
+	HTTP_CONN_READING,
+	/* mttd has the request, until its answer has been written. */
+	HTTP_CONN_HANDLING,
+	/* Refused, by libevent's own answer or by mttd's: closing. */
+	HTTP_CONN_REFUSED,
+};
+
+struct http_conn {
+	struct http_conns *owner;
+	struct evhttp_connection *evcon;
+	struct bufferevent *bev;
+	struct evbuffer_cb_entry *input_watch;
+	struct evbuffer_cb_entry *output_watch;
+	struct event *timer; /* Idle or request clock. */
+	enum http_conn_state state;
+	struct timeval since; /* When the state began. */
+	size_t bytes_in;      /* Of the request arriving. */
+	bool line_seen;	      /* Its first line is in method and path. */
+	char method[16];      /* Of the request arriving, as far as known. */
+	char path[128];
+	char peer[64];
+	int own_status;	  /* Code of libevent's own answer, or 0. */
+	size_t own_bytes; /* Its bytes so far. */
+	http_conn_close_cb close_cb;
+	void *close_arg;
+	struct http_conn *next; /* In its hash bucket. */
+};
+
+struct http_conns {
+	struct event_base *base;
+	const struct settings *settings;
+	struct event *adopt_ev;	      /* Adopts the pending bufferevents. */
+	struct bufferevent **pending; /* Made for evhttp, not adopted yet. */
+	size_t npending, pending_cap;
+	struct http_conn **buckets; /* By evhttp connection. */
+	size_t nbuckets;	    /* A power of two. */
+	int open;
+	time_t over_limit_logged; /* When max_connections was last logged. */
+	unsigned long over_limit_count; /* Refused since then. */
+};
+
+static const char *
+http_conn_state_name(enum http_conn_state st)
+{
+	switch (st) {
+	case HTTP_CONN_IDLE:
+		return "idle";
+	case HTTP_CONN_READING:
+		return "reading";
+	case HTTP_CONN_HANDLING:
+		return "handling";
+	case HTTP_CONN_REFUSED:
+		return "refused";
+	}
+	return "?";
+}
+
+/* The hash table of connections, keyed by evhttp connection. */
+
+static size_t
+http_conns_slot(const struct http_conns *c, const void *evcon)
+{
+	uint64_t h = (uint64_t)(uintptr_t)evcon * 0x9E3779B97F4A7C15ULL;
+
+	return (size_t)(h >> 32) & (c->nbuckets - 1);
+}
+
+static void
+http_conns_grow(struct http_conns *c)
+{
+	size_t old_n = c->nbuckets, i;
+	struct http_conn **old = c->buckets, *conn, *next;
+
+	c->nbuckets = old_n * 2;
+	c->buckets = xcalloc(c->nbuckets, sizeof *c->buckets);
+	for (i = 0; i < old_n; i++) {
+		for (conn = old[i]; conn != NULL; conn = next) {
+			next = conn->next;
+			conn->next =
+			    c->buckets[http_conns_slot(c, conn->evcon)];
+			c->buckets[http_conns_slot(c, conn->evcon)] = conn;
+		}
+	}
+	free(old);
+}
+
+static void
+http_conns_insert(struct http_conns *c, struct http_conn *conn)
+{
+	size_t slot;
+
+	if ((size_t)c->open >= c->nbuckets)
+		http_conns_grow(c);
+	slot = http_conns_slot(c, conn->evcon);
+	conn->next = c->buckets[slot];
+	c->buckets[slot] = conn;
+	c->open++;
+}
+
+static void
+http_conns_remove(struct http_conns *c, struct http_conn *conn)
+{
+	struct http_conn **p = &c->buckets[http_conns_slot(c, conn->evcon)];
+
+	while (*p != NULL && *p != conn)
+		p = &(*p)->next;
+	if (*p == conn) {
+		*p = conn->next;
+		c->open--;
+	}
+}
+
+static struct http_conn *
+http_conns_lookup(const struct http_conns *c, const void *evcon)
+{
+	struct http_conn *conn = c->buckets[http_conns_slot(c, evcon)];
+
+	while (conn != NULL && conn->evcon != evcon)
+		conn = conn->next;
+	return conn;
+}
+
+/* Clocks and states. */
+
+static long
+http_conn_elapsed_ms(const struct http_conn *conn)
+{
+	struct timeval now;
+
+	gettimeofday(&now, NULL);
+	return (now.tv_sec - conn->since.tv_sec) * 1000L +
+	    (now.tv_usec - conn->since.tv_usec) / 1000L;
+}
+
+static void
+http_conn_set_state(struct http_conn *conn, enum http_conn_state st)
+{
+	log_debug("peer=%s %s -> %s", conn->peer,
+	    http_conn_state_name(conn->state), http_conn_state_name(st));
+	conn->state = st;
+	gettimeofday(&conn->since, NULL);
+}
+
+static void
+http_conn_arm_ms(struct http_conn *conn, long ms)
+{
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+	evtimer_add(conn->timer, &tv);
+}
+
+/*
+ * Milliseconds the request arriving may still take: request_timeout,
+ * and one more second for each min_request_rate bytes already received,
+ * so a large upload on a slow link goes on while a trickle is cut.
+ */
+static long
+http_conn_reading_left_ms(const struct http_conn *conn)
+{
+	const struct settings *s = conn->owner->settings;
+	long allowed = s->request_timeout_s * 1000L;
+
+	if (s->min_request_rate > 0)
+		allowed += (long)(conn->bytes_in * 1000 / s->min_request_rate);
+	return allowed - http_conn_elapsed_ms(conn);
+}
+
+/* Copy a request token for the log: printable, no spaces, cut to fit. */
+static void
+http_conn_copy_token(char *dst, size_t size, const char *src, size_t len)
+{
+	size_t i;
+
+	if (len >= size)
+		len = size - 1;
+	for (i = 0; i < len; i++)
+		dst[i] = (src[i] > ' ' && src[i] < 0x7f) ? src[i] : '?';
+	dst[len] = '\0';
+}
+
+/*
+ * Keep the method and path of the request arriving, for the access line
+ * of an answer libevent writes or a timeout: libevent keeps neither for
+ * a request it refuses.  Read from the buffer before libevent parses it.
+ */
+static void
+http_conn_note_request_line(struct http_conn *conn, struct evbuffer *buf)
+{
+	char line[256];
+	ev_ssize_t n = evbuffer_copyout(buf, line, sizeof line - 1);
+	size_t m, p;
+
+	if (n <= 0)
+		return;
+	line[n] = '\0';
+	m = strcspn(line, " \r\n");
+	p = m < (size_t)n ? strcspn(line + m + 1, " \r\n") : 0;
+	http_conn_copy_token(conn->method, sizeof conn->method, line, m);
+	http_conn_copy_token(conn->path, sizeof conn->path,
+	    m < (size_t)n ? line + m + 1 : "", p);
+	conn->line_seen = strchr(line, '\n') != NULL || n == sizeof line - 1;
+}
+
+/* Between requests: the next one may already be in the buffer. */
+static void
+http_conn_wait_for_request(struct http_conn *conn)
+{
+	struct evbuffer *in = bufferevent_get_input(conn->bev);
+	const struct settings *s = conn->owner->settings;
+
+	conn->method[0] = conn->path[0] = '\0';
+	conn->line_seen = false;
+	conn->bytes_in = evbuffer_get_length(in);
+	if (conn->bytes_in == 0) {
+		http_conn_set_state(conn, HTTP_CONN_IDLE);
+		http_conn_arm_ms(conn, s->idle_timeout_s * 1000L);
+		return;
+	}
+	http_conn_note_request_line(conn, in);
+	http_conn_set_state(conn, HTTP_CONN_READING);
+	http_conn_arm_ms(conn, http_conn_reading_left_ms(conn));
+}
+
+/* Access lines and refusals. */
+
+static void
+http_conn_log_access(
+    const struct http_conn *conn, int code, size_t bytes, const char *by)
+{
+	log_access("req=- method=%s path=%s status=%d bytes=%zu ms=%ld"
+		   " user=- peer=%s answer=%s",
+	    conn->method[0] ? conn->method : "-",
+	    conn->path[0] ? conn->path : "-", code, bytes,
+	    http_conn_elapsed_ms(conn), conn->peer, by);
+}
+
+/*
+ * Answer code with a JSON body and close, before any request was read:
+ * written straight to the socket, whose output buffer is empty here (the
+ * answer is small enough for the socket's buffer); best effort only.
+ */
+static void
+http_conn_refuse(
+    struct http_conn *conn, int code, const char *reason, const char *message)
+{
+	const char *origin = conn->owner->settings->cors_origin;
+	char body[256], answer[1024];
+	int fd = bufferevent_getfd(conn->bev), len;
+
+	snprintf(body, sizeof body,
+	    "{\"status\": -1, \"status_message\": \"%s\"}", message);
+	len = snprintf(answer, sizeof answer,
+	    "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+	    "Content-Length: %zu\r\nAccess-Control-Allow-Origin: %s\r\n"
+	    "%sConnection: close\r\n\r\n%s",
+	    code, reason, strlen(body), origin,
+	    code == 503 ? "Retry-After: 1\r\n" : "", body);
+	if (len < 0 || (size_t)len >= sizeof answer ||
+	    evbuffer_get_length(bufferevent_get_output(conn->bev)) > 0)
+		len = 0;
+	if (fd >= 0 && len > 0 &&
+	    send(fd, answer, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT) != len)
+		len = 0;
+	http_conn_log_access(conn, code, (size_t)len, "connection");
+
+	/* The close callback frees conn. */
+	http_conn_set_state(conn, HTTP_CONN_REFUSED);
+	if (fd >= 0)
+		shutdown(fd, SHUT_WR);
+	evhttp_connection_free(conn->evcon);
+}
+
+static void
+http_conn_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_conn *conn = arg;
+	char msg[160];
+	long left;
+
+	if (conn->state == HTTP_CONN_IDLE) {
+		log_debug("peer=%s idle for idle_timeout: closed", conn->peer);
+		evhttp_connection_free(conn->evcon);
+		return;
+	}
+	if (conn->state != HTTP_CONN_READING)
+		return;
+	if ((left = http_conn_reading_left_ms(conn)) > 0) {
+		http_conn_arm_ms(conn, left);
+		return;
+	}
+	snprintf(msg, sizeof msg,
+	    "request not received in time (request_timeout %d s, "
+	    "%zu bytes in %ld ms)",
+	    conn->owner->settings->request_timeout_s, conn->bytes_in,
+	    http_conn_elapsed_ms(conn));
+	log_info("peer=%s %s %s: 408 %s", conn->peer,
+	    conn->method[0] ? conn->method : "-",
+	    conn->path[0] ? conn->path : "-", msg);
+	http_conn_refuse(conn, 408, "Request Timeout", msg);
+}
+
+/* Buffer watches. */
+
+static void
+http_conn_input_cb(
+    struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct http_conn *conn = arg;
+
+	if (info->n_added == 0)
+		return;
+	if (conn->state == HTTP_CONN_IDLE) {
+		http_conn_set_state(conn, HTTP_CONN_READING);
+		conn->bytes_in = 0;
+		http_conn_arm_ms(conn, http_conn_reading_left_ms(conn));
+	}
+	if (conn->state != HTTP_CONN_READING)
+		return;
+	conn->bytes_in += info->n_added;
+	if (!conn->line_seen)
+		http_conn_note_request_line(conn, buf);
+}
+
+/*
+ * Output while mttd does not hold a request is libevent's own: an
+ * interim 100 Continue, or an error page after which it closes.  Read
+ * its code from the status line just added (a 100 may still be ahead).
+ */
+static void
+http_conn_output_cb(
+    struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct http_conn *conn = arg;
+	struct evbuffer_ptr pos;
+	char line[16] = "";
+	int code;
+
+	if (info->n_added == 0 || conn->state == HTTP_CONN_HANDLING)
+		return;
+	if (conn->own_status != 0) {
+		conn->own_bytes += info->n_added;
+		return;
+	}
+	if (evbuffer_ptr_set(buf, &pos,
+		evbuffer_get_length(buf) - info->n_added,
+		EVBUFFER_PTR_SET) != 0 ||
+	    evbuffer_copyout_from(buf, &pos, line, sizeof line - 1) < 12)
+		return;
+	if (memcmp(line, "HTTP/1.", 7) != 0 || line[8] != ' ' ||
+	    strspn(line + 9, "0123456789") < 3)
+		return;
+	code = (line[9] - '0') * 100 + (line[10] - '0') * 10 + line[11] - '0';
+	if (code < 200)
+		return;
+	conn->own_status = code;
+	conn->own_bytes = info->n_added;
+	http_conn_set_state(conn, HTTP_CONN_REFUSED);
+	evtimer_del(conn->timer);
+}
+
+/* Adoption and the end of a connection. */
+
+static void
+http_conn_free(struct http_conn *conn)
+{
+	evbuffer_remove_cb_entry(
+	    bufferevent_get_input(conn->bev), conn->input_watch);
+	evbuffer_remove_cb_entry(
+	    bufferevent_get_output(conn->bev), conn->output_watch);
+	event_free(conn->timer);
+	http_conns_remove(conn->owner, conn);
+	free(conn);
+}
+
+static void
+http_conn_closed_cb(struct evhttp_connection *evcon, void *arg)
+{
+	struct http_conn *conn = arg;
+	http_conn_close_cb hook = conn->close_cb;
+	void *hook_arg = conn->close_arg;
+
+	if (conn->own_status != 0)
+		http_conn_log_access(
+		    conn, conn->own_status, conn->own_bytes, "libevent");
+	else if (conn->state == HTTP_CONN_READING)
+		log_info("peer=%s %s %s: connection closed before the request"
+			 " was complete (%zu bytes of it received)",
+		    conn->peer, conn->method[0] ? conn->method : "-",
+		    conn->path[0] ? conn->path : "-", conn->bytes_in);
+	http_conn_free(conn);
+
+	/* Last: the hook may ask to be forgotten, which is then a no-op. */
+	if (hook != NULL)
+		hook(evcon, hook_arg);
+}
+
+static void
+http_conns_over_limit(struct http_conns *c, struct http_conn *conn)
+{
+	int max = c->settings->max_connections;
+	char msg[128];
+	time_t now = time(NULL);
+
+	c->over_limit_count++;
+	if (now != c->over_limit_logged) {
+		log_warn("connections: %d open, more than max_connections %d:"
+			 " %lu refused with 503",
+		    c->open, max, c->over_limit_count);
+		c->over_limit_logged = now;
+		c->over_limit_count = 0;
+	}
+	snprintf(msg, sizeof msg,
+	    "too many connections open (max_connections %d); retry later", max);
+	http_conn_refuse(conn, 503, "Service Unavailable", msg);
+}
+
+static void
+http_conns_add(struct http_conns *c, struct evhttp_connection *evcon,
+    struct bufferevent *bev)
+{
+	struct http_conn *conn = xcalloc(1, sizeof *conn);
+	char *addr = NULL;
+	ev_uint16_t port = 0;
+
+	conn->owner = c;
+	conn->evcon = evcon;
+	conn->bev = bev;
+	evhttp_connection_get_peer(evcon, &addr, &port);
+	snprintf(conn->peer, sizeof conn->peer, "%s", addr ? addr : "unknown");
+	conn->timer = evtimer_new(c->base, http_conn_timer_cb, conn);
+	conn->input_watch = evbuffer_add_cb(
+	    bufferevent_get_input(bev), http_conn_input_cb, conn);
+	conn->output_watch = evbuffer_add_cb(
+	    bufferevent_get_output(bev), http_conn_output_cb, conn);
+	evhttp_connection_set_closecb(evcon, http_conn_closed_cb, conn);
+	http_conns_insert(c, conn);
+	http_conn_wait_for_request(conn);
+
+	if (c->open > c->settings->max_connections)
+		http_conns_over_limit(c, conn);
+}
+
+/*
+ * evhttp passes its connection as the bufferevent's callback argument.
+ * No read callback means evhttp has already let go of the connection.
+ */
+static void
+http_conns_adopt(struct http_conns *c, struct bufferevent *bev)
+{
+	bufferevent_data_cb readcb = NULL;
+	void *evcon = NULL;
+
+	bufferevent_getcb(bev, &readcb, NULL, NULL, &evcon);
+	if (readcb != NULL && evcon != NULL)
+		http_conns_add(c, evcon, bev);
+	bufferevent_decref(bev);
+}
+
+static void
+http_conns_adopt_pending(struct http_conns *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->npending; i++)
+		http_conns_adopt(c, c->pending[i]);
+	c->npending = 0;
+}
+
+static void
+http_conns_adopt_cb(evutil_socket_t fd, short what, void *arg)
+{
+	http_conns_adopt_pending(arg);
+}
+
+/*
+ * evhttp asks for a bufferevent for each connection it accepts, before
+ * it makes the connection.  A reference keeps it ours until adoption,
+ * which runs in this loop turn, before the socket can be read.
+ */
+static struct bufferevent *
+http_conns_bev_cb(struct event_base *base, void *arg)
+{
+	struct http_conns *c = arg;
+	struct bufferevent *bev = bufferevent_socket_new(
+	    base, -1, BEV_OPT_CLOSE_ON_FREE);
+
+	if (bev == NULL)
+		return NULL;
+	bufferevent_incref(bev);
+	if (c->npending == c->pending_cap) {
+		c->pending_cap = c->pending_cap ? c->pending_cap * 2 : 16;
+		c->pending = xrealloc(
+		    c->pending, c->pending_cap * sizeof *c->pending);
+	}
+	c->pending[c->npending++] = bev;
+	event_active(c->adopt_ev, EV_TIMEOUT, 1);
+	return bev;
+}
+
+/* The public side. */
+
+struct http_conns *
+http_conns_new(
+    struct event_base *base, struct evhttp *http, const struct settings *s)
+{
+	struct http_conns *c = xcalloc(1, sizeof *c);
+
+	c->base = base;
+	c->settings = s;
+	c->nbuckets = 64;
+	c->buckets = xcalloc(c->nbuckets, sizeof *c->buckets);
+	c->adopt_ev = event_new(base, -1, 0, http_conns_adopt_cb, c);
+	evhttp_set_bevcb(http, http_conns_bev_cb, c);
+	return c;
+}
+
+void
+http_conns_free(struct http_conns *c)
+{
+	size_t i;
+	struct http_conn *conn, *next;
+
+	if (c == NULL)
+		return;
+	for (i = 0; i < c->npending; i++)
+		bufferevent_decref(c->pending[i]);
+	for (i = 0; i < c->nbuckets; i++) {
+		for (conn = c->buckets[i]; conn != NULL; conn = next) {
+			next = conn->next;
+			evhttp_connection_set_closecb(conn->evcon, NULL, NULL);
+			http_conn_free(conn);
+		}
+	}
+	event_free(c->adopt_ev);
+	free(c->pending);
+	free(c->buckets);
+	free(c);
+}
+
+int
+http_conns_open(const struct http_conns *c)
+{
+	return c->open;
+}
+
+/* The connection's watch, adopting first if evhttp was quicker. */
+static struct http_conn *
+http_conns_find(struct http_conns *c, struct evhttp_connection *evcon)
+{
+	struct http_conn *conn = http_conns_lookup(c, evcon);
+
+	if (conn == NULL && c->npending > 0) {
+		http_conns_adopt_pending(c);
+		conn = http_conns_lookup(c, evcon);
+	}
+	return conn;
+}
+
+void
+http_conns_request_read(struct http_conns *c, struct evhttp_connection *evcon)
+{
+	struct http_conn *conn = http_conns_find(c, evcon);
+
+	if (conn == NULL)
+		return;
+	evtimer_del(conn->timer);
+	http_conn_set_state(conn, HTTP_CONN_HANDLING);
+}
+
+void
+http_conns_answer_sent(struct http_conns *c, struct evhttp_connection *evcon)
+{
+	struct http_conn *conn = http_conns_find(c, evcon);
+
+	if (conn != NULL && conn->state == HTTP_CONN_HANDLING)
+		http_conn_wait_for_request(conn);
+}
+
+void
+http_conns_on_close(struct http_conns *c, struct evhttp_connection *evcon,
+    http_conn_close_cb cb, void *arg)
+{
+	struct http_conn *conn = http_conns_find(c, evcon);
+
+	if (conn != NULL) {
+		conn->close_cb = cb;
+		conn->close_arg = arg;
+	} else {
+		/* Not watched: its bufferevent could not be made here. */
+		evhttp_connection_set_closecb(evcon, cb, arg);
+	}
+}

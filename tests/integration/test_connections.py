@@ -1,0 +1,340 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
+"""Connection limits and clocks: a keep-alive connection idle for
+idle_timeout is closed; a request that does not arrive within
+request_timeout (plus a second per min_request_rate bytes) gets a JSON 408
+and is closed, while a slow but steady upload is stored; past
+max_connections a new connection gets a JSON 503 with Retry-After; the
+count comes back down however connections end; the answers libevent
+writes by itself are in the access log with their status."""
+
+import json
+import os
+import re
+import socket
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mttd_harness as h  # noqa: E402
+
+IDLE_S = 2
+REQUEST_S = 3
+MAX_CONNECTIONS = 5
+
+
+def connect(port, timeout=10.0):
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return s
+
+
+def read_until_close(s, limit_s):
+    """Bytes until the server closes; (bytes, seconds waited)."""
+    out = b""
+    start = time.time()
+    s.settimeout(0.2)
+    while time.time() - start < limit_s:
+        try:
+            chunk = s.recv(65536)
+        except socket.timeout:
+            continue
+        except ConnectionResetError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    return out, time.time() - start
+
+
+def get_root(s):
+    s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    s.settimeout(5)
+    out = b""
+    while b"\r\n\r\n" not in out or not out.endswith(b"}"):
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        out += chunk
+    return out
+
+
+def answer_json(out):
+    head, _, body = out.partition(b"\r\n\r\n")
+    return head.split(b"\r\n"), json.loads(body)
+
+
+class Clocks(h.MttdTestCase):
+
+    MTTD = {"server": {"idle_timeout": str(IDLE_S),
+                       "request_timeout": str(REQUEST_S),
+                       "min_request_rate": "1K",
+                       "max_body_size": "64K"}}
+
+    def head(self, length, extra=b""):
+        return (b"POST /submit HTTP/1.1\r\nHost: x\r\nAuthorization: " +
+                self.mttd.auth_header().encode() +
+                b"\r\nContent-Type: application/json\r\nContent-Length: " +
+                str(length).encode() + b"\r\n" + extra + b"\r\n")
+
+    def body(self, name, padding=0):
+        return h.to_json(h.submit_body("MPI Install", [h.install_entry(
+            mpi_version=name, result_message="x" * padding)])).encode()
+
+    def stored(self, name):
+        return int(self.sql("SELECT count(*) FROM mpi_get WHERE"
+                            " mpi_version = '%s'" % name)[0][0])
+
+    def test_idle_keep_alive_connection_is_closed(self):
+        s = connect(self.mttd.port)
+        self.assertIn(b"HTTP/1.1 200 OK", get_root(s))
+        out, waited = read_until_close(s, IDLE_S + 5)
+        s.close()
+        self.assertEqual(out, b"")
+        self.assertGreater(waited, IDLE_S - 0.3)
+        self.assertLess(waited, IDLE_S + 2)
+
+    def test_connection_that_sends_nothing_is_closed_quietly(self):
+        mark = self.mttd.log_mark()
+        s = connect(self.mttd.port)
+        out, waited = read_until_close(s, IDLE_S + 5)
+        s.close()
+        self.assertEqual(out, b"")
+        self.assertGreater(waited, IDLE_S - 0.3)
+        self.assertLess(waited, IDLE_S + 2)
+        self.assertNotRegex(self.mttd.log_since(mark), r"status=408")
+
+    def test_trickled_headers_get_408(self):
+        mark = self.mttd.log_mark()
+        s = connect(self.mttd.port)
+        s.sendall(b"POST /submit HTTP/1.1\r\nHost: x\r\n")
+        start = time.time()
+        s.settimeout(0.5)
+        out = b""
+        while time.time() - start < REQUEST_S + 5:
+            try:
+                s.sendall(b"X")
+                chunk = s.recv(65536)
+            except socket.timeout:
+                continue
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            if not chunk:
+                break
+            out += chunk
+        waited = time.time() - start
+        s.close()
+        lines, answer = answer_json(out)
+        self.assertEqual(lines[0], b"HTTP/1.1 408 Request Timeout")
+        self.assertIn(b"Content-Type: application/json", lines)
+        self.assertIn(b"Connection: close", lines)
+        self.assertIn(b"Access-Control-Allow-Origin: *", lines)
+        self.assertEqual(answer["status"], -1)
+        self.assertTrue(h.names_word(answer["status_message"],
+                                     "request_timeout"), answer)
+        self.assertGreater(waited, REQUEST_S - 0.5)
+        self.assertLess(waited, REQUEST_S + 2)
+        line = self.mttd.wait_log(r"status=408", mark)
+        self.assertRegex(line, r"method=POST path=/submit status=408 "
+                         r"bytes=\d+ ms=\d+ user=- peer=127\.0\.0\.1 "
+                         r"answer=connection")
+
+    def test_trickled_body_gets_408_and_stores_nothing(self):
+        before = self.snapshot()
+        body = self.body("trickled-body")
+        s = connect(self.mttd.port)
+        s.sendall(self.head(len(body)) + body[:10])
+        start = time.time()
+        sent = 10
+        s.settimeout(0.25)
+        out = b""
+        while time.time() - start < REQUEST_S + 5 and sent < len(body) - 1:
+            try:
+                s.sendall(body[sent:sent + 1])
+                sent += 1
+                out += s.recv(65536)
+                break
+            except socket.timeout:
+                continue
+            except (BrokenPipeError, ConnectionResetError):
+                break
+        more, _ = read_until_close(s, 3)
+        s.close()
+        lines, answer = answer_json(out + more)
+        self.assertEqual(lines[0], b"HTTP/1.1 408 Request Timeout")
+        self.assertEqual(answer["status"], -1)
+        self.assertLess(sent, len(body) - 1)
+        self.assertEqual(self.snapshot(), before)
+
+    def test_slow_steady_upload_is_stored(self):
+        # 40 KiB at about 8 KiB/s: 5 s, past request_timeout, but each KiB
+        # already sent buys a second more (min_request_rate 1K).
+        body = self.body("slow-steady", padding=40 * 1024)
+        s = connect(self.mttd.port)
+        s.sendall(self.head(len(body)))
+        for i in range(0, len(body), 2048):
+            s.sendall(body[i:i + 2048])
+            time.sleep(0.25)
+        s.settimeout(10)
+        out = b""
+        while not out.endswith(b"}"):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+        s.close()
+        lines, answer = answer_json(out)
+        self.assertEqual(lines[0], b"HTTP/1.1 200 OK", out)
+        self.assertEqual(answer["status"], 0, answer)
+        self.assertEqual(self.stored("slow-steady"), 1)
+
+    def test_keep_alive_requests_in_a_row_are_not_cut(self):
+        # Each request restarts the clocks: 3 requests a second apart on
+        # one connection outlast idle_timeout and request_timeout.
+        s = connect(self.mttd.port)
+        for _ in range(IDLE_S + REQUEST_S):
+            self.assertIn(b"HTTP/1.1 200 OK", get_root(s))
+            time.sleep(1)
+        s.close()
+
+
+class OwnAnswers(h.MttdTestCase):
+    """What libevent answers by itself is in the access log."""
+
+    MTTD = {"server": {"max_body_size": "64K", "max_header_size": "2K"}}
+
+    def access_line(self, mark, status):
+        return self.mttd.wait_log(r"status=%d .*answer=libevent" % status,
+                                  mark)
+
+    def test_body_over_the_limit(self):
+        mark = self.mttd.log_mark()
+        out = self.mttd.raw(b"POST /submit HTTP/1.1\r\nHost: x\r\n"
+                            b"Content-Type: application/json\r\n"
+                            b"Content-Length: 100000\r\n\r\n{", timeout=5)
+        self.assertTrue(out.startswith(b"HTTP/1.1 413 "), out)
+        line = self.access_line(mark, 413)
+        self.assertRegex(line, r"req=- method=POST path=/submit status=413 "
+                         r"bytes=\d+ ms=\d+ user=- peer=127\.0\.0\.1 "
+                         r"answer=libevent")
+        size = int(re.search(r"bytes=(\d+)", line).group(1))
+        self.assertEqual(size, len(out))
+
+    def test_headers_over_the_limit(self):
+        mark = self.mttd.log_mark()
+        out = self.mttd.raw(b"GET /status HTTP/1.1\r\nHost: x\r\nX-Big: " +
+                            b"a" * 4096 + b"\r\n\r\n", timeout=5)
+        self.assertTrue(out.startswith(b"HTTP/1.1 400 "), out)
+        self.assertRegex(self.access_line(mark, 400),
+                         r"method=GET path=/status status=400")
+
+    def test_malformed_request_line(self):
+        mark = self.mttd.log_mark()
+        out = self.mttd.raw(b"GARBAGE\r\n\r\n", timeout=5)
+        self.assertTrue(out.startswith(b"HTTP/1.1 400 "), out)
+        self.assertRegex(self.access_line(mark, 400),
+                         r"method=GARBAGE path=- status=400")
+
+    def test_interim_100_continue_is_not_an_answer(self):
+        mark = self.mttd.log_mark()
+        resp = self.mttd.upload("POST", "/submit", h.to_json(h.submit_body(
+            "MPI Install", [h.install_entry(mpi_version="continued")]))
+            .encode(), headers={"Expect": "100-continue"})
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(resp.field("status"), 0)
+        time.sleep(0.3)
+        self.assertNotRegex(self.mttd.log_since(mark), r"answer=libevent")
+
+
+class MaxConnections(h.MttdTestCase):
+
+    MTTD = {"server": {"max_connections": str(MAX_CONNECTIONS),
+                       "idle_timeout": "30"}}
+
+    def fill(self):
+        conns = [connect(self.mttd.port) for _ in range(MAX_CONNECTIONS)]
+        for s in conns:
+            self.assertIn(b"HTTP/1.1 200 OK", get_root(s))
+        return conns
+
+    def refused(self):
+        s = connect(self.mttd.port)
+        out, _ = read_until_close(s, 5)
+        s.close()
+        return out
+
+    def wait_served(self):
+        deadline = time.time() + 5
+        while time.time() < deadline:
+            s = connect(self.mttd.port)
+            try:
+                if b"200 OK" in get_root(s):
+                    return True
+            except (ConnectionError, socket.timeout):
+                pass
+            finally:
+                s.close()
+            time.sleep(0.1)
+        return False
+
+    def test_one_more_gets_503_with_retry_after(self):
+        mark = self.mttd.log_mark()
+        conns = self.fill()
+        out = self.refused()
+        lines, answer = answer_json(out)
+        self.assertEqual(lines[0], b"HTTP/1.1 503 Service Unavailable")
+        self.assertIn(b"Retry-After: 1", lines)
+        self.assertIn(b"Connection: close", lines)
+        self.assertEqual(answer["status"], -1)
+        self.assertTrue(h.names_word(answer["status_message"],
+                                     "max_connections"), answer)
+        # Warned at most once a second: maybe by an earlier test.
+        self.assertIsNotNone(self.mttd.wait_log(
+            r"WARN.* more than max_connections 5: \d+ refused", 0))
+        self.assertIsNotNone(self.mttd.wait_log(
+            r"req=- method=- path=- status=503 .*answer=connection", mark))
+        # The connections already open are still served.
+        for s in conns:
+            self.assertIn(b"HTTP/1.1 200 OK", get_root(s))
+            s.close()
+        self.assertTrue(self.wait_served())
+
+    def end_in_many_ways(self):
+        port = self.mttd.port
+        # Closed by the client while idle, mid-request, after an answer.
+        for _ in range(3):
+            connect(port).close()
+            s = connect(port)
+            s.sendall(b"POST /submit HTTP/1.1\r\nContent-Length: 50\r\n\r\n{")
+            s.close()
+            s = connect(port)
+            get_root(s)
+            s.close()
+        # Reset by the client.
+        s = connect(port)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                     b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        s.sendall(b"GET / HTTP/1.1\r\n")
+        s.close()
+        # Closed by mttd: Connection: close, and libevent's own 400.
+        self.mttd.raw(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n")
+        self.mttd.raw(b"GARBAGE\r\n\r\n")
+        self.mttd.raw(b"GET / HTTP/1.0\r\n\r\n")
+        # Refused past the limit.
+        conns = self.fill()
+        self.assertTrue(self.refused().startswith(b"HTTP/1.1 503"))
+        for s in conns:
+            s.close()
+
+    def test_count_comes_back_down(self):
+        self.end_in_many_ways()
+        time.sleep(0.5)
+        # Exactly MAX_CONNECTIONS fit again: nothing was left counted.
+        conns = self.fill()
+        self.assertTrue(self.refused().startswith(b"HTTP/1.1 503"))
+        for s in conns:
+            s.close()
+
+
+if __name__ == "__main__":
+    h.main()
