@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
@@ -45,12 +46,19 @@ struct http_conn {
 	struct evbuffer_cb_entry *output_watch;
 	struct event *timer; /* Idle or request clock. */
 	enum http_conn_state state;
-	struct timeval since; /* When the state began. */
-	size_t bytes_in;      /* Of the request arriving. */
-	bool line_seen;	      /* Its first line is in method and path. */
-	char method[16];      /* Of the request arriving, as far as known. */
+	struct timeval since;	/* When the state began. */
+	struct timeval last_in; /* When the last request byte came. */
+	size_t bytes_in;	/* Of the request arriving. */
+	bool line_seen;		/* Its first line is in method and path. */
+	char method[16];	/* Of the request arriving, as far as known. */
 	char path[128];
 	char peer[64];
+	char head_line[40]; /* Start of the header line being scanned. */
+	size_t head_line_len;
+	size_t head_lines;	  /* Header lines seen, the request line too. */
+	bool head_done;		  /* Its blank line seen: the body follows. */
+	long long content_length; /* Largest Content-Length seen, or -1. */
+	int refusal;	  /* Code to answer at the next turn; -1: lingering. */
 	int own_status;	  /* Code of libevent's own answer, or 0. */
 	size_t own_bytes; /* Its bytes so far. */
 	http_conn_close_cb close_cb;
@@ -155,13 +163,19 @@ http_conns_lookup(const struct http_conns *c, const void *evcon)
 /* Clocks and states. */
 
 static long
-http_conn_elapsed_ms(const struct http_conn *conn)
+http_conn_ms_since(const struct timeval *then)
 {
 	struct timeval now;
 
 	gettimeofday(&now, NULL);
-	return (now.tv_sec - conn->since.tv_sec) * 1000L +
-	    (now.tv_usec - conn->since.tv_usec) / 1000L;
+	return (now.tv_sec - then->tv_sec) * 1000L +
+	    (now.tv_usec - then->tv_usec) / 1000L;
+}
+
+static long
+http_conn_elapsed_ms(const struct http_conn *conn)
+{
+	return http_conn_ms_since(&conn->since);
 }
 
 static void
@@ -184,17 +198,21 @@ http_conn_arm_ms(struct http_conn *conn, long ms)
 /*
  * Milliseconds the request arriving may still take: request_timeout,
  * and one more second for each min_request_rate bytes already received,
- * so a large upload on a slow link goes on while a trickle is cut.
+ * so a large upload on a slow link goes on while a trickle is cut; and
+ * never request_timeout without a byte.
  */
 static long
 http_conn_reading_left_ms(const struct http_conn *conn)
 {
 	const struct settings *s = conn->owner->settings;
-	long allowed = s->request_timeout_s * 1000L;
+	long allowed = s->request_timeout_s * 1000L, quiet_left;
 
 	if (s->min_request_rate > 0)
 		allowed += (long)(conn->bytes_in * 1000 / s->min_request_rate);
-	return allowed - http_conn_elapsed_ms(conn);
+	allowed -= http_conn_elapsed_ms(conn);
+	quiet_left = s->request_timeout_s * 1000L -
+	    http_conn_ms_since(&conn->last_in);
+	return quiet_left < allowed ? quiet_left : allowed;
 }
 
 /* Copy a request token for the log: printable, no spaces, cut to fit. */
@@ -233,6 +251,101 @@ http_conn_note_request_line(struct http_conn *conn, struct evbuffer *buf)
 	conn->line_seen = strchr(line, '\n') != NULL || n == sizeof line - 1;
 }
 
+/*
+ * The request head is scanned as it arrives, for one thing: a
+ * Content-Length over max_body_size, refused with mttd's JSON 413
+ * before the body is read (libevent would answer with its HTML page, or
+ * with 100 Continue first).  libevent still parses the head itself.
+ */
+static void
+http_conn_head_reset(struct http_conn *conn)
+{
+	conn->head_line_len = 0;
+	conn->head_lines = 0;
+	conn->head_done = false;
+	conn->content_length = -1;
+}
+
+/* One whole header line (its first bytes) has been seen. */
+static void
+http_conn_head_line(struct http_conn *conn)
+{
+	static const char name[] = "content-length:";
+	const char *v = conn->head_line + sizeof name - 1;
+	size_t len = conn->head_line_len;
+	long long n = 0;
+
+	conn->head_line[len < sizeof conn->head_line ? len : 0] = '\0';
+	if (conn->head_lines++ > 0 &&
+	    (len == 0 || strcmp(conn->head_line, "\r") == 0)) {
+		conn->head_done = true;
+		return;
+	}
+	if (len < sizeof name ||
+	    strncasecmp(conn->head_line, name, sizeof name - 1) != 0)
+		return;
+	v += strspn(v, " \t");
+	while (*v >= '0' && *v <= '9' && n < (1LL << 50))
+		n = n * 10 + (*v++ - '0');
+	if (n > conn->content_length)
+		conn->content_length = n;
+}
+
+static void
+http_conn_head_bytes(struct http_conn *conn, const char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n && !conn->head_done; i++) {
+		if (p[i] == '\n') {
+			http_conn_head_line(conn);
+			conn->head_line_len = 0;
+		} else if (conn->head_line_len++ < sizeof conn->head_line - 1) {
+			conn->head_line[conn->head_line_len - 1] = p[i];
+		}
+	}
+}
+
+/*
+ * Refuse at the next loop turn: the watch runs inside libevent's read,
+ * where the connection may not be freed.  Emptying the input keeps
+ * libevent from reading further into the request meanwhile.
+ */
+static void
+http_conn_refuse_soon(struct http_conn *conn, struct evbuffer *in, int code)
+{
+	struct timeval now = { 0, 0 };
+
+	conn->refusal = code;
+	evbuffer_drain(in, evbuffer_get_length(in));
+	bufferevent_disable(conn->bev, EV_READ);
+	http_conn_set_state(conn, HTTP_CONN_REFUSED);
+	evtimer_add(conn->timer, &now);
+}
+
+/* Scan the last n bytes of in, the newest. */
+static void
+http_conn_head_scan(struct http_conn *conn, struct evbuffer *in, size_t n)
+{
+	struct evbuffer_ptr pos;
+	char chunk[1024];
+	ev_ssize_t got;
+
+	if (evbuffer_ptr_set(
+		in, &pos, evbuffer_get_length(in) - n, EVBUFFER_PTR_SET) != 0)
+		return;
+	while (!conn->head_done &&
+	    (got = evbuffer_copyout_from(in, &pos, chunk, sizeof chunk)) > 0) {
+		http_conn_head_bytes(conn, chunk, (size_t)got);
+		if (evbuffer_ptr_set(in, &pos, (size_t)got, EVBUFFER_PTR_ADD))
+			break;
+	}
+	if (conn->head_done && conn->content_length >= 0 &&
+	    (unsigned long long)conn->content_length >
+		conn->owner->settings->max_body_size)
+		http_conn_refuse_soon(conn, in, 413);
+}
+
 /* Between requests: the next one may already be in the buffer. */
 static void
 http_conn_wait_for_request(struct http_conn *conn)
@@ -242,15 +355,23 @@ http_conn_wait_for_request(struct http_conn *conn)
 
 	conn->method[0] = conn->path[0] = '\0';
 	conn->line_seen = false;
+	http_conn_head_reset(conn);
 	conn->bytes_in = evbuffer_get_length(in);
 	if (conn->bytes_in == 0) {
 		http_conn_set_state(conn, HTTP_CONN_IDLE);
 		http_conn_arm_ms(conn, s->idle_timeout_s * 1000L);
 		return;
 	}
+	/*
+	 * A pipelined request already read: libevent goes on with it from
+	 * inside its own callback, where a refusal could not stop it; its
+	 * head is left to libevent's own limit.
+	 */
 	http_conn_note_request_line(conn, in);
 	http_conn_set_state(conn, HTTP_CONN_READING);
+	conn->last_in = conn->since;
 	http_conn_arm_ms(conn, http_conn_reading_left_ms(conn));
+	conn->head_done = true;
 }
 
 /* Access lines and refusals. */
@@ -266,14 +387,33 @@ http_conn_log_access(
 	    http_conn_elapsed_ms(conn), conn->peer, by);
 }
 
+/* How long a refused connection is read and dropped before it closes. */
+#define HTTP_CONN_LINGER_MS 2000
+
 /*
- * Answer code with a JSON body and close, before any request was read:
+ * After a refusal, read and drop what the client still sends for a
+ * while: closing with unread bytes would reset the connection, and the
+ * client could lose the answer.  The client's close, or the timer, ends
+ * it.
+ */
+static void
+http_conn_linger(struct http_conn *conn)
+{
+	conn->refusal = -1;
+	evbuffer_drain(bufferevent_get_input(conn->bev),
+	    evbuffer_get_length(bufferevent_get_input(conn->bev)));
+	bufferevent_enable(conn->bev, EV_READ);
+	http_conn_arm_ms(conn, HTTP_CONN_LINGER_MS);
+}
+
+/*
+ * Answer code with a JSON body and close, before the request was read:
  * written straight to the socket, whose output buffer is empty here (the
  * answer is small enough for the socket's buffer); best effort only.
  */
 static void
-http_conn_refuse(
-    struct http_conn *conn, int code, const char *reason, const char *message)
+http_conn_refuse(struct http_conn *conn, int code, const char *reason,
+    const char *message, bool linger)
 {
 	const char *origin = conn->owner->settings->cors_origin;
 	char body[256], answer[1024];
@@ -295,10 +435,14 @@ http_conn_refuse(
 		len = 0;
 	http_conn_log_access(conn, code, (size_t)len, "connection");
 
-	/* The close callback frees conn. */
 	http_conn_set_state(conn, HTTP_CONN_REFUSED);
 	if (fd >= 0)
 		shutdown(fd, SHUT_WR);
+	if (linger && fd >= 0 && len > 0) {
+		http_conn_linger(conn);
+		return;
+	}
+	/* The close callback frees conn. */
 	evhttp_connection_free(conn->evcon);
 }
 
@@ -309,6 +453,20 @@ http_conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 	char msg[160];
 	long left;
 
+	if (conn->refusal == 413) {
+		snprintf(msg, sizeof msg,
+		    "request body of %lld bytes is larger than max_body_size"
+		    " (%zu bytes)",
+		    conn->content_length, conn->owner->settings->max_body_size);
+		log_info("peer=%s %s %s: 413 %s", conn->peer, conn->method,
+		    conn->path, msg);
+		http_conn_refuse(conn, 413, "Payload Too Large", msg, true);
+		return;
+	}
+	if (conn->refusal == -1) {
+		evhttp_connection_free(conn->evcon);
+		return;
+	}
 	if (conn->state == HTTP_CONN_IDLE) {
 		log_debug("peer=%s idle for idle_timeout: closed", conn->peer);
 		evhttp_connection_free(conn->evcon);
@@ -328,7 +486,7 @@ http_conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 	log_info("peer=%s %s %s: 408 %s", conn->peer,
 	    conn->method[0] ? conn->method : "-",
 	    conn->path[0] ? conn->path : "-", msg);
-	http_conn_refuse(conn, 408, "Request Timeout", msg);
+	http_conn_refuse(conn, 408, "Request Timeout", msg, true);
 }
 
 /* Buffer watches. */
@@ -341,16 +499,25 @@ http_conn_input_cb(
 
 	if (info->n_added == 0)
 		return;
+	if (conn->refusal != 0) {
+		/* Answered already: what follows is dropped unread. */
+		evbuffer_drain(buf, evbuffer_get_length(buf));
+		return;
+	}
 	if (conn->state == HTTP_CONN_IDLE) {
 		http_conn_set_state(conn, HTTP_CONN_READING);
 		conn->bytes_in = 0;
+		conn->last_in = conn->since;
 		http_conn_arm_ms(conn, http_conn_reading_left_ms(conn));
 	}
 	if (conn->state != HTTP_CONN_READING)
 		return;
 	conn->bytes_in += info->n_added;
+	gettimeofday(&conn->last_in, NULL);
 	if (!conn->line_seen)
 		http_conn_note_request_line(conn, buf);
+	if (!conn->head_done)
+		http_conn_head_scan(conn, buf, info->n_added);
 }
 
 /*
@@ -443,7 +610,7 @@ http_conns_over_limit(struct http_conns *c, struct http_conn *conn)
 	}
 	snprintf(msg, sizeof msg,
 	    "too many connections open (max_connections %d); retry later", max);
-	http_conn_refuse(conn, 503, "Service Unavailable", msg);
+	http_conn_refuse(conn, 503, "Service Unavailable", msg, false);
 }
 
 static void

@@ -144,12 +144,13 @@ http_server_new(struct event_base *base, const struct settings *settings,
 	/*
 	 * evhttp's own timeout is one for reading and writing, and it
 	 * restarts at every byte: mttd's clocks (http_conn) cut a request
-	 * or an idle connection first, so it only ends stalled writes.
+	 * or an idle connection first, so it mostly ends stalled writes.
 	 */
 	evhttp_set_timeout(s->http,
-	    settings->request_timeout_s > settings->idle_timeout_s ?
-		settings->request_timeout_s :
-		settings->idle_timeout_s + 1);
+	    (settings->request_timeout_s > settings->idle_timeout_s ?
+		    settings->request_timeout_s :
+		    settings->idle_timeout_s) +
+		1);
 	s->conns = http_conns_new(base, s->http, settings);
 	evhttp_set_allowed_methods(s->http,
 	    EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |

@@ -207,12 +207,16 @@ class OwnAnswers(h.MttdTestCase):
         return self.mttd.wait_log(r"status=%d .*answer=libevent" % status,
                                   mark)
 
-    def test_body_over_the_limit(self):
+    def test_chunked_body_over_the_limit(self):
+        # A Content-Length over the limit gets mttd's JSON 413
+        # (test_upload_limits); chunks over it are libevent's to refuse.
         mark = self.mttd.log_mark()
         out = self.mttd.raw(b"POST /submit HTTP/1.1\r\nHost: x\r\n"
                             b"Content-Type: application/json\r\n"
-                            b"Content-Length: 100000\r\n\r\n{", timeout=5)
+                            b"Transfer-Encoding: chunked\r\n\r\n"
+                            b"20000\r\n{" + b" " * 100, timeout=5)
         self.assertTrue(out.startswith(b"HTTP/1.1 413 "), out)
+        self.assertIn(b"text/html", out)
         line = self.access_line(mark, 413)
         self.assertRegex(line, r"req=- method=POST path=/submit status=413 "
                          r"bytes=\d+ ms=\d+ user=- peer=127\.0\.0\.1 "

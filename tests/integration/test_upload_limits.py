@@ -2,10 +2,10 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """Case C11: a 20 MiB result_stdout sent with Expect: 100-continue under
 the default 64 MiB body limit is stored byte for byte after a prompt
-100 Continue; under an 8 MiB limit the upload is refused with 413 before
-its body is sent, storing nothing; an upload cut off part way stores
-nothing and mttd serves others meanwhile.  (The 413 is libevent 2.1's
-own answer, not mttd's JSON: see doc/todo.md.)"""
+100 Continue; under an 8 MiB limit the upload is refused with a JSON 413
+naming the limit in place of 100 Continue, storing nothing; an upload cut
+off part way stores nothing, mttd serves others meanwhile and answers it
+408 once request_timeout passes without a byte."""
 
 import json
 import os
@@ -90,26 +90,67 @@ class BigUploadStored(Upload):
 
 class BigUploadRefused(Upload):
 
-    MTTD = {"server": {"max_body_size": "8M"}}
+    MTTD = {"server": {"max_body_size": "8M", "request_timeout": "3"}}
+
+    def read_all(self, s, first=b""):
+        s.settimeout(10)
+        out = first
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                return out
+            out += chunk
 
     def test_413_before_the_body(self):
         before = self.snapshot()
         body = self.body()
+        mark = self.mttd.log_mark()
         with socket.create_connection(("127.0.0.1", self.mttd.port)) as s:
             s.sendall(self.head(len(body)))
-            first = self.interim(s)
-        self.assertTrue(first.startswith(b"HTTP/1.1 413"), first)
+            answer = h.parse_raw_response(self.read_all(s, self.interim(s)))
+        self.assertEqual(answer.status, 413)
+        self.assertEqual(answer.header("Content-Type"), "application/json")
+        self.assertEqual(answer.header("Connection"), "close")
+        self.assertEqual(answer.field("status"), -1)
+        self.assertEqual(answer.field("status_message"),
+                         "request body of %d bytes is larger than"
+                         " max_body_size (8388608 bytes)" % len(body))
+        self.assertIsNotNone(self.mttd.wait_log(
+            r"req=- method=POST path=/submit status=413 .*answer=connection",
+            mark))
         self.assertEqual(self.snapshot(), before)
         self.assertOk(self.mttd.http("POST", "/serial", {"serial": "x"}))
 
+    def test_413_to_a_client_sending_the_body_at_once(self):
+        # No Expect: the client is already sending; mttd reads and drops
+        # it while the answer goes out, so the client can read the answer.
+        before = self.snapshot()
+        resp = self.mttd.upload("POST", "/submit", self.body())
+        self.assertIsNotNone(resp)
+        self.assertEqual(resp.status, 413)
+        self.assertTrue(h.names_word(resp.field("status_message"),
+                                     "max_body_size"), resp)
+        self.assertEqual(self.snapshot(), before)
+
     def test_cut_off_upload_stores_nothing(self):
         before = self.snapshot()
+        mark = self.mttd.log_mark()
         with socket.create_connection(("127.0.0.1", self.mttd.port)) as s:
             s.sendall(self.head(5000000, expect=False))
             s.sendall(b"{" + b" " * 999999)
+            start = time.time()
             # While it idles, others are served.
             self.assertOk(self.mttd.http("POST", "/serial", {"serial": "x"}))
-        time.sleep(0.3)
+            answer = h.parse_raw_response(self.read_all(s))
+            waited = time.time() - start
+        self.assertEqual(answer.status, 408)
+        self.assertEqual(answer.field("status"), -1)
+        self.assertTrue(h.names_word(answer.field("status_message"),
+                                     "request_timeout"), answer)
+        self.assertGreater(waited, 2.5)
+        self.assertLess(waited, 6)
+        self.assertIsNotNone(self.mttd.wait_log(
+            r"method=POST path=/submit status=408 .*answer=connection", mark))
         self.assertEqual(self.snapshot(), before)
         self.assertOk(self.mttd.http("POST", "/serial", {"serial": "x"}))
 
