@@ -39,6 +39,9 @@ size_t auth_count(const struct auth *a);
 /* Number of checks answered from the cache of verified headers. */
 size_t auth_cache_hits(const struct auth *a);
 
+/* Number of checks answered from the cache of refused headers. */
+size_t auth_refused_hits(const struct auth *a);
+
 /*
  * Check an Authorization header value (NULL when absent) against a.
  * On AUTH_OK the user name is copied into user (size AUTH_USER_MAX + 1);

@@ -2,7 +2,7 @@
 /*
  * HTTP Basic authentication: an htpasswd table whose hashes are checked
  * by libcrypt (bcrypt, SHA-crypt, DES) or apr-util (Apache MD5, SHA-1),
- * a cache of headers that already verified, and the unchecked user name
+ * caches of headers already judged, and the unchecked user name
  * of proxy mode.  No password is ever logged.
  */
 #include "config.h"
@@ -50,13 +50,25 @@ struct auth_cached {
 	char user[AUTH_USER_MAX + 1];
 };
 
+/* Headers already judged, so that a repeat costs no hash. */
+struct auth_cache {
+	struct auth_cached slot[AUTH_CACHE_SIZE];
+	unsigned next; /* The slot to fill next, round robin. */
+	size_t hits;
+};
+
 struct auth {
 	struct auth_entry *entries;
 	size_t count;
 	size_t cap;
-	struct auth_cached cache[AUTH_CACHE_SIZE];
-	unsigned cache_next; /* The slot to fill next, round robin. */
-	size_t cache_hits;
+	struct auth_cache verified;
+	/*
+	 * A client configured with a wrong password repeats it on every
+	 * request of its night: without this each would cost a hash (a
+	 * bcrypt's milliseconds on the loop).  A new file is a new table,
+	 * so an entry never outlives the file that refused it.
+	 */
+	struct auth_cache refused;
 	struct crypt_data *crypt; /* crypt_r's scratch; large. */
 };
 
@@ -262,16 +274,16 @@ auth_load(const char *path, char **cause)
 
 /* Forget every cached header, wiping the credentials they hold. */
 static void
-auth_cache_clear(struct auth *a)
+auth_cache_clear(struct auth_cache *c)
 {
 	size_t i;
 
 	for (i = 0; i < AUTH_CACHE_SIZE; i++) {
-		if (a->cache[i].header == NULL)
+		if (c->slot[i].header == NULL)
 			continue;
-		explicit_bzero(a->cache[i].header, a->cache[i].len);
-		free(a->cache[i].header);
-		a->cache[i].header = NULL;
+		explicit_bzero(c->slot[i].header, c->slot[i].len);
+		free(c->slot[i].header);
+		c->slot[i].header = NULL;
 	}
 }
 
@@ -282,7 +294,8 @@ auth_free(struct auth *a)
 
 	if (a == NULL)
 		return;
-	auth_cache_clear(a);
+	auth_cache_clear(&a->verified);
+	auth_cache_clear(&a->refused);
 	for (i = 0; i < a->count; i++) {
 		free(a->entries[i].user);
 		free(a->entries[i].hash);
@@ -302,7 +315,13 @@ auth_count(const struct auth *a)
 size_t
 auth_cache_hits(const struct auth *a)
 {
-	return a == NULL ? 0 : a->cache_hits;
+	return a == NULL ? 0 : a->verified.hits;
+}
+
+size_t
+auth_refused_hits(const struct auth *a)
+{
+	return a == NULL ? 0 : a->refused.hits;
 }
 
 /* The value of a base64 character, or -1. */
@@ -426,31 +445,32 @@ auth_user_copy(char *user, const char *name)
 
 /* Look header up among the cached ones; on a hit copy its user. */
 static bool
-auth_cache_find(struct auth *a, const char *header, char *user)
+auth_cache_find(struct auth_cache *cache, const char *header, char *user)
 {
 	size_t i, len = strlen(header);
 	int hit = -1;
 
 	/* Compare with every entry of the same length: no early exit. */
 	for (i = 0; i < AUTH_CACHE_SIZE; i++) {
-		if (a->cache[i].header != NULL && a->cache[i].len == len &&
-		    auth_equal(a->cache[i].header, header, len))
+		if (cache->slot[i].header != NULL &&
+		    cache->slot[i].len == len &&
+		    auth_equal(cache->slot[i].header, header, len))
 			hit = (int)i;
 	}
 	if (hit == -1)
 		return false;
-	memcpy(user, a->cache[hit].user, sizeof a->cache[hit].user);
-	a->cache_hits++;
+	memcpy(user, cache->slot[hit].user, sizeof cache->slot[hit].user);
+	cache->hits++;
 	return true;
 }
 
-/* Remember a header that verified, dropping the oldest entry. */
+/* Remember a judged header, dropping the oldest entry. */
 static void
-auth_cache_add(struct auth *a, const char *header, const char *user)
+auth_cache_add(struct auth_cache *cache, const char *header, const char *user)
 {
-	struct auth_cached *c = &a->cache[a->cache_next];
+	struct auth_cached *c = &cache->slot[cache->next];
 
-	a->cache_next = (a->cache_next + 1) % AUTH_CACHE_SIZE;
+	cache->next = (cache->next + 1) % AUTH_CACHE_SIZE;
 	if (c->header != NULL) {
 		explicit_bzero(c->header, c->len);
 		free(c->header);
@@ -463,7 +483,7 @@ auth_cache_add(struct auth *a, const char *header, const char *user)
 /*
  * Check password against an entry's hash with the library that can.
  * XXX: this runs on the event loop, so a bcrypt cost well above
- * htpasswd's default 5 or a flood of wrong passwords (never cached)
+ * htpasswd's default 5, or a flood of ever different wrong passwords,
  * stalls every other request for the hash's time.
  */
 static bool
@@ -498,8 +518,10 @@ auth_check(struct auth *a, const char *header, char *user)
 		return AUTH_MISSING;
 	if (a == NULL)
 		return AUTH_WRONG;
-	if (auth_cache_find(a, header, user))
+	if (auth_cache_find(&a->verified, header, user))
 		return AUTH_OK;
+	if (auth_cache_find(&a->refused, header, user))
+		return AUTH_WRONG;
 	if (auth_basic_decode(header, cred) == -1)
 		return AUTH_MALFORMED;
 
@@ -523,8 +545,7 @@ auth_check(struct auth *a, const char *header, char *user)
 
 	/* The name is given back on failure too, for the warning. */
 	auth_user_copy(user, cred);
-	if (ok)
-		auth_cache_add(a, header, user);
+	auth_cache_add(ok ? &a->verified : &a->refused, header, user);
 	explicit_bzero(cred, sizeof cred);
 	return ok ? AUTH_OK : AUTH_WRONG;
 }

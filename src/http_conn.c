@@ -61,6 +61,7 @@ struct http_conn {
 	int refusal;	  /* Code to answer at the next turn; -1: lingering. */
 	int own_status;	  /* Code of libevent's own answer, or 0. */
 	size_t own_bytes; /* Its bytes so far. */
+	long own_ms;	  /* When it began, in ms of the request. */
 	http_conn_close_cb close_cb;
 	void *close_arg;
 	struct http_conn *next; /* In its hash bucket. */
@@ -377,14 +378,13 @@ http_conn_wait_for_request(struct http_conn *conn)
 /* Access lines and refusals. */
 
 static void
-http_conn_log_access(
-    const struct http_conn *conn, int code, size_t bytes, const char *by)
+http_conn_log_access(const struct http_conn *conn, int code, size_t bytes,
+    long ms, const char *by)
 {
 	log_access("req=- method=%s path=%s status=%d bytes=%zu ms=%ld"
 		   " user=- peer=%s answer=%s",
 	    conn->method[0] ? conn->method : "-",
-	    conn->path[0] ? conn->path : "-", code, bytes,
-	    http_conn_elapsed_ms(conn), conn->peer, by);
+	    conn->path[0] ? conn->path : "-", code, bytes, ms, conn->peer, by);
 }
 
 /* How long a refused connection is read and dropped before it closes. */
@@ -433,7 +433,8 @@ http_conn_refuse(struct http_conn *conn, int code, const char *reason,
 	if (fd >= 0 && len > 0 &&
 	    send(fd, answer, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT) != len)
 		len = 0;
-	http_conn_log_access(conn, code, (size_t)len, "connection");
+	http_conn_log_access(
+	    conn, code, (size_t)len, http_conn_elapsed_ms(conn), "connection");
 
 	http_conn_set_state(conn, HTTP_CONN_REFUSED);
 	if (fd >= 0)
@@ -553,6 +554,7 @@ http_conn_output_cb(
 		return;
 	conn->own_status = code;
 	conn->own_bytes = info->n_added;
+	conn->own_ms = http_conn_elapsed_ms(conn);
 	http_conn_set_state(conn, HTTP_CONN_REFUSED);
 	evtimer_del(conn->timer);
 }
@@ -579,8 +581,8 @@ http_conn_closed_cb(struct evhttp_connection *evcon, void *arg)
 	void *hook_arg = conn->close_arg;
 
 	if (conn->own_status != 0)
-		http_conn_log_access(
-		    conn, conn->own_status, conn->own_bytes, "libevent");
+		http_conn_log_access(conn, conn->own_status, conn->own_bytes,
+		    conn->own_ms, "libevent");
 	else if (conn->state == HTTP_CONN_READING)
 		log_info("peer=%s %s %s: connection closed before the request"
 			 " was complete (%zu bytes of it received)",

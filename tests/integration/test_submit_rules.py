@@ -653,5 +653,44 @@ class TrustedProxy(h.MttdTestCase):
                                    "submit_id = %d" % sid), ["127.0.0.1"])
 
 
+class HeaderText(h.MttdTestCase):
+    """No SQL from headers: the user name a proxy passes and the
+    X-Forwarded-For text reach the database only as values."""
+
+    MTTD = {"auth": "proxy", "server": {"trust_forwarded_for": "true"}}
+
+    NAMES = ["o'brien", "a\\b", "x;DROP--", 'q"uote', "1' OR '1'='1",
+             "/* c */", "$1 $2"]
+
+    def stored_submit(self, resp):
+        sid = self.assertOk(resp)["submit_id"]
+        return self.sql1("SELECT http_username, hostname FROM submit WHERE"
+                         " submit_id = %d" % sid)
+
+    def test_user_names_are_stored_as_sent(self):
+        tables = self.sql("SELECT count(*) FROM pg_tables")
+        for i, name in enumerate(self.NAMES):
+            resp = self.mttd.http(
+                "POST", "/submit", h.submit_body(
+                    "MPI Install", [h.install_entry(
+                        mpi_version="hdr-user-%d" % i)],
+                    http_username=name, hostname="node-%d" % i),
+                auth=(name, "any"))
+            self.assertEqual(self.stored_submit(resp),
+                             [name, "node-%d" % i], name)
+        self.assertEqual(self.sql("SELECT count(*) FROM pg_tables"), tables)
+
+    def test_forwarded_for_text_that_is_no_address_is_not_used(self):
+        for i, xff in enumerate(["1.2.3.4'; DROP TABLE submit; --",
+                                 "1.2.3.4\\", "--", "::1;"]):
+            resp = self.mttd.http(
+                "POST", "/submit", h.submit_body(
+                    "MPI Install", [h.install_entry(
+                        mpi_version="hdr-xff-%d" % i)], hostname=None),
+                headers={"X-Forwarded-For": xff})
+            self.assertEqual(self.stored_submit(resp),
+                             [h.USER, "127.0.0.1"], xff)
+
+
 if __name__ == "__main__":
     h.main()

@@ -338,16 +338,27 @@ static void
 auth_cache_answers_repeated_header(void)
 {
 	char user[AUTH_USER_MAX + 1], header[256];
-	size_t hits;
+	size_t hits, refused;
 
 	snprintf(header, sizeof header, "%s",
 	    basic("u_bcrypt:cache-test-never-valid"));
 	hits = auth_cache_hits(all);
+	refused = auth_refused_hits(all);
 
-	/* Wrong credentials are never cached. */
+	/* A wrong credential repeated is refused from the cache... */
 	CU_ASSERT_EQUAL(auth_check(all, header, user), AUTH_WRONG);
+	CU_ASSERT_EQUAL(auth_refused_hits(all), refused);
+	memset(user, 0, sizeof user);
 	CU_ASSERT_EQUAL(auth_check(all, header, user), AUTH_WRONG);
+	CU_ASSERT_STRING_EQUAL(user, "u_bcrypt");
+	CU_ASSERT_EQUAL(auth_refused_hits(all), refused + 1);
 	CU_ASSERT_EQUAL(auth_cache_hits(all), hits);
+
+	/* A different wrong credential is checked afresh. */
+	snprintf(header, sizeof header, "%s",
+	    basic("u_bcrypt:cache-test-never-valid-2"));
+	CU_ASSERT_EQUAL(auth_check(all, header, user), AUTH_WRONG);
+	CU_ASSERT_EQUAL(auth_refused_hits(all), refused + 1);
 
 	snprintf(header, sizeof header, "%s", basic("u_bcrypt:right-pass"));
 	CU_ASSERT_EQUAL(auth_check(all, header, user), AUTH_OK);
