@@ -27,6 +27,7 @@ struct db_pool_params {
 	int size;	    /* Connections. */
 	int max_waiting;    /* Queue bound; past it DB_ACQUIRE_BUSY. */
 	int wait_timeout_s; /* Longest wait; past it DB_ACQUIRE_TIMEOUT. */
+	int long_max;	    /* Connections long holders may have; 0: all. */
 };
 
 enum db_acquire_status {
@@ -58,6 +59,10 @@ struct db_pool *db_pool_new(
 /* Close every connection and free the pool; waiters are not called. */
 void db_pool_free(struct db_pool *pool);
 
+/* New bounds for the wait queue, for waits from now on. */
+void db_pool_set_limits(
+    struct db_pool *pool, int max_waiting, int wait_timeout_s);
+
 /* True when at least one connection is up (the last known state). */
 bool db_pool_is_up(const struct db_pool *pool);
 
@@ -70,6 +75,14 @@ int db_pool_count_up(const struct db_pool *pool);
  * until cb has run; the pool frees the handle after cb.
  */
 struct db_wait *db_pool_acquire(
+    struct db_pool *pool, db_acquire_cb cb, void *arg);
+
+/*
+ * As db_pool_acquire, for a holder that may keep the connection long (a
+ * streamed answer): at most long_max such are lent at once, and other
+ * requests waiting behind one are served first meanwhile.
+ */
+struct db_wait *db_pool_acquire_long(
     struct db_pool *pool, db_acquire_cb cb, void *arg);
 
 /* Withdraw a wait whose callback has not run yet. */

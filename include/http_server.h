@@ -22,7 +22,8 @@ struct http_server {
 	struct event_base *base;
 	const struct settings *settings;
 	struct db_pool *pool;
-	struct auth *auth; /* NULL: proxy mode. */
+	struct db_pool *read_pool; /* For queries: pool, or a replica's. */
+	struct auth *auth;	   /* NULL: proxy mode. */
 	time_t started;
 	uint64_t next_id;
 	int active;		   /* Requests in flight. */
@@ -37,12 +38,16 @@ struct http_server {
 
 /*
  * Listen on the configured address.  The caller keeps base, settings,
- * pool and auth alive until http_server_free.  Returns the server, or
- * NULL with *cause set (the caller frees it).
+ * the pools and auth alive until http_server_free.  Returns the server,
+ * or NULL with *cause set (the caller frees it).
  */
 struct http_server *http_server_new(struct event_base *base,
-    const struct settings *settings, struct db_pool *pool, struct auth *auth,
-    char **cause) __attribute__((warn_unused_result));
+    const struct settings *settings, struct db_pool *pool,
+    struct db_pool *read_pool, struct auth *auth, char **cause)
+    __attribute__((warn_unused_result));
+
+/* Apply the settings' limits again, after a reload changed them. */
+void http_server_apply_settings(struct http_server *s);
 
 /* Stop accepting; the loop ends when the requests in flight are done. */
 void http_server_drain(struct http_server *s);

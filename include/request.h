@@ -93,6 +93,17 @@ void request_stream_gone(struct request *r);
 void request_db_acquire(struct request *r,
     void (*cb)(struct request *r, enum db_acquire_status status));
 
+/* What a connection is wanted for. */
+enum request_db_use {
+	REQUEST_DB_WRITE,  /* A submission: the primary. */
+	REQUEST_DB_READ,   /* A query answered at once: the read pool. */
+	REQUEST_DB_STREAM, /* A streamed answer: the read pool's share. */
+};
+
+/* As request_db_acquire, from the pool that serves use. */
+void request_db_acquire_for(struct request *r, enum request_db_use use,
+    void (*cb)(struct request *r, enum db_acquire_status status));
+
 /* Answer 503 with Retry-After for a connection that could not be had. */
 void request_reply_db_unavailable(
     struct request *r, enum db_acquire_status status);

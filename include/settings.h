@@ -29,6 +29,8 @@ struct settings {
 	int idle_timeout_s;	 /* Keep-alive wait for the next request. */
 	size_t min_request_rate; /* Bytes/s extending request_timeout. */
 	int max_connections;	 /* Client connections open at once. */
+	int drain_timeout_s;	 /* SIGTERM's wait for requests in flight. */
+	int workers;		 /* Processes sharing the port. */
 	int max_waiting;	 /* Requests queued for the database. */
 	int db_wait_timeout_s;	 /* Longest wait in that queue. */
 
@@ -45,6 +47,9 @@ struct settings {
 	char *server;
 	int port;
 	int pool_size;
+	int stream_share;  /* Streams' connections; 0: half the pool. */
+	char *read_server; /* "": no replica. */
+	int read_port;	   /* 0: port. */
 
 	/* [auth] */
 	char *htpasswd_file; /* Absolute, or NULL: proxy mode. */

@@ -55,6 +55,7 @@ struct db_conn {
 	 * back, so that it is never lent twice.
 	 */
 	bool held;
+	bool held_long; /* By a stream: counts against the long share. */
 
 	/* The batch in flight. */
 	db_batch_cb cb;
@@ -76,6 +77,7 @@ struct db_wait {
 	struct db_conn *conn; /* Set when one was handed over. */
 	enum db_acquire_status status;
 	bool queued;
+	bool is_long; /* A stream's: served only within the long share. */
 	TAILQ_ENTRY(db_wait) entry;
 };
 
@@ -85,6 +87,8 @@ struct db_pool {
 	int size;
 	int max_waiting;
 	int wait_timeout_s;
+	int long_max;  /* Connections streams may hold at once. */
+	int long_held; /* Held by streams now. */
 	struct db_conn *conns;
 	int up; /* Connections connected. */
 	/*
@@ -268,12 +272,41 @@ db_wait_unqueue(struct db_wait *w)
 	}
 }
 
-/* Hand conn to the oldest waiter, or put it in the idle list. */
+/* Lend c to a request; streams count against their share. */
+static void
+db_conn_lend(struct db_conn *c, bool is_long)
+{
+	db_conn_set_state(c, DBC_LENT);
+	c->held = true;
+	c->held_long = is_long;
+	if (is_long)
+		c->pool->long_held++;
+}
+
+/* The oldest waiter that may have a connection now. */
+static struct db_wait *
+db_pool_next_waiter(struct db_pool *p)
+{
+	struct db_wait *w;
+
+	TAILQ_FOREACH(w, &p->waits, entry)
+	{
+		if (!w->is_long || p->long_held < p->long_max)
+			return w;
+	}
+	return NULL;
+}
+
+/*
+ * Hand conn to the oldest waiter that may have it, or put it in the idle
+ * list: a stream waits while streams hold their share, and requests
+ * behind it go first.
+ */
 static void
 db_conn_make_idle(struct db_conn *c)
 {
 	struct db_pool *p = c->pool;
-	struct db_wait *w = TAILQ_FIRST(&p->waits);
+	struct db_wait *w = db_pool_next_waiter(p);
 
 	if (w == NULL) {
 		db_conn_set_state(c, DBC_IDLE);
@@ -281,8 +314,7 @@ db_conn_make_idle(struct db_conn *c)
 		return;
 	}
 	db_wait_unqueue(w);
-	db_conn_set_state(c, DBC_LENT);
-	c->held = true;
+	db_conn_lend(c, w->is_long);
 	w->conn = c;
 	w->status = DB_ACQUIRE_OK;
 	event_del(w->ev);
@@ -304,8 +336,9 @@ db_wait_cb(evutil_socket_t fd, short what, void *arg)
 	free(w);
 }
 
-struct db_wait *
-db_pool_acquire(struct db_pool *p, db_acquire_cb cb, void *arg)
+static struct db_wait *
+db_pool_acquire_kind(
+    struct db_pool *p, db_acquire_cb cb, void *arg, bool is_long)
 {
 	struct db_wait *w = xcalloc(1, sizeof *w);
 	struct db_conn *c = TAILQ_FIRST(&p->idle);
@@ -314,13 +347,13 @@ db_pool_acquire(struct db_pool *p, db_acquire_cb cb, void *arg)
 	w->pool = p;
 	w->cb = cb;
 	w->arg = arg;
+	w->is_long = is_long;
 	w->ev = event_new(p->base, -1, 0, db_wait_cb, w);
 
 	/* Answer at once when a connection is free or none can come. */
-	if (c != NULL) {
+	if (c != NULL && (!is_long || p->long_held < p->long_max)) {
 		TAILQ_REMOVE(&p->idle, c, idle_entry);
-		db_conn_set_state(c, DBC_LENT);
-		c->held = true;
+		db_conn_lend(c, is_long);
 		w->conn = c;
 		w->status = DB_ACQUIRE_OK;
 	} else if (p->up == 0 && !p->reachable) {
@@ -336,6 +369,25 @@ db_pool_acquire(struct db_pool *p, db_acquire_cb cb, void *arg)
 	}
 	event_active(w->ev, EV_TIMEOUT, 1);
 	return w;
+}
+
+void
+db_pool_set_limits(struct db_pool *p, int max_waiting, int wait_timeout_s)
+{
+	p->max_waiting = max_waiting;
+	p->wait_timeout_s = wait_timeout_s;
+}
+
+struct db_wait *
+db_pool_acquire(struct db_pool *p, db_acquire_cb cb, void *arg)
+{
+	return db_pool_acquire_kind(p, cb, arg, false);
+}
+
+struct db_wait *
+db_pool_acquire_long(struct db_pool *p, db_acquire_cb cb, void *arg)
+{
+	return db_pool_acquire_kind(p, cb, arg, true);
 }
 
 void
@@ -660,6 +712,9 @@ db_conn_release(struct db_conn *c)
 
 	/* A connection lost while held reconnects only now. */
 	c->held = false;
+	if (c->held_long)
+		c->pool->long_held--;
+	c->held_long = false;
 	if (c->state == DBC_DOWN) {
 		if (!evtimer_pending(c->timer, NULL))
 			evtimer_add(c->timer, &tv);
@@ -691,6 +746,9 @@ db_pool_new(struct event_base *base, const struct db_pool_params *params)
 	p->size = params->size;
 	p->max_waiting = params->max_waiting;
 	p->wait_timeout_s = params->wait_timeout_s;
+	p->long_max = params->long_max > 0 && params->long_max < params->size ?
+	    params->long_max :
+	    params->size;
 	p->reachable = true;
 	TAILQ_INIT(&p->idle);
 	TAILQ_INIT(&p->waits);

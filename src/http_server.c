@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 
 #include <event2/bufferevent.h>
+#include <event2/listener.h>
 #include <event2/http.h>
 
 #include "http_conn.h"
@@ -126,39 +127,80 @@ http_server_bound_port(struct evhttp_bound_socket *bound)
 	return ntohs(((struct sockaddr_in *)&ss)->sin_port);
 }
 
+/*
+ * A listener with SO_REUSEPORT, so that every worker process binds the
+ * port and the kernel spreads connections over them.
+ */
+static struct evhttp_bound_socket *
+http_server_bind_shared(struct http_server *s)
+{
+	struct evutil_addrinfo hints, *ai = NULL;
+	struct evconnlistener *l = NULL;
+	char port[16];
+
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = EVUTIL_AI_PASSIVE;
+	snprintf(port, sizeof port, "%d", s->settings->socket_port);
+	if (evutil_getaddrinfo(s->settings->socket_host, port, &hints, &ai) !=
+	    0)
+		return NULL;
+	l = evconnlistener_new_bind(s->base, NULL, NULL,
+	    LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT | LEV_OPT_CLOSE_ON_FREE |
+		LEV_OPT_CLOSE_ON_EXEC,
+	    -1, ai->ai_addr, (int)ai->ai_addrlen);
+	evutil_freeaddrinfo(ai);
+	return l == NULL ? NULL : evhttp_bind_listener(s->http, l);
+}
+
+void
+http_server_apply_settings(struct http_server *s)
+{
+	const struct settings *st = s->settings;
+
+	evhttp_set_max_body_size(s->http, (ev_ssize_t)st->max_body_size);
+	evhttp_set_max_headers_size(s->http, (ev_ssize_t)st->max_header_size);
+
+	/*
+	 * evhttp's own timeout is one for reading and writing, and it
+	 * restarts at every byte: mttd's clocks (http_conn) cut a request
+	 * or an idle connection first, so it mostly ends stalled writes.
+	 * It applies to connections accepted from now on.
+	 */
+	evhttp_set_timeout(s->http,
+	    (st->request_timeout_s > st->idle_timeout_s ?
+		    st->request_timeout_s :
+		    st->idle_timeout_s) +
+		1);
+}
+
 struct http_server *
 http_server_new(struct event_base *base, const struct settings *settings,
-    struct db_pool *pool, struct auth *auth, char **cause)
+    struct db_pool *pool, struct db_pool *read_pool, struct auth *auth,
+    char **cause)
 {
 	struct http_server *s = xcalloc(1, sizeof *s);
 
 	s->base = base;
 	s->settings = settings;
 	s->pool = pool;
+	s->read_pool = read_pool;
 	s->auth = auth;
 	s->started = time(NULL);
 	s->http = evhttp_new(base);
-	evhttp_set_max_body_size(s->http, (ev_ssize_t)settings->max_body_size);
-	evhttp_set_max_headers_size(
-	    s->http, (ev_ssize_t)settings->max_header_size);
-	/*
-	 * evhttp's own timeout is one for reading and writing, and it
-	 * restarts at every byte: mttd's clocks (http_conn) cut a request
-	 * or an idle connection first, so it mostly ends stalled writes.
-	 */
-	evhttp_set_timeout(s->http,
-	    (settings->request_timeout_s > settings->idle_timeout_s ?
-		    settings->request_timeout_s :
-		    settings->idle_timeout_s) +
-		1);
+	http_server_apply_settings(s);
 	s->conns = http_conns_new(base, s->http, settings);
 	evhttp_set_allowed_methods(s->http,
 	    EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
 		EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
 		EVHTTP_REQ_PATCH);
 	evhttp_set_gencb(s->http, http_server_request_cb, s);
-	s->bound = evhttp_bind_socket_with_handle(
-	    s->http, settings->socket_host, (ev_uint16_t)settings->socket_port);
+	if (settings->workers > 1)
+		s->bound = http_server_bind_shared(s);
+	else
+		s->bound = evhttp_bind_socket_with_handle(s->http,
+		    settings->socket_host, (ev_uint16_t)settings->socket_port);
 	if (s->bound == NULL) {
 		*cause = xasprintf("cannot listen on %s:%d (address in use, or"
 				   " not an address of this host)",
@@ -169,9 +211,6 @@ http_server_new(struct event_base *base, const struct settings *settings,
 	s->port = http_server_bound_port(s->bound);
 	return s;
 }
-
-/* Seconds a drain waits for answers that may never be written. */
-#define HTTP_SERVER_DRAIN_LIMIT_S 10
 
 static void
 http_server_maybe_stop(struct http_server *s)
@@ -234,15 +273,16 @@ http_server_drain_limit_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct http_server *s = arg;
 
-	log_warn("drain: giving up on %d answer(s) not written in %d s",
-	    s->sending, HTTP_SERVER_DRAIN_LIMIT_S);
+	log_warn("drain: giving up after drain_timeout %d s on %d request(s)"
+		 " in flight and %d answer(s) not written",
+	    s->settings->drain_timeout_s, s->active, s->sending);
 	event_base_loopexit(s->base, NULL);
 }
 
 void
 http_server_drain(struct http_server *s)
 {
-	struct timeval tv = { HTTP_SERVER_DRAIN_LIMIT_S, 0 };
+	struct timeval tv = { s->settings->drain_timeout_s, 0 };
 
 	if (s->bound != NULL) {
 		evhttp_del_accept_socket(s->http, s->bound);

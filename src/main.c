@@ -30,6 +30,7 @@
 #include "settings.h"
 #include "strbuf.h"
 #include "submit_fields.h"
+#include "supervisor.h"
 
 #ifndef MTTD_PKGDATADIR
 #define MTTD_PKGDATADIR "/usr/local/share/mttd"
@@ -41,7 +42,9 @@
 struct options {
 	const char *config;
 	bool foreground;
+	bool daemon; /* --daemon: the default, said out loud. */
 	bool check_config;
+	char *pid_file; /* Absolute, or NULL. */
 };
 
 struct mttd {
@@ -50,9 +53,12 @@ struct mttd {
 	struct auth *auth;
 	struct db_catalog *catalog;
 	struct db_pool *pool;
+	struct db_pool *read_pool; /* A replica's, or NULL. */
 	struct http_server *server;
 	struct event *sig_term, *sig_int, *sig_hup;
-	int stop_signals; /* TERM/INT seen so far. */
+	int stop_signals;  /* TERM/INT seen so far. */
+	char *config_file; /* Absolute: SIGHUP reads it from "/" too. */
+	bool foreground;   /* Logging to stderr. */
 };
 
 /* The log is a file: die() then also tells the terminal. */
@@ -60,6 +66,7 @@ static bool log_goes_to_file;
 
 /* Background start-up: the child tells its waiting parent it is up. */
 static int startup_pipe = -1;
+static bool in_background;
 
 static void die(const char *fmt, ...)
     __attribute__((format(printf, 1, 2), noreturn));
@@ -84,21 +91,25 @@ static void
 usage_short(FILE *out)
 {
 	fprintf(out,
-	    "usage: mttd -c FILE [-f] | mttd --check-config -c FILE |"
-	    " mttd -h | mttd -V\n");
+	    "usage: mttd -c FILE [-f | --daemon] [--pid-file PATH] |"
+	    " mttd --check-config -c FILE | mttd -h | mttd -V\n");
 }
 
 static void
 usage(FILE *out)
 {
 	fprintf(out,
-	    "usage: mttd -c FILE [-f]\n"
+	    "usage: mttd -c FILE [-f | --daemon] [--pid-file PATH]\n"
 	    "       mttd --check-config -c FILE\n"
 	    "       mttd -h | -V\n"
 	    "\n"
 	    "  -c, --config FILE   configuration file (INI; the reference's\n"
 	    "                      mtt_server.cfg works unchanged)\n"
 	    "  -f, --foreground    stay in the foreground, log to stderr\n"
+	    "      --daemon        go to the background once listening (the\n"
+	    "                      default without -f), log to log_file\n"
+	    "  -p, --pid-file PATH write the process id (the supervisor's with\n"
+	    "                      workers) to PATH; removed at exit\n"
 	    "      --check-config  validate the configuration and exit\n"
 	    "  -h, --help          this help, with every configuration key\n"
 	    "  -V, --version       print the version and exit\n"
@@ -110,25 +121,45 @@ usage(FILE *out)
 	settings_print_keys(out);
 }
 
+/* path made absolute against the current folder (mttd leaves it). */
+static char *
+absolute_path(const char *path)
+{
+	char cwd[4096];
+
+	if (path[0] == '/' || getcwd(cwd, sizeof cwd) == NULL)
+		return xstrdup(path);
+	return xasprintf("%s/%s", cwd, path);
+}
+
 static void
 parse_options(int argc, char **argv, struct options *o)
 {
 	static const struct option longopts[] = { { "config", required_argument,
 						      NULL, 'c' },
 		{ "foreground", no_argument, NULL, 'f' },
+		{ "daemon", no_argument, NULL, 'D' },
+		{ "pid-file", required_argument, NULL, 'p' },
 		{ "check-config", no_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' }, { NULL, 0, NULL, 0 } };
 	int ch;
 
 	memset(o, 0, sizeof *o);
-	while ((ch = getopt_long(argc, argv, "c:fhV", longopts, NULL)) != -1) {
+	while (
+	    (ch = getopt_long(argc, argv, "c:fp:hV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			o->config = optarg;
 			break;
 		case 'f':
 			o->foreground = true;
+			break;
+		case 'D':
+			o->daemon = true;
+			break;
+		case 'p':
+			o->pid_file = absolute_path(optarg);
 			break;
 		case 'C':
 			o->check_config = true;
@@ -144,9 +175,11 @@ parse_options(int argc, char **argv, struct options *o)
 			exit(EXIT_CONFIG);
 		}
 	}
-	if (o->config == NULL || optind != argc) {
+	if (o->config == NULL || optind != argc ||
+	    (o->foreground && o->daemon)) {
 		fprintf(stderr, "mttd: %s\n",
 		    o->config == NULL ? "-c FILE is required" :
+			o->foreground ? "-f and --daemon exclude each other" :
 					"unexpected argument");
 		usage_short(stderr);
 		exit(EXIT_CONFIG);
@@ -163,6 +196,10 @@ load_settings(struct mttd *m, const struct options *o)
 		fprintf(stderr, "mttd: %s\n", cause);
 		exit(EXIT_CONFIG);
 	}
+	m->config_file = realpath(o->config, NULL);
+	if (m->config_file == NULL)
+		m->config_file = xstrdup(o->config);
+	m->foreground = o->foreground;
 }
 
 static struct auth *
@@ -250,6 +287,8 @@ pool_params(const struct settings *s, struct db_pool_params *p)
 	p->size = s->pool_size;
 	p->max_waiting = s->max_waiting;
 	p->wait_timeout_s = s->db_wait_timeout_s;
+	p->long_max = s->stream_share > 0 ? s->stream_share :
+					    (s->pool_size + 1) / 2;
 }
 
 static void
@@ -267,6 +306,16 @@ open_database(struct mttd *m)
 	log_info("database %s at %s:%d, PostgreSQL %s, pool of %d", p.dbname,
 	    p.host, p.port, db_catalog_server_version(m->catalog), p.size);
 	m->pool = db_pool_new(m->base, &p);
+
+	/* Queries may read from a streaming replica: a pool of their own. */
+	if (m->settings.read_server[0] == '\0' && m->settings.read_port == 0)
+		return;
+	if (m->settings.read_server[0] != '\0')
+		p.host = m->settings.read_server;
+	if (m->settings.read_port != 0)
+		p.port = m->settings.read_port;
+	log_info("queries read from %s:%d, pool of %d", p.host, p.port, p.size);
+	m->read_pool = db_pool_new(m->base, &p);
 }
 
 /* Descriptors mttd needs besides client connections: logs, the pool... */
@@ -335,31 +384,130 @@ signal_stop_cb(evutil_socket_t sig, short what, void *arg)
 	http_server_drain(m->server);
 }
 
+/*
+ * Read the configuration file again into next.  Returns false, with
+ * *cause set, when it does not load or changes a key that needs a
+ * restart: the running configuration then stays whole.
+ */
+static bool
+reload_settings(const struct mttd *m, struct settings *next, char **cause)
+{
+	const char *fixed;
+
+	settings_defaults(next);
+	if (settings_load(m->config_file, next, cause) != 0)
+		return false;
+
+	/* Port 0 took a free port at start-up: the running one is it. */
+	if (next->socket_port == 0)
+		next->socket_port = m->settings.socket_port;
+	if ((fixed = settings_fixed_change(&m->settings, next)) != NULL) {
+		*cause = xasprintf("%s: key '%s' changes only with a restart",
+		    m->config_file, fixed);
+		settings_free(next);
+		return false;
+	}
+	raise_file_limit(next);
+	return true;
+}
+
+/*
+ * In a worker: read the file again, so that a worker restarted after a
+ * SIGHUP runs what the others run, not what the supervisor started with.
+ */
+static void
+worker_settings_refresh(struct mttd *m)
+{
+	struct settings next;
+	char *cause = NULL;
+
+	if (!reload_settings(m, &next, &cause)) {
+		log_error("worker: keeping the configuration read at start-up:"
+			  " %s",
+		    cause);
+		free(cause);
+		return;
+	}
+	if (log_setup(m->foreground ? NULL : next.log_file, next.access_log,
+		next.log_level, &cause) != 0) {
+		log_error("worker: keeping the configuration read at start-up:"
+			  " %s",
+		    cause);
+		free(cause);
+		settings_free(&next);
+		return;
+	}
+	settings_free(&m->settings);
+	m->settings = next;
+}
+
+/* The htpasswd table next names (NULL: proxy mode); false on failure. */
+static bool
+reload_htpasswd(const struct settings *next, struct auth **table, char **cause)
+{
+	*table = NULL;
+	if (next->htpasswd_file == NULL)
+		return true;
+	if ((*table = auth_load(next->htpasswd_file, cause)) == NULL)
+		return false;
+	log_info("htpasswd %s: %zu user(s)", next->htpasswd_file,
+	    auth_count(*table));
+	return true;
+}
+
+/* Put next in force: settings, logs, credentials, limits. */
+static void
+reload_apply(struct mttd *m, struct settings *next, struct auth *table)
+{
+	settings_free(&m->settings);
+	m->settings = *next;
+	auth_free(m->auth);
+	m->auth = table;
+	m->server->auth = table;
+	http_server_apply_settings(m->server);
+	db_pool_set_limits(
+	    m->pool, m->settings.max_waiting, m->settings.db_wait_timeout_s);
+	if (m->read_pool != NULL)
+		db_pool_set_limits(m->read_pool, m->settings.max_waiting,
+		    m->settings.db_wait_timeout_s);
+}
+
+/*
+ * SIGHUP: read the configuration file and the htpasswd file again and
+ * reopen the logs (for logrotate).  Anything that fails keeps all of the
+ * running configuration, and the log says why.
+ */
 static void
 signal_hup_cb(evutil_socket_t sig, short what, void *arg)
 {
 	struct mttd *m = arg;
-	struct auth *a;
+	struct settings next;
+	struct auth *table = NULL;
 	char *cause = NULL;
 
-	log_info("SIGHUP: reopening logs and re-reading the htpasswd file");
+	log_info("SIGHUP: re-reading %s, the htpasswd file and reopening the"
+		 " logs",
+	    m->config_file);
+	if (!reload_settings(m, &next, &cause))
+		goto fail;
+	if (!reload_htpasswd(&next, &table, &cause) ||
+	    log_setup(m->foreground ? NULL : next.log_file, next.access_log,
+		next.log_level, &cause) != 0) {
+		auth_free(table);
+		settings_free(&next);
+		goto fail;
+	}
+	reload_apply(m, &next, table);
+	log_info("SIGHUP: configuration in force");
+	return;
+
+fail:
+	log_error("SIGHUP: keeping the running configuration: %s", cause);
+	free(cause);
 	if (log_reopen(&cause) != 0) {
 		log_error("%s", cause);
 		free(cause);
-		cause = NULL;
 	}
-	if (m->settings.htpasswd_file == NULL)
-		return;
-	if ((a = auth_load(m->settings.htpasswd_file, &cause)) == NULL) {
-		log_error("keeping the old htpasswd table: %s", cause);
-		free(cause);
-		return;
-	}
-	auth_free(m->auth);
-	m->auth = a;
-	m->server->auth = a;
-	log_info("htpasswd %s: %zu user(s)", m->settings.htpasswd_file,
-	    auth_count(a));
 }
 
 static void
@@ -397,6 +545,7 @@ go_background(const struct mttd *m)
 	}
 	close(fds[0]);
 	startup_pipe = fds[1];
+	in_background = true;
 	if (setsid() < 0)
 		die("cannot start a session: %s", strerror(errno));
 }
@@ -407,7 +556,7 @@ startup_done(void)
 {
 	int fd;
 
-	if (startup_pipe < 0)
+	if (!in_background)
 		return;
 	if ((fd = open("/dev/null", O_RDWR)) >= 0) {
 		dup2(fd, STDIN_FILENO);
@@ -416,11 +565,67 @@ startup_done(void)
 		if (fd > STDERR_FILENO)
 			close(fd);
 	}
-	if (chdir("/") != 0 || write(startup_pipe, "1", 1) != 1)
+	if (chdir("/") != 0)
+		log_warn("cannot change to /: %s", strerror(errno));
+	if (startup_pipe < 0)
+		return;
+	if (write(startup_pipe, "1", 1) != 1)
 		log_warn(
 		    "could not tell the parent process: %s", strerror(errno));
 	close(startup_pipe);
 	startup_pipe = -1;
+}
+
+/* The pid file and the process that wrote it (workers inherit both). */
+static char *pid_file;
+static pid_t pid_file_owner;
+
+static void
+remove_pid_file(void)
+{
+	if (pid_file != NULL && getpid() == pid_file_owner)
+		unlink(pid_file);
+}
+
+static void
+write_pid_file(void)
+{
+	FILE *f;
+
+	if (pid_file == NULL)
+		return;
+	if ((f = fopen(pid_file, "w")) == NULL ||
+	    fprintf(f, "%ld\n", (long)getpid()) < 0 || fclose(f) != 0)
+		die("cannot write the pid file %s: %s", pid_file,
+		    strerror(errno));
+	pid_file_owner = getpid();
+	atexit(remove_pid_file);
+}
+
+/* The supervisor's workers all listen on port: it is started. */
+static void
+supervisor_started_cb(int port)
+{
+	write_port_file(port);
+	write_pid_file();
+	startup_done();
+}
+
+/*
+ * [server] workers > 1: this process becomes their supervisor and never
+ * returns from here; each worker goes on, its start-up told to the
+ * supervisor rather than to a waiting parent.
+ */
+static void
+run_workers(struct mttd *m)
+{
+	if (m->settings.workers <= 1)
+		return;
+	supervisor_run(&m->settings, supervisor_started_cb);
+	if (startup_pipe >= 0)
+		close(startup_pipe);
+	startup_pipe = -1;
+	worker_settings_refresh(m);
 }
 
 /* The folder of a file mttd will write must exist and be writable. */
@@ -477,6 +682,7 @@ shutdown_all(struct mttd *m)
 	event_free(m->sig_int);
 	event_free(m->sig_hup);
 	http_server_free(m->server);
+	db_pool_free(m->read_pool);
 	db_pool_free(m->pool);
 	db_catalog_free(m->catalog);
 	auth_free(m->auth);
@@ -484,6 +690,7 @@ shutdown_all(struct mttd *m)
 	log_info("mttd stopped");
 	log_shutdown();
 	settings_free(&m->settings);
+	free(m->config_file);
 }
 
 int
@@ -501,19 +708,27 @@ main(int argc, char **argv)
 	if (!o.foreground)
 		go_background(&m);
 	setup_logging(&m, &o);
+	pid_file = o.pid_file;
+	raise_file_limit(&m.settings);
+	run_workers(&m);
 	if ((m.base = event_base_new()) == NULL)
 		die("cannot create the event loop");
 	log_versions(&m);
-	raise_file_limit(&m.settings);
 	m.auth = load_htpasswd(&m.settings);
 	open_database(&m);
-	m.server = http_server_new(m.base, &m.settings, m.pool, m.auth, &cause);
+	m.server = http_server_new(m.base, &m.settings, m.pool,
+	    m.read_pool ? m.read_pool : m.pool, m.auth, &cause);
 	if (m.server == NULL)
 		die("%s", cause);
 	setup_signals(&m);
-	write_port_file(m.server->port);
 	log_info("listening on %s:%d%s", m.settings.socket_host, m.server->port,
 	    m.settings.url_prefix);
+	if (supervisor_is_worker()) {
+		supervisor_worker_ready();
+	} else {
+		write_port_file(m.server->port);
+		write_pid_file();
+	}
 	startup_done();
 	event_base_dispatch(m.base);
 	shutdown_all(&m);

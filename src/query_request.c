@@ -94,6 +94,9 @@ query_request_stream(struct request *r, struct query_request *qr)
 	free(cols);
 }
 
+static void query_request_acquired(
+    struct request *r, enum db_acquire_status st);
+
 /* The capped summary: answered at once, or streamed when it is large. */
 static void
 query_request_summary_cb(struct request *r, const PGresult *res)
@@ -104,8 +107,13 @@ query_request_summary_cb(struct request *r, const PGresult *res)
 	yajl_gen g;
 	int i;
 
+	/* Too large: run again as a stream, within the streams' share. */
 	if (PQntuples(res) > QUERY_REQUEST_SUMMARY_ROWS) {
-		query_request_stream(r, qr);
+		free(qr->capped_sql);
+		qr->capped_sql = NULL;
+		request_db_release(r);
+		request_db_acquire_for(
+		    r, REQUEST_DB_STREAM, query_request_acquired);
 		return;
 	}
 	n = query_request_columns(&qr->spec, &cols);
@@ -133,6 +141,18 @@ query_request_summary_small(const struct query_spec *q)
 			return false;
 	}
 	return q->kind == QK_SUMMARY;
+}
+
+/* A streamed answer may hold its connection long: it takes a share. */
+static enum request_db_use
+query_request_use(const struct query_request *qr)
+{
+	enum query_kind kind = qr->spec.kind;
+
+	if (qr->spec.count_only || qr->capped_sql != NULL)
+		return REQUEST_DB_READ;
+	return kind == QK_DETAIL || kind == QK_SUMMARY ? REQUEST_DB_STREAM :
+							 REQUEST_DB_READ;
 }
 
 static void
@@ -185,5 +205,6 @@ query_request_run(
 		qr->capped_sql = xasprintf("SELECT * FROM (%s) q LIMIT %d",
 		    qr->sql, QUERY_REQUEST_SUMMARY_ROWS + 1);
 	log_debug("req=%llu query: %s", (unsigned long long)r->id, qr->sql);
-	request_db_acquire(r, query_request_acquired);
+	request_db_acquire_for(
+	    r, query_request_use(qr), query_request_acquired);
 }

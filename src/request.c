@@ -304,14 +304,26 @@ request_acquired_cb(
 }
 
 void
-request_db_acquire(struct request *r,
+request_db_acquire_for(struct request *r, enum request_db_use use,
     void (*cb)(struct request *r, enum db_acquire_status status))
 {
 	struct request_acquire *a = xmalloc(sizeof *a);
+	struct db_pool *pool = use == REQUEST_DB_WRITE ? r->server->pool :
+							 r->server->read_pool;
 
 	a->r = r;
 	a->cb = cb;
-	r->wait = db_pool_acquire(r->server->pool, request_acquired_cb, a);
+	if (use == REQUEST_DB_STREAM)
+		r->wait = db_pool_acquire_long(pool, request_acquired_cb, a);
+	else
+		r->wait = db_pool_acquire(pool, request_acquired_cb, a);
+}
+
+void
+request_db_acquire(struct request *r,
+    void (*cb)(struct request *r, enum db_acquire_status status))
+{
+	request_db_acquire_for(r, REQUEST_DB_WRITE, cb);
 }
 
 static const char *

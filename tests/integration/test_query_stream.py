@@ -520,10 +520,11 @@ class ClientLeaves(StreamTestCase):
         self.leave(0)
 
     def test_many_leave_at_once(self):
-        # As many streams as the pool has connections, and one more
-        # request waiting for a connection: all of them hang up.
+        # As many streams as their share of the pool (half of 4), and
+        # one more waiting for a connection while submissions still get
+        # theirs at once: all of them hang up.
         readers = [StreamReader(self.mttd, "/detail", BIG_QUERY)
-                   for _ in range(4)]
+                   for _ in range(2)]
         try:
             for reader in readers:
                 reader.recv_bytes(4096)
@@ -531,6 +532,9 @@ class ClientLeaves(StreamTestCase):
             waiting = StreamReader(self.mttd, "/detail", BIG_QUERY)
             time.sleep(0.3)
             self.assertEqual(waiting.received, 0)
+            start = time.time()
+            self.assertOk(self.mttd.http("POST", "/serial", {"serial": "x"}))
+            self.assertLess(time.time() - start, 1.0)
             waiting.close()
         finally:
             for reader in readers:

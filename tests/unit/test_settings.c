@@ -136,6 +136,11 @@ settings_check_defaults(const struct settings *s)
 	CU_ASSERT_EQUAL(s->idle_timeout_s, 15);
 	CU_ASSERT_EQUAL(s->min_request_rate, 1024);
 	CU_ASSERT_EQUAL(s->max_connections, 4000);
+	CU_ASSERT_EQUAL(s->drain_timeout_s, 10);
+	CU_ASSERT_EQUAL(s->workers, 1);
+	CU_ASSERT_EQUAL(s->stream_share, 0);
+	CU_ASSERT_STRING_EQUAL(s->read_server, "");
+	CU_ASSERT_EQUAL(s->read_port, 0);
 	CU_ASSERT_EQUAL(s->max_waiting, 1024);
 	CU_ASSERT_EQUAL(s->db_wait_timeout_s, 10);
 	CU_ASSERT_EQUAL(s->log_level, LOG_LEVEL_INFO);
@@ -221,7 +226,7 @@ settings_sample_config_names_every_key(void)
 		    cunit_srcpath("conf/mttd.conf"), section, key));
 		keys++;
 	}
-	CU_ASSERT_EQUAL(keys, 26);
+	CU_ASSERT_EQUAL(keys, 31);
 	free(text);
 }
 
@@ -262,6 +267,8 @@ static const char every_key_conf[] =
     "idle_timeout = 7\n"
     "min_request_rate = 0\n"
     "max_connections = 1000000\n"
+    "drain_timeout = 3600\n"
+    "workers = 64\n"
     "max_waiting = 0\n"
     "db_wait_timeout = 3600\n"
     "\n"
@@ -278,6 +285,9 @@ static const char every_key_conf[] =
     "server = /run/postgresql\n"
     "port = 6543\n"
     "pool_size = 256\n"
+    "stream_share = 3\n"
+    "read_server = replica.example.org\n"
+    "read_port = 5433\n"
     "\n"
     "[auth]\n"
     "htpasswd_file = ../etc/htpasswd\n"
@@ -302,6 +312,8 @@ settings_parses_every_key(void)
 	CU_ASSERT_EQUAL(s.idle_timeout_s, 7);
 	CU_ASSERT_EQUAL(s.min_request_rate, 0);
 	CU_ASSERT_EQUAL(s.max_connections, 1000000);
+	CU_ASSERT_EQUAL(s.drain_timeout_s, 3600);
+	CU_ASSERT_EQUAL(s.workers, 64);
 	CU_ASSERT_EQUAL(s.max_waiting, 0);
 	CU_ASSERT_EQUAL(s.db_wait_timeout_s, 3600);
 	CU_ASSERT_EQUAL(s.log_level, LOG_LEVEL_WARNING);
@@ -315,6 +327,9 @@ settings_parses_every_key(void)
 	CU_ASSERT_STRING_EQUAL(s.server, "/run/postgresql");
 	CU_ASSERT_EQUAL(s.port, 6543);
 	CU_ASSERT_EQUAL(s.pool_size, 256);
+	CU_ASSERT_EQUAL(s.stream_share, 3);
+	CU_ASSERT_STRING_EQUAL(s.read_server, "replica.example.org");
+	CU_ASSERT_EQUAL(s.read_port, 5433);
 	snprintf(want, sizeof want, "%s/../etc/htpasswd", test_dir);
 	CU_ASSERT_STRING_EQUAL(s.htpasswd_file, want);
 	CU_ASSERT_STRING_EQUAL(s.realm, "MTT results");

@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Several worker processes: a supervisor forks [server] workers copies of
+ * mttd, each with its own loop, pool and SO_REUSEPORT listener on the one
+ * port, restarts a worker that dies, and passes signals on.
+ */
+#ifndef MTTD_SUPERVISOR_H
+#define MTTD_SUPERVISOR_H
+
+#include <stdbool.h>
+
+#include "settings.h"
+
+/*
+ * Fork the workers of s.  Returns in each worker, which goes on to serve
+ * (call supervisor_worker_ready once it listens).  The supervisor itself
+ * never returns: once every worker listens it calls started(port) (if
+ * not NULL), then supervises until SIGTERM or SIGINT have stopped every
+ * worker, and exits 0 (1 if the first workers could not start).  A port
+ * of 0 is resolved here first, so that every worker binds the same one.
+ */
+void supervisor_run(struct settings *s, void (*started)(int port));
+
+/* In a worker: it listens now (the supervisor waits for each one). */
+void supervisor_worker_ready(void);
+
+/* True in a worker process forked by supervisor_run. */
+bool supervisor_is_worker(void);
+
+#endif /* MTTD_SUPERVISOR_H */

@@ -1,0 +1,313 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The supervisor of [server] workers processes.  It runs no event loop:
+ * it forks the workers, waits for each to listen, then sleeps in
+ * sigtimedwait for SIGCHLD, TERM, INT and HUP, restarting a worker that
+ * died and passing TERM, INT and HUP on to every worker.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "strbuf.h"
+#include "supervisor.h"
+
+/* Seconds the first workers have to start listening. */
+#define SUPERVISOR_START_WAIT_S 60
+
+/* Seconds between restarts of a worker that dies at once. */
+#define SUPERVISOR_RESTART_DELAY_S 1
+
+/* Seconds past drain_timeout before workers still there are killed. */
+#define SUPERVISOR_KILL_GRACE_S 5
+
+struct supervisor_worker {
+	pid_t pid;	   /* 0: not running. */
+	time_t started;	   /* When it was forked. */
+	time_t restart_at; /* When to fork it again, if not running. */
+};
+
+struct supervisor {
+	struct settings *settings;
+	struct supervisor_worker *workers;
+	int nworkers;
+	int ready[2];	/* Workers write a byte here once they listen. */
+	int probe;	/* Holds a port chosen for socket_port 0, or -1. */
+	sigset_t sigs;	/* What the supervisor waits for, blocked. */
+	sigset_t saved; /* The mask workers get back. */
+	bool stopping;
+	time_t kill_at; /* While stopping: when to SIGKILL. */
+};
+
+static bool supervisor_worker_process;
+static int supervisor_ready_fd = -1;
+
+bool
+supervisor_is_worker(void)
+{
+	return supervisor_worker_process;
+}
+
+void
+supervisor_worker_ready(void)
+{
+	/* Non-blocking, and a supervisor that stopped reading is fine. */
+	if (supervisor_ready_fd < 0)
+		return;
+	if (write(supervisor_ready_fd, "1", 1) != 1)
+		log_debug("could not tell the supervisor: %s", strerror(errno));
+	close(supervisor_ready_fd);
+	supervisor_ready_fd = -1;
+}
+
+/*
+ * socket_port 0: bind a socket with SO_REUSEPORT to a free port and keep
+ * it (never listening) so that every worker, and every restarted one,
+ * binds that same port.
+ */
+static void
+supervisor_reserve_port(struct supervisor *sv)
+{
+	struct addrinfo hints, *ai = NULL;
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+	int one = 1, fd = -1;
+
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	if (getaddrinfo(sv->settings->socket_host, "0", &hints, &ai) != 0 ||
+	    (fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 ||
+	    bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&ss, &len) != 0) {
+		log_crit("cannot choose a port on %s for the workers: %s",
+		    sv->settings->socket_host, strerror(errno));
+		exit(1);
+	}
+	freeaddrinfo(ai);
+	sv->probe = fd;
+	sv->settings->socket_port = ntohs(ss.ss_family == AF_INET6 ?
+		((struct sockaddr_in6 *)&ss)->sin6_port :
+		((struct sockaddr_in *)&ss)->sin_port);
+}
+
+/* Fork worker i; returns 0 in the worker, as fork does. */
+static pid_t
+supervisor_fork(struct supervisor *sv, int i)
+{
+	struct supervisor_worker *w = &sv->workers[i];
+	pid_t pid = fork();
+
+	if (pid < 0) {
+		log_error(
+		    "cannot fork worker %d: %s; retrying", i, strerror(errno));
+		w->restart_at = time(NULL) + SUPERVISOR_RESTART_DELAY_S;
+		return -1;
+	}
+	if (pid == 0) {
+		supervisor_worker_process = true;
+		supervisor_ready_fd = sv->ready[1];
+		close(sv->ready[0]);
+		if (sv->probe >= 0)
+			close(sv->probe);
+		sigprocmask(SIG_SETMASK, &sv->saved, NULL);
+		return 0;
+	}
+	w->pid = pid;
+	w->started = time(NULL);
+	log_info("worker %d: pid %ld", i, (long)pid);
+	return pid;
+}
+
+static void
+supervisor_signal_all(struct supervisor *sv, int sig)
+{
+	int i;
+
+	for (i = 0; i < sv->nworkers; i++) {
+		if (sv->workers[i].pid > 0)
+			kill(sv->workers[i].pid, sig);
+	}
+}
+
+static int
+supervisor_alive(const struct supervisor *sv)
+{
+	int i, n = 0;
+
+	for (i = 0; i < sv->nworkers; i++)
+		n += sv->workers[i].pid > 0;
+	return n;
+}
+
+/* Collect dead workers; while running, plan their restart. */
+static void
+supervisor_reap(struct supervisor *sv)
+{
+	time_t now = time(NULL);
+	pid_t pid;
+	int status, i;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (i = 0; i < sv->nworkers && sv->workers[i].pid != pid; i++)
+			;
+		if (i == sv->nworkers)
+			continue;
+		sv->workers[i].pid = 0;
+		if (sv->stopping) {
+			log_info("worker %d (pid %ld) stopped", i, (long)pid);
+			continue;
+		}
+		log_error("worker %d (pid %ld) %s %d; restarting it", i,
+		    (long)pid,
+		    WIFSIGNALED(status) ? "was killed by signal" :
+					  "exited with status",
+		    WIFSIGNALED(status) ? WTERMSIG(status) :
+					  WEXITSTATUS(status));
+		sv->workers[i].restart_at = now - sv->workers[i].started >=
+			SUPERVISOR_RESTART_DELAY_S ?
+		    now :
+		    now + SUPERVISOR_RESTART_DELAY_S;
+	}
+}
+
+/* Wait for every first worker to listen; false if one died first. */
+static bool
+supervisor_wait_ready(struct supervisor *sv)
+{
+	time_t deadline = time(NULL) + SUPERVISOR_START_WAIT_S;
+	struct pollfd pfd = { sv->ready[0], POLLIN, 0 };
+	int ready = 0, status;
+	char buf[64];
+	ssize_t n;
+
+	while (ready < sv->nworkers && time(NULL) < deadline) {
+		if (waitpid(-1, &status, WNOHANG) > 0)
+			return false;
+		if (poll(&pfd, 1, 100) == 1 &&
+		    (n = read(sv->ready[0], buf, sizeof buf)) > 0)
+			ready += (int)n;
+	}
+	return ready >= sv->nworkers;
+}
+
+/* TERM or INT: the workers drain; a second one tells them again. */
+static void
+supervisor_stop(struct supervisor *sv, int sig)
+{
+	if (!sv->stopping)
+		log_info("signal %d: stopping %d worker(s)", sig,
+		    supervisor_alive(sv));
+	sv->stopping = true;
+	sv->kill_at = time(NULL) + sv->settings->drain_timeout_s +
+	    SUPERVISOR_KILL_GRACE_S;
+	supervisor_signal_all(sv, sig);
+}
+
+static void
+supervisor_setup(struct supervisor *sv, struct settings *s)
+{
+	int flags;
+
+	memset(sv, 0, sizeof *sv);
+	sv->settings = s;
+	sv->nworkers = s->workers;
+	sv->workers = xcalloc((size_t)sv->nworkers, sizeof *sv->workers);
+	sv->probe = -1;
+	if (s->socket_port == 0)
+		supervisor_reserve_port(sv);
+	if (pipe2(sv->ready, O_CLOEXEC) != 0) {
+		log_crit("cannot make a pipe: %s", strerror(errno));
+		exit(1);
+	}
+	flags = fcntl(sv->ready[1], F_GETFL);
+	fcntl(sv->ready[1], F_SETFL, flags | O_NONBLOCK);
+
+	/* Blocked, so that they wait in sigtimedwait for the loop. */
+	sigemptyset(&sv->sigs);
+	sigaddset(&sv->sigs, SIGCHLD);
+	sigaddset(&sv->sigs, SIGTERM);
+	sigaddset(&sv->sigs, SIGINT);
+	sigaddset(&sv->sigs, SIGHUP);
+	sigprocmask(SIG_BLOCK, &sv->sigs, &sv->saved);
+}
+
+/* Fork the workers due; true in a forked worker. */
+static bool
+supervisor_start_due(struct supervisor *sv)
+{
+	time_t now = time(NULL);
+	int i;
+
+	for (i = 0; i < sv->nworkers; i++) {
+		if (sv->workers[i].pid == 0 &&
+		    sv->workers[i].restart_at <= now &&
+		    supervisor_fork(sv, i) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* One turn of the supervisor: a signal, or a second passed. */
+static void
+supervisor_turn(struct supervisor *sv)
+{
+	struct timespec tick = { 1, 0 };
+	int sig = sigtimedwait(&sv->sigs, NULL, &tick);
+
+	if (sig == SIGTERM || sig == SIGINT)
+		supervisor_stop(sv, sig);
+	else if (sig == SIGHUP)
+		supervisor_signal_all(sv, SIGHUP);
+	supervisor_reap(sv);
+	if (!sv->stopping)
+		return;
+	if (supervisor_alive(sv) == 0) {
+		log_info("every worker stopped");
+		exit(0);
+	}
+	if (time(NULL) >= sv->kill_at) {
+		log_error("workers still running %d s after the stop: killing"
+			  " them",
+		    sv->settings->drain_timeout_s + SUPERVISOR_KILL_GRACE_S);
+		supervisor_signal_all(sv, SIGKILL);
+	}
+}
+
+void
+supervisor_run(struct settings *s, void (*started)(int port))
+{
+	struct supervisor sv;
+
+	supervisor_setup(&sv, s);
+	log_info("supervisor %ld: starting %d workers on port %d",
+	    (long)getpid(), sv.nworkers, s->socket_port);
+	if (supervisor_start_due(&sv))
+		return;
+	if (!supervisor_wait_ready(&sv)) {
+		log_crit("a worker did not start; stopping");
+		supervisor_signal_all(&sv, SIGTERM);
+		exit(1);
+	}
+	if (started != NULL)
+		started(s->socket_port);
+	for (;;) {
+		supervisor_turn(&sv);
+		if (!sv.stopping && supervisor_start_due(&sv))
+			return;
+	}
+}
