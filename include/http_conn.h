@@ -29,6 +29,12 @@ struct http_conns *http_conns_new(
 /* Free the watcher; connections still open are evhttp_free's. */
 void http_conns_free(struct http_conns *c);
 
+/*
+ * Stopping: close the connections waiting for a request now.  Those
+ * reading one go on; http_server answers what they send with 503.
+ */
+void http_conns_drain(struct http_conns *c);
+
 /* The number of client connections open now. */
 int http_conns_open(const struct http_conns *c);
 

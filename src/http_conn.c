@@ -738,6 +738,26 @@ http_conns_free(struct http_conns *c)
 	free(c);
 }
 
+void
+http_conns_drain(struct http_conns *c)
+{
+	struct http_conn **idle, *conn;
+	size_t i, n = 0;
+
+	/* Collected first: freeing one changes the table. */
+	idle = xcalloc((size_t)c->open + 1, sizeof *idle);
+	for (i = 0; i < c->nbuckets; i++) {
+		for (conn = c->buckets[i]; conn != NULL; conn = conn->next) {
+			if (conn->state == HTTP_CONN_IDLE)
+				idle[n++] = conn;
+		}
+	}
+	log_info("draining: closing %zu idle connection(s)", n);
+	for (i = 0; i < n; i++)
+		evhttp_connection_free(idle[i]->evcon);
+	free(idle);
+}
+
 int
 http_conns_open(const struct http_conns *c)
 {

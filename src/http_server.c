@@ -289,6 +289,7 @@ http_server_drain(struct http_server *s)
 		s->bound = NULL;
 	}
 	s->draining = true;
+	http_conns_drain(s->conns);
 	log_info("draining: %d request(s) in flight, %d answer(s) being"
 		 " written",
 	    s->active, s->sending);

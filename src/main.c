@@ -510,6 +510,23 @@ fail:
 	}
 }
 
+/*
+ * TERM, INT and HUP stay blocked from the start of main until the loop
+ * handles them: a SIGHUP (a reload, or the supervisor passing one on)
+ * during start-up would otherwise end the process.
+ */
+static void
+block_service_signals(int how)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigprocmask(how, &set, NULL);
+}
+
 static void
 setup_signals(struct mttd *m)
 {
@@ -520,6 +537,7 @@ setup_signals(struct mttd *m)
 	event_add(m->sig_term, NULL);
 	event_add(m->sig_int, NULL);
 	event_add(m->sig_hup, NULL);
+	block_service_signals(SIG_UNBLOCK);
 }
 
 static void
@@ -541,6 +559,7 @@ go_background(const struct mttd *m)
 		die("cannot go to the background: %s", strerror(errno));
 	if (pid > 0) {
 		close(fds[1]);
+		block_service_signals(SIG_UNBLOCK);
 		exit(read(fds[0], &ok, 1) == 1 ? 0 : 1);
 	}
 	close(fds[0]);
@@ -701,6 +720,7 @@ main(int argc, char **argv)
 	char *cause = NULL;
 
 	memset(&m, 0, sizeof m);
+	block_service_signals(SIG_BLOCK);
 	parse_options(argc, argv, &o);
 	load_settings(&m, &o);
 	if (o.check_config)

@@ -51,6 +51,10 @@ request_json_status(yajl_gen g, int status, const char *message)
 	request_json_kv(g, "status_message", message);
 }
 
+/*
+ * Headers of every answer: CORS, and while draining "Connection: close",
+ * so that no kept-alive client sends another request to a stopping mttd.
+ */
 static void
 request_add_cors(struct request *r)
 {
@@ -58,6 +62,8 @@ request_add_cors(struct request *r)
 
 	evhttp_add_header(
 	    h, "Access-Control-Allow-Origin", r->server->settings->cors_origin);
+	if (r->server->draining && evhttp_find_header(h, "Connection") == NULL)
+		evhttp_add_header(h, "Connection", "close");
 }
 
 static long

@@ -245,6 +245,14 @@ router_dispatch(struct request *r)
 	if (!router_framing_ok(r))
 		return;
 
+	/* A request that came after SIGTERM on a kept-alive connection. */
+	if (r->server->draining) {
+		evhttp_add_header(evhttp_request_get_output_headers(r->req),
+		    "Retry-After", "1");
+		reply_error(r, 503, -2, "mttd is shutting down; try again");
+		return;
+	}
+
 	if (evhttp_request_get_command(r->req) == EVHTTP_REQ_OPTIONS) {
 		struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
 

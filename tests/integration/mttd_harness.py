@@ -483,6 +483,7 @@ class Mttd:
         self.pg_keys = pg or {}
         self.extra_env = env or {}
         self.credentials = credentials or (USER, PASSWORD)
+        self.extra_args = []  # More command-line arguments.
         self.proc = None
         self.port = None
         self.dir = None
@@ -534,7 +535,8 @@ class Mttd:
         log = open(self.log_path, "wb")
         try:
             self.proc = subprocess.Popen(
-                [MTTD_BIN, "-c", self.conf, "-f"], stdin=subprocess.DEVNULL,
+                [MTTD_BIN, "-c", self.conf, "-f"] + self.extra_args,
+                stdin=subprocess.DEVNULL,
                 stdout=log, stderr=subprocess.STDOUT, env=env,
                 cwd=self.cwd or self.dir)
         finally:

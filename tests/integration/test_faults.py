@@ -1,0 +1,196 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
+"""Faults under a steady submit load (issue 5): PostgreSQL restarted, mttd
+killed with SIGKILL and started again, mttd stopped with SIGTERM.  After
+each, every submission answered status 0 is in the database exactly once
+with the id it was answered, none answered an error is there at all, one
+left without an answer is there at most once, and mttd (or its restart)
+serves again."""
+
+import http.client
+import os
+import signal
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mttd_harness as h  # noqa: E402
+
+CLIENTS = 6
+LOAD_S = 1.5  # Of load before and after each fault.
+
+
+class Load:
+    """CLIENTS threads submitting single-entry test runs, each with its
+    own test name, on keep-alive connections, until stopped."""
+
+    def __init__(self, mttd, build_id, tag):
+        self.mttd = mttd
+        self.build_id = build_id
+        self.tag = tag
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.outcomes = {}  # test name -> ("ok", id) | ("error", why) | ...
+        self.threads = [threading.Thread(target=self.client, args=(i,))
+                        for i in range(CLIENTS)]
+
+    def start(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def finish(self):
+        self.stop.set()
+        for t in self.threads:
+            t.join(60)
+
+    def note(self, name, outcome):
+        with self.lock:
+            self.outcomes[name] = outcome
+
+    def client(self, i):
+        conn, n = None, 0
+        while not self.stop.is_set():
+            name = "%s-%d-%d" % (self.tag, i, n)
+            n += 1
+            try:
+                if conn is None:
+                    conn = self.mttd.connection(timeout=15)
+                resp = self.mttd.submit("Test Run", [h.run_entry(
+                    self.build_id, test_name=name)], conn=conn)
+            except (OSError, http.client.HTTPException) as exc:
+                self.note(name, ("no answer", repr(exc)))
+                if conn is not None:
+                    conn.close()
+                conn = None
+                time.sleep(0.05)
+                continue
+            answer = resp.json if isinstance(resp.json, dict) else {}
+            if resp.status == 200 and answer.get("status") == 0:
+                self.note(name, ("ok", answer["ids"][0]["test_run_id"]))
+            else:
+                self.note(name, ("error", "%d %r" % (resp.status,
+                                                     resp.body[:200])))
+                time.sleep(0.05)
+        if conn is not None:
+            conn.close()
+
+    def count(self, kind):
+        return sum(1 for o in self.outcomes.values() if o[0] == kind)
+
+
+class Faults(h.MttdTestCase):
+
+    MTTD = {"server": {"drain_timeout": "10"}}
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        _, (cls.install,) = cls.mttd.must_submit(
+            "MPI Install", [h.install_entry(mpi_version="faults")])
+        _, (cls.build,) = cls.mttd.must_submit(
+            "Test Build", [h.build_entry(cls.install)])
+
+    def stored(self, tag):
+        """test name -> list of test_run ids stored for it."""
+        rows = self.sql("SELECT t.test_name, r.test_run_id FROM test_run r"
+                        " JOIN test_names t USING (test_name_id) WHERE"
+                        " t.test_name LIKE '%s-%%'" % tag)
+        out = {}
+        for name, run_id in rows:
+            out.setdefault(name, []).append(int(run_id))
+        return out
+
+    def assertAccounted(self, load):
+        stored = self.stored(load.tag)
+        sys.stderr.write("%s: %d stored; answers: %s\n" % (
+            load.tag, sum(len(v) for v in stored.values()),
+            {k: load.count(k) for k in ("ok", "error", "no answer")}))
+        for name, outcome in load.outcomes.items():
+            ids = stored.get(name, [])
+            if outcome[0] == "ok":
+                self.assertEqual(ids, [outcome[1]], (name, outcome))
+            elif outcome[0] == "error":
+                self.assertEqual(ids, [], (name, outcome))
+            else:
+                self.assertLessEqual(len(ids), 1, (name, outcome))
+        # Nothing stored that no client sent.
+        self.assertEqual(set(stored) - set(load.outcomes), set())
+
+    def wait_serving(self, mttd, within):
+        deadline = time.time() + within
+        while time.time() < deadline:
+            try:
+                resp = mttd.http("POST", "/serial", {"serial": "x"},
+                                 timeout=2)
+                if resp.status == 200:
+                    return time.time()
+            except (OSError, http.client.HTTPException):
+                pass
+            time.sleep(0.05)
+        self.fail("mttd did not serve again within %.0f s" % within)
+
+    def test_postgres_restart(self):
+        load = Load(self.mttd, self.build, "pgrestart").start()
+        time.sleep(LOAD_S)
+        ok_before = load.count("ok")
+        self.pg.stop()
+        down = time.time()
+        time.sleep(1.0)
+        # While it is down: a prompt 503 with Retry-After, and /status.
+        resp = self.mttd.http("POST", "/serial", {"serial": "x"}, timeout=5)
+        self.assertEqual(resp.status, 503)
+        self.assertEqual(resp.header("Retry-After"), "1")
+        self.assertLess(time.time() - down, 3.5)
+        self.assertEqual(self.mttd.http("GET", "/status").field("database"),
+                         "down")
+        self.pg.start()
+        back = time.time()
+        served = self.wait_serving(self.mttd, 10)
+        time.sleep(LOAD_S)
+        load.finish()
+        self.assertGreater(ok_before, 0)
+        self.assertGreater(load.count("ok"), ok_before)
+        self.assertLess(served - back, 2.5)
+        self.assertEqual(self.mttd.http("GET", "/status").field("database"),
+                         "up")
+        self.assertAccounted(load)
+
+    def test_kill_9_and_start_again(self):
+        load = Load(self.mttd, self.build, "kill9").start()
+        time.sleep(LOAD_S)
+        self.mttd.proc.send_signal(signal.SIGKILL)
+        self.mttd.proc.wait(10)
+        self.mttd.stop()
+        self.mttd.start()
+        self.wait_serving(self.mttd, 10)
+        time.sleep(LOAD_S)
+        load.finish()
+        self.assertGreater(load.count("ok"), 0)
+        self.assertGreater(load.count("no answer"), 0)
+        self.assertAccounted(load)
+
+    def test_sigterm_mid_load(self):
+        load = Load(self.mttd, self.build, "sigterm").start()
+        time.sleep(LOAD_S)
+        term = time.time()
+        self.mttd.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(self.mttd.proc.wait(15), 0)
+        # The clients' next requests are refused, not waited for.
+        self.assertLess(time.time() - term, 3.0)
+        self.mttd.stop()
+        self.assertIn("mttd stopped", self.mttd.log_text())
+        load.finish()
+        self.assertGreater(load.count("ok"), 0)
+        self.assertAccounted(load)
+        # Every request in flight was answered: none stored unanswered.
+        stored = self.stored(load.tag)
+        self.assertEqual(sum(len(v) for v in stored.values()),
+                         load.count("ok"))
+        self.mttd.start()
+        self.wait_serving(self.mttd, 10)
+
+
+if __name__ == "__main__":
+    h.main()

@@ -1,0 +1,223 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
+"""Service life (issue 5): SIGHUP re-reads the configuration file (a bad
+one, or one changing a key that needs a restart, keeps all of the running
+one and the log says why); --pid-file and --daemon; [server] workers: a
+supervisor with SO_REUSEPORT workers that restarts a killed one and passes
+HUP and TERM on; [pg_v3] read_server sends queries to another server."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mttd_harness as h  # noqa: E402
+
+
+def rewrite(path, old, new):
+    with open(path) as f:
+        text = f.read()
+    assert old in text, (old, text)
+    with open(path, "w") as f:
+        f.write(text.replace(old, new))
+
+
+class Reload(h.MttdTestCase):
+
+    MTTD = {"server": {"cors_origin": "https://one.example.org"}}
+
+    def origin(self):
+        return self.mttd.http("GET", "/").header(
+            "Access-Control-Allow-Origin")
+
+    def hup(self, expect):
+        mark = self.mttd.log_mark()
+        self.mttd.proc.send_signal(signal.SIGHUP)
+        line = self.mttd.wait_log(expect, mark)
+        self.assertIsNotNone(line, self.mttd.log_since(mark))
+        return line
+
+    def test_1_new_value_applies(self):
+        self.assertEqual(self.origin(), "https://one.example.org")
+        rewrite(self.mttd.conf, "https://one.example.org",
+                "https://two.example.org")
+        self.hup(r"SIGHUP: configuration in force")
+        self.assertEqual(self.origin(), "https://two.example.org")
+
+    def test_2_bad_file_keeps_the_running_one(self):
+        rewrite(self.mttd.conf, "cors_origin =", "cors_origin = x\nnope =")
+        line = self.hup(r"SIGHUP: keeping the running configuration")
+        self.assertRegex(line, r"mttd\.conf:\d+: .*nope")
+        self.assertEqual(self.origin(), "https://two.example.org")
+        rewrite(self.mttd.conf, "cors_origin = x\nnope =", "cors_origin =")
+
+    def test_3_key_needing_a_restart_keeps_the_running_one(self):
+        rewrite(self.mttd.conf, "pool_size = 4", "pool_size = 5")
+        rewrite(self.mttd.conf, "https://two.example.org",
+                "https://three.example.org")
+        line = self.hup(r"SIGHUP: keeping the running configuration")
+        self.assertIn("key 'pool_size' changes only with a restart", line)
+        self.assertEqual(self.origin(), "https://two.example.org")
+        rewrite(self.mttd.conf, "pool_size = 5", "pool_size = 4")
+        self.hup(r"SIGHUP: configuration in force")
+        self.assertEqual(self.origin(), "https://three.example.org")
+
+
+class PidFile(h.MttdTestCase):
+
+    def test_written_and_removed(self):
+        path = os.path.join(self.mttd.dir, "fg.pid")
+        self.mttd.stop()
+        self.mttd.extra_args = ["--pid-file", path]
+        self.mttd.start()
+        with open(path) as f:
+            self.assertEqual(f.read(), "%d\n" % self.mttd.proc.pid)
+        self.assertEqual(self.mttd.stop(), 0)
+        self.assertFalse(os.path.exists(path))
+        self.mttd.extra_args = []
+        self.mttd.start()
+
+    def test_daemon(self):
+        conf = os.path.join(self.mttd.dir, "daemon.conf")
+        log = os.path.join(self.mttd.dir, "daemon.log")
+        pidf = os.path.join(self.mttd.dir, "daemon.pid")
+        port = h.free_port()
+        with open(self.mttd.conf) as f:
+            text = f.read()
+        text = text.replace("socket_port = 0", "socket_port = %d" % port)
+        text = text.replace("[logging]", "[logging]\nlog_file = %s" % log)
+        with open(conf, "w") as f:
+            f.write(text)
+        proc = subprocess.run([h.MTTD_BIN, "-c", conf, "--daemon",
+                               "--pid-file", pidf], timeout=60,
+                              env=h.subprocess_env())
+        self.assertEqual(proc.returncode, 0)
+        with open(pidf) as f:
+            pid = int(f.read())
+        try:
+            self.assertTrue(os.path.exists("/proc/%d" % pid))
+            conn = subprocess.run(
+                ["curl", "-s", "http://127.0.0.1:%d/status" % port],
+                capture_output=True, timeout=30)
+            self.assertIn(b'"database":"up"', conn.stdout)
+        finally:
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.time() + 15
+        while os.path.exists("/proc/%d" % pid) and time.time() < deadline:
+            time.sleep(0.05)
+        self.assertFalse(os.path.exists(pidf))
+        with open(log) as f:
+            self.assertIn("mttd stopped", f.read())
+
+    def test_daemon_and_foreground_exclude_each_other(self):
+        proc = subprocess.run([h.MTTD_BIN, "-c", self.mttd.conf, "-f",
+                               "--daemon"], capture_output=True, timeout=30)
+        self.assertEqual(proc.returncode, 2)
+        self.assertIn(b"-f and --daemon exclude each other", proc.stderr)
+
+
+class Workers(h.MttdTestCase):
+
+    MTTD = {"server": {"workers": "2"}}
+
+    def listening(self):
+        return re.findall(r"\[(\d+)\] INFO listening on",
+                          self.mttd.log_text())
+
+    def test_1_two_workers_share_the_port(self):
+        pids = self.listening()
+        self.assertEqual(len(set(pids)), 2)
+        self.assertNotIn(str(self.mttd.proc.pid), pids)
+        for _ in range(20):
+            self.assertOk(self.mttd.http("POST", "/serial", {"serial": "x"}))
+
+    def test_2_killed_worker_is_restarted(self):
+        victim = int(self.listening()[0])
+        mark = self.mttd.log_mark()
+        os.kill(victim, signal.SIGKILL)
+        served = 0
+        deadline = time.time() + 3
+        while time.time() < deadline:
+            # Connections queued on the killed worker's socket are reset.
+            try:
+                served += self.mttd.http("GET", "/").status == 200
+            except ConnectionError:
+                pass
+        self.assertGreater(served, 10)
+        self.assertIsNotNone(self.mttd.wait_log(
+            r"worker \d \(pid %d\) was killed by signal 9; restarting it"
+            % victim, mark))
+        self.assertIsNotNone(self.mttd.wait_log(r"INFO listening on", mark))
+        self.assertEqual(len(set(self.listening()) - {str(victim)}), 2)
+
+    def test_3_hup_reaches_every_worker(self):
+        mark = self.mttd.log_mark()
+        self.mttd.proc.send_signal(signal.SIGHUP)
+        deadline = time.time() + 5
+        while time.time() < deadline:
+            got = re.findall(r"\[(\d+)\] INFO SIGHUP: configuration in force",
+                             self.mttd.log_since(mark))
+            if len(set(got)) == 2:
+                break
+            time.sleep(0.05)
+        self.assertEqual(len(set(got)), 2)
+
+    def test_4_term_stops_them_all(self):
+        pids = set(self.listening())
+        self.assertEqual(self.mttd.stop(), 0)
+        self.assertIn("every worker stopped", self.mttd.log_text())
+        # Reaped by the supervisor: gone, not even zombies.
+        for pid in pids:
+            self.assertFalse(os.path.exists("/proc/%s" % pid), pid)
+        self.mttd.start()
+
+
+class ReadReplica(h.MttdTestCase):
+    """Queries go to read_server:read_port, submissions to the primary:
+    a second cluster stands in for the replica, with rows of its own."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.replica = h.PgCluster()
+        # mttd logs in to both with the one [pg_v3] password.
+        cls.replica.password = h.cluster().password
+        cls.replica.env = h.subprocess_env({
+            "PGPASSWORD": cls.replica.password, "PGCONNECT_TIMEOUT": "10"})
+        cls.replica.start()
+        # The same database name on both: the next one of the primary.
+        cls.replica.ndb = h.cluster().ndb
+        cls.replica_db = cls.replica.create_db()
+        cls.MTTD = {"pg": {"read_server": "127.0.0.1",
+                           "read_port": str(cls.replica.port)}}
+        super().setUpClass()
+        assert cls.replica_db == cls.db, (cls.replica_db, cls.db)
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        cls.replica.stop()
+
+    def test_queries_read_the_replica(self):
+        self.submit_ok("MPI Install", [h.install_entry(
+            mpi_version="primary-only")])
+        search = {"mpi_version": "primary-only"}
+        resp = self.mttd.http("POST", "/detail", {
+            "phase": "install", "columns": ["mpi_version"],
+            "search": search})
+        self.assertOk(resp)
+        self.assertEqual(resp.field("query_data"), [])
+        resp = self.mttd.http("POST", "/detail", {
+            "phase": "install", "columns": ["mpi_version"],
+            "search": search, "options": {"count_only": True}})
+        self.assertEqual(resp.field("query_data"), {"count": 0})
+        self.assertEqual(self.sql1("SELECT count(*) FROM mpi_get WHERE"
+                                   " mpi_version = 'primary-only'"), ["1"])
+        self.assertIn("queries read from 127.0.0.1:%d" % self.replica.port,
+                      self.mttd.log_text())
+
+
+if __name__ == "__main__":
+    h.main()
