@@ -609,14 +609,20 @@ remove_pid_file(void)
 static void
 write_pid_file(void)
 {
+	char *tmp;
 	FILE *f;
 
 	if (pid_file == NULL)
 		return;
-	if ((f = fopen(pid_file, "w")) == NULL ||
-	    fprintf(f, "%ld\n", (long)getpid()) < 0 || fclose(f) != 0)
+
+	/* Whole or absent, for whoever reads it meanwhile. */
+	tmp = xasprintf("%s.tmp", pid_file);
+	if ((f = fopen(tmp, "w")) == NULL ||
+	    fprintf(f, "%ld\n", (long)getpid()) < 0 || fclose(f) != 0 ||
+	    rename(tmp, pid_file) != 0)
 		die("cannot write the pid file %s: %s", pid_file,
 		    strerror(errno));
+	free(tmp);
 	pid_file_owner = getpid();
 	atexit(remove_pid_file);
 }
@@ -625,8 +631,8 @@ write_pid_file(void)
 static void
 supervisor_started_cb(int port)
 {
-	write_port_file(port);
 	write_pid_file();
+	write_port_file(port);
 	startup_done();
 }
 
@@ -746,8 +752,8 @@ main(int argc, char **argv)
 	if (supervisor_is_worker()) {
 		supervisor_worker_ready();
 	} else {
-		write_port_file(m.server->port);
 		write_pid_file();
+		write_port_file(m.server->port);
 	}
 	startup_done();
 	event_base_dispatch(m.base);
