@@ -35,6 +35,12 @@ void http_conns_free(struct http_conns *c);
  */
 void http_conns_drain(struct http_conns *c);
 
+/*
+ * The inactivity timeout to give evhttp: past mttd's own clocks, so that
+ * they decide (evhttp's restarts at every byte).
+ */
+int http_conns_evhttp_timeout_s(const struct settings *s);
+
 /* The number of client connections open now. */
 int http_conns_open(const struct http_conns *c);
 

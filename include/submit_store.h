@@ -11,9 +11,15 @@
 #include "submit_fields.h"
 
 enum submit_outcome {
-	SUBMIT_STORED,	 /* Committed; ids hold one id per entry. */
-	SUBMIT_REFUSED,	 /* A value the database refused: HTTP 200. */
-	SUBMIT_DB_FAILED /* The database failed: HTTP 503. */
+	SUBMIT_STORED,	  /* Committed; ids hold one id per entry. */
+	SUBMIT_REFUSED,	  /* A value the database refused: HTTP 200. */
+	SUBMIT_DB_FAILED, /* The database failed, nothing stored: 503. */
+	/*
+	 * The connection broke after COMMIT was sent: stored or not, no
+	 * one can tell from here (503; sending it again is safe, as a
+	 * stored submission is recognised and answered with its ids).
+	 */
+	SUBMIT_DB_UNKNOWN
 };
 
 /*
@@ -25,9 +31,10 @@ typedef void (*submit_store_done_cb)(void *arg, enum submit_outcome outcome,
     long submit_id, const long *ids, const char *message);
 
 /*
- * Store req on conn.  req must stay valid until cb has run.  Round trips:
- * one to begin and check, one per entry (a second one for an entry that
- * creates normalised rows), the commit rides with the last entry.
+ * Store req on conn.  req must stay valid until cb has run.  Round trips
+ * (doc/design.md): one to begin and look everything up, one for locks
+ * and creations when normalised rows are new, and the results with the
+ * COMMIT in the last one.
  */
 void submit_store_run(struct db_conn *conn, const struct submit_request *req,
     submit_store_done_cb cb, void *arg);

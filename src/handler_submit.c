@@ -97,6 +97,17 @@ handler_submit_stored_cb(void *arg, enum submit_outcome outcome, long submit_id,
 		handler_submit_reply(r, submit_id, ids);
 	} else if (outcome == SUBMIT_REFUSED) {
 		handler_submit_refuse(r, 200, message);
+	} else if (outcome == SUBMIT_DB_UNKNOWN) {
+		log_error("req=%llu submit: the database connection was lost"
+			  " after COMMIT was sent: %s",
+		    (unsigned long long)r->id, message);
+		evhttp_add_header(evhttp_request_get_output_headers(r->req),
+		    "Retry-After", "1");
+		reply_error(r, 503, -2,
+		    "the database connection was lost while committing, so"
+		    " the submission may or may not be stored; send it again:"
+		    " a stored one is answered with its ids (%s)",
+		    message);
 	} else {
 		log_error("req=%llu submit failed in the database: %s",
 		    (unsigned long long)r->id, message);

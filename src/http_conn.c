@@ -10,11 +10,11 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
@@ -53,10 +53,11 @@ struct http_conn {
 	char method[16];	/* Of the request arriving, as far as known. */
 	char path[128];
 	char peer[64];
-	char head_line[40]; /* Start of the header line being scanned. */
-	size_t head_line_len;
-	size_t head_lines;	  /* Header lines seen, the request line too. */
-	bool head_done;		  /* Its blank line seen: the body follows. */
+	size_t head_line_len; /* Bytes of the header line being scanned. */
+	size_t head_lines;    /* Lines seen, the request line too. */
+	size_t head_name_at;  /* Of "content-length:" matched; SIZE_MAX: not. */
+	long long head_value; /* Its digits so far, or -1. */
+	bool head_done;	      /* Its blank line seen: the body follows. */
 	long long content_length; /* Largest Content-Length seen, or -1. */
 	int refusal;	  /* Code to answer at the next turn; -1: lingering. */
 	int own_status;	  /* Code of libevent's own answer, or 0. */
@@ -256,40 +257,66 @@ http_conn_note_request_line(struct http_conn *conn, struct evbuffer *buf)
  * The request head is scanned as it arrives, for one thing: a
  * Content-Length over max_body_size, refused with mttd's JSON 413
  * before the body is read (libevent would answer with its HTML page, or
- * with 100 Continue first).  libevent still parses the head itself.
+ * with 100 Continue first).  libevent still parses the head itself; the
+ * scan reads the value as libevent's strtoll does (blanks, a '+', any
+ * number of digits), byte by byte, so no line is too long for it.
  */
+static const char http_conn_cl_name[] = "content-length:";
+#define HTTP_CONN_CL_NAME_LEN (sizeof http_conn_cl_name - 1)
+
 static void
 http_conn_head_reset(struct http_conn *conn)
 {
 	conn->head_line_len = 0;
 	conn->head_lines = 0;
+	conn->head_name_at = 0;
+	conn->head_value = -1;
 	conn->head_done = false;
 	conn->content_length = -1;
 }
 
-/* One whole header line (its first bytes) has been seen. */
+/* A line of the head has ended. */
 static void
-http_conn_head_line(struct http_conn *conn)
+http_conn_head_line_end(struct http_conn *conn)
 {
-	static const char name[] = "content-length:";
-	const char *v = conn->head_line + sizeof name - 1;
-	size_t len = conn->head_line_len;
-	long long n = 0;
-
-	conn->head_line[len < sizeof conn->head_line ? len : 0] = '\0';
-	if (conn->head_lines++ > 0 &&
-	    (len == 0 || strcmp(conn->head_line, "\r") == 0)) {
+	if (conn->head_line_len == 0 && conn->head_lines > 0)
 		conn->head_done = true;
+	if (conn->head_value > conn->content_length)
+		conn->content_length = conn->head_value;
+	if (conn->head_line_len > 0 || conn->head_lines > 0)
+		conn->head_lines++;
+	conn->head_line_len = 0;
+	conn->head_name_at = 0;
+	conn->head_value = -1;
+}
+
+/* One more byte of a header line (not CR or LF). */
+static void
+http_conn_head_char(struct http_conn *conn, char c)
+{
+	size_t at = conn->head_name_at;
+
+	conn->head_line_len++;
+	if (conn->head_lines == 0 || at == SIZE_MAX)
+		return;
+	if (at < HTTP_CONN_CL_NAME_LEN) {
+		conn->head_name_at = tolower((unsigned char)c) ==
+			http_conn_cl_name[at] ?
+		    at + 1 :
+		    SIZE_MAX;
 		return;
 	}
-	if (len < sizeof name ||
-	    strncasecmp(conn->head_line, name, sizeof name - 1) != 0)
+	if (c >= '0' && c <= '9') {
+		if (conn->head_value < 0)
+			conn->head_value = 0;
+		if (conn->head_value < (1LL << 50))
+			conn->head_value = conn->head_value * 10 + (c - '0');
 		return;
-	v += strspn(v, " \t");
-	while (*v >= '0' && *v <= '9' && n < (1LL << 50))
-		n = n * 10 + (*v++ - '0');
-	if (n > conn->content_length)
-		conn->content_length = n;
+	}
+	/* Blanks and one sign before the digits; anything else ends it. */
+	if (conn->head_value < 0 && (c == ' ' || c == '\t' || c == '+'))
+		return;
+	conn->head_name_at = SIZE_MAX;
 }
 
 static void
@@ -298,12 +325,10 @@ http_conn_head_bytes(struct http_conn *conn, const char *p, size_t n)
 	size_t i;
 
 	for (i = 0; i < n && !conn->head_done; i++) {
-		if (p[i] == '\n') {
-			http_conn_head_line(conn);
-			conn->head_line_len = 0;
-		} else if (conn->head_line_len++ < sizeof conn->head_line - 1) {
-			conn->head_line[conn->head_line_len - 1] = p[i];
-		}
+		if (p[i] == '\n')
+			http_conn_head_line_end(conn);
+		else if (p[i] != '\r')
+			http_conn_head_char(conn, p[i]);
 	}
 }
 
@@ -459,8 +484,9 @@ http_conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 		    "request body of %lld bytes is larger than max_body_size"
 		    " (%zu bytes)",
 		    conn->content_length, conn->owner->settings->max_body_size);
-		log_info("peer=%s %s %s: 413 %s", conn->peer, conn->method,
-		    conn->path, msg);
+		log_info("peer=%s %s %s: 413 %s", conn->peer,
+		    conn->method[0] ? conn->method : "-",
+		    conn->path[0] ? conn->path : "-", msg);
 		http_conn_refuse(conn, 413, "Payload Too Large", msg, true);
 		return;
 	}
@@ -522,6 +548,43 @@ http_conn_input_cb(
 }
 
 /*
+ * The status code of the answer starting at byte from of buf, or 0.
+ * Peeked, not copied out: libevent freezes the start of an output
+ * buffer it has written from, and evbuffer_copyout_from then fails.
+ */
+static int
+http_conn_status_at(struct evbuffer *buf, size_t from)
+{
+	struct evbuffer_ptr pos;
+	struct evbuffer_iovec vec[4];
+	char line[24];
+	size_t got = 0, i, take;
+	int n, code;
+	const char *p;
+
+	if (evbuffer_ptr_set(buf, &pos, from, EVBUFFER_PTR_SET) != 0)
+		return 0;
+	n = evbuffer_peek(buf, sizeof line - 1, &pos, vec, 4);
+	for (i = 0; i < (size_t)(n < 4 ? n : 4) && got < sizeof line - 1; i++) {
+		take = vec[i].iov_len < sizeof line - 1 - got ?
+		    vec[i].iov_len :
+		    sizeof line - 1 - got;
+		memcpy(line + got, vec[i].iov_base, take);
+		got += take;
+	}
+	line[got] = '\0';
+
+	/* "HTTP/" major "." minor " " and three digits. */
+	if (strncmp(line, "HTTP/", 5) != 0)
+		return 0;
+	p = line + 5 + strspn(line + 5, "0123456789.");
+	if (*p++ != ' ' || strspn(p, "0123456789") < 3)
+		return 0;
+	code = (p[0] - '0') * 100 + (p[1] - '0') * 10 + (p[2] - '0');
+	return code;
+}
+
+/*
  * Output while mttd does not hold a request is libevent's own: an
  * interim 100 Continue, or an error page after which it closes.  Read
  * its code from the status line just added (a 100 may still be ahead).
@@ -531,8 +594,6 @@ http_conn_output_cb(
     struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 {
 	struct http_conn *conn = arg;
-	struct evbuffer_ptr pos;
-	char line[16] = "";
 	int code;
 
 	if (info->n_added == 0 || conn->state == HTTP_CONN_HANDLING)
@@ -541,15 +602,8 @@ http_conn_output_cb(
 		conn->own_bytes += info->n_added;
 		return;
 	}
-	if (evbuffer_ptr_set(buf, &pos,
-		evbuffer_get_length(buf) - info->n_added,
-		EVBUFFER_PTR_SET) != 0 ||
-	    evbuffer_copyout_from(buf, &pos, line, sizeof line - 1) < 12)
-		return;
-	if (memcmp(line, "HTTP/1.", 7) != 0 || line[8] != ' ' ||
-	    strspn(line + 9, "0123456789") < 3)
-		return;
-	code = (line[9] - '0') * 100 + (line[10] - '0') * 10 + line[11] - '0';
+	code = http_conn_status_at(
+	    buf, evbuffer_get_length(buf) - info->n_added);
 	if (code < 200)
 		return;
 	conn->own_status = code;
@@ -777,6 +831,44 @@ http_conns_find(struct http_conns *c, struct evhttp_connection *evcon)
 	return conn;
 }
 
+int
+http_conns_evhttp_timeout_s(const struct settings *s)
+{
+	return (s->request_timeout_s > s->idle_timeout_s ?
+		       s->request_timeout_s :
+		       s->idle_timeout_s) +
+	    1;
+}
+
+/* What a client may send while its answer is made: close detection. */
+#define HTTP_CONN_HANDLING_INPUT_MAX (64 * 1024)
+
+/*
+ * While mttd answers, evhttp keeps reading only to see a close: bound
+ * what it may buffer, and time the answer by its writes alone (evhttp's
+ * read timeout would cut a long answer to a client that sends nothing,
+ * its restarts at each chunk aside).  A reader that takes no byte for
+ * request_timeout is cut.
+ */
+static void
+http_conn_answer_clock(struct http_conn *conn, bool answering)
+{
+	struct timeval write_tv = { conn->owner->settings->request_timeout_s,
+		0 };
+	struct timeval both_tv = {
+		http_conns_evhttp_timeout_s(conn->owner->settings), 0
+	};
+
+	if (answering) {
+		bufferevent_setwatermark(
+		    conn->bev, EV_READ, 0, HTTP_CONN_HANDLING_INPUT_MAX);
+		bufferevent_set_timeouts(conn->bev, NULL, &write_tv);
+		return;
+	}
+	bufferevent_setwatermark(conn->bev, EV_READ, 0, 0);
+	bufferevent_set_timeouts(conn->bev, &both_tv, &both_tv);
+}
+
 void
 http_conns_request_read(struct http_conns *c, struct evhttp_connection *evcon)
 {
@@ -786,6 +878,7 @@ http_conns_request_read(struct http_conns *c, struct evhttp_connection *evcon)
 		return;
 	evtimer_del(conn->timer);
 	http_conn_set_state(conn, HTTP_CONN_HANDLING);
+	http_conn_answer_clock(conn, true);
 }
 
 void
@@ -793,8 +886,10 @@ http_conns_answer_sent(struct http_conns *c, struct evhttp_connection *evcon)
 {
 	struct http_conn *conn = http_conns_find(c, evcon);
 
-	if (conn != NULL && conn->state == HTTP_CONN_HANDLING)
+	if (conn != NULL && conn->state == HTTP_CONN_HANDLING) {
+		http_conn_answer_clock(conn, false);
 		http_conn_wait_for_request(conn);
+	}
 }
 
 void

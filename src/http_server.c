@@ -168,11 +168,7 @@ http_server_apply_settings(struct http_server *s)
 	 * or an idle connection first, so it mostly ends stalled writes.
 	 * It applies to connections accepted from now on.
 	 */
-	evhttp_set_timeout(s->http,
-	    (st->request_timeout_s > st->idle_timeout_s ?
-		    st->request_timeout_s :
-		    st->idle_timeout_s) +
-		1);
+	evhttp_set_timeout(s->http, http_conns_evhttp_timeout_s(st));
 }
 
 struct http_server *

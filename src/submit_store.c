@@ -388,6 +388,22 @@ store_retry(struct submit_store *st)
 	store_send(st, STEP_ROLLBACK);
 }
 
+/*
+ * The round trip just lost carried the COMMIT: the server may have
+ * committed and died before its answer came (a fast shutdown does).
+ */
+static bool
+store_commit_was_sent(const struct submit_store *st)
+{
+	int i;
+
+	for (i = 0; i < st->nstmts; i++) {
+		if (st->stmts[i]->role == ROLE_COMMIT)
+			return true;
+	}
+	return false;
+}
+
 /* A statement failed: name what it was about. */
 static void
 store_failed(struct submit_store *st, const struct db_result *res)
@@ -396,7 +412,10 @@ store_failed(struct submit_store *st, const struct db_result *res)
 	const char *why = res->error ? res->error : "unknown error";
 
 	if (res->conn_lost) {
-		store_done(st, SUBMIT_DB_FAILED, why);
+		store_done(st,
+		    store_commit_was_sent(st) ? SUBMIT_DB_UNKNOWN :
+						SUBMIT_DB_FAILED,
+		    why);
 		return;
 	}
 	if (store_should_retry(st, res)) {
