@@ -239,6 +239,34 @@ class OwnAnswers(h.MttdTestCase):
         self.assertRegex(self.access_line(mark, 400),
                          r"method=GARBAGE path=- status=400")
 
+    def test_on_a_kept_alive_connection(self):
+        # After a first answer libevent's own is logged all the same.
+        for second, status in ((b"TRACE / HTTP/1.1\r\n\r\n", 501),
+                               (b"GARBAGE\r\n\r\n", 400)):
+            mark = self.mttd.log_mark()
+            s = connect(self.mttd.port)
+            self.assertIn(b"200 OK", get_root(s))
+            s.sendall(second)
+            out, _ = read_until_close(s, 5)
+            s.close()
+            self.assertTrue(out.startswith(b"HTTP/1.1 %d" % status), out)
+            self.assertIsNotNone(self.access_line(mark, status))
+
+    def test_content_length_spelled_any_way_gets_json_413(self):
+        for value in (b"999999", b" " * 60 + b"999999", b"0" * 60 + b"999999",
+                      b"+999999", b"\t999999 "):
+            before = self.snapshot()
+            out = self.mttd.raw(b"POST /submit HTTP/1.1\r\nHost: x\r\n"
+                                b"Content-Type: application/json\r\n"
+                                b"Content-Length:" + value + b"\r\n\r\n{",
+                                timeout=5)
+            lines, answer = answer_json(out)
+            self.assertEqual(lines[0], b"HTTP/1.1 413 Payload Too Large",
+                             value)
+            self.assertTrue(h.names_word(answer["status_message"],
+                                         "max_body_size"), answer)
+            self.assertEqual(self.snapshot(), before)
+
     def test_interim_100_continue_is_not_an_answer(self):
         mark = self.mttd.log_mark()
         resp = self.mttd.upload("POST", "/submit", h.to_json(h.submit_body(

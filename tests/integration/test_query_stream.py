@@ -329,6 +329,54 @@ class SlowReader(StreamTestCase):
         self.assertServes()
 
 
+class SteadyReader(StreamTestCase):
+    """Short clocks: a reader that keeps reading, slowly, is never cut,
+    and a client that sends while its answer is written is bounded."""
+
+    MTTD = {"server": {"request_timeout": "1", "idle_timeout": "1"}}
+
+    def test_slow_steady_reader_is_not_cut(self):
+        # 300 KB/s for 7 s: a 1 MiB chunk takes over 3 s to leave,
+        # longer than any timeout here, yet bytes keep moving.
+        reader = StreamReader(self.mttd, "/detail", BIG_QUERY)
+        try:
+            start = time.time()
+            while time.time() - start < 7:
+                reader.recv_bytes(30000)
+                time.sleep(0.1)
+            self.assertFalse(reader.eof or reader.stalled or reader.done)
+            self.assertGreater(reader.received, 1500000)
+            self.assertEqual(reader.status, 200)
+        finally:
+            reader.close()
+        self.assertBackendsIdle(within=5.0)
+
+    def test_bytes_sent_during_an_answer_are_bounded(self):
+        pid = self.mttd.proc.pid
+        before = proc_status(pid)["VmRSS"]
+        reader = StreamReader(self.mttd, "/detail", BIG_QUERY)
+        try:
+            reader.recv_bytes(4096)
+            reader.sock.setblocking(False)
+            junk, sent = b"x" * 65536, 0
+            deadline = time.time() + 3
+            while time.time() < deadline and sent < 200 << 20:
+                try:
+                    sent += reader.sock.send(junk)
+                except BlockingIOError:
+                    time.sleep(0.01)
+                except (ConnectionResetError, BrokenPipeError):
+                    # Not reading for request_timeout: cut, rightly.
+                    break
+            growth = proc_status(pid)["VmRSS"] - before
+            # mttd stopped reading: the kernel's buffers filled.
+            self.assertLess(sent, 32 << 20)
+            self.assertLess(growth, RSS_BOUND)
+        finally:
+            reader.close()
+        self.assertServes()
+
+
 class BigSummary(StreamTestCase):
     """/summary of more groups than mttd answers from one statement
     (10,000): the rest comes through the cursor, in flat memory."""
