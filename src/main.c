@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -56,9 +57,9 @@ struct mttd {
 	struct db_pool *read_pool; /* A replica's, or NULL. */
 	struct http_server *server;
 	struct event *sig_term, *sig_int, *sig_hup;
-	int stop_signals;  /* TERM/INT seen so far. */
-	char *config_file; /* Absolute: SIGHUP reads it from "/" too. */
-	bool foreground;   /* Logging to stderr. */
+	int stop_signals;	    /* TERM/INT seen so far. */
+	char config_file[PATH_MAX]; /* Absolute: SIGHUP reads it from "/". */
+	bool foreground;	    /* Logging to stderr. */
 };
 
 /* The log is a file: die() then also tells the terminal. */
@@ -196,9 +197,9 @@ load_settings(struct mttd *m, const struct options *o)
 		fprintf(stderr, "mttd: %s\n", cause);
 		exit(EXIT_CONFIG);
 	}
-	m->config_file = realpath(o->config, NULL);
-	if (m->config_file == NULL)
-		m->config_file = xstrdup(o->config);
+	if (realpath(o->config, m->config_file) == NULL)
+		snprintf(
+		    m->config_file, sizeof m->config_file, "%s", o->config);
 	m->foreground = o->foreground;
 }
 
@@ -715,7 +716,6 @@ shutdown_all(struct mttd *m)
 	log_info("mttd stopped");
 	log_shutdown();
 	settings_free(&m->settings);
-	free(m->config_file);
 }
 
 int
