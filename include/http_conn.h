@@ -8,6 +8,8 @@
 #ifndef MTTD_HTTP_CONN_H
 #define MTTD_HTTP_CONN_H
 
+#include <stdbool.h>
+
 #include <event2/event.h>
 #include <event2/http.h>
 
@@ -40,6 +42,13 @@ void http_conns_drain(struct http_conns *c);
  * they decide (evhttp's restarts at every byte).
  */
 int http_conns_evhttp_timeout_s(const struct settings *s);
+
+/*
+ * While draining: true once for a connection whose request was on its
+ * way when the drain began (it is served; later ones get 503).
+ */
+bool http_conns_drain_admits(
+    struct http_conns *c, struct evhttp_connection *evcon);
 
 /* The number of client connections open now. */
 int http_conns_open(const struct http_conns *c);

@@ -41,6 +41,9 @@ int log_reopen(char **cause) __attribute__((warn_unused_result));
 /* Close the log files; later lines go to stderr. */
 void log_shutdown(void);
 
+/* Note the process id again, in a child just forked. */
+void log_after_fork(void);
+
 /* Write one line at level; func is printed at DEBUG. */
 void log_write(enum log_level level, const char *func, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -11,10 +11,13 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
@@ -63,6 +66,7 @@ struct http_conn {
 	int own_status;	  /* Code of libevent's own answer, or 0. */
 	size_t own_bytes; /* Its bytes so far. */
 	long own_ms;	  /* When it began, in ms of the request. */
+	bool drain_admit; /* Its request was on its way when draining began. */
 	http_conn_close_cb close_cb;
 	void *close_arg;
 	struct http_conn *next; /* In its hash bucket. */
@@ -669,6 +673,20 @@ http_conns_over_limit(struct http_conns *c, struct http_conn *conn)
 	http_conn_refuse(conn, 503, "Service Unavailable", msg, false);
 }
 
+/*
+ * Answers are small and clients wait for each one before sending the
+ * next request: Nagle's algorithm would hold them for a delayed ACK.
+ */
+static void
+http_conn_set_nodelay(struct bufferevent *bev)
+{
+	int one = 1;
+
+	if (bufferevent_getfd(bev) >= 0)
+		setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY,
+		    &one, sizeof one);
+}
+
 static void
 http_conns_add(struct http_conns *c, struct evhttp_connection *evcon,
     struct bufferevent *bev)
@@ -682,6 +700,7 @@ http_conns_add(struct http_conns *c, struct evhttp_connection *evcon,
 	conn->bev = bev;
 	evhttp_connection_get_peer(evcon, &addr, &port);
 	snprintf(conn->peer, sizeof conn->peer, "%s", addr ? addr : "unknown");
+	http_conn_set_nodelay(bev);
 	conn->timer = evtimer_new(c->base, http_conn_timer_cb, conn);
 	conn->input_watch = evbuffer_add_cb(
 	    bufferevent_get_input(bev), http_conn_input_cb, conn);
@@ -792,18 +811,37 @@ http_conns_free(struct http_conns *c)
 	free(c);
 }
 
+/* Bytes the kernel holds for conn that libevent has not read yet. */
+static int
+http_conn_unread(const struct http_conn *conn)
+{
+	int fd = bufferevent_getfd(conn->bev), n = 0;
+
+	if (fd < 0 || ioctl(fd, FIONREAD, &n) != 0)
+		return 0;
+	return n;
+}
+
 void
 http_conns_drain(struct http_conns *c)
 {
 	struct http_conn **idle, *conn;
 	size_t i, n = 0;
 
-	/* Collected first: freeing one changes the table. */
+	/*
+	 * Collected first: freeing one changes the table.  A request whose
+	 * bytes are arriving, or wait in the kernel, was on its way: it is
+	 * served; the next one on its connection is not.
+	 */
 	idle = xcalloc((size_t)c->open + 1, sizeof *idle);
 	for (i = 0; i < c->nbuckets; i++) {
 		for (conn = c->buckets[i]; conn != NULL; conn = conn->next) {
-			if (conn->state == HTTP_CONN_IDLE)
+			if (conn->state == HTTP_CONN_IDLE &&
+			    http_conn_unread(conn) == 0)
 				idle[n++] = conn;
+			else if (conn->state == HTTP_CONN_IDLE ||
+			    conn->state == HTTP_CONN_READING)
+				conn->drain_admit = true;
 		}
 	}
 	log_info("draining: closing %zu idle connection(s)", n);
@@ -879,6 +917,17 @@ http_conns_request_read(struct http_conns *c, struct evhttp_connection *evcon)
 	evtimer_del(conn->timer);
 	http_conn_set_state(conn, HTTP_CONN_HANDLING);
 	http_conn_answer_clock(conn, true);
+}
+
+bool
+http_conns_drain_admits(struct http_conns *c, struct evhttp_connection *evcon)
+{
+	struct http_conn *conn = http_conns_find(c, evcon);
+	bool admit = conn != NULL && conn->drain_admit;
+
+	if (conn != NULL)
+		conn->drain_admit = false;
+	return admit;
 }
 
 void

@@ -46,21 +46,6 @@ http_server_method_name(enum evhttp_cmd_type cmd)
 	}
 }
 
-/*
- * Answers are small and clients wait for each one before sending the
- * next request: Nagle's algorithm would hold them for a delayed ACK.
- */
-static void
-http_server_set_nodelay(struct evhttp_connection *evcon)
-{
-	struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
-	int one = 1;
-
-	if (bev != NULL && bufferevent_getfd(bev) >= 0)
-		setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY,
-		    &one, sizeof one);
-}
-
 /* The first address of X-Forwarded-For, when the proxy is trusted. */
 static void
 http_server_client_addr(struct http_server *s, struct request *r)
@@ -99,10 +84,8 @@ http_server_request_cb(struct evhttp_request *req, void *arg)
 	r->method = http_server_method_name(evhttp_request_get_command(req));
 	r->path = router_path_normalise(
 	    evhttp_request_get_uri(req), s->settings->url_prefix);
-	if (evcon != NULL) {
+	if (evcon != NULL)
 		evhttp_connection_get_peer(evcon, &addr, &port);
-		http_server_set_nodelay(evcon);
-	}
 	snprintf(r->peer, sizeof r->peer, "%s", addr ? addr : "unknown");
 	http_server_client_addr(s, r);
 	if (evcon != NULL)

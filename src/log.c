@@ -104,6 +104,9 @@ log_sink_set(struct log_sink *sink, int fd, const char *path, int fallback)
 	}
 }
 
+/* getpid() is a system call each time: this process's, kept. */
+static pid_t log_pid;
+
 int
 log_setup(const char *path, const char *access_path, enum log_level level,
     char **cause)
@@ -119,6 +122,7 @@ log_setup(const char *path, const char *access_path, enum log_level level,
 	log_sink_set(&log_main, fd, path, STDERR_FILENO);
 	log_sink_set(&log_acc, afd, access_path, -1);
 	log_threshold = level;
+	log_pid = getpid();
 	return 0;
 
 fail:
@@ -178,6 +182,12 @@ log_emit(int fd, const char *buf, size_t len)
  * Put the time prefix "YYYY-MM-DD HH:MM:SS.mmm [pid] " at buf, in UTC so
  * that lines from hosts in different zones and across a DST change sort.
  */
+void
+log_after_fork(void)
+{
+	log_pid = getpid();
+}
+
 static size_t
 log_prefix(char *buf, size_t size)
 {
@@ -190,7 +200,7 @@ log_prefix(char *buf, size_t size)
 	gmtime_r(&tv.tv_sec, &tm);
 	n = strftime(buf, size, "%Y-%m-%d %H:%M:%S", &tm);
 	m = snprintf(buf + n, size - n, ".%03d [%ld] ",
-	    (int)(tv.tv_usec / 1000), (long)getpid());
+	    (int)(tv.tv_usec / 1000), (long)(log_pid ? log_pid : getpid()));
 	return n + (size_t)m;
 }
 

@@ -564,6 +564,7 @@ go_background(const struct mttd *m)
 		exit(read(fds[0], &ok, 1) == 1 ? 0 : 1);
 	}
 	close(fds[0]);
+	log_after_fork();
 	startup_pipe = fds[1];
 	in_background = true;
 	if (setsid() < 0)

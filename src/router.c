@@ -18,6 +18,7 @@
 #include <event2/keyvalq_struct.h>
 
 #include "handlers.h"
+#include "http_conn.h"
 #include "http_server.h"
 #include "log.h"
 #include "router.h"
@@ -246,7 +247,9 @@ router_dispatch(struct request *r)
 		return;
 
 	/* A request that came after SIGTERM on a kept-alive connection. */
-	if (r->server->draining) {
+	if (r->server->draining &&
+	    !http_conns_drain_admits(
+		r->server->conns, evhttp_request_get_connection(r->req))) {
 		evhttp_add_header(evhttp_request_get_output_headers(r->req),
 		    "Retry-After", "1");
 		reply_error(r, 503, -2, "mttd is shutting down; try again");

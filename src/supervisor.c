@@ -119,6 +119,7 @@ supervisor_fork(struct supervisor *sv, int i)
 		return -1;
 	}
 	if (pid == 0) {
+		log_after_fork();
 		supervisor_worker_process = true;
 		supervisor_ready_fd = sv->ready[1];
 		close(sv->ready[0]);
