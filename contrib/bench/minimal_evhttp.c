@@ -71,7 +71,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	if (getsockname(evhttp_bound_socket_get_fd(bound),
-	    (struct sockaddr *)&sin, &len) != 0) {
+		(struct sockaddr *)&sin, &len) != 0) {
 		perror("getsockname");
 		return 1;
 	}
