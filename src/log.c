@@ -188,20 +188,37 @@ log_after_fork(void)
 	log_pid = getpid();
 }
 
+/*
+ * The date and time of a line, formatted once a second: every request
+ * writes an access line, and strftime would cost more than the rest.
+ */
+static const char *
+log_second_text(time_t sec)
+{
+	static char text[32];
+	static time_t done = -1;
+	struct tm tm;
+
+	if (sec != done) {
+		gmtime_r(&sec, &tm);
+		strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S", &tm);
+		done = sec;
+	}
+	return text;
+}
+
 static size_t
 log_prefix(char *buf, size_t size)
 {
 	struct timeval tv;
-	struct tm tm;
-	size_t n;
 	int m;
 
 	gettimeofday(&tv, NULL);
-	gmtime_r(&tv.tv_sec, &tm);
-	n = strftime(buf, size, "%Y-%m-%d %H:%M:%S", &tm);
-	m = snprintf(buf + n, size - n, ".%03d [%ld] ",
+	m = snprintf(buf, size, "%s.%03d [%ld] ", log_second_text(tv.tv_sec),
 	    (int)(tv.tv_usec / 1000), (long)(log_pid ? log_pid : getpid()));
-	return n + (size_t)m;
+	if (m < 0)
+		return 0;
+	return (size_t)m < size ? (size_t)m : size - 1;
 }
 
 /*
