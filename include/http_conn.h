@@ -32,10 +32,16 @@ struct http_conns *http_conns_new(
 void http_conns_free(struct http_conns *c);
 
 /*
- * Stopping: close the connections waiting for a request now.  Those
- * reading one go on; http_server answers what they send with 503.
+ * Stopping: close the connections waiting for a request now.  A request
+ * already on its way (arriving, or unread in the kernel) is waited for
+ * and served; cb(arg) runs when one of those goes away unserved, so the
+ * caller can see whether the drain is over.  Later requests on open
+ * connections get 503 (http_server).
  */
-void http_conns_drain(struct http_conns *c);
+void http_conns_drain(struct http_conns *c, void (*cb)(void *arg), void *arg);
+
+/* While draining: requests on their way that have not arrived yet. */
+int http_conns_arriving(const struct http_conns *c);
 
 /*
  * The inactivity timeout to give evhttp: past mttd's own clocks, so that

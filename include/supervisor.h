@@ -16,10 +16,13 @@
  * (call supervisor_worker_ready once it listens).  The supervisor itself
  * never returns: once every worker listens it calls started(port) (if
  * not NULL), then supervises until SIGTERM or SIGINT have stopped every
- * worker, and exits 0 (1 if the first workers could not start).  A port
+ * worker, and exits 0 (1 if the first workers could not start).  On
+ * SIGHUP it calls reload() (if not NULL), which may update s for the
+ * workers it starts later, before passing the signal on.  A port
  * of 0 is resolved here first, so that every worker binds the same one.
  */
-void supervisor_run(struct settings *s, void (*started)(int port));
+void supervisor_run(
+    struct settings *s, void (*started)(int port), void (*reload)(void));
 
 /* In a worker: it listens now (the supervisor waits for each one). */
 void supervisor_worker_ready(void);

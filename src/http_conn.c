@@ -67,6 +67,7 @@ struct http_conn {
 	size_t own_bytes; /* Its bytes so far. */
 	long own_ms;	  /* When it began, in ms of the request. */
 	bool drain_admit; /* Its request was on its way when draining began. */
+	bool drain_counted; /* ...and the drain waits for it to arrive. */
 	http_conn_close_cb close_cb;
 	void *close_arg;
 	struct http_conn *next; /* In its hash bucket. */
@@ -81,6 +82,9 @@ struct http_conns {
 	struct http_conn **buckets; /* By evhttp connection. */
 	size_t nbuckets;	    /* A power of two. */
 	int open;
+	int drain_waiting; /* Requests on their way when draining began. */
+	void (*drain_cb)(void *); /* Told when one of them went away. */
+	void *drain_arg;
 	time_t over_limit_logged; /* When max_connections was last logged. */
 	unsigned long over_limit_count; /* Refused since then. */
 };
@@ -462,8 +466,9 @@ http_conn_refuse(struct http_conn *conn, int code, const char *reason,
 	if (fd >= 0 && len > 0 &&
 	    send(fd, answer, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT) != len)
 		len = 0;
-	http_conn_log_access(
-	    conn, code, (size_t)len, http_conn_elapsed_ms(conn), "connection");
+	/* The body's bytes, as for every answer mttd writes. */
+	http_conn_log_access(conn, code, len > 0 ? strlen(body) : 0,
+	    http_conn_elapsed_ms(conn), "connection");
 
 	http_conn_set_state(conn, HTTP_CONN_REFUSED);
 	if (fd >= 0)
@@ -617,6 +622,19 @@ http_conn_output_cb(
 	evtimer_del(conn->timer);
 }
 
+/* A request the drain waited for arrived, or its connection closed. */
+static void
+http_conn_drain_done(struct http_conn *conn, bool closed)
+{
+	struct http_conns *c = conn->owner;
+
+	if (!conn->drain_counted)
+		return;
+	conn->drain_counted = false;
+	if (--c->drain_waiting == 0 && closed && c->drain_cb != NULL)
+		c->drain_cb(c->drain_arg);
+}
+
 /* Adoption and the end of a connection. */
 
 static void
@@ -646,6 +664,7 @@ http_conn_closed_cb(struct evhttp_connection *evcon, void *arg)
 			 " was complete (%zu bytes of it received)",
 		    conn->peer, conn->method[0] ? conn->method : "-",
 		    conn->path[0] ? conn->path : "-", conn->bytes_in);
+	http_conn_drain_done(conn, true);
 	http_conn_free(conn);
 
 	/* Last: the hook may ask to be forgotten, which is then a no-op. */
@@ -823,7 +842,7 @@ http_conn_unread(const struct http_conn *conn)
 }
 
 void
-http_conns_drain(struct http_conns *c)
+http_conns_drain(struct http_conns *c, void (*cb)(void *arg), void *arg)
 {
 	struct http_conn **idle, *conn;
 	size_t i, n = 0;
@@ -840,14 +859,27 @@ http_conns_drain(struct http_conns *c)
 			    http_conn_unread(conn) == 0)
 				idle[n++] = conn;
 			else if (conn->state == HTTP_CONN_IDLE ||
-			    conn->state == HTTP_CONN_READING)
+			    conn->state == HTTP_CONN_READING) {
 				conn->drain_admit = true;
+				conn->drain_counted = true;
+				c->drain_waiting++;
+			}
 		}
 	}
-	log_info("draining: closing %zu idle connection(s)", n);
+	c->drain_cb = cb;
+	c->drain_arg = arg;
+	log_info("draining: closing %zu idle connection(s); %d request(s) on"
+		 " their way",
+	    n, c->drain_waiting);
 	for (i = 0; i < n; i++)
 		evhttp_connection_free(idle[i]->evcon);
 	free(idle);
+}
+
+int
+http_conns_arriving(const struct http_conns *c)
+{
+	return c->drain_waiting;
 }
 
 int
@@ -917,6 +949,7 @@ http_conns_request_read(struct http_conns *c, struct evhttp_connection *evcon)
 	evtimer_del(conn->timer);
 	http_conn_set_state(conn, HTTP_CONN_HANDLING);
 	http_conn_answer_clock(conn, true);
+	http_conn_drain_done(conn, false);
 }
 
 bool

@@ -194,7 +194,8 @@ http_server_new(struct event_base *base, const struct settings *settings,
 static void
 http_server_maybe_stop(struct http_server *s)
 {
-	if (s->draining && s->active == 0 && s->sending == 0)
+	if (s->draining && s->active == 0 && s->sending == 0 &&
+	    http_conns_arriving(s->conns) == 0)
 		event_base_loopexit(s->base, NULL);
 }
 
@@ -258,6 +259,12 @@ http_server_drain_limit_cb(evutil_socket_t fd, short what, void *arg)
 	event_base_loopexit(s->base, NULL);
 }
 
+static void
+http_server_drain_progress_cb(void *arg)
+{
+	http_server_maybe_stop(arg);
+}
+
 void
 http_server_drain(struct http_server *s)
 {
@@ -268,7 +275,7 @@ http_server_drain(struct http_server *s)
 		s->bound = NULL;
 	}
 	s->draining = true;
-	http_conns_drain(s->conns);
+	http_conns_drain(s->conns, http_server_drain_progress_cb, s);
 	log_info("draining: %d request(s) in flight, %d answer(s) being"
 		 " written",
 	    s->active, s->sending);

@@ -244,9 +244,8 @@ log_format(char *buf, size_t off, const char *fmt, va_list ap)
 	for (i = off; i < off + (size_t)n; i++) {
 		if (buf[i] == '\n')
 			buf[i] = ' ';
-		else if (((unsigned char)buf[i] < 0x20 && buf[i] != '\t') ||
-		    buf[i] == 0x7f)
-			buf[i] = '?';
+		else if ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f)
+			buf[i] = '?'; /* Tabs too: fields split on blanks. */
 	}
 	buf[off + (size_t)n] = '\n';
 	return off + (size_t)n + 1;

@@ -179,9 +179,9 @@ parse_options(int argc, char **argv, struct options *o)
 	if (o->config == NULL || optind != argc ||
 	    (o->foreground && o->daemon)) {
 		fprintf(stderr, "mttd: %s\n",
-		    o->config == NULL ? "-c FILE is required" :
-			o->foreground ? "-f and --daemon exclude each other" :
-					"unexpected argument");
+		    o->config == NULL  ? "-c FILE is required" :
+			optind != argc ? "unexpected argument" :
+					 "-f and --daemon exclude each other");
 		usage_short(stderr);
 		exit(EXIT_CONFIG);
 	}
@@ -423,16 +423,16 @@ worker_settings_refresh(struct mttd *m)
 	char *cause = NULL;
 
 	if (!reload_settings(m, &next, &cause)) {
-		log_error("worker: keeping the configuration read at start-up:"
-			  " %s",
+		log_error("worker: keeping the supervisor's configuration (the"
+			  " last in force): %s",
 		    cause);
 		free(cause);
 		return;
 	}
 	if (log_setup(m->foreground ? NULL : next.log_file, next.access_log,
 		next.log_level, &cause) != 0) {
-		log_error("worker: keeping the configuration read at start-up:"
-			  " %s",
+		log_error("worker: keeping the supervisor's configuration (the"
+			  " last in force): %s",
 		    cause);
 		free(cause);
 		settings_free(&next);
@@ -638,6 +638,37 @@ supervisor_started_cb(int port)
 	startup_done();
 }
 
+/* The supervisor's own mttd, for its SIGHUP. */
+static struct mttd *supervised;
+
+/*
+ * SIGHUP in the supervisor: read the file, so that a worker started
+ * later gets the configuration in force (the workers read it too).
+ */
+static void
+supervisor_reload_cb(void)
+{
+	struct settings next;
+	char *cause = NULL;
+
+	if (!reload_settings(supervised, &next, &cause))
+		goto fail;
+	if (log_setup(supervised->foreground ? NULL : next.log_file,
+		next.access_log, next.log_level, &cause) != 0) {
+		settings_free(&next);
+		goto fail;
+	}
+	settings_free(&supervised->settings);
+	supervised->settings = next;
+	log_info("SIGHUP: the supervisor's configuration is in force");
+	return;
+
+fail:
+	log_error("SIGHUP: the supervisor keeps the running configuration: %s",
+	    cause);
+	free(cause);
+}
+
 /*
  * [server] workers > 1: this process becomes their supervisor and never
  * returns from here; each worker goes on, its start-up told to the
@@ -648,7 +679,9 @@ run_workers(struct mttd *m)
 {
 	if (m->settings.workers <= 1)
 		return;
-	supervisor_run(&m->settings, supervisor_started_cb);
+	supervised = m;
+	supervisor_run(
+	    &m->settings, supervisor_started_cb, supervisor_reload_cb);
 	if (startup_pipe >= 0)
 		close(startup_pipe);
 	startup_pipe = -1;

@@ -47,6 +47,7 @@ struct supervisor {
 	int probe;	/* Holds a port chosen for socket_port 0, or -1. */
 	sigset_t sigs;	/* What the supervisor waits for, blocked. */
 	sigset_t saved; /* The mask workers get back. */
+	void (*reload)(void);
 	bool stopping;
 	time_t kill_at; /* While stopping: when to SIGKILL. */
 };
@@ -272,8 +273,12 @@ supervisor_turn(struct supervisor *sv)
 
 	if (sig == SIGTERM || sig == SIGINT)
 		supervisor_stop(sv, sig);
-	else if (sig == SIGHUP)
+	else if (sig == SIGHUP && !sv->stopping) {
+		/* First for itself: a worker started later runs it too. */
+		if (sv->reload != NULL)
+			sv->reload();
 		supervisor_signal_all(sv, SIGHUP);
+	}
 	supervisor_reap(sv);
 	if (!sv->stopping)
 		return;
@@ -290,11 +295,13 @@ supervisor_turn(struct supervisor *sv)
 }
 
 void
-supervisor_run(struct settings *s, void (*started)(int port))
+supervisor_run(
+    struct settings *s, void (*started)(int port), void (*reload)(void))
 {
 	struct supervisor sv;
 
 	supervisor_setup(&sv, s);
+	sv.reload = reload;
 	log_info("supervisor %ld: starting %d workers on port %d",
 	    (long)getpid(), sv.nworkers, s->socket_port);
 	if (supervisor_start_due(&sv))

@@ -9,6 +9,7 @@ HUP and TERM on; [pg_v3] read_server sends queries to another server."""
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -119,6 +120,60 @@ class PidFile(h.MttdTestCase):
         self.assertIn(b"-f and --daemon exclude each other", proc.stderr)
 
 
+class DrainUpload(h.MttdTestCase):
+    """SIGTERM while a request is still arriving: it is waited for and
+    served; one whose client gives up does not hold the exit."""
+
+    def upload_head(self, body):
+        return (b"POST /submit HTTP/1.1\r\nHost: x\r\nAuthorization: " +
+                self.mttd.auth_header().encode() +
+                b"\r\nContent-Type: application/json\r\n"
+                b"Content-Length: %d\r\n\r\n" % len(body))
+
+    def test_1_upload_in_progress_is_served(self):
+        body = h.to_json(h.submit_body("MPI Install", [h.install_entry(
+            mpi_version="drain-upload", result_stdout="x" * 200000)]))
+        body = body.encode()
+        s = socket.create_connection(("127.0.0.1", self.mttd.port),
+                                     timeout=20)
+        s.sendall(self.upload_head(body) + body[:1000])
+        time.sleep(0.3)
+        self.mttd.proc.send_signal(signal.SIGTERM)
+        for i in range(1000, len(body), 20000):
+            time.sleep(0.05)
+            s.sendall(body[i:i + 20000])
+        out = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+        s.close()
+        resp = h.parse_raw_response(out)
+        self.assertEqual(resp.status, 200, out[:300])
+        self.assertEqual(resp.field("status"), 0)
+        self.assertEqual(resp.header("Connection"), "close")
+        self.assertEqual(self.mttd.proc.wait(15), 0)
+        self.assertEqual(self.sql1("SELECT count(*) FROM mpi_get WHERE"
+                                   " mpi_version = 'drain-upload'"), ["1"])
+        self.mttd.stop()
+        self.mttd.start()
+
+    def test_2_upload_given_up_does_not_hold_the_exit(self):
+        s = socket.create_connection(("127.0.0.1", self.mttd.port),
+                                     timeout=20)
+        s.sendall(self.upload_head(b"x" * 100000) + b"{")
+        time.sleep(0.3)
+        start = time.time()
+        self.mttd.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        s.close()
+        self.assertEqual(self.mttd.proc.wait(15), 0)
+        self.assertLess(time.time() - start, 3)
+        self.mttd.stop()
+        self.mttd.start()
+
+
 class Workers(h.MttdTestCase):
 
     MTTD = {"server": {"workers": "2"}}
@@ -164,6 +219,31 @@ class Workers(h.MttdTestCase):
                 break
             time.sleep(0.05)
         self.assertEqual(len(set(got)), 2)
+
+    def test_35_restarted_worker_runs_the_configuration_in_force(self):
+        rewrite(self.mttd.conf, "[server]",
+                "[server]\ncors_origin = https://reloaded.example.org")
+        mark = self.mttd.log_mark()
+        self.mttd.proc.send_signal(signal.SIGHUP)
+        self.assertIsNotNone(self.mttd.wait_log(
+            r"the supervisor's configuration is in force", mark))
+        # The file goes bad, then a worker dies and is started again.
+        rewrite(self.mttd.conf, "[server]", "[server]\nidle_timeout = x")
+        victim = int(self.listening()[-1])
+        mark = self.mttd.log_mark()
+        os.kill(victim, signal.SIGKILL)
+        self.assertIsNotNone(self.mttd.wait_log(
+            r"worker: keeping the supervisor's configuration", mark))
+        self.assertIsNotNone(self.mttd.wait_log(r"INFO listening on", mark))
+        origins = set()
+        for _ in range(30):
+            try:
+                origins.add(self.mttd.http("GET", "/").header(
+                    "Access-Control-Allow-Origin"))
+            except ConnectionError:
+                pass
+        self.assertEqual(origins, {"https://reloaded.example.org"})
+        rewrite(self.mttd.conf, "[server]\nidle_timeout = x", "[server]")
 
     def test_4_term_stops_them_all(self):
         pids = set(self.listening())
