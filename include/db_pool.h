@@ -110,6 +110,14 @@ struct db_batch *db_batch_new(void);
 void db_batch_add(struct db_batch *batch, const char *sql, int nparams,
     const char *const *values, const int *lengths);
 
+/*
+ * As db_batch_add, for a statement whose text comes back again and again
+ * (values are parameters): it is kept prepared on the connection, so
+ * PostgreSQL parses and plans it once per connection.
+ */
+void db_batch_add_cached(struct db_batch *batch, const char *sql, int nparams,
+    const char *const *values, const int *lengths);
+
 /* Statements added so far. */
 int db_batch_count(const struct db_batch *batch);
 

@@ -7,6 +7,8 @@
  */
 #include "config.h"
 
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
@@ -32,6 +34,26 @@ struct db_stmt {
 	int nparams;
 	const char *const *values;
 	const int *lengths;
+	bool cached; /* Kept prepared on the connection, by its text. */
+};
+
+/*
+ * Statements kept prepared on one connection.  The nightly storm sends
+ * the same few statement texts over and over: PostgreSQL then parses
+ * and plans each once per connection instead of each time.
+ */
+#define DB_PREPARED_MAX 128
+
+struct db_prepared {
+	char *sql; /* NULL: the slot is free. */
+	uint64_t hash;
+};
+
+/* One message of a batch as sent: a statement, or its Prepare first. */
+struct db_sent {
+	int stmt;     /* Its index in the batch. */
+	int slot;     /* Its prepared slot, or -1: sent unnamed. */
+	bool prepare; /* The Prepare of the slot, not the statement. */
 };
 
 struct db_batch {
@@ -57,11 +79,15 @@ struct db_conn {
 	bool held;
 	bool held_long; /* By a stream: counts against the long share. */
 
+	struct db_prepared prepared[DB_PREPARED_MAX];
+
 	/* The batch in flight. */
 	db_batch_cb cb;
 	void *cb_arg;
 	struct db_result res;
-	int current;	   /* Statement whose results come next. */
+	struct db_sent *sent; /* What was sent, in order. */
+	int nsent;
+	int current;	   /* Item of sent whose results come next. */
 	bool current_seen; /* A result of it has arrived. */
 	char *error;
 	char *sqlstate;
@@ -180,6 +206,18 @@ db_pool_fail_waits(struct db_pool *p)
 	}
 }
 
+/* A new session knows no prepared statement. */
+static void
+db_conn_forget_prepared(struct db_conn *c)
+{
+	int i;
+
+	for (i = 0; i < DB_PREPARED_MAX; i++) {
+		free(c->prepared[i].sql);
+		c->prepared[i].sql = NULL;
+	}
+}
+
 /* Drop the connection and try again after a delay. */
 static void
 db_conn_lost(struct db_conn *c, const char *why)
@@ -197,6 +235,7 @@ db_conn_lost(struct db_conn *c, const char *why)
 		db_pool_fail_waits(c->pool);
 	PQfinish(c->pg);
 	c->pg = NULL;
+	db_conn_forget_prepared(c);
 	db_conn_set_state(c, DBC_DOWN);
 	if (!c->held)
 		evtimer_add(c->timer, &tv);
@@ -443,6 +482,15 @@ db_batch_add(struct db_batch *b, const char *sql, int nparams,
 	s->nparams = nparams;
 	s->values = values;
 	s->lengths = lengths;
+	s->cached = false;
+}
+
+void
+db_batch_add_cached(struct db_batch *b, const char *sql, int nparams,
+    const char *const *values, const int *lengths)
+{
+	db_batch_add(b, sql, nparams, values, lengths);
+	b->stmts[b->count - 1].cached = true;
 }
 
 int
@@ -508,7 +556,9 @@ db_conn_fail_batch(struct db_conn *c, const char *why)
 
 	c->res.conn_lost = true;
 	if (c->res.failed < 0)
-		c->res.failed = c->current < c->res.count ? c->current : 0;
+		c->res.failed = c->current < c->nsent ?
+		    c->sent[c->current].stmt :
+		    0;
 	free(c->error);
 	c->error = xasprintf("database connection lost: %s", msg);
 	db_conn_lost(c, msg);
@@ -518,14 +568,33 @@ db_conn_fail_batch(struct db_conn *c, const char *why)
 }
 
 static void
-db_conn_note_error(struct db_conn *c, PGresult *r)
+db_conn_note_error(struct db_conn *c, PGresult *r, int stmt)
 {
 	const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
 	const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
 
-	c->res.failed = c->current;
+	c->res.failed = stmt;
 	c->error = xstrdup(msg ? msg : PQresultErrorMessage(r));
 	c->sqlstate = state ? xstrdup(state) : NULL;
+}
+
+/*
+ * The answer to a Prepare: the slot is good, or it is freed (the Prepare
+ * failed, or was skipped after an earlier failure in the batch).
+ */
+static void
+db_conn_prepared_result(
+    struct db_conn *c, const struct db_sent *item, PGresult *r)
+{
+	ExecStatusType st = PQresultStatus(r);
+
+	if (st != PGRES_COMMAND_OK) {
+		if (st == PGRES_FATAL_ERROR && c->res.failed < 0)
+			db_conn_note_error(c, r, item->stmt);
+		free(c->prepared[item->slot].sql);
+		c->prepared[item->slot].sql = NULL;
+	}
+	PQclear(r);
 }
 
 /* Read every result that has arrived; true when the sync point came. */
@@ -534,6 +603,7 @@ db_conn_read_results(struct db_conn *c)
 {
 	PGresult *r;
 	ExecStatusType st;
+	const struct db_sent *item;
 
 	while (!PQisBusy(c->pg)) {
 		r = PQgetResult(c->pg);
@@ -550,10 +620,16 @@ db_conn_read_results(struct db_conn *c)
 			PQclear(r);
 			return true;
 		}
+		item = c->current < c->nsent ? &c->sent[c->current] : NULL;
+		if (item != NULL && item->prepare) {
+			db_conn_prepared_result(c, item, r);
+			c->current_seen = true;
+			continue;
+		}
 		if (st == PGRES_FATAL_ERROR && c->res.failed < 0)
-			db_conn_note_error(c, r);
-		if (c->current < c->res.count && !c->current_seen)
-			c->res.results[c->current] = r;
+			db_conn_note_error(c, r, item ? item->stmt : 0);
+		if (item != NULL && !c->current_seen)
+			c->res.results[item->stmt] = r;
 		else
 			PQclear(r);
 		c->current_seen = true;
@@ -606,17 +682,69 @@ db_conn_event_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/*
+ * The prepared slot for sql: one that holds it, or a free one taken for
+ * it (*fresh: its Prepare must be sent first), or -1 when all are taken.
+ */
+static int
+db_conn_prepared_slot(struct db_conn *c, const char *sql, bool *fresh)
+{
+	uint64_t h = hash_fnv1a(HASH_FNV1A_SEED, sql, strlen(sql));
+	int i, free_slot = -1;
+
+	*fresh = false;
+	for (i = 0; i < DB_PREPARED_MAX; i++) {
+		if (c->prepared[i].sql == NULL) {
+			if (free_slot < 0)
+				free_slot = i;
+		} else if (c->prepared[i].hash == h &&
+		    strcmp(c->prepared[i].sql, sql) == 0) {
+			return i;
+		}
+	}
+	if (free_slot >= 0) {
+		c->prepared[free_slot].sql = xstrdup(sql);
+		c->prepared[free_slot].hash = h;
+		*fresh = true;
+	}
+	return free_slot;
+}
+
+/* Queue one statement, prepared (its Prepare first if new) or unnamed. */
+static bool
+db_conn_send_stmt(struct db_conn *c, const struct db_stmt *s, int i)
+{
+	char name[24];
+	bool fresh = false;
+	int slot = s->cached ? db_conn_prepared_slot(c, s->sql, &fresh) : -1;
+
+	if (slot < 0) {
+		c->sent[c->nsent++] = (struct db_sent){ i, -1, false };
+		return PQsendQueryParams(c->pg, s->sql, s->nparams, NULL,
+			   s->values, s->lengths, NULL, 0) == 1;
+	}
+	snprintf(name, sizeof name, "mttd_%d", slot);
+	if (fresh) {
+		c->sent[c->nsent++] = (struct db_sent){ i, slot, true };
+		if (PQsendPrepare(c->pg, name, s->sql, s->nparams, NULL) != 1)
+			return false;
+	}
+	c->sent[c->nsent++] = (struct db_sent){ i, slot, false };
+	return PQsendQueryPrepared(c->pg, name, s->nparams, s->values,
+		   s->lengths, NULL, 0) == 1;
+}
+
 /* Queue every statement and the sync point; false if libpq refused. */
 static bool
 db_conn_send(struct db_conn *c, const struct db_batch *b)
 {
 	int i;
 
+	free(c->sent);
+	c->sent = xcalloc(2 * (size_t)b->count + 1, sizeof *c->sent);
+	c->nsent = 0;
 	for (i = 0; i < b->count; i++) {
-		const struct db_stmt *s = &b->stmts[i];
-
-		if (!PQsendQueryParams(c->pg, s->sql, s->nparams, NULL,
-			s->values, s->lengths, NULL, 0))
+		if (!db_conn_send_stmt(c, &b->stmts[i], i))
 			return false;
 	}
 	return PQpipelineSync(c->pg) == 1;
@@ -784,6 +912,8 @@ db_pool_free(struct db_pool *p)
 		event_free(c->timer);
 		event_free(c->fail_ev);
 		db_conn_clear_results(c);
+		db_conn_forget_prepared(c);
+		free(c->sent);
 		if (c->pg != NULL)
 			PQfinish(c->pg);
 	}

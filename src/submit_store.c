@@ -315,7 +315,8 @@ store_send(struct submit_store *st, enum store_step step)
 	for (i = 0; i < st->nstmts; i++) {
 		struct stmt *s = st->stmts[i];
 
-		db_batch_add(b, s->sql.data, s->n, s->values, s->lengths);
+		db_batch_add_cached(
+		    b, s->sql.data, s->n, s->values, s->lengths);
 	}
 	db_conn_run(st->conn, b, store_batch_cb, st);
 	for (i = 0; i < st->nstmts; i++)
