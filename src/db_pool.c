@@ -80,6 +80,7 @@ struct db_conn {
 	bool held_long; /* By a stream: counts against the long share. */
 
 	struct db_prepared prepared[DB_PREPARED_MAX];
+	bool prepared_full; /* Said so in the log. */
 
 	/* The batch in flight. */
 	db_batch_cb cb;
@@ -216,6 +217,7 @@ db_conn_forget_prepared(struct db_conn *c)
 		free(c->prepared[i].sql);
 		c->prepared[i].sql = NULL;
 	}
+	c->prepared_full = false;
 }
 
 /* Drop the connection and try again after a delay. */
@@ -706,6 +708,11 @@ db_conn_prepared_slot(struct db_conn *c, const char *sql, bool *fresh)
 		c->prepared[free_slot].sql = xstrdup(sql);
 		c->prepared[free_slot].hash = h;
 		*fresh = true;
+	} else if (!c->prepared_full) {
+		log_info("db conn %d: %d statements kept prepared; more are"
+			 " sent unnamed",
+		    c->index, DB_PREPARED_MAX);
+		c->prepared_full = true;
 	}
 	return free_slot;
 }

@@ -11,6 +11,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mttd_harness as h  # noqa: E402
 
 ROUNDS = 4
+SHAPES = 60  # Batch sizes 1..SHAPES.
 
 
 class Concurrency(h.MttdTestCase):
@@ -237,6 +238,41 @@ class Concurrency(h.MttdTestCase):
                     "SELECT count(*) FROM test_run r JOIN test_names n"
                     " USING (test_name_id) WHERE n.test_name = '%s'"
                     % name), 1)
+
+
+class ManyStatementShapes(h.MttdTestCase):
+    """On one connection (whose statements are kept prepared by their
+    text), batches of every size from 1 to SHAPES with new names, then
+    the same again (answered the ids stored): every answer is right
+    whatever was prepared before."""
+
+    MTTD = {"pg": {"pool_size": "1"}}
+
+    def test_every_batch_size_twice(self):
+        _, (inst,) = self.mttd.must_submit("MPI Install", [h.install_entry()])
+        _, (build,) = self.mttd.must_submit("Test Build",
+                                            [h.build_entry(inst)])
+        answered = {}
+        for again in (False, True):
+            for n in range(1, SHAPES + 1):
+                entries = [h.run_entry(build, np=str(i % 5 + 1),
+                                       test_name="shape_%d_%d" % (n, i))
+                           for i in range(n)]
+                ids = [x["test_run_id"] for x in self.assertOk(
+                    self.mttd.submit("Test Run", entries))["ids"]]
+                self.assertEqual(len(ids), n)
+                if again:
+                    self.assertEqual(ids, answered[n], n)
+                answered[n] = ids
+        self.assertEqual(self.sql1("SELECT count(*) FROM test_run"),
+                         [str(SHAPES * (SHAPES + 1) // 2)])
+        last = "shape_%d_%d" % (SHAPES, SHAPES - 1)
+        rows = self.sql("SELECT n.test_name, r.test_run_id, r.np FROM"
+                        " test_run r JOIN test_names n USING"
+                        " (test_name_id) WHERE n.test_name = '%s'" % last)
+        self.assertEqual(rows, [[last, str(answered[SHAPES][SHAPES - 1]),
+                                 str((SHAPES - 1) % 5 + 1)]])
+
 
 
 if __name__ == "__main__":
