@@ -12,6 +12,9 @@
 
 #include "request.h"
 
+/* Deepest JSON nesting a body may have (the fuzz targets use it too). */
+#define ROUTER_MAX_JSON_DEPTH 32
+
 #define ROUTE_GET (1u << 0)
 #define ROUTE_POST (1u << 1)
 

@@ -24,9 +24,6 @@
 #include "router.h"
 #include "strbuf.h"
 
-/* Deepest JSON nesting a body may have. */
-#define ROUTER_MAX_JSON_DEPTH 32
-
 static const struct route *const routes[] = { &route_root, &route_status,
 	&route_serial, &route_submit, &route_fields, &route_detail,
 	&route_summary, &route_info_testsuite, &route_info_runtime, NULL };

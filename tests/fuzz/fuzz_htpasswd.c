@@ -7,6 +7,8 @@
  */
 #include "config.h"
 
+#define FUZZ_TARGET "fuzz_htpasswd"
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,12 +17,10 @@
 
 #include "auth.h"
 #include "log.h"
+#include "fuzz_common.h"
 
 /* Hashes of a cost above these take too long to check per input. */
 #define FUZZ_MAX_BCRYPT_COST 6
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* The input file: created under /tmp, unlinked at once, used by fd. */
 static int fuzz_fd = -1;
@@ -36,16 +36,6 @@ static const char *const fuzz_creds[] = {
 	"u_colonpw:pa:ss:word",
 	"nobody:x",
 };
-
-/* Stop the run on a broken promise: libFuzzer keeps the input. */
-static void
-fuzz_require(int ok, const char *what)
-{
-	if (ok)
-		return;
-	fprintf(stderr, "fuzz_htpasswd: broken invariant: %s\n", what);
-	abort();
-}
 
 /* "Basic " and the base64 of s, into out (big enough). */
 static void

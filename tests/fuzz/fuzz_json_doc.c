@@ -6,6 +6,8 @@
  */
 #include "config.h"
 
+#define FUZZ_TARGET "fuzz_json_doc"
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,22 +15,8 @@
 
 #include "json_doc.h"
 #include "log.h"
-
-/* The router's depth limit (router.c). */
-#define FUZZ_MAX_DEPTH 32
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* Stop the run on a broken promise: libFuzzer keeps the input. */
-static void
-fuzz_require(int ok, const char *what)
-{
-	if (ok)
-		return;
-	fprintf(stderr, "fuzz_json_doc: broken invariant: %s\n", what);
-	abort();
-}
+#include "router.h"
+#include "fuzz_common.h"
 
 /* A string as json_doc.h describes it: len bytes, NUL-terminated. */
 static void
@@ -47,7 +35,8 @@ fuzz_walk(const struct json_value *v, unsigned depth)
 	size_t i;
 
 	fuzz_require(v != NULL, "NULL node in tree");
-	fuzz_require(depth <= FUZZ_MAX_DEPTH + 1, "tree deeper than limit");
+	fuzz_require(
+	    depth <= ROUTER_MAX_JSON_DEPTH + 1, "tree deeper than limit");
 	(void)json_type_name(v->type);
 	switch (v->type) {
 	case JSON_NULL:
@@ -100,7 +89,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	(void)json_utf8_valid((const char *)data, size);
 
 	v = json_doc_parse(
-	    (const char *)data, size, FUZZ_MAX_DEPTH, &err, &cause);
+	    (const char *)data, size, ROUTER_MAX_JSON_DEPTH, &err, &cause);
 	if (v == NULL) {
 		fuzz_require(err == JSON_DOC_SYNTAX || err == JSON_DOC_TOO_DEEP,
 		    "NULL tree without an error");

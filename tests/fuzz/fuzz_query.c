@@ -7,6 +7,8 @@
  */
 #include "config.h"
 
+#define FUZZ_TARGET "fuzz_query"
+
 #include <ctype.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -17,22 +19,8 @@
 #include "log.h"
 #include "query_spec.h"
 #include "query_sql.h"
-
-/* The router's depth limit (router.c). */
-#define FUZZ_MAX_DEPTH 32
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* Stop the run on a broken promise: libFuzzer keeps the input. */
-static void
-fuzz_require(int ok, const char *what)
-{
-	if (ok)
-		return;
-	fprintf(stderr, "fuzz_query: broken invariant: %s\n", what);
-	abort();
-}
+#include "router.h"
+#include "fuzz_common.h"
 
 /* Every $n of sql names a parameter q has; values hold no NUL. */
 static void
@@ -99,7 +87,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	/* As router_read_body: only a JSON object reaches the handler. */
 	body = json_doc_parse(
-	    (const char *)data, size, FUZZ_MAX_DEPTH, &err, &cause);
+	    (const char *)data, size, ROUTER_MAX_JSON_DEPTH, &err, &cause);
 	free(cause);
 	if (body == NULL)
 		return 0;

@@ -6,6 +6,8 @@
  */
 #include "config.h"
 
+#define FUZZ_TARGET "fuzz_submit"
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,16 +16,12 @@
 #include "db_catalog.h"
 #include "json_doc.h"
 #include "log.h"
+#include "router.h"
 #include "submit_fields.h"
 #include "../unit/schema_v3_columns.h"
-
-/* The router's depth limit (router.c). */
-#define FUZZ_MAX_DEPTH 32
+#include "fuzz_common.h"
 
 #define NITEMS(a) (sizeof(a) / sizeof(a)[0])
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* The catalogue submit_fields.c reads (db_catalog.c is not linked). */
 int
@@ -49,16 +47,6 @@ db_catalog_server_version(const struct db_catalog *cat)
 {
 	(void)cat;
 	return "15 (fuzz)";
-}
-
-/* Stop the run on a broken promise: libFuzzer keeps the input. */
-static void
-fuzz_require(int ok, const char *what)
-{
-	if (ok)
-		return;
-	fprintf(stderr, "fuzz_submit: broken invariant: %s\n", what);
-	abort();
 }
 
 /* A value bound as a libpq text parameter must hold no NUL. */
@@ -119,7 +107,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	/* As router_read_body: only a JSON object reaches the handler. */
 	body = json_doc_parse(
-	    (const char *)data, size, FUZZ_MAX_DEPTH, &err, &cause);
+	    (const char *)data, size, ROUTER_MAX_JSON_DEPTH, &err, &cause);
 	free(cause);
 	cause = NULL;
 	if (body == NULL)
