@@ -413,33 +413,31 @@ reload_settings(const struct mttd *m, struct settings *next, char **cause)
 }
 
 /*
- * In a worker: read the file again, so that a worker restarted after a
- * SIGHUP runs what the others run, not what the supervisor started with.
+ * Read the file again and put its settings and logs in force, for a
+ * process that has no server yet (a worker starting, the supervisor);
+ * false, with the reason logged, when the running ones stay.
  */
-static void
-worker_settings_refresh(struct mttd *m)
+static bool
+reload_settings_and_logs(struct mttd *m, const char *who)
 {
 	struct settings next;
 	char *cause = NULL;
 
-	if (!reload_settings(m, &next, &cause)) {
-		log_error("worker: keeping the supervisor's configuration (the"
-			  " last in force): %s",
-		    cause);
-		free(cause);
-		return;
-	}
+	if (!reload_settings(m, &next, &cause))
+		goto fail;
 	if (log_setup(m->foreground ? NULL : next.log_file, next.access_log,
 		next.log_level, &cause) != 0) {
-		log_error("worker: keeping the supervisor's configuration (the"
-			  " last in force): %s",
-		    cause);
-		free(cause);
 		settings_free(&next);
-		return;
+		goto fail;
 	}
 	settings_free(&m->settings);
 	m->settings = next;
+	return true;
+
+fail:
+	log_error("%s keeps the configuration in force: %s", who, cause);
+	free(cause);
+	return false;
 }
 
 /* The htpasswd table next names (NULL: proxy mode); false on failure. */
@@ -648,25 +646,8 @@ static struct mttd *supervised;
 static void
 supervisor_reload_cb(void)
 {
-	struct settings next;
-	char *cause = NULL;
-
-	if (!reload_settings(supervised, &next, &cause))
-		goto fail;
-	if (log_setup(supervised->foreground ? NULL : next.log_file,
-		next.access_log, next.log_level, &cause) != 0) {
-		settings_free(&next);
-		goto fail;
-	}
-	settings_free(&supervised->settings);
-	supervised->settings = next;
-	log_info("SIGHUP: the supervisor's configuration is in force");
-	return;
-
-fail:
-	log_error("SIGHUP: the supervisor keeps the running configuration: %s",
-	    cause);
-	free(cause);
+	if (reload_settings_and_logs(supervised, "SIGHUP: the supervisor"))
+		log_info("SIGHUP: the supervisor's configuration is in force");
 }
 
 /*
@@ -685,7 +666,9 @@ run_workers(struct mttd *m)
 	if (startup_pipe >= 0)
 		close(startup_pipe);
 	startup_pipe = -1;
-	worker_settings_refresh(m);
+
+	/* A worker restarted after a SIGHUP runs what the others run. */
+	reload_settings_and_logs(m, "worker");
 }
 
 /* The folder of a file mttd will write must exist and be writable. */

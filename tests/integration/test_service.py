@@ -233,7 +233,7 @@ class Workers(h.MttdTestCase):
         mark = self.mttd.log_mark()
         os.kill(victim, signal.SIGKILL)
         self.assertIsNotNone(self.mttd.wait_log(
-            r"worker: keeping the supervisor's configuration", mark))
+            r"worker keeps the configuration in force", mark))
         self.assertIsNotNone(self.mttd.wait_log(r"INFO listening on", mark))
         origins = set()
         for _ in range(30):
