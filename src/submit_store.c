@@ -26,8 +26,11 @@
 /* Deadlocks and unique violations from racing writers are retried. */
 #define STORE_MAX_ATTEMPTS 3
 
-/* Most parameters one statement takes (the result insert has ~30). */
-#define STMT_MAX_PARAMS 48
+/*
+ * Most parameters one statement takes: the result statement has ~30,
+ * ~45 when every linked row is new and looked up inside it.
+ */
+#define STMT_MAX_PARAMS 64
 
 /* Where a normalised column's value comes from besides a field. */
 #define NV_LINK_SUITE (-1) /* The linked build's test_suite_id. */
@@ -186,25 +189,28 @@ static const struct scalar_col scalar_cols[] = {
 
 /* What each statement of a batch is for. */
 enum stmt_role {
-	ROLE_BEGIN,
-	ROLE_CAST, /* Checks one timestamp or interval. */
-	ROLE_SUBMIT_FIND,
+	ROLE_ENTRY, /* One entry's values, linked row and normalised rows. */
+	ROLE_CAST,  /* Checks one timestamp or interval (naming pass). */
 	ROLE_SUBMIT_MAKE,
-	ROLE_LINK,  /* Reads the row a build or run links to. */
-	ROLE_NORMS, /* Looks every normalised row up. */
 	ROLE_LOCK,
 	ROLE_NORM_MAKE,
-	ROLE_RESULT,
-	ROLE_COMMIT,
-	ROLE_ROLLBACK
+	ROLE_RESULT
 };
 
 /* Which round trip a batch is; says how to read its results. */
 enum store_step {
-	STEP_BEGIN,   /* BEGIN, value checks, every lookup. */
-	STEP_MAKE,    /* Locks, then the rows that are missing. */
-	STEP_RESULTS, /* (Locks,) every result, COMMIT. */
-	STEP_ROLLBACK /* Before a retry. */
+	STEP_LOOKUP, /* Value checks and every lookup, no transaction. */
+	STEP_CASTS,  /* Each value check alone, to name a refused one. */
+	STEP_STORE   /* Locks, creations, results: committed by the sync. */
+};
+
+/* Columns of an entry's lookup statement (ROLE_ENTRY), in order. */
+enum {
+	COL_TIMESTAMP,	/* start_timestamp as PostgreSQL reads it. */
+	COL_DURATION,	/* duration likewise, or NULL. */
+	COL_SUBMIT,	/* The submit row's id (first statement only). */
+	COL_LINK_FOUND, /* The linked install or build exists. */
+	COL_LINKS	/* Its ids to copy, then each normalised row. */
 };
 
 /* One statement being built: SQL text and its parameters. */
@@ -243,9 +249,14 @@ struct submit_store {
 	int attempt;
 	enum store_step step; /* Of the batch in flight. */
 
-	char submit_id[24]; /* "" while the submit row is missing. */
+	char submit_id[24];	 /* "" while the submit row is missing. */
+	char submit_id_text[24]; /* The client's metadata.submit_id. */
 	long *ids;
 	struct entry_state *es; /* One per entry. */
+
+	/* Why the lookups failed, while the naming pass runs. */
+	char *lookup_error;
+	size_t lookup_error_entry;
 
 	/* The batch being built; roles are kept until its results. */
 	struct stmt **stmts;
@@ -278,6 +289,11 @@ stmt_add(struct submit_store *st, enum stmt_role role, size_t entry)
 static int
 stmt_param(struct stmt *s, const char *value, size_t len)
 {
+	if (s->n == STMT_MAX_PARAMS) { /* A bug: the tables outgrew it. */
+		log_error("submit: more than %d parameters in a statement",
+		    STMT_MAX_PARAMS);
+		abort();
+	}
 	s->values[s->n] = value;
 	s->lengths[s->n] = (int)len;
 	return ++s->n;
@@ -330,6 +346,7 @@ store_free(struct submit_store *st)
 {
 	store_clear_stmts(st);
 	free(st->stmts);
+	free(st->lookup_error);
 	free(st->ids);
 	free(st->es);
 	free(st);
@@ -375,35 +392,22 @@ store_should_retry(struct submit_store *st, const struct db_result *res)
 		sqlstate_is(res, "23505"));
 }
 
+/*
+ * A racing writer got in the way: start over.  The failed statement
+ * ended the pipeline's implicit transaction, so nothing needs rolling
+ * back.
+ */
 static void
 store_retry(struct submit_store *st)
 {
-	struct stmt *s;
-
 	log_info("submit: retrying after a conflict with another writer"
 		 " (attempt %d)",
 	    st->attempt + 1);
-	store_clear_stmts(st);
-	s = stmt_add(st, ROLE_ROLLBACK, 0);
-	strbuf_adds(&s->sql, "ROLLBACK");
-	store_send(st, STEP_ROLLBACK);
+	store_begin(st);
 }
 
-/*
- * The round trip just lost carried the COMMIT: the server may have
- * committed and died before its answer came (a fast shutdown does).
- */
-static bool
-store_commit_was_sent(const struct submit_store *st)
-{
-	int i;
-
-	for (i = 0; i < st->nstmts; i++) {
-		if (st->stmts[i]->role == ROLE_COMMIT)
-			return true;
-	}
-	return false;
-}
+static void store_check_casts(
+    struct submit_store *st, const struct db_result *res, size_t entry);
 
 /* A statement failed: name what it was about. */
 static void
@@ -411,11 +415,17 @@ store_failed(struct submit_store *st, const struct db_result *res)
 {
 	const struct stmt *s = st->stmts[res->failed];
 	const char *why = res->error ? res->error : "unknown error";
+	bool refused_value = res->sqlstate != NULL &&
+	    (strncmp(res->sqlstate, "22", 2) == 0 ||
+		strncmp(res->sqlstate, "23", 2) == 0);
 
 	if (res->conn_lost) {
+		/* The sync that commits the store step was on its way: the
+		 * server may have committed and died before its answer came
+		 * (a fast shutdown does). */
 		store_done(st,
-		    store_commit_was_sent(st) ? SUBMIT_DB_UNKNOWN :
-						SUBMIT_DB_FAILED,
+		    st->step == STEP_STORE ? SUBMIT_DB_UNKNOWN :
+					     SUBMIT_DB_FAILED,
 		    why);
 		return;
 	}
@@ -428,11 +438,15 @@ store_failed(struct submit_store *st, const struct db_result *res)
 		    s->entry, submit_field_name(s->field), why);
 		return;
 	}
+	if (s->role == ROLE_ENTRY && refused_value) {
+		/* One statement checks every value of the entry: find out
+		 * which one PostgreSQL refused. */
+		store_check_casts(st, res, s->entry);
+		return;
+	}
 	log_error("submit: statement %d (role %d) failed: %s [%s]", res->failed,
 	    s->role, why, res->sqlstate ? res->sqlstate : "-");
-	if (res->sqlstate != NULL &&
-	    (strncmp(res->sqlstate, "22", 2) == 0 ||
-		strncmp(res->sqlstate, "23", 2) == 0)) {
+	if (refused_value) {
 		store_refuse(st, "data[%zu]: the database refused a value: %s",
 		    s->entry, why);
 		return;
@@ -617,9 +631,14 @@ norm_params(const struct entry_state *es, struct stmt *s,
 	}
 }
 
+/*
+ * "(SELECT id FROM table WHERE ...)" for the entry's row of kind k, into
+ * out; its parameters go to s.
+ */
 static void
-norm_lookup_expr(const struct entry_state *es, struct stmt *s,
-    const struct submit_entry *e, enum norm_kind k, int link_param)
+norm_lookup_expr(struct strbuf *out, const struct entry_state *es,
+    struct stmt *s, const struct submit_entry *e, enum norm_kind k,
+    int link_param)
 {
 	const struct norm_def *def = &norms[k];
 	int params[8];
@@ -627,59 +646,18 @@ norm_lookup_expr(const struct entry_state *es, struct stmt *s,
 	if (k == NK_PERFORMANCE) {
 		def = &norms[NK_LATENCY];
 		norm_params(es, s, e, def, params, link_param);
-		strbuf_adds(&s->sql,
+		strbuf_adds(out,
 		    "(SELECT p.performance_id FROM performance"
 		    " p JOIN latency_bandwidth l ON l.latency_bandwidth_id ="
 		    " p.latency_bandwidth_id WHERE ");
-		norm_conditions(&s->sql, def, params, "l.");
-		strbuf_adds(&s->sql, " ORDER BY 1 LIMIT 1)");
+		norm_conditions(out, def, params, "l.");
+		strbuf_adds(out, " ORDER BY 1 LIMIT 1)");
 		return;
 	}
 	norm_params(es, s, e, def, params, link_param);
-	strbuf_addf(&s->sql, "(SELECT %s FROM %s WHERE ", def->id, def->table);
-	norm_conditions(&s->sql, def, params, "");
-	strbuf_adds(&s->sql, " ORDER BY 1 LIMIT 1)");
-}
-
-/* One statement that looks up every normalised row the entry links. */
-static void
-add_norms_lookup(struct submit_store *st, size_t i)
-{
-	const struct submit_entry *e = store_entry(st, i);
-	const struct phase_link *l = phase_links(st->req->phase);
-	struct stmt *s = stmt_add(st, ROLE_NORMS, i);
-	int link_param = 0;
-
-	if (st->req->phase == SUBMIT_PHASE_RUN)
-		link_param = stmt_params(s, link_id(st, e));
-	strbuf_adds(&s->sql, "SELECT ");
-	for (; l->kind != NK__COUNT; l++) {
-		if (l != phase_links(st->req->phase))
-			strbuf_adds(&s->sql, ", ");
-		if (norm_wanted(e, l->kind))
-			norm_lookup_expr(&st->es[i], s, e, l->kind, link_param);
-		else
-			strbuf_adds(&s->sql, "0");
-	}
-}
-
-/* The linked row, which must exist: its ids are copied into the result. */
-static void
-add_link_lookup(struct submit_store *st, size_t i)
-{
-	const char *const *copies = phase_copies(st->req->phase);
-	struct stmt *s;
-	int j;
-
-	if (copies == NULL)
-		return;
-	s = stmt_add(st, ROLE_LINK, i);
-	strbuf_adds(&s->sql, "SELECT ");
-	for (j = 0; copies[j] != NULL; j++)
-		strbuf_addf(&s->sql, "%s%s", j ? ", " : "", copies[j]);
-	strbuf_addf(&s->sql, " FROM ONLY %s WHERE %s = $%d::integer",
-	    st->req->phase == SUBMIT_PHASE_BUILD ? "mpi_install" : "test_build",
-	    link_key(st), stmt_params(s, link_id(st, store_entry(st, i))));
+	strbuf_addf(out, "(SELECT %s FROM %s WHERE ", def->id, def->table);
+	norm_conditions(out, def, params, "");
+	strbuf_adds(out, " ORDER BY 1 LIMIT 1)");
 }
 
 /* A hash of a normalised row's table and values. */
@@ -932,12 +910,18 @@ add_locks(struct submit_store *st, struct lock_set *ls)
 
 /* ---- results ---- */
 
+/* A result column's value is found inside the statement (lookup). */
+#define LOOKUP_NONE (-1)
+#define LOOKUP_SUBMIT NK__COUNT
+
 struct result_col {
 	const char *column;
 	const char *value;
 	size_t len;
 	const char *cast;
 	bool compare;
+	int lookup; /* LOOKUP_NONE, a norm_kind created this step, or
+		       LOOKUP_SUBMIT. */
 };
 
 static int
@@ -952,14 +936,16 @@ result_cols_links(
 
 	for (j = 0; copies != NULL && copies[j] != NULL; j++)
 		cols[n++] = (struct result_col){ copies[j], es->link[j],
-			strlen(es->link[j]), "::integer", false };
+			strlen(es->link[j]), "::integer", false, LOOKUP_NONE };
 	if (copies != NULL)
 		cols[n++] = (struct result_col){ link_key(st), link_id(st, e),
-			strlen(link_id(st, e)), "::integer", true };
+			strlen(link_id(st, e)), "::integer", true,
+			LOOKUP_NONE };
 	for (l = phase_links(st->req->phase); l->kind != NK__COUNT; l++)
 		cols[n++] = (struct result_col){ l->column,
 			es->norm_id[l->kind], strlen(es->norm_id[l->kind]),
-			"::integer", norm_compared(e, l->kind) };
+			"::integer", norm_compared(e, l->kind),
+			es->missing[l->kind] ? (int)l->kind : LOOKUP_NONE };
 	return n;
 }
 
@@ -975,7 +961,7 @@ result_cols_scalars(
 		cols[n++] = (struct result_col){ c->column,
 			v->text ? v->text : c->absent,
 			v->text ? v->len : strlen(c->absent), c->cast,
-			v->text != NULL };
+			v->text != NULL, LOOKUP_NONE };
 	}
 	return n;
 }
@@ -988,18 +974,48 @@ result_cols(const struct submit_store *st, size_t i, struct result_col *cols)
 	int n = 0;
 
 	cols[n++] = (struct result_col){ "submit_id", st->submit_id,
-		strlen(st->submit_id), "::integer", true };
+		strlen(st->submit_id), "::integer", true,
+		st->submit_id[0] == '\0' ? LOOKUP_SUBMIT : LOOKUP_NONE };
 	n = result_cols_links(st, i, cols, n);
 	if (st->req->phase == SUBMIT_PHASE_RUN) {
 		const struct submit_value *np = entry_value(e, SF_NP);
 		const struct submit_value *cmd = entry_value(e, SF_COMMAND);
 
 		cols[n++] = (struct result_col){ "np", np->text, np->len,
-			"::smallint", true };
+			"::smallint", true, LOOKUP_NONE };
 		cols[n++] = (struct result_col){ "full_command", cmd->text,
-			cmd->len, "::text", true };
+			cmd->len, "::text", true, LOOKUP_NONE };
 	}
 	return result_cols_scalars(e, cols, n);
+}
+
+static void submit_find_expr(
+    struct strbuf *out, const struct submit_store *st, struct stmt *s);
+
+/*
+ * The SQL of each column's value: a parameter, or, for a row created
+ * earlier in this transaction, its lookup (PostgreSQL finds it there, so
+ * the store needs no round trip to learn the new id).
+ */
+static void
+result_col_exprs(struct submit_store *st, size_t i, struct stmt *s,
+    const struct result_col *cols, int n, struct strbuf *exprs)
+{
+	int j;
+
+	for (j = 0; j < n; j++) {
+		strbuf_setup(&exprs[j]);
+		if (cols[j].lookup == LOOKUP_SUBMIT)
+			submit_find_expr(&exprs[j], st, s);
+		else if (cols[j].lookup != LOOKUP_NONE)
+			norm_lookup_expr(&exprs[j], &st->es[i], s,
+			    store_entry(st, i), (enum norm_kind)cols[j].lookup,
+			    0);
+		else
+			strbuf_addf(&exprs[j], "$%d%s",
+			    stmt_param(s, cols[j].value, cols[j].len),
+			    cols[j].cast);
+	}
 }
 
 /* Find the equal stored result, or insert this one. */
@@ -1008,22 +1024,20 @@ add_result(struct submit_store *st, size_t i)
 {
 	const char *table = submit_phase_table(st->req->phase);
 	struct result_col cols[STMT_MAX_PARAMS];
+	struct strbuf exprs[STMT_MAX_PARAMS];
 	struct stmt *s = stmt_add(st, ROLE_RESULT, i);
 	int n = result_cols(st, i, cols);
-	int params[STMT_MAX_PARAMS];
 	int j, ncmp = 0;
 
-	for (j = 0; j < n; j++)
-		params[j] = stmt_param(s, cols[j].value, cols[j].len);
+	result_col_exprs(st, i, s, cols, n, exprs);
 	strbuf_addf(&s->sql,
 	    "WITH f AS (SELECT %s_id AS id FROM ONLY %s"
 	    " WHERE ",
 	    table, table);
 	for (j = 0; j < n; j++) {
 		if (cols[j].compare)
-			strbuf_addf(&s->sql, "%s%s = $%d%s",
-			    ncmp++ ? " AND " : "", cols[j].column, params[j],
-			    cols[j].cast);
+			strbuf_addf(&s->sql, "%s%s = %s", ncmp++ ? " AND " : "",
+			    cols[j].column, exprs[j].data);
 	}
 	strbuf_addf(
 	    &s->sql, " ORDER BY 1 LIMIT 1), i AS (INSERT INTO %s (", table);
@@ -1031,55 +1045,40 @@ add_result(struct submit_store *st, size_t i)
 		strbuf_addf(&s->sql, "%s%s", j ? ", " : "", cols[j].column);
 	strbuf_adds(&s->sql, ") SELECT ");
 	for (j = 0; j < n; j++)
-		strbuf_addf(
-		    &s->sql, "%s$%d%s", j ? ", " : "", params[j], cols[j].cast);
+		strbuf_addf(&s->sql, "%s%s", j ? ", " : "", exprs[j].data);
 	strbuf_addf(&s->sql,
 	    " WHERE NOT EXISTS (SELECT 1 FROM f) RETURNING"
 	    " %s_id AS id) SELECT id FROM f UNION ALL SELECT id FROM i",
 	    table);
-}
-
-static void
-add_commit(struct submit_store *st)
-{
-	struct stmt *s = stmt_add(st, ROLE_COMMIT, 0);
-
-	strbuf_adds(&s->sql, "COMMIT");
-}
-
-/* Every result in entry order, then COMMIT. */
-static void
-add_results_and_commit(struct submit_store *st)
-{
-	size_t i;
-
-	for (i = 0; i < st->req->count; i++)
-		add_result(st, i);
-	add_commit(st);
+	for (j = 0; j < n; j++)
+		strbuf_shutdown(&exprs[j]);
 }
 
 /* ---- the submit row ---- */
 
+/* "(SELECT submit_id ...)": the submit row, found by its identity, or
+ * by the id the client gave when it is the user's own. */
 static void
-add_submit_find(struct submit_store *st)
+submit_find_expr(
+    struct strbuf *out, const struct submit_store *st, struct stmt *s)
 {
 	const struct submit_request *r = st->req;
-	struct stmt *s = stmt_add(st, ROLE_SUBMIT_FIND, 0);
 
 	if (r->submit_id > 0) {
 		/* Only the user's own submit row: http_username is always
 		 * the authenticated user's name. */
-		s->owned = xasprintf("%ld", r->submit_id);
-		strbuf_addf(&s->sql,
-		    "SELECT submit_id FROM submit WHERE"
-		    " submit_id = $%d::integer AND http_username = $%d::text",
-		    stmt_params(s, s->owned), stmt_params(s, r->http_username));
+		strbuf_addf(out,
+		    "(SELECT submit_id FROM submit WHERE submit_id ="
+		    " $%d::integer AND http_username = $%d::text)",
+		    stmt_params(s, st->submit_id_text),
+		    stmt_params(s, r->http_username));
 		return;
 	}
-	strbuf_addf(&s->sql,
-	    "SELECT submit_id FROM submit WHERE hostname ="
+	strbuf_addf(out,
+	    "(SELECT submit_id FROM submit WHERE hostname ="
 	    " $%d::text AND local_username = $%d::text AND http_username ="
-	    " $%d::text AND mtt_client_version = $%d::text ORDER BY 1 LIMIT 1",
+	    " $%d::text AND mtt_client_version = $%d::text ORDER BY 1"
+	    " LIMIT 1)",
 	    stmt_params(s, r->hostname), stmt_params(s, r->local_username),
 	    stmt_params(s, r->http_username),
 	    stmt_params(s, r->mtt_client_version));
@@ -1106,9 +1105,120 @@ add_submit_make(struct submit_store *st)
 	stmt_params(s, r->mtt_client_version);
 }
 
-/* ---- the first round trip ---- */
+/* ---- the first round trip: every lookup ---- */
 
-/* Each timestamp and interval, read by PostgreSQL's own parser. */
+/* "($n::timestamp)::text" for a sent value, else NULL. */
+static void
+add_cast_column(
+    struct stmt *s, const struct submit_entry *e, int field, const char *type)
+{
+	const struct submit_value *v = e ? entry_value(e, field) : NULL;
+
+	if (v == NULL || v->text == NULL)
+		strbuf_adds(&s->sql, "NULL");
+	else
+		strbuf_addf(&s->sql, "($%d::%s)::text",
+		    stmt_param(s, v->text, v->len), type);
+}
+
+/* The linked row's ids to copy, and whether it exists, as columns. */
+static void
+add_link_columns(struct submit_store *st, struct stmt *s)
+{
+	const char *const *copies = phase_copies(st->req->phase);
+	int j;
+
+	if (copies == NULL) {
+		strbuf_adds(&s->sql, ", true");
+		return;
+	}
+	strbuf_adds(&s->sql, ", l.found");
+	for (j = 0; copies[j] != NULL; j++)
+		strbuf_addf(&s->sql, ", l.%s", copies[j]);
+}
+
+/* FROM clause reading the linked install or build (which must exist). */
+static void
+add_link_from(struct submit_store *st, struct stmt *s, int link_param)
+{
+	const char *const *copies = phase_copies(st->req->phase);
+	int j;
+
+	if (copies == NULL)
+		return;
+	strbuf_adds(
+	    &s->sql, " FROM (SELECT 1) AS one LEFT JOIN (SELECT true AS found");
+	for (j = 0; copies[j] != NULL; j++)
+		strbuf_addf(&s->sql, ", %s", copies[j]);
+	strbuf_addf(&s->sql,
+	    " FROM ONLY %s WHERE %s = $%d::integer) AS l ON true",
+	    st->req->phase == SUBMIT_PHASE_BUILD ? "mpi_install" : "test_build",
+	    link_key(st), link_param);
+}
+
+/*
+ * One statement for everything about entry i that can be read without
+ * locks: its timestamp and duration read by PostgreSQL's own parser, the
+ * row it links to, and every normalised row it links (NULL: missing).
+ * The first statement also finds the submit row.  With no entries, only
+ * the submit row is looked for.
+ */
+static void
+add_entry_lookup(struct submit_store *st, size_t i)
+{
+	const struct submit_entry *e = i < st->req->count ? store_entry(st, i) :
+							    NULL;
+	const struct phase_link *l = phase_links(st->req->phase);
+	struct stmt *s = stmt_add(st, ROLE_ENTRY, i);
+	int link_param = 0;
+
+	if (e != NULL && phase_copies(st->req->phase) != NULL)
+		link_param = stmt_params(s, link_id(st, e));
+	strbuf_adds(&s->sql, "SELECT ");
+	add_cast_column(s, e, SF_START_TIMESTAMP, "timestamp");
+	strbuf_adds(&s->sql, ", ");
+	add_cast_column(s, e, SF_DURATION, "interval");
+	strbuf_adds(&s->sql, ", ");
+	if (i == 0)
+		submit_find_expr(&s->sql, st, s);
+	else
+		strbuf_adds(&s->sql, "NULL::integer");
+	if (e == NULL) {
+		strbuf_adds(&s->sql, ", true");
+		return;
+	}
+	add_link_columns(st, s);
+	for (; l->kind != NK__COUNT; l++) {
+		strbuf_adds(&s->sql, ", ");
+		if (norm_wanted(e, l->kind))
+			norm_lookup_expr(
+			    &s->sql, &st->es[i], s, e, l->kind, link_param);
+		else
+			strbuf_adds(&s->sql, "0");
+	}
+	add_link_from(st, s, link_param);
+}
+
+/*
+ * Every lookup of the submission, in one pipeline outside any
+ * transaction: nothing is locked or written yet, and the rows read are
+ * never deleted, so the ids stay good for the store step.
+ */
+static void
+store_begin(struct submit_store *st)
+{
+	size_t i;
+
+	store_clear_stmts(st);
+	st->attempt++;
+	st->submit_id[0] = '\0';
+	memset(st->es, 0, st->req->count * sizeof *st->es);
+	for (i = 0; i < st->req->count || i == 0; i++)
+		add_entry_lookup(st, i);
+	store_send(st, STEP_LOOKUP);
+}
+
+/* Each timestamp and interval alone, so a refused one can be named. */
 static void
 add_casts(struct submit_store *st, size_t i)
 {
@@ -1130,42 +1240,32 @@ add_casts(struct submit_store *st, size_t i)
 	}
 }
 
-/* BEGIN, check every value, find the submit row, look every entry up. */
+/*
+ * An entry's lookup statement was refused for a value: check each
+ * timestamp and interval alone.  A refused one is named by store_failed;
+ * when all pass, the first refusal is reported as it was.
+ */
 static void
-store_begin(struct submit_store *st)
+store_check_casts(
+    struct submit_store *st, const struct db_result *res, size_t entry)
 {
-	struct stmt *s;
 	size_t i;
 
+	free(st->lookup_error);
+	st->lookup_error = xstrdup(res->error ? res->error : "unknown error");
+	st->lookup_error_entry = entry;
 	store_clear_stmts(st);
-	st->attempt++;
-	st->submit_id[0] = '\0';
-	memset(st->es, 0, st->req->count * sizeof *st->es);
-	s = stmt_add(st, ROLE_BEGIN, 0);
-	strbuf_adds(&s->sql, "BEGIN");
 	for (i = 0; i < st->req->count; i++)
 		add_casts(st, i);
-	add_submit_find(st);
-	for (i = 0; i < st->req->count; i++) {
-		add_link_lookup(st, i);
-		add_norms_lookup(st, i);
+	if (st->nstmts == 0) {
+		store_refuse(st, "data[%zu]: the database refused a value: %s",
+		    entry, st->lookup_error);
+		return;
 	}
-	store_send(st, STEP_BEGIN);
+	store_send(st, STEP_CASTS);
 }
 
-/* ---- reading results ---- */
-
-static int
-stmt_index(const struct submit_store *st, enum stmt_role role, int from)
-{
-	int i;
-
-	for (i = from; i < st->nstmts; i++) {
-		if (st->stmts[i]->role == role)
-			return i;
-	}
-	return -1;
-}
+/* ---- reading the lookups ---- */
 
 static bool
 result_one_value(const struct db_result *res, int i, char *out, size_t size)
@@ -1178,77 +1278,62 @@ result_one_value(const struct db_result *res, int i, char *out, size_t size)
 	return true;
 }
 
-static bool
-store_read_link(struct entry_state *es, PGresult *r)
+static void
+copy_column(PGresult *r, int col, char *out, size_t size)
 {
-	int j;
-
-	if (PQntuples(r) < 1)
-		return false;
-	for (j = 0; j < PQnfields(r) && j < LINK_MAX; j++)
-		snprintf(
-		    es->link[j], sizeof es->link[j], "%s", PQgetvalue(r, 0, j));
-	return true;
+	snprintf(out, size, "%s",
+	    PQgetisnull(r, 0, col) ? "" : PQgetvalue(r, 0, col));
 }
 
-/* Read one entry's lookups; true when a row it links is missing. */
+/* Read one entry's normalised rows from column first on; true when a
+ * row it links is missing. */
 static bool
-store_read_norms(struct submit_store *st, struct entry_state *es, PGresult *r)
+store_read_norms(
+    struct submit_store *st, struct entry_state *es, PGresult *r, int first)
 {
 	const struct phase_link *l = phase_links(st->req->phase);
 	bool any = false;
 	int j;
 
 	for (j = 0; l[j].kind != NK__COUNT; j++) {
-		bool null = PQgetisnull(r, 0, j);
+		bool null = PQgetisnull(r, 0, first + j);
 
 		es->missing[l[j].kind] = null;
 		any |= null;
-		snprintf(es->norm_id[l[j].kind], sizeof es->norm_id[0], "%s",
-		    null ? "" : PQgetvalue(r, 0, j));
+		copy_column(r, first + j, es->norm_id[l[j].kind],
+		    sizeof es->norm_id[0]);
 	}
 	return any;
 }
 
-static void
-store_read_cast(struct entry_state *es, const struct stmt *s, PGresult *r)
-{
-	char *out = s->field == SF_START_TIMESTAMP ? es->timestamp :
-						     es->duration;
-	size_t size = s->field == SF_START_TIMESTAMP ? sizeof es->timestamp :
-						       sizeof es->duration;
-
-	snprintf(out, size, "%s", PQgetvalue(r, 0, 0));
-}
-
 /*
- * Read what the first round trip learnt into the entry states.  Returns
- * the index of an entry whose linked row is missing, or -1.  Sets
- * *missing when a normalised row has to be created.
+ * Read entry i's lookup statement.  Returns false when the row it links
+ * to does not exist; sets *missing when a normalised row is new.
  */
-static long
-store_read_lookups(
-    struct submit_store *st, const struct db_result *res, bool *missing)
+static bool
+store_read_entry(struct submit_store *st, size_t i, PGresult *r, bool *missing)
 {
-	int i;
+	const char *const *copies = phase_copies(st->req->phase);
+	struct entry_state *es = &st->es[i];
+	int j, col = COL_LINKS;
 
-	*missing = false;
-	for (i = 0; i < st->nstmts; i++) {
-		const struct stmt *s = st->stmts[i];
-		struct entry_state *es = &st->es[s->entry];
-
-		if (s->role == ROLE_CAST)
-			store_read_cast(es, s, res->results[i]);
-		else if (s->role == ROLE_LINK &&
-		    !store_read_link(es, res->results[i]))
-			return (long)s->entry;
-		else if (s->role == ROLE_NORMS)
-			*missing |= store_read_norms(st, es, res->results[i]);
-	}
-	return -1;
+	if (i == 0)
+		copy_column(r, COL_SUBMIT, st->submit_id, sizeof st->submit_id);
+	if (i >= st->req->count)
+		return true;
+	if (PQgetisnull(r, 0, COL_LINK_FOUND))
+		return false;
+	copy_column(r, COL_TIMESTAMP, es->timestamp, sizeof es->timestamp);
+	copy_column(r, COL_DURATION, es->duration, sizeof es->duration);
+	for (j = 0; copies != NULL && copies[j] != NULL; j++)
+		copy_column(r, col++, es->link[j], sizeof es->link[j]);
+	*missing |= store_read_norms(st, es, r, col);
+	return true;
 }
 
-/* The normalised rows to create, one statement per distinct row. */
+/* ---- the store step ---- */
+
+/* A normalised row to create: which entry's values, and its key. */
 static struct norm_make *
 store_plan_makes(struct submit_store *st, size_t *count)
 {
@@ -1283,22 +1368,13 @@ cmp_norm_make(const void *a, const void *b)
 	return (x->hash > y->hash) - (x->hash < y->hash);
 }
 
-/*
- * The second round trip when rows are missing: every lock, the submit
- * row, each missing normalised row once (in hash order, so racing
- * inserts wait in one order), and the lookups again for their ids.
- */
+/* Every advisory lock the store step needs, in one statement. */
 static void
-store_make(struct submit_store *st)
+add_store_locks(struct submit_store *st, const struct norm_make *m, size_t n)
 {
 	struct lock_set ls = { NULL, 0, 0 };
-	struct norm_make *m;
-	size_t n, i;
+	size_t i;
 
-	store_clear_stmts(st);
-	m = store_plan_makes(st, &n);
-	if (n > 1) /* qsort of NULL, even of 0 items, is undefined. */
-		qsort(m, n, sizeof *m, cmp_norm_make);
 	add_result_locks(st, &ls);
 	if (st->submit_id[0] == '\0')
 		lock_set_add(&ls, "submit", HASH_FNV1A_SEED,
@@ -1307,7 +1383,28 @@ store_make(struct submit_store *st)
 		if (!norm_has_unique_index(m[i].kind))
 			lock_set_add(&ls, "norm", HASH_FNV1A_SEED, m[i].hash);
 	}
-	add_locks(st, &ls);
+	if (ls.count > 0)
+		add_locks(st, &ls);
+	free(ls.keys);
+}
+
+/*
+ * The second round trip, one implicit transaction that the pipeline's
+ * sync commits: every lock; the submit row and each missing normalised
+ * row once (in hash order, so racing inserts wait in one order); then
+ * every result, which finds the rows just created by their values.
+ */
+static void
+store_write(struct submit_store *st)
+{
+	struct norm_make *m;
+	size_t n, i;
+
+	store_clear_stmts(st);
+	m = store_plan_makes(st, &n);
+	if (n > 1) /* qsort of NULL, even of 0 items, is undefined. */
+		qsort(m, n, sizeof *m, cmp_norm_make);
+	add_store_locks(st, m, n);
 	if (st->submit_id[0] == '\0')
 		add_submit_make(st);
 	for (i = 0; i < n; i++) {
@@ -1316,56 +1413,45 @@ store_make(struct submit_store *st)
 	}
 	free(m);
 	for (i = 0; i < st->req->count; i++)
-		add_norms_lookup(st, i);
-	store_send(st, STEP_MAKE);
-}
-
-/* The last round trip: (the locks,) every result, COMMIT. */
-static void
-store_results(struct submit_store *st, bool with_locks)
-{
-	struct lock_set ls = { NULL, 0, 0 };
-
-	store_clear_stmts(st);
-	if (with_locks && st->req->count > 0) {
-		add_result_locks(st, &ls);
-		add_locks(st, &ls);
-	}
-	add_results_and_commit(st);
-	store_send(st, STEP_RESULTS);
-}
-
-static void
-store_begun(struct submit_store *st, const struct db_result *res)
-{
-	int i = stmt_index(st, ROLE_SUBMIT_FIND, 0);
-	bool missing;
-	long bad = store_read_lookups(st, res, &missing);
-
-	if (bad >= 0) {
-		store_refuse(st, "data[%ld]: field '%s': %s %s does not exist",
-		    bad, link_key(st), link_key(st),
-		    link_id(st, store_entry(st, (size_t)bad)));
+		add_result(st, i);
+	if (st->nstmts == 0) { /* No entries, and the submit row exists. */
+		store_done(st, SUBMIT_STORED, "Success");
 		return;
 	}
-	if (!result_one_value(res, i, st->submit_id, sizeof st->submit_id) &&
-	    st->req->submit_id > 0) {
+	store_send(st, STEP_STORE);
+}
+
+static void
+store_looked_up(struct submit_store *st, const struct db_result *res)
+{
+	bool missing = false;
+	int i;
+
+	for (i = 0; i < st->nstmts; i++) {
+		size_t entry = st->stmts[i]->entry;
+
+		if (!store_read_entry(st, entry, res->results[i], &missing)) {
+			store_refuse(st,
+			    "data[%zu]: field '%s': %s %s does not exist",
+			    entry, link_key(st), link_key(st),
+			    link_id(st, store_entry(st, entry)));
+			return;
+		}
+	}
+	if (st->submit_id[0] == '\0' && st->req->submit_id > 0) {
 		store_refuse(st,
 		    "field 'submit_id': submit_id %ld does not exist, or"
 		    " belongs to another user than %s",
 		    st->req->submit_id, st->req->http_username);
 		return;
 	}
-	if (missing || st->submit_id[0] == '\0')
-		store_make(st);
-	else
-		store_results(st, true);
+	store_write(st);
 }
 
 static void
-store_made(struct submit_store *st, const struct db_result *res)
+store_written(struct submit_store *st, const struct db_result *res)
 {
-	bool missing = false;
+	char id[24];
 	int i;
 
 	for (i = 0; i < st->nstmts; i++) {
@@ -1374,34 +1460,14 @@ store_made(struct submit_store *st, const struct db_result *res)
 		if (s->role == ROLE_SUBMIT_MAKE)
 			result_one_value(
 			    res, i, st->submit_id, sizeof st->submit_id);
-		else if (s->role == ROLE_NORMS)
-			missing |= store_read_norms(
-			    st, &st->es[s->entry], res->results[i]);
-	}
-	if (missing || st->submit_id[0] == '\0') {
-		store_done(st, SUBMIT_DB_FAILED,
-		    "a normalised row could not be"
-		    " found after it was created");
-		return;
-	}
-	store_results(st, false);
-}
-
-static void
-store_results_done(struct submit_store *st, const struct db_result *res)
-{
-	char id[24];
-	int i;
-
-	for (i = 0; i < st->nstmts; i++) {
-		if (st->stmts[i]->role != ROLE_RESULT)
+		if (s->role != ROLE_RESULT)
 			continue;
 		if (!result_one_value(res, i, id, sizeof id)) {
 			store_done(st, SUBMIT_DB_FAILED,
 			    "the result row was not stored");
 			return;
 		}
-		st->ids[st->stmts[i]->entry] = strtol(id, NULL, 10);
+		st->ids[s->entry] = strtol(id, NULL, 10);
 	}
 	store_done(st, SUBMIT_STORED, "Success");
 }
@@ -1416,17 +1482,15 @@ store_batch_cb(const struct db_result *res, void *arg)
 		return;
 	}
 	switch (st->step) {
-	case STEP_BEGIN:
-		store_begun(st, res);
+	case STEP_LOOKUP:
+		store_looked_up(st, res);
 		break;
-	case STEP_MAKE:
-		store_made(st, res);
+	case STEP_CASTS:
+		store_refuse(st, "data[%zu]: the database refused a value: %s",
+		    st->lookup_error_entry, st->lookup_error);
 		break;
-	case STEP_RESULTS:
-		store_results_done(st, res);
-		break;
-	case STEP_ROLLBACK:
-		store_begin(st);
+	case STEP_STORE:
+		store_written(st, res);
 		break;
 	}
 }
@@ -1441,6 +1505,8 @@ submit_store_run(struct db_conn *conn, const struct submit_request *req,
 	st->req = req;
 	st->cb = cb;
 	st->arg = arg;
+	snprintf(st->submit_id_text, sizeof st->submit_id_text, "%ld",
+	    req->submit_id);
 	st->ids = xcalloc(req->count ? req->count : 1, sizeof *st->ids);
 	st->es = xcalloc(req->count ? req->count : 1, sizeof *st->es);
 	store_begin(st);
