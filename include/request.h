@@ -33,6 +33,7 @@ struct request {
 	struct timeval started;
 	struct json_value *body;	 /* Parsed POST body, or NULL. */
 	struct db_wait *wait;		 /* While waiting for a connection. */
+	void *wait_arg;			 /* Its callback's argument. */
 	struct db_conn *conn;		 /* While holding one. */
 	void *state;			 /* The handler's own... */
 	void (*state_free)(void *state); /* ...freed by this at finish. */
@@ -99,6 +100,10 @@ enum request_db_use {
 	REQUEST_DB_READ,   /* A query answered at once: the read pool. */
 	REQUEST_DB_STREAM, /* A streamed answer: the read pool's share. */
 };
+
+/* Withdraw a wait for a connection whose callback has not run yet
+ * (nothing happens when r is not waiting). */
+void request_db_cancel(struct request *r);
 
 /* As request_db_acquire, from the pool that serves use. */
 void request_db_acquire_for(struct request *r, enum request_db_use use,

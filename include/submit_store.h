@@ -31,12 +31,30 @@ typedef void (*submit_store_done_cb)(void *arg, enum submit_outcome outcome,
     long submit_id, const long *ids, const char *message);
 
 /*
- * Store req on conn.  req must stay valid until cb has run.  Round trips
- * (doc/design.md): one to begin and look everything up, one for locks
- * and creations when normalised rows are new, and the results with the
- * COMMIT in the last one.
+ * Store req on conn.  req must stay valid until cb has run.  Two round
+ * trips (doc/design.md): every lookup, then one implicit transaction of
+ * locks, creations and results that the pipeline's sync commits.
  */
 void submit_store_run(struct db_conn *conn, const struct submit_request *req,
     submit_store_done_cb cb, void *arg);
+
+/* One submission of a group. */
+struct submit_job {
+	const struct submit_request *req;
+	submit_store_done_cb cb;
+	void *arg;
+};
+
+/*
+ * Store n submissions of one phase together: one transaction and the
+ * same number of statements as one submission.  Should it fail for any
+ * reason but a lost connection, each is stored again alone, so one
+ * submission's refusal costs the others nothing.  Each job's cb runs
+ * once, in job order, after the store has stopped using conn (so the
+ * first may give the connection back).  jobs is copied; each req must
+ * stay valid until its cb has run.
+ */
+void submit_store_run_group(
+    struct db_conn *conn, const struct submit_job *jobs, size_t n);
 
 #endif /* MTTD_SUBMIT_STORE_H */

@@ -3,6 +3,12 @@
  * /submit: GET is a probe; POST stores one submission of results.  The
  * body is validated completely before a database connection is asked
  * for, and the answer goes out only after COMMIT succeeded.
+ *
+ * Under load, submissions wait for a connection; the one that gets a
+ * connection takes the others of its phase that are waiting along, and
+ * they are stored together: one transaction, the statements and commit
+ * of one submission (submit_store_run_group).  Each still gets its own
+ * answer, and one that fails costs the others nothing.
  */
 #include "config.h"
 
@@ -18,7 +24,52 @@
 /* What a POST /submit keeps while it waits for the database. */
 struct submit_ctx {
 	struct submit_request sub;
+	struct request *r;
+	struct submit_ctx *prev, *next; /* In the waiting list. */
+	bool waiting;
 };
+
+/*
+ * At most this many submissions, and entries in all, are stored
+ * together: the group stays within the per-result advisory locks of
+ * submit_store (RESULT_LOCKS_MAX) and its statements stay small.
+ */
+#define SUBMIT_GROUP_MAX 32
+#define SUBMIT_GROUP_ENTRIES_MAX 128
+
+/* Submissions waiting for a connection, oldest first.  (One list per
+ * process: the server has one loop.) */
+static struct submit_ctx *waiting_head, *waiting_tail;
+
+static void
+waiting_add(struct submit_ctx *c)
+{
+	c->prev = waiting_tail;
+	c->next = NULL;
+	if (waiting_tail != NULL)
+		waiting_tail->next = c;
+	else
+		waiting_head = c;
+	waiting_tail = c;
+	c->waiting = true;
+}
+
+static void
+waiting_remove(struct submit_ctx *c)
+{
+	if (!c->waiting)
+		return;
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		waiting_head = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	else
+		waiting_tail = c->prev;
+	c->prev = c->next = NULL;
+	c->waiting = false;
+}
 
 static void
 handler_submit_get(struct request *r)
@@ -56,6 +107,7 @@ handler_submit_free(void *state)
 {
 	struct submit_ctx *c = state;
 
+	waiting_remove(c);
 	submit_request_free(&c->sub);
 	free(c);
 }
@@ -115,11 +167,39 @@ handler_submit_stored_cb(void *arg, enum submit_outcome outcome, long submit_id,
 	}
 }
 
+/*
+ * Fill jobs after the first with waiting submissions of its phase, taken
+ * off the list and out of the pool's queue; returns how many jobs.
+ */
+static size_t
+handler_submit_take_waiting(struct submit_job *jobs, size_t entries)
+{
+	enum submit_phase phase = jobs[0].req->phase;
+	struct submit_ctx *w, *next;
+	size_t n = 1;
+
+	for (w = waiting_head; w != NULL && n < SUBMIT_GROUP_MAX; w = next) {
+		next = w->next;
+		if (w->sub.phase != phase ||
+		    entries + w->sub.count > SUBMIT_GROUP_ENTRIES_MAX)
+			continue;
+		waiting_remove(w);
+		request_db_cancel(w->r);
+		entries += w->sub.count;
+		jobs[n++] = (struct submit_job){ &w->sub,
+			handler_submit_stored_cb, w->r };
+	}
+	return n;
+}
+
 static void
 handler_submit_acquired(struct request *r, enum db_acquire_status st)
 {
 	struct submit_ctx *c = r->state;
+	struct submit_job jobs[SUBMIT_GROUP_MAX];
+	size_t n;
 
+	waiting_remove(c);
 	if (st != DB_ACQUIRE_OK) {
 		log_warn("submit refused: user=%s client=%s phase=\"%s\""
 			 " reason=database unavailable",
@@ -127,7 +207,15 @@ handler_submit_acquired(struct request *r, enum db_acquire_status st)
 		request_reply_db_unavailable(r, st);
 		return;
 	}
-	submit_store_run(r->conn, &c->sub, handler_submit_stored_cb, r);
+	jobs[0] = (struct submit_job){ &c->sub, handler_submit_stored_cb, r };
+	n = c->sub.count <= SUBMIT_GROUP_ENTRIES_MAX ?
+	    handler_submit_take_waiting(jobs, c->sub.count) :
+	    1;
+	if (n > 1)
+		log_debug("req=%llu stores %zu waiting submissions with its"
+			  " own",
+		    (unsigned long long)r->id, n - 1);
+	submit_store_run_group(r->conn, jobs, n);
 }
 
 static void
@@ -137,6 +225,7 @@ handler_submit_post(struct request *r)
 	enum submit_error err;
 	char *cause = NULL;
 
+	c->r = r;
 	r->state = c;
 	r->state_free = handler_submit_free;
 	err = submit_request_parse(
@@ -151,6 +240,7 @@ handler_submit_post(struct request *r)
 		log_warn("submit without hostname: user=%s client=%s; storing"
 			 " the client's address as hostname",
 		    r->user, r->client);
+	waiting_add(c);
 	request_db_acquire(r, handler_submit_acquired);
 }
 

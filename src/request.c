@@ -305,6 +305,7 @@ request_acquired_cb(
 
 	free(a);
 	r->wait = NULL;
+	r->wait_arg = NULL;
 	r->conn = conn;
 	cb(r, status);
 }
@@ -319,10 +320,22 @@ request_db_acquire_for(struct request *r, enum request_db_use use,
 
 	a->r = r;
 	a->cb = cb;
+	r->wait_arg = a;
 	if (use == REQUEST_DB_STREAM)
 		r->wait = db_pool_acquire_long(pool, request_acquired_cb, a);
 	else
 		r->wait = db_pool_acquire(pool, request_acquired_cb, a);
+}
+
+void
+request_db_cancel(struct request *r)
+{
+	if (r->wait == NULL)
+		return;
+	db_wait_cancel(r->wait);
+	free(r->wait_arg);
+	r->wait = NULL;
+	r->wait_arg = NULL;
 }
 
 void
