@@ -44,6 +44,21 @@ struct db_stmt {
  */
 #define DB_PREPARED_MAX 128
 
+/*
+ * A prepared statement keeps the generic plan made when it was first
+ * used many times, and so do the foreign-key checks PostgreSQL runs for
+ * each inserted row; both are planned again only when their tables are
+ * analyzed.  A plan made while a table was tiny (a new database, the
+ * first minute of a storm) scans it whole, and goes on doing so as it
+ * grows: on a new database the first storm slowed down by a factor of 3
+ * within seconds.  So each connection drops every plan it holds
+ * (DISCARD PLANS) after DB_REPLAN_FIRST executions of its prepared
+ * statements, then after four times as many each time, up to every
+ * DB_REPLAN_MAX.  The statements stay prepared.
+ */
+#define DB_REPLAN_FIRST 256UL
+#define DB_REPLAN_MAX (1UL << 20)
+
 struct db_prepared {
 	char *sql; /* NULL: the slot is free. */
 	uint64_t hash;
@@ -80,7 +95,9 @@ struct db_conn {
 	bool held_long; /* By a stream: counts against the long share. */
 
 	struct db_prepared prepared[DB_PREPARED_MAX];
-	bool prepared_full; /* Said so in the log. */
+	bool prepared_full;	     /* Said so in the log. */
+	unsigned long prepared_uses; /* Executions since they were made. */
+	unsigned long replan_at;     /* prepared_uses that replans them. */
 
 	/* The batch in flight. */
 	db_batch_cb cb;
@@ -218,6 +235,8 @@ db_conn_forget_prepared(struct db_conn *c)
 		c->prepared[i].sql = NULL;
 	}
 	c->prepared_full = false;
+	c->prepared_uses = 0;
+	c->replan_at = DB_REPLAN_FIRST;
 }
 
 /* Drop the connection and try again after a delay. */
@@ -731,6 +750,7 @@ db_conn_send_stmt(struct db_conn *c, const struct db_stmt *s, int i)
 			   s->values, s->lengths, NULL, 0) == 1;
 	}
 	snprintf(name, sizeof name, "mttd_%d", slot);
+	c->prepared_uses++;
 	if (fresh) {
 		c->sent[c->nsent++] = (struct db_sent){ i, slot, true };
 		if (PQsendPrepare(c->pg, name, s->sql, s->nparams, NULL) != 1)
@@ -839,10 +859,26 @@ db_conn_reset_done_cb(const struct db_result *res, void *arg)
 	db_conn_make_idle(c);
 }
 
+/* After DISCARD PLANS: the next uses plan again, later the next time. */
+static void
+db_conn_replan_done_cb(const struct db_result *res, void *arg)
+{
+	struct db_conn *c = arg;
+
+	if (c->state != DBC_DOWN && res->failed < 0) {
+		c->replan_at = c->replan_at < DB_REPLAN_MAX / 4 ?
+		    c->replan_at * 4 :
+		    DB_REPLAN_MAX;
+		c->prepared_uses = 0;
+	}
+	db_conn_reset_done_cb(res, arg);
+}
+
 void
 db_conn_release(struct db_conn *c)
 {
 	struct timeval tv = { DB_RECONNECT_DELAY_S, 0 };
+	bool replan;
 	struct db_batch *b;
 
 	/* A connection lost while held reconnects only now. */
@@ -855,14 +891,21 @@ db_conn_release(struct db_conn *c)
 			evtimer_add(c->timer, &tv);
 		return;
 	}
-	if (PQtransactionStatus(c->pg) == PQTRANS_IDLE) {
+	replan = c->prepared_uses >= c->replan_at;
+	if (PQtransactionStatus(c->pg) == PQTRANS_IDLE && !replan) {
 		db_conn_make_idle(c);
 		return;
 	}
 
 	/* Never lend a connection inside a transaction. */
 	b = db_batch_new();
-	db_batch_add(b, "ROLLBACK", 0, NULL, NULL);
+	if (PQtransactionStatus(c->pg) != PQTRANS_IDLE)
+		db_batch_add(b, "ROLLBACK", 0, NULL, NULL);
+	if (replan) {
+		db_batch_add(b, "DISCARD PLANS", 0, NULL, NULL);
+		db_conn_start(c, b, db_conn_replan_done_cb, c, DBC_RESETTING);
+		return;
+	}
 	db_conn_start(c, b, db_conn_reset_done_cb, c, DBC_RESETTING);
 }
 
@@ -894,6 +937,7 @@ db_pool_new(struct event_base *base, const struct db_pool_params *params)
 		c->pool = p;
 		c->index = i;
 		c->ev_fd = -1;
+		c->replan_at = DB_REPLAN_FIRST;
 		c->timer = evtimer_new(base, db_conn_reconnect_cb, c);
 		c->fail_ev = event_new(
 		    base, -1, 0, db_conn_deferred_fail_cb, c);
