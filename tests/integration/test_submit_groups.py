@@ -1,0 +1,223 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
+"""Submissions stored together (handler_submit.c, submit_store_run_group):
+under load, the submission that gets a database connection takes the
+waiting ones of its phase along into one transaction.  Each must still
+get its own answer and ids, ids stay dense and in order, one bad
+submission costs the others nothing, and a group never mixes phases.
+
+To make submissions wait, mttd gets one connection (pool_size 1) and a
+psql session holds a lock on test_run, so the first submission's insert
+waits for it while the others queue for the connection."""
+
+import os
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mttd_harness as h  # noqa: E402
+
+LOCK_HOLD_S = 3
+WAITERS = 5
+
+
+class Groups(h.MttdTestCase):
+
+    MTTD = {"pg": {"pool_size": "1"}}
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        _, (cls.install_id,) = cls.mttd.must_submit(
+            "MPI Install", [h.install_entry()])
+        _, (cls.build_id,) = cls.mttd.must_submit(
+            "Test Build", [h.build_entry(cls.install_id)])
+
+    def hold_test_run_lock(self):
+        """A psql session that holds test_run against inserts for
+        LOCK_HOLD_S seconds, started once the lock is taken."""
+        psql = os.path.join(h.PG_BINDIR, "psql")
+        sql = ("BEGIN; LOCK TABLE test_run IN SHARE ROW EXCLUSIVE MODE; "
+               "SELECT pg_sleep(%d); COMMIT;" % LOCK_HOLD_S)
+        proc = subprocess.Popen(
+            [psql, "-X", "-q", "-v", "ON_ERROR_STOP=1"]
+            + self.pg.psql_args(self.db) + ["-c", sql],
+            env=self.pg.env, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            if int(self.sql1(
+                    "SELECT count(*) FROM pg_locks l JOIN pg_class c ON "
+                    "c.oid = l.relation WHERE c.relname = 'test_run' AND "
+                    "l.mode = 'ShareRowExclusiveLock' AND l.granted")[0]):
+                return proc
+            time.sleep(0.05)
+        proc.kill()
+        self.fail("the test_run lock was not taken")
+
+    def send_all(self, bodies):
+        """POST the first body, then the others while it waits for the
+        lock; returns the answers in order."""
+        results = [None] * len(bodies)
+
+        def post(i):
+            try:
+                results[i] = self.mttd.http("POST", "/submit", bodies[i])
+            except Exception as exc:  # noqa: BLE001 - reported below
+                results[i] = exc
+
+        first = threading.Thread(target=post, args=(0,), daemon=True)
+        first.start()
+        # The first one holds the only connection, blocked in its insert.
+        self.wait_for_waiting_insert()
+        others = [threading.Thread(target=post, args=(i,), daemon=True)
+                  for i in range(1, len(bodies))]
+        for t in others:
+            t.start()
+            time.sleep(0.05)  # in this order into the wait queue
+        for t in [first] + others:
+            t.join(LOCK_HOLD_S + 30)
+        for i, r in enumerate(results):
+            self.assertIsInstance(r, h.Resp, "request %d: %r" % (i, r))
+        return results
+
+    def wait_for_waiting_insert(self):
+        """Until the results statement (whose text pg_stat_activity cuts
+        before its INSERT) waits for the lock."""
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            if int(self.sql1(
+                    "SELECT count(*) FROM pg_stat_activity WHERE "
+                    "wait_event_type = 'Lock' AND query LIKE "
+                    "'WITH v AS MATERIALIZED%'")[0]):
+                return
+            time.sleep(0.05)
+        self.fail("the first submission never waited for the lock: %r"
+                  % self.sql("SELECT state, wait_event_type, wait_event, "
+                             "left(query, 60) FROM pg_stat_activity"))
+
+    def run_body(self, tag, build_id=None):
+        return h.submit_body("Test Run", [h.run_entry(
+            self.build_id if build_id is None else build_id,
+            test_name="grp_%s" % tag)])
+
+    def test_waiting_submissions_stored_as_one_group(self):
+        before = self.max_id("test_run")
+        mark = self.mttd.log_mark()
+        lock = self.hold_test_run_lock()
+        bodies = [self.run_body("ok%d" % i) for i in range(1 + WAITERS)]
+        answers = [self.assertOk(r) for r in self.send_all(bodies)]
+        lock.wait(30)
+        ids = [a["ids"][0]["test_run_id"] for a in answers]
+        # Dense, one each, in the order the requests queued.
+        self.assertEqual(ids, list(range(before + 1,
+                                         before + 2 + WAITERS)), answers)
+        for i, run_id in enumerate(ids):
+            self.assertEqual(self.sql1(
+                "SELECT n.test_name, r.test_build_id FROM test_run r JOIN "
+                "test_names n USING (test_name_id) WHERE r.test_run_id = %d"
+                % run_id), ["grp_ok%d" % i, str(self.build_id)])
+        self.assertIn("stores %d waiting submissions with its own"
+                      % (WAITERS - 1), self.mttd.log_since(mark))
+        self.assertEqual(int(self.sql1(
+            "SELECT count(*) FROM test_names WHERE test_name LIKE "
+            "'grp\\_ok%'")[0]), 1 + WAITERS)
+
+    def test_bad_submission_refused_alone(self):
+        before = self.max_id("test_run")
+        mark = self.mttd.log_mark()
+        lock = self.hold_test_run_lock()
+        bodies = [self.run_body("b%d" % i) for i in range(1 + WAITERS)]
+        bodies[3] = self.run_body("b3", build_id=987654)
+        results = self.send_all(bodies)
+        lock.wait(30)
+        self.assertRefused(results[3], names=["test_build_id", "987654"])
+        stored = [self.assertOk(r)["ids"][0]["test_run_id"]
+                  for i, r in enumerate(results) if i != 3]
+        # The group failed before any insert: no id was taken for it.
+        self.assertEqual(stored, list(range(before + 1,
+                                            before + 1 + WAITERS)))
+        log = self.mttd.log_since(mark)
+        self.assertIn("a group of %d submissions failed" % WAITERS, log)
+        self.assertEqual(int(self.sql1(
+            "SELECT count(*) FROM test_names WHERE test_name = 'grp_b3'")[0]),
+            0)
+        self.assertEqual(self.max_id("test_run"), before + WAITERS)
+
+    def test_same_result_twice_in_one_group(self):
+        """Two waiting submissions of the same result: one row, one id."""
+        lock = self.hold_test_run_lock()
+        bodies = [self.run_body("first"), self.run_body("twin"),
+                  self.run_body("other"), self.run_body("twin")]
+        answers = [self.assertOk(r) for r in self.send_all(bodies)]
+        lock.wait(30)
+        ids = [a["ids"][0]["test_run_id"] for a in answers]
+        self.assertEqual(ids[1], ids[3], answers)
+        self.assertEqual(len(set(ids)), 3, answers)
+        self.assertEqual(int(self.sql1(
+            "SELECT count(*) FROM test_run r JOIN test_names n USING "
+            "(test_name_id) WHERE n.test_name = 'grp_twin'")[0]), 1)
+
+    def test_phases_never_mixed(self):
+        """A waiting build is not taken into a group of runs."""
+        mark = self.mttd.log_mark()
+        lock = self.hold_test_run_lock()
+        bodies = [self.run_body("m0"), self.run_body("m1"),
+                  h.submit_body("Test Build", [h.build_entry(
+                      self.install_id, suite_name="TestBuild:grp")]),
+                  self.run_body("m2")]
+        results = self.send_all(bodies)
+        lock.wait(30)
+        for r in results:
+            self.assertOk(r)
+        self.assertIn("stores 1 waiting submissions with its own",
+                      self.mttd.log_since(mark))
+        self.assertEqual(int(self.sql1(
+            "SELECT count(*) FROM test_build b JOIN test_suites s USING "
+            "(test_suite_id) WHERE s.suite_name = 'TestBuild:grp'")[0]), 1)
+
+
+class Waves(h.MttdTestCase):
+    """Entries of one list that could be one result are stored in later
+    statements ("waves") of the same transaction: each sees what the ones
+    before it stored, as if the entries were stored one by one."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        _, (install_id,) = cls.mttd.must_submit(
+            "MPI Install", [h.install_entry()])
+        _, (cls.build_id,) = cls.mttd.must_submit(
+            "Test Build", [h.build_entry(install_id)])
+
+    def test_entries_alike_in_one_list(self):
+        at = "Fri Dec  4 14:00:00 2026"
+        a = h.run_entry(self.build_id, test_name="wave_x",
+                        start_timestamp=at, result_stdout="one",
+                        duration="5 seconds")
+        b = dict(a, result_stdout="two")            # same key, other result
+        c = h.run_entry(self.build_id, test_name="wave_y")
+        a_again = dict(a)                            # equal to a
+        a_less = {k: v for k, v in a.items() if k != "duration"}
+        a_iso = dict(a, start_timestamp="2026-12-04T14:00:00")
+        before = self.max_id("test_run")
+        entries = [a, b, c, a_again, a_less, a_iso]
+        _, ids = self.submit_ok("Test Run", entries)
+        n = before
+        # a, b, c new, in entry order; the others are a.
+        self.assertEqual(ids, [n + 1, n + 2, n + 3, n + 1, n + 1, n + 1])
+        self.assertEqual(self.max_id("test_run"), n + 3)
+        # The same list again stores nothing and answers the same ids.
+        _, again = self.submit_ok("Test Run", entries)
+        self.assertEqual(again, ids)
+        self.assertEqual(self.max_id("test_run"), n + 3)
+        self.assertEqual(self.sql(
+            "SELECT result_stdout, duration FROM test_run WHERE test_run_id"
+            " > %d ORDER BY test_run_id" % n),
+            [["one", "00:00:05"], ["two", "00:00:05"], ["hello", "00:00:00"]])
+
+
+if __name__ == "__main__":
+    h.main()
