@@ -24,10 +24,11 @@ struct db_pool_params {
 	const char *dbname;
 	const char *user;
 	const char *password;
-	int size;	    /* Connections. */
-	int max_waiting;    /* Queue bound; past it DB_ACQUIRE_BUSY. */
-	int wait_timeout_s; /* Longest wait; past it DB_ACQUIRE_TIMEOUT. */
-	int long_max;	    /* Connections long holders may have; 0: all. */
+	const char *sslmode; /* libpq's sslmode; NULL: libpq's default. */
+	int size;	     /* Connections. */
+	int max_waiting;     /* Queue bound; past it DB_ACQUIRE_BUSY. */
+	int wait_timeout_s;  /* Longest wait; past it DB_ACQUIRE_TIMEOUT. */
+	int long_max;	     /* Connections long holders may have; 0: all. */
 };
 
 enum db_acquire_status {
@@ -50,6 +51,14 @@ struct db_result {
 typedef void (*db_acquire_cb)(
     struct db_conn *conn, enum db_acquire_status status, void *arg);
 typedef void (*db_batch_cb)(const struct db_result *res, void *arg);
+
+/*
+ * The sslmode to connect to host with, from the [pg_v3] sslmode setting:
+ * the setting itself, or for "auto" "disable" when host is this machine
+ * (a loopback address or a socket folder) and NULL (libpq's default,
+ * PGSSLMODE included) otherwise.
+ */
+const char *db_sslmode_for(const char *setting, const char *host);
 
 /* Make a pool and start connecting in the background; free it with
  * db_pool_free.  Connection parameters are copied. */

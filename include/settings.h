@@ -46,6 +46,7 @@ struct settings {
 	char *password;
 	char *server;
 	int port;
+	char *sslmode; /* "auto" or libpq's; see db_pool_params. */
 	int pool_size;
 	int stream_share;  /* Streams' connections; 0: half the pool. */
 	char *read_server; /* "": no replica. */

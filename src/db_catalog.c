@@ -67,10 +67,13 @@ static PGconn *
 db_catalog_connect(const struct db_pool_params *p, char **cause)
 {
 	char port[16];
+	/* sslmode last: left out (libpq's default) when NULL. */
 	const char *keys[] = { "host", "port", "dbname", "user", "password",
-		"application_name", "client_encoding", NULL };
+		"application_name", "client_encoding",
+		p->sslmode ? "sslmode" : NULL, NULL };
 	const char *values[] = { p->host, port, p->dbname, p->user,
-		p->password ? p->password : "", "mttd", "UTF8", NULL };
+		p->password ? p->password : "", "mttd", "UTF8", p->sslmode,
+		NULL };
 	PGconn *pg;
 
 	snprintf(port, sizeof port, "%d", p->port);

@@ -7,6 +7,8 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,6 +130,7 @@ struct db_wait {
 struct db_pool {
 	struct event_base *base;
 	char *host, *port, *dbname, *user, *password;
+	char *sslmode; /* NULL: libpq's default. */
 	int size;
 	int max_waiting;
 	int wait_timeout_s;
@@ -273,11 +276,14 @@ static void
 db_conn_connect(struct db_conn *c)
 {
 	struct db_pool *p = c->pool;
+	/* sslmode last: left out (libpq's default) when NULL. */
 	const char *keys[] = { "host", "port", "dbname", "user", "password",
-		"application_name", "client_encoding", "options", NULL };
+		"application_name", "client_encoding", "options",
+		p->sslmode ? "sslmode" : NULL, NULL };
 	const char *values[] = { p->host, p->port, p->dbname, p->user,
 		p->password, "mttd", "UTF8",
-		"-c DateStyle=ISO,MDY -c IntervalStyle=postgres", NULL };
+		"-c DateStyle=ISO,MDY -c IntervalStyle=postgres", p->sslmode,
+		NULL };
 
 	c->pg = PQconnectStartParams(keys, values, 0);
 	if (c->pg == NULL || PQstatus(c->pg) == CONNECTION_BAD) {
@@ -909,6 +915,31 @@ db_conn_release(struct db_conn *c)
 	db_conn_start(c, b, db_conn_reset_done_cb, c, DBC_RESETTING);
 }
 
+/* Is host (a name, an address or a socket folder) this machine? */
+static bool
+db_host_is_local(const char *host)
+{
+	struct in_addr v4;
+
+	if (host[0] == '\0' || host[0] == '/' || strcmp(host, "localhost") == 0)
+		return true;
+	if (inet_pton(AF_INET, host, &v4) == 1)
+		return (ntohl(v4.s_addr) >> 24) == 127;
+	return strcmp(host, "::1") == 0;
+}
+
+const char *
+db_sslmode_for(const char *setting, const char *host)
+{
+	if (setting == NULL || strcmp(setting, "auto") != 0)
+		return setting;
+	/* TLS on the loopback costs CPU, memory (libcrypto's set-up) and
+	 * protects nothing; an operator's PGSSLMODE still decides. */
+	if (db_host_is_local(host) && getenv("PGSSLMODE") == NULL)
+		return "disable";
+	return NULL;
+}
+
 struct db_pool *
 db_pool_new(struct event_base *base, const struct db_pool_params *params)
 {
@@ -921,6 +952,7 @@ db_pool_new(struct event_base *base, const struct db_pool_params *params)
 	p->dbname = xstrdup(params->dbname);
 	p->user = xstrdup(params->user);
 	p->password = xstrdup(params->password ? params->password : "");
+	p->sslmode = params->sslmode ? xstrdup(params->sslmode) : NULL;
 	p->size = params->size;
 	p->max_waiting = params->max_waiting;
 	p->wait_timeout_s = params->wait_timeout_s;
@@ -974,5 +1006,6 @@ db_pool_free(struct db_pool *p)
 	free(p->dbname);
 	free(p->user);
 	free(p->password);
+	free(p->sslmode);
 	free(p);
 }

@@ -281,6 +281,7 @@ static void
 pool_params(const struct settings *s, struct db_pool_params *p)
 {
 	p->host = s->server;
+	p->sslmode = db_sslmode_for(s->sslmode, s->server);
 	p->port = s->port;
 	p->dbname = s->dbname;
 	p->user = s->username;
@@ -304,15 +305,18 @@ open_database(struct mttd *m)
 		die("%s", cause);
 	if (submit_fields_bind(m->catalog, &cause) != 0)
 		die("%s", cause);
-	log_info("database %s at %s:%d, PostgreSQL %s, pool of %d", p.dbname,
-	    p.host, p.port, db_catalog_server_version(m->catalog), p.size);
+	log_info("database %s at %s:%d, PostgreSQL %s, pool of %d, sslmode %s",
+	    p.dbname, p.host, p.port, db_catalog_server_version(m->catalog),
+	    p.size, p.sslmode ? p.sslmode : "libpq's default");
 	m->pool = db_pool_new(m->base, &p);
 
 	/* Queries may read from a streaming replica: a pool of their own. */
 	if (m->settings.read_server[0] == '\0' && m->settings.read_port == 0)
 		return;
-	if (m->settings.read_server[0] != '\0')
+	if (m->settings.read_server[0] != '\0') {
 		p.host = m->settings.read_server;
+		p.sslmode = db_sslmode_for(m->settings.sslmode, p.host);
+	}
 	if (m->settings.read_port != 0)
 		p.port = m->settings.read_port;
 	log_info("queries read from %s:%d, pool of %d", p.host, p.port, p.size);

@@ -23,14 +23,15 @@
 #include "strbuf.h"
 
 enum settings_type {
-	SETTINGS_STRING, /* Any text, kept as written. */
-	SETTINGS_PATH,	 /* A file; relative to the config's folder. */
-	SETTINGS_INT,	 /* A decimal int within min..max. */
-	SETTINGS_SIZE,	 /* Bytes, optional K/M/G suffix, >= min. */
-	SETTINGS_BOOL,	 /* true/false, yes/no, on/off, 1/0. */
-	SETTINGS_LEVEL,	 /* A log level name. */
-	SETTINGS_PREFIX, /* A URL path prefix, normalised. */
-	SETTINGS_DB_TYPE /* The database kind: only "postgres". */
+	SETTINGS_STRING,  /* Any text, kept as written. */
+	SETTINGS_PATH,	  /* A file; relative to the config's folder. */
+	SETTINGS_INT,	  /* A decimal int within min..max. */
+	SETTINGS_SIZE,	  /* Bytes, optional K/M/G suffix, >= min. */
+	SETTINGS_BOOL,	  /* true/false, yes/no, on/off, 1/0. */
+	SETTINGS_LEVEL,	  /* A log level name. */
+	SETTINGS_PREFIX,  /* A URL path prefix, normalised. */
+	SETTINGS_DB_TYPE, /* The database kind: only "postgres". */
+	SETTINGS_SSLMODE  /* auto, or one of libpq's sslmode values. */
 };
 
 struct settings_option {
@@ -118,6 +119,11 @@ static const struct settings_option settings_options[] = {
 	    0, 0, false, "Database host name, address or socket folder." },
 	{ "pg_v3", "port", SETTINGS_INT, "5432", SETTINGS_OFF(port), 1, 65535,
 	    false, "Database port." },
+	{ "pg_v3", "sslmode", SETTINGS_SSLMODE, "auto", SETTINGS_OFF(sslmode),
+	    0, 0, false,
+	    "TLS to the database: libpq's sslmode (disable, allow, prefer,"
+	    " require, verify-ca, verify-full), or auto: disable for a"
+	    " loopback address or a socket folder, else libpq's default." },
 	{ "pg_v3", "pool_size", SETTINGS_INT, "4", SETTINGS_OFF(pool_size), 1,
 	    256, false, "Database connections kept open." },
 	{ "pg_v3", "stream_share", SETTINGS_INT, "0",
@@ -171,7 +177,8 @@ static bool
 settings_type_is_text(enum settings_type type)
 {
 	return type == SETTINGS_STRING || type == SETTINGS_PATH ||
-	    type == SETTINGS_PREFIX || type == SETTINGS_DB_TYPE;
+	    type == SETTINGS_PREFIX || type == SETTINGS_DB_TYPE ||
+	    type == SETTINGS_SSLMODE;
 }
 
 /* Replace a text field's value; value NULL leaves it unset. */
@@ -343,6 +350,21 @@ settings_parse_path(const struct settings_option *o, const char *value,
 }
 
 /* Parse value into o's field of s; *why says what is wrong otherwise. */
+/* Is value a sslmode mttd passes on (or "auto")? */
+static bool
+settings_sslmode_known(const char *value)
+{
+	static const char *const modes[] = { "auto", "disable", "allow",
+		"prefer", "require", "verify-ca", "verify-full", NULL };
+	size_t i;
+
+	for (i = 0; modes[i] != NULL; i++) {
+		if (strcmp(value, modes[i]) == 0)
+			return true;
+	}
+	return false;
+}
+
 static int
 settings_parse_value(const struct settings_option *o, const char *value,
     struct settings *s, char **why)
@@ -375,6 +397,15 @@ settings_parse_value(const struct settings_option *o, const char *value,
 		}
 		*why = xasprintf(
 		    "'%s' is not supported (only postgres)", value);
+		return -1;
+	case SETTINGS_SSLMODE:
+		if (settings_sslmode_known(value)) {
+			settings_set_text(s, o, xstrdup(value));
+			return 0;
+		}
+		*why = xasprintf("'%s' is not auto, disable, allow, prefer,"
+				 " require, verify-ca or verify-full",
+		    value);
 		return -1;
 	}
 	*why = xstrdup("unknown option type");

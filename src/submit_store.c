@@ -354,18 +354,24 @@ set_col(
 	return sc->n++;
 }
 
-/* " FROM unnest(...) WITH ORDINALITY AS e(c0, ..., ord)" */
+/* " FROM unnest(...) WITH ORDINALITY AS ALIAS(c0, ..., ord)" */
 static void
-set_from(struct stmt *s, struct set_cols *sc)
+set_from_as(struct stmt *s, struct set_cols *sc, const char *alias)
 {
 	int i;
 
-	strbuf_addf(&s->q.sql, " FROM unnest(%s) WITH ORDINALITY AS e(",
-	    sc->args.data ? sc->args.data : "");
+	strbuf_addf(&s->q.sql, " FROM unnest(%s) WITH ORDINALITY AS %s(",
+	    sc->args.data ? sc->args.data : "", alias);
 	for (i = 0; i < sc->n; i++)
 		strbuf_addf(&s->q.sql, "c%d, ", i);
 	strbuf_adds(&s->q.sql, "ord)");
 	strbuf_shutdown(&sc->args);
+}
+
+static void
+set_from(struct stmt *s, struct set_cols *sc)
+{
+	set_from_as(s, sc, "e");
 }
 
 /* ---- outcome ---- */
@@ -605,14 +611,6 @@ norm_wanted(const struct submit_entry *e, enum norm_kind k)
 	default:
 		return true;
 	}
-}
-
-/* Can norm_wanted be false for this kind? */
-static bool
-norm_optional(enum norm_kind k)
-{
-	return k == NK_DESCRIPTION || k == NK_ENVIRONMENT || k == NK_COMMAND ||
-	    k == NK_PERFORMANCE;
 }
 
 /* Is the link compared when looking for an equal stored result? */
@@ -1730,31 +1728,213 @@ add_link_join(struct submit_store *st, struct stmt *s, int link_col)
 	    link_key(st->phase), link_col);
 }
 
-/* The lookup of every normalised row the items link (0: not linked). */
-static void
-add_norm_lookups(struct submit_store *st, struct stmt *s, struct set_cols *sc)
+/*
+ * The distinct rows of one kind the items link, so that each is looked
+ * up once however many entries share it (a batch's entries, or a
+ * group's submissions, mostly share their message, description,
+ * environment and command).
+ */
+struct distinct_rows {
+	size_t *rep; /* An item holding each distinct row. */
+	size_t n;
+	long *of_item; /* Each item's row number from 1, or 0: not linked. */
+};
+
+/* Do items a and b link the same row of kind k? */
+static bool
+norm_same_row(
+    const struct submit_store *st, enum norm_kind k, size_t a, size_t b)
 {
-	const struct phase_link *l;
+	const struct norm_def *def = norm_lookup_def(k);
+	const struct store_item *x = &st->items[a], *y = &st->items[b];
+	const char *v, *w;
+	size_t lv, lw;
+	int c;
+
+	for (c = 0; c < def->ncols; c++) {
+		v = norm_col_value(
+		    &x->es, item_entry(st, x), &def->cols[c], &lv);
+		w = norm_col_value(
+		    &y->es, item_entry(st, y), &def->cols[c], &lw);
+		if (lv != lw || memcmp(v, w, lv) != 0)
+			return false;
+	}
+	return true;
+}
+
+/* Group the items' rows of kind k; an open-addressing table of hashes
+ * finds a row seen before, and equal values confirm it. */
+static void
+distinct_rows_find(
+    struct submit_store *st, enum norm_kind k, struct distinct_rows *d)
+{
+	size_t size = 16, i, j, *slot;
+	uint64_t *hash, h;
+
+	while (size < 2 * st->nitems)
+		size *= 2;
+	hash = xcalloc(size, sizeof *hash);
+	slot = xcalloc(size, sizeof *slot); /* Row number from 1; 0: free. */
+	d->rep = xcalloc(st->nitems ? st->nitems : 1, sizeof *d->rep);
+	d->of_item = xcalloc(st->nitems ? st->nitems : 1, sizeof *d->of_item);
+	d->n = 0;
+	for (i = 0; i < st->nitems; i++) {
+		const struct store_item *it = &st->items[i];
+
+		if (!norm_wanted(item_entry(st, it), k))
+			continue;
+		h = norm_hash(it, item_entry(st, it), k);
+		for (j = (size_t)h & (size - 1); slot[j] != 0;
+		     j = (j + 1) & (size - 1)) {
+			if (hash[j] == h &&
+			    norm_same_row(st, k, d->rep[slot[j] - 1], i))
+				break;
+		}
+		if (slot[j] == 0) {
+			d->rep[d->n++] = i;
+			hash[j] = h;
+			slot[j] = d->n;
+		}
+		d->of_item[i] = (long)slot[j];
+	}
+	free(hash);
+	free(slot);
+}
+
+/*
+ * "dN AS MATERIALIZED (SELECT d.ord, (lookup) AS id FROM unnest(...))":
+ * the id of each distinct row of kind k (NULL: missing), looked up once.
+ * Materialized, so the planner cannot fold the lookup back into the
+ * per-entry rows.
+ */
+static void
+add_distinct_lookup(struct submit_store *st, struct stmt *s, enum norm_kind k,
+    const struct distinct_rows *d, int n)
+{
+	const struct norm_def *def = norm_lookup_def(k);
+	struct set_cols dc = { { NULL, 0, 0 }, 0 };
 	struct sql_array a;
 	norm_vals vals;
-	size_t i;
-	int w;
+	const char *v;
+	size_t len, i;
+	int c;
 
-	for (l = phase_links(st->phase); l->kind != NK__COUNT; l++) {
-		strbuf_adds(&s->q.sql, ", ");
-		if (norm_optional(l->kind)) {
-			sql_array_setup(&a);
-			for (i = 0; i < st->nitems; i++)
-				sql_array_add_bool(&a,
-				    norm_wanted(item_entry(st, &st->items[i]),
-					l->kind));
-			w = set_col(s, sc, &a, "boolean");
-			strbuf_addf(&s->q.sql, "CASE WHEN e.c%d THEN ", w);
+	strbuf_addf(&s->q.sql, "%sd%d AS MATERIALIZED (SELECT d.ord, ",
+	    n ? ", " : "WITH ", n);
+	for (c = 0; c < def->ncols; c++) {
+		sql_array_setup(&a);
+		for (i = 0; i < d->n; i++) {
+			const struct store_item *it = &st->items[d->rep[i]];
+
+			v = norm_col_value(
+			    &it->es, item_entry(st, it), &def->cols[c], &len);
+			sql_array_add(&a, v, len);
 		}
-		norm_value_cols(st, s, sc, l->kind, 0, st->nitems, true, vals);
-		norm_lookup_sql(&s->q.sql, l->kind, vals);
-		if (norm_optional(l->kind))
-			strbuf_adds(&s->q.sql, " ELSE 0 END");
+		snprintf(vals[c], sizeof vals[c], "d.c%d",
+		    set_col(s, &dc, &a, "text"));
+	}
+	norm_lookup_sql(&s->q.sql, k, vals);
+	strbuf_adds(&s->q.sql, " AS id");
+	set_from_as(s, &dc, "d");
+	strbuf_adds(&s->q.sql, ")");
+}
+
+/* Each item's row number of kind k (NULL: not linked) as column e.cN. */
+static int
+distinct_index_col(struct stmt *s, struct set_cols *sc,
+    const struct distinct_rows *d, size_t nitems)
+{
+	struct sql_array a;
+	char num[24];
+	size_t i;
+
+	sql_array_setup(&a);
+	for (i = 0; i < nitems; i++) {
+		snprintf(num, sizeof num, "%ld", d->of_item[i]);
+		sql_array_add(&a, d->of_item[i] ? num : NULL, strlen(num));
+	}
+	return set_col(s, sc, &a, "bigint");
+}
+
+/* Does looking up kind k need the joined build (its suite)? */
+static bool
+norm_uses_link(enum norm_kind k)
+{
+	const struct norm_def *def = norm_lookup_def(k);
+	int c;
+
+	for (c = 0; c < def->ncols; c++) {
+		if (def->cols[c].field == NV_LINK_SUITE)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The WITH clause of the entries' lookup: one materialized list per kind
+ * of the distinct rows the items link, each looked up once.  Fills
+ * index_col with each kind's e.cN of the items' row numbers (-1: the
+ * kind is looked up per item, as a test name needs the joined build).
+ */
+static void
+add_distinct_lookups(struct submit_store *st, struct stmt *s,
+    struct set_cols *sc, int *index_col)
+{
+	const struct phase_link *l = phase_links(st->phase);
+	struct distinct_rows d;
+	int j, n = 0;
+
+	for (j = 0; l[j].kind != NK__COUNT; j++) {
+		index_col[j] = -1;
+		if (norm_uses_link(l[j].kind))
+			continue;
+		distinct_rows_find(st, l[j].kind, &d);
+		add_distinct_lookup(st, s, l[j].kind, &d, n++);
+		index_col[j] = distinct_index_col(s, sc, &d, st->nitems);
+		free(d.rep);
+		free(d.of_item);
+	}
+	if (n > 0)
+		strbuf_adds(&s->q.sql, " ");
+}
+
+/* Each normalised row the items link (0: not linked, NULL: missing). */
+static void
+add_norm_columns(struct submit_store *st, struct stmt *s, struct set_cols *sc,
+    const int *index_col)
+{
+	const struct phase_link *l = phase_links(st->phase);
+	norm_vals vals;
+	int j, n = 0;
+
+	for (j = 0; l[j].kind != NK__COUNT; j++) {
+		if (index_col[j] >= 0) {
+			strbuf_addf(&s->q.sql,
+			    ", CASE WHEN e.c%d IS NULL THEN 0 ELSE d%d.id END",
+			    index_col[j], n++);
+			continue;
+		}
+		strbuf_adds(&s->q.sql, ", ");
+		norm_value_cols(
+		    st, s, sc, l[j].kind, 0, st->nitems, true, vals);
+		norm_lookup_sql(&s->q.sql, l[j].kind, vals);
+	}
+}
+
+/* " LEFT JOIN dN ON dN.ord = e.cM" for each distinct list. */
+static void
+add_distinct_joins(
+    struct submit_store *st, struct stmt *s, const int *index_col)
+{
+	const struct phase_link *l = phase_links(st->phase);
+	int j, n = 0;
+
+	for (j = 0; l[j].kind != NK__COUNT; j++) {
+		if (index_col[j] < 0)
+			continue;
+		strbuf_addf(&s->q.sql, " LEFT JOIN d%d ON d%d.ord = e.c%d", n,
+		    n, index_col[j]);
+		n++;
 	}
 }
 
@@ -1769,11 +1949,13 @@ add_entries_lookup(struct submit_store *st)
 {
 	struct stmt *s = stmt_add(st, ROLE_ENTRIES, 0);
 	struct set_cols sc = { { NULL, 0, 0 }, 0 };
+	int index_col[NK__COUNT];
 	struct sql_array a;
 	int link_col = -1;
 	size_t i;
 
 	s->count = st->nitems;
+	add_distinct_lookups(st, s, &sc, index_col);
 	strbuf_addf(&s->q.sql,
 	    "SELECT (e.c%d::timestamp)::text, (e.c%d::interval)::text",
 	    field_col(st, s, &sc, SF_START_TIMESTAMP),
@@ -1789,9 +1971,10 @@ add_entries_lookup(struct submit_store *st)
 		link_col = set_col(s, &sc, &a, "text");
 	}
 	add_link_columns(st, s);
-	add_norm_lookups(st, s, &sc);
+	add_norm_columns(st, s, &sc, index_col);
 	set_from(s, &sc);
 	add_link_join(st, s, link_col);
+	add_distinct_joins(st, s, index_col);
 	strbuf_adds(&s->q.sql, " ORDER BY e.ord");
 }
 

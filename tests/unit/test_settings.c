@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cunit_main.h"
+#include "db_pool.h"
 #include "settings.h"
 
 /* A folder of our own for the config files the cases write. */
@@ -139,6 +140,7 @@ settings_check_defaults(const struct settings *s)
 	CU_ASSERT_EQUAL(s->drain_timeout_s, 10);
 	CU_ASSERT_EQUAL(s->workers, 1);
 	CU_ASSERT_EQUAL(s->stream_share, 0);
+	CU_ASSERT_STRING_EQUAL(s->sslmode, "auto");
 	CU_ASSERT_STRING_EQUAL(s->read_server, "");
 	CU_ASSERT_EQUAL(s->read_port, 0);
 	CU_ASSERT_EQUAL(s->max_waiting, 1024);
@@ -226,7 +228,7 @@ settings_sample_config_names_every_key(void)
 		    cunit_srcpath("conf/mttd.conf"), section, key));
 		keys++;
 	}
-	CU_ASSERT_EQUAL(keys, 31);
+	CU_ASSERT_EQUAL(keys, 32);
 	free(text);
 }
 
@@ -284,6 +286,7 @@ static const char every_key_conf[] =
     "password = s3cr=t:x\n"
     "server = /run/postgresql\n"
     "port = 6543\n"
+    "sslmode = verify-full\n"
     "pool_size = 256\n"
     "stream_share = 3\n"
     "read_server = replica.example.org\n"
@@ -326,6 +329,7 @@ settings_parses_every_key(void)
 	CU_ASSERT_STRING_EQUAL(s.password, "s3cr=t:x");
 	CU_ASSERT_STRING_EQUAL(s.server, "/run/postgresql");
 	CU_ASSERT_EQUAL(s.port, 6543);
+	CU_ASSERT_STRING_EQUAL(s.sslmode, "verify-full");
 	CU_ASSERT_EQUAL(s.pool_size, 256);
 	CU_ASSERT_EQUAL(s.stream_share, 3);
 	CU_ASSERT_STRING_EQUAL(s.read_server, "replica.example.org");
@@ -706,6 +710,37 @@ settings_rejects_database_type_other_than_postgres(void)
 }
 
 static void
+settings_sslmode_auto_or_libpq_value(void)
+{
+	static const char *const good[] = { "auto", "disable", "allow",
+		"prefer", "require", "verify-ca", "verify-full" };
+	struct settings s;
+	size_t i;
+
+	for (i = 0; i < sizeof good / sizeof good[0]; i++) {
+		CU_ASSERT_EQUAL_FATAL(
+		    conf_load_one("pg_v3", "sslmode", good[i], &s), 0);
+		CU_ASSERT_STRING_EQUAL(s.sslmode, good[i]);
+		settings_free(&s);
+	}
+	conf_expect_error("[pg_v3]\nsslmode = on\n",
+	    "2: key 'sslmode': 'on' is not auto, disable, allow, prefer,"
+	    " require, verify-ca or verify-full");
+	/* auto: no TLS to this machine, libpq's choice elsewhere. */
+	unsetenv("PGSSLMODE");
+	CU_ASSERT_STRING_EQUAL(db_sslmode_for("auto", "127.0.0.1"), "disable");
+	CU_ASSERT_STRING_EQUAL(db_sslmode_for("auto", "127.3.2.1"), "disable");
+	CU_ASSERT_STRING_EQUAL(db_sslmode_for("auto", "localhost"), "disable");
+	CU_ASSERT_STRING_EQUAL(db_sslmode_for("auto", "::1"), "disable");
+	CU_ASSERT_STRING_EQUAL(
+	    db_sslmode_for("auto", "/var/run/postgresql"), "disable");
+	CU_ASSERT_PTR_NULL(db_sslmode_for("auto", "db.example.org"));
+	CU_ASSERT_PTR_NULL(db_sslmode_for("auto", "128.0.0.1"));
+	CU_ASSERT_STRING_EQUAL(
+	    db_sslmode_for("require", "127.0.0.1"), "require");
+}
+
+static void
 settings_rejects_inline_comment_in_value(void)
 {
 	/* As in configparser, '#' after a value is part of the value. */
@@ -795,6 +830,8 @@ static const struct cunit_case settings_cases[] = {
 	    settings_rejects_line_that_is_not_a_setting },
 	{ "settings_rejects_database_type_other_than_postgres",
 	    settings_rejects_database_type_other_than_postgres },
+	{ "settings_sslmode_auto_or_libpq_value",
+	    settings_sslmode_auto_or_libpq_value },
 	{ "settings_rejects_inline_comment_in_value",
 	    settings_rejects_inline_comment_in_value },
 	{ "settings_rejects_missing_file", settings_rejects_missing_file },
