@@ -48,6 +48,29 @@ void log_after_fork(void);
 void log_write(enum log_level level, const char *func, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/*
+ * Access lines that go to their own file are kept in a buffer of size
+ * bytes (0: each written at once), written when it would overflow, when
+ * the event loop has nothing else to do, when a line comes in a later
+ * second than the first one kept, and when the logs are set up again,
+ * reopened or shut down: under load one write(2) carries many lines.
+ * What is kept is lost if the process is killed.
+ */
+void log_access_buffer(size_t size);
+
+/*
+ * Write kept access lines when base's loop is idle: an event of the
+ * lowest priority, so base must have LOG_LOOP_PRIORITIES priorities (the
+ * others' default is the middle one).  Call again with NULL before base
+ * is freed.
+ */
+struct event_base;
+#define LOG_LOOP_PRIORITIES 3
+void log_attach_loop(struct event_base *base);
+
+/* Write the kept access lines now. */
+void log_access_flush(void);
+
 /* Write one access line (no level filter) to the access log. */
 void log_access(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

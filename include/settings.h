@@ -38,6 +38,7 @@ struct settings {
 	enum log_level log_level;
 	char *log_file;	  /* Absolute, or NULL. */
 	char *access_log; /* Absolute, or NULL. */
+	size_t access_log_buffer; /* Bytes; 0: unbuffered. */
 
 	/* [pg_v3] */
 	char *db_type;

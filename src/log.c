@@ -2,7 +2,10 @@
 /*
  * The process-wide logger: formats each line into one buffer and hands it
  * to write(2) in one call, so lines from a log and its access log never
- * interleave and nothing sits in a stdio buffer when the process dies.
+ * interleave and nothing of the main log sits in a buffer when the
+ * process dies.  Access lines written to their own file may be kept a
+ * moment, so that a busy server writes many with one call
+ * (log_access_buffer).
  */
 #include "config.h"
 
@@ -16,6 +19,8 @@
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <event2/event.h>
 
 #include "log.h"
 #include "strbuf.h"
@@ -33,6 +38,15 @@ struct log_sink {
 
 static struct log_sink log_main = { STDERR_FILENO, NULL };
 static struct log_sink log_acc = { -1, NULL }; /* -1: use log_main. */
+
+/* Access lines kept for log_acc (see log_access_buffer). */
+static struct {
+	char *data;
+	size_t len;
+	size_t size;	     /* 0: not kept. */
+	time_t first;	     /* When the first line kept was. */
+	struct event *idle;  /* Writes them when the loop is idle. */
+} log_kept;
 
 static const char *const log_level_names[] = {
 	[LOG_LEVEL_DEBUG] = "DEBUG",
@@ -119,6 +133,7 @@ log_setup(const char *path, const char *access_path, enum log_level level,
 	if (access_path != NULL && (afd = log_open(access_path, cause)) == -1)
 		goto fail;
 
+	log_access_flush();
 	log_sink_set(&log_main, fd, path, STDERR_FILENO);
 	log_sink_set(&log_acc, afd, access_path, -1);
 	log_threshold = level;
@@ -149,6 +164,7 @@ log_sink_reopen(struct log_sink *sink, char **cause)
 int
 log_reopen(char **cause)
 {
+	log_access_flush();
 	if (log_sink_reopen(&log_main, cause) == -1)
 		return -1;
 	return log_sink_reopen(&log_acc, cause);
@@ -157,6 +173,10 @@ log_reopen(char **cause)
 void
 log_shutdown(void)
 {
+	log_access_flush();
+	free(log_kept.data);
+	log_kept.data = NULL;
+	log_kept.size = 0;
 	log_sink_close(&log_acc, -1);
 	log_sink_close(&log_main, STDERR_FILENO);
 }
@@ -178,6 +198,63 @@ log_emit(int fd, const char *buf, size_t len)
 	}
 }
 
+void
+log_access_flush(void)
+{
+	if (log_kept.len > 0 && log_acc.fd >= 0)
+		log_emit(log_acc.fd, log_kept.data, log_kept.len);
+	log_kept.len = 0;
+}
+
+static void
+log_idle_cb(evutil_socket_t fd, short what, void *arg)
+{
+	log_access_flush();
+}
+
+void
+log_access_buffer(size_t size)
+{
+	log_access_flush();
+	free(log_kept.data);
+	log_kept.data = size > 0 ? xmalloc(size) : NULL;
+	log_kept.size = size;
+}
+
+void
+log_attach_loop(struct event_base *base)
+{
+	if (log_kept.idle != NULL)
+		event_free(log_kept.idle);
+	log_kept.idle = NULL;
+	if (base == NULL)
+		return;
+	log_kept.idle = event_new(base, -1, 0, log_idle_cb, NULL);
+	event_priority_set(log_kept.idle, LOG_LOOP_PRIORITIES - 1);
+}
+
+/* Keep one access line; write what is kept when it must go now. */
+static void
+log_keep(const char *line, size_t len)
+{
+	time_t now = time(NULL);
+
+	if (log_kept.len > 0 &&
+	    (log_kept.len + len > log_kept.size || now != log_kept.first))
+		log_access_flush();
+	if (len > log_kept.size) {
+		log_emit(log_acc.fd, line, len);
+		return;
+	}
+	if (log_kept.len == 0) {
+		log_kept.first = now;
+		if (log_kept.idle != NULL)
+			event_active(log_kept.idle, 0, 0);
+	}
+	memcpy(log_kept.data + log_kept.len, line, len);
+	log_kept.len += len;
+}
+
 /*
  * Put the time prefix "YYYY-MM-DD HH:MM:SS.mmm [pid] " at buf, in UTC so
  * that lines from hosts in different zones and across a DST change sort.
@@ -186,6 +263,7 @@ void
 log_after_fork(void)
 {
 	log_pid = getpid();
+	log_kept.len = 0; /* The parent's to write. */
 }
 
 /*
@@ -292,5 +370,8 @@ log_access(const char *fmt, ...)
 	va_start(ap, fmt);
 	off = log_format(buf, off, fmt, ap);
 	va_end(ap);
-	log_emit(fd, buf, off);
+	if (fd == log_acc.fd && log_kept.size > 0)
+		log_keep(buf, off);
+	else
+		log_emit(fd, buf, off);
 }

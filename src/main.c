@@ -261,6 +261,7 @@ setup_logging(const struct mttd *m, const struct options *o)
 		fprintf(stderr, "mttd: %s\n", cause);
 		exit(1);
 	}
+	log_access_buffer(s->access_log_buffer);
 	event_set_log_callback(libevent_log_cb);
 	event_set_fatal_callback(libevent_fatal_cb);
 }
@@ -436,6 +437,7 @@ reload_settings_and_logs(struct mttd *m, const char *who)
 	}
 	settings_free(&m->settings);
 	m->settings = next;
+	log_access_buffer(m->settings.access_log_buffer);
 	return true;
 
 fail:
@@ -464,6 +466,7 @@ reload_apply(struct mttd *m, struct settings *next, struct auth *table)
 {
 	settings_free(&m->settings);
 	m->settings = *next;
+	log_access_buffer(m->settings.access_log_buffer);
 	auth_free(m->auth);
 	m->auth = table;
 	m->server->auth = table;
@@ -733,6 +736,7 @@ shutdown_all(struct mttd *m)
 	db_pool_free(m->pool);
 	db_catalog_free(m->catalog);
 	auth_free(m->auth);
+	log_attach_loop(NULL);
 	event_base_free(m->base);
 	log_info("mttd stopped");
 	log_shutdown();
@@ -760,6 +764,10 @@ main(int argc, char **argv)
 	run_workers(&m);
 	if ((m.base = event_base_new()) == NULL)
 		die("cannot create the event loop");
+	/* Before any event: the access log writes at the lowest priority. */
+	if (event_base_priority_init(m.base, LOG_LOOP_PRIORITIES) != 0)
+		die("cannot set the event loop's priorities");
+	log_attach_loop(m.base);
 	log_versions(&m);
 	m.auth = load_htpasswd(&m.settings);
 	open_database(&m);

@@ -107,6 +107,10 @@ static const struct settings_option settings_options[] = {
 	{ "logging", "access_log", SETTINGS_PATH, NULL,
 	    SETTINGS_OFF(access_log), 0, 0, true,
 	    "File for one line per request; empty or absent: the main log." },
+	{ "logging", "access_log_buffer", SETTINGS_SIZE, "32K",
+	    SETTINGS_OFF(access_log_buffer), 0, 0, true,
+	    "Access lines kept before they are written to access_log, in"
+	    " bytes; 0: each at once." },
 	{ "pg_v3", "type", SETTINGS_DB_TYPE, "postgres", SETTINGS_OFF(db_type),
 	    0, 0, false, "Database kind; only postgres." },
 	{ "pg_v3", "dbname", SETTINGS_STRING, "mttv3", SETTINGS_OFF(dbname), 0,

@@ -228,7 +228,7 @@ settings_sample_config_names_every_key(void)
 		    cunit_srcpath("conf/mttd.conf"), section, key));
 		keys++;
 	}
-	CU_ASSERT_EQUAL(keys, 32);
+	CU_ASSERT_EQUAL(keys, 33);
 	free(text);
 }
 

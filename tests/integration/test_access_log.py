@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
+"""The access log in a file of its own ([logging] access_log): lines kept
+in a buffer (access_log_buffer, 32K by default) are written as soon as
+mttd is idle, all of them, one per request; with access_log_buffer = 0
+each is in the file before its answer leaves."""
+
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mttd_harness as h  # noqa: E402
+
+BURST = 300
+
+
+def access_lines(mttd, path="/"):
+    with open(os.path.join(mttd.dir, "access.log"), encoding="utf-8") as f:
+        return [line for line in f
+                if " method=GET path=%s status=200 " % path in line]
+
+
+def wait_lines(mttd, n, path="/", timeout=2.0):
+    """The file's lines for path once there are n (or what is there)."""
+    deadline = time.time() + timeout
+    while True:
+        lines = access_lines(mttd, path)
+        if len(lines) >= n or time.time() > deadline:
+            return lines
+        time.sleep(0.01)
+
+
+class Buffered(h.MttdTestCase):
+
+    MTTD = {"logging": {"access_log": "access.log"}}
+
+    def test_burst_all_written_once_idle(self):
+        conn = self.mttd.connection()
+        for _ in range(BURST):
+            self.assertOk(self.mttd.http("GET", "/", conn=conn))
+        conn.close()
+        t0 = time.time()
+        lines = wait_lines(self.mttd, BURST)
+        self.assertEqual(len(lines), BURST)
+        self.assertLess(time.time() - t0, 1.0, "lines written late")
+
+    def test_single_line_written_at_once_when_idle(self):
+        self.assertOk(self.mttd.http("GET", "/status"))
+        lines = wait_lines(self.mttd, 1, "/status", timeout=1.0)
+        self.assertEqual(len(lines), 1, "the idle loop did not write it")
+
+    def test_lines_written_at_exit(self):
+        for _ in range(20):
+            self.assertOk(self.mttd.http("GET", "/submit"))
+        status = self.mttd.stop()
+        self.assertEqual(status, 0)
+        self.assertEqual(len(access_lines(self.mttd, "/submit")), 20)
+        self.mttd.start()
+
+
+class Unbuffered(h.MttdTestCase):
+
+    MTTD = {"logging": {"access_log": "access.log",
+                        "access_log_buffer": "0"}}
+
+    def test_each_line_before_its_answer(self):
+        conn = self.mttd.connection()
+        for i in range(1, 21):
+            self.assertOk(self.mttd.http("GET", "/", conn=conn))
+            # No waiting: the line was written before the answer.
+            self.assertEqual(len(access_lines(self.mttd)), i)
+        conn.close()
+
+
+if __name__ == "__main__":
+    h.main()
