@@ -20,14 +20,37 @@
 #include "request.h"
 #include "strbuf.h"
 
+/*
+ * One generator is kept for the next answer: most answers are small, and
+ * a new generator costs a 2 KiB buffer and its free each time.
+ */
+static yajl_gen request_json_kept;
+
 yajl_gen
 request_json_new(void)
 {
-	yajl_gen g = yajl_gen_alloc(NULL);
+	yajl_gen g = request_json_kept;
 
-	if (g == NULL)
+	if (g != NULL) {
+		request_json_kept = NULL;
+		return g;
+	}
+	if ((g = yajl_gen_alloc(NULL)) == NULL)
 		abort();
 	return g;
+}
+
+/* Done with g: keep it for the next answer, or free it. */
+static void
+request_json_done(yajl_gen g)
+{
+	if (request_json_kept != NULL) {
+		yajl_gen_free(g);
+		return;
+	}
+	yajl_gen_clear(g);
+	yajl_gen_reset(g, NULL);
+	request_json_kept = g;
 }
 
 void
@@ -137,27 +160,22 @@ request_client_gone(const struct request *r)
 void
 request_reply_json(struct request *r, int http_code, yajl_gen g)
 {
-	struct evbuffer *out = evbuffer_new();
 	const unsigned char *buf;
 	size_t len;
 
 	yajl_gen_get_buf(g, &buf, &len);
-	evbuffer_add(out, buf, len);
-	yajl_gen_free(g);
+	/* A HEAD answer has the headers of GET and no body. */
+	if (evhttp_request_get_command(r->req) == EVHTTP_REQ_HEAD)
+		len = 0;
+	evbuffer_add(evhttp_request_get_output_buffer(r->req), buf, len);
+	request_json_done(g);
 	evhttp_add_header(evhttp_request_get_output_headers(r->req),
 	    "Content-Type", "application/json");
 	request_add_cors(r);
 	r->http_code = http_code;
 	r->bytes = len;
-
-	/* A HEAD answer has the headers of GET and no body. */
-	if (evhttp_request_get_command(r->req) == EVHTTP_REQ_HEAD) {
-		evbuffer_drain(out, len);
-		r->bytes = 0;
-	}
 	request_count_sending(r);
-	evhttp_send_reply(r->req, http_code, request_reason(http_code), out);
-	evbuffer_free(out);
+	evhttp_send_reply(r->req, http_code, request_reason(http_code), NULL);
 	request_finish(r);
 }
 
