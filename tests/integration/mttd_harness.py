@@ -794,6 +794,14 @@ class Mttd:
         key = PHASE_ID[normal_phase(_phase)]
         return answer["submit_id"], [i[key] for i in answer["ids"]]
 
+    def install_and_build(self):
+        """For a set-up: store an MPI Install and a Test Build linked to
+        it; returns (mpi_install_id, test_build_id)."""
+        _, (install_id,) = self.must_submit("MPI Install", [install_entry()])
+        _, (build_id,) = self.must_submit("Test Build",
+                                          [build_entry(install_id)])
+        return install_id, build_id
+
 
 # ---------------------------------------------------------------------------
 # Base test case.

@@ -21,10 +21,7 @@ class Concurrency(h.MttdTestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        _, (cls.install_id,) = cls.mttd.must_submit(
-            "MPI Install", [h.install_entry()])
-        _, (cls.build_id,) = cls.mttd.must_submit(
-            "Test Build", [h.build_entry(cls.install_id)])
+        cls.install_id, cls.build_id = cls.mttd.install_and_build()
 
     def race(self, bodies):
         """POST each body to /submit at the same moment."""

@@ -30,10 +30,7 @@ class Groups(h.MttdTestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        _, (cls.install_id,) = cls.mttd.must_submit(
-            "MPI Install", [h.install_entry()])
-        _, (cls.build_id,) = cls.mttd.must_submit(
-            "Test Build", [h.build_entry(cls.install_id)])
+        cls.install_id, cls.build_id = cls.mttd.install_and_build()
 
     def hold_test_run_lock(self):
         """A psql session that holds test_run against inserts for
@@ -187,10 +184,7 @@ class Waves(h.MttdTestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        _, (install_id,) = cls.mttd.must_submit(
-            "MPI Install", [h.install_entry()])
-        _, (cls.build_id,) = cls.mttd.must_submit(
-            "Test Build", [h.build_entry(install_id)])
+        _, cls.build_id = cls.mttd.install_and_build()
 
     def test_entries_alike_in_one_list(self):
         at = "Fri Dec  4 14:00:00 2026"

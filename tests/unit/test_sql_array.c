@@ -59,8 +59,8 @@ sql_array_keeps_bytes_after_a_nul(void)
 
 	sql_stmt_setup(&s);
 	sql_array_setup(&a);
-	/* Lengths, not NULs, delimit values: only "ab" of "ab\0c" is
-	 * given here, and the quote after it is escaped. */
+	/* Lengths, not NULs, delimit values: the first three bytes of
+	 * ab"<NUL>c are given, and the quote among them is escaped. */
 	sql_array_add(&a, "ab\"\0c", 3);
 	sql_array_param(&s, &a);
 	CHECK(strcmp(s.values[0], "{\"ab\\\"\"}") == 0, "literal is <%s>",
