@@ -71,8 +71,25 @@ void log_attach_loop(struct event_base *base);
 /* Write the kept access lines now. */
 void log_access_flush(void);
 
-/* Write one access line (no level filter) to the access log. */
-void log_access(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The fields of one access line; NULL or empty text is written "-". */
+struct log_access_fields {
+	unsigned long long req; /* 0: "-" (an answer before any request). */
+	const char *method;
+	const char *path;
+	int status;
+	size_t bytes;
+	long ms;
+	const char *user;
+	const char *peer;
+	const char *answer; /* Who answered; NULL: no answer= field. */
+};
+
+/*
+ * Write one access line (no level filter) to the access log: "req=N
+ * method=M path=P status=S bytes=B ms=T user=U peer=A [answer=W]".
+ * Built without printf, since every request writes one.
+ */
+void log_access_request(const struct log_access_fields *f);
 
 #define LOG_AT(level, ...)                                         \
 	do {                                                       \

@@ -414,10 +414,10 @@ static void
 http_conn_log_access(const struct http_conn *conn, int code, size_t bytes,
     long ms, const char *by)
 {
-	log_access("req=- method=%s path=%s status=%d bytes=%zu ms=%ld"
-		   " user=- peer=%s answer=%s",
-	    conn->method[0] ? conn->method : "-",
-	    conn->path[0] ? conn->path : "-", code, bytes, ms, conn->peer, by);
+	struct log_access_fields f = { 0, conn->method, conn->path, code, bytes,
+		ms, NULL, conn->peer, by };
+
+	log_access_request(&f);
 }
 
 /* How long a refused connection is read and dropped before it closes. */

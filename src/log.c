@@ -43,9 +43,9 @@ static struct log_sink log_acc = { -1, NULL }; /* -1: use log_main. */
 static struct {
 	char *data;
 	size_t len;
-	size_t size;	     /* 0: not kept. */
-	time_t first;	     /* When the first line kept was. */
-	struct event *idle;  /* Writes them when the loop is idle. */
+	size_t size;	    /* 0: not kept. */
+	time_t first;	    /* When the first line kept was. */
+	struct event *idle; /* Writes them when the loop is idle. */
 } log_kept;
 
 static const char *const log_level_names[] = {
@@ -285,48 +285,83 @@ log_second_text(time_t sec)
 	return text;
 }
 
+/* Decimal digits of v, at least width of them, into out; their number. */
+static size_t
+log_digits(char *out, unsigned long long v, size_t width)
+{
+	char tmp[24];
+	size_t n = 0, i;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v > 0 && n < sizeof tmp);
+	while (n < width && n < sizeof tmp)
+		tmp[n++] = '0';
+	for (i = 0; i < n; i++)
+		out[i] = tmp[n - 1 - i];
+	return n;
+}
+
+/* "YYYY-MM-DD HH:MM:SS.mmm [pid] " at buf (size is at least 64). */
 static size_t
 log_prefix(char *buf, size_t size)
 {
 	struct timeval tv;
-	int m;
+	const char *sec;
+	size_t n;
 
 	gettimeofday(&tv, NULL);
-	m = snprintf(buf, size, "%s.%03d [%ld] ", log_second_text(tv.tv_sec),
-	    (int)(tv.tv_usec / 1000), (long)(log_pid ? log_pid : getpid()));
-	if (m < 0)
+	sec = log_second_text(tv.tv_sec);
+	n = strlen(sec);
+	if (size < n + 40)
 		return 0;
-	return (size_t)m < size ? (size_t)m : size - 1;
+	memcpy(buf, sec, n);
+	buf[n++] = '.';
+	n += log_digits(buf + n, (unsigned long long)(tv.tv_usec / 1000), 3);
+	buf[n++] = ' ';
+	buf[n++] = '[';
+	n += log_digits(
+	    buf + n, (unsigned long long)(log_pid ? log_pid : getpid()), 1);
+	buf[n++] = ']';
+	buf[n++] = ' ';
+	return n;
 }
 
 /*
- * Format the message after the prefix, replace control characters so a
- * client-supplied value cannot forge a line, and end the line.
+ * End a line of n message bytes at buf + off (n may say more than was
+ * room: the line is cut and ends in "..."): replace control characters
+ * so a client-supplied value cannot forge a line, and add the newline.
  */
 static size_t
-log_format(char *buf, size_t off, const char *fmt, va_list ap)
+log_finish_line(char *buf, size_t off, size_t n)
 {
 	size_t i, room = LOG_LINE_MAX - 1 - off; /* Keep 1 for '\n'. */
-	int n;
 
-	n = vsnprintf(buf + off, room + 1, fmt, ap);
-	if (n < 0)
-		n = 0;
-	if ((size_t)n > room) {
+	if (n > room) {
 		memcpy(buf + off + room - 3, "...", 3);
-		n = (int)room;
+		n = room;
 	}
 	/* libpq's messages end in newlines: keep one line per entry. */
 	while (n > 0 && (buf[off + n - 1] == '\n' || buf[off + n - 1] == ' '))
 		n--;
-	for (i = off; i < off + (size_t)n; i++) {
+	for (i = off; i < off + n; i++) {
 		if (buf[i] == '\n')
 			buf[i] = ' ';
 		else if ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f)
 			buf[i] = '?'; /* Tabs too: fields split on blanks. */
 	}
-	buf[off + (size_t)n] = '\n';
-	return off + (size_t)n + 1;
+	buf[off + n] = '\n';
+	return off + n + 1;
+}
+
+/* Format the message after the prefix and end the line. */
+static size_t
+log_format(char *buf, size_t off, const char *fmt, va_list ap)
+{
+	int n = vsnprintf(buf + off, LOG_LINE_MAX - off, fmt, ap);
+
+	return log_finish_line(buf, off, n < 0 ? 0 : (size_t)n);
 }
 
 void
@@ -351,27 +386,72 @@ log_write(enum log_level level, const char *func, const char *fmt, ...)
 	log_emit(log_main.fd, buf, off);
 }
 
+/* An access line being built at buf + off; len counts what did not
+ * fit too, so log_finish_line can mark the cut. */
+struct log_line {
+	char *buf;
+	size_t off, len;
+};
+
+static void
+log_line_add(struct log_line *l, const char *s, size_t n)
+{
+	size_t room = LOG_LINE_MAX - l->off, at = l->len;
+
+	if (at < room)
+		memcpy(l->buf + l->off + at, s, n < room - at ? n : room - at);
+	l->len += n;
+}
+
+/* " key=" and the value ("-" when NULL or empty). */
+static void
+log_line_field(struct log_line *l, const char *key, const char *value)
+{
+	log_line_add(l, key, strlen(key));
+	if (value == NULL || value[0] == '\0')
+		value = "-";
+	log_line_add(l, value, strlen(value));
+}
+
+static void
+log_line_number(struct log_line *l, const char *key, unsigned long long v)
+{
+	char digits[24];
+
+	log_line_add(l, key, strlen(key));
+	log_line_add(l, digits, log_digits(digits, v, 1));
+}
+
 void
-log_access(const char *fmt, ...)
+log_access_request(const struct log_access_fields *f)
 {
 	char buf[LOG_LINE_MAX];
-	size_t off;
-	va_list ap;
+	struct log_line l = { buf, 0, 0 };
 	int fd = log_acc.fd;
 
 	/* In the main log the line gets a level word like every other. */
-	off = log_prefix(buf, sizeof buf);
+	l.off = log_prefix(buf, sizeof buf);
 	if (fd == -1) {
 		fd = log_main.fd;
-		memcpy(buf + off, "ACCESS ", 7);
-		off += 7;
+		memcpy(buf + l.off, "ACCESS ", 7);
+		l.off += 7;
 	}
-
-	va_start(ap, fmt);
-	off = log_format(buf, off, fmt, ap);
-	va_end(ap);
-	if (fd == log_acc.fd && log_kept.size > 0)
-		log_keep(buf, off);
+	if (f->req > 0)
+		log_line_number(&l, "req=", f->req);
 	else
-		log_emit(fd, buf, off);
+		log_line_field(&l, "req=", NULL);
+	log_line_field(&l, " method=", f->method);
+	log_line_field(&l, " path=", f->path);
+	log_line_number(&l, " status=", (unsigned long long)f->status);
+	log_line_number(&l, " bytes=", f->bytes);
+	log_line_number(&l, " ms=", f->ms > 0 ? (unsigned long long)f->ms : 0);
+	log_line_field(&l, " user=", f->user);
+	log_line_field(&l, " peer=", f->peer);
+	if (f->answer != NULL)
+		log_line_field(&l, " answer=", f->answer);
+	l.off = log_finish_line(buf, l.off, l.len);
+	if (fd == log_acc.fd && log_kept.size > 0)
+		log_keep(buf, l.off);
+	else
+		log_emit(fd, buf, l.off);
 }

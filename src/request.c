@@ -103,11 +103,11 @@ request_elapsed_ms(const struct request *r)
 static void
 request_log_access(const struct request *r)
 {
-	log_access("req=%llu method=%s path=%s status=%d bytes=%zu ms=%ld"
-		   " user=%s peer=%s",
-	    (unsigned long long)r->id, r->method, r->path ? r->path : "-",
-	    r->http_code, r->bytes, request_elapsed_ms(r),
-	    r->user[0] ? r->user : "-", r->client);
+	struct log_access_fields f = { (unsigned long long)r->id, r->method,
+		r->path, r->http_code, r->bytes, request_elapsed_ms(r), r->user,
+		r->client, NULL };
+
+	log_access_request(&f);
 }
 
 static const char *
