@@ -557,14 +557,19 @@ store_failed(struct submit_store *st, const struct db_result *res)
 		store_check_casts(st, res);
 		return;
 	}
-	log_error("submit: statement %d (role %d) failed: %s [%s]", res->failed,
-	    s->role, why, res->sqlstate ? res->sqlstate : "-");
 	stmt_where(st, s, where, sizeof where);
 	if (refused_value) {
+		/* A client's value: the refusal is logged as a warning by
+		 * the handler (or the group is stored again one by one). */
+		log_debug("submit: statement %d (role %d) refused a value: %s"
+			  " [%s]",
+		    res->failed, s->role, why, res->sqlstate);
 		store_refuse(
 		    st, "%s: the database refused a value: %s", where, why);
 		return;
 	}
+	log_error("submit: statement %d (role %d) failed: %s [%s]", res->failed,
+	    s->role, why, res->sqlstate ? res->sqlstate : "-");
 	store_fail(st, SUBMIT_DB_FAILED, why, false);
 }
 

@@ -143,6 +143,24 @@ class Groups(h.MttdTestCase):
             0)
         self.assertEqual(self.max_id("test_run"), before + WAITERS)
 
+    def test_bad_timestamp_in_group_named_not_an_error(self):
+        """A value PostgreSQL refuses fails the group's statement: the
+        group is stored again one by one, the refusal names the field,
+        and the log has its warning but no ERROR (a client's fault)."""
+        mark = self.mttd.log_mark()
+        lock = self.hold_test_run_lock()
+        bodies = [self.run_body("t%d" % i) for i in range(4)]
+        bodies[2]["data"][0]["start_timestamp"] = "garbage"
+        results = self.send_all(bodies)
+        lock.wait(30)
+        self.assertRefused(results[2], names=["start_timestamp"])
+        for i in (0, 1, 3):
+            self.assertOk(results[i])
+        log = self.mttd.log_since(mark)
+        self.assertIn("a group of 3 submissions failed", log)
+        self.assertRegex(log, r"WARNING submit refused: .*start_timestamp")
+        self.assertNotIn(" ERROR ", log)
+
     def test_same_result_twice_in_one_group(self):
         """Two waiting submissions of the same result: one row, one id."""
         lock = self.hold_test_run_lock()
