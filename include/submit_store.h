@@ -15,7 +15,7 @@ enum submit_outcome {
 	SUBMIT_REFUSED,	  /* A value the database refused: HTTP 200. */
 	SUBMIT_DB_FAILED, /* The database failed, nothing stored: 503. */
 	/*
-	 * The connection broke after COMMIT was sent: stored or not, no
+	 * The connection broke after the commit was sent: stored or not, no
 	 * one can tell from here (503; sending it again is safe, as a
 	 * stored submission is recognised and answered with its ids).
 	 */

@@ -2,7 +2,7 @@
 /*
  * /submit: GET is a probe; POST stores one submission of results.  The
  * body is validated completely before a database connection is asked
- * for, and the answer goes out only after COMMIT succeeded.
+ * for, and the answer goes out only after the commit succeeded.
  *
  * Under load, submissions wait for a connection; the one that gets a
  * connection takes the others of its phase that are waiting along, and
@@ -151,7 +151,7 @@ handler_submit_stored_cb(void *arg, enum submit_outcome outcome, long submit_id,
 		handler_submit_refuse(r, 200, message);
 	} else if (outcome == SUBMIT_DB_UNKNOWN) {
 		log_error("req=%llu submit: the database connection was lost"
-			  " after COMMIT was sent: %s",
+			  " after the commit was sent: %s",
 		    (unsigned long long)r->id, message);
 		evhttp_add_header(evhttp_request_get_output_headers(r->req),
 		    "Retry-After", "1");

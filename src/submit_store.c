@@ -215,7 +215,7 @@ enum store_step {
 struct stmt {
 	enum stmt_role role;
 	size_t first; /* First item (or submission) it is about. */
-	size_t count; /* Items it carries (ROLE_RESULTS). */
+	size_t count; /* Rows it carries; 0: one entry's statement. */
 	int field;    /* ROLE_CAST: the field checked. */
 	struct sql_stmt q;
 };
@@ -505,12 +505,14 @@ store_should_retry(struct submit_store *st, const struct db_result *res)
 static void store_check_casts(
     struct submit_store *st, const struct db_result *res);
 
-/* The data[] index a statement is about, for messages ("" if many). */
+/* What a statement is about, for messages: "data[i]" for one entry's
+ * statement, "data" for one that carries many. */
 static void
 stmt_where(
     const struct submit_store *st, const struct stmt *s, char *out, size_t size)
 {
-	if (s->role == ROLE_CAST || s->role == ROLE_NORM_MAKE)
+	if (s->role == ROLE_CAST ||
+	    (s->role == ROLE_NORM_MAKE && s->count == 0))
 		snprintf(out, size, "data[%zu]", st->items[s->first].entry);
 	else
 		snprintf(out, size, "data");
@@ -876,6 +878,9 @@ add_unique_makes(struct submit_store *st, enum norm_kind k,
 	size_t i;
 	int c;
 
+	s->count = 0; /* Set-wise: rows counted below. */
+	for (i = 0; i < n; i++)
+		s->count += m[i].kind == k && !make_is_repeat(m, i);
 	strbuf_addf(&s->q.sql, "INSERT INTO %s (", def->table);
 	for (c = 0; c < def->ncols; c++)
 		strbuf_addf(
