@@ -36,8 +36,8 @@ struct settings {
 
 	/* [logging] */
 	enum log_level log_level;
-	char *log_file;	  /* Absolute, or NULL. */
-	char *access_log; /* Absolute, or NULL. */
+	char *log_file;		  /* Absolute, or NULL. */
+	char *access_log;	  /* Absolute, or NULL. */
 	size_t access_log_buffer; /* Bytes; 0: unbuffered. */
 
 	/* [pg_v3] */
