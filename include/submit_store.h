@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Storing a validated submission: one transaction on a borrowed
- * connection that finds or creates every normalised row, skips results
- * already stored, inserts the rest, and commits.
+ * Storing validated submissions, one or a group of them: one transaction
+ * on a borrowed connection that finds or creates every normalised row,
+ * skips results already stored, inserts the rest, and commits.
  */
 #ifndef MTTD_SUBMIT_STORE_H
 #define MTTD_SUBMIT_STORE_H
@@ -23,20 +23,12 @@ enum submit_outcome {
 };
 
 /*
- * Called once when the submission is over.  ids (count entries) and
+ * Called once when a submission is over.  ids (count entries) and
  * message are valid during the call only.  The connection is no longer
- * used by the store; the callee releases it.
+ * used by the store; the callee that holds it releases it.
  */
 typedef void (*submit_store_done_cb)(void *arg, enum submit_outcome outcome,
     long submit_id, const long *ids, const char *message);
-
-/*
- * Store req on conn.  req must stay valid until cb has run.  Two round
- * trips (doc/design.md): every lookup, then one implicit transaction of
- * locks, creations and results that the pipeline's sync commits.
- */
-void submit_store_run(struct db_conn *conn, const struct submit_request *req,
-    submit_store_done_cb cb, void *arg);
 
 /* One submission of a group. */
 struct submit_job {
@@ -46,8 +38,10 @@ struct submit_job {
 };
 
 /*
- * Store n submissions of one phase together: one transaction and the
- * same number of statements as one submission.  Should it fail for any
+ * Store n (at least 1) submissions of one phase together: two round
+ * trips (doc/design.md), every lookup, then one implicit transaction of
+ * locks, creations and results that the pipeline's sync commits; the
+ * same statements for a group as for one submission.  Should it fail for any
  * reason but a lost connection, each is stored again alone, so one
  * submission's refusal costs the others nothing.  Each job's cb runs
  * once, in job order, after the store has stopped using conn (so the

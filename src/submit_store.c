@@ -239,7 +239,6 @@ struct store_sub {
 	long *ids;
 	enum submit_outcome outcome;
 	char *message;
-	bool over; /* outcome is final. */
 };
 
 /* One entry of one submission: what the statements carry a row of. */
@@ -383,7 +382,6 @@ sub_set_outcome(
 	free(sub->message);
 	sub->message = xstrdup(message);
 	sub->outcome = outcome;
-	sub->over = true;
 }
 
 static void
@@ -2302,13 +2300,4 @@ submit_store_run_group(
 	st->first_sub = 0;
 	st->end_sub = st->split ? 1 : n;
 	store_start(st);
-}
-
-void
-submit_store_run(struct db_conn *conn, const struct submit_request *req,
-    submit_store_done_cb cb, void *arg)
-{
-	struct submit_job job = { req, cb, arg };
-
-	submit_store_run_group(conn, &job, 1);
 }
