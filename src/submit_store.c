@@ -794,31 +794,44 @@ norm_params(const struct store_item *it, const struct submit_entry *e,
  * s, named in vals.  In the lookup step the linked suite is not known
  * yet: it is read from the joined build (l.test_suite_id).
  */
+/*
+ * One normalised column's value for n items as column N of s's unnest();
+ * returns N.  The items are which[0..n), or first..first+n when which is
+ * NULL.
+ */
+static int
+norm_col_array(struct submit_store *st, struct stmt *s, struct set_cols *sc,
+    const struct norm_col *col, const size_t *which, size_t first, size_t n)
+{
+	struct sql_array a;
+	const char *v;
+	size_t len, i;
+
+	sql_array_setup(&a);
+	for (i = 0; i < n; i++) {
+		const struct store_item *it =
+		    &st->items[which ? which[i] : first + i];
+
+		v = norm_col_value(&it->es, item_entry(st, it), col, &len);
+		sql_array_add(&a, v, len);
+	}
+	return set_col(s, sc, &a, "text");
+}
+
 static void
 norm_value_cols(struct submit_store *st, struct stmt *s, struct set_cols *sc,
     enum norm_kind k, size_t first, size_t n, bool lookup_step, norm_vals vals)
 {
 	const struct norm_def *def = norm_lookup_def(k);
-	struct sql_array a;
-	const char *v;
-	size_t len, i;
 	int c;
 
 	for (c = 0; c < def->ncols; c++) {
-		if (def->cols[c].field == NV_LINK_SUITE && lookup_step) {
+		if (def->cols[c].field == NV_LINK_SUITE && lookup_step)
 			snprintf(vals[c], sizeof vals[c], "l.test_suite_id");
-			continue;
-		}
-		sql_array_setup(&a);
-		for (i = first; i < first + n; i++) {
-			const struct store_item *it = &st->items[i];
-
-			v = norm_col_value(
-			    &it->es, item_entry(st, it), &def->cols[c], &len);
-			sql_array_add(&a, v, len);
-		}
-		snprintf(vals[c], sizeof vals[c], "e.c%d",
-		    set_col(s, sc, &a, "text"));
+		else
+			snprintf(vals[c], sizeof vals[c], "e.c%d",
+			    norm_col_array(
+				st, s, sc, &def->cols[c], NULL, first, n));
 	}
 }
 
@@ -872,34 +885,25 @@ add_unique_makes(struct submit_store *st, enum norm_kind k,
 	const struct norm_def *def = &norms[k];
 	struct stmt *s = stmt_add(st, ROLE_NORM_MAKE, 0);
 	struct set_cols sc = { { NULL, 0, 0 }, 0 };
-	struct sql_array a;
-	size_t i;
+	size_t *rows = xcalloc(n, sizeof *rows), i;
 	int c;
 
-	s->count = 0; /* Set-wise: rows counted below. */
-	for (i = 0; i < n; i++)
-		s->count += m[i].kind == k && !make_is_repeat(m, i);
+	/* The items of this table's rows, each row once, in hash order. */
+	for (i = 0; i < n; i++) {
+		if (m[i].kind == k && !make_is_repeat(m, i))
+			rows[s->count++] = m[i].item;
+	}
 	strbuf_addf(&s->q.sql, "INSERT INTO %s (", def->table);
 	for (c = 0; c < def->ncols; c++)
 		strbuf_addf(
 		    &s->q.sql, "%s%s", c ? ", " : "", def->cols[c].column);
 	strbuf_adds(&s->q.sql, ") SELECT ");
-	for (c = 0; c < def->ncols; c++) {
-		sql_array_setup(&a);
-		for (i = 0; i < n; i++) {
-			const struct store_item *it = &st->items[m[i].item];
-			const char *v;
-			size_t len;
-
-			if (m[i].kind != k || make_is_repeat(m, i))
-				continue;
-			v = norm_col_value(
-			    &it->es, item_entry(st, it), &def->cols[c], &len);
-			sql_array_add(&a, v, len);
-		}
+	for (c = 0; c < def->ncols; c++)
 		strbuf_addf(&s->q.sql, "%se.c%d%s", c ? ", " : "",
-		    set_col(s, &sc, &a, "text"), def->cols[c].cast);
-	}
+		    norm_col_array(
+			st, s, &sc, &def->cols[c], rows, 0, s->count),
+		    def->cols[c].cast);
+	free(rows);
 	set_from(s, &sc);
 	strbuf_adds(&s->q.sql, " ORDER BY e.ord ON CONFLICT DO NOTHING");
 }
@@ -1821,26 +1825,14 @@ add_distinct_lookup(struct submit_store *st, struct stmt *s, enum norm_kind k,
 {
 	const struct norm_def *def = norm_lookup_def(k);
 	struct set_cols dc = { { NULL, 0, 0 }, 0 };
-	struct sql_array a;
 	norm_vals vals;
-	const char *v;
-	size_t len, i;
 	int c;
 
 	strbuf_addf(&s->q.sql, "%sd%d AS MATERIALIZED (SELECT d.ord, ",
 	    n ? ", " : "WITH ", n);
-	for (c = 0; c < def->ncols; c++) {
-		sql_array_setup(&a);
-		for (i = 0; i < d->n; i++) {
-			const struct store_item *it = &st->items[d->rep[i]];
-
-			v = norm_col_value(
-			    &it->es, item_entry(st, it), &def->cols[c], &len);
-			sql_array_add(&a, v, len);
-		}
+	for (c = 0; c < def->ncols; c++)
 		snprintf(vals[c], sizeof vals[c], "d.c%d",
-		    set_col(s, &dc, &a, "text"));
-	}
+		    norm_col_array(st, s, &dc, &def->cols[c], d->rep, 0, d->n));
 	norm_lookup_sql(&s->q.sql, k, vals);
 	strbuf_adds(&s->q.sql, " AS id");
 	set_from_as(s, &dc, "d");
