@@ -43,16 +43,22 @@ class Groups(h.MttdTestCase):
             + self.pg.psql_args(self.db) + ["-c", sql],
             env=self.pg.env, stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE)
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            if int(self.sql1(
-                    "SELECT count(*) FROM pg_locks l JOIN pg_class c ON "
-                    "c.oid = l.relation WHERE c.relname = 'test_run' AND "
-                    "l.mode = 'ShareRowExclusiveLock' AND l.granted")[0]):
-                return proc
-            time.sleep(0.05)
+        if self.wait_for_count(
+                "SELECT count(*) FROM pg_locks l JOIN pg_class c ON "
+                "c.oid = l.relation WHERE c.relname = 'test_run' AND "
+                "l.mode = 'ShareRowExclusiveLock' AND l.granted"):
+            return proc
         proc.kill()
         self.fail("the test_run lock was not taken")
+
+    def wait_for_count(self, count_sql, timeout=10.0):
+        """True once count_sql counts a row, False after timeout."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if int(self.sql1(count_sql)[0]):
+                return True
+            time.sleep(0.05)
+        return False
 
     def send_all(self, bodies):
         """POST the first body, then the others while it waits for the
@@ -83,14 +89,11 @@ class Groups(h.MttdTestCase):
     def wait_for_waiting_insert(self):
         """Until the results statement (whose text pg_stat_activity cuts
         before its INSERT) waits for the lock."""
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            if int(self.sql1(
-                    "SELECT count(*) FROM pg_stat_activity WHERE "
-                    "wait_event_type = 'Lock' AND query LIKE "
-                    "'WITH v AS MATERIALIZED%'")[0]):
-                return
-            time.sleep(0.05)
+        if self.wait_for_count(
+                "SELECT count(*) FROM pg_stat_activity WHERE "
+                "wait_event_type = 'Lock' AND query LIKE "
+                "'WITH v AS MATERIALIZED%'"):
+            return
         self.fail("the first submission never waited for the lock: %r"
                   % self.sql("SELECT state, wait_event_type, wait_event, "
                              "left(query, 60) FROM pg_stat_activity"))
