@@ -98,6 +98,28 @@ class Endpoints(h.MttdTestCase):
             resp = self.mttd.http("GET", "/", auth=auth)
             self.assertEqual(self.assertOk(resp), ROOT_ANSWER)
 
+    def test_probe_answers_bytes(self):
+        # GET / and GET /submit are written without the JSON generator:
+        # the exact bytes, and for HEAD the same headers and no body.
+        for path, text in (("/", b'{"status":0,"status_message":"Success"}'),
+                           ("/submit", b'{"status":0,"status_message":'
+                                       b'"Success (submit)"}')):
+            with self.subTest(path=path):
+                resp = self.mttd.http("GET", path, auth=None)
+                self.assertEqual(resp.body, text)
+                self.assertEqual(resp.header("Content-Length"),
+                                 str(len(text)))
+                self.assertEqual(resp.header("Content-Type"),
+                                 "application/json")
+                raw = self.mttd.raw(("HEAD %s HTTP/1.1\r\nHost: x\r\n"
+                                     "Connection: close\r\n\r\n" % path)
+                                    .encode())
+                head, _, body = raw.partition(b"\r\n\r\n")
+                self.assertTrue(head.startswith(b"HTTP/1.1 200 "), raw)
+                self.assertEqual(body, b"", raw)
+                self.assertEqual(h.parse_raw_response(raw).header(
+                    "Content-Type"), "application/json")
+
     def test_submit_get(self):
         for path in ("/submit", "/submit/", "//submit"):
             for auth in (True, None):
