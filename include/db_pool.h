@@ -24,11 +24,12 @@ struct db_pool_params {
 	const char *dbname;
 	const char *user;
 	const char *password;
-	const char *sslmode; /* libpq's sslmode; NULL: libpq's default. */
-	int size;	     /* Connections. */
-	int max_waiting;     /* Queue bound; past it DB_ACQUIRE_BUSY. */
-	int wait_timeout_s;  /* Longest wait; past it DB_ACQUIRE_TIMEOUT. */
-	int long_max;	     /* Connections long holders may have; 0: all. */
+	const char *sslmode;	/* libpq's sslmode; NULL: libpq's default. */
+	const char *gssencmode; /* libpq's gssencmode; NULL: its default. */
+	int size;		/* Connections. */
+	int max_waiting;	/* Queue bound; past it DB_ACQUIRE_BUSY. */
+	int wait_timeout_s;	/* Longest wait; past it DB_ACQUIRE_TIMEOUT. */
+	int long_max;		/* Connections long holders may have; 0: all. */
 };
 
 enum db_acquire_status {
@@ -59,6 +60,22 @@ typedef void (*db_batch_cb)(const struct db_result *res, void *arg);
  * PGSSLMODE included) otherwise.
  */
 const char *db_sslmode_for(const char *setting, const char *host);
+
+/*
+ * The gssencmode for the same: with sslmode "auto", "disable" when host
+ * is this machine (unless PGGSSENCMODE is set), else NULL (libpq's
+ * default).  GSSAPI encryption protects nothing on the loopback, and
+ * trying it costs a Kerberos set-up at every connect.
+ */
+const char *db_gssencmode_for(const char *setting, const char *host);
+
+/*
+ * Append sslmode and gssencmode to libpq's keys and values from entry n
+ * on, each only when not NULL (libpq's default), and end both arrays
+ * with NULL; they need room for n + 3 entries.
+ */
+void db_security_params(const char **keys, const char **values, size_t n,
+    const char *sslmode, const char *gssencmode);
 
 /* Make a pool and start connecting in the background; free it with
  * db_pool_free.  Connection parameters are copied. */

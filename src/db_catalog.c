@@ -67,15 +67,13 @@ static PGconn *
 db_catalog_connect(const struct db_pool_params *p, char **cause)
 {
 	char port[16];
-	/* sslmode last: left out (libpq's default) when NULL. */
-	const char *keys[] = { "host", "port", "dbname", "user", "password",
-		"application_name", "client_encoding",
-		p->sslmode ? "sslmode" : NULL, NULL };
-	const char *values[] = { p->host, port, p->dbname, p->user,
-		p->password ? p->password : "", "mttd", "UTF8", p->sslmode,
-		NULL };
+	const char *keys[10] = { "host", "port", "dbname", "user", "password",
+		"application_name", "client_encoding" };
+	const char *values[10] = { p->host, port, p->dbname, p->user,
+		p->password ? p->password : "", "mttd", "UTF8" };
 	PGconn *pg;
 
+	db_security_params(keys, values, 7, p->sslmode, p->gssencmode);
 	snprintf(port, sizeof port, "%d", p->port);
 	pg = PQconnectdbParams(keys, values, 0);
 	if (PQstatus(pg) != CONNECTION_OK) {

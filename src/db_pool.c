@@ -130,7 +130,8 @@ struct db_wait {
 struct db_pool {
 	struct event_base *base;
 	char *host, *port, *dbname, *user, *password;
-	char *sslmode; /* NULL: libpq's default. */
+	char *sslmode;	  /* NULL: libpq's default. */
+	char *gssencmode; /* NULL: libpq's default. */
 	int size;
 	int max_waiting;
 	int wait_timeout_s;
@@ -276,15 +277,13 @@ static void
 db_conn_connect(struct db_conn *c)
 {
 	struct db_pool *p = c->pool;
-	/* sslmode last: left out (libpq's default) when NULL. */
-	const char *keys[] = { "host", "port", "dbname", "user", "password",
-		"application_name", "client_encoding", "options",
-		p->sslmode ? "sslmode" : NULL, NULL };
-	const char *values[] = { p->host, p->port, p->dbname, p->user,
+	const char *keys[11] = { "host", "port", "dbname", "user", "password",
+		"application_name", "client_encoding", "options" };
+	const char *values[11] = { p->host, p->port, p->dbname, p->user,
 		p->password, "mttd", "UTF8",
-		"-c DateStyle=ISO,MDY -c IntervalStyle=postgres", p->sslmode,
-		NULL };
+		"-c DateStyle=ISO,MDY -c IntervalStyle=postgres" };
 
+	db_security_params(keys, values, 8, p->sslmode, p->gssencmode);
 	c->pg = PQconnectStartParams(keys, values, 0);
 	if (c->pg == NULL || PQstatus(c->pg) == CONNECTION_BAD) {
 		c->state = DBC_CONNECTING;
@@ -940,6 +939,31 @@ db_sslmode_for(const char *setting, const char *host)
 	return NULL;
 }
 
+const char *
+db_gssencmode_for(const char *setting, const char *host)
+{
+	if (setting == NULL || strcmp(setting, "auto") != 0)
+		return NULL;
+	if (db_host_is_local(host) && getenv("PGGSSENCMODE") == NULL)
+		return "disable";
+	return NULL;
+}
+
+void
+db_security_params(const char **keys, const char **values, size_t n,
+    const char *sslmode, const char *gssencmode)
+{
+	if (sslmode != NULL) {
+		keys[n] = "sslmode";
+		values[n++] = sslmode;
+	}
+	if (gssencmode != NULL) {
+		keys[n] = "gssencmode";
+		values[n++] = gssencmode;
+	}
+	keys[n] = values[n] = NULL;
+}
+
 struct db_pool *
 db_pool_new(struct event_base *base, const struct db_pool_params *params)
 {
@@ -953,6 +977,7 @@ db_pool_new(struct event_base *base, const struct db_pool_params *params)
 	p->user = xstrdup(params->user);
 	p->password = xstrdup(params->password ? params->password : "");
 	p->sslmode = params->sslmode ? xstrdup(params->sslmode) : NULL;
+	p->gssencmode = params->gssencmode ? xstrdup(params->gssencmode) : NULL;
 	p->size = params->size;
 	p->max_waiting = params->max_waiting;
 	p->wait_timeout_s = params->wait_timeout_s;
@@ -1007,5 +1032,6 @@ db_pool_free(struct db_pool *p)
 	free(p->user);
 	free(p->password);
 	free(p->sslmode);
+	free(p->gssencmode);
 	free(p);
 }

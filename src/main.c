@@ -283,6 +283,7 @@ pool_params(const struct settings *s, struct db_pool_params *p)
 {
 	p->host = s->server;
 	p->sslmode = db_sslmode_for(s->sslmode, s->server);
+	p->gssencmode = db_gssencmode_for(s->sslmode, s->server);
 	p->port = s->port;
 	p->dbname = s->dbname;
 	p->user = s->username;
@@ -306,9 +307,11 @@ open_database(struct mttd *m)
 		die("%s", cause);
 	if (submit_fields_bind(m->catalog, &cause) != 0)
 		die("%s", cause);
-	log_info("database %s at %s:%d, PostgreSQL %s, pool of %d, sslmode %s",
+	log_info("database %s at %s:%d, PostgreSQL %s, pool of %d, sslmode %s,"
+		 " gssencmode %s",
 	    p.dbname, p.host, p.port, db_catalog_server_version(m->catalog),
-	    p.size, p.sslmode ? p.sslmode : "libpq's default");
+	    p.size, p.sslmode ? p.sslmode : "libpq's default",
+	    p.gssencmode ? p.gssencmode : "libpq's default");
 	m->pool = db_pool_new(m->base, &p);
 
 	/* Queries may read from a streaming replica: a pool of their own. */
@@ -317,6 +320,7 @@ open_database(struct mttd *m)
 	if (m->settings.read_server[0] != '\0') {
 		p.host = m->settings.read_server;
 		p.sslmode = db_sslmode_for(m->settings.sslmode, p.host);
+		p.gssencmode = db_gssencmode_for(m->settings.sslmode, p.host);
 	}
 	if (m->settings.read_port != 0)
 		p.port = m->settings.read_port;

@@ -120,6 +120,11 @@ class Endpoints(h.MttdTestCase):
                 self.assertEqual(h.parse_raw_response(raw).header(
                     "Content-Type"), "application/json")
 
+    def test_local_database_without_tls_or_gssapi(self):
+        # sslmode auto: the harness's database is on 127.0.0.1.
+        self.assertIn("pool of 4, sslmode disable, gssencmode disable",
+                      self.mttd.log_text())
+
     def test_submit_get(self):
         for path in ("/submit", "/submit/", "//submit"):
             for auth in (True, None):

@@ -738,6 +738,44 @@ settings_sslmode_auto_or_libpq_value(void)
 	CU_ASSERT_PTR_NULL(db_sslmode_for("auto", "128.0.0.1"));
 	CU_ASSERT_STRING_EQUAL(
 	    db_sslmode_for("require", "127.0.0.1"), "require");
+	/* An operator's PGSSLMODE decides even for this machine. */
+	setenv("PGSSLMODE", "require", 1);
+	CU_ASSERT_PTR_NULL(db_sslmode_for("auto", "127.0.0.1"));
+	unsetenv("PGSSLMODE");
+}
+
+static void
+settings_gssencmode_follows_sslmode_auto(void)
+{
+	const char *keys[11] = { "host" }, *values[11] = { "127.0.0.1" };
+
+	/* auto: no GSSAPI encryption to this machine, libpq's elsewhere. */
+	unsetenv("PGGSSENCMODE");
+	CU_ASSERT_STRING_EQUAL(
+	    db_gssencmode_for("auto", "127.0.0.1"), "disable");
+	CU_ASSERT_STRING_EQUAL(
+	    db_gssencmode_for("auto", "/var/run/postgresql"), "disable");
+	CU_ASSERT_PTR_NULL(db_gssencmode_for("auto", "db.example.org"));
+	CU_ASSERT_PTR_NULL(db_gssencmode_for("require", "127.0.0.1"));
+	CU_ASSERT_PTR_NULL(db_gssencmode_for("disable", "127.0.0.1"));
+	setenv("PGGSSENCMODE", "prefer", 1);
+	CU_ASSERT_PTR_NULL(db_gssencmode_for("auto", "127.0.0.1"));
+	unsetenv("PGGSSENCMODE");
+
+	/* Only what is set goes to libpq, and the arrays end with NULL. */
+	db_security_params(keys, values, 1, "disable", "disable");
+	CU_ASSERT_STRING_EQUAL(keys[1], "sslmode");
+	CU_ASSERT_STRING_EQUAL(values[1], "disable");
+	CU_ASSERT_STRING_EQUAL(keys[2], "gssencmode");
+	CU_ASSERT_STRING_EQUAL(values[2], "disable");
+	CU_ASSERT_PTR_NULL(keys[3]);
+	CU_ASSERT_PTR_NULL(values[3]);
+	db_security_params(keys, values, 1, NULL, "disable");
+	CU_ASSERT_STRING_EQUAL(keys[1], "gssencmode");
+	CU_ASSERT_PTR_NULL(keys[2]);
+	db_security_params(keys, values, 1, NULL, NULL);
+	CU_ASSERT_PTR_NULL(keys[1]);
+	CU_ASSERT_PTR_NULL(values[1]);
 }
 
 static void
@@ -832,6 +870,8 @@ static const struct cunit_case settings_cases[] = {
 	    settings_rejects_database_type_other_than_postgres },
 	{ "settings_sslmode_auto_or_libpq_value",
 	    settings_sslmode_auto_or_libpq_value },
+	{ "settings_gssencmode_follows_sslmode_auto",
+	    settings_gssencmode_follows_sslmode_auto },
 	{ "settings_rejects_inline_comment_in_value",
 	    settings_rejects_inline_comment_in_value },
 	{ "settings_rejects_missing_file", settings_rejects_missing_file },
