@@ -54,9 +54,12 @@ struct db_stmt {
  * first minute of a storm) scans it whole, and goes on doing so as it
  * grows: on a new database the first storm slowed down by a factor of 3
  * within seconds.  So each connection drops every plan it holds
- * (DISCARD PLANS) after DB_REPLAN_FIRST executions of its prepared
- * statements, then after four times as many each time, up to every
- * DB_REPLAN_MAX.  The statements stay prepared.
+ * (DISCARD PLANS) once its prepared statements have handled
+ * DB_REPLAN_FIRST rows, then after four times as many each time, up to
+ * every DB_REPLAN_MAX.  Rows, not executions: tables grow by rows, and
+ * one execution may carry a whole batch of entries (counting executions,
+ * a storm of 100-entry batches ran seq-scanning foreign-key checks for
+ * 25,000 rows).  The statements stay prepared.
  */
 #define DB_REPLAN_FIRST 256UL
 #define DB_REPLAN_MAX (1UL << 20)
@@ -98,8 +101,8 @@ struct db_conn {
 
 	struct db_prepared prepared[DB_PREPARED_MAX];
 	bool prepared_full;	     /* Said so in the log. */
-	unsigned long prepared_uses; /* Executions since they were made. */
-	unsigned long replan_at;     /* prepared_uses that replans them. */
+	unsigned long prepared_rows; /* Handled since plans were made. */
+	unsigned long replan_at;     /* prepared_rows that replans them. */
 
 	/* The batch in flight. */
 	db_batch_cb cb;
@@ -239,7 +242,7 @@ db_conn_forget_prepared(struct db_conn *c)
 		c->prepared[i].sql = NULL;
 	}
 	c->prepared_full = false;
-	c->prepared_uses = 0;
+	c->prepared_rows = 0;
 	c->replan_at = DB_REPLAN_FIRST;
 }
 
@@ -623,6 +626,16 @@ db_conn_prepared_result(
 	PQclear(r);
 }
 
+/* Rows a prepared statement's result read or wrote, at least one. */
+static void
+db_conn_count_rows(struct db_conn *c, PGresult *r)
+{
+	unsigned long rows = (unsigned long)PQntuples(r);
+	unsigned long affected = strtoul(PQcmdTuples(r), NULL, 10);
+
+	c->prepared_rows += affected > rows ? affected : rows > 0 ? rows : 1;
+}
+
 /* Read every result that has arrived; true when the sync point came. */
 static bool
 db_conn_read_results(struct db_conn *c)
@@ -654,6 +667,8 @@ db_conn_read_results(struct db_conn *c)
 		}
 		if (st == PGRES_FATAL_ERROR && c->res.failed < 0)
 			db_conn_note_error(c, r, item ? item->stmt : 0);
+		if (item != NULL && !c->current_seen && item->slot >= 0)
+			db_conn_count_rows(c, r);
 		if (item != NULL && !c->current_seen)
 			c->res.results[item->stmt] = r;
 		else
@@ -755,7 +770,6 @@ db_conn_send_stmt(struct db_conn *c, const struct db_stmt *s, int i)
 			   s->values, s->lengths, NULL, 0) == 1;
 	}
 	snprintf(name, sizeof name, "mttd_%d", slot);
-	c->prepared_uses++;
 	if (fresh) {
 		c->sent[c->nsent++] = (struct db_sent){ i, slot, true };
 		if (PQsendPrepare(c->pg, name, s->sql, s->nparams, NULL) != 1)
@@ -874,7 +888,7 @@ db_conn_replan_done_cb(const struct db_result *res, void *arg)
 		c->replan_at = c->replan_at < DB_REPLAN_MAX / 4 ?
 		    c->replan_at * 4 :
 		    DB_REPLAN_MAX;
-		c->prepared_uses = 0;
+		c->prepared_rows = 0;
 	}
 	db_conn_reset_done_cb(res, arg);
 }
@@ -896,7 +910,7 @@ db_conn_release(struct db_conn *c)
 			evtimer_add(c->timer, &tv);
 		return;
 	}
-	replan = c->prepared_uses >= c->replan_at;
+	replan = c->prepared_rows >= c->replan_at;
 	if (PQtransactionStatus(c->pg) == PQTRANS_IDLE && !replan) {
 		db_conn_make_idle(c);
 		return;
@@ -907,6 +921,9 @@ db_conn_release(struct db_conn *c)
 	if (PQtransactionStatus(c->pg) != PQTRANS_IDLE)
 		db_batch_add(b, "ROLLBACK", 0, NULL, NULL);
 	if (replan) {
+		log_debug("database connection: plans dropped after %lu rows"
+			  " through prepared statements",
+		    c->prepared_rows);
 		db_batch_add(b, "DISCARD PLANS", 0, NULL, NULL);
 		db_conn_start(c, b, db_conn_replan_done_cb, c, DBC_RESETTING);
 		return;

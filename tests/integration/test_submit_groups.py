@@ -234,5 +234,40 @@ class Waves(h.MttdTestCase):
             [["one", "00:00:05"], ["two", "00:00:05"], ["hello", "00:00:00"]])
 
 
+class Replanning(h.MttdTestCase):
+    """Plans made while tables were small are dropped after the rows the
+    prepared statements handled, not after their executions: a few large
+    batches on a new database already replan (db_pool.c)."""
+
+    MTTD = {"pg": {"pool_size": "1"}}
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        _, cls.build_id = cls.mttd.install_and_build()
+
+    def test_large_batches_replan_early(self):
+        mark = self.mttd.log_mark()
+        before = self.max_id("test_run")
+        for batch in range(3):
+            entries = [h.run_entry(self.build_id,
+                                   test_name="replan_%d_%d" % (batch, i))
+                       for i in range(100)]
+            _, ids = self.submit_ok("Test Run", entries)
+            first = before + 1 + 100 * batch
+            self.assertEqual(ids, list(range(first, first + 100)))
+        # The first threshold is 256 rows: within these 300 results (and
+        # their lookups), where 256 executions would take ~50 batches.
+        line = self.mttd.wait_log(r"plans dropped after (\d+) rows", mark)
+        self.assertIsNotNone(line, self.mttd.log_tail())
+        rows = int(line.rsplit("after ", 1)[1].split()[0])
+        self.assertGreaterEqual(rows, 256, line)
+        self.assertLess(rows, 1000, line)
+        # Stored right after the replanning too.
+        self.assertEqual(self.sql1(
+            "SELECT count(*) FROM test_run r JOIN test_names n USING"
+            " (test_name_id) WHERE n.test_name LIKE 'replan%'"), ["300"])
+
+
 if __name__ == "__main__":
     h.main()
