@@ -27,6 +27,7 @@ struct db_pool_params {
 	const char *sslmode;	/* libpq's sslmode; NULL: libpq's default. */
 	const char *gssencmode; /* libpq's gssencmode; NULL: its default. */
 	int size;		/* Connections. */
+	int prepared_max;	/* Texts kept prepared, 0..DB_PREPARED_MAX. */
 	int max_waiting;	/* Queue bound; past it DB_ACQUIRE_BUSY. */
 	int wait_timeout_s;	/* Longest wait; past it DB_ACQUIRE_TIMEOUT. */
 	int long_max;		/* Connections long holders may have; 0: all. */

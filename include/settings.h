@@ -49,9 +49,10 @@ struct settings {
 	int port;
 	char *sslmode; /* "auto" or libpq's; see db_pool_params. */
 	int pool_size;
-	int stream_share;  /* Streams' connections; 0: half the pool. */
-	char *read_server; /* "": no replica. */
-	int read_port;	   /* 0: port. */
+	int prepared_statements; /* Texts kept prepared per connection. */
+	int stream_share;	 /* Streams' connections; 0: half the pool. */
+	char *read_server;	 /* "": no replica. */
+	int read_port;		 /* 0: port. */
 
 	/* [auth] */
 	char *htpasswd_file; /* Absolute, or NULL: proxy mode. */

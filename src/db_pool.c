@@ -42,7 +42,9 @@ struct db_stmt {
 /*
  * Statements kept prepared on one connection.  The nightly storm sends
  * the same few statement texts over and over: PostgreSQL then parses
- * and plans each once per connection instead of each time.
+ * and plans each once per connection instead of each time.  At most
+ * [pg_v3] prepared_statements of them (0: none, for a pooler that cannot
+ * keep them); the others go unnamed.
  */
 #define DB_PREPARED_MAX 128
 
@@ -54,12 +56,13 @@ struct db_stmt {
  * first minute of a storm) scans it whole, and goes on doing so as it
  * grows: on a new database the first storm slowed down by a factor of 3
  * within seconds.  So each connection drops every plan it holds
- * (DISCARD PLANS) once its prepared statements have handled
- * DB_REPLAN_FIRST rows, then after four times as many each time, up to
- * every DB_REPLAN_MAX.  Rows, not executions: tables grow by rows, and
- * one execution may carry a whole batch of entries (counting executions,
- * a storm of 100-entry batches ran seq-scanning foreign-key checks for
- * 25,000 rows).  The statements stay prepared.
+ * (DISCARD PLANS) once its statements have handled DB_REPLAN_FIRST
+ * rows, then after four times as many each time, up to every
+ * DB_REPLAN_MAX.  Rows, not executions: tables grow by rows, and one
+ * execution may carry a whole batch of entries (counting executions, a
+ * storm of 100-entry batches ran seq-scanning foreign-key checks for
+ * 25,000 rows).  Unnamed statements count too: the foreign-key checks'
+ * plans are kept all the same.  The statements stay prepared.
  */
 #define DB_REPLAN_FIRST 256UL
 #define DB_REPLAN_MAX (1UL << 20)
@@ -100,9 +103,9 @@ struct db_conn {
 	bool held_long; /* By a stream: counts against the long share. */
 
 	struct db_prepared prepared[DB_PREPARED_MAX];
-	bool prepared_full;	     /* Said so in the log. */
-	unsigned long prepared_rows; /* Handled since plans were made. */
-	unsigned long replan_at;     /* prepared_rows that replans them. */
+	bool prepared_full;	    /* Said so in the log. */
+	unsigned long planned_rows; /* Handled since plans were made. */
+	unsigned long replan_at;    /* planned_rows that replans them. */
 
 	/* The batch in flight. */
 	db_batch_cb cb;
@@ -136,6 +139,7 @@ struct db_pool {
 	char *sslmode;	  /* NULL: libpq's default. */
 	char *gssencmode; /* NULL: libpq's default. */
 	int size;
+	int prepared_max; /* Texts a connection keeps prepared. */
 	int max_waiting;
 	int wait_timeout_s;
 	int long_max;  /* Connections streams may hold at once. */
@@ -242,7 +246,7 @@ db_conn_forget_prepared(struct db_conn *c)
 		c->prepared[i].sql = NULL;
 	}
 	c->prepared_full = false;
-	c->prepared_rows = 0;
+	c->planned_rows = 0;
 	c->replan_at = DB_REPLAN_FIRST;
 }
 
@@ -626,14 +630,14 @@ db_conn_prepared_result(
 	PQclear(r);
 }
 
-/* Rows a prepared statement's result read or wrote, at least one. */
+/* Rows a statement's result read or wrote, at least one. */
 static void
 db_conn_count_rows(struct db_conn *c, PGresult *r)
 {
 	unsigned long rows = (unsigned long)PQntuples(r);
 	unsigned long affected = strtoul(PQcmdTuples(r), NULL, 10);
 
-	c->prepared_rows += affected > rows ? affected : rows > 0 ? rows : 1;
+	c->planned_rows += affected > rows ? affected : rows > 0 ? rows : 1;
 }
 
 /* Read every result that has arrived; true when the sync point came. */
@@ -667,7 +671,7 @@ db_conn_read_results(struct db_conn *c)
 		}
 		if (st == PGRES_FATAL_ERROR && c->res.failed < 0)
 			db_conn_note_error(c, r, item ? item->stmt : 0);
-		if (item != NULL && !c->current_seen && item->slot >= 0)
+		if (item != NULL && !c->current_seen)
 			db_conn_count_rows(c, r);
 		if (item != NULL && !c->current_seen)
 			c->res.results[item->stmt] = r;
@@ -734,7 +738,9 @@ db_conn_prepared_slot(struct db_conn *c, const char *sql, bool *fresh)
 	int i, free_slot = -1;
 
 	*fresh = false;
-	for (i = 0; i < DB_PREPARED_MAX; i++) {
+	if (c->pool->prepared_max == 0)
+		return -1;
+	for (i = 0; i < c->pool->prepared_max; i++) {
 		if (c->prepared[i].sql == NULL) {
 			if (free_slot < 0)
 				free_slot = i;
@@ -747,10 +753,10 @@ db_conn_prepared_slot(struct db_conn *c, const char *sql, bool *fresh)
 		c->prepared[free_slot].sql = xstrdup(sql);
 		c->prepared[free_slot].hash = h;
 		*fresh = true;
-	} else if (!c->prepared_full) {
+	} else if (!c->prepared_full && c->pool->prepared_max > 0) {
 		log_info("db conn %d: %d statements kept prepared; more are"
 			 " sent unnamed",
-		    c->index, DB_PREPARED_MAX);
+		    c->index, c->pool->prepared_max);
 		c->prepared_full = true;
 	}
 	return free_slot;
@@ -888,7 +894,7 @@ db_conn_replan_done_cb(const struct db_result *res, void *arg)
 		c->replan_at = c->replan_at < DB_REPLAN_MAX / 4 ?
 		    c->replan_at * 4 :
 		    DB_REPLAN_MAX;
-		c->prepared_rows = 0;
+		c->planned_rows = 0;
 	}
 	db_conn_reset_done_cb(res, arg);
 }
@@ -910,7 +916,7 @@ db_conn_release(struct db_conn *c)
 			evtimer_add(c->timer, &tv);
 		return;
 	}
-	replan = c->prepared_rows >= c->replan_at;
+	replan = c->planned_rows >= c->replan_at;
 	if (PQtransactionStatus(c->pg) == PQTRANS_IDLE && !replan) {
 		db_conn_make_idle(c);
 		return;
@@ -922,8 +928,8 @@ db_conn_release(struct db_conn *c)
 		db_batch_add(b, "ROLLBACK", 0, NULL, NULL);
 	if (replan) {
 		log_debug("database connection: plans dropped after %lu rows"
-			  " through prepared statements",
-		    c->prepared_rows);
+			  " handled",
+		    c->planned_rows);
 		db_batch_add(b, "DISCARD PLANS", 0, NULL, NULL);
 		db_conn_start(c, b, db_conn_replan_done_cb, c, DBC_RESETTING);
 		return;
@@ -996,6 +1002,9 @@ db_pool_new(struct event_base *base, const struct db_pool_params *params)
 	p->sslmode = params->sslmode ? xstrdup(params->sslmode) : NULL;
 	p->gssencmode = params->gssencmode ? xstrdup(params->gssencmode) : NULL;
 	p->size = params->size;
+	p->prepared_max = params->prepared_max < 0 ? 0 :
+	    params->prepared_max > DB_PREPARED_MAX ? DB_PREPARED_MAX :
+						     params->prepared_max;
 	p->max_waiting = params->max_waiting;
 	p->wait_timeout_s = params->wait_timeout_s;
 	p->long_max = params->long_max > 0 && params->long_max < params->size ?

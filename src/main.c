@@ -289,6 +289,7 @@ pool_params(const struct settings *s, struct db_pool_params *p)
 	p->user = s->username;
 	p->password = s->password;
 	p->size = s->pool_size;
+	p->prepared_max = s->prepared_statements;
 	p->max_waiting = s->max_waiting;
 	p->wait_timeout_s = s->db_wait_timeout_s;
 	p->long_max = s->stream_share > 0 ? s->stream_share :

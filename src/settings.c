@@ -130,6 +130,11 @@ static const struct settings_option settings_options[] = {
 	    " loopback address or a socket folder, else libpq's default." },
 	{ "pg_v3", "pool_size", SETTINGS_INT, "4", SETTINGS_OFF(pool_size), 1,
 	    256, false, "Database connections kept open." },
+	{ "pg_v3", "prepared_statements", SETTINGS_INT, "128",
+	    SETTINGS_OFF(prepared_statements), 0, 128, false,
+	    "Statement texts each connection keeps prepared; 0: none (for a"
+	    " pooler that cannot keep them, such as PgBouncer in transaction"
+	    " mode)." },
 	{ "pg_v3", "stream_share", SETTINGS_INT, "0",
 	    SETTINGS_OFF(stream_share), 0, 256, false,
 	    "Pool connections /detail and /summary streams may hold at once;"

@@ -231,5 +231,20 @@ class VariantClient(Replay):
                              "no WARNING line for the missing hostname")
 
 
+
+class WellConfiguredClientFewPrepared(WellConfiguredClient):
+    """The same recording with two statement texts kept prepared per
+    connection: the store's other texts go unnamed once both slots are
+    taken, with the same answers and rows."""
+
+    MTTD = {"pg": {"prepared_statements": "2"}}
+
+    def test_replay(self):
+        super().test_replay()
+        self.assertIsNotNone(self.mttd.wait_log(
+            r"2 statements kept prepared; more are sent unnamed"),
+            self.mttd.log_tail())
+
+
 if __name__ == "__main__":
     h.main()

@@ -269,5 +269,13 @@ class Replanning(h.MttdTestCase):
             " (test_name_id) WHERE n.test_name LIKE 'replan%'"), ["300"])
 
 
+
+class ReplanningUnprepared(Replanning):
+    """Rows of unnamed statements count toward replanning as well: the
+    foreign-key checks' plans are kept whether or not ours are."""
+
+    MTTD = {"pg": {"pool_size": "1", "prepared_statements": "0"}}
+
+
 if __name__ == "__main__":
     h.main()

@@ -692,5 +692,14 @@ class HeaderText(h.MttdTestCase):
                              [h.USER, "127.0.0.1"], xff)
 
 
+
+class SubmitRulesUnprepared(SubmitRules):
+    """Every rule again with no statement kept prepared
+    ([pg_v3] prepared_statements = 0, as behind PgBouncer in transaction
+    mode): each statement goes unnamed, answers and rows the same."""
+
+    MTTD = {"pg": {"prepared_statements": "0"}}
+
+
 if __name__ == "__main__":
     h.main()

@@ -204,6 +204,23 @@ conf_file_has_key(const char *path, const char *section, const char *key)
 	return found;
 }
 
+/* The manual page has a ".B key" line (the key's own entry). */
+static bool
+man_page_has_key(const char *path, const char *key)
+{
+	char line[512], want[96];
+	bool found = false;
+	FILE *f;
+
+	snprintf(want, sizeof want, ".B %s\n", key);
+	if ((f = fopen(path, "r")) == NULL)
+		return false;
+	while (!found && fgets(line, sizeof line, f) != NULL)
+		found = strcmp(line, want) == 0;
+	fclose(f);
+	return found;
+}
+
 static void
 settings_sample_config_names_every_key(void)
 {
@@ -226,9 +243,14 @@ settings_sample_config_names_every_key(void)
 			    section, key);
 		CU_ASSERT_TRUE(conf_file_has_key(
 		    cunit_srcpath("conf/mttd.conf"), section, key));
+		if (!man_page_has_key(cunit_srcpath("doc/mttd.conf.5"), key))
+			fprintf(
+			    stderr, "\n  not in doc/mttd.conf.5: %s\n", key);
+		CU_ASSERT_TRUE(
+		    man_page_has_key(cunit_srcpath("doc/mttd.conf.5"), key));
 		keys++;
 	}
-	CU_ASSERT_EQUAL(keys, 33);
+	CU_ASSERT_EQUAL(keys, 34);
 	free(text);
 }
 
@@ -288,6 +310,7 @@ static const char every_key_conf[] =
     "port = 6543\n"
     "sslmode = verify-full\n"
     "pool_size = 256\n"
+    "prepared_statements = 7\n"
     "stream_share = 3\n"
     "read_server = replica.example.org\n"
     "read_port = 5433\n"
@@ -331,6 +354,7 @@ settings_parses_every_key(void)
 	CU_ASSERT_EQUAL(s.port, 6543);
 	CU_ASSERT_STRING_EQUAL(s.sslmode, "verify-full");
 	CU_ASSERT_EQUAL(s.pool_size, 256);
+	CU_ASSERT_EQUAL(s.prepared_statements, 7);
 	CU_ASSERT_EQUAL(s.stream_share, 3);
 	CU_ASSERT_STRING_EQUAL(s.read_server, "replica.example.org");
 	CU_ASSERT_EQUAL(s.read_port, 5433);
