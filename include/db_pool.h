@@ -56,9 +56,11 @@ typedef void (*db_batch_cb)(const struct db_result *res, void *arg);
 
 /*
  * The sslmode to connect to host with, from the [pg_v3] sslmode setting:
- * the setting itself, or for "auto" "disable" when host is this machine
- * (a loopback address or a socket folder) and NULL (libpq's default,
- * PGSSLMODE included) otherwise.
+ * the setting itself, or for "auto" "disable" when every host libpq may
+ * reach through host (a comma-separated list; empty: PGHOST's, or
+ * libpq's socket folder) is this machine (a loopback address, localhost
+ * or a socket folder), and NULL (libpq's default, PGSSLMODE included)
+ * otherwise.
  */
 const char *db_sslmode_for(const char *setting, const char *host);
 

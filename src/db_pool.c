@@ -8,11 +8,13 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/queue.h>
 
 #include "db_pool.h"
@@ -937,17 +939,55 @@ db_conn_release(struct db_conn *c)
 	db_conn_start(c, b, db_conn_reset_done_cb, c, DBC_RESETTING);
 }
 
-/* Is host (a name, an address or a socket folder) this machine? */
+/* Is one host of a libpq list (a name, an address or a socket folder),
+ * len bytes at host, this machine? */
+static bool
+db_one_host_is_local(const char *host, size_t len)
+{
+	char name[INET6_ADDRSTRLEN + 1];
+	struct in_addr v4;
+	struct in6_addr v6;
+
+	if (len > 0 && host[0] == '/')
+		return true;
+	if (len == 0 || len >= sizeof name)
+		return false;
+	memcpy(name, host, len);
+	name[len] = '\0';
+	if (strcasecmp(name, "localhost") == 0)
+		return true;
+	if (inet_pton(AF_INET, name, &v4) == 1)
+		return (ntohl(v4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, name, &v6) != 1)
+		return false;
+	return IN6_IS_ADDR_LOOPBACK(&v6) ||
+	    (IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127);
+}
+
+/*
+ * Is every host libpq may reach through host this machine?  host is a
+ * comma-separated list, and empty means PGHOST's, or libpq's own socket
+ * folder when that is unset: a remote host anywhere in it keeps libpq's
+ * defaults.
+ */
 static bool
 db_host_is_local(const char *host)
 {
-	struct in_addr v4;
+	const char *p, *comma;
 
-	if (host[0] == '\0' || host[0] == '/' || strcmp(host, "localhost") == 0)
-		return true;
-	if (inet_pton(AF_INET, host, &v4) == 1)
-		return (ntohl(v4.s_addr) >> 24) == 127;
-	return strcmp(host, "::1") == 0;
+	if (host[0] == '\0') {
+		host = getenv("PGHOST");
+		if (host == NULL || host[0] == '\0')
+			return true;
+	}
+	for (p = host;; p = comma + 1) {
+		comma = strchr(p, ',');
+		if (!db_one_host_is_local(
+			p, comma != NULL ? (size_t)(comma - p) : strlen(p)))
+			return false;
+		if (comma == NULL)
+			return true;
+	}
 }
 
 const char *

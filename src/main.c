@@ -296,6 +296,31 @@ pool_params(const struct settings *s, struct db_pool_params *p)
 					    (s->pool_size + 1) / 2;
 }
 
+/* A libpq mode for the log: mttd's choice, else what libpq will use. */
+static const char *
+libpq_mode_text(const char *mode, const char *env, char *buf, size_t size)
+{
+	const char *value = getenv(env);
+
+	if (mode != NULL)
+		return mode;
+	if (value == NULL)
+		return "libpq's default";
+	snprintf(buf, size, "%.32s (%s)", value, env);
+	return buf;
+}
+
+/* The pool's TLS and GSSAPI modes, as its start-up line says them. */
+static void
+log_pool_modes(const char *what, const struct db_pool_params *p)
+{
+	char ssl[64], gss[64];
+
+	log_info("%s: sslmode %s, gssencmode %s", what,
+	    libpq_mode_text(p->sslmode, "PGSSLMODE", ssl, sizeof ssl),
+	    libpq_mode_text(p->gssencmode, "PGGSSENCMODE", gss, sizeof gss));
+}
+
 static void
 open_database(struct mttd *m)
 {
@@ -308,11 +333,9 @@ open_database(struct mttd *m)
 		die("%s", cause);
 	if (submit_fields_bind(m->catalog, &cause) != 0)
 		die("%s", cause);
-	log_info("database %s at %s:%d, PostgreSQL %s, pool of %d, sslmode %s,"
-		 " gssencmode %s",
-	    p.dbname, p.host, p.port, db_catalog_server_version(m->catalog),
-	    p.size, p.sslmode ? p.sslmode : "libpq's default",
-	    p.gssencmode ? p.gssencmode : "libpq's default");
+	log_info("database %s at %s:%d, PostgreSQL %s, pool of %d", p.dbname,
+	    p.host, p.port, db_catalog_server_version(m->catalog), p.size);
+	log_pool_modes("database connections", &p);
 	m->pool = db_pool_new(m->base, &p);
 
 	/* Queries may read from a streaming replica: a pool of their own. */
@@ -326,6 +349,7 @@ open_database(struct mttd *m)
 	if (m->settings.read_port != 0)
 		p.port = m->settings.read_port;
 	log_info("queries read from %s:%d, pool of %d", p.host, p.port, p.size);
+	log_pool_modes("replica connections", &p);
 	m->read_pool = db_pool_new(m->base, &p);
 }
 

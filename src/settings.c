@@ -126,8 +126,9 @@ static const struct settings_option settings_options[] = {
 	{ "pg_v3", "sslmode", SETTINGS_SSLMODE, "auto", SETTINGS_OFF(sslmode),
 	    0, 0, false,
 	    "TLS to the database: libpq's sslmode (disable, allow, prefer,"
-	    " require, verify-ca, verify-full), or auto: disable for a"
-	    " loopback address or a socket folder, else libpq's default." },
+	    " require, verify-ca, verify-full), or auto: no TLS and no GSSAPI"
+	    " encryption to a loopback address or a socket folder, else"
+	    " libpq's default." },
 	{ "pg_v3", "pool_size", SETTINGS_INT, "4", SETTINGS_OFF(pool_size), 1,
 	    256, false, "Database connections kept open." },
 	{ "pg_v3", "prepared_statements", SETTINGS_INT, "128",

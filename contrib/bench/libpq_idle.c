@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The yardstick of contrib/bench/run's idle-memory figure: a process that
- * does nothing but hold N open libpq connections, made the way mttd makes
- * its pool's (same parameters, TLS and GSSAPI encryption off to the local
- * database).  Its VmRSS is what linking libpq and connecting cost any
- * program on this system; mttd's less this is mttd's own.
+ * does nothing but hold N open libpq connections to the database mttd
+ * uses, TLS and GSSAPI encryption off as mttd has them to a local
+ * database (mttd also sends DateStyle and IntervalStyle options, which
+ * cost no memory).  Its VmRSS is what linking libpq and connecting cost
+ * any program on this system; mttd's less this is mttd's own.
  *
  *   libpq_idle READY_FILE N HOST PORT DBNAME USER [SECONDS]
  *
@@ -12,6 +13,7 @@
  * once every connection is up, then sleeps until SIGTERM or SECONDS
  * (default 120) pass.  Exits 1 if a connection fails.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +30,20 @@ on_term(int signo)
 {
 	(void)signo;
 	stop = 1;
+}
+
+/* The whole of text as an integer in lo..hi, or -1. */
+static long
+whole_number(const char *text, long lo, long hi)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(text, &end, 10);
+	if (errno != 0 || end == text || *end != '\0' || v < lo || v > hi)
+		return -1;
+	return v;
 }
 
 static PGconn *
@@ -55,10 +71,14 @@ main(int argc, char **argv)
 		    argv[0]);
 		return 2;
 	}
-	n = atoi(argv[2]);
-	seconds = argc == 8 ? atoi(argv[7]) : 120;
-	if (n < 1 || n > MAX_CONNS) {
+	n = (int)whole_number(argv[2], 1, MAX_CONNS);
+	seconds = argc == 8 ? (int)whole_number(argv[7], 1, 86400) : 120;
+	if (n < 0) {
 		fprintf(stderr, "%s: N must be 1..%d\n", argv[0], MAX_CONNS);
+		return 2;
+	}
+	if (seconds < 0) {
+		fprintf(stderr, "%s: SECONDS must be 1..86400\n", argv[0]);
 		return 2;
 	}
 	for (i = 0; i < n; i++) {

@@ -320,11 +320,15 @@ class Cli(unittest.TestCase):
             body = h.to_json(h.submit_body("Test Run", entries))
             conn = http.client.HTTPConnection("127.0.0.1", server.port,
                                               timeout=60)
+            mark = server.log_mark()
             conn.request("POST", "/submit", body, {
                 "Content-Type": "application/json",
                 "Authorization": server.auth_header()})
-            mark = server.log_mark()
-            time.sleep(0.05)
+            # SIGTERM once mttd has the request (its DEBUG line): one
+            # still in the listen queue is not in flight (doc/todo.md).
+            self.assertIsNotNone(server.wait_log(r"req=\d+ POST /submit",
+                                                 mark, timeout=30),
+                                 server.log_tail())
             server.proc.send_signal(signal.SIGTERM)
             resp = conn.getresponse()
             answer = h.json.loads(resp.read())

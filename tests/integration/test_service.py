@@ -306,6 +306,8 @@ class ReadReplica(h.MttdTestCase):
                                    " mpi_version = 'primary-only'"), ["1"])
         self.assertIn("queries read from 127.0.0.1:%d" % self.replica.port,
                       self.mttd.log_text())
+        self.assertIn("replica connections: sslmode disable, gssencmode"
+                      " disable", self.mttd.log_text())
 
 
 if __name__ == "__main__":

@@ -122,8 +122,8 @@ class Endpoints(h.MttdTestCase):
 
     def test_local_database_without_tls_or_gssapi(self):
         # sslmode auto: the harness's database is on 127.0.0.1.
-        self.assertIn("pool of 4, sslmode disable, gssencmode disable",
-                      self.mttd.log_text())
+        self.assertIn("database connections: sslmode disable, gssencmode"
+                      " disable", self.mttd.log_text())
 
     def test_submit_get(self):
         for path in ("/submit", "/submit/", "//submit"):
@@ -456,6 +456,20 @@ class Endpoints(h.MttdTestCase):
             "2026-12-04 13:10:00.000000", "1", "f", "00:00:01.5", "0", "-1",
             "777", "f", "1000000",
             hashlib.md5(stdout.encode("utf-8")).hexdigest(), "17", "12", "t"])
+
+
+class EnvironmentModes(h.MttdTestCase):
+    """PGSSLMODE and PGGSSENCMODE decide over sslmode auto, and the
+    start-up line says so."""
+
+    MTTD = {"env": {"PGSSLMODE": "disable", "PGGSSENCMODE": "disable"}}
+
+    def test_modes_from_the_environment(self):
+        self.assertIn("database connections: sslmode disable (PGSSLMODE),"
+                      " gssencmode disable (PGGSSENCMODE)",
+                      self.mttd.log_text())
+        self.assertEqual(self.mttd.http("GET", "/status").field("database"),
+                         "up")
 
 
 class ProxyMode(h.MttdTestCase):

@@ -762,6 +762,27 @@ settings_sslmode_auto_or_libpq_value(void)
 	CU_ASSERT_PTR_NULL(db_sslmode_for("auto", "128.0.0.1"));
 	CU_ASSERT_STRING_EQUAL(
 	    db_sslmode_for("require", "127.0.0.1"), "require");
+	/* Every host of a list must be local; 127.1 is not an address. */
+	CU_ASSERT_STRING_EQUAL(
+	    db_sslmode_for("auto", "/run/postgresql,::1"), "disable");
+	CU_ASSERT_PTR_NULL(db_sslmode_for("auto", "/run/postgresql,127.1"));
+	CU_ASSERT_PTR_NULL(db_sslmode_for("auto", "127.0.0.1,db.example.org"));
+	CU_ASSERT_PTR_NULL(db_sslmode_for("auto", "127.0.0.1,"));
+	CU_ASSERT_STRING_EQUAL(db_sslmode_for("auto", "LocalHost"), "disable");
+	CU_ASSERT_STRING_EQUAL(
+	    db_sslmode_for("auto", "0:0:0:0:0:0:0:1"), "disable");
+	CU_ASSERT_STRING_EQUAL(
+	    db_sslmode_for("auto", "::ffff:127.0.0.1"), "disable");
+	CU_ASSERT_PTR_NULL(db_sslmode_for("auto", "::ffff:10.0.0.1"));
+	/* No server: PGHOST's hosts, or libpq's socket folder. */
+	unsetenv("PGHOST");
+	CU_ASSERT_STRING_EQUAL(db_sslmode_for("auto", ""), "disable");
+	setenv("PGHOST", "db.example.org", 1);
+	CU_ASSERT_PTR_NULL(db_sslmode_for("auto", ""));
+	CU_ASSERT_STRING_EQUAL(db_sslmode_for("auto", "127.0.0.1"), "disable");
+	setenv("PGHOST", "/run/postgresql", 1);
+	CU_ASSERT_STRING_EQUAL(db_sslmode_for("auto", ""), "disable");
+	unsetenv("PGHOST");
 	/* An operator's PGSSLMODE decides even for this machine. */
 	setenv("PGSSLMODE", "require", 1);
 	CU_ASSERT_PTR_NULL(db_sslmode_for("auto", "127.0.0.1"));
@@ -780,6 +801,8 @@ settings_gssencmode_follows_sslmode_auto(void)
 	CU_ASSERT_STRING_EQUAL(
 	    db_gssencmode_for("auto", "/var/run/postgresql"), "disable");
 	CU_ASSERT_PTR_NULL(db_gssencmode_for("auto", "db.example.org"));
+	CU_ASSERT_PTR_NULL(
+	    db_gssencmode_for("auto", "/var/run/postgresql,db.example.org"));
 	CU_ASSERT_PTR_NULL(db_gssencmode_for("require", "127.0.0.1"));
 	CU_ASSERT_PTR_NULL(db_gssencmode_for("disable", "127.0.0.1"));
 	setenv("PGGSSENCMODE", "prefer", 1);
