@@ -27,10 +27,10 @@ struct db_pool_params {
 	const char *sslmode;	/* libpq's sslmode; NULL: libpq's default. */
 	const char *gssencmode; /* libpq's gssencmode; NULL: its default. */
 	int size;		/* Connections. */
-	int prepared_max;	/* Texts kept prepared, 0..DB_PREPARED_MAX. */
-	int max_waiting;	/* Queue bound; past it DB_ACQUIRE_BUSY. */
-	int wait_timeout_s;	/* Longest wait; past it DB_ACQUIRE_TIMEOUT. */
-	int long_max;		/* Connections long holders may have; 0: all. */
+	int prepared_max;   /* Texts kept prepared per connection, 0..128. */
+	int max_waiting;    /* Queue bound; past it DB_ACQUIRE_BUSY. */
+	int wait_timeout_s; /* Longest wait; past it DB_ACQUIRE_TIMEOUT. */
+	int long_max;	    /* Connections long holders may have; 0: all. */
 };
 
 enum db_acquire_status {
@@ -66,8 +66,8 @@ const char *db_sslmode_for(const char *setting, const char *host);
 
 /*
  * The gssencmode for the same: with sslmode "auto", "disable" when host
- * is this machine (unless PGGSSENCMODE is set), else NULL (libpq's
- * default).  GSSAPI encryption protects nothing on the loopback, and
+ * is this machine as for db_sslmode_for (unless PGGSSENCMODE is set),
+ * else NULL (libpq's default).  GSSAPI encryption protects nothing on the loopback, and
  * trying it costs a Kerberos set-up at every connect.
  */
 const char *db_gssencmode_for(const char *setting, const char *host);

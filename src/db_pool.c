@@ -673,12 +673,12 @@ db_conn_read_results(struct db_conn *c)
 		}
 		if (st == PGRES_FATAL_ERROR && c->res.failed < 0)
 			db_conn_note_error(c, r, item ? item->stmt : 0);
-		if (item != NULL && !c->current_seen)
+		if (item != NULL && !c->current_seen) {
 			db_conn_count_rows(c, r);
-		if (item != NULL && !c->current_seen)
 			c->res.results[item->stmt] = r;
-		else
+		} else {
 			PQclear(r);
+		}
 		c->current_seen = true;
 	}
 	return false;
@@ -990,26 +990,32 @@ db_host_is_local(const char *host)
 	}
 }
 
+/*
+ * "disable" for sslmode auto to this machine, unless the operator's
+ * environment variable env names a mode; NULL (libpq's choice) else.
+ */
+static const char *
+db_auto_mode(const char *setting, const char *host, const char *env)
+{
+	if (setting == NULL || strcmp(setting, "auto") != 0)
+		return NULL;
+	return db_host_is_local(host) && getenv(env) == NULL ? "disable" : NULL;
+}
+
 const char *
 db_sslmode_for(const char *setting, const char *host)
 {
 	if (setting == NULL || strcmp(setting, "auto") != 0)
 		return setting;
 	/* TLS on the loopback costs CPU, memory (libcrypto's set-up) and
-	 * protects nothing; an operator's PGSSLMODE still decides. */
-	if (db_host_is_local(host) && getenv("PGSSLMODE") == NULL)
-		return "disable";
-	return NULL;
+	 * protects nothing. */
+	return db_auto_mode(setting, host, "PGSSLMODE");
 }
 
 const char *
 db_gssencmode_for(const char *setting, const char *host)
 {
-	if (setting == NULL || strcmp(setting, "auto") != 0)
-		return NULL;
-	if (db_host_is_local(host) && getenv("PGGSSENCMODE") == NULL)
-		return "disable";
-	return NULL;
+	return db_auto_mode(setting, host, "PGGSSENCMODE");
 }
 
 void
