@@ -27,10 +27,13 @@ struct db_pool_params {
 	const char *sslmode;	/* libpq's sslmode; NULL: libpq's default. */
 	const char *gssencmode; /* libpq's gssencmode; NULL: its default. */
 	int size;		/* Connections. */
-	int prepared_max;   /* Texts kept prepared per connection, 0..128. */
-	int max_waiting;    /* Queue bound; past it DB_ACQUIRE_BUSY. */
-	int wait_timeout_s; /* Longest wait; past it DB_ACQUIRE_TIMEOUT. */
-	int long_max;	    /* Connections long holders may have; 0: all. */
+	int prepared_max;      /* Texts kept prepared per connection, 0..128. */
+	int max_waiting;       /* Queue bound; past it DB_ACQUIRE_BUSY. */
+	int wait_timeout_s;    /* Longest wait; past it DB_ACQUIRE_TIMEOUT. */
+	int connect_timeout_s; /* Longest connect before trying again. */
+	int query_timeout_s;   /* Longest silence while an answer is due,
+				* then the connection counts as lost; 0: none. */
+	int long_max;	       /* Connections long holders may have; 0: all. */
 };
 
 enum db_acquire_status {
@@ -88,9 +91,13 @@ struct db_pool *db_pool_new(
 /* Close every connection and free the pool; waiters are not called. */
 void db_pool_free(struct db_pool *pool);
 
-/* New bounds for the wait queue, for waits from now on. */
+/*
+ * New bounds from params (max_waiting, wait_timeout_s, connect_timeout_s
+ * and query_timeout_s; the rest is ignored), for waits, connects and
+ * batches started from now on.
+ */
 void db_pool_set_limits(
-    struct db_pool *pool, int max_waiting, int wait_timeout_s);
+    struct db_pool *pool, const struct db_pool_params *params);
 
 /* True when at least one connection is up (the last known state). */
 bool db_pool_is_up(const struct db_pool *pool);

@@ -53,6 +53,8 @@ struct settings {
 	int stream_share;	 /* Streams' connections; 0: half the pool. */
 	char *read_server;	 /* "": no replica. */
 	int read_port;		 /* 0: port. */
+	int connect_timeout_s;	 /* Longest connect to the database. */
+	int query_timeout_s;	 /* Longest silence mid-query; 0: none. */
 
 	/* [auth] */
 	char *htpasswd_file; /* Absolute, or NULL: proxy mode. */

@@ -66,15 +66,19 @@ static const char indexes_sql[] = "SELECT indexname FROM pg_indexes"
 static PGconn *
 db_catalog_connect(const struct db_pool_params *p, char **cause)
 {
-	char port[16];
-	const char *keys[10] = { "host", "port", "dbname", "user", "password",
-		"application_name", "client_encoding" };
-	const char *values[10] = { p->host, port, p->dbname, p->user,
-		p->password ? p->password : "", "mttd", "UTF8" };
+	char port[16], connect_timeout[16];
+	const char *keys[11] = { "host", "port", "dbname", "user", "password",
+		"application_name", "client_encoding", "connect_timeout" };
+	const char *values[11] = { p->host, port, p->dbname, p->user,
+		p->password ? p->password : "", "mttd", "UTF8",
+		connect_timeout };
 	PGconn *pg;
 
-	db_security_params(keys, values, 7, p->sslmode, p->gssencmode);
+	db_security_params(keys, values, 8, p->sslmode, p->gssencmode);
 	snprintf(port, sizeof port, "%d", p->port);
+	/* A blocking connect: libpq itself gives up after this. */
+	snprintf(connect_timeout, sizeof connect_timeout, "%d",
+	    p->connect_timeout_s);
 	pg = PQconnectdbParams(keys, values, 0);
 	if (PQstatus(pg) != CONNECTION_OK) {
 		*cause = xasprintf("cannot connect to database %s at %s:%d: %s",

@@ -92,10 +92,11 @@ struct db_conn {
 	int index; /* For logs. */
 	PGconn *pg;
 	enum db_conn_state state;
-	struct event *ev;      /* Socket readiness. */
-	int ev_fd;	       /* The socket ev watches, or -1. */
-	struct event *timer;   /* Reconnect delay. */
-	struct event *fail_ev; /* Reports a batch that could not start. */
+	struct event *ev;	/* Socket readiness. */
+	int ev_fd;		/* The socket ev watches, or -1. */
+	struct event *timer;	/* Reconnect delay. */
+	struct event *deadline; /* Silence limit while an answer is due. */
+	struct event *fail_ev;	/* Reports a batch that could not start. */
 	/*
 	 * Lent to a request, from acquire to release, whatever the state: a
 	 * held connection that is lost stays down until its holder gives it
@@ -144,8 +145,10 @@ struct db_pool {
 	int prepared_max; /* Texts a connection keeps prepared. */
 	int max_waiting;
 	int wait_timeout_s;
-	int long_max;  /* Connections streams may hold at once. */
-	int long_held; /* Held by streams now. */
+	int connect_timeout_s; /* Longest connect. */
+	int query_timeout_s;   /* Longest silence mid-batch; 0: none. */
+	int long_max;	       /* Connections streams may hold at once. */
+	int long_held;	       /* Held by streams now. */
 	struct db_conn *conns;
 	int up; /* Connections connected. */
 	/*
@@ -179,6 +182,24 @@ db_conn_set_state(struct db_conn *c, enum db_conn_state s)
 	log_debug("db conn %d: %s -> %s", c->index,
 	    db_conn_state_name(c->state), db_conn_state_name(s));
 	c->state = s;
+	/* Only these states wait for the database to say something. */
+	if (s != DBC_CONNECTING && s != DBC_BUSY && s != DBC_RESETTING)
+		evtimer_del(c->deadline);
+}
+
+/*
+ * Give the database seconds (0: forever) to say something.  A database
+ * that stops answering without closing its connections (a frozen host,
+ * a network cut, a stopped server) would otherwise hold the requests on
+ * them for as long as it is silent.
+ */
+static void
+db_conn_arm_deadline(struct db_conn *c, int seconds)
+{
+	struct timeval tv = { seconds, 0 };
+
+	if (seconds > 0)
+		evtimer_add(c->deadline, &tv);
 }
 
 /* Watch the connection's socket for reading, and writing when asked. */
@@ -303,6 +324,8 @@ db_conn_connect(struct db_conn *c)
 	PQsetNoticeProcessor(c->pg, db_notice_cb, NULL);
 	db_conn_set_state(c, DBC_CONNECTING);
 	db_conn_watch(c, true);
+	/* libpq's own connect_timeout holds only for blocking connects. */
+	db_conn_arm_deadline(c, p->connect_timeout_s);
 }
 
 /* One step of PQconnectPoll; on success the connection joins the pool. */
@@ -446,10 +469,12 @@ db_pool_acquire_kind(
 }
 
 void
-db_pool_set_limits(struct db_pool *p, int max_waiting, int wait_timeout_s)
+db_pool_set_limits(struct db_pool *p, const struct db_pool_params *params)
 {
-	p->max_waiting = max_waiting;
-	p->wait_timeout_s = wait_timeout_s;
+	p->max_waiting = params->max_waiting;
+	p->wait_timeout_s = params->wait_timeout_s;
+	p->connect_timeout_s = params->connect_timeout_s;
+	p->query_timeout_s = params->query_timeout_s;
 }
 
 struct db_wait *
@@ -690,6 +715,8 @@ db_conn_io(struct db_conn *c, short what)
 {
 	int flushed = 0;
 
+	/* The socket moved: the database is alive, so the silence restarts. */
+	db_conn_arm_deadline(c, c->pool->query_timeout_s);
 	if ((what & EV_WRITE) && (flushed = PQflush(c->pg)) < 0) {
 		db_conn_fail_batch(c, PQerrorMessage(c->pg));
 		return;
@@ -704,6 +731,33 @@ db_conn_io(struct db_conn *c, short what)
 	}
 	if (db_conn_read_results(c))
 		db_conn_finish_batch(c);
+}
+
+/*
+ * The database said nothing for too long: the connection is dropped as
+ * if it broke, so its requests get their 503 now and a new connection
+ * is tried.  The server may still run what it had received (it sees the
+ * closed socket only when it next reads or writes), which is why a
+ * dropped store step is answered "may or may not be stored".
+ */
+static void
+db_conn_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct db_conn *c = arg;
+	char why[96];
+
+	if (c->state == DBC_CONNECTING) {
+		snprintf(why, sizeof why,
+		    "no answer from the database in %d s while connecting"
+		    " (connect_timeout)",
+		    c->pool->connect_timeout_s);
+		db_conn_lost(c, why);
+	} else if (c->state == DBC_BUSY || c->state == DBC_RESETTING) {
+		snprintf(why, sizeof why,
+		    "no answer from the database in %d s (query_timeout)",
+		    c->pool->query_timeout_s);
+		db_conn_fail_batch(c, why);
+	}
 }
 
 static void
@@ -863,6 +917,7 @@ db_conn_start(struct db_conn *c, struct db_batch *b, db_batch_cb cb, void *arg,
 		return;
 	}
 	db_conn_watch(c, flushed == 1);
+	db_conn_arm_deadline(c, c->pool->query_timeout_s);
 }
 
 void
@@ -1051,8 +1106,7 @@ db_pool_new(struct event_base *base, const struct db_pool_params *params)
 	p->prepared_max = params->prepared_max < 0 ? 0 :
 	    params->prepared_max > DB_PREPARED_MAX ? DB_PREPARED_MAX :
 						     params->prepared_max;
-	p->max_waiting = params->max_waiting;
-	p->wait_timeout_s = params->wait_timeout_s;
+	db_pool_set_limits(p, params);
 	p->long_max = params->long_max > 0 && params->long_max < params->size ?
 	    params->long_max :
 	    params->size;
@@ -1068,6 +1122,7 @@ db_pool_new(struct event_base *base, const struct db_pool_params *params)
 		c->ev_fd = -1;
 		c->replan_at = DB_REPLAN_FIRST;
 		c->timer = evtimer_new(base, db_conn_reconnect_cb, c);
+		c->deadline = evtimer_new(base, db_conn_deadline_cb, c);
 		c->fail_ev = event_new(
 		    base, -1, 0, db_conn_deferred_fail_cb, c);
 		db_conn_connect(c);
@@ -1090,6 +1145,7 @@ db_pool_free(struct db_pool *p)
 
 		db_conn_unwatch(c);
 		event_free(c->timer);
+		event_free(c->deadline);
 		event_free(c->fail_ev);
 		db_conn_clear_results(c);
 		db_conn_forget_prepared(c);

@@ -292,6 +292,8 @@ pool_params(const struct settings *s, struct db_pool_params *p)
 	p->prepared_max = s->prepared_statements;
 	p->max_waiting = s->max_waiting;
 	p->wait_timeout_s = s->db_wait_timeout_s;
+	p->connect_timeout_s = s->connect_timeout_s;
+	p->query_timeout_s = s->query_timeout_s;
 	p->long_max = s->stream_share > 0 ? s->stream_share :
 					    (s->pool_size + 1) / 2;
 }
@@ -493,6 +495,8 @@ reload_htpasswd(const struct settings *next, struct auth **table, char **cause)
 static void
 reload_apply(struct mttd *m, struct settings *next, struct auth *table)
 {
+	struct db_pool_params limits;
+
 	settings_free(&m->settings);
 	m->settings = *next;
 	log_access_buffer(m->settings.access_log_buffer);
@@ -500,11 +504,11 @@ reload_apply(struct mttd *m, struct settings *next, struct auth *table)
 	m->auth = table;
 	m->server->auth = table;
 	http_server_apply_settings(m->server);
-	db_pool_set_limits(
-	    m->pool, m->settings.max_waiting, m->settings.db_wait_timeout_s);
+	/* Only the limits are read from params: both pools share them. */
+	pool_params(&m->settings, &limits);
+	db_pool_set_limits(m->pool, &limits);
 	if (m->read_pool != NULL)
-		db_pool_set_limits(m->read_pool, m->settings.max_waiting,
-		    m->settings.db_wait_timeout_s);
+		db_pool_set_limits(m->read_pool, &limits);
 }
 
 /*

@@ -145,6 +145,15 @@ static const struct settings_option settings_options[] = {
 	    "A streaming replica for queries; empty: the server above." },
 	{ "pg_v3", "read_port", SETTINGS_INT, "0", SETTINGS_OFF(read_port), 0,
 	    65535, false, "The replica's port; 0: the port above." },
+	{ "pg_v3", "connect_timeout", SETTINGS_INT, "10",
+	    SETTINGS_OFF(connect_timeout_s), 1, 3600, true,
+	    "Seconds a connect to the database may take before it is tried"
+	    " again." },
+	{ "pg_v3", "query_timeout", SETTINGS_INT, "120",
+	    SETTINGS_OFF(query_timeout_s), 0, 86400, true,
+	    "Seconds the database may stay silent while an answer is due;"
+	    " then the connection is dropped as lost and its requests get"
+	    " 503.  0: wait forever." },
 	{ "auth", "htpasswd_file", SETTINGS_PATH, NULL,
 	    SETTINGS_OFF(htpasswd_file), 0, 0, true,
 	    "htpasswd file for Basic credentials; empty: trust a proxy's user." },

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: BSD-3-Clause
-"""Faults under a steady submit load (issue 5): PostgreSQL restarted, mttd
-killed with SIGKILL and started again, mttd stopped with SIGTERM.  After
+"""Faults under a steady submit load (issue 5): PostgreSQL restarted,
+PostgreSQL frozen (SIGSTOP: connections open, no answer), mttd killed with
+SIGKILL and started again, mttd stopped with SIGTERM.  After
 each, every submission answered status 0 is in the database exactly once
 with the id it was answered, none answered an error is there at all, one
 left without an answer is there at most once, and mttd (or its restart)
@@ -10,6 +11,7 @@ serves again."""
 import http.client
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -19,6 +21,8 @@ import mttd_harness as h  # noqa: E402
 
 CLIENTS = 6
 LOAD_S = 1.5  # Of load before and after each fault.
+QUERY_TIMEOUT_S = 3
+CONNECT_TIMEOUT_S = 2
 
 
 class Load:
@@ -82,7 +86,9 @@ class Load:
 
 class Faults(h.MttdTestCase):
 
-    MTTD = {"server": {"drain_timeout": "10"}}
+    MTTD = {"server": {"drain_timeout": "10"},
+            "pg": {"query_timeout": str(QUERY_TIMEOUT_S),
+                   "connect_timeout": str(CONNECT_TIMEOUT_S)}}
 
     @classmethod
     def setUpClass(cls):
@@ -171,6 +177,73 @@ class Faults(h.MttdTestCase):
         self.assertGreater(ok_before, 0)
         self.assertGreater(load.count("ok"), ok_before)
         self.assertLess(served - back, 2.5)
+        self.assertEqual(self.mttd.http("GET", "/status").field("database"),
+                         "up")
+        self.assertAccounted(load)
+
+    def postgres_pids(self):
+        """The postmaster and every process it started."""
+        with open(os.path.join(self.pg.dir, "data", "postmaster.pid")) as f:
+            main = int(f.readline())
+        out = subprocess.run(["pgrep", "-P", str(main)], check=False,
+                             capture_output=True, text=True).stdout
+        return [main] + [int(pid) for pid in out.split()]
+
+    def wait_status(self, want, within):
+        deadline = time.time() + within
+        while time.time() < deadline:
+            if self.mttd.http("GET", "/status").field("database") == want:
+                return time.time()
+            time.sleep(0.05)
+        self.fail("/status did not say %r within %.0f s" % (want, within))
+
+    def test_postgres_frozen(self):
+        """A database that keeps its connections open but says nothing
+        (every PostgreSQL process stopped): the requests on them are
+        answered 503 after query_timeout, connects give up after
+        connect_timeout, /status says down, and new requests get 503 at
+        once; once PostgreSQL runs again mttd serves within seconds."""
+        load = Load(self.mttd, self.build, "frozen").start()
+        time.sleep(LOAD_S)
+        ok_before = load.count("ok")
+        pids = self.postgres_pids()
+        mark = self.mttd.log_mark()
+        try:
+            for pid in pids:
+                os.kill(pid, signal.SIGSTOP)
+            frozen = time.time()
+            # The load keeps every pool connection busy: each is dropped
+            # once silent for QUERY_TIMEOUT_S, and none comes back.
+            down = self.wait_status("down", QUERY_TIMEOUT_S + 3)
+            self.assertGreaterEqual(down - frozen, QUERY_TIMEOUT_S - 0.5)
+            start = time.time()
+            resp = self.mttd.http("POST", "/serial", {"serial": "x"},
+                                  timeout=5)
+            self.assertEqual(resp.status, 503, resp)
+            self.assertEqual(resp.header("Retry-After"), "1")
+            self.assertLess(time.time() - start, 1.0)
+            self.assertIsNotNone(self.mttd.wait_log(
+                r"no answer from the database in %d s while connecting"
+                r" \(connect_timeout\)" % CONNECT_TIMEOUT_S, mark,
+                timeout=CONNECT_TIMEOUT_S + 3), self.mttd.log_tail())
+        finally:
+            for pid in pids:
+                os.kill(pid, signal.SIGCONT)
+        resumed = time.time()
+        served = self.wait_serving(self.mttd, 10)
+        # A connect in progress when it resumed finishes then; else the
+        # next try, at most 1 s later.
+        self.assertLess(served - resumed, 2.5)
+        time.sleep(LOAD_S)
+        load.finish()
+        self.assertGreater(ok_before, 0)
+        self.assertGreater(load.count("ok"), ok_before)
+        silent = [o for o in load.outcomes.values() if o[0] == "error" and
+                  "no answer from the database in %d s (query_timeout)"
+                  % QUERY_TIMEOUT_S in o[1]]
+        self.assertGreater(len(silent), 0, load.outcomes)
+        self.assertTrue(all(o[1].startswith("503 ") for o in silent),
+                        silent)
         self.assertEqual(self.mttd.http("GET", "/status").field("database"),
                          "up")
         self.assertAccounted(load)

@@ -66,6 +66,50 @@ class Reload(h.MttdTestCase):
         self.hup(r"SIGHUP: configuration in force")
         self.assertEqual(self.origin(), "https://three.example.org")
 
+    def test_4_query_timeout_reloads(self):
+        """query_timeout applies on SIGHUP, and a store held by a lock
+        another session keeps past it is answered 503 "may or may not be
+        stored"; once the lock goes, sending it again answers the one
+        stored row (or stores it)."""
+        install, build = self.mttd.install_and_build()
+        rewrite(self.mttd.conf, "pool_size = 4",
+                "pool_size = 4\nquery_timeout = 1")
+        self.hup(r"SIGHUP: configuration in force")
+        holder = subprocess.Popen(
+            [os.path.join(h.PG_BINDIR, "psql"), "-X", "-q", "-t", "-A"] +
+            self.pg.psql_args(self.db), stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            env=self.pg.env, text=True)
+        try:
+            holder.stdin.write("BEGIN;\nLOCK TABLE test_run;\n"
+                               "SELECT 'locked';\n")
+            holder.stdin.flush()
+            self.assertEqual(holder.stdout.readline(), "locked\n")
+            entry = h.run_entry(build, test_name="held-by-a-lock")
+            start = time.time()
+            resp = self.mttd.submit("Test Run", [entry])
+            took = time.time() - start
+        finally:
+            holder.stdin.write("COMMIT;\n")
+            holder.stdin.close()
+            holder.wait(30)
+        self.assertEqual(resp.status, 503, resp)
+        self.assertEqual(resp.header("Retry-After"), "1")
+        self.assertIn("may or may not be stored", resp.field(
+            "status_message"))
+        self.assertIn("no answer from the database in 1 s (query_timeout)",
+                      resp.field("status_message"))
+        self.assertGreaterEqual(took, 0.9)
+        self.assertLess(took, 5)
+        again = self.mttd.must_submit("Test Run", [entry])[1][0]
+        self.assertEqual(self.sql(
+            "SELECT r.test_run_id FROM test_run r JOIN test_names t"
+            " USING (test_name_id) WHERE t.test_name = 'held-by-a-lock'"),
+            [[str(again)]])
+        rewrite(self.mttd.conf, "pool_size = 4\nquery_timeout = 1",
+                "pool_size = 4")
+        self.hup(r"SIGHUP: configuration in force")
+
 
 class PidFile(h.MttdTestCase):
 

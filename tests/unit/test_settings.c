@@ -155,6 +155,8 @@ settings_check_defaults(const struct settings *s)
 	CU_ASSERT_STRING_EQUAL(s->server, "localhost");
 	CU_ASSERT_EQUAL(s->port, 5432);
 	CU_ASSERT_EQUAL(s->pool_size, 4);
+	CU_ASSERT_EQUAL(s->connect_timeout_s, 10);
+	CU_ASSERT_EQUAL(s->query_timeout_s, 120);
 	CU_ASSERT_PTR_NULL(s->htpasswd_file);
 	CU_ASSERT_STRING_EQUAL(s->realm, "mtt");
 }
@@ -250,7 +252,7 @@ settings_sample_config_names_every_key(void)
 		    man_page_has_key(cunit_srcpath("doc/mttd.conf.5"), key));
 		keys++;
 	}
-	CU_ASSERT_EQUAL(keys, 34);
+	CU_ASSERT_EQUAL(keys, 36);
 	free(text);
 }
 
@@ -314,6 +316,8 @@ static const char every_key_conf[] =
     "stream_share = 3\n"
     "read_server = replica.example.org\n"
     "read_port = 5433\n"
+    "connect_timeout = 3600\n"
+    "query_timeout = 0\n"
     "\n"
     "[auth]\n"
     "htpasswd_file = ../etc/htpasswd\n"
@@ -358,6 +362,8 @@ settings_parses_every_key(void)
 	CU_ASSERT_EQUAL(s.stream_share, 3);
 	CU_ASSERT_STRING_EQUAL(s.read_server, "replica.example.org");
 	CU_ASSERT_EQUAL(s.read_port, 5433);
+	CU_ASSERT_EQUAL(s.connect_timeout_s, 3600);
+	CU_ASSERT_EQUAL(s.query_timeout_s, 0);
 	snprintf(want, sizeof want, "%s/../etc/htpasswd", test_dir);
 	CU_ASSERT_STRING_EQUAL(s.htpasswd_file, want);
 	CU_ASSERT_STRING_EQUAL(s.realm, "MTT results");
@@ -551,6 +557,11 @@ settings_checks_int_ranges(void)
 		{ "pg_v3", "pool_size", "257", -1 },
 		{ "pg_v3", "port", "0", -1 },
 		{ "pg_v3", "port", "65535", 0 },
+		{ "pg_v3", "connect_timeout", "0", -1 },
+		{ "pg_v3", "connect_timeout", "3601", -1 },
+		{ "pg_v3", "query_timeout", "-1", -1 },
+		{ "pg_v3", "query_timeout", "86400", 0 },
+		{ "pg_v3", "query_timeout", "86401", -1 },
 	};
 	struct settings s;
 	size_t i;
