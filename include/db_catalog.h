@@ -37,4 +37,7 @@ int db_catalog_column(const struct db_catalog *cat, const char *table,
 /* The server's version string, for the start-up log. */
 const char *db_catalog_server_version(const struct db_catalog *cat);
 
+/* The same as a number, as PQserverVersion gives it (150004 for 15.4). */
+int db_catalog_server_version_num(const struct db_catalog *cat);
+
 #endif /* MTTD_DB_CATALOG_H */

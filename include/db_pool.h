@@ -34,6 +34,13 @@ struct db_pool_params {
 	int query_timeout_s;   /* Longest silence while an answer is due,
 				* then the connection counts as lost; 0: none. */
 	int long_max;	       /* Connections long holders may have; 0: all. */
+	/*
+	 * Have the server check, while a statement runs, that the client is
+	 * still there (client_connection_check_interval, PostgreSQL 14 and
+	 * later): a statement on a connection dropped for query_timeout then
+	 * stops instead of running, and perhaps committing, to its end.
+	 */
+	bool check_client;
 };
 
 enum db_acquire_status {

@@ -24,6 +24,7 @@ struct db_catalog {
 	struct db_column *columns;
 	int count;
 	char *server_version;
+	int server_version_num; /* PQserverVersion: 150004 for 15.4. */
 };
 
 /* Tables of the mttv3 layout that submissions touch. */
@@ -209,6 +210,7 @@ db_catalog_load(
 	if ((pg = db_catalog_connect(params, cause)) == NULL)
 		goto fail;
 	cat->server_version = xstrdup(PQparameterStatus(pg, "server_version"));
+	cat->server_version_num = PQserverVersion(pg);
 	if ((r = db_catalog_query(pg, columns_sql, cause)) == NULL)
 		goto fail;
 	db_catalog_take_columns(cat, r);
@@ -272,4 +274,10 @@ const char *
 db_catalog_server_version(const struct db_catalog *cat)
 {
 	return cat->server_version ? cat->server_version : "?";
+}
+
+int
+db_catalog_server_version_num(const struct db_catalog *cat)
+{
+	return cat->server_version_num;
 }

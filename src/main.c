@@ -296,6 +296,7 @@ pool_params(const struct settings *s, struct db_pool_params *p)
 	p->query_timeout_s = s->query_timeout_s;
 	p->long_max = s->stream_share > 0 ? s->stream_share :
 					    (s->pool_size + 1) / 2;
+	p->check_client = false; /* Known once the server is. */
 }
 
 /* A libpq mode for the log: mttd's choice, else what libpq will use. */
@@ -337,6 +338,8 @@ open_database(struct mttd *m)
 		die("%s", cause);
 	log_info("database %s at %s:%d, PostgreSQL %s, pool of %d", p.dbname,
 	    p.host, p.port, db_catalog_server_version(m->catalog), p.size);
+	/* A replica runs the same major version as its primary. */
+	p.check_client = db_catalog_server_version_num(m->catalog) >= 140000;
 	log_pool_modes("database connections", &p);
 	m->pool = db_pool_new(m->base, &p);
 

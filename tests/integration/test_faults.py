@@ -36,7 +36,10 @@ class Load:
         self.stop = threading.Event()
         self.lock = threading.Lock()
         self.outcomes = {}  # test name -> ("ok", id) | ("error", why) | ...
-        self.threads = [threading.Thread(target=self.client, args=(i,))
+        # Daemon threads, stopped by a clean-up too: a failed assertion
+        # must not leave them running and the interpreter waiting.
+        self.threads = [threading.Thread(target=self.client, args=(i,),
+                                         daemon=True)
                         for i in range(CLIENTS)]
 
     def start(self):
@@ -157,6 +160,7 @@ class Faults(h.MttdTestCase):
 
     def test_postgres_restart(self):
         load = Load(self.mttd, self.build, "pgrestart").start()
+        self.addCleanup(load.finish)
         time.sleep(LOAD_S)
         ok_before = load.count("ok")
         self.pg.stop()
@@ -204,6 +208,7 @@ class Faults(h.MttdTestCase):
         connect_timeout, /status says down, and new requests get 503 at
         once; once PostgreSQL runs again mttd serves within seconds."""
         load = Load(self.mttd, self.build, "frozen").start()
+        self.addCleanup(load.finish)
         time.sleep(LOAD_S)
         ok_before = load.count("ok")
         pids = self.postgres_pids()
@@ -212,9 +217,11 @@ class Faults(h.MttdTestCase):
             for pid in pids:
                 os.kill(pid, signal.SIGSTOP)
             frozen = time.time()
-            # The load keeps every pool connection busy: each is dropped
-            # once silent for QUERY_TIMEOUT_S, and none comes back.
-            down = self.wait_status("down", QUERY_TIMEOUT_S + 3)
+            # Each pool connection is dropped once a request on it has
+            # waited QUERY_TIMEOUT_S, and none comes back.  One idle at the
+            # freeze is taken by a retry of a request dropped from another
+            # one: the last goes after about twice QUERY_TIMEOUT_S.
+            down = self.wait_status("down", 2 * QUERY_TIMEOUT_S + 3)
             self.assertGreaterEqual(down - frozen, QUERY_TIMEOUT_S - 0.5)
             start = time.time()
             resp = self.mttd.http("POST", "/serial", {"serial": "x"},
@@ -248,8 +255,45 @@ class Faults(h.MttdTestCase):
                          "up")
         self.assertAccounted(load)
 
+    def test_keepalives_on_database_connections(self):
+        """Idle database connections send TCP keepalives after a minute
+        (the kernel's keepalive timer runs on each), so a vanished host
+        is found in about 90 s, not two hours."""
+        deadline = time.time() + 5
+        timers = self.database_socket_timers()
+        while len(timers) < 4 and time.time() < deadline:
+            time.sleep(0.1)  # An earlier fault's reconnects.
+            timers = self.database_socket_timers()
+        self.assertEqual(len(timers), 4, timers)  # the pool
+        for timer, seconds in timers:
+            self.assertEqual(timer, "02", timers)  # keepalive
+            self.assertLessEqual(seconds, 60, timers)
+            self.assertGreater(seconds, 30, timers)
+
+    def database_socket_timers(self):
+        """(timer kind, seconds left) of mttd's TCP sockets to
+        PostgreSQL, from /proc/net/tcp (kind 02: keepalive)."""
+        inodes = set()
+        fd_dir = "/proc/%d/fd" % self.mttd.proc.pid
+        for fd in os.listdir(fd_dir):
+            target = os.readlink(os.path.join(fd_dir, fd))
+            if target.startswith("socket:["):
+                inodes.add(target[len("socket:["):-1])
+        timers = []
+        with open("/proc/net/tcp") as f:
+            next(f)
+            for line in f:
+                cols = line.split()
+                remote_port = int(cols[2].split(":")[1], 16)
+                if cols[9] in inodes and remote_port == self.pg.port:
+                    timer, when = cols[5].split(":")
+                    timers.append((timer, int(when, 16) / os.sysconf(
+                        "SC_CLK_TCK")))
+        return timers
+
     def test_kill_9_and_start_again(self):
         load = Load(self.mttd, self.build, "kill9").start()
+        self.addCleanup(load.finish)
         time.sleep(LOAD_S)
         self.mttd.proc.send_signal(signal.SIGKILL)
         self.mttd.proc.wait(10)
@@ -264,6 +308,7 @@ class Faults(h.MttdTestCase):
 
     def test_sigterm_mid_load(self):
         load = Load(self.mttd, self.build, "sigterm").start()
+        self.addCleanup(load.finish)
         time.sleep(LOAD_S)
         term = time.time()
         self.mttd.proc.send_signal(signal.SIGTERM)

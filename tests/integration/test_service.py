@@ -66,11 +66,18 @@ class Reload(h.MttdTestCase):
         self.hup(r"SIGHUP: configuration in force")
         self.assertEqual(self.origin(), "https://three.example.org")
 
+    def lock_waiters(self):
+        return int(self.sql1(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name ="
+            " 'mttd' AND wait_event_type = 'Lock'")[0])
+
     def test_4_query_timeout_reloads(self):
         """query_timeout applies on SIGHUP, and a store held by a lock
         another session keeps past it is answered 503 "may or may not be
-        stored"; once the lock goes, sending it again answers the one
-        stored row (or stores it)."""
+        stored".  The server, told to check that its client is still
+        there (client_connection_check_interval), ends the dropped
+        statement without waiting for the lock; sending the submission
+        again stores it once."""
         install, build = self.mttd.install_and_build()
         rewrite(self.mttd.conf, "pool_size = 4",
                 "pool_size = 4\nquery_timeout = 1")
@@ -89,6 +96,12 @@ class Reload(h.MttdTestCase):
             start = time.time()
             resp = self.mttd.submit("Test Run", [entry])
             took = time.time() - start
+            # The backend left waiting for the lock goes within the 2 s
+            # check interval, while the lock is still held.
+            deadline = time.time() + 6
+            while self.lock_waiters() > 0 and time.time() < deadline:
+                time.sleep(0.1)
+            self.assertEqual(self.lock_waiters(), 0)
         finally:
             holder.stdin.write("COMMIT;\n")
             holder.stdin.close()
@@ -101,6 +114,10 @@ class Reload(h.MttdTestCase):
                       resp.field("status_message"))
         self.assertGreaterEqual(took, 0.9)
         self.assertLess(took, 5)
+        # Nothing of it was stored when the lock went.
+        self.assertEqual(self.sql(
+            "SELECT count(*) FROM test_names WHERE test_name ="
+            " 'held-by-a-lock'"), [["0"]])
         again = self.mttd.must_submit("Test Run", [entry])[1][0]
         self.assertEqual(self.sql(
             "SELECT r.test_run_id FROM test_run r JOIN test_names t"
