@@ -1,13 +1,18 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Start-up reading of the database catalogue.  This is the one place that
- * uses libpq's blocking calls: it runs before the event loop starts, so
- * nothing is waiting on it.
+ * waits for the database without the event loop: it runs before the loop
+ * starts, so nothing else is waiting on it.  Its waits are still bounded
+ * (connect_timeout, query_timeout) and give way to SIGTERM and SIGINT.
  */
 #include "config.h"
 
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "db_catalog.h"
 #include "log.h"
@@ -90,11 +95,92 @@ db_catalog_connect(const struct db_pool_params *p, char **cause)
 	return pg;
 }
 
-static PGresult *
-db_catalog_query(PGconn *pg, const char *sql, char **cause)
+/*
+ * SIGTERM or SIGINT came: start-up blocks them until mttd listens (then
+ * the loop handles them), so they wait here as pending.
+ */
+static bool
+db_catalog_stop_pending(void)
 {
-	PGresult *r = PQexec(pg, sql);
+	sigset_t pending;
 
+	return sigpending(&pending) == 0 &&
+	    (sigismember(&pending, SIGTERM) == 1 ||
+		sigismember(&pending, SIGINT) == 1);
+}
+
+static double
+db_catalog_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * Wait until pg has the whole answer: false, with *cause set, after
+ * timeout_s seconds of waiting (0: no limit), on a stop signal, or when
+ * the connection fails.  A database that accepted the connection and then
+ * went silent would otherwise hold start-up for ever.
+ */
+static bool
+db_catalog_wait(PGconn *pg, int timeout_s, char **cause)
+{
+	double deadline = db_catalog_now() + timeout_s;
+	struct pollfd pfd = { PQsocket(pg), POLLIN, 0 };
+
+	while (PQisBusy(pg)) {
+		if (db_catalog_stop_pending()) {
+			*cause = xstrdup("stopped by a signal while reading the"
+					 " catalogue");
+			return false;
+		}
+		if (timeout_s > 0 && db_catalog_now() >= deadline) {
+			*cause = xasprintf("no answer from the database in %d s"
+					   " while reading the catalogue"
+					   " (query_timeout)",
+			    timeout_s);
+			return false;
+		}
+		/* A second at a time, to look at the signals again. */
+		if (poll(&pfd, 1, 1000) < 0 && errno != EINTR) {
+			*cause = xasprintf("reading the catalogue failed: %s",
+			    strerror(errno));
+			return false;
+		}
+		if (!PQconsumeInput(pg)) {
+			*cause = xasprintf("reading the catalogue failed: %s",
+			    PQerrorMessage(pg));
+			return false;
+		}
+	}
+	return true;
+}
+
+static PGresult *
+db_catalog_query(PGconn *pg, const char *sql, int timeout_s, char **cause)
+{
+	PGresult *r, *extra;
+
+	if (!PQsendQuery(pg, sql)) {
+		*cause = xasprintf(
+		    "reading the catalogue failed: %s", PQerrorMessage(pg));
+		return NULL;
+	}
+	if (!db_catalog_wait(pg, timeout_s, cause))
+		return NULL;
+	r = PQgetResult(pg);
+	/* On to the end of the answer, libpq's NULL, without blocking. */
+	for (;;) {
+		if (!db_catalog_wait(pg, timeout_s, cause)) {
+			PQclear(r);
+			return NULL;
+		}
+		if ((extra = PQgetResult(pg)) == NULL)
+			break;
+		PQclear(extra);
+	}
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 		*cause = xasprintf(
 		    "reading the catalogue failed: %s", PQerrorMessage(pg));
@@ -211,14 +297,16 @@ db_catalog_load(
 		goto fail;
 	cat->server_version = xstrdup(PQparameterStatus(pg, "server_version"));
 	cat->server_version_num = PQserverVersion(pg);
-	if ((r = db_catalog_query(pg, columns_sql, cause)) == NULL)
+	if ((r = db_catalog_query(
+		 pg, columns_sql, params->query_timeout_s, cause)) == NULL)
 		goto fail;
 	db_catalog_take_columns(cat, r);
 	PQclear(r);
 	r = NULL;
 	if (db_catalog_check_tables(cat, cause) != 0)
 		goto fail;
-	if ((r = db_catalog_query(pg, indexes_sql, cause)) == NULL)
+	if ((r = db_catalog_query(
+		 pg, indexes_sql, params->query_timeout_s, cause)) == NULL)
 		goto fail;
 	if (db_catalog_check_indexes(r, sql_dir, cause) != 0)
 		goto fail;

@@ -106,7 +106,10 @@ struct db_conn {
 	int ev_fd;		/* The socket ev watches, or -1. */
 	struct event *timer;	/* Reconnect delay. */
 	struct event *deadline; /* Silence limit while an answer is due. */
-	struct event *fail_ev;	/* Reports a batch that could not start. */
+	int silence_s; /* That limit, for what is in flight; 0: none. */
+	const char *silence_what; /* What passing it means, for the log. */
+	bool checking; /* In flight: a check that the database answers. */
+	struct event *fail_ev; /* Reports a batch that could not start. */
 	/*
 	 * Lent to a request, from acquire to release, whatever the state: a
 	 * held connection that is lost stays down until its holder gives it
@@ -199,17 +202,34 @@ db_conn_set_state(struct db_conn *c, enum db_conn_state s)
 }
 
 /*
- * Give the database seconds (0: forever) to say something.  A database
- * that stops answering without closing its connections (a frozen host,
- * a network cut, a stopped server) would otherwise hold the requests on
- * them for as long as it is silent.
+ * Give the database seconds (0: forever) to say something about what was
+ * just sent, counted again from each byte that moves (what names the
+ * limit in the log).  A database that stops answering without closing its
+ * connections (a frozen host, a network cut, a stopped server) would
+ * otherwise hold the requests on them for as long as it is silent.  The
+ * limit is kept with the connection, so a reload changes it only for
+ * what is sent afterwards.
  */
 static void
-db_conn_arm_deadline(struct db_conn *c, int seconds)
+db_conn_arm_deadline(struct db_conn *c, int seconds, const char *what)
 {
 	struct timeval tv = { seconds, 0 };
 
+	c->silence_s = seconds;
+	c->silence_what = what;
 	if (seconds > 0)
+		evtimer_add(c->deadline, &tv);
+	else
+		evtimer_del(c->deadline);
+}
+
+/* The socket moved: the database is alive, so the silence restarts. */
+static void
+db_conn_rearm_deadline(struct db_conn *c)
+{
+	struct timeval tv = { c->silence_s, 0 };
+
+	if (c->silence_s > 0)
 		evtimer_add(c->deadline, &tv);
 }
 
@@ -292,6 +312,7 @@ db_conn_lost(struct db_conn *c, const char *why)
 	bool was_up = c->state != DBC_CONNECTING && c->state != DBC_DOWN;
 
 	log_error("db conn %d: %s", c->index, why);
+	c->checking = false;
 	db_conn_unwatch(c);
 	if (c->state == DBC_IDLE)
 		TAILQ_REMOVE(&c->pool->idle, c, idle_entry);
@@ -344,7 +365,8 @@ db_conn_connect(struct db_conn *c)
 	db_conn_set_state(c, DBC_CONNECTING);
 	db_conn_watch(c, true);
 	/* libpq's own connect_timeout holds only for blocking connects. */
-	db_conn_arm_deadline(c, p->connect_timeout_s);
+	db_conn_arm_deadline(
+	    c, p->connect_timeout_s, "while connecting (connect_timeout)");
 }
 
 /* One step of PQconnectPoll; on success the connection joins the pool. */
@@ -734,8 +756,7 @@ db_conn_io(struct db_conn *c, short what)
 {
 	int flushed = 0;
 
-	/* The socket moved: the database is alive, so the silence restarts. */
-	db_conn_arm_deadline(c, c->pool->query_timeout_s);
+	db_conn_rearm_deadline(c);
 	if ((what & EV_WRITE) && (flushed = PQflush(c->pg)) < 0) {
 		db_conn_fail_batch(c, PQerrorMessage(c->pg));
 		return;
@@ -752,6 +773,47 @@ db_conn_io(struct db_conn *c, short what)
 		db_conn_finish_batch(c);
 }
 
+static void db_conn_reset_done_cb(const struct db_result *res, void *arg);
+static void db_conn_start(struct db_conn *c, struct db_batch *b, db_batch_cb cb,
+    void *arg, enum db_conn_state state);
+
+static void
+db_conn_check_done_cb(const struct db_result *res, void *arg)
+{
+	struct db_conn *c = arg;
+
+	c->checking = false;
+	db_conn_reset_done_cb(res, arg);
+}
+
+/*
+ * One connection went silent: the database may be frozen or cut off, and
+ * then so are the idle connections, each of which would hold the next
+ * request on it for a whole query_timeout before it is found.  Each is
+ * checked now instead, with a statement that must be answered within
+ * connect_timeout: a database that is only slow (a lock held long)
+ * answers it at once, and a frozen one is known to be down in
+ * query_timeout + connect_timeout.
+ */
+static void
+db_pool_check_idle(struct db_pool *p)
+{
+	struct db_conn *c;
+	struct db_batch *b;
+
+	while ((c = TAILQ_FIRST(&p->idle)) != NULL) {
+		TAILQ_REMOVE(&p->idle, c, idle_entry);
+		b = db_batch_new();
+		db_batch_add(b, "SELECT 1", 0, NULL, NULL);
+		c->checking = true;
+		db_conn_start(c, b, db_conn_check_done_cb, c, DBC_RESETTING);
+		if (c->state == DBC_RESETTING)
+			db_conn_arm_deadline(c, p->connect_timeout_s,
+			    "to a check made because another connection went"
+			    " silent (connect_timeout)");
+	}
+}
+
 /*
  * The database said nothing for too long: the connection is dropped as
  * if it broke, so its requests get their 503 now and a new connection
@@ -763,19 +825,17 @@ static void
 db_conn_deadline_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct db_conn *c = arg;
-	char why[96];
+	bool was_check = c->checking;
+	char why[128];
 
+	snprintf(why, sizeof why, "no answer from the database in %d s %s",
+	    c->silence_s, c->silence_what);
 	if (c->state == DBC_CONNECTING) {
-		snprintf(why, sizeof why,
-		    "no answer from the database in %d s while connecting"
-		    " (connect_timeout)",
-		    c->pool->connect_timeout_s);
 		db_conn_lost(c, why);
 	} else if (c->state == DBC_BUSY || c->state == DBC_RESETTING) {
-		snprintf(why, sizeof why,
-		    "no answer from the database in %d s (query_timeout)",
-		    c->pool->query_timeout_s);
 		db_conn_fail_batch(c, why);
+		if (!was_check)
+			db_pool_check_idle(c->pool);
 	}
 }
 
@@ -936,7 +996,7 @@ db_conn_start(struct db_conn *c, struct db_batch *b, db_batch_cb cb, void *arg,
 		return;
 	}
 	db_conn_watch(c, flushed == 1);
-	db_conn_arm_deadline(c, c->pool->query_timeout_s);
+	db_conn_arm_deadline(c, c->pool->query_timeout_s, "(query_timeout)");
 }
 
 void

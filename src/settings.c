@@ -744,8 +744,11 @@ settings_print_keys(FILE *out)
 
 	for (i = 0; i < SETTINGS_NOPTIONS; i++) {
 		o = &settings_options[i];
-		fprintf(out, "[%s] %s (default %s): %s%s\n", o->section, o->key,
-		    settings_default_text(o), o->help,
+		fprintf(out, "[%s] %s (", o->section, o->key);
+		if (o->type == SETTINGS_INT)
+			fprintf(out, "%lld..%lld, ", o->min, o->max);
+		fprintf(out, "default %s): %s%s\n", settings_default_text(o),
+		    o->help,
 		    o->reloadable ? "" : " Changes only with a restart.");
 	}
 }

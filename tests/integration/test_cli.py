@@ -2,14 +2,18 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """mttd's command line: --check-config on good and bad files (exit 0, or
 2 with FILE:LINE: key 'K'), the reference's template form, -h listing
-every option and configuration key, -V."""
+every option and configuration key, -V; start-up against a database that
+connects and then says nothing."""
 
 import http.client
 import os
 import re
+import select
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 import unittest
 
@@ -68,6 +72,52 @@ class RelativeHtpasswdMttd(h.Mttd):
         return super().config_text().replace(
             "htpasswd_file = %s" % os.path.join(self.dir, "htpasswd"),
             "htpasswd_file = htpasswd")
+
+
+class StallingProxy:
+    """A loopback relay to PostgreSQL that stops relaying, both ways,
+    once the client sends the catalogue query mttd reads at start-up: a
+    database that accepted the connection and then went silent."""
+
+    STALL_ON = b"information_schema.columns"
+
+    def __init__(self, pg_port):
+        self.pg_port = pg_port
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(8)
+        self.port = self.listener.getsockname()[1]
+        self.stalled = threading.Event()
+        self.stop = threading.Event()
+        self.socks = [self.listener]
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        while not self.stop.is_set():
+            if not select.select([self.listener], [], [], 0.2)[0]:
+                continue
+            client, _ = self.listener.accept()
+            server = socket.create_connection(("127.0.0.1", self.pg_port))
+            self.socks += [client, server]
+            threading.Thread(target=self.relay, args=(client, server),
+                             daemon=True).start()
+
+    def relay(self, client, server):
+        while not self.stop.is_set() and not self.stalled.is_set():
+            ready = select.select([client, server], [], [], 0.2)[0]
+            for sock in ready:
+                data = sock.recv(65536)
+                if not data:
+                    return
+                if sock is client and self.STALL_ON in data:
+                    self.stalled.set()
+                    return
+                (server if sock is client else client).sendall(data)
+
+    def close(self):
+        self.stop.set()
+        for sock in self.socks:
+            sock.close()
 
 
 def template_text(pg, db, socket_port=9080):
@@ -192,6 +242,53 @@ class Cli(unittest.TestCase):
             self.fail("mttd started on a configuration with an unknown key")
         self.assertNotEqual(rc, 0)
         self.assertNamesLine(err, path, line, whats)
+
+    def silent_database_conf(self, name, query_timeout):
+        proxy = StallingProxy(self.pg.port)
+        self.addCleanup(proxy.close)
+        text = self.good_text().replace(
+            "port = %d\npool_size = 4\n" % self.pg.port,
+            "port = %d\npool_size = 4\nconnect_timeout = 2\n"
+            "query_timeout = %d\n" % (proxy.port, query_timeout)).replace(
+            "htpasswd_file = htpasswd", "htpasswd_file = silent.htpasswd")
+        self.write("silent.htpasswd", "")
+        return proxy, self.write(name, text)
+
+    def test_silent_database_at_start_up_gives_up(self):
+        proxy, path = self.silent_database_conf("silent.conf", 2)
+        start = time.time()
+        rc, out, err = self.mttd("-c", path, "-f", timeout=30)
+        took = time.time() - start
+        self.assertTrue(proxy.stalled.is_set())
+        self.assertEqual(rc, 1, err)
+        self.assertIn("no answer from the database in 2 s while reading"
+                      " the catalogue (query_timeout)", err)
+        self.assertGreaterEqual(took, 1.9)
+        self.assertLess(took, 10)
+
+    def test_sigterm_stops_a_start_up_waiting_for_the_database(self):
+        # query_timeout = 0 waits for ever; SIGTERM still ends the wait
+        # (start-up holds the signal until mttd listens).
+        proxy, path = self.silent_database_conf("silent-term.conf", 0)
+        proc = subprocess.Popen([h.MTTD_BIN, "-c", path, "-f"],
+                                stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, cwd=self.dir,
+                                env=h.subprocess_env())
+        try:
+            self.assertTrue(proxy.stalled.wait(20))
+            time.sleep(0.5)
+            proc.send_signal(signal.SIGTERM)
+            start = time.time()
+            out, err = proc.communicate(timeout=10)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        self.assertLess(time.time() - start, 3)
+        self.assertEqual(proc.returncode, 1, err)
+        self.assertIn(b"stopped by a signal while reading the catalogue",
+                      err)
 
     def test_missing_config_file(self):
         path = os.path.join(self.dir, "no-such.conf")

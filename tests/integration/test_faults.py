@@ -217,11 +217,11 @@ class Faults(h.MttdTestCase):
             for pid in pids:
                 os.kill(pid, signal.SIGSTOP)
             frozen = time.time()
-            # Each pool connection is dropped once a request on it has
-            # waited QUERY_TIMEOUT_S, and none comes back.  One idle at the
-            # freeze is taken by a retry of a request dropped from another
-            # one: the last goes after about twice QUERY_TIMEOUT_S.
-            down = self.wait_status("down", 2 * QUERY_TIMEOUT_S + 3)
+            # The busy connections are dropped once silent for
+            # QUERY_TIMEOUT_S; the idle ones are checked then, and dropped
+            # CONNECT_TIMEOUT_S later; none comes back.
+            down = self.wait_status(
+                "down", QUERY_TIMEOUT_S + CONNECT_TIMEOUT_S + 2)
             self.assertGreaterEqual(down - frozen, QUERY_TIMEOUT_S - 0.5)
             start = time.time()
             resp = self.mttd.http("POST", "/serial", {"serial": "x"},
@@ -254,6 +254,39 @@ class Faults(h.MttdTestCase):
         self.assertEqual(self.mttd.http("GET", "/status").field("database"),
                          "up")
         self.assertAccounted(load)
+
+    def test_postgres_frozen_one_request_at_a_time(self):
+        """Without load, the first request after a freeze waits out
+        query_timeout; the idle connections are then checked, so the pool
+        is known to be down connect_timeout later, not after a
+        query_timeout for each of them."""
+        pids = self.postgres_pids()
+        entry = h.run_entry(self.build, test_name="frozen-alone")
+        try:
+            for pid in pids:
+                os.kill(pid, signal.SIGSTOP)
+            start = time.time()
+            first = self.mttd.submit("Test Run", [entry])
+            took = time.time() - start
+            self.assertEqual(first.status, 503, first)
+            self.assertIn("(query_timeout)", first.field("status_message"))
+            self.assertGreaterEqual(took, QUERY_TIMEOUT_S - 0.2)
+            self.assertLess(took, QUERY_TIMEOUT_S + 2)
+            self.wait_status("down", CONNECT_TIMEOUT_S + 1.5)
+            start = time.time()
+            second = self.mttd.submit("Test Run", [entry])
+            self.assertEqual(second.status, 503, second)
+            self.assertIn("unreachable", second.field("status_message"))
+            self.assertLess(time.time() - start, 1.0)
+            self.assertIn("to a check made because another connection"
+                          " went silent (connect_timeout)",
+                          self.mttd.log_text())
+        finally:
+            for pid in pids:
+                os.kill(pid, signal.SIGCONT)
+        self.wait_serving(self.mttd, 10)
+        again = self.mttd.must_submit("Test Run", [entry])[1][0]
+        self.assertEqual(self.stored("frozen").get("frozen-alone"), [again])
 
     def test_keepalives_on_database_connections(self):
         """Idle database connections send TCP keepalives after a minute

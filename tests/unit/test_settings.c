@@ -268,8 +268,10 @@ settings_print_keys_shows_default_and_help(void)
 	settings_print_keys(out);
 	fclose(out);
 	CU_ASSERT_PTR_NOT_NULL(strstr(text,
-	    "[server] socket_port (default "
+	    "[server] socket_port (0..65535, default "
 	    "9080): TCP port"));
+	CU_ASSERT_PTR_NOT_NULL(
+	    strstr(text, "[pg_v3] query_timeout (0..86400, default 120): "));
 	CU_ASSERT_PTR_NOT_NULL(strstr(text,
 	    "[logging] log_file (default "
 	    "none): "));
