@@ -2,8 +2,9 @@
 /*
  * Start-up reading of the database catalogue.  This is the one place that
  * waits for the database without the event loop: it runs before the loop
- * starts, so nothing else is waiting on it.  Its waits are still bounded
- * (connect_timeout, query_timeout) and give way to SIGTERM and SIGINT.
+ * starts, so nothing else is waiting on it.  Its waits (poll on libpq's
+ * socket) are still bounded by connect_timeout and query_timeout and give
+ * way to SIGTERM and SIGINT.
  */
 #include "config.h"
 
@@ -69,32 +70,6 @@ static const char columns_sql[] = "SELECT table_name, column_name, data_type,"
 static const char indexes_sql[] = "SELECT indexname FROM pg_indexes"
 				  " WHERE schemaname = current_schema()";
 
-static PGconn *
-db_catalog_connect(const struct db_pool_params *p, char **cause)
-{
-	char port[16], connect_timeout[16];
-	const char *keys[11] = { "host", "port", "dbname", "user", "password",
-		"application_name", "client_encoding", "connect_timeout" };
-	const char *values[11] = { p->host, port, p->dbname, p->user,
-		p->password ? p->password : "", "mttd", "UTF8",
-		connect_timeout };
-	PGconn *pg;
-
-	db_security_params(keys, values, 8, p->sslmode, p->gssencmode);
-	snprintf(port, sizeof port, "%d", p->port);
-	/* A blocking connect: libpq itself gives up after this. */
-	snprintf(connect_timeout, sizeof connect_timeout, "%d",
-	    p->connect_timeout_s);
-	pg = PQconnectdbParams(keys, values, 0);
-	if (PQstatus(pg) != CONNECTION_OK) {
-		*cause = xasprintf("cannot connect to database %s at %s:%d: %s",
-		    p->dbname, p->host, p->port, PQerrorMessage(pg));
-		PQfinish(pg);
-		return NULL;
-	}
-	return pg;
-}
-
 /*
  * SIGTERM or SIGINT came: start-up blocks them until mttd listens (then
  * the loop handles them), so they wait here as pending.
@@ -116,6 +91,74 @@ db_catalog_now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * Drive a connect started with PQconnectStartParams to its end: NULL when
+ * connected, else why not (valid until pg is finished).  A database that
+ * accepts the connection and then says nothing (a frozen server) is given
+ * up after timeout_s, and a pending SIGTERM or SIGINT ends the wait.
+ */
+static const char *
+db_catalog_connect_wait(PGconn *pg, int timeout_s)
+{
+	static char why[96];
+	double deadline = db_catalog_now() + timeout_s;
+	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+	struct pollfd pfd;
+	int rc;
+
+	while (st != PGRES_POLLING_OK) {
+		if (st == PGRES_POLLING_FAILED ||
+		    PQstatus(pg) == CONNECTION_BAD)
+			return PQerrorMessage(pg);
+		if (db_catalog_stop_pending())
+			return "stopped by a signal while connecting";
+		if (db_catalog_now() >= deadline) {
+			snprintf(why, sizeof why,
+			    "no answer from the database in %d s while"
+			    " connecting (connect_timeout)",
+			    timeout_s);
+			return why;
+		}
+		pfd.fd = PQsocket(pg);
+		pfd.events = st == PGRES_POLLING_READING ? POLLIN : POLLOUT;
+		pfd.revents = 0;
+		/* A second at a time, to look at the signals again. */
+		rc = poll(&pfd, 1, 1000);
+		if (rc < 0 && errno != EINTR)
+			return strerror(errno);
+		if (rc > 0)
+			st = PQconnectPoll(pg);
+	}
+	return NULL;
+}
+
+static PGconn *
+db_catalog_connect(const struct db_pool_params *p, char **cause)
+{
+	char port[16];
+	const char *keys[10] = { "host", "port", "dbname", "user", "password",
+		"application_name", "client_encoding" };
+	const char *values[10] = { p->host, port, p->dbname, p->user,
+		p->password ? p->password : "", "mttd", "UTF8" };
+	const char *why;
+	PGconn *pg;
+
+	db_security_params(keys, values, 7, p->sslmode, p->gssencmode);
+	snprintf(port, sizeof port, "%d", p->port);
+	pg = PQconnectStartParams(keys, values, 0);
+	if (pg == NULL)
+		why = "out of memory";
+	else
+		why = db_catalog_connect_wait(pg, p->connect_timeout_s);
+	if (why != NULL) {
+		*cause = xasprintf("cannot connect to database %s at %s:%d: %s",
+		    p->dbname, p->host, p->port, why);
+		PQfinish(pg);
+		return NULL;
+	}
+	return pg;
 }
 
 /*

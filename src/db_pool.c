@@ -109,6 +109,12 @@ struct db_conn {
 	int silence_s; /* That limit, for what is in flight; 0: none. */
 	const char *silence_what; /* What passing it means, for the log. */
 	bool checking; /* In flight: a check that the database answers. */
+	/*
+	 * Dropped for silence, not refused: the database may only be slow
+	 * (a lock held long), so the connection is made again at once and
+	 * the pool is not called down until a connect fails.
+	 */
+	bool dropped_silent;
 	struct event *fail_ev; /* Reports a batch that could not start. */
 	/*
 	 * Lent to a request, from acquire to release, whatever the state: a
@@ -304,11 +310,20 @@ db_conn_forget_prepared(struct db_conn *c)
 	c->replan_at = DB_REPLAN_FIRST;
 }
 
+/* When to connect again: at once after a drop for silence. */
+static struct timeval
+db_conn_reconnect_delay(const struct db_conn *c)
+{
+	struct timeval tv = { c->dropped_silent ? 0 : DB_RECONNECT_DELAY_S, 0 };
+
+	return tv;
+}
+
 /* Drop the connection and try again after a delay. */
 static void
 db_conn_lost(struct db_conn *c, const char *why)
 {
-	struct timeval tv = { DB_RECONNECT_DELAY_S, 0 };
+	struct timeval tv = db_conn_reconnect_delay(c);
 	bool was_up = c->state != DBC_CONNECTING && c->state != DBC_DOWN;
 
 	log_error("db conn %d: %s", c->index, why);
@@ -318,7 +333,7 @@ db_conn_lost(struct db_conn *c, const char *why)
 		TAILQ_REMOVE(&c->pool->idle, c, idle_entry);
 	if (was_up)
 		c->pool->up--;
-	if (c->pool->up == 0)
+	if (c->pool->up == 0 && !c->dropped_silent)
 		db_pool_fail_waits(c->pool);
 	PQfinish(c->pg);
 	c->pg = NULL;
@@ -354,6 +369,7 @@ db_conn_connect(struct db_conn *c)
 		"60", "10", "3" };
 
 	db_security_params(keys, values, 11, p->sslmode, p->gssencmode);
+	c->dropped_silent = false; /* A connect that fails counts. */
 	c->pg = PQconnectStartParams(keys, values, 0);
 	if (c->pg == NULL || PQstatus(c->pg) == CONNECTION_BAD) {
 		c->state = DBC_CONNECTING;
@@ -833,6 +849,8 @@ db_conn_deadline_cb(evutil_socket_t fd, short what, void *arg)
 	if (c->state == DBC_CONNECTING) {
 		db_conn_lost(c, why);
 	} else if (c->state == DBC_BUSY || c->state == DBC_RESETTING) {
+		/* A check that goes unanswered is the database being down. */
+		c->dropped_silent = !was_check;
 		db_conn_fail_batch(c, why);
 		if (!was_check)
 			db_pool_check_idle(c->pool);
@@ -1038,7 +1056,7 @@ db_conn_replan_done_cb(const struct db_result *res, void *arg)
 void
 db_conn_release(struct db_conn *c)
 {
-	struct timeval tv = { DB_RECONNECT_DELAY_S, 0 };
+	struct timeval tv = db_conn_reconnect_delay(c);
 	bool replan;
 	struct db_batch *b;
 

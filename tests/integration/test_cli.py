@@ -76,13 +76,14 @@ class RelativeHtpasswdMttd(h.Mttd):
 
 class StallingProxy:
     """A loopback relay to PostgreSQL that stops relaying, both ways,
-    once the client sends the catalogue query mttd reads at start-up: a
-    database that accepted the connection and then went silent."""
+    once the client sends stall_on (by default the catalogue query mttd
+    reads at start-up; b"": its very first bytes, so the connect itself
+    goes unanswered): a database that accepted the connection and then
+    went silent."""
 
-    STALL_ON = b"information_schema.columns"
-
-    def __init__(self, pg_port):
+    def __init__(self, pg_port, stall_on=b"information_schema.columns"):
         self.pg_port = pg_port
+        self.stall_on = stall_on
         self.listener = socket.socket()
         self.listener.bind(("127.0.0.1", 0))
         self.listener.listen(8)
@@ -109,7 +110,7 @@ class StallingProxy:
                 data = sock.recv(65536)
                 if not data:
                     return
-                if sock is client and self.STALL_ON in data:
+                if sock is client and self.stall_on in data:
                     self.stalled.set()
                     return
                 (server if sock is client else client).sendall(data)
@@ -243,13 +244,15 @@ class Cli(unittest.TestCase):
         self.assertNotEqual(rc, 0)
         self.assertNamesLine(err, path, line, whats)
 
-    def silent_database_conf(self, name, query_timeout):
-        proxy = StallingProxy(self.pg.port)
+    def silent_database_conf(self, name, query_timeout, connect_timeout=2,
+                             stall_on=b"information_schema.columns"):
+        proxy = StallingProxy(self.pg.port, stall_on)
         self.addCleanup(proxy.close)
         text = self.good_text().replace(
             "port = %d\npool_size = 4\n" % self.pg.port,
-            "port = %d\npool_size = 4\nconnect_timeout = 2\n"
-            "query_timeout = %d\n" % (proxy.port, query_timeout)).replace(
+            "port = %d\npool_size = 4\nconnect_timeout = %d\n"
+            "query_timeout = %d\n" % (proxy.port, connect_timeout,
+                                       query_timeout)).replace(
             "htpasswd_file = htpasswd", "htpasswd_file = silent.htpasswd")
         self.write("silent.htpasswd", "")
         return proxy, self.write(name, text)
@@ -266,10 +269,34 @@ class Cli(unittest.TestCase):
         self.assertGreaterEqual(took, 1.9)
         self.assertLess(took, 10)
 
+    def test_silent_database_at_connect_gives_up(self):
+        proxy, path = self.silent_database_conf(
+            "silent-connect.conf", 0, connect_timeout=1, stall_on=b"")
+        start = time.time()
+        rc, out, err = self.mttd("-c", path, "-f", timeout=30)
+        took = time.time() - start
+        self.assertTrue(proxy.stalled.is_set())
+        self.assertEqual(rc, 1, err)
+        self.assertIn("no answer from the database in 1 s while connecting"
+                      " (connect_timeout)", err)
+        self.assertGreaterEqual(took, 0.9)
+        self.assertLess(took, 8)
+
     def test_sigterm_stops_a_start_up_waiting_for_the_database(self):
         # query_timeout = 0 waits for ever; SIGTERM still ends the wait
         # (start-up holds the signal until mttd listens).
-        proxy, path = self.silent_database_conf("silent-term.conf", 0)
+        self.sigterm_during_start_up(
+            self.silent_database_conf("silent-term.conf", 0),
+            b"stopped by a signal while reading the catalogue")
+
+    def test_sigterm_stops_a_start_up_connect(self):
+        self.sigterm_during_start_up(
+            self.silent_database_conf("silent-term-connect.conf", 0,
+                                      connect_timeout=3600, stall_on=b""),
+            b"stopped by a signal while connecting")
+
+    def sigterm_during_start_up(self, proxy_and_path, message):
+        proxy, path = proxy_and_path
         proc = subprocess.Popen([h.MTTD_BIN, "-c", path, "-f"],
                                 stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE,
@@ -287,8 +314,7 @@ class Cli(unittest.TestCase):
                 proc.wait()
         self.assertLess(time.time() - start, 3)
         self.assertEqual(proc.returncode, 1, err)
-        self.assertIn(b"stopped by a signal while reading the catalogue",
-                      err)
+        self.assertIn(message, err)
 
     def test_missing_config_file(self):
         path = os.path.join(self.dir, "no-such.conf")

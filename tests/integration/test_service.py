@@ -26,6 +26,29 @@ def rewrite(path, old, new):
         f.write(text.replace(old, new))
 
 
+class HeldLock:
+    """A psql session holding an ACCESS EXCLUSIVE lock on table until
+    released: a database that is only slow for mttd's statements on it."""
+
+    def __init__(self, test, table):
+        self.proc = subprocess.Popen(
+            [os.path.join(h.PG_BINDIR, "psql"), "-X", "-q", "-t", "-A"] +
+            test.pg.psql_args(test.db), stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            env=test.pg.env, text=True)
+        self.proc.stdin.write("BEGIN;\nLOCK TABLE %s;\nSELECT 'locked';\n"
+                              % table)
+        self.proc.stdin.flush()
+        test.addCleanup(self.release)
+        test.assertEqual(self.proc.stdout.readline(), "locked\n")
+
+    def release(self):
+        if self.proc.poll() is None:
+            self.proc.stdin.write("COMMIT;\n")
+            self.proc.stdin.close()
+            self.proc.wait(30)
+
+
 class Reload(h.MttdTestCase):
 
     MTTD = {"server": {"cors_origin": "https://one.example.org"}}
@@ -82,16 +105,8 @@ class Reload(h.MttdTestCase):
         rewrite(self.mttd.conf, "pool_size = 4",
                 "pool_size = 4\nquery_timeout = 1")
         self.hup(r"SIGHUP: configuration in force")
-        holder = subprocess.Popen(
-            [os.path.join(h.PG_BINDIR, "psql"), "-X", "-q", "-t", "-A"] +
-            self.pg.psql_args(self.db), stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            env=self.pg.env, text=True)
+        holder = HeldLock(self, "test_run")
         try:
-            holder.stdin.write("BEGIN;\nLOCK TABLE test_run;\n"
-                               "SELECT 'locked';\n")
-            holder.stdin.flush()
-            self.assertEqual(holder.stdout.readline(), "locked\n")
             entry = h.run_entry(build, test_name="held-by-a-lock")
             start = time.time()
             resp = self.mttd.submit("Test Run", [entry])
@@ -109,9 +124,7 @@ class Reload(h.MttdTestCase):
                 time.sleep(0.1)
             self.assertEqual(self.lock_waiters(), 0)
         finally:
-            holder.stdin.write("COMMIT;\n")
-            holder.stdin.close()
-            holder.wait(30)
+            holder.release()
         self.assertEqual(resp.status, 503, resp)
         self.assertEqual(resp.header("Retry-After"), "1")
         self.assertIn("may or may not be stored", resp.field(
@@ -132,6 +145,31 @@ class Reload(h.MttdTestCase):
         rewrite(self.mttd.conf, "pool_size = 4\nquery_timeout = 1",
                 "pool_size = 4")
         self.hup(r"SIGHUP: configuration in force")
+
+
+class SlowWithEveryConnectionBusy(h.MttdTestCase):
+    """A lock held past query_timeout while every pool connection waits
+    for it: the connection is dropped and its request gets 503, but the
+    database answered before, so it is made again at once and the pool is
+    not called down; a request needing no locked table is served."""
+
+    MTTD = {"pg": {"pool_size": "1", "query_timeout": "1"}}
+
+    def test_lock_past_query_timeout(self):
+        install, build = self.mttd.install_and_build()
+        mark = self.mttd.log_mark()
+        lock = HeldLock(self, "test_run")
+        resp = self.mttd.submit("Test Run", [h.run_entry(build)])
+        self.assertEqual(resp.status, 503, resp)
+        self.assertIn("(query_timeout)", resp.field("status_message"))
+        start = time.time()
+        serial = self.mttd.http("POST", "/serial", {"serial": "x"})
+        self.assertEqual(serial.status, 200, serial)
+        self.assertLess(time.time() - start, 1.5)
+        self.assertEqual(self.mttd.http("GET", "/status").field("database"),
+                         "up")
+        lock.release()
+        self.assertNotIn("database is down", self.mttd.log_since(mark))
 
 
 class PidFile(h.MttdTestCase):
