@@ -187,19 +187,41 @@ supervisor_reap(struct supervisor *sv)
 	}
 }
 
-/* Wait for every first worker to listen; false if one died first. */
-static bool
+/*
+ * TERM or INT that came while the workers start: they are blocked until
+ * the supervisor's loop runs, so they wait as pending.  The signal, or 0.
+ */
+static int
+supervisor_stop_pending(void)
+{
+	sigset_t pending;
+
+	if (sigpending(&pending) != 0)
+		return 0;
+	if (sigismember(&pending, SIGTERM) == 1)
+		return SIGTERM;
+	return sigismember(&pending, SIGINT) == 1 ? SIGINT : 0;
+}
+
+/*
+ * Wait for every first worker to listen: 1 when they do, 0 if one died
+ * first or they took too long, minus the signal if TERM or INT came
+ * meanwhile (a worker may wait on the database for a while).
+ */
+static int
 supervisor_wait_ready(struct supervisor *sv)
 {
 	time_t deadline = time(NULL) + SUPERVISOR_START_WAIT_S;
 	struct pollfd pfd = { sv->ready[0], POLLIN, 0 };
-	int ready = 0, status;
+	int ready = 0, status, sig;
 	char buf[64];
 	ssize_t n;
 
 	while (ready < sv->nworkers && time(NULL) < deadline) {
+		if ((sig = supervisor_stop_pending()) != 0)
+			return -sig;
 		if (waitpid(-1, &status, WNOHANG) > 0)
-			return false;
+			return 0;
 		if (poll(&pfd, 1, 100) == 1 &&
 		    (n = read(sv->ready[0], buf, sizeof buf)) > 0)
 			ready += (int)n;
@@ -299,6 +321,7 @@ supervisor_run(
     struct settings *s, void (*started)(int port), void (*reload)(void))
 {
 	struct supervisor sv;
+	int rc;
 
 	supervisor_setup(&sv, s);
 	sv.reload = reload;
@@ -306,7 +329,14 @@ supervisor_run(
 	    (long)getpid(), sv.nworkers, s->socket_port);
 	if (supervisor_start_due(&sv))
 		return;
-	if (!supervisor_wait_ready(&sv)) {
+	rc = supervisor_wait_ready(&sv);
+	if (rc < 0) {
+		log_info(
+		    "signal %d before the workers listened: stopping", -rc);
+		supervisor_signal_all(&sv, SIGTERM);
+		exit(1);
+	}
+	if (rc == 0) {
 		log_crit("a worker did not start; stopping");
 		supervisor_signal_all(&sv, SIGTERM);
 		exit(1);

@@ -295,6 +295,22 @@ class Cli(unittest.TestCase):
                                       connect_timeout=3600, stall_on=b""),
             b"stopped by a signal while connecting")
 
+    def test_sigterm_stops_workers_waiting_for_the_database(self):
+        proxy, path = self.silent_database_conf("silent-workers.conf", 0)
+        with open(path) as f:
+            text = f.read()
+        with open(path, "w") as f:
+            f.write(text.replace("[server]\n", "[server]\nworkers = 2\n"))
+        self.sigterm_during_start_up(
+            (proxy, path), b"before the workers listened: stopping")
+        deadline = time.time() + 5
+        while time.time() < deadline and subprocess.run(
+                ["pgrep", "-f", path], capture_output=True).returncode == 0:
+            time.sleep(0.1)
+        self.assertNotEqual(subprocess.run(
+            ["pgrep", "-f", path], capture_output=True).returncode, 0,
+            "a worker outlived its supervisor")
+
     def sigterm_during_start_up(self, proxy_and_path, message):
         proxy, path = proxy_and_path
         proc = subprocess.Popen([h.MTTD_BIN, "-c", path, "-f"],
