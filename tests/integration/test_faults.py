@@ -288,6 +288,51 @@ class Faults(h.MttdTestCase):
         again = self.mttd.must_submit("Test Run", [entry])[1][0]
         self.assertEqual(self.stored("frozen").get("frozen-alone"), [again])
 
+    def test_postgres_frozen_reload_keeps_the_running_limit(self):
+        """A batch keeps the silence limit it was sent with: a reload to
+        query_timeout = 0 while it waits neither cancels its limit nor
+        changes what the answer names."""
+        pids = self.postgres_pids()
+        entry = h.run_entry(self.build, test_name="frozen-reload")
+        answer = {}
+        conf = self.mttd.conf
+        with open(conf) as f:
+            text = f.read()
+        self.assertIn("query_timeout = %d\n" % QUERY_TIMEOUT_S, text)
+        try:
+            for pid in pids:
+                os.kill(pid, signal.SIGSTOP)
+            start = time.time()
+            waiter = threading.Thread(target=lambda: answer.update(
+                resp=self.mttd.submit("Test Run", [entry])), daemon=True)
+            waiter.start()
+            time.sleep(1)
+            with open(conf, "w") as f:
+                f.write(text.replace("query_timeout = %d" % QUERY_TIMEOUT_S,
+                                     "query_timeout = 0"))
+            mark = self.mttd.log_mark()
+            self.mttd.proc.send_signal(signal.SIGHUP)
+            self.assertIsNotNone(self.mttd.wait_log(
+                r"SIGHUP: configuration in force", mark))
+            waiter.join(QUERY_TIMEOUT_S + 5)
+            took = time.time() - start
+        finally:
+            with open(conf, "w") as f:
+                f.write(text)
+            for pid in pids:
+                os.kill(pid, signal.SIGCONT)
+        mark = self.mttd.log_mark()
+        self.mttd.proc.send_signal(signal.SIGHUP)
+        self.assertIsNotNone(self.mttd.wait_log(
+            r"SIGHUP: configuration in force", mark))
+        resp = answer["resp"]
+        self.assertEqual(resp.status, 503, resp)
+        self.assertIn("no answer from the database in %d s (query_timeout)"
+                      % QUERY_TIMEOUT_S, resp.field("status_message"))
+        self.assertLess(took, QUERY_TIMEOUT_S + 2)
+        self.wait_serving(self.mttd, 10)
+        self.mttd.must_submit("Test Run", [entry])
+
     def test_keepalives_on_database_connections(self):
         """Idle database connections send TCP keepalives after a minute
         (the kernel's keepalive timer runs on each), so a vanished host
