@@ -94,40 +94,61 @@ db_catalog_now(void)
 }
 
 /*
- * Drive a connect started with PQconnectStartParams to its end: NULL when
- * connected, else why not (valid until pg is finished).  A database that
- * accepts the connection and then says nothing (a frozen server) is given
- * up after timeout_s, and a pending SIGTERM or SIGINT ends the wait.
+ * One step of a start-up wait for pg's socket to be ready for events:
+ * 1 when it is, 0 when a second passed first (look again), -1 with
+ * *why set when the wait ends: a pending SIGTERM or SIGINT, timeout_s
+ * (0: no limit) passed since start, or poll failed.  doing and key name
+ * the wait in the message.
  */
-static const char *
+static int
+db_catalog_wait_step(PGconn *pg, short events, double start, int timeout_s,
+    const char *doing, const char *key, char **why)
+{
+	struct pollfd pfd = { PQsocket(pg), events, 0 };
+	int rc;
+
+	if (db_catalog_stop_pending()) {
+		*why = xasprintf("stopped by a signal while %s", doing);
+		return -1;
+	}
+	if (timeout_s > 0 && db_catalog_now() >= start + timeout_s) {
+		*why = xasprintf("no answer from the database in %d s while %s"
+				 " (%s)",
+		    timeout_s, doing, key);
+		return -1;
+	}
+	/* A second at a time, to look at the signals again. */
+	rc = poll(&pfd, 1, 1000);
+	if (rc < 0 && errno != EINTR) {
+		*why = xasprintf("%s failed: %s", doing, strerror(errno));
+		return -1;
+	}
+	return rc > 0;
+}
+
+/*
+ * Drive a connect started with PQconnectStartParams to its end: NULL when
+ * connected, else why not (to free).  A database that accepts the
+ * connection and then says nothing (a frozen server) is given up after
+ * timeout_s, and a pending SIGTERM or SIGINT ends the wait.
+ */
+static char *
 db_catalog_connect_wait(PGconn *pg, int timeout_s)
 {
-	static char why[96];
-	double deadline = db_catalog_now() + timeout_s;
+	double start = db_catalog_now();
 	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
-	struct pollfd pfd;
+	char *why = NULL;
 	int rc;
 
 	while (st != PGRES_POLLING_OK) {
 		if (st == PGRES_POLLING_FAILED ||
 		    PQstatus(pg) == CONNECTION_BAD)
-			return PQerrorMessage(pg);
-		if (db_catalog_stop_pending())
-			return "stopped by a signal while connecting";
-		if (db_catalog_now() >= deadline) {
-			snprintf(why, sizeof why,
-			    "no answer from the database in %d s while"
-			    " connecting (connect_timeout)",
-			    timeout_s);
+			return xstrdup(PQerrorMessage(pg));
+		rc = db_catalog_wait_step(pg,
+		    st == PGRES_POLLING_READING ? POLLIN : POLLOUT, start,
+		    timeout_s, "connecting", "connect_timeout", &why);
+		if (rc < 0)
 			return why;
-		}
-		pfd.fd = PQsocket(pg);
-		pfd.events = st == PGRES_POLLING_READING ? POLLIN : POLLOUT;
-		pfd.revents = 0;
-		/* A second at a time, to look at the signals again. */
-		rc = poll(&pfd, 1, 1000);
-		if (rc < 0 && errno != EINTR)
-			return strerror(errno);
 		if (rc > 0)
 			st = PQconnectPoll(pg);
 	}
@@ -142,19 +163,20 @@ db_catalog_connect(const struct db_pool_params *p, char **cause)
 		"application_name", "client_encoding" };
 	const char *values[10] = { p->host, port, p->dbname, p->user,
 		p->password ? p->password : "", "mttd", "UTF8" };
-	const char *why;
+	char *why;
 	PGconn *pg;
 
 	db_security_params(keys, values, 7, p->sslmode, p->gssencmode);
 	snprintf(port, sizeof port, "%d", p->port);
 	pg = PQconnectStartParams(keys, values, 0);
 	if (pg == NULL)
-		why = "out of memory";
+		why = xstrdup("out of memory");
 	else
 		why = db_catalog_connect_wait(pg, p->connect_timeout_s);
 	if (why != NULL) {
 		*cause = xasprintf("cannot connect to database %s at %s:%d: %s",
 		    p->dbname, p->host, p->port, why);
+		free(why);
 		PQfinish(pg);
 		return NULL;
 	}
@@ -170,28 +192,12 @@ db_catalog_connect(const struct db_pool_params *p, char **cause)
 static bool
 db_catalog_wait(PGconn *pg, int timeout_s, char **cause)
 {
-	double deadline = db_catalog_now() + timeout_s;
-	struct pollfd pfd = { PQsocket(pg), POLLIN, 0 };
+	double start = db_catalog_now();
 
 	while (PQisBusy(pg)) {
-		if (db_catalog_stop_pending()) {
-			*cause = xstrdup("stopped by a signal while reading the"
-					 " catalogue");
+		if (db_catalog_wait_step(pg, POLLIN, start, timeout_s,
+			"reading the catalogue", "query_timeout", cause) < 0)
 			return false;
-		}
-		if (timeout_s > 0 && db_catalog_now() >= deadline) {
-			*cause = xasprintf("no answer from the database in %d s"
-					   " while reading the catalogue"
-					   " (query_timeout)",
-			    timeout_s);
-			return false;
-		}
-		/* A second at a time, to look at the signals again. */
-		if (poll(&pfd, 1, 1000) < 0 && errno != EINTR) {
-			*cause = xasprintf("reading the catalogue failed: %s",
-			    strerror(errno));
-			return false;
-		}
 		if (!PQconsumeInput(pg)) {
 			*cause = xasprintf("reading the catalogue failed: %s",
 			    PQerrorMessage(pg));
