@@ -32,6 +32,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "row_cache.h"
 #include "sql_array.h"
 #include "strbuf.h"
 #include "submit_store.h"
@@ -198,6 +199,7 @@ enum stmt_role {
 	ROLE_SUBMITS, /* Every submit row (one row per submission). */
 	ROLE_ENTRIES, /* Every entry's values and linked rows. */
 	ROLE_CAST,    /* One timestamp or interval (naming pass). */
+	ROLE_CHECK,   /* Every timestamp and interval (one round trip). */
 	ROLE_LOCK,
 	ROLE_SUBMIT_MAKE,
 	ROLE_NORM_MAKE,
@@ -257,6 +259,9 @@ struct submit_store {
 	 * group failed) just subs[alone]. */
 	size_t first_sub, end_sub;
 	bool split;
+	/* Every row was known (row_cache): one round trip, no lookups. */
+	bool known_rows;
+	bool lookups_only; /* The known rows failed once: look rows up. */
 	int attempt;
 	enum store_step step; /* Of the batch in flight. */
 
@@ -272,6 +277,7 @@ struct submit_store {
 };
 
 static void store_begin(struct submit_store *st);
+static void store_write(struct submit_store *st);
 
 /* ---- statements ---- */
 
@@ -535,6 +541,20 @@ store_failed(struct submit_store *st, const struct db_result *res)
 		    st->step == STEP_STORE ? SUBMIT_DB_UNKNOWN :
 					     SUBMIT_DB_FAILED,
 		    why, true);
+		return;
+	}
+	if (st->known_rows) {
+		/* A value PostgreSQL refused, a race, or a known row an
+		 * operator deleted (its foreign key fails): nothing was
+		 * stored; the lookups find out which, and name a bad value. */
+		log_debug("submit: one round trip failed, looking rows up:"
+			  " %s [%s]",
+		    why, res->sqlstate ? res->sqlstate : "-");
+		if (sqlstate_is(res, "23503"))
+			row_cache_clear();
+		st->lookups_only = true;
+		st->attempt = 0;
+		store_begin(st);
 		return;
 	}
 	if (store_should_retry(st, res)) {
@@ -873,6 +893,24 @@ make_is_repeat(const struct norm_make *m, size_t i)
 }
 
 /*
+ * Rows of one table that were not looked up (one round trip) may exist:
+ * inserting only those that do not spares the sequence a value for each
+ * (ON CONFLICT takes one before it finds the conflict).
+ */
+static void
+add_unless_stored(struct stmt *s, const struct norm_def *def, const int *col)
+{
+	int c;
+
+	strbuf_addf(&s->q.sql, " WHERE NOT EXISTS (SELECT 1 FROM %s t WHERE ",
+	    def->table);
+	for (c = 0; c < def->ncols; c++)
+		strbuf_addf(&s->q.sql, "%st.%s = e.c%d%s", c ? " AND " : "",
+		    def->cols[c].column, col[c], def->cols[c].cast);
+	strbuf_adds(&s->q.sql, ")");
+}
+
+/*
  * Create the rows of one table with a unique index, each once, in hash
  * order, in one statement: a racing insert of the same row waits for the
  * other transaction and then does nothing, and since every transaction
@@ -886,7 +924,7 @@ add_unique_makes(struct submit_store *st, enum norm_kind k,
 	struct stmt *s = stmt_add(st, ROLE_NORM_MAKE, 0);
 	struct set_cols sc = { { NULL, 0, 0 }, 0 };
 	size_t *rows = xcalloc(n, sizeof *rows), i;
-	int c;
+	int c, col[7];
 
 	/* The items of this table's rows, each row once, in hash order. */
 	for (i = 0; i < n; i++) {
@@ -898,13 +936,16 @@ add_unique_makes(struct submit_store *st, enum norm_kind k,
 		strbuf_addf(
 		    &s->q.sql, "%s%s", c ? ", " : "", def->cols[c].column);
 	strbuf_adds(&s->q.sql, ") SELECT ");
-	for (c = 0; c < def->ncols; c++)
-		strbuf_addf(&s->q.sql, "%se.c%d%s", c ? ", " : "",
-		    norm_col_array(
-			st, s, &sc, &def->cols[c], rows, 0, s->count),
+	for (c = 0; c < def->ncols; c++) {
+		col[c] = norm_col_array(
+		    st, s, &sc, &def->cols[c], rows, 0, s->count);
+		strbuf_addf(&s->q.sql, "%se.c%d%s", c ? ", " : "", col[c],
 		    def->cols[c].cast);
+	}
 	free(rows);
 	set_from(s, &sc);
+	if (st->known_rows)
+		add_unless_stored(s, def, col);
 	strbuf_adds(&s->q.sql, " ORDER BY e.ord ON CONFLICT DO NOTHING");
 }
 
@@ -1168,11 +1209,14 @@ same_identity(const struct submit_request *a, const struct submit_request *b)
 }
 
 /*
- * A hash of everything an entry sent, with the timestamp and duration as
- * PostgreSQL read them, so equal results spelled differently match.
+ * A hash of everything an entry sent but its timestamp and duration,
+ * whose spellings may differ for one value and which a submission stored
+ * in one round trip has not had read by PostgreSQL before it locks: so
+ * equal results always meet on one lock, and results that differ only in
+ * their time merely wait for each other.
  */
 static uint64_t
-result_hash(const struct store_item *it, const struct submit_entry *e)
+result_hash(const struct submit_entry *e)
 {
 	uint64_t h = HASH_FNV1A_SEED;
 	int f;
@@ -1181,10 +1225,8 @@ result_hash(const struct store_item *it, const struct submit_entry *e)
 		const char *v = e->v[f].text;
 		size_t len = e->v[f].len;
 
-		if (f == SF_START_TIMESTAMP && it->es.timestamp[0] != '\0')
-			v = it->es.timestamp, len = strlen(v);
-		else if (f == SF_DURATION && it->es.duration[0] != '\0')
-			v = it->es.duration, len = strlen(v);
+		if (f == SF_START_TIMESTAMP || f == SF_DURATION)
+			continue;
 		h = hash_fnv1a(h, &f, sizeof f);
 		if (v != NULL)
 			h = hash_fnv1a(h, v, len);
@@ -1215,8 +1257,7 @@ add_result_locks(struct submit_store *st, struct lock_set *ls)
 		lock_set_add_space(ls, "results", space, each);
 		if (each)
 			lock_set_add(ls, "result", space,
-			    result_hash(it, item_entry(st, it)),
-			    RESULT_BUCKETS);
+			    result_hash(item_entry(st, it)), RESULT_BUCKETS);
 	}
 }
 
@@ -1997,6 +2038,266 @@ store_make_items(struct submit_store *st)
 	}
 }
 
+/* ---- known rows: one round trip instead of two ---- */
+
+/* One part of a cache key: its length, then its bytes, so that no two
+ * different lists of parts make the same key. */
+static void
+cache_key_add(struct strbuf *k, const char *v, size_t len)
+{
+	strbuf_addf(k, "%zu:", len);
+	strbuf_add(k, v, len);
+}
+
+/* A submission's submit row: by the id it named, or by its identity. */
+static void
+submit_cache_key(const struct store_sub *sub, struct strbuf *k)
+{
+	const struct submit_request *r = sub->req;
+	const char *v[] = { r->hostname, r->local_username, r->http_username,
+		r->mtt_client_version };
+	size_t i;
+
+	if (r->submit_id > 0) {
+		strbuf_adds(k, "submit named|");
+		cache_key_add(
+		    k, sub->submit_id_text, strlen(sub->submit_id_text));
+		cache_key_add(k, r->http_username, strlen(r->http_username));
+		return;
+	}
+	strbuf_adds(k, "submit|");
+	for (i = 0; i < sizeof v / sizeof v[0]; i++)
+		cache_key_add(k, v[i], strlen(v[i]));
+}
+
+/* The install or build an entry links, by its id. */
+static void
+link_cache_key(const struct submit_store *st, const struct submit_entry *e,
+    struct strbuf *k)
+{
+	const char *id = link_id(st->phase, e);
+
+	strbuf_addf(k, "%s|", link_key(st->phase));
+	cache_key_add(k, id, strlen(id));
+}
+
+/* A normalised row by its table and values (a test name's suite comes
+ * from the linked build, so the links must be known first). */
+static void
+norm_cache_key(const struct store_item *it, const struct submit_entry *e,
+    enum norm_kind kind, struct strbuf *k)
+{
+	const struct norm_def *def = &norms[kind];
+	const char *v;
+	size_t len;
+	int c;
+
+	strbuf_addf(k, "%s|", def->table);
+	for (c = 0; c < def->ncols; c++) {
+		v = norm_col_value(&it->es, e, &def->cols[c], &len);
+		cache_key_add(k, v, len);
+	}
+}
+
+static const char *
+cache_get(const struct strbuf *k)
+{
+	return row_cache_get(k->data, k->len);
+}
+
+static void
+cache_put(struct strbuf *k, const char *value)
+{
+	row_cache_put(k->data, k->len, value);
+	k->len = 0;
+}
+
+/* The linked row's ids to copy, from "id,id,...". */
+static bool
+links_from_text(
+    struct entry_state *es, const char *const *copies, const char *text)
+{
+	size_t j, len;
+
+	if (text == NULL)
+		return false;
+	for (j = 0; copies[j] != NULL; j++) {
+		len = strcspn(text, ",");
+		if (len >= sizeof es->link[j])
+			return false;
+		memcpy(es->link[j], text, len);
+		es->link[j][len] = '\0';
+		text += len + (text[len] == ',');
+	}
+	return true;
+}
+
+/* One normalised row of an item from the cache; one of a table with a
+ * unique index that is not there counts as missing, as it can be
+ * created (or found) without a lookup, under ON CONFLICT. */
+static bool
+norm_from_cache(struct store_item *it, const struct submit_entry *e,
+    enum norm_kind kind, struct strbuf *k)
+{
+	struct entry_state *es = &it->es;
+	const char *id;
+
+	if (!norm_wanted(e, kind)) {
+		snprintf(es->norm_id[kind], sizeof es->norm_id[kind], "0");
+		return true;
+	}
+	if (kind == NK_PERFORMANCE) /* Made per entry: always looked up. */
+		return false;
+	k->len = 0;
+	norm_cache_key(it, e, kind, k);
+	id = cache_get(k);
+	if (id == NULL) {
+		es->missing[kind] = true;
+		return norm_has_unique_index(kind);
+	}
+	snprintf(es->norm_id[kind], sizeof es->norm_id[kind], "%s", id);
+	return true;
+}
+
+/* What the entries' lookup would have said of an item, if known. */
+static bool
+item_from_cache(struct submit_store *st, struct store_item *it)
+{
+	const struct submit_entry *e = item_entry(st, it);
+	const char *const *copies = phase_copies(st->phase);
+	const struct phase_link *l;
+	struct strbuf k;
+	bool ok = true;
+
+	memset(&it->es, 0, sizeof it->es);
+	strbuf_setup(&k);
+	if (copies != NULL) {
+		link_cache_key(st, e, &k);
+		ok = links_from_text(&it->es, copies, cache_get(&k));
+	}
+	for (l = phase_links(st->phase); ok && l->kind != NK__COUNT; l++)
+		ok = norm_from_cache(it, e, l->kind, &k);
+	strbuf_shutdown(&k);
+	return ok;
+}
+
+/* Every submit row and entry of the submissions now from the cache;
+ * false when one is not there (the lookups then run as usual). */
+static bool
+store_from_cache(struct submit_store *st)
+{
+	struct strbuf k;
+	const char *id;
+	bool ok = true;
+	size_t i;
+
+	strbuf_setup(&k);
+	for (i = st->first_sub; ok && i < st->end_sub; i++) {
+		struct store_sub *sub = &st->subs[i];
+
+		k.len = 0;
+		submit_cache_key(sub, &k);
+		if ((id = cache_get(&k)) == NULL)
+			ok = false;
+		else
+			snprintf(
+			    sub->submit_id, sizeof sub->submit_id, "%s", id);
+	}
+	strbuf_shutdown(&k);
+	for (i = 0; ok && i < st->nitems; i++)
+		ok = item_from_cache(st, &st->items[i]);
+	for (i = st->first_sub; !ok && i < st->end_sub; i++)
+		st->subs[i].submit_id[0] = '\0';
+	return ok;
+}
+
+/* The submit rows now known: read, or created and committed. */
+static void
+remember_submits(struct submit_store *st)
+{
+	struct strbuf k;
+	size_t i;
+
+	strbuf_setup(&k);
+	for (i = st->first_sub; i < st->end_sub; i++) {
+		if (st->subs[i].submit_id[0] == '\0')
+			continue;
+		submit_cache_key(&st->subs[i], &k);
+		cache_put(&k, st->subs[i].submit_id);
+	}
+	strbuf_shutdown(&k);
+}
+
+/* An item's linked row and the normalised rows the lookup found. */
+static void
+remember_item(struct submit_store *st, const struct store_item *it)
+{
+	const struct submit_entry *e = item_entry(st, it);
+	const char *const *copies = phase_copies(st->phase);
+	const struct phase_link *l;
+	struct strbuf k, ids;
+	size_t j;
+
+	strbuf_setup(&k);
+	if (copies != NULL) {
+		strbuf_setup(&ids);
+		for (j = 0; copies[j] != NULL; j++)
+			strbuf_addf(&ids, "%s%s", j ? "," : "", it->es.link[j]);
+		link_cache_key(st, e, &k);
+		cache_put(&k, ids.data);
+		strbuf_shutdown(&ids);
+	}
+	for (l = phase_links(st->phase); l->kind != NK__COUNT; l++) {
+		if (l->kind == NK_PERFORMANCE || it->es.missing[l->kind] ||
+		    !norm_wanted(e, l->kind))
+			continue;
+		norm_cache_key(it, e, l->kind, &k);
+		cache_put(&k, it->es.norm_id[l->kind]);
+	}
+	strbuf_shutdown(&k);
+}
+
+/* Rows the lookups read are committed, and never deleted by mttd. */
+static void
+remember_lookups(struct submit_store *st)
+{
+	size_t i;
+
+	remember_submits(st);
+	for (i = 0; i < st->nitems; i++)
+		remember_item(st, &st->items[i]);
+}
+
+/*
+ * Without the lookups, nothing has had PostgreSQL read the timestamps
+ * and durations: the first statement of the transaction reads them all,
+ * so that a refused one fails it before anything is written (the group
+ * then runs the lookups, whose naming pass says which value it was).
+ */
+static void
+add_value_check(struct submit_store *st)
+{
+	struct stmt *s = stmt_add(st, ROLE_CHECK, 0);
+	struct sql_array t, d;
+	size_t i;
+
+	sql_array_setup(&t);
+	sql_array_setup(&d);
+	for (i = 0; i < st->nitems; i++) {
+		const struct submit_entry *e = item_entry(st, &st->items[i]);
+		const struct submit_value *ts = entry_value(
+		    e, SF_START_TIMESTAMP);
+		const struct submit_value *du = entry_value(e, SF_DURATION);
+
+		sql_array_add(&t, ts->text, ts->len);
+		sql_array_add(&d, du->text, du->len);
+	}
+	strbuf_addf(&s->q.sql,
+	    "SELECT $%d::text[]::timestamp[] IS NULL,"
+	    " $%d::text[]::interval[] IS NULL",
+	    sql_array_param(&s->q, &t), sql_array_param(&s->q, &d));
+}
+
 /*
  * Every lookup, in one pipeline outside any transaction: nothing is
  * locked or written yet, and the rows read are never deleted, so the ids
@@ -2012,6 +2313,14 @@ store_begin(struct submit_store *st)
 	for (i = st->first_sub; i < st->end_sub; i++)
 		st->subs[i].submit_id[0] = '\0';
 	store_make_items(st);
+	st->known_rows = !st->lookups_only && store_from_cache(st);
+	if (st->known_rows) {
+		log_debug("submit: %zu submission(s) with every row known:"
+			  " one round trip",
+		    st->end_sub - st->first_sub);
+		store_write(st);
+		return;
+	}
 	add_submits_lookup(st);
 	if (st->nitems > 0)
 		add_entries_lookup(st);
@@ -2166,6 +2475,8 @@ store_write(struct submit_store *st)
 
 	store_clear_stmts(st);
 	m = store_plan_makes(st, &n);
+	if (st->known_rows && st->nitems > 0)
+		add_value_check(st);
 	add_locks(st, m, n);
 	add_submit_makes(st);
 	add_norm_makes(st, m, n);
@@ -2237,6 +2548,7 @@ store_written(struct submit_store *st, const struct db_result *res)
 			return;
 		}
 	}
+	remember_submits(st); /* Committed now. */
 	store_succeeded(st);
 }
 
@@ -2251,8 +2563,10 @@ store_batch_cb(const struct db_result *res, void *arg)
 	}
 	switch (st->step) {
 	case STEP_LOOKUP:
-		if (store_read_lookups(st, res))
+		if (store_read_lookups(st, res)) {
+			remember_lookups(st);
 			store_write(st);
+		}
 		break;
 	case STEP_CASTS:
 		store_refuse(st, "data: the database refused a value: %s",

@@ -77,8 +77,10 @@ class Load:
             if resp.status == 200 and answer.get("status") == 0:
                 self.note(name, ("ok", answer["ids"][0]["test_run_id"]))
             else:
+                # Whole: a "may or may not be stored" answer names its
+                # cause (the query_timeout) at its end.
                 self.note(name, ("error", "%d %r" % (resp.status,
-                                                     resp.body[:200])))
+                                                     resp.body)))
                 time.sleep(0.05)
         if conn is not None:
             conn.close()
