@@ -41,7 +41,9 @@ struct submit_job {
  * Store n (at least 1) submissions of one phase together: two round
  * trips (doc/design.md), every lookup, then one implicit transaction of
  * locks, creations and results that the pipeline's sync commits; the
- * same statements for a group as for one submission.  Should it fail for any
+ * same statements for a group as for one submission.  When row_cache
+ * knows every row the group links, the lookups are skipped: one round
+ * trip.  Should it fail for any
  * reason but a lost connection, each is stored again alone, so one
  * submission's refusal costs the others nothing.  Each job's cb runs
  * once, in job order, after the store has stopped using conn (so the

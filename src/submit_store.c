@@ -21,6 +21,10 @@
  *    duplicates take no sequence value.  Entries that could equal one
  *    another go to a later wave, which sees the earlier one's rows.
  *
+ * When every row step 1 would read is known (row_cache), step 1 is
+ * skipped, and step 2 begins by casting every timestamp and duration.
+ * Should that one round trip fail, the group runs both steps.
+ *
  * A group that fails for any reason but a lost connection is run again
  * one submission at a time, so each gets its own answer.
  */

@@ -220,8 +220,9 @@ class Concurrency(h.MttdTestCase):
                 self.assertEqual(self.max_id("test_run"), first + 2)
 
     def test_equal_timestamps_spelled_differently_race_to_one_row(self):
-        # The duplicate check and its lock read the timestamp as
-        # PostgreSQL does, so two spellings of one time are one result.
+        # The duplicate check reads the timestamp as PostgreSQL does and
+        # the result's lock leaves the time out, so two spellings of one
+        # time meet on one lock and are one result.
         for rnd in range(ROUNDS):
             with self.subTest(round=rnd):
                 name = "spelling_%d" % rnd

@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
+"""Known rows (row_cache.c, submit_store.c): once the lookups have read a
+submission's submit row, linked build and normalised rows, later
+submissions that link only those (and test names, which can be created
+or found under ON CONFLICT) are stored in one round trip with no lookups.
+What the lookups did must still hold: a refused value is named and
+nothing is stored, a row that exists but was not looked up is found and
+takes no sequence value, one time spelled two ways is one result, and a
+known row that an operator deleted sends the submission the slow way
+instead of failing it."""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mttd_harness as h  # noqa: E402
+
+ONE_TRIP = "every row known: one round trip"
+FELL_BACK = "one round trip failed, looking rows up"
+
+
+class KnownRows(h.MttdTestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.install_id, cls.build_id = cls.mttd.install_and_build()
+
+    def run_entry(self, name, **kw):
+        return h.run_entry(self.build_id, test_name=name, **kw)
+
+    def stored(self, entries, one_trip):
+        """Submit the entries; assert whether the lookups were skipped;
+        return the ids."""
+        mark = self.mttd.log_mark()
+        _, ids = self.submit_ok("Test Run", entries)
+        log = self.mttd.log_since(mark)
+        self.assertEqual(ONE_TRIP in log, one_trip, log)
+        return ids
+
+    def warm(self, tag, **kw):
+        """Two submissions of rows not seen before (a description of
+        their own): the first creates them, the second's lookups read
+        them; the third is one trip."""
+        self.assertIn("description", kw)
+        self.stored([self.run_entry(tag + "_1", **kw)], False)
+        self.stored([self.run_entry(tag + "_2", **kw)], False)
+        return self.stored([self.run_entry(tag + "_3", **kw)], True)[0]
+
+    def links(self, run_id):
+        return self.sql1(
+            "SELECT submit_id, mpi_install_id, test_build_id,"
+            " test_suite_id, compute_cluster_id, mpi_install_compiler_id,"
+            " mpi_get_id, mpi_install_configure_id, test_build_compiler_id,"
+            " test_run_command_id, result_message_id, description_id,"
+            " environment_id FROM test_run WHERE test_run_id = %d" % run_id)
+
+    def seq(self, name):
+        return int(self.sql1("SELECT last_value FROM %s" % name)[0])
+
+    def test_rows_read_once_are_known_after(self):
+        first = self.stored([self.run_entry("kr_a", description="kr a")],
+                            False)[0]
+        second = self.stored([self.run_entry("kr_b", description="kr a")],
+                             False)[0]
+        third = self.stored([self.run_entry("kr_c", description="kr a")],
+                            True)[0]
+        self.assertEqual([second, third], [first + 1, first + 2])
+        self.assertEqual(self.links(third), self.links(first))
+        self.assertEqual(self.sql1(
+            "SELECT n.test_name, n.test_suite_id = b.test_suite_id,"
+            " d.description FROM test_run r JOIN test_names n USING"
+            " (test_name_id) JOIN test_build b USING (test_build_id) JOIN"
+            " description d ON d.description_id = r.description_id WHERE"
+            " r.test_run_id = %d" % third), ["kr_c", "t", "kr a"])
+        # Sent again, it is the stored result, found in one trip too.
+        again = self.stored([self.run_entry("kr_c", description="kr a")],
+                            True)
+        self.assertEqual(again, [third])
+        self.assertEqual(self.max_id("test_run"), third)
+
+    def test_bad_value_is_named_and_nothing_is_stored(self):
+        self.warm("kr_bad", description="kr bad")
+        before = self.snapshot(h.ID_SEQUENCES + ["test_names_test_name_id_seq"])
+        mark = self.mttd.log_mark()
+        resp = self.mttd.submit("Test Run", [
+            self.run_entry("kr_bad_ok", description="kr bad"),
+            self.run_entry("kr_bad_time", description="kr bad",
+                           start_timestamp="2026-02-30 10:00")])
+        self.assertRefused(resp, ["data[1]", "start_timestamp"])
+        log = self.mttd.log_since(mark)
+        self.assertIn(ONE_TRIP, log)
+        self.assertIn(FELL_BACK, log)
+        self.assertEqual(
+            self.snapshot(h.ID_SEQUENCES + ["test_names_test_name_id_seq"]),
+            before)
+        self.assertEqual(self.stored([self.run_entry(
+            "kr_bad_next", description="kr bad")], True),
+                         [self.max_id("test_run")])
+        self.assertEqual(self.max_id("test_run"),
+                         int(before["test_run_test_run_id_seq"].split(":")[0])
+                         + 1)
+
+    def test_test_name_stored_elsewhere_takes_no_sequence_value(self):
+        self.warm("kr_else", description="kr else")
+        (name_id,) = self.sql1(
+            "INSERT INTO test_names (test_suite_id, test_name) SELECT"
+            " test_suite_id, 'kr_elsewhere' FROM test_build WHERE"
+            " test_build_id = %d RETURNING test_name_id" % self.build_id)
+        (run_id,) = self.stored([self.run_entry(
+            "kr_elsewhere", description="kr else")], True)
+        self.assertEqual(self.sql1(
+            "SELECT test_name_id FROM test_run WHERE test_run_id = %d"
+            % run_id), [name_id])
+        self.assertEqual(self.seq("test_names_test_name_id_seq"),
+                         int(name_id))
+        self.assertEqual(self.sql1(
+            "SELECT count(*) FROM test_names WHERE test_name ="
+            " 'kr_elsewhere'"), ["1"])
+
+    def test_one_time_spelled_two_ways_is_one_result(self):
+        self.warm("kr_twice", description="kr twice")
+        ids = self.stored([
+            self.run_entry("kr_twice", description="kr twice",
+                           start_timestamp="2027-01-02 03:04:05"),
+            self.run_entry("kr_twice", description="kr twice",
+                           start_timestamp="Sat Jan  2 03:04:05 2027")], True)
+        self.assertEqual(ids[0], ids[1])
+        self.assertEqual(ids[0], self.max_id("test_run"))
+        self.assertEqual(self.sql1(
+            "SELECT count(*) FROM test_run JOIN test_names USING"
+            " (test_name_id) WHERE test_name = 'kr_twice'"), ["1"])
+
+    def test_deleted_known_row_sends_the_submission_the_slow_way(self):
+        self.warm("kr_gone", description="kr doomed")
+        (old,) = self.sql1("SELECT description_id FROM description WHERE"
+                           " description = 'kr doomed'")
+        # An operator's clean-up: the results, then the row they link.
+        self.sql("DELETE FROM test_run WHERE description_id = %s;"
+                 " DELETE FROM description WHERE description_id = %s"
+                 % (old, old))
+        last = self.seq("test_run_test_run_id_seq")
+        mark = self.mttd.log_mark()
+        _, (run_id,) = self.submit_ok("Test Run", [self.run_entry(
+            "kr_gone_4", description="kr doomed")])
+        log = self.mttd.log_since(mark)
+        self.assertIn(FELL_BACK, log)
+        self.assertIn("[23503]", log)
+        # The one-trip insert took a value before its foreign key failed.
+        self.assertEqual(run_id, last + 2)
+        self.assertEqual(self.sql1(
+            "SELECT d.description, d.description_id > %s FROM test_run r"
+            " JOIN description d USING (description_id) WHERE"
+            " r.test_run_id = %d" % (old, run_id)), ["kr doomed", "t"])
+        # The cache was emptied: the next one looks its rows up again.
+        self.stored([self.run_entry("kr_gone_5", description="kr doomed")],
+                    False)
+        self.stored([self.run_entry("kr_gone_6", description="kr doomed")],
+                    True)
+
+
+if __name__ == "__main__":
+    h.main()
