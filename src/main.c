@@ -28,6 +28,7 @@
 #include "db_pool.h"
 #include "http_server.h"
 #include "log.h"
+#include "row_cache.h"
 #include "settings.h"
 #include "strbuf.h"
 #include "submit_fields.h"
@@ -528,8 +529,11 @@ signal_hup_cb(evutil_socket_t sig, short what, void *arg)
 	char *cause = NULL;
 
 	log_info("SIGHUP: re-reading %s, the htpasswd file and reopening the"
-		 " logs",
+		 " logs; forgetting the known rows",
 	    m->config_file);
+	/* An operator who changed rows by hand asks for them to be read
+	 * again this way, whatever becomes of the configuration. */
+	row_cache_clear();
 	if (!reload_settings(m, &next, &cause))
 		goto fail;
 	if (!reload_htpasswd(&next, &table, &cause) ||

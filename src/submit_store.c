@@ -40,6 +40,7 @@
 #include "sql_array.h"
 #include "strbuf.h"
 #include "submit_store.h"
+#include "timestamp_text.h"
 
 /* Deadlocks and unique violations from racing writers are retried. */
 #define STORE_MAX_ATTEMPTS 3
@@ -2185,6 +2186,32 @@ item_from_cache(struct submit_store *st, struct store_item *it)
 	return ok;
 }
 
+/*
+ * The items' times as PostgreSQL will read them, for the waves (an entry
+ * that could equal an earlier one goes to a later wave): when one is not
+ * of a form timestamp_text reads, none is used, so that entries of one
+ * test at two spellings of one time can never share a wave.
+ */
+static void
+know_times(struct submit_store *st)
+{
+	size_t i;
+
+	for (i = 0; i < st->nitems; i++) {
+		struct store_item *it = &st->items[i];
+		const struct submit_value *v = entry_value(
+		    item_entry(st, it), SF_START_TIMESTAMP);
+
+		if (!timestamp_text_canonical(
+			v->text, v->len, it->es.timestamp))
+			break;
+	}
+	if (i == st->nitems)
+		return;
+	for (i = 0; i < st->nitems; i++)
+		st->items[i].es.timestamp[0] = '\0';
+}
+
 /* Every submit row and entry of the submissions now from the cache;
  * false when one is not there (the lookups then run as usual). */
 static bool
@@ -2212,6 +2239,8 @@ store_from_cache(struct submit_store *st)
 		ok = item_from_cache(st, &st->items[i]);
 	for (i = st->first_sub; !ok && i < st->end_sub; i++)
 		st->subs[i].submit_id[0] = '\0';
+	if (ok)
+		know_times(st);
 	return ok;
 }
 
@@ -2319,9 +2348,6 @@ store_begin(struct submit_store *st)
 	store_make_items(st);
 	st->known_rows = !st->lookups_only && store_from_cache(st);
 	if (st->known_rows) {
-		log_debug("submit: %zu submission(s) with every row known:"
-			  " one round trip",
-		    st->end_sub - st->first_sub);
 		store_write(st);
 		return;
 	}
@@ -2486,6 +2512,10 @@ store_write(struct submit_store *st)
 	add_norm_makes(st, m, n);
 	free(m);
 	add_results(st);
+	if (st->known_rows)
+		log_debug("submit: %zu submission(s) with every row known:"
+			  " one round trip of %d statements",
+		    st->end_sub - st->first_sub, st->nstmts);
 	if (st->nstmts == 0) { /* No entries, and the submit rows exist. */
 		store_succeeded(st);
 		return;

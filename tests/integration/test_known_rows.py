@@ -11,6 +11,8 @@ known row that an operator deleted sends the submission the slow way
 instead of failing it."""
 
 import os
+import re
+import signal
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -132,6 +134,47 @@ class KnownRows(h.MttdTestCase):
             "SELECT count(*) FROM test_run JOIN test_names USING"
             " (test_name_id) WHERE test_name = 'kr_twice'"), ["1"])
 
+    def trip_statements(self, entries):
+        """Submit in one trip; the number of statements it sent."""
+        mark = self.mttd.log_mark()
+        _, ids = self.submit_ok("Test Run", entries)
+        found = re.findall(ONE_TRIP + r" of (\d+) statements",
+                           self.mttd.log_since(mark))
+        self.assertEqual(len(found), 1, self.mttd.log_since(mark))
+        return ids, int(found[0])
+
+    def test_one_test_at_several_times_is_one_wave(self):
+        # Times the clients' forms spell are compared as PostgreSQL will
+        # read them: entries of one test at other times share a wave (one
+        # results statement); at one time spelled two ways, or when a
+        # time is of another form, they go to waves of their own.
+        self.warm("kr_wave", description="kr wave")
+        times = ["2027-02-0%d 10:00:00" % d for d in (1, 2, 3)]
+        entries = [self.run_entry("kr_wave", description="kr wave",
+                                  start_timestamp=t) for t in times]
+        first = self.max_id("test_run") + 1
+        ids, statements = self.trip_statements(entries)
+        # The time check, the locks, the new test name, one wave.
+        self.assertEqual((ids, statements),
+                         ([first, first + 1, first + 2], 4))
+        entries = [self.run_entry("kr_wave", description="kr wave",
+                                  start_timestamp=t) for t in (
+                                      "2027-02-04 10:00:00",
+                                      "Thu Feb  4 10:00:00 2027",
+                                      "2027-02-05 10:00:00")]
+        ids, statements = self.trip_statements(entries)
+        # The second equals the first: a wave of its own (and the third's).
+        self.assertEqual((ids, statements),
+                         ([first + 3, first + 3, first + 4], 5))
+        entries = [self.run_entry("kr_wave", description="kr wave",
+                                  start_timestamp=t) for t in (
+                                      "2027-02-06 10:00:00",
+                                      "2027-02-06 10:00:00+00")]
+        ids, statements = self.trip_statements(entries)
+        # A time zone is not a client's form: every time is unknown, so
+        # each entry of the test has a wave of its own.
+        self.assertEqual((ids, statements), ([first + 5, first + 5], 5))
+
     def test_deleted_known_row_sends_the_submission_the_slow_way(self):
         self.warm("kr_gone", description="kr doomed")
         (old,) = self.sql1("SELECT description_id FROM description WHERE"
@@ -157,6 +200,19 @@ class KnownRows(h.MttdTestCase):
         self.stored([self.run_entry("kr_gone_5", description="kr doomed")],
                     False)
         self.stored([self.run_entry("kr_gone_6", description="kr doomed")],
+                    True)
+
+    def test_sighup_forgets_known_rows(self):
+        self.warm("kr_hup", description="kr hup")
+        mark = self.mttd.log_mark()
+        self.mttd.proc.send_signal(signal.SIGHUP)
+        self.assertIsNotNone(self.mttd.wait_log(
+            r"SIGHUP: configuration in force", mark), self.mttd.log_tail())
+        self.assertIn("forgetting the known rows",
+                      self.mttd.log_since(mark))
+        self.stored([self.run_entry("kr_hup_4", description="kr hup")],
+                    False)
+        self.stored([self.run_entry("kr_hup_5", description="kr hup")],
                     True)
 
 
