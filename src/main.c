@@ -776,6 +776,7 @@ shutdown_all(struct mttd *m)
 	db_pool_free(m->pool);
 	db_catalog_free(m->catalog);
 	auth_free(m->auth);
+	row_cache_clear();
 	log_attach_loop(NULL);
 	event_base_free(m->base);
 	log_info("mttd stopped");
