@@ -99,35 +99,18 @@ parse_iso(struct scan sc, struct fields *f)
 	return scan_clock(&sc, f) && scan_fraction(&sc, f);
 }
 
+/* One of count three-letter English names (any case); its index. */
 static bool
-scan_month_name(struct scan *sc, int *month)
+scan_name(struct scan *sc, const char *names, int count, int *index)
 {
-	static const char names[] = "janfebmaraprmayjunjulaugsepoctnovdec";
-	int m;
+	int i;
 
 	if (sc->end - sc->p < 3)
 		return false;
-	for (m = 0; m < 12; m++) {
-		if (strncasecmp(sc->p, names + 3 * m, 3) == 0) {
+	for (i = 0; i < count; i++) {
+		if (strncasecmp(sc->p, names + 3 * i, 3) == 0) {
 			sc->p += 3;
-			*month = m + 1;
-			return true;
-		}
-	}
-	return false;
-}
-
-static bool
-scan_day_name(struct scan *sc)
-{
-	static const char names[] = "sunmontuewedthufrisat";
-	int d;
-
-	if (sc->end - sc->p < 3)
-		return false;
-	for (d = 0; d < 7; d++) {
-		if (strncasecmp(sc->p, names + 3 * d, 3) == 0) {
-			sc->p += 3;
+			*index = i;
 			return true;
 		}
 	}
@@ -138,9 +121,14 @@ scan_day_name(struct scan *sc)
 static bool
 parse_ctime(struct scan sc, struct fields *f)
 {
-	if (!scan_day_name(&sc) || !scan_char(&sc, ' ') ||
-	    !scan_month_name(&sc, &f->month) || !scan_char(&sc, ' '))
+	static const char days[] = "sunmontuewedthufrisat";
+	static const char months[] = "janfebmaraprmayjunjulaugsepoctnovdec";
+	int day_of_week;
+
+	if (!scan_name(&sc, days, 7, &day_of_week) || !scan_char(&sc, ' ') ||
+	    !scan_name(&sc, months, 12, &f->month) || !scan_char(&sc, ' '))
 		return false;
+	f->month++; /* The name's index from 0. */
 	(void)scan_char(&sc, ' ');
 	if (!scan_digits(&sc, 2, &f->day) && !scan_digits(&sc, 1, &f->day))
 		return false;
