@@ -2582,7 +2582,8 @@ store_written(struct submit_store *st, const struct db_result *res)
 			return;
 		}
 	}
-	remember_submits(st); /* Committed now. */
+	if (!st->known_rows)	      /* Else every one came from the cache. */
+		remember_submits(st); /* Committed now. */
 	store_succeeded(st);
 }
 
