@@ -17,6 +17,7 @@
 #ifdef HAVE_APR_UTIL
 #include <apr_general.h>
 #include <apr_md5.h>
+#include <dlfcn.h>
 #endif
 
 #include "auth.h"
@@ -115,18 +116,68 @@ auth_checker_of(const char *hash)
 	return AUTH_CHECKER_NONE;
 }
 
-/* Start apr once per process; false when this build has no apr-util. */
+#ifdef HAVE_APR_UTIL
+/* apr-util's checker, once loaded. */
+static apr_status_t (*apr_validate)(const char *password, const char *hash);
+
+/* A function of a loaded library, or NULL (dlsym's void * cannot be
+ * assigned to a function pointer in ISO C; copying its bytes can). */
+static void
+apr_symbol(void *lib, const char *name, void *fn_ptr, size_t size)
+{
+	void *sym = dlsym(lib, name);
+
+	if (sym == NULL)
+		log_warn("htpasswd: %s has no %s", APRUTIL_SONAME, name);
+	memcpy(fn_ptr, &sym, size);
+}
+
+/*
+ * Load apr and apr-util and start apr: only when an htpasswd entry needs
+ * them, so that a server whose file has none (bcrypt, as `htpasswd -B`
+ * makes) does not carry the 0.3 MiB they cost.  Never unloaded.
+ */
+static bool
+auth_apr_load(void)
+{
+	apr_status_t (*init)(void) = NULL;
+	void (*term)(void) = NULL;
+	void *apr, *aprutil = NULL;
+
+	/* apr-util needs apr's symbols: apr goes first, globally. */
+	apr = dlopen(APR_SONAME, RTLD_NOW | RTLD_GLOBAL);
+	if (apr != NULL)
+		aprutil = dlopen(APRUTIL_SONAME, RTLD_NOW);
+	if (aprutil == NULL) {
+		log_warn("htpasswd: cannot load apr-util for the $apr1$ and"
+			 " {SHA} entries: %s",
+		    dlerror());
+		return false;
+	}
+	apr_symbol(apr, "apr_initialize", &init, sizeof init);
+	apr_symbol(apr, "apr_terminate", &term, sizeof term);
+	apr_symbol(aprutil, "apr_password_validate", &apr_validate,
+	    sizeof apr_validate);
+	if (init == NULL || term == NULL || apr_validate == NULL ||
+	    init() != APR_SUCCESS)
+		return false;
+	atexit(term);
+	log_info("htpasswd: loaded %s for the $apr1$ and {SHA} entries",
+	    APRUTIL_SONAME);
+	return true;
+}
+#endif
+
+/* Load and start apr once per process; false when this build has no
+ * apr-util or it could not be loaded. */
 static bool
 auth_apr_ready(void)
 {
 #ifdef HAVE_APR_UTIL
 	static int state; /* 0: not tried, 1: running, -1: failed. */
 
-	if (state == 0) {
-		state = apr_initialize() == APR_SUCCESS ? 1 : -1;
-		if (state == 1)
-			atexit(apr_terminate);
-	}
+	if (state == 0)
+		state = auth_apr_load() ? 1 : -1;
 	return state == 1;
 #else
 	return false;
@@ -147,7 +198,8 @@ auth_unusable(enum auth_checker checker, const char *hash)
 		return "the password is plain text or in an unknown format";
 	case AUTH_CHECKER_APR:
 		if (!auth_apr_ready())
-			return "this build has no apr-util to check $apr1$ and {SHA} hashes";
+			return "apr-util, which checks $apr1$ and {SHA} hashes,"
+			       " is not in this build or could not be loaded";
 		return NULL;
 	default:
 		rc = crypt_checksalt(hash);
@@ -494,7 +546,7 @@ auth_verify(struct auth *a, const struct auth_entry *e, const char *password)
 
 	if (e->checker == AUTH_CHECKER_APR) {
 #ifdef HAVE_APR_UTIL
-		return apr_password_validate(password, e->hash) == APR_SUCCESS;
+		return apr_validate(password, e->hash) == APR_SUCCESS;
 #else
 		return false; /* Never loaded: see auth_unusable. */
 #endif

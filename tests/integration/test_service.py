@@ -147,6 +147,31 @@ class Reload(h.MttdTestCase):
         self.hup(r"SIGHUP: configuration in force")
 
 
+    def mapped(self, library):
+        with open("/proc/%d/maps" % self.mttd.proc.pid) as f:
+            return library in f.read()
+
+    def test_5_apr_util_is_loaded_only_when_an_entry_needs_it(self):
+        # htpasswd -B makes bcrypt, which libcrypt checks: no apr-util.
+        self.assertFalse(self.mapped("libaprutil-1.so"))
+        self.assertFalse(self.mapped("libapr-1.so"))
+        path = os.path.join(self.mttd.dir, "htpasswd")
+        h.run([h.HTPASSWD, "-m", "-b", path, "md5user", "md5-pass"], 60)
+        mark = self.mttd.log_mark()
+        self.hup(r"SIGHUP: configuration in force")
+        self.assertIn("htpasswd: loaded libaprutil-1.so.0 for the $apr1$",
+                      self.mttd.log_since(mark))
+        self.assertTrue(self.mapped("libaprutil-1.so"))
+        ok = self.mttd.http("POST", "/serial", {"serial": "x"}, headers={
+            "Authorization": h.basic("md5user", "md5-pass")})
+        self.assertEqual((ok.status, ok.field("status")), (200, 0), ok)
+        bad = self.mttd.http("POST", "/serial", {"serial": "x"}, headers={
+            "Authorization": h.basic("md5user", "md5-wrong")})
+        self.assertEqual(bad.status, 401, bad)
+        ok = self.mttd.http("POST", "/serial", {"serial": "x"})
+        self.assertEqual((ok.status, ok.field("status")), (200, 0), ok)
+
+
 class SlowWithEveryConnectionBusy(h.MttdTestCase):
     """A lock held past query_timeout while every pool connection waits
     for it: the connection is dropped and its request gets 503, but the
