@@ -555,8 +555,8 @@ store_failed(struct submit_store *st, const struct db_result *res)
 		log_debug("submit: one round trip failed, looking rows up:"
 			  " %s [%s]",
 		    why, res->sqlstate ? res->sqlstate : "-");
-		if (sqlstate_is(res, "23503"))
-			row_cache_clear();
+		if (sqlstate_is(res, "22012") || sqlstate_is(res, "23503"))
+			row_cache_clear(); /* A known row is gone. */
 		st->lookups_only = true;
 		st->attempt = 0;
 		store_begin(st);
@@ -2301,18 +2301,72 @@ remember_lookups(struct submit_store *st)
 		remember_item(st, &st->items[i]);
 }
 
+/* Add id to a, unless it is there (a group's entries share most rows). */
+static void
+ids_add(struct sql_array *a, const char **seen, size_t *n, const char *id)
+{
+	size_t i;
+
+	for (i = 0; i < *n; i++) {
+		if (strcmp(seen[i], id) == 0)
+			return;
+	}
+	seen[(*n)++] = id;
+	sql_array_add(a, id, strlen(id));
+}
+
 /*
- * Without the lookups, nothing has had PostgreSQL read the timestamps
- * and durations: the first statement of the transaction reads them all,
- * so that a refused one fails it before anything is written (the group
- * then runs the lookups, whose naming pass says which value it was).
+ * A column of the check that fails it (division by zero) unless every
+ * id of the array exists in table: a known row may have been deleted by
+ * hand since it was read, and not every link has a foreign key.
  */
 static void
-add_value_check(struct submit_store *st)
+add_ids_exist(struct stmt *s, const char *table, const char *id_col,
+    struct sql_array *ids)
+{
+	strbuf_addf(&s->q.sql,
+	    ", (SELECT count(*) FROM unnest($%d::integer[]) AS k(id) WHERE"
+	    " 1 / (SELECT count(*) FROM ONLY %s t WHERE t.%s = k.id) = 1)",
+	    sql_array_param(&s->q, ids), table, id_col);
+}
+
+/* The ids of one kind of known row every item links. */
+static void
+known_ids(struct submit_store *st, enum norm_kind kind, struct sql_array *a,
+    const char **seen)
+{
+	size_t i, n = 0;
+
+	sql_array_setup(a);
+	for (i = 0; i < st->nitems; i++) {
+		const struct store_item *it = &st->items[i];
+
+		if (kind == NK__COUNT) /* The linked install or build. */
+			ids_add(a, seen, &n,
+			    link_id(st->phase, item_entry(st, it)));
+		else if (!it->es.missing[kind] &&
+		    norm_wanted(item_entry(st, it), kind))
+			ids_add(a, seen, &n, it->es.norm_id[kind]);
+	}
+}
+
+/*
+ * Without the lookups, nothing has had PostgreSQL read the timestamps
+ * and durations, or seen that the known rows still exist: the first
+ * statement of the transaction does both, so that a refused value or a
+ * row deleted since fails it before anything is written (the group then
+ * runs the lookups, which name a bad value or a missing build).  The
+ * text depends only on the phase.
+ */
+static void
+add_known_check(struct submit_store *st)
 {
 	struct stmt *s = stmt_add(st, ROLE_CHECK, 0);
-	struct sql_array t, d;
-	size_t i;
+	const struct phase_link *l;
+	struct sql_array t, d, a;
+	const char **seen = xcalloc(
+	    st->nitems + st->end_sub - st->first_sub, sizeof *seen);
+	size_t i, n = 0;
 
 	sql_array_setup(&t);
 	sql_array_setup(&d);
@@ -2329,6 +2383,24 @@ add_value_check(struct submit_store *st)
 	    "SELECT $%d::text[]::timestamp[] IS NULL,"
 	    " $%d::text[]::interval[] IS NULL",
 	    sql_array_param(&s->q, &t), sql_array_param(&s->q, &d));
+	sql_array_setup(&a);
+	for (i = st->first_sub; i < st->end_sub; i++)
+		ids_add(&a, seen, &n, st->subs[i].submit_id);
+	add_ids_exist(s, "submit", "submit_id", &a);
+	if (phase_copies(st->phase) != NULL) {
+		known_ids(st, NK__COUNT, &a, seen);
+		add_ids_exist(s,
+		    st->phase == SUBMIT_PHASE_BUILD ? "mpi_install" :
+						      "test_build",
+		    link_key(st->phase), &a);
+	}
+	for (l = phase_links(st->phase); l->kind != NK__COUNT; l++) {
+		if (l->kind == NK_PERFORMANCE) /* Never known. */
+			continue;
+		known_ids(st, l->kind, &a, seen);
+		add_ids_exist(s, norms[l->kind].table, norms[l->kind].id, &a);
+	}
+	free(seen);
 }
 
 /*
@@ -2506,7 +2578,7 @@ store_write(struct submit_store *st)
 	store_clear_stmts(st);
 	m = store_plan_makes(st, &n);
 	if (st->known_rows && st->nitems > 0)
-		add_value_check(st);
+		add_known_check(st);
 	add_locks(st, m, n);
 	add_submit_makes(st);
 	add_norm_makes(st, m, n);

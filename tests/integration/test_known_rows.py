@@ -189,9 +189,10 @@ class KnownRows(h.MttdTestCase):
             "kr_gone_4", description="kr doomed")])
         log = self.mttd.log_since(mark)
         self.assertIn(FELL_BACK, log)
-        self.assertIn("[23503]", log)
-        # The one-trip insert took a value before its foreign key failed.
-        self.assertEqual(run_id, last + 2)
+        # The trip's first statement found the row gone (division by
+        # zero), before any insert took a sequence value.
+        self.assertIn("division by zero [22012]", log)
+        self.assertEqual(run_id, last + 1)
         self.assertEqual(self.sql1(
             "SELECT d.description, d.description_id > %s FROM test_run r"
             " JOIN description d USING (description_id) WHERE"
@@ -214,6 +215,29 @@ class KnownRows(h.MttdTestCase):
                     False)
         self.stored([self.run_entry("kr_hup_5", description="kr hup")],
                     True)
+
+    def test_deleted_known_build_is_refused_as_missing(self):
+        # test_run.test_build_id has no foreign key: the check of the
+        # known rows must find the build gone, as the lookups would.
+        _, (build,) = self.mttd.must_submit("Test Build", [h.build_entry(
+            self.install_id, suite_name="kr:doomed")])
+        for i in (1, 2, 3):
+            self.stored([h.run_entry(build, test_name="kr_b%d" % i)],
+                        i == 3)
+        self.sql("DELETE FROM test_run WHERE test_build_id = %d;"
+                 " DELETE FROM test_build WHERE test_build_id = %d"
+                 % (build, build))
+        before = self.snapshot(h.ID_SEQUENCES + ["test_names_test_name_id_seq"])
+        mark = self.mttd.log_mark()
+        resp = self.mttd.submit("Test Run", [h.run_entry(
+            build, test_name="kr_b4")])
+        answer = self.assertRefused(resp, ["data[0]", "test_build_id"])
+        self.assertIn("test_build_id %d does not exist" % build,
+                      answer["status_message"])
+        self.assertIn(FELL_BACK, self.mttd.log_since(mark))
+        self.assertEqual(
+            self.snapshot(h.ID_SEQUENCES + ["test_names_test_name_id_seq"]),
+            before)
 
 
 if __name__ == "__main__":
