@@ -243,6 +243,9 @@ struct store_sub {
 	void *arg;
 	char submit_id[24];	 /* "" while the submit row is missing. */
 	char submit_id_text[24]; /* The client's metadata.submit_id. */
+	/* The submit row's identity (its four columns) hashed: the
+	 * metadata's, or the named row's own, read by the lookups. */
+	uint64_t identity;
 	long *ids;
 	enum submit_outcome outcome;
 	char *message;
@@ -1189,18 +1192,26 @@ lock_set_arrays(
 	}
 }
 
-/* The submit row's identity: the four columns it is found by. */
+/* A submit row's identity: the four columns it is found by. */
+static uint64_t
+identity_hash(const char *const parts[4])
+{
+	uint64_t h = HASH_FNV1A_SEED;
+	size_t i;
+
+	for (i = 0; i < 4; i++)
+		h = hash_fnv1a(h, parts[i], strlen(parts[i]) + 1);
+	return h;
+}
+
+/* The identity a submission's metadata gives. */
 static uint64_t
 submit_identity_hash(const struct submit_request *r)
 {
 	const char *parts[] = { r->hostname, r->local_username,
 		r->http_username, r->mtt_client_version };
-	uint64_t h = HASH_FNV1A_SEED;
-	size_t i;
 
-	for (i = 0; i < sizeof parts / sizeof parts[0]; i++)
-		h = hash_fnv1a(h, parts[i], strlen(parts[i]) + 1);
-	return h;
+	return identity_hash(parts);
 }
 
 /* Do two submissions name the same submit row by its identity? */
@@ -1239,13 +1250,18 @@ result_hash(const struct submit_entry *e)
 	return h;
 }
 
-/* The lock space of a submission's results. */
+/*
+ * The lock space of a submission's results: its submit row's identity
+ * (not its metadata's, which a submission naming a submit_id may spell
+ * otherwise), so that every submission storing into one submit row meets
+ * every other, whether it found the row, named it or creates it.
+ */
 static uint64_t
 result_space(const struct submit_store *st, const struct store_sub *sub)
 {
 	const char *table = submit_phase_table(st->phase);
 
-	return hash_fnv1a(submit_identity_hash(sub->req), table, strlen(table));
+	return hash_fnv1a(sub->identity, table, strlen(table));
 }
 
 /* The results' locks: one per result, or per space past the limit. */
@@ -1364,14 +1380,18 @@ add_submits_lookup(struct submit_store *st)
 	id = set_col(s, &sc, &a, "text");
 	h = identity_cols(st, s, &sc, st->first_sub, n, false);
 	strbuf_addf(&s->q.sql,
-	    "SELECT CASE WHEN e.c%d::integer > 0 THEN (SELECT submit_id"
-	    " FROM submit WHERE submit_id = e.c%d::integer AND"
-	    " http_username = e.c%d) ELSE ",
-	    id, id, h + 2);
+	    "SELECT CASE WHEN e.c%d::integer > 0 THEN n.submit_id ELSE ", id);
 	submit_find_by_identity_sql(&s->q.sql, h);
-	strbuf_adds(&s->q.sql, " END");
+	/* A named row's identity: its results' lock space (result_space). */
+	strbuf_adds(&s->q.sql,
+	    " END, n.hostname, n.local_username, n.http_username,"
+	    " n.mtt_client_version");
 	set_from(s, &sc);
-	strbuf_adds(&s->q.sql, " ORDER BY e.ord");
+	strbuf_addf(&s->q.sql,
+	    " LEFT JOIN LATERAL (SELECT * FROM submit WHERE e.c%d::integer > 0"
+	    " AND submit_id = e.c%d::integer AND http_username = e.c%d) AS n"
+	    " ON true ORDER BY e.ord",
+	    id, id, h + 2);
 }
 
 /* Find-or-insert of a submit row, under the lock of its identity. */
@@ -2212,13 +2232,27 @@ know_times(struct submit_store *st)
 		st->items[i].es.timestamp[0] = '\0';
 }
 
+/* A submission's submit row from "ID IDENTITY" (remember_submits). */
+static bool
+submit_from_text(struct store_sub *sub, const char *text)
+{
+	const char *space = text ? strchr(text, ' ') : NULL;
+	size_t len = space ? (size_t)(space - text) : 0;
+
+	if (space == NULL || len == 0 || len >= sizeof sub->submit_id)
+		return false;
+	memcpy(sub->submit_id, text, len);
+	sub->submit_id[len] = '\0';
+	sub->identity = strtoull(space + 1, NULL, 16);
+	return true;
+}
+
 /* Every submit row and entry of the submissions now from the cache;
  * false when one is not there (the lookups then run as usual). */
 static bool
 store_from_cache(struct submit_store *st)
 {
 	struct strbuf k;
-	const char *id;
 	bool ok = true;
 	size_t i;
 
@@ -2228,11 +2262,7 @@ store_from_cache(struct submit_store *st)
 
 		k.len = 0;
 		submit_cache_key(sub, &k);
-		if ((id = cache_get(&k)) == NULL)
-			ok = false;
-		else
-			snprintf(
-			    sub->submit_id, sizeof sub->submit_id, "%s", id);
+		ok = submit_from_text(sub, cache_get(&k));
 	}
 	strbuf_shutdown(&k);
 	for (i = 0; ok && i < st->nitems; i++)
@@ -2249,14 +2279,21 @@ static void
 remember_submits(struct submit_store *st)
 {
 	struct strbuf k;
+	char value[48];
 	size_t i;
 
 	strbuf_setup(&k);
 	for (i = st->first_sub; i < st->end_sub; i++) {
-		if (st->subs[i].submit_id[0] == '\0')
+		const struct store_sub *sub = &st->subs[i];
+
+		if (sub->submit_id[0] == '\0')
 			continue;
-		submit_cache_key(&st->subs[i], &k);
-		cache_put(&k, st->subs[i].submit_id);
+		/* "ID IDENTITY": a named row's identity is not the
+		 * metadata's (result_space). */
+		snprintf(value, sizeof value, "%s %" PRIx64, sub->submit_id,
+		    sub->identity);
+		submit_cache_key(sub, &k);
+		cache_put(&k, value);
 	}
 	strbuf_shutdown(&k);
 }
@@ -2516,6 +2553,18 @@ store_read_item(struct submit_store *st, size_t i, PGresult *r)
 	return true;
 }
 
+/* The identity of a named submit row, from columns 1 to 4. */
+static uint64_t
+named_identity(PGresult *r, int row)
+{
+	const char *parts[4];
+	int c;
+
+	for (c = 0; c < 4; c++)
+		parts[c] = PQgetvalue(r, row, c + 1);
+	return identity_hash(parts);
+}
+
 /* Read the lookups; false when a submission was refused. */
 static bool
 store_read_lookups(struct submit_store *st, const struct db_result *res)
@@ -2529,6 +2578,9 @@ store_read_lookups(struct submit_store *st, const struct db_result *res)
 
 		copy_column(subs, (int)(i - st->first_sub), 0, sub->submit_id,
 		    sizeof sub->submit_id);
+		if (sub->submit_id[0] != '\0' && sub->req->submit_id > 0)
+			sub->identity = named_identity(
+			    subs, (int)(i - st->first_sub));
 		if (sub->submit_id[0] == '\0' && sub->req->submit_id > 0) {
 			store_refuse(st,
 			    "field 'submit_id': submit_id %ld does not exist,"
@@ -2704,6 +2756,7 @@ submit_store_run_group(
 		sub->arg = jobs[i].arg;
 		snprintf(sub->submit_id_text, sizeof sub->submit_id_text, "%ld",
 		    sub->req->submit_id);
+		sub->identity = submit_identity_hash(sub->req);
 		sub->ids = xcalloc(
 		    sub->req->count ? sub->req->count : 1, sizeof *sub->ids);
 		/* One transaction stores one phase's table. */

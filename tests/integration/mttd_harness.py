@@ -295,6 +295,31 @@ def cluster():
 # ---------------------------------------------------------------------------
 # htpasswd, JSON bodies, answers.
 
+class HeldLock:
+    """A psql session holding a lock on table (ACCESS EXCLUSIVE unless
+    mode says otherwise) until released: a database that is only slow for
+    mttd's statements on it."""
+
+    def __init__(self, test, table, mode="ACCESS EXCLUSIVE"):
+        self.proc = subprocess.Popen(
+            [os.path.join(PG_BINDIR, "psql"), "-X", "-q", "-t", "-A"] +
+            test.pg.psql_args(test.db), stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            env=test.pg.env, text=True)
+        self.proc.stdin.write(
+            "BEGIN;\nLOCK TABLE %s IN %s MODE;\nSELECT 'locked';\n"
+            % (table, mode))
+        self.proc.stdin.flush()
+        test.addCleanup(self.release)
+        test.assertEqual(self.proc.stdout.readline(), "locked\n")
+
+    def release(self):
+        if self.proc.poll() is None:
+            self.proc.stdin.write("COMMIT;\n")
+            self.proc.stdin.close()
+            self.proc.wait(30)
+
+
 def make_htpasswd(path, users):
     """Write path with the real `htpasswd -B` for each (user, password)."""
     if not (os.path.isfile(HTPASSWD) and os.access(HTPASSWD, os.X_OK)):

@@ -26,29 +26,6 @@ def rewrite(path, old, new):
         f.write(text.replace(old, new))
 
 
-class HeldLock:
-    """A psql session holding an ACCESS EXCLUSIVE lock on table until
-    released: a database that is only slow for mttd's statements on it."""
-
-    def __init__(self, test, table):
-        self.proc = subprocess.Popen(
-            [os.path.join(h.PG_BINDIR, "psql"), "-X", "-q", "-t", "-A"] +
-            test.pg.psql_args(test.db), stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            env=test.pg.env, text=True)
-        self.proc.stdin.write("BEGIN;\nLOCK TABLE %s;\nSELECT 'locked';\n"
-                              % table)
-        self.proc.stdin.flush()
-        test.addCleanup(self.release)
-        test.assertEqual(self.proc.stdout.readline(), "locked\n")
-
-    def release(self):
-        if self.proc.poll() is None:
-            self.proc.stdin.write("COMMIT;\n")
-            self.proc.stdin.close()
-            self.proc.wait(30)
-
-
 class Reload(h.MttdTestCase):
 
     MTTD = {"server": {"cors_origin": "https://one.example.org"}}
@@ -105,7 +82,7 @@ class Reload(h.MttdTestCase):
         rewrite(self.mttd.conf, "pool_size = 4",
                 "pool_size = 4\nquery_timeout = 1")
         self.hup(r"SIGHUP: configuration in force")
-        holder = HeldLock(self, "test_run")
+        holder = h.HeldLock(self, "test_run")
         try:
             entry = h.run_entry(build, test_name="held-by-a-lock")
             start = time.time()
@@ -183,7 +160,7 @@ class SlowWithEveryConnectionBusy(h.MttdTestCase):
     def test_lock_past_query_timeout(self):
         install, build = self.mttd.install_and_build()
         mark = self.mttd.log_mark()
-        lock = HeldLock(self, "test_run")
+        lock = h.HeldLock(self, "test_run")
         resp = self.mttd.submit("Test Run", [h.run_entry(build)])
         self.assertEqual(resp.status, 503, resp)
         self.assertIn("(query_timeout)", resp.field("status_message"))

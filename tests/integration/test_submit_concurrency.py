@@ -6,6 +6,7 @@ submission is one transaction"; ids dense, a retry consumes none)."""
 
 import os
 import sys
+import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mttd_harness as h  # noqa: E402
@@ -236,6 +237,38 @@ class Concurrency(h.MttdTestCase):
                     "SELECT count(*) FROM test_run r JOIN test_names n"
                     " USING (test_name_id) WHERE n.test_name = '%s'"
                     % name), 1)
+
+    def test_one_result_naming_its_submit_row_two_ways_is_one_row(self):
+        # One submission finds its submit row by its identity, the other
+        # names it by submit_id with another hostname: both store into
+        # that row, so they must meet on one lock (the row's identity).
+        # A SHARE lock on test_run holds both at their insert, after
+        # their advisory locks, so that they would overlap.
+        sid, _ = self.submit_ok("Test Run", [h.run_entry(
+            self.build_id, test_name="named_setup")])
+        for rnd in range(3):
+            with self.subTest(round=rnd):
+                # The test name exists: its insert must not be what makes
+                # the two wait for each other.
+                self.submit_ok("Test Run", [h.run_entry(
+                    self.build_id, test_name="named_%d" % rnd)])
+                entry = h.run_entry(self.build_id, test_name="named_%d" % rnd,
+                                    result_stdout="raced")
+                bodies = [h.submit_body("Test Run", [entry]),
+                          h.submit_body("Test Run", [entry], submit_id=sid,
+                                        hostname="elsewhere.example.org")]
+                lock = h.HeldLock(self, "test_run", mode="SHARE")
+                timer = threading.Timer(1.0, lock.release)
+                timer.start()
+                answers = [self.assertOk(r) for r in self.race(bodies)]
+                timer.join()
+                self.assertEqual([a["submit_id"] for a in answers],
+                                 [sid, sid])
+                self.assertEqual(answers[0]["ids"], answers[1]["ids"])
+                self.assertEqual(self.count(
+                    "SELECT count(*) FROM test_run r JOIN test_names n"
+                    " USING (test_name_id) WHERE n.test_name ="
+                    " 'named_%d' AND r.result_stdout = 'raced'" % rnd), 1)
 
 
 class ManyStatementShapes(h.MttdTestCase):
