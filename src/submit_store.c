@@ -2338,72 +2338,45 @@ remember_lookups(struct submit_store *st)
 		remember_item(st, &st->items[i]);
 }
 
-/* Add id to a, unless it is there (a group's entries share most rows). */
+/* The distinct ids of the installs or builds the items link. */
 static void
-ids_add(struct sql_array *a, const char **seen, size_t *n, const char *id)
+link_ids(struct submit_store *st, struct sql_array *a)
 {
-	size_t i;
-
-	for (i = 0; i < *n; i++) {
-		if (strcmp(seen[i], id) == 0)
-			return;
-	}
-	seen[(*n)++] = id;
-	sql_array_add(a, id, strlen(id));
-}
-
-/*
- * A column of the check that fails it (division by zero) unless every
- * id of the array exists in table: a known row may have been deleted by
- * hand since it was read, and not every link has a foreign key.
- */
-static void
-add_ids_exist(struct stmt *s, const char *table, const char *id_col,
-    struct sql_array *ids)
-{
-	strbuf_addf(&s->q.sql,
-	    ", (SELECT count(*) FROM unnest($%d::integer[]) AS k(id) WHERE"
-	    " 1 / (SELECT count(*) FROM ONLY %s t WHERE t.%s = k.id) = 1)",
-	    sql_array_param(&s->q, ids), table, id_col);
-}
-
-/* The ids of one kind of known row every item links. */
-static void
-known_ids(struct submit_store *st, enum norm_kind kind, struct sql_array *a,
-    const char **seen)
-{
-	size_t i, n = 0;
+	const char **seen = xcalloc(st->nitems, sizeof *seen);
+	size_t i, j, n = 0;
 
 	sql_array_setup(a);
 	for (i = 0; i < st->nitems; i++) {
-		const struct store_item *it = &st->items[i];
+		const char *id = link_id(
+		    st->phase, item_entry(st, &st->items[i]));
 
-		if (kind == NK__COUNT) /* The linked install or build. */
-			ids_add(a, seen, &n,
-			    link_id(st->phase, item_entry(st, it)));
-		else if (!it->es.missing[kind] &&
-		    norm_wanted(item_entry(st, it), kind))
-			ids_add(a, seen, &n, it->es.norm_id[kind]);
+		for (j = 0; j < n && strcmp(seen[j], id) != 0; j++)
+			;
+		if (j == n) {
+			seen[n++] = id;
+			sql_array_add(a, id, strlen(id));
+		}
 	}
+	free(seen);
 }
 
 /*
  * Without the lookups, nothing has had PostgreSQL read the timestamps
- * and durations, or seen that the known rows still exist: the first
- * statement of the transaction does both, so that a refused value or a
- * row deleted since fails it before anything is written (the group then
- * runs the lookups, which name a bad value or a missing build).  The
- * text depends only on the phase.
+ * and durations, or seen that the linked builds (or installs) still
+ * exist: the first statement of the transaction does both, so that a
+ * refused value or a build deleted since fails it before anything is
+ * written (the group then runs the lookups, which name a bad value or a
+ * missing build).  A build is checked here because a result's link to
+ * it has no foreign key; the other known rows have one, which fails the
+ * results' insert should an operator have deleted one.
  */
 static void
 add_known_check(struct submit_store *st)
 {
 	struct stmt *s = stmt_add(st, ROLE_CHECK, 0);
-	const struct phase_link *l;
 	struct sql_array t, d, a;
-	const char **seen = xcalloc(
-	    st->nitems + st->end_sub - st->first_sub, sizeof *seen);
-	size_t i, n = 0;
+	size_t i;
+	int p;
 
 	sql_array_setup(&t);
 	sql_array_setup(&d);
@@ -2420,24 +2393,16 @@ add_known_check(struct submit_store *st)
 	    "SELECT $%d::text[]::timestamp[] IS NULL,"
 	    " $%d::text[]::interval[] IS NULL",
 	    sql_array_param(&s->q, &t), sql_array_param(&s->q, &d));
-	sql_array_setup(&a);
-	for (i = st->first_sub; i < st->end_sub; i++)
-		ids_add(&a, seen, &n, st->subs[i].submit_id);
-	add_ids_exist(s, "submit", "submit_id", &a);
-	if (phase_copies(st->phase) != NULL) {
-		known_ids(st, NK__COUNT, &a, seen);
-		add_ids_exist(s,
-		    st->phase == SUBMIT_PHASE_BUILD ? "mpi_install" :
-						      "test_build",
-		    link_key(st->phase), &a);
-	}
-	for (l = phase_links(st->phase); l->kind != NK__COUNT; l++) {
-		if (l->kind == NK_PERFORMANCE) /* Never known. */
-			continue;
-		known_ids(st, l->kind, &a, seen);
-		add_ids_exist(s, norms[l->kind].table, norms[l->kind].id, &a);
-	}
-	free(seen);
+	if (phase_copies(st->phase) == NULL)
+		return;
+	/* Division by zero unless every distinct id is found. */
+	link_ids(st, &a);
+	p = sql_array_param(&s->q, &a);
+	strbuf_addf(&s->q.sql,
+	    ", (SELECT 1 / (count(*) = cardinality($%d::integer[]))::integer"
+	    " FROM ONLY %s WHERE %s = ANY($%d::integer[]))",
+	    p, st->phase == SUBMIT_PHASE_BUILD ? "mpi_install" : "test_build",
+	    link_key(st->phase), p);
 }
 
 /*
