@@ -61,6 +61,9 @@ pkgs=(yajl libcrypt libpq libevent)
 	echo '#define PACKAGE_VERSION "fuzz"'
 	if pkg-config --exists apr-util-1 apr-1; then
 		echo "#define HAVE_APR_UTIL 1"
+		# auth.c loads them with dlopen() (configure.ac).
+		echo '#define APR_SONAME "libapr-1.so.0"'
+		echo '#define APRUTIL_SONAME "libaprutil-1.so.0"'
 	fi
 } >"$work/build/config.h"
 if pkg-config --exists apr-util-1 apr-1; then

@@ -2338,45 +2338,107 @@ remember_lookups(struct submit_store *st)
 		remember_item(st, &st->items[i]);
 }
 
-/* The distinct ids of the installs or builds the items link. */
+/* Add id to a unless seen (n of them) has it: a group's entries share
+ * most rows. */
 static void
-link_ids(struct submit_store *st, struct sql_array *a)
+ids_add(struct sql_array *a, const char **seen, size_t *n, const char *id)
 {
-	const char **seen = xcalloc(st->nitems, sizeof *seen);
-	size_t i, j, n = 0;
+	size_t i;
+
+	for (i = 0; i < *n; i++) {
+		if (strcmp(seen[i], id) == 0)
+			return;
+	}
+	seen[(*n)++] = id;
+	sql_array_add(a, id, strlen(id));
+}
+
+/* The distinct ids of the rows of kind the items link (NK__COUNT: the
+ * install or build), each known from the cache. */
+static void
+known_ids(struct submit_store *st, enum norm_kind kind, const char **seen,
+    struct sql_array *a)
+{
+	size_t i, n = 0;
 
 	sql_array_setup(a);
 	for (i = 0; i < st->nitems; i++) {
-		const char *id = link_id(
-		    st->phase, item_entry(st, &st->items[i]));
+		const struct store_item *it = &st->items[i];
+		const struct submit_entry *e = item_entry(st, it);
 
-		for (j = 0; j < n && strcmp(seen[j], id) != 0; j++)
-			;
-		if (j == n) {
-			seen[n++] = id;
-			sql_array_add(a, id, strlen(id));
-		}
+		if (kind == NK__COUNT)
+			ids_add(a, seen, &n, link_id(st->phase, e));
+		else if (!it->es.missing[kind] && norm_wanted(e, kind))
+			ids_add(a, seen, &n, it->es.norm_id[kind]);
+	}
+}
+
+/*
+ * A column of the check that divides by zero unless every id of a is a
+ * row of table.  The array is read through a sub-select, as set_col's
+ * are, so that one generic plan serves every length: planned anew for
+ * each execution, the check cost load 1 a fifth of its rate.
+ */
+static void
+add_ids_exist(
+    struct stmt *s, const char *table, const char *id_col, struct sql_array *a)
+{
+	int p = sql_array_param(&s->q, a);
+
+	strbuf_addf(&s->q.sql,
+	    ", (SELECT 1 / (count(*) = cardinality((SELECT $%d::integer[])))"
+	    "::integer FROM ONLY %s WHERE %s = ANY((SELECT"
+	    " $%d::integer[])::integer[]))",
+	    p, table, id_col, p);
+}
+
+/* Every known row the group links: its submit rows, its builds (or
+ * installs), its normalised rows. */
+static void
+add_known_rows_exist(struct submit_store *st, struct stmt *s)
+{
+	const char **seen = xcalloc(
+	    st->nitems + st->end_sub - st->first_sub, sizeof *seen);
+	const struct phase_link *l;
+	struct sql_array a;
+	size_t i, n = 0;
+
+	sql_array_setup(&a);
+	for (i = st->first_sub; i < st->end_sub; i++)
+		ids_add(&a, seen, &n, st->subs[i].submit_id);
+	add_ids_exist(s, "submit", "submit_id", &a);
+	if (phase_copies(st->phase) != NULL) {
+		known_ids(st, NK__COUNT, seen, &a);
+		add_ids_exist(s,
+		    st->phase == SUBMIT_PHASE_BUILD ? "mpi_install" :
+						      "test_build",
+		    link_key(st->phase), &a);
+	}
+	for (l = phase_links(st->phase); l->kind != NK__COUNT; l++) {
+		if (l->kind == NK_PERFORMANCE) /* Never known. */
+			continue;
+		known_ids(st, l->kind, seen, &a);
+		add_ids_exist(s, norms[l->kind].table, norms[l->kind].id, &a);
 	}
 	free(seen);
 }
 
 /*
  * Without the lookups, nothing has had PostgreSQL read the timestamps
- * and durations, or seen that the linked builds (or installs) still
- * exist: the first statement of the transaction does both, so that a
- * refused value or a build deleted since fails it before anything is
- * written (the group then runs the lookups, which name a bad value or a
- * missing build).  A build is checked here because a result's link to
- * it has no foreign key; the other known rows have one, which fails the
- * results' insert should an operator have deleted one.
+ * and durations, or seen that the known rows still exist (an operator
+ * may delete rows, and a result's link to its build has no foreign
+ * key): the first statement of the transaction does both, so that a
+ * refused value or a row deleted since fails it before anything is
+ * written or a sequence value taken (the group then runs the lookups,
+ * which name a bad value or a missing build).  One index scan per
+ * table; the text depends only on the phase.
  */
 static void
 add_known_check(struct submit_store *st)
 {
 	struct stmt *s = stmt_add(st, ROLE_CHECK, 0);
-	struct sql_array t, d, a;
+	struct sql_array t, d;
 	size_t i;
-	int p;
 
 	sql_array_setup(&t);
 	sql_array_setup(&d);
@@ -2393,16 +2455,7 @@ add_known_check(struct submit_store *st)
 	    "SELECT $%d::text[]::timestamp[] IS NULL,"
 	    " $%d::text[]::interval[] IS NULL",
 	    sql_array_param(&s->q, &t), sql_array_param(&s->q, &d));
-	if (phase_copies(st->phase) == NULL)
-		return;
-	/* Division by zero unless every distinct id is found. */
-	link_ids(st, &a);
-	p = sql_array_param(&s->q, &a);
-	strbuf_addf(&s->q.sql,
-	    ", (SELECT 1 / (count(*) = cardinality($%d::integer[]))::integer"
-	    " FROM ONLY %s WHERE %s = ANY($%d::integer[]))",
-	    p, st->phase == SUBMIT_PHASE_BUILD ? "mpi_install" : "test_build",
-	    link_key(st->phase), p);
+	add_known_rows_exist(st, s);
 }
 
 /*
@@ -2420,7 +2473,10 @@ store_begin(struct submit_store *st)
 	for (i = st->first_sub; i < st->end_sub; i++)
 		st->subs[i].submit_id[0] = '\0';
 	store_make_items(st);
-	st->known_rows = !st->lookups_only && store_from_cache(st);
+	/* Without entries no statement would see the submit row: look it
+	 * up, so that a row deleted by hand is not answered as stored. */
+	st->known_rows = !st->lookups_only && st->nitems > 0 &&
+	    store_from_cache(st);
 	if (st->known_rows) {
 		store_write(st);
 		return;

@@ -32,13 +32,14 @@ class KnownRows(h.MttdTestCase):
     def run_entry(self, name, **kw):
         return h.run_entry(self.build_id, test_name=name, **kw)
 
-    def stored(self, entries, one_trip):
+    def stored(self, entries, one_trip, **meta):
         """Submit the entries; assert whether the lookups were skipped;
         return the ids."""
         mark = self.mttd.log_mark()
-        _, ids = self.submit_ok("Test Run", entries)
+        _, ids = self.submit_ok("Test Run", entries, **meta)
         log = self.mttd.log_since(mark)
         self.assertEqual(ONE_TRIP in log, one_trip, log)
+        self.assertNotIn(FELL_BACK, log)
         return ids
 
     def warm(self, tag, **kw):
@@ -189,10 +190,10 @@ class KnownRows(h.MttdTestCase):
             "kr_gone_4", description="kr doomed")])
         log = self.mttd.log_since(mark)
         self.assertIn(FELL_BACK, log)
-        # The results' insert failed its foreign key, after taking a
-        # sequence value (doc/todo.md).
-        self.assertIn("[23503]", log)
-        self.assertEqual(run_id, last + 2)
+        # The trip's first statement found the row gone (division by
+        # zero) before any insert took a sequence value.
+        self.assertIn("division by zero [22012]", log)
+        self.assertEqual(run_id, last + 1)
         self.assertEqual(self.sql1(
             "SELECT d.description, d.description_id > %s FROM test_run r"
             " JOIN description d USING (description_id) WHERE"
@@ -239,6 +240,41 @@ class KnownRows(h.MttdTestCase):
             self.snapshot(h.ID_SEQUENCES + ["test_names_test_name_id_seq"]),
             before)
 
+    def test_empty_submission_looks_its_submit_row_up(self):
+        # With no entries no statement would see a deleted submit row:
+        # such a submission always looks its row up.
+        empty = {"hostname": "kr-empty.example.org"}
+        sid, _ = self.submit_ok("Test Run", [], **empty)
+        self.submit_ok("Test Run", [], **empty)
+        self.submit_ok("Test Run", [], submit_id=sid)
+        self.sql("DELETE FROM submit WHERE submit_id = %d" % sid)
+        again, _ = self.submit_ok("Test Run", [], **empty)
+        self.assertGreater(again, sid)
+        self.assertEqual(self.sql1(
+            "SELECT count(*) FROM submit WHERE submit_id = %d" % again),
+            ["1"])
+        self.assertRefused(self.mttd.submit("Test Run", [], submit_id=sid),
+                           ["submit_id"])
+
+    def test_deleted_named_submit_row_is_refused_without_an_id(self):
+        sid, _ = self.submit_ok("Test Run", [self.run_entry(
+            "kr_n1", description="kr named")],
+            hostname="kr-named.example.org")
+        # The first created the description; the second reads it and the
+        # named row; the third is one trip.
+        for i in (2, 3):
+            self.stored([self.run_entry("kr_n%d" % i,
+                                        description="kr named")],
+                        i == 3, submit_id=sid)
+        self.sql("DELETE FROM test_run WHERE submit_id = %d;"
+                 " DELETE FROM submit WHERE submit_id = %d" % (sid, sid))
+        before = self.snapshot()
+        mark = self.mttd.log_mark()
+        resp = self.mttd.submit("Test Run", [self.run_entry(
+            "kr_n5", description="kr named")], submit_id=sid)
+        self.assertRefused(resp, ["submit_id"])
+        self.assertIn("division by zero [22012]", self.mttd.log_since(mark))
+        self.assertEqual(self.snapshot(), before)
 
 if __name__ == "__main__":
     h.main()
