@@ -5,8 +5,9 @@
  * row's identity), so that a submission whose rows are all known can be
  * stored in one round trip instead of two (doc/design.md, "Storing a
  * submission").  Rows are never deleted by mttd; should an operator
- * delete one, the store step fails on its foreign key, the cache is
- * cleared and the submission is stored the slow way.
+ * delete one, the store step's first statement finds it gone before
+ * anything is written, the cache is cleared and the submission is
+ * stored the slow way.
  *
  * One cache per process, bounded in entries and bytes; when full it is
  * emptied and fills again from the next lookups.  Nothing is allocated
