@@ -123,12 +123,13 @@ static apr_status_t (*apr_validate)(const char *password, const char *hash);
 /* A function of a loaded library, or NULL (dlsym's void * cannot be
  * assigned to a function pointer in ISO C; copying its bytes can). */
 static void
-apr_symbol(void *lib, const char *name, void *fn_ptr, size_t size)
+apr_symbol(
+    void *lib, const char *soname, const char *name, void *fn_ptr, size_t size)
 {
 	void *sym = dlsym(lib, name);
 
 	if (sym == NULL)
-		log_warn("htpasswd: %s has no %s", APRUTIL_SONAME, name);
+		log_warn("htpasswd: %s has no %s", soname, name);
 	memcpy(fn_ptr, &sym, size);
 }
 
@@ -154,10 +155,10 @@ auth_apr_load(void)
 		    dlerror());
 		return false;
 	}
-	apr_symbol(apr, "apr_initialize", &init, sizeof init);
-	apr_symbol(apr, "apr_terminate", &term, sizeof term);
-	apr_symbol(aprutil, "apr_password_validate", &apr_validate,
-	    sizeof apr_validate);
+	apr_symbol(apr, APR_SONAME, "apr_initialize", &init, sizeof init);
+	apr_symbol(apr, APR_SONAME, "apr_terminate", &term, sizeof term);
+	apr_symbol(aprutil, APRUTIL_SONAME, "apr_password_validate",
+	    &apr_validate, sizeof apr_validate);
 	if (init == NULL || term == NULL || apr_validate == NULL ||
 	    init() != APR_SUCCESS)
 		return false;

@@ -80,6 +80,13 @@ row_cache_put(const char *key, size_t klen, const char *value)
 
 	if (klen > ROW_CACHE_KEY_MAX)
 		return;
+	/* The lookups of every two-trip store put back what they read:
+	 * most puts find the same value there already. */
+	if (slots != NULL) {
+		i = slot_of(key, klen, hash);
+		if (slots[i] != NULL && strcmp(slots[i]->value, value) == 0)
+			return;
+	}
 	e = entry_new(key, klen, hash, value);
 	if (slots != NULL &&
 	    (entries >= ROW_CACHE_ENTRIES_MAX ||

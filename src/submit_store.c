@@ -2075,6 +2075,8 @@ cache_key_add(struct strbuf *k, const char *v, size_t len)
 	strbuf_add(k, v, len);
 }
 
+/* The key builders below write into k, emptied first. */
+
 /* A submission's submit row: by the id it named, or by its identity. */
 static void
 submit_cache_key(const struct store_sub *sub, struct strbuf *k)
@@ -2084,6 +2086,7 @@ submit_cache_key(const struct store_sub *sub, struct strbuf *k)
 		r->mtt_client_version };
 	size_t i;
 
+	k->len = 0;
 	if (r->submit_id > 0) {
 		strbuf_adds(k, "submit named|");
 		cache_key_add(
@@ -2103,6 +2106,7 @@ link_cache_key(const struct submit_store *st, const struct submit_entry *e,
 {
 	const char *id = link_id(st->phase, e);
 
+	k->len = 0;
 	strbuf_addf(k, "%s|", link_key(st->phase));
 	cache_key_add(k, id, strlen(id));
 }
@@ -2118,6 +2122,7 @@ norm_cache_key(const struct store_item *it, const struct submit_entry *e,
 	size_t len;
 	int c;
 
+	k->len = 0;
 	strbuf_addf(k, "%s|", def->table);
 	for (c = 0; c < def->ncols; c++) {
 		v = norm_col_value(&it->es, e, &def->cols[c], &len);
@@ -2132,10 +2137,9 @@ cache_get(const struct strbuf *k)
 }
 
 static void
-cache_put(struct strbuf *k, const char *value)
+cache_put(const struct strbuf *k, const char *value)
 {
 	row_cache_put(k->data, k->len, value);
-	k->len = 0;
 }
 
 /* The linked row's ids to copy, from "id,id,...". */
@@ -2174,7 +2178,6 @@ norm_from_cache(struct store_item *it, const struct submit_entry *e,
 	}
 	if (kind == NK_PERFORMANCE) /* Made per entry: always looked up. */
 		return false;
-	k->len = 0;
 	norm_cache_key(it, e, kind, k);
 	id = cache_get(k);
 	if (id == NULL) {
@@ -2261,7 +2264,6 @@ store_from_cache(struct submit_store *st)
 	for (i = st->first_sub; ok && i < st->end_sub; i++) {
 		struct store_sub *sub = &st->subs[i];
 
-		k.len = 0;
 		submit_cache_key(sub, &k);
 		ok = submit_from_text(sub, cache_get(&k));
 	}

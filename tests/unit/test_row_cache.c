@@ -29,6 +29,9 @@ row_cache_finds_exact_keys(void)
 	row_cache_put("k\0x", 3, "9");
 	CHECK(strcmp(row_cache_get("k\0x", 3), "9") == 0,
 	    "a put replaces the value");
+	row_cache_put("k\0x", 3, "9");
+	CHECK(strcmp(row_cache_get("k\0x", 3), "9") == 0,
+	    "a put of the same value keeps it");
 	CHECK(
 	    row_cache_count() == 2, "count is %zu, want 2", row_cache_count());
 	row_cache_clear();
