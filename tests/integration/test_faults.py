@@ -8,8 +8,10 @@ with the id it was answered, none answered an error is there at all, one
 left without an answer is there at most once, and mttd (or its restart)
 serves again."""
 
+import datetime
 import http.client
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -23,6 +25,24 @@ CLIENTS = 6
 LOAD_S = 1.5  # Of load before and after each fault.
 QUERY_TIMEOUT_S = 3
 CONNECT_TIMEOUT_S = 2
+RECONNECT_S = 1  # mttd's delay between connects while the database is down.
+SLACK_S = 0.3  # Timer and scheduling slack on a busy machine.
+STATE_LINE = re.compile(
+    r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) \[\d+\] DEBUG "
+    r"db_conn_set_state: db conn (\d+): (\w+) -> (\w+)$")
+
+
+def conn_states(log_text):
+    """[(epoch seconds, conn, old state, new state)] from mttd's debug log
+    (local time, as mttd writes it)."""
+    out = []
+    for line in log_text.splitlines():
+        m = STATE_LINE.match(line)
+        if m:
+            t = datetime.datetime.strptime(
+                m.group(1), "%Y-%m-%d %H:%M:%S.%f").timestamp()
+            out.append((t, int(m.group(2)), m.group(3), m.group(4)))
+    return out
 
 
 class Load:
@@ -160,6 +180,38 @@ class Faults(h.MttdTestCase):
             time.sleep(0.05)
         self.fail("mttd did not serve again within %.0f s" % within)
 
+    def assertReconnectedPromptly(self, back, served):
+        """The database answered again at `back`; mttd served at `served`.
+        Served within 2.5 s: mttd was connecting or was due to within a
+        second.  Later only if the database was slow to take connections
+        after it came back (seen on a busy CI machine): then every
+        connection of the pool must have tried again at most RECONNECT_S
+        after each failed try, and mttd must have served at once after the
+        first connect that succeeded."""
+        if served - back < 2.5:
+            return
+        events = conn_states(self.mttd.log_text())
+        report = "served %.2f s after the database was back; pool:\n%s" % (
+            served - back, "\n".join(
+                "%+.3f conn %d %s -> %s" % (t - back, c, old, new)
+                for t, c, old, new in events if t > back - 6 and
+                {old, new} & {"connecting", "down"}))
+        ups = [t for t, _, old, new in events
+               if t >= back and old == "connecting" and new == "idle"]
+        self.assertTrue(ups, report)
+        self.assertLess(served - ups[0], RECONNECT_S, report)
+        down_since = {}  # conn -> when it went down (or back, if earlier)
+        for t, conn, old, new in events:
+            if t > ups[0]:
+                break
+            if new == "down":
+                down_since[conn] = max(t, back)
+            elif old == "down" and conn in down_since:
+                self.assertLess(t - down_since.pop(conn),
+                                RECONNECT_S + SLACK_S, report)
+        for conn, since in down_since.items():  # still waiting at ups[0]
+            self.assertLess(ups[0] - since, RECONNECT_S + SLACK_S, report)
+
     def test_postgres_restart(self):
         load = Load(self.mttd, self.build, "pgrestart").start()
         self.addCleanup(load.finish)
@@ -182,7 +234,7 @@ class Faults(h.MttdTestCase):
         load.finish()
         self.assertGreater(ok_before, 0)
         self.assertGreater(load.count("ok"), ok_before)
-        self.assertLess(served - back, 2.5)
+        self.assertReconnectedPromptly(back, served)
         self.assertEqual(self.mttd.http("GET", "/status").field("database"),
                          "up")
         self.assertAccounted(load)
@@ -242,7 +294,7 @@ class Faults(h.MttdTestCase):
         served = self.wait_serving(self.mttd, 10)
         # A connect in progress when it resumed finishes then; else the
         # next try, at most 1 s later.
-        self.assertLess(served - resumed, 2.5)
+        self.assertReconnectedPromptly(resumed, served)
         time.sleep(LOAD_S)
         load.finish()
         self.assertGreater(ok_before, 0)
