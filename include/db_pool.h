@@ -33,6 +33,8 @@ struct db_pool_params {
 	int connect_timeout_s; /* Longest connect before trying again. */
 	int query_timeout_s;   /* Longest silence while an answer is due,
 				* then the connection counts as lost; 0: none. */
+	int idle_check_s;      /* Seconds without a request after which an
+				* idle connection is checked; 0: never. */
 	int long_max;	       /* Connections long holders may have; 0: all. */
 	/*
 	 * Have the server check, while a statement runs, that the client is
@@ -99,9 +101,9 @@ struct db_pool *db_pool_new(
 void db_pool_free(struct db_pool *pool);
 
 /*
- * New bounds from params (max_waiting, wait_timeout_s, connect_timeout_s
- * and query_timeout_s; the rest is ignored), for waits, connects and
- * batches started from now on.
+ * New bounds from params (max_waiting, wait_timeout_s, connect_timeout_s,
+ * query_timeout_s and idle_check_s; the rest is ignored), for waits,
+ * connects, batches and checks started from now on.
  */
 void db_pool_set_limits(
     struct db_pool *pool, const struct db_pool_params *params);

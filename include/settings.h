@@ -55,6 +55,7 @@ struct settings {
 	int read_port;		 /* 0: port. */
 	int connect_timeout_s;	 /* Longest connect to the database. */
 	int query_timeout_s;	 /* Longest silence mid-query; 0: none. */
+	int idle_check_s;	 /* Check an idle connection; 0: never. */
 
 	/* [auth] */
 	char *htpasswd_file; /* Absolute, or NULL: proxy mode. */

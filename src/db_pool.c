@@ -166,6 +166,9 @@ struct db_pool {
 	int wait_timeout_s;
 	int connect_timeout_s; /* Longest connect. */
 	int query_timeout_s;   /* Longest silence mid-batch; 0: none. */
+	int idle_check_s;      /* Check an idle connection this often; 0: no. */
+	struct event *idle_check_ev;
+	bool lent_since_check; /* A request used the pool since the last tick. */
 	int long_max;	       /* Connections streams may hold at once. */
 	bool check_client;     /* See db_pool_params. */
 	int long_held;	       /* Held by streams now. */
@@ -431,6 +434,7 @@ static void
 db_conn_lend(struct db_conn *c, bool is_long)
 {
 	db_conn_set_state(c, DBC_LENT);
+	c->pool->lent_since_check = true;
 	c->held = true;
 	c->held_long = is_long;
 	if (is_long)
@@ -532,6 +536,14 @@ db_pool_set_limits(struct db_pool *p, const struct db_pool_params *params)
 	p->wait_timeout_s = params->wait_timeout_s;
 	p->connect_timeout_s = params->connect_timeout_s;
 	p->query_timeout_s = params->query_timeout_s;
+	if (p->idle_check_s != params->idle_check_s) {
+		struct timeval tv = { params->idle_check_s, 0 };
+
+		p->idle_check_s = params->idle_check_s;
+		evtimer_del(p->idle_check_ev);
+		if (p->idle_check_s > 0)
+			evtimer_add(p->idle_check_ev, &tv);
+	}
 }
 
 struct db_wait *
@@ -802,6 +814,20 @@ db_conn_check_done_cb(const struct db_result *res, void *arg)
 	db_conn_reset_done_cb(res, arg);
 }
 
+/* Take idle c for a statement that must be answered within connect_timeout. */
+static void
+db_conn_check(struct db_conn *c, const char *why)
+{
+	struct db_batch *b = db_batch_new();
+
+	TAILQ_REMOVE(&c->pool->idle, c, idle_entry);
+	db_batch_add(b, "SELECT 1", 0, NULL, NULL);
+	c->checking = true;
+	db_conn_start(c, b, db_conn_check_done_cb, c, DBC_RESETTING);
+	if (c->state == DBC_RESETTING)
+		db_conn_arm_deadline(c, c->pool->connect_timeout_s, why);
+}
+
 /*
  * One connection went silent: the database may be frozen or cut off, and
  * then so are the idle connections, each of which would hold the next
@@ -815,19 +841,34 @@ static void
 db_pool_check_idle(struct db_pool *p)
 {
 	struct db_conn *c;
-	struct db_batch *b;
 
-	while ((c = TAILQ_FIRST(&p->idle)) != NULL) {
-		TAILQ_REMOVE(&p->idle, c, idle_entry);
-		b = db_batch_new();
-		db_batch_add(b, "SELECT 1", 0, NULL, NULL);
-		c->checking = true;
-		db_conn_start(c, b, db_conn_check_done_cb, c, DBC_RESETTING);
-		if (c->state == DBC_RESETTING)
-			db_conn_arm_deadline(c, p->connect_timeout_s,
-			    "to a check made because another connection went"
-			    " silent (connect_timeout)");
+	while ((c = TAILQ_FIRST(&p->idle)) != NULL)
+		db_conn_check(c,
+		    "to a check made because another connection went"
+		    " silent (connect_timeout)");
+}
+
+/*
+ * Every idle_check seconds without a request on the pool, the connection
+ * idle longest is checked: a database that froze, or a network that
+ * drops packets without a word, is then found (and /status says "down")
+ * without a request having to meet it.  A check that goes unanswered
+ * checks the other idle connections too.  Under traffic the requests
+ * find such a database themselves.
+ */
+static void
+db_pool_idle_check_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct db_pool *p = arg;
+	struct db_conn *c = TAILQ_FIRST(&p->idle);
+
+	if (!p->lent_since_check && c != NULL) {
+		log_debug("db conn %d: idle check", c->index);
+		db_conn_check(c,
+		    "to the check of an idle connection (idle_check,"
+		    " connect_timeout)");
 	}
+	p->lent_since_check = false;
 }
 
 /*
@@ -849,11 +890,14 @@ db_conn_deadline_cb(evutil_socket_t fd, short what, void *arg)
 	if (c->state == DBC_CONNECTING) {
 		db_conn_lost(c, why);
 	} else if (c->state == DBC_BUSY || c->state == DBC_RESETTING) {
-		/* A check that goes unanswered is the database being down. */
+		/*
+		 * A check that goes unanswered is the database being down;
+		 * the other idle connections are checked (those a silent
+		 * batch had checked are no longer idle).
+		 */
 		c->dropped_silent = !was_check;
 		db_conn_fail_batch(c, why);
-		if (!was_check)
-			db_pool_check_idle(c->pool);
+		db_pool_check_idle(c->pool);
 	}
 }
 
@@ -1192,6 +1236,8 @@ db_pool_new(struct event_base *base, const struct db_pool_params *params)
 	int i;
 
 	p->base = base;
+	p->idle_check_ev = event_new(
+	    base, -1, EV_PERSIST, db_pool_idle_check_cb, p);
 	p->host = xstrdup(params->host);
 	p->port = xasprintf("%d", params->port);
 	p->dbname = xstrdup(params->dbname);
@@ -1238,6 +1284,7 @@ db_pool_free(struct db_pool *p)
 		return;
 	while ((w = TAILQ_FIRST(&p->waits)) != NULL)
 		db_wait_cancel(w);
+	event_free(p->idle_check_ev);
 	for (i = 0; i < p->size; i++) {
 		struct db_conn *c = &p->conns[i];
 

@@ -295,6 +295,7 @@ pool_params(const struct settings *s, struct db_pool_params *p)
 	p->wait_timeout_s = s->db_wait_timeout_s;
 	p->connect_timeout_s = s->connect_timeout_s;
 	p->query_timeout_s = s->query_timeout_s;
+	p->idle_check_s = s->idle_check_s;
 	p->long_max = s->stream_share > 0 ? s->stream_share :
 					    (s->pool_size + 1) / 2;
 	p->check_client = false; /* Known once the server is. */

@@ -154,6 +154,12 @@ static const struct settings_option settings_options[] = {
 	    "Seconds the database may stay silent while an answer is due;"
 	    " then the connection is dropped as lost and its requests get"
 	    " 503.  0: wait forever." },
+	{ "pg_v3", "idle_check", SETTINGS_INT, "30", SETTINGS_OFF(idle_check_s),
+	    0, 86400, true,
+	    "Seconds without a request after which an idle database"
+	    " connection is checked (it must answer within connect_timeout),"
+	    " so a database that froze is found, and /status says so, before"
+	    " a request meets it.  0: never." },
 	{ "auth", "htpasswd_file", SETTINGS_PATH, NULL,
 	    SETTINGS_OFF(htpasswd_file), 0, 0, true,
 	    "htpasswd file for Basic credentials; empty: trust a proxy's user." },

@@ -109,11 +109,60 @@ class Load:
         return sum(1 for o in self.outcomes.values() if o[0] == kind)
 
 
-class Faults(h.MttdTestCase):
+class DatabaseFaults:
+    """What the fault tests do to PostgreSQL and how they watch mttd."""
 
+    def wait_serving(self, mttd, within):
+        deadline = time.time() + within
+        while time.time() < deadline:
+            try:
+                resp = mttd.http("POST", "/serial", {"serial": "x"},
+                                 timeout=2)
+                if resp.status == 200:
+                    return time.time()
+            except (OSError, http.client.HTTPException):
+                pass
+            time.sleep(0.05)
+        self.fail("mttd did not serve again within %.0f s" % within)
+
+    def postgres_pids(self):
+        """The postmaster and every process it started."""
+        with open(os.path.join(self.pg.dir, "data", "postmaster.pid")) as f:
+            main = int(f.readline())
+        out = subprocess.run(["pgrep", "-P", str(main)], check=False,
+                             capture_output=True, text=True).stdout
+        return [main] + [int(pid) for pid in out.split()]
+
+    def wait_pool_connected(self, size=4, within=10):
+        """Until every connection of the pool is connected (after a fault
+        mttd serves once one is)."""
+        deadline = time.time() + within
+        while time.time() < deadline:
+            last = {}
+            for _, conn, _, new in conn_states(self.mttd.log_text()):
+                last[conn] = new
+            if len(last) == size and not (
+                    set(last.values()) & {"down", "connecting"}):
+                return
+            time.sleep(0.05)
+        self.fail("the pool did not connect again within %.0f s" % within)
+
+    def wait_status(self, want, within):
+        deadline = time.time() + within
+        while time.time() < deadline:
+            if self.mttd.http("GET", "/status").field("database") == want:
+                return time.time()
+            time.sleep(0.05)
+        self.fail("/status did not say %r within %.0f s" % (want, within))
+
+
+class Faults(DatabaseFaults, h.MttdTestCase):
+
+    # No idle checks here: the tests below time what requests find.
     MTTD = {"server": {"drain_timeout": "10"},
             "pg": {"query_timeout": str(QUERY_TIMEOUT_S),
-                   "connect_timeout": str(CONNECT_TIMEOUT_S)}}
+                   "connect_timeout": str(CONNECT_TIMEOUT_S),
+                   "idle_check": "0"}}
 
     @classmethod
     def setUpClass(cls):
@@ -166,19 +215,6 @@ class Faults(h.MttdTestCase):
         # Nothing stored that no client sent.
         self.assertEqual(set(stored) - set(load.outcomes), set())
         self.assertEqual(max(len(v) for v in stored.values()), 1)
-
-    def wait_serving(self, mttd, within):
-        deadline = time.time() + within
-        while time.time() < deadline:
-            try:
-                resp = mttd.http("POST", "/serial", {"serial": "x"},
-                                 timeout=2)
-                if resp.status == 200:
-                    return time.time()
-            except (OSError, http.client.HTTPException):
-                pass
-            time.sleep(0.05)
-        self.fail("mttd did not serve again within %.0f s" % within)
 
     def assertReconnectedPromptly(self, back, served):
         """The database answered again at `back`; mttd served at `served`.
@@ -238,22 +274,6 @@ class Faults(h.MttdTestCase):
         self.assertEqual(self.mttd.http("GET", "/status").field("database"),
                          "up")
         self.assertAccounted(load)
-
-    def postgres_pids(self):
-        """The postmaster and every process it started."""
-        with open(os.path.join(self.pg.dir, "data", "postmaster.pid")) as f:
-            main = int(f.readline())
-        out = subprocess.run(["pgrep", "-P", str(main)], check=False,
-                             capture_output=True, text=True).stdout
-        return [main] + [int(pid) for pid in out.split()]
-
-    def wait_status(self, want, within):
-        deadline = time.time() + within
-        while time.time() < deadline:
-            if self.mttd.http("GET", "/status").field("database") == want:
-                return time.time()
-            time.sleep(0.05)
-        self.fail("/status did not say %r within %.0f s" % (want, within))
 
     def test_postgres_frozen(self):
         """A database that keeps its connections open but says nothing
@@ -458,6 +478,120 @@ class Faults(h.MttdTestCase):
                          load.count("ok"))
         self.mttd.start()
         self.wait_serving(self.mttd, 10)
+
+
+class IdleCheck(DatabaseFaults, h.MttdTestCase):
+    """[pg_v3] idle_check: a pool no request used for idle_check seconds
+    checks its longest-idle connection, so a database that froze unused
+    is found (and /status says so) before a request meets it."""
+
+    IDLE_CHECK_S = 1
+    MTTD = {"pg": {"query_timeout": str(QUERY_TIMEOUT_S),
+                   "connect_timeout": str(CONNECT_TIMEOUT_S),
+                   "idle_check": str(IDLE_CHECK_S)}}
+
+    def checks_since(self, mark):
+        return re.findall(r"db conn (\d+): idle check$",
+                          self.mttd.log_since(mark), re.M)
+
+    def set_idle_check(self, value, was):
+        with open(self.mttd.conf) as f:
+            text = f.read()
+        old = "idle_check = %d\n" % was
+        self.assertIn(old, text)
+        with open(self.mttd.conf, "w") as f:
+            f.write(text.replace(old, "idle_check = %s\n" % value))
+        mark = self.mttd.log_mark()
+        self.mttd.proc.send_signal(signal.SIGHUP)
+        self.assertIsNotNone(self.mttd.wait_log(
+            r"SIGHUP: configuration in force", mark))
+
+    def test_healthy_idle_pool_is_checked_in_turn(self):
+        """Idle, one connection a second is checked, the longest-idle
+        first (all four in turn); nothing is dropped and requests go on."""
+        self.wait_pool_connected()
+        mark = self.mttd.log_mark()
+        # One period may have seen the last test's request: 5 ticks at
+        # least, 4 checks at least.
+        time.sleep(5 * self.IDLE_CHECK_S + 0.6)
+        checks = self.checks_since(mark)
+        self.assertGreaterEqual(len(checks), 4, checks)
+        self.assertEqual(set(checks[:4]), {"0", "1", "2", "3"}, checks)
+        log = self.mttd.log_since(mark)
+        self.assertNotIn("ERROR", log)
+        self.assertNotRegex(log, r"-> (down|connecting)")
+        self.assertEqual(self.mttd.http("GET", "/status").field("database"),
+                         "up")
+        self.mttd.must_submit("Test Run", [h.run_entry(
+            self.build, test_name="idle-healthy")])
+
+    def test_no_check_while_requests_use_the_pool(self):
+        mark = None
+        end = time.time() + 3 * self.IDLE_CHECK_S
+        while time.time() < end:
+            resp = self.mttd.http("POST", "/serial", {"serial": "x"})
+            self.assertEqual(resp.status, 200, resp)
+            if mark is None:  # After a request: every period has one.
+                mark = self.mttd.log_mark()
+            time.sleep(0.2)
+        self.assertEqual(self.checks_since(mark), [])
+
+    def test_frozen_while_idle_is_found_without_a_request(self):
+        """No request meets the frozen database (GET /status reads no
+        database): the idle check goes unanswered within connect_timeout,
+        the other idle connections are checked and dropped, /status says
+        down, and a request then gets 503 at once."""
+        pids = self.postgres_pids()
+        mark = self.mttd.log_mark()
+        try:
+            for pid in pids:
+                os.kill(pid, signal.SIGSTOP)
+            frozen = time.time()
+            # The first check within two periods (one may have seen a
+            # request), unanswered connect_timeout later; the others are
+            # then checked, and dropped connect_timeout after that.
+            down = self.wait_status(
+                "down", 2 * self.IDLE_CHECK_S + 2 * CONNECT_TIMEOUT_S + 3)
+            self.assertGreaterEqual(down - frozen,
+                                    2 * CONNECT_TIMEOUT_S - 0.3)
+            log = self.mttd.log_since(mark)
+            self.assertIn("no answer from the database in %d s to the check"
+                          " of an idle connection (idle_check,"
+                          " connect_timeout)" % CONNECT_TIMEOUT_S, log)
+            self.assertNotIn("query_timeout", log)
+            self.assertNotIn("POST", log)
+            start = time.time()
+            resp = self.mttd.http("POST", "/serial", {"serial": "x"},
+                                  timeout=5)
+            self.assertEqual(resp.status, 503, resp)
+            self.assertEqual(resp.header("Retry-After"), "1")
+            self.assertEqual(resp.field("status_message"),
+                             "the database is unreachable; try again later")
+            self.assertLess(time.time() - start, 1.0)
+        finally:
+            for pid in pids:
+                os.kill(pid, signal.SIGCONT)
+        self.wait_serving(self.mttd, 10)
+        self.assertEqual(self.mttd.http("GET", "/status").field("database"),
+                         "up")
+
+    def test_reload_to_zero_stops_the_checks(self):
+        self.set_idle_check(0, self.IDLE_CHECK_S)
+        mark = self.mttd.log_mark()
+        time.sleep(3 * self.IDLE_CHECK_S)
+        self.assertEqual(self.checks_since(mark), [])
+        self.set_idle_check(self.IDLE_CHECK_S, 0)
+        mark = self.mttd.log_mark()
+        time.sleep(2 * self.IDLE_CHECK_S + 0.6)
+        self.assertGreaterEqual(len(self.checks_since(mark)), 1)
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        _, (cls.install,) = cls.mttd.must_submit(
+            "MPI Install", [h.install_entry(mpi_version="idle")])
+        _, (cls.build,) = cls.mttd.must_submit(
+            "Test Build", [h.build_entry(cls.install)])
 
 
 if __name__ == "__main__":

@@ -157,6 +157,7 @@ settings_check_defaults(const struct settings *s)
 	CU_ASSERT_EQUAL(s->pool_size, 4);
 	CU_ASSERT_EQUAL(s->connect_timeout_s, 10);
 	CU_ASSERT_EQUAL(s->query_timeout_s, 120);
+	CU_ASSERT_EQUAL(s->idle_check_s, 30);
 	CU_ASSERT_PTR_NULL(s->htpasswd_file);
 	CU_ASSERT_STRING_EQUAL(s->realm, "mtt");
 }
@@ -252,7 +253,7 @@ settings_sample_config_names_every_key(void)
 		    man_page_has_key(cunit_srcpath("doc/mttd.conf.5"), key));
 		keys++;
 	}
-	CU_ASSERT_EQUAL(keys, 36);
+	CU_ASSERT_EQUAL(keys, 37);
 	free(text);
 }
 
@@ -320,6 +321,7 @@ static const char every_key_conf[] =
     "read_port = 5433\n"
     "connect_timeout = 3600\n"
     "query_timeout = 0\n"
+    "idle_check = 86400\n"
     "\n"
     "[auth]\n"
     "htpasswd_file = ../etc/htpasswd\n"
@@ -366,6 +368,7 @@ settings_parses_every_key(void)
 	CU_ASSERT_EQUAL(s.read_port, 5433);
 	CU_ASSERT_EQUAL(s.connect_timeout_s, 3600);
 	CU_ASSERT_EQUAL(s.query_timeout_s, 0);
+	CU_ASSERT_EQUAL(s.idle_check_s, 86400);
 	snprintf(want, sizeof want, "%s/../etc/htpasswd", test_dir);
 	CU_ASSERT_STRING_EQUAL(s.htpasswd_file, want);
 	CU_ASSERT_STRING_EQUAL(s.realm, "MTT results");
@@ -564,6 +567,9 @@ settings_checks_int_ranges(void)
 		{ "pg_v3", "query_timeout", "-1", -1 },
 		{ "pg_v3", "query_timeout", "86400", 0 },
 		{ "pg_v3", "query_timeout", "86401", -1 },
+		{ "pg_v3", "idle_check", "-1", -1 },
+		{ "pg_v3", "idle_check", "0", 0 },
+		{ "pg_v3", "idle_check", "86401", -1 },
 	};
 	struct settings s;
 	size_t i;
