@@ -316,6 +316,14 @@ supervisor_turn(struct supervisor *sv)
 	}
 }
 
+/* In a forked worker: the table of workers is the supervisor's, not its. */
+static void
+supervisor_become_worker(struct supervisor *sv)
+{
+	free(sv->workers);
+	sv->workers = NULL;
+}
+
 void
 supervisor_run(
     struct settings *s, void (*started)(int port), void (*reload)(void))
@@ -327,8 +335,10 @@ supervisor_run(
 	sv.reload = reload;
 	log_info("supervisor %ld: starting %d workers on port %d",
 	    (long)getpid(), sv.nworkers, s->socket_port);
-	if (supervisor_start_due(&sv))
+	if (supervisor_start_due(&sv)) {
+		supervisor_become_worker(&sv);
 		return;
+	}
 	rc = supervisor_wait_ready(&sv);
 	if (rc < 0) {
 		log_info(
@@ -345,7 +355,9 @@ supervisor_run(
 		started(s->socket_port);
 	for (;;) {
 		supervisor_turn(&sv);
-		if (!sv.stopping && supervisor_start_due(&sv))
+		if (!sv.stopping && supervisor_start_due(&sv)) {
+			supervisor_become_worker(&sv);
 			return;
+		}
 	}
 }

@@ -311,6 +311,28 @@ class Cli(unittest.TestCase):
             ["pgrep", "-f", path], capture_output=True).returncode, 0,
             "a worker outlived its supervisor")
 
+    def test_workers_that_cannot_reach_the_database_stop_all(self):
+        """Both workers die at start-up (nothing listens on the database
+        port): the supervisor exits 1 and says why, and nothing is left
+        unfreed (a sanitizer build reports a leak on stderr)."""
+        closed = socket.socket()
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        closed.close()
+        text = self.good_text().replace(
+            "port = %d\npool_size = 4\n" % self.pg.port,
+            "port = %d\npool_size = 4\n" % port).replace(
+            "[server]\n", "[server]\nworkers = 2\n").replace(
+            "htpasswd_file = htpasswd", "htpasswd_file = refused.htpasswd")
+        self.write("refused.htpasswd", "")
+        path = self.write("refused-workers.conf", text)
+        rc, out, err = self.mttd("-c", path, "-f", timeout=30)
+        self.assertEqual(rc, 1, err)
+        self.assertIn("a worker did not start; stopping", err)
+        self.assertIn("cannot connect to database", err)
+        self.assertIn("port %d failed: Connection refused" % port, err)
+        self.assertNotIn("Sanitizer", err)
+
     def sigterm_during_start_up(self, proxy_and_path, message):
         proxy, path = proxy_and_path
         proc = subprocess.Popen([h.MTTD_BIN, "-c", path, "-f"],
