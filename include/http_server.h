@@ -37,12 +37,14 @@ struct http_server {
 };
 
 /*
- * Listen on the configured address.  The caller keeps base, settings,
- * the pools and auth alive until http_server_free.  Returns the server,
- * or NULL with *cause set (the caller frees it).
+ * Listen on listen_fd, a listening socket a service manager passed
+ * (listen_socket.h), or when it is -1 on the configured address.  The
+ * caller keeps base, settings, the pools and auth alive until
+ * http_server_free.  Returns the server, or NULL with *cause set (the
+ * caller frees it).
  */
 struct http_server *http_server_new(struct event_base *base,
-    const struct settings *settings, struct db_pool *pool,
+    const struct settings *settings, int listen_fd, struct db_pool *pool,
     struct db_pool *read_pool, struct auth *auth, char **cause)
     __attribute__((warn_unused_result));
 

@@ -20,9 +20,11 @@
  * SIGHUP it calls reload() (if not NULL), which may update s for the
  * workers it starts later, before passing the signal on.  A port
  * of 0 is resolved here first, so that every worker binds the same one.
+ * With a listening socket a service manager passed (listen_port > 0, the
+ * port it listens on), the workers share it and nothing is bound here.
  */
-void supervisor_run(
-    struct settings *s, void (*started)(int port), void (*reload)(void));
+void supervisor_run(struct settings *s, int listen_port,
+    void (*started)(int port), void (*reload)(void));
 
 /* In a worker: it listens now (the supervisor waits for each one). */
 void supervisor_worker_ready(void);

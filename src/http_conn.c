@@ -66,6 +66,7 @@ struct http_conn {
 	int own_status;	  /* Code of libevent's own answer, or 0. */
 	size_t own_bytes; /* Its bytes so far. */
 	long own_ms;	  /* When it began, in ms of the request. */
+	bool used;	  /* A request was read from it. */
 	bool drain_admit; /* Its request was on its way when draining began. */
 	bool drain_counted; /* ...and the drain waits for it to arrive. */
 	http_conn_close_cb close_cb;
@@ -850,13 +851,17 @@ http_conns_drain(struct http_conns *c, void (*cb)(void *arg), void *arg)
 	/*
 	 * Collected first: freeing one changes the table.  A request whose
 	 * bytes are arriving, or wait in the kernel, was on its way: it is
-	 * served; the next one on its connection is not.
+	 * served; the next one on its connection is not.  So is the first
+	 * request of a connection that has carried none yet: its client
+	 * connected to send it, and the real MTT client never retries.
+	 * Only connections kept alive after an answer are closed.
 	 */
+	http_conns_adopt_pending(c);
 	idle = xcalloc((size_t)c->open + 1, sizeof *idle);
 	for (i = 0; i < c->nbuckets; i++) {
 		for (conn = c->buckets[i]; conn != NULL; conn = conn->next) {
 			if (conn->state == HTTP_CONN_IDLE &&
-			    http_conn_unread(conn) == 0)
+			    http_conn_unread(conn) == 0 && conn->used)
 				idle[n++] = conn;
 			else if (conn->state == HTTP_CONN_IDLE ||
 			    conn->state == HTTP_CONN_READING) {
@@ -947,6 +952,7 @@ http_conns_request_read(struct http_conns *c, struct evhttp_connection *evcon)
 	if (conn == NULL)
 		return;
 	evtimer_del(conn->timer);
+	conn->used = true;
 	http_conn_set_state(conn, HTTP_CONN_HANDLING);
 	http_conn_answer_clock(conn, true);
 	http_conn_drain_done(conn, false);

@@ -156,8 +156,8 @@ http_server_apply_settings(struct http_server *s)
 
 struct http_server *
 http_server_new(struct event_base *base, const struct settings *settings,
-    struct db_pool *pool, struct db_pool *read_pool, struct auth *auth,
-    char **cause)
+    int listen_fd, struct db_pool *pool, struct db_pool *read_pool,
+    struct auth *auth, char **cause)
 {
 	struct http_server *s = xcalloc(1, sizeof *s);
 
@@ -175,11 +175,24 @@ http_server_new(struct event_base *base, const struct settings *settings,
 		EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
 		EVHTTP_REQ_PATCH);
 	evhttp_set_gencb(s->http, http_server_request_cb, s);
-	if (settings->workers > 1)
+	/*
+	 * A passed socket is shared by every worker as it is: each closes
+	 * its copy when it drains, and the service manager's copy keeps the
+	 * connections that arrive meanwhile queued for the next mttd.
+	 */
+	if (listen_fd >= 0)
+		s->bound = evhttp_accept_socket_with_handle(s->http, listen_fd);
+	else if (settings->workers > 1)
 		s->bound = http_server_bind_shared(s);
 	else
 		s->bound = evhttp_bind_socket_with_handle(s->http,
 		    settings->socket_host, (ev_uint16_t)settings->socket_port);
+	if (s->bound == NULL && listen_fd >= 0) {
+		*cause = xstrdup("cannot accept connections on the socket"
+				 " passed by the service manager");
+		http_server_free(s);
+		return NULL;
+	}
 	if (s->bound == NULL) {
 		*cause = xasprintf("cannot listen on %s:%d (address in use, or"
 				   " not an address of this host)",

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <netdb.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -27,6 +28,7 @@
 #include "db_catalog.h"
 #include "db_pool.h"
 #include "http_server.h"
+#include "listen_socket.h"
 #include "log.h"
 #include "row_cache.h"
 #include "settings.h"
@@ -57,6 +59,7 @@ struct mttd {
 	struct db_pool *pool;
 	struct db_pool *read_pool; /* A replica's, or NULL. */
 	struct http_server *server;
+	int listen_fd; /* A socket the service manager passed, or -1. */
 	struct event *sig_term, *sig_int, *sig_hup;
 	int stop_signals;	    /* TERM/INT seen so far. */
 	char config_file[PATH_MAX]; /* Absolute: SIGHUP reads it from "/". */
@@ -698,6 +701,39 @@ supervisor_reload_cb(void)
 		log_info("SIGHUP: the supervisor's configuration is in force");
 }
 
+/* The port of the socket the service manager passed, or 0 for none. */
+static int
+listen_port(const struct mttd *m)
+{
+	char host[NI_MAXHOST];
+	int port;
+
+	if (m->listen_fd < 0)
+		return 0;
+	if ((port = listen_socket_address(m->listen_fd, host, sizeof host)) < 0)
+		die("the socket passed by the service manager: %s",
+		    strerror(errno));
+	return port;
+}
+
+/* Where mttd listens, for its start-up line. */
+static void
+log_listening(const struct mttd *m)
+{
+	char host[NI_MAXHOST];
+
+	if (m->listen_fd < 0) {
+		log_info("listening on %s:%d%s", m->settings.socket_host,
+		    m->server->port, m->settings.url_prefix);
+		return;
+	}
+	if (listen_socket_address(m->listen_fd, host, sizeof host) < 0)
+		snprintf(host, sizeof host, "?");
+	log_info("listening on %s:%d%s, a socket passed by the service manager"
+		 " (socket_host and socket_port are not used)",
+	    host, m->server->port, m->settings.url_prefix);
+}
+
 /*
  * [server] workers > 1: this process becomes their supervisor and never
  * returns from here; each worker goes on, its start-up told to the
@@ -709,8 +745,8 @@ run_workers(struct mttd *m)
 	if (m->settings.workers <= 1)
 		return;
 	supervised = m;
-	supervisor_run(
-	    &m->settings, supervisor_started_cb, supervisor_reload_cb);
+	supervisor_run(&m->settings, listen_port(m), supervisor_started_cb,
+	    supervisor_reload_cb);
 	if (startup_pipe >= 0)
 		close(startup_pipe);
 	startup_pipe = -1;
@@ -798,6 +834,10 @@ main(int argc, char **argv)
 	load_settings(&m, &o);
 	if (o.check_config)
 		return check_config(&m, &o);
+	/* Before any fork: LISTEN_PID names this process. */
+	if ((m.listen_fd = listen_socket_inherited(&cause)) ==
+	    LISTEN_SOCKET_BAD)
+		die("%s", cause);
 	if (!o.foreground)
 		go_background(&m);
 	setup_logging(&m, &o);
@@ -813,13 +853,12 @@ main(int argc, char **argv)
 	log_versions(&m);
 	m.auth = load_htpasswd(&m.settings);
 	open_database(&m);
-	m.server = http_server_new(m.base, &m.settings, m.pool,
+	m.server = http_server_new(m.base, &m.settings, m.listen_fd, m.pool,
 	    m.read_pool ? m.read_pool : m.pool, m.auth, &cause);
 	if (m.server == NULL)
 		die("%s", cause);
 	setup_signals(&m);
-	log_info("listening on %s:%d%s", m.settings.socket_host, m.server->port,
-	    m.settings.url_prefix);
+	log_listening(&m);
 	if (supervisor_is_worker()) {
 		supervisor_worker_ready();
 	} else {

@@ -45,6 +45,7 @@ struct supervisor {
 	int nworkers;
 	int ready[2];	/* Workers write a byte here once they listen. */
 	int probe;	/* Holds a port chosen for socket_port 0, or -1. */
+	int port;	/* The port the workers listen on. */
 	sigset_t sigs;	/* What the supervisor waits for, blocked. */
 	sigset_t saved; /* The mask workers get back. */
 	void (*reload)(void);
@@ -243,7 +244,7 @@ supervisor_stop(struct supervisor *sv, int sig)
 }
 
 static void
-supervisor_setup(struct supervisor *sv, struct settings *s)
+supervisor_setup(struct supervisor *sv, struct settings *s, int listen_port)
 {
 	int flags;
 
@@ -252,8 +253,9 @@ supervisor_setup(struct supervisor *sv, struct settings *s)
 	sv->nworkers = s->workers;
 	sv->workers = xcalloc((size_t)sv->nworkers, sizeof *sv->workers);
 	sv->probe = -1;
-	if (s->socket_port == 0)
+	if (listen_port <= 0 && s->socket_port == 0)
 		supervisor_reserve_port(sv);
+	sv->port = listen_port > 0 ? listen_port : s->socket_port;
 	if (pipe2(sv->ready, O_CLOEXEC) != 0) {
 		log_crit("cannot make a pipe: %s", strerror(errno));
 		exit(1);
@@ -325,16 +327,16 @@ supervisor_become_worker(struct supervisor *sv)
 }
 
 void
-supervisor_run(
-    struct settings *s, void (*started)(int port), void (*reload)(void))
+supervisor_run(struct settings *s, int listen_port, void (*started)(int port),
+    void (*reload)(void))
 {
 	struct supervisor sv;
 	int rc;
 
-	supervisor_setup(&sv, s);
+	supervisor_setup(&sv, s, listen_port);
 	sv.reload = reload;
 	log_info("supervisor %ld: starting %d workers on port %d",
-	    (long)getpid(), sv.nworkers, s->socket_port);
+	    (long)getpid(), sv.nworkers, sv.port);
 	if (supervisor_start_due(&sv)) {
 		supervisor_become_worker(&sv);
 		return;
@@ -352,7 +354,7 @@ supervisor_run(
 		exit(1);
 	}
 	if (started != NULL)
-		started(s->socket_port);
+		started(sv.port);
 	for (;;) {
 		supervisor_turn(&sv);
 		if (!sv.stopping && supervisor_start_due(&sv)) {

@@ -509,6 +509,9 @@ class Mttd:
         self.extra_env = env or {}
         self.credentials = credentials or (USER, PASSWORD)
         self.extra_args = []  # More command-line arguments.
+        # A listening socket to pass as a service manager does (systemd
+        # socket activation: fd 3, LISTEN_FDS=1, LISTEN_PID), or None.
+        self.listen_socket = None
         self.proc = None
         self.port = None
         self.dir = None
@@ -557,18 +560,31 @@ class Mttd:
         env = subprocess_env({"MTTD_PORT_FILE": port_file,
                               "TZ": "America/St_Johns"})
         env.update(self.extra_env)
+        argv = [MTTD_BIN, "-c", self.conf, "-f"] + self.extra_args
+        passed = {}
+        if self.listen_socket is not None:
+            argv, passed = self.passing_socket(argv, env)
         log = open(self.log_path, "wb")
         try:
             self.proc = subprocess.Popen(
-                [MTTD_BIN, "-c", self.conf, "-f"] + self.extra_args,
-                stdin=subprocess.DEVNULL,
+                argv, stdin=subprocess.DEVNULL,
                 stdout=log, stderr=subprocess.STDOUT, env=env,
-                cwd=self.cwd or self.dir)
+                cwd=self.cwd or self.dir, **passed)
         finally:
             log.close()
         _live_servers.append(self)
         self.port = self._wait_port(port_file)
         return self
+
+    def passing_socket(self, argv, env, fds="1"):
+        """argv and Popen arguments that start mttd with listen_socket as
+        its fd 3, as systemd does: sh puts its own pid (which exec keeps)
+        in LISTEN_PID."""
+        fd = self.listen_socket.fileno()
+        env["LISTEN_FDS"] = fds
+        return (["/bin/sh", "-c", 'LISTEN_PID=$$ exec "$0" "$@"'] + argv,
+                {"pass_fds": (3,),
+                 "preexec_fn": lambda: os.dup2(fd, 3) if fd != 3 else None})
 
     def _wait_port(self, port_file):
         deadline = time.time() + PORT_FILE_WAIT_S

@@ -281,6 +281,50 @@ class DrainUpload(h.MttdTestCase):
         self.mttd.start()
 
 
+    def read_all(self, s):
+        out = b""
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            out += chunk
+        return out
+
+    def test_3_connection_opened_before_the_signal_is_served(self):
+        """A client connected just before SIGTERM and sends its request
+        after it: the request is served (Connection: close), since the
+        real MTT client never retries.  A connection kept alive after an
+        answer is closed at once instead."""
+        fresh = socket.create_connection(("127.0.0.1", self.mttd.port),
+                                         timeout=20)
+        kept = self.mttd.connection()
+        self.assertEqual(self.mttd.http("GET", "/", conn=kept).status, 200)
+        time.sleep(0.2)  # Both adopted, the kept one idle again.
+        mark = self.mttd.log_mark()
+        self.mttd.proc.send_signal(signal.SIGTERM)
+        self.assertIsNotNone(self.mttd.wait_log(
+            r"draining: closing 1 idle connection\(s\); 1 request\(s\) on"
+            r" their way", mark), self.mttd.log_since(mark))
+        self.assertEqual(self.read_all(kept.sock), b"")
+        kept.close()
+        body = h.to_json(h.submit_body("MPI Install", [h.install_entry(
+            mpi_version="drain-fresh")])).encode()
+        fresh.sendall(self.upload_head(body) + body)
+        resp = h.parse_raw_response(self.read_all(fresh))
+        fresh.close()
+        self.assertEqual(resp.status, 200, resp)
+        self.assertEqual(resp.field("status"), 0)
+        self.assertEqual(resp.header("Connection"), "close")
+        self.assertEqual(self.mttd.proc.wait(15), 0)
+        self.assertEqual(self.sql1("SELECT count(*) FROM mpi_get WHERE"
+                                   " mpi_version = 'drain-fresh'"), ["1"])
+        self.mttd.stop()
+        self.mttd.start()
+
+
 class Workers(h.MttdTestCase):
 
     MTTD = {"server": {"workers": "2"}}
