@@ -74,6 +74,9 @@ struct http_conn {
 	struct http_conn *next; /* In its hash bucket. */
 };
 
+/* During a drain, a new connection's first byte is waited for this long. */
+#define HTTP_CONN_DRAIN_FIRST_BYTE_MS 1000
+
 struct http_conns {
 	struct event_base *base;
 	const struct settings *settings;
@@ -868,6 +871,12 @@ http_conns_drain(struct http_conns *c, void (*cb)(void *arg), void *arg)
 				conn->drain_admit = true;
 				conn->drain_counted = true;
 				c->drain_waiting++;
+				/* A client that connected and says nothing
+				 * holds the exit a second, not idle_timeout. */
+				if (conn->state == HTTP_CONN_IDLE &&
+				    http_conn_unread(conn) == 0)
+					http_conn_arm_ms(conn,
+					    HTTP_CONN_DRAIN_FIRST_BYTE_MS);
 			}
 		}
 	}

@@ -75,19 +75,22 @@ listen_socket_inherited(char **cause)
 	long fds = listen_env_number(getenv("LISTEN_FDS"));
 	const char *fds_text = getenv("LISTEN_FDS");
 	int fd = LISTEN_SOCKET_FD;
-	char *problem;
+	char *problem = NULL;
 
 	/* Meant for another process (a parent's, say): not ours. */
 	if (pid != (long)getpid())
 		return LISTEN_SOCKET_NONE;
+	if (fds != 1)
+		problem = xasprintf("LISTEN_FDS is \"%.32s\": mttd takes"
+				    " exactly one listening socket from its"
+				    " service manager",
+		    fds_text ? fds_text : "");
+	/* Read: no process mttd starts is meant by them. */
 	unsetenv("LISTEN_PID");
 	unsetenv("LISTEN_FDS");
 	unsetenv("LISTEN_FDNAMES");
 	if (fds != 1) {
-		*cause = xasprintf("LISTEN_FDS is \"%s\": mttd takes exactly"
-				   " one listening socket from its service"
-				   " manager",
-		    fds_text ? fds_text : "");
+		*cause = problem;
 		return LISTEN_SOCKET_BAD;
 	}
 	if ((problem = listen_socket_problem(fd)) != NULL) {

@@ -324,6 +324,24 @@ class DrainUpload(h.MttdTestCase):
         self.mttd.stop()
         self.mttd.start()
 
+    def test_4_silent_new_connection_holds_the_exit_a_second(self):
+        """A client that connected and sends nothing is waited for one
+        second (not idle_timeout, 15 s), then closed."""
+        s = socket.create_connection(("127.0.0.1", self.mttd.port),
+                                     timeout=20)
+        self.addCleanup(s.close)
+        time.sleep(0.2)
+        start = time.time()
+        self.mttd.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(self.mttd.proc.wait(15), 0)
+        took = time.time() - start
+        self.assertGreaterEqual(took, 0.9)
+        self.assertLess(took, 3)
+        self.assertEqual(self.read_all(s), b"")
+        self.assertNotIn("giving up", self.mttd.log_text())
+        self.mttd.stop()
+        self.mttd.start()
+
 
 class Workers(h.MttdTestCase):
 
