@@ -16,6 +16,8 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/queue.h>
+#include <sys/time.h>
+#include <time.h>
 
 #include "db_pool.h"
 #include "log.h"
@@ -110,11 +112,15 @@ struct db_conn {
 	const char *silence_what; /* What passing it means, for the log. */
 	bool checking; /* In flight: a check that the database answers. */
 	/*
-	 * Dropped for silence, not refused: the database may only be slow
-	 * (a lock held long), so the connection is made again at once and
-	 * the pool is not called down until a connect fails.
+	 * Dropped while the database may well be there: for silence (it may
+	 * only be slow, a lock held long), or closed by the server after a
+	 * while unused (idle_session_timeout, a terminated backend).  The
+	 * connection is made again at once and the pool is not called down
+	 * until a connect fails.
 	 */
-	bool dropped_silent;
+	bool retry_at_once;
+	time_t up_since;       /* When it connected. */
+	char server_said[160]; /* The server's last message while idle. */
 	struct event *fail_ev; /* Reports a batch that could not start. */
 	/*
 	 * Lent to a request, from acquire to release, whatever the state: a
@@ -166,12 +172,12 @@ struct db_pool {
 	int wait_timeout_s;
 	int connect_timeout_s; /* Longest connect. */
 	int query_timeout_s;   /* Longest silence mid-batch; 0: none. */
-	int idle_check_s;      /* Check an idle connection this often; 0: no. */
+	int idle_check_s;      /* Check after this long unused; 0: never. */
 	struct event *idle_check_ev;
-	bool lent_since_check; /* A request used the pool since the last tick. */
-	int long_max;	       /* Connections streams may hold at once. */
-	bool check_client;     /* See db_pool_params. */
-	int long_held;	       /* Held by streams now. */
+	struct timeval last_lent; /* When a request last took a connection. */
+	int long_max;		  /* Connections streams may hold at once. */
+	bool check_client;	  /* See db_pool_params. */
+	int long_held;		  /* Held by streams now. */
 	struct db_conn *conns;
 	int up; /* Connections connected. */
 	/*
@@ -313,30 +319,29 @@ db_conn_forget_prepared(struct db_conn *c)
 	c->replan_at = DB_REPLAN_FIRST;
 }
 
-/* When to connect again: at once after a drop for silence. */
+/* When to connect again: at once after a drop for silence or by the server. */
 static struct timeval
 db_conn_reconnect_delay(const struct db_conn *c)
 {
-	struct timeval tv = { c->dropped_silent ? 0 : DB_RECONNECT_DELAY_S, 0 };
+	struct timeval tv = { c->retry_at_once ? 0 : DB_RECONNECT_DELAY_S, 0 };
 
 	return tv;
 }
 
 /* Drop the connection and try again after a delay. */
 static void
-db_conn_lost(struct db_conn *c, const char *why)
+db_conn_drop(struct db_conn *c)
 {
 	struct timeval tv = db_conn_reconnect_delay(c);
 	bool was_up = c->state != DBC_CONNECTING && c->state != DBC_DOWN;
 
-	log_error("db conn %d: %s", c->index, why);
 	c->checking = false;
 	db_conn_unwatch(c);
 	if (c->state == DBC_IDLE)
 		TAILQ_REMOVE(&c->pool->idle, c, idle_entry);
 	if (was_up)
 		c->pool->up--;
-	if (c->pool->up == 0 && !c->dropped_silent)
+	if (c->pool->up == 0 && !c->retry_at_once)
 		db_pool_fail_waits(c->pool);
 	PQfinish(c->pg);
 	c->pg = NULL;
@@ -347,9 +352,26 @@ db_conn_lost(struct db_conn *c, const char *why)
 }
 
 static void
+db_conn_lost(struct db_conn *c, const char *why)
+{
+	log_error("db conn %d: %s", c->index, why);
+	db_conn_drop(c);
+}
+
+/*
+ * A notice, or what the server says while no statement runs (the FATAL
+ * before it closes an idle session), which libpq hands here too: kept,
+ * as the reason should the connection then close.
+ */
+static void
 db_notice_cb(void *arg, const char *message)
 {
+	struct db_conn *c = arg;
+	size_t n = strcspn(message, "\n");
+
 	log_debug("postgres notice: %s", message);
+	snprintf(
+	    c->server_said, sizeof c->server_said, "%.*s", (int)n, message);
 }
 
 /* Start a non-blocking connect; PQconnectPoll continues it. */
@@ -372,7 +394,7 @@ db_conn_connect(struct db_conn *c)
 		"60", "10", "3" };
 
 	db_security_params(keys, values, 11, p->sslmode, p->gssencmode);
-	c->dropped_silent = false; /* A connect that fails counts. */
+	c->retry_at_once = false; /* A connect that fails counts. */
 	c->pg = PQconnectStartParams(keys, values, 0);
 	if (c->pg == NULL || PQstatus(c->pg) == CONNECTION_BAD) {
 		c->state = DBC_CONNECTING;
@@ -380,7 +402,8 @@ db_conn_connect(struct db_conn *c)
 		    c, c->pg ? PQerrorMessage(c->pg) : "out of memory");
 		return;
 	}
-	PQsetNoticeProcessor(c->pg, db_notice_cb, NULL);
+	c->server_said[0] = '\0';
+	PQsetNoticeProcessor(c->pg, db_notice_cb, c);
 	db_conn_set_state(c, DBC_CONNECTING);
 	db_conn_watch(c, true);
 	/* libpq's own connect_timeout holds only for blocking connects. */
@@ -412,6 +435,7 @@ db_conn_poll_connect(struct db_conn *c)
 		return;
 	}
 	c->pool->reachable = true;
+	c->up_since = time(NULL);
 	if (c->pool->up++ == 0)
 		log_info("database is up (%s:%s/%s)", c->pool->host,
 		    c->pool->port, c->pool->dbname);
@@ -434,7 +458,7 @@ static void
 db_conn_lend(struct db_conn *c, bool is_long)
 {
 	db_conn_set_state(c, DBC_LENT);
-	c->pool->lent_since_check = true;
+	event_base_gettimeofday_cached(c->pool->base, &c->pool->last_lent);
 	c->held = true;
 	c->held_long = is_long;
 	if (is_long)
@@ -529,6 +553,9 @@ db_pool_acquire_kind(
 	return w;
 }
 
+static void db_pool_arm_idle_check(
+    struct db_pool *p, const struct timeval *from);
+
 void
 db_pool_set_limits(struct db_pool *p, const struct db_pool_params *params)
 {
@@ -536,13 +563,14 @@ db_pool_set_limits(struct db_pool *p, const struct db_pool_params *params)
 	p->wait_timeout_s = params->wait_timeout_s;
 	p->connect_timeout_s = params->connect_timeout_s;
 	p->query_timeout_s = params->query_timeout_s;
-	if (p->idle_check_s != params->idle_check_s) {
-		struct timeval tv = { params->idle_check_s, 0 };
+	/* The period starts again at each reload. */
+	p->idle_check_s = params->idle_check_s;
+	evtimer_del(p->idle_check_ev);
+	if (p->idle_check_s > 0) {
+		struct timeval now;
 
-		p->idle_check_s = params->idle_check_s;
-		evtimer_del(p->idle_check_ev);
-		if (p->idle_check_s > 0)
-			evtimer_add(p->idle_check_ev, &tv);
+		event_base_gettimeofday_cached(p->base, &now);
+		db_pool_arm_idle_check(p, &now);
 	}
 }
 
@@ -848,27 +876,48 @@ db_pool_check_idle(struct db_pool *p)
 		    " silent (connect_timeout)");
 }
 
+/* The next idle check: idle_check seconds after from. */
+static void
+db_pool_arm_idle_check(struct db_pool *p, const struct timeval *from)
+{
+	struct timeval now, due = { p->idle_check_s, 0 }, delay = { 0, 0 };
+
+	event_base_gettimeofday_cached(p->base, &now);
+	timeradd(from, &due, &due);
+	if (timercmp(&due, &now, >))
+		timersub(&due, &now, &delay);
+	evtimer_add(p->idle_check_ev, &delay);
+}
+
 /*
- * Every idle_check seconds without a request on the pool, the connection
- * idle longest is checked: a database that froze, or a network that
- * drops packets without a word, is then found (and /status says "down")
- * without a request having to meet it.  A check that goes unanswered
- * checks the other idle connections too.  Under traffic the requests
- * find such a database themselves.
+ * idle_check seconds after a request last took a connection (or after a
+ * reload), and every idle_check seconds after that while none does, the
+ * connection idle longest is checked: a database that froze, or a
+ * network that drops packets without a word, is then found (and /status
+ * says "down") without a request having to meet it.  A check that goes
+ * unanswered checks the other idle connections too.  Under traffic the
+ * requests find such a database themselves.
  */
 static void
 db_pool_idle_check_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct db_pool *p = arg;
 	struct db_conn *c = TAILQ_FIRST(&p->idle);
+	struct timeval now, unused;
 
-	if (!p->lent_since_check && c != NULL) {
+	event_base_gettimeofday_cached(p->base, &now);
+	timersub(&now, &p->last_lent, &unused);
+	if (unused.tv_sec < p->idle_check_s) {
+		db_pool_arm_idle_check(p, &p->last_lent);
+		return;
+	}
+	if (c != NULL) {
 		log_debug("db conn %d: idle check", c->index);
 		db_conn_check(c,
 		    "to the check of an idle connection (idle_check,"
 		    " connect_timeout)");
 	}
-	p->lent_since_check = false;
+	db_pool_arm_idle_check(p, &now);
 }
 
 /*
@@ -895,10 +944,35 @@ db_conn_deadline_cb(evutil_socket_t fd, short what, void *arg)
 		 * the other idle connections are checked (those a silent
 		 * batch had checked are no longer idle).
 		 */
-		c->dropped_silent = !was_check;
+		c->retry_at_once = !was_check;
 		db_conn_fail_batch(c, why);
 		db_pool_check_idle(c->pool);
 	}
+}
+
+/*
+ * The server closed a connection no statement was using: an idle
+ * session timed out, its backend was terminated, or the server is
+ * shutting down.  Parsing the input hands what it said to
+ * db_notice_cb.  One that was up a second or more is made again at once
+ * (one closed sooner waits the usual second, so a server that closes
+ * every session at once cannot make mttd spin), and
+ * only a connect that fails calls the database down: sessions closed
+ * together by idle_session_timeout are no outage.
+ */
+static void
+db_conn_closed_by_server(struct db_conn *c)
+{
+	PGnotify *n;
+
+	while ((n = PQnotifies(c->pg)) != NULL)
+		PQfreemem(n);
+	c->retry_at_once = time(NULL) - c->up_since >= DB_RECONNECT_DELAY_S;
+	log_warn("db conn %d: closed by the server while unused (%s);"
+		 " connecting again",
+	    c->index,
+	    c->server_said[0] != '\0' ? c->server_said : "no reason given");
+	db_conn_drop(c);
 }
 
 static void
@@ -915,9 +989,9 @@ db_conn_event_cb(evutil_socket_t fd, short what, void *arg)
 		db_conn_io(c, what);
 		break;
 	default:
-		/* Idle or lent: input here means the server went away. */
+		/* Idle or lent: input here means the server is closing it. */
 		if (!PQconsumeInput(c->pg) || PQstatus(c->pg) != CONNECTION_OK)
-			db_conn_lost(c, PQerrorMessage(c->pg));
+			db_conn_closed_by_server(c);
 		else if (what & EV_WRITE)
 			db_conn_watch(c, false);
 		break;
@@ -1236,8 +1310,7 @@ db_pool_new(struct event_base *base, const struct db_pool_params *params)
 	int i;
 
 	p->base = base;
-	p->idle_check_ev = event_new(
-	    base, -1, EV_PERSIST, db_pool_idle_check_cb, p);
+	p->idle_check_ev = evtimer_new(base, db_pool_idle_check_cb, p);
 	p->host = xstrdup(params->host);
 	p->port = xasprintf("%d", params->port);
 	p->dbname = xstrdup(params->dbname);

@@ -547,11 +547,11 @@ class IdleCheck(DatabaseFaults, h.MttdTestCase):
             for pid in pids:
                 os.kill(pid, signal.SIGSTOP)
             frozen = time.time()
-            # The first check within two periods (one may have seen a
-            # request), unanswered connect_timeout later; the others are
-            # then checked, and dropped connect_timeout after that.
+            # The first check within idle_check, unanswered
+            # connect_timeout later; the others are then checked, and
+            # dropped connect_timeout after that.
             down = self.wait_status(
-                "down", 2 * self.IDLE_CHECK_S + 2 * CONNECT_TIMEOUT_S + 3)
+                "down", self.IDLE_CHECK_S + 2 * CONNECT_TIMEOUT_S + 1.5)
             self.assertGreaterEqual(down - frozen,
                                     2 * CONNECT_TIMEOUT_S - 0.3)
             log = self.mttd.log_since(mark)
@@ -575,6 +575,35 @@ class IdleCheck(DatabaseFaults, h.MttdTestCase):
         self.assertEqual(self.mttd.http("GET", "/status").field("database"),
                          "up")
 
+    def test_request_just_after_a_check_delays_the_next_by_a_period(self):
+        """The checks count from the last request: one just after a check
+        moves the next to idle_check after it, not to the tick after
+        that (a freeze is down within idle_check + 2 x connect_timeout
+        of the last request)."""
+        period = 3
+        self.set_idle_check(period, self.IDLE_CHECK_S)
+        self.addCleanup(self.set_idle_check, self.IDLE_CHECK_S, period)
+        self.wait_pool_connected()
+        mark = self.mttd.log_mark()
+        self.assertIsNotNone(self.mttd.wait_log(
+            r"idle check$", mark, timeout=period + 1))
+        time.sleep(0.1)
+        resp = self.mttd.http("POST", "/serial", {"serial": "x"})
+        self.assertEqual(resp.status, 200, resp)
+        pids = self.postgres_pids()
+        try:
+            for pid in pids:
+                os.kill(pid, signal.SIGSTOP)
+            frozen = time.time()
+            down = self.wait_status("down", period + 2 * CONNECT_TIMEOUT_S +
+                                    period)
+            self.assertLess(down - frozen,
+                            period + 2 * CONNECT_TIMEOUT_S + 1.0)
+        finally:
+            for pid in pids:
+                os.kill(pid, signal.SIGCONT)
+        self.wait_serving(self.mttd, 10)
+
     def test_reload_to_zero_stops_the_checks(self):
         self.set_idle_check(0, self.IDLE_CHECK_S)
         mark = self.mttd.log_mark()
@@ -592,6 +621,40 @@ class IdleCheck(DatabaseFaults, h.MttdTestCase):
             "MPI Install", [h.install_entry(mpi_version="idle")])
         _, (cls.build,) = cls.mttd.must_submit(
             "Test Build", [h.build_entry(cls.install)])
+
+
+class ServerClosesIdleSessions(DatabaseFaults, h.MttdTestCase):
+    """PostgreSQL's idle_session_timeout closes every idle connection of
+    the pool at once: no outage.  Each is made again at once, /status
+    stays "up", and the log says why at WARNING."""
+
+    MTTD = {"pg": {"idle_check": "0"}}
+
+    def test_idle_session_timeout_is_no_outage(self):
+        self.sql("ALTER ROLE mtt IN DATABASE %s SET idle_session_timeout"
+                 " = '1500ms'" % self.db)
+        self.addCleanup(self.sql, "ALTER ROLE mtt IN DATABASE %s RESET"
+                        " idle_session_timeout" % self.db)
+        self.mttd.stop()
+        self.mttd.start()  # Its sessions take the setting.
+        self.wait_pool_connected()
+        mark = self.mttd.log_mark()
+        states = []
+        end = time.time() + 4
+        while time.time() < end:
+            states.append(self.mttd.http("GET", "/status").field("database"))
+            time.sleep(0.05)
+        log = self.mttd.log_since(mark)
+        closed = re.findall(
+            r"WARNING db conn \d: closed by the server while unused \(FATAL:"
+            r"  terminating connection due to idle-session timeout\);"
+            r" connecting again", log)
+        self.assertGreaterEqual(len(closed), 4, log)
+        self.assertEqual(set(states), {"up"})
+        self.assertNotIn("ERROR", log)
+        self.assertNotIn("database is down", log)
+        self.assertEqual(self.mttd.http("POST", "/serial",
+                                        {"serial": "x"}).status, 200)
 
 
 if __name__ == "__main__":
