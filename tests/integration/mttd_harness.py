@@ -490,6 +490,40 @@ def submit_body(_phase, entries, **meta):
 # ---------------------------------------------------------------------------
 # mttd.
 
+class ThreadedLoad:
+    """n daemon threads, each running client(i) until stop is set, that
+    note an outcome per test name ((kind, ...), kind "ok", "error" or
+    "no answer").  Call finish from a clean-up too: a failed assertion
+    must not leave them running and the interpreter waiting."""
+
+    def __init__(self, n):
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.outcomes = {}
+        self.threads = [threading.Thread(target=self.client, args=(i,),
+                                         daemon=True) for i in range(n)]
+
+    def client(self, i):
+        raise NotImplementedError
+
+    def start(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def finish(self):
+        self.stop.set()
+        for t in self.threads:
+            t.join(60)
+
+    def note(self, name, outcome):
+        with self.lock:
+            self.outcomes[name] = outcome
+
+    def count(self, kind):
+        return sum(1 for o in self.outcomes.values() if o[0] == kind)
+
+
 class Mttd:
     """One mttd process on its own database and temp folder.
 
@@ -887,6 +921,17 @@ class MttdTestCase(unittest.TestCase):
 
     def sql(self, query):
         return self.pg.psql(query, db=self.db)
+
+    def stored_runs(self, tag):
+        """Test name -> the test_run ids stored for it, for the test names
+        TAG-... that a load submitted."""
+        rows = self.sql("SELECT t.test_name, r.test_run_id FROM test_run r"
+                        " JOIN test_names t USING (test_name_id) WHERE"
+                        " t.test_name LIKE '%s-%%'" % tag)
+        out = {}
+        for name, run_id in rows:
+            out.setdefault(name, []).append(int(run_id))
+        return out
 
     def sql1(self, query):
         """The single row of query."""

@@ -8,6 +8,7 @@ with the id it was answered, none answered an error is there at all, one
 left without an answer is there at most once, and mttd (or its restart)
 serves again."""
 
+import contextlib
 import datetime
 import http.client
 import os
@@ -45,36 +46,16 @@ def conn_states(log_text):
     return out
 
 
-class Load:
+class Load(h.ThreadedLoad):
     """CLIENTS threads submitting single-entry test runs, each with its
-    own test name, on keep-alive connections, until stopped."""
+    own test name, on keep-alive connections, until stopped; outcomes
+    ("ok", id), ("error", answer) or ("no answer", why)."""
 
     def __init__(self, mttd, build_id, tag):
         self.mttd = mttd
         self.build_id = build_id
         self.tag = tag
-        self.stop = threading.Event()
-        self.lock = threading.Lock()
-        self.outcomes = {}  # test name -> ("ok", id) | ("error", why) | ...
-        # Daemon threads, stopped by a clean-up too: a failed assertion
-        # must not leave them running and the interpreter waiting.
-        self.threads = [threading.Thread(target=self.client, args=(i,),
-                                         daemon=True)
-                        for i in range(CLIENTS)]
-
-    def start(self):
-        for t in self.threads:
-            t.start()
-        return self
-
-    def finish(self):
-        self.stop.set()
-        for t in self.threads:
-            t.join(60)
-
-    def note(self, name, outcome):
-        with self.lock:
-            self.outcomes[name] = outcome
+        super().__init__(CLIENTS)
 
     def client(self, i):
         conn, n = None, 0
@@ -105,9 +86,6 @@ class Load:
         if conn is not None:
             conn.close()
 
-    def count(self, kind):
-        return sum(1 for o in self.outcomes.values() if o[0] == kind)
-
 
 class DatabaseFaults:
     """What the fault tests do to PostgreSQL and how they watch mttd."""
@@ -132,6 +110,19 @@ class DatabaseFaults:
         out = subprocess.run(["pgrep", "-P", str(main)], check=False,
                              capture_output=True, text=True).stdout
         return [main] + [int(pid) for pid in out.split()]
+
+    @contextlib.contextmanager
+    def postgres_frozen(self):
+        """Every PostgreSQL process stopped (SIGSTOP: its connections stay
+        open and say nothing) for the block, which gets when it froze."""
+        pids = self.postgres_pids()
+        try:
+            for pid in pids:
+                os.kill(pid, signal.SIGSTOP)
+            yield time.time()
+        finally:
+            for pid in pids:
+                os.kill(pid, signal.SIGCONT)
 
     def wait_pool_connected(self, size=4, within=10):
         """Until every connection of the pool is connected (after a fault
@@ -172,16 +163,6 @@ class Faults(DatabaseFaults, h.MttdTestCase):
         _, (cls.build,) = cls.mttd.must_submit(
             "Test Build", [h.build_entry(cls.install)])
 
-    def stored(self, tag):
-        """test name -> list of test_run ids stored for it."""
-        rows = self.sql("SELECT t.test_name, r.test_run_id FROM test_run r"
-                        " JOIN test_names t USING (test_name_id) WHERE"
-                        " t.test_name LIKE '%s-%%'" % tag)
-        out = {}
-        for name, run_id in rows:
-            out.setdefault(name, []).append(int(run_id))
-        return out
-
     def resubmit(self, load, name):
         """The answer to the same submission sent again."""
         resp = self.mttd.submit("Test Run", [h.run_entry(
@@ -192,7 +173,7 @@ class Faults(DatabaseFaults, h.MttdTestCase):
         return answer["ids"][0]["test_run_id"]
 
     def assertAccounted(self, load):
-        stored = self.stored(load.tag)
+        stored = self.stored_runs(load.tag)
         sys.stderr.write("%s: %d stored; answers: %s\n" % (
             load.tag, sum(len(v) for v in stored.values()),
             {k: load.count(k) for k in ("ok", "error", "no answer")}))
@@ -205,7 +186,7 @@ class Faults(DatabaseFaults, h.MttdTestCase):
                 # it again answers the stored id (or stores it once).
                 self.assertLessEqual(len(ids), 1, (name, outcome))
                 again = self.resubmit(load, name)
-                self.assertEqual(self.stored(load.tag).get(name), [again])
+                self.assertEqual(self.stored_runs(load.tag).get(name), [again])
                 if ids:
                     self.assertEqual(again, ids[0])
             elif outcome[0] == "error":
@@ -285,12 +266,8 @@ class Faults(DatabaseFaults, h.MttdTestCase):
         self.addCleanup(load.finish)
         time.sleep(LOAD_S)
         ok_before = load.count("ok")
-        pids = self.postgres_pids()
         mark = self.mttd.log_mark()
-        try:
-            for pid in pids:
-                os.kill(pid, signal.SIGSTOP)
-            frozen = time.time()
+        with self.postgres_frozen() as frozen:
             # The busy connections are dropped once silent for
             # QUERY_TIMEOUT_S; the idle ones are checked then, and dropped
             # CONNECT_TIMEOUT_S later; none comes back.
@@ -307,9 +284,6 @@ class Faults(DatabaseFaults, h.MttdTestCase):
                 r"no answer from the database in %d s while connecting"
                 r" \(connect_timeout\)" % CONNECT_TIMEOUT_S, mark,
                 timeout=CONNECT_TIMEOUT_S + 3), self.mttd.log_tail())
-        finally:
-            for pid in pids:
-                os.kill(pid, signal.SIGCONT)
         resumed = time.time()
         served = self.wait_serving(self.mttd, 10)
         # A connect in progress when it resumed finishes then; else the
@@ -334,11 +308,8 @@ class Faults(DatabaseFaults, h.MttdTestCase):
         query_timeout; the idle connections are then checked, so the pool
         is known to be down connect_timeout later, not after a
         query_timeout for each of them."""
-        pids = self.postgres_pids()
         entry = h.run_entry(self.build, test_name="frozen-alone")
-        try:
-            for pid in pids:
-                os.kill(pid, signal.SIGSTOP)
+        with self.postgres_frozen():
             start = time.time()
             first = self.mttd.submit("Test Run", [entry])
             took = time.time() - start
@@ -355,18 +326,14 @@ class Faults(DatabaseFaults, h.MttdTestCase):
             self.assertIn("to a check made because another connection"
                           " went silent (connect_timeout)",
                           self.mttd.log_text())
-        finally:
-            for pid in pids:
-                os.kill(pid, signal.SIGCONT)
         self.wait_serving(self.mttd, 10)
         again = self.mttd.must_submit("Test Run", [entry])[1][0]
-        self.assertEqual(self.stored("frozen").get("frozen-alone"), [again])
+        self.assertEqual(self.stored_runs("frozen").get("frozen-alone"), [again])
 
     def test_postgres_frozen_reload_keeps_the_running_limit(self):
         """A batch keeps the silence limit it was sent with: a reload to
         query_timeout = 0 while it waits neither cancels its limit nor
         changes what the answer names."""
-        pids = self.postgres_pids()
         entry = h.run_entry(self.build, test_name="frozen-reload")
         answer = {}
         conf = self.mttd.conf
@@ -374,27 +341,25 @@ class Faults(DatabaseFaults, h.MttdTestCase):
             text = f.read()
         self.assertIn("query_timeout = %d\n" % QUERY_TIMEOUT_S, text)
         try:
-            for pid in pids:
-                os.kill(pid, signal.SIGSTOP)
-            start = time.time()
-            waiter = threading.Thread(target=lambda: answer.update(
-                resp=self.mttd.submit("Test Run", [entry])), daemon=True)
-            waiter.start()
-            time.sleep(1)
-            with open(conf, "w") as f:
-                f.write(text.replace("query_timeout = %d" % QUERY_TIMEOUT_S,
-                                     "query_timeout = 0"))
-            mark = self.mttd.log_mark()
-            self.mttd.proc.send_signal(signal.SIGHUP)
-            self.assertIsNotNone(self.mttd.wait_log(
-                r"SIGHUP: configuration in force", mark))
-            waiter.join(QUERY_TIMEOUT_S + 5)
-            took = time.time() - start
+            with self.postgres_frozen():
+                start = time.time()
+                waiter = threading.Thread(target=lambda: answer.update(
+                    resp=self.mttd.submit("Test Run", [entry])), daemon=True)
+                waiter.start()
+                time.sleep(1)
+                with open(conf, "w") as f:
+                    f.write(text.replace(
+                        "query_timeout = %d" % QUERY_TIMEOUT_S,
+                        "query_timeout = 0"))
+                mark = self.mttd.log_mark()
+                self.mttd.proc.send_signal(signal.SIGHUP)
+                self.assertIsNotNone(self.mttd.wait_log(
+                    r"SIGHUP: configuration in force", mark))
+                waiter.join(QUERY_TIMEOUT_S + 5)
+                took = time.time() - start
         finally:
             with open(conf, "w") as f:
                 f.write(text)
-            for pid in pids:
-                os.kill(pid, signal.SIGCONT)
         mark = self.mttd.log_mark()
         self.mttd.proc.send_signal(signal.SIGHUP)
         self.assertIsNotNone(self.mttd.wait_log(
@@ -473,7 +438,7 @@ class Faults(DatabaseFaults, h.MttdTestCase):
         self.assertGreater(load.count("ok"), 0)
         self.assertAccounted(load)
         # Every request in flight was answered: none stored unanswered.
-        stored = self.stored(load.tag)
+        stored = self.stored_runs(load.tag)
         self.assertEqual(sum(len(v) for v in stored.values()),
                          load.count("ok"))
         self.mttd.start()
@@ -541,12 +506,8 @@ class IdleCheck(DatabaseFaults, h.MttdTestCase):
         database): the idle check goes unanswered within connect_timeout,
         the other idle connections are checked and dropped, /status says
         down, and a request then gets 503 at once."""
-        pids = self.postgres_pids()
         mark = self.mttd.log_mark()
-        try:
-            for pid in pids:
-                os.kill(pid, signal.SIGSTOP)
-            frozen = time.time()
+        with self.postgres_frozen() as frozen:
             # The first check within idle_check, unanswered
             # connect_timeout later; the others are then checked, and
             # dropped connect_timeout after that.
@@ -568,9 +529,6 @@ class IdleCheck(DatabaseFaults, h.MttdTestCase):
             self.assertEqual(resp.field("status_message"),
                              "the database is unreachable; try again later")
             self.assertLess(time.time() - start, 1.0)
-        finally:
-            for pid in pids:
-                os.kill(pid, signal.SIGCONT)
         self.wait_serving(self.mttd, 10)
         self.assertEqual(self.mttd.http("GET", "/status").field("database"),
                          "up")
@@ -590,18 +548,11 @@ class IdleCheck(DatabaseFaults, h.MttdTestCase):
         time.sleep(0.1)
         resp = self.mttd.http("POST", "/serial", {"serial": "x"})
         self.assertEqual(resp.status, 200, resp)
-        pids = self.postgres_pids()
-        try:
-            for pid in pids:
-                os.kill(pid, signal.SIGSTOP)
-            frozen = time.time()
+        with self.postgres_frozen() as frozen:
             down = self.wait_status("down", period + 2 * CONNECT_TIMEOUT_S +
                                     period)
             self.assertLess(down - frozen,
                             period + 2 * CONNECT_TIMEOUT_S + 1.0)
-        finally:
-            for pid in pids:
-                os.kill(pid, signal.SIGCONT)
         self.wait_serving(self.mttd, 10)
 
     def test_reload_to_zero_stops_the_checks(self):

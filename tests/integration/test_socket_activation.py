@@ -16,7 +16,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -47,31 +46,17 @@ def listening_inodes(pid):
     return held & listening
 
 
-class OneConnectionEach:
+class OneConnectionEach(h.ThreadedLoad):
     """CLIENTS threads, each submitting single-entry test runs with a
     test name of their own, one new connection per request and no retry,
-    as the real MTT client does, to a fixed port until stopped."""
+    as the real MTT client does, to a fixed port until stopped; outcomes
+    (kind, id or why, seconds it took)."""
 
     def __init__(self, port, build_id, tag):
         self.port = port
         self.build_id = build_id
         self.tag = tag
-        self.stop = threading.Event()
-        self.lock = threading.Lock()
-        self.outcomes = {}  # test name -> (kind, detail, seconds)
-        self.threads = [threading.Thread(target=self.client, args=(i,),
-                                         daemon=True)
-                        for i in range(CLIENTS)]
-
-    def start(self):
-        for t in self.threads:
-            t.start()
-        return self
-
-    def finish(self):
-        self.stop.set()
-        for t in self.threads:
-            t.join(60)
+        super().__init__(CLIENTS)
 
     def client(self, i):
         n = 0
@@ -99,11 +84,7 @@ class OneConnectionEach:
                 outcome = ("no answer", repr(e))
             finally:
                 conn.close()
-            with self.lock:
-                self.outcomes[name] = outcome + (time.time() - start,)
-
-    def count(self, kind):
-        return sum(1 for o in self.outcomes.values() if o[0] == kind)
+            self.note(name, outcome + (time.time() - start,))
 
 
 class SocketActivation(h.MttdTestCase):
@@ -134,21 +115,12 @@ class SocketActivation(h.MttdTestCase):
         mttd.listen_socket = cls.sock
         return mttd
 
-    def stored(self, tag):
-        rows = self.sql("SELECT t.test_name, r.test_run_id FROM test_run r"
-                        " JOIN test_names t USING (test_name_id) WHERE"
-                        " t.test_name LIKE '%s-%%'" % tag)
-        out = {}
-        for name, run_id in rows:
-            out.setdefault(name, []).append(int(run_id))
-        return out
-
     def assertEveryOneStoredOnce(self, load):
         self.assertEqual(load.count("no answer"), 0, [
             o for o in load.outcomes.values() if o[0] != "ok"][:5])
         self.assertEqual(load.count("error"), 0, [
             o for o in load.outcomes.values() if o[0] != "ok"][:5])
-        stored = self.stored(load.tag)
+        stored = self.stored_runs(load.tag)
         self.assertEqual(
             stored, {name: [o[1]] for name, o in load.outcomes.items()})
 
@@ -218,7 +190,7 @@ class SocketActivation(h.MttdTestCase):
         self.assertLessEqual(len(lost), CLIENTS, lost)
         for o in lost:
             self.assertEqual(o[0], "no answer", o)
-        stored = self.stored("workers")
+        stored = self.stored_runs("workers")
         for name, o in load.outcomes.items():
             if o[0] == "ok":
                 self.assertEqual(stored.get(name), [o[1]], name)
