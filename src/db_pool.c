@@ -113,15 +113,15 @@ struct db_conn {
 	bool checking; /* In flight: a check that the database answers. */
 	/*
 	 * Dropped while the database may well be there: for silence (it may
-	 * only be slow, a lock held long), or closed by the server after a
-	 * while unused (idle_session_timeout, a terminated backend).  The
-	 * connection is made again at once and the pool is not called down
-	 * until a connect fails.
+	 * only be slow, a lock held long), or closed by the server while
+	 * unused (idle_session_timeout, a terminated backend).  Until a
+	 * connect of it fails, its loss does not call the pool down.
 	 */
-	bool retry_at_once;
-	time_t up_since;       /* When it connected. */
-	char server_said[160]; /* The server's last message while idle. */
-	struct event *fail_ev; /* Reports a batch that could not start. */
+	bool keeps_pool_up;
+	bool reconnect_at_once; /* Else a second later. */
+	time_t up_since;	/* When it connected. */
+	char server_said[160];	/* The server's last message while idle. */
+	struct event *fail_ev;	/* Reports a batch that could not start. */
 	/*
 	 * Lent to a request, from acquire to release, whatever the state: a
 	 * held connection that is lost stays down until its holder gives it
@@ -323,7 +323,8 @@ db_conn_forget_prepared(struct db_conn *c)
 static struct timeval
 db_conn_reconnect_delay(const struct db_conn *c)
 {
-	struct timeval tv = { c->retry_at_once ? 0 : DB_RECONNECT_DELAY_S, 0 };
+	struct timeval tv = { c->reconnect_at_once ? 0 : DB_RECONNECT_DELAY_S,
+		0 };
 
 	return tv;
 }
@@ -341,7 +342,7 @@ db_conn_drop(struct db_conn *c)
 		TAILQ_REMOVE(&c->pool->idle, c, idle_entry);
 	if (was_up)
 		c->pool->up--;
-	if (c->pool->up == 0 && !c->retry_at_once)
+	if (c->pool->up == 0 && !c->keeps_pool_up)
 		db_pool_fail_waits(c->pool);
 	PQfinish(c->pg);
 	c->pg = NULL;
@@ -394,7 +395,8 @@ db_conn_connect(struct db_conn *c)
 		"60", "10", "3" };
 
 	db_security_params(keys, values, 11, p->sslmode, p->gssencmode);
-	c->retry_at_once = false; /* A connect that fails counts. */
+	/* A connect that fails counts. */
+	c->keeps_pool_up = c->reconnect_at_once = false;
 	c->pg = PQconnectStartParams(keys, values, 0);
 	if (c->pg == NULL || PQstatus(c->pg) == CONNECTION_BAD) {
 		c->state = DBC_CONNECTING;
@@ -518,12 +520,44 @@ db_wait_cb(evutil_socket_t fd, short what, void *arg)
 	free(w);
 }
 
+static void db_conn_closed_by_server(struct db_conn *c);
+
+/*
+ * An idle connection the server has not closed meanwhile.  Its closing
+ * words (the FATAL of idle_session_timeout) may wait unread when a
+ * request comes in the same loop turn: lent, the connection would fail
+ * the request's statements, which the server never ran.  Costs a read
+ * that finds nothing.
+ */
+static bool
+db_conn_still_open(struct db_conn *c)
+{
+	PGnotify *n;
+
+	if (!PQconsumeInput(c->pg) || PQstatus(c->pg) != CONNECTION_OK)
+		return false;
+	while ((n = PQnotifies(c->pg)) != NULL)
+		PQfreemem(n);
+	return strncmp(c->server_said, "FATAL", 5) != 0;
+}
+
+/* The idle connection to lend next (idle longest), or NULL. */
+static struct db_conn *
+db_pool_first_idle(struct db_pool *p)
+{
+	struct db_conn *c;
+
+	while ((c = TAILQ_FIRST(&p->idle)) != NULL && !db_conn_still_open(c))
+		db_conn_closed_by_server(c);
+	return c;
+}
+
 static struct db_wait *
 db_pool_acquire_kind(
     struct db_pool *p, db_acquire_cb cb, void *arg, bool is_long)
 {
 	struct db_wait *w = xcalloc(1, sizeof *w);
-	struct db_conn *c = TAILQ_FIRST(&p->idle);
+	struct db_conn *c = db_pool_first_idle(p);
 	struct timeval tv = { p->wait_timeout_s, 0 };
 
 	w->pool = p;
@@ -902,7 +936,7 @@ static void
 db_pool_idle_check_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct db_pool *p = arg;
-	struct db_conn *c = TAILQ_FIRST(&p->idle);
+	struct db_conn *c = db_pool_first_idle(p);
 	struct timeval now, unused;
 
 	event_base_gettimeofday_cached(p->base, &now);
@@ -944,7 +978,7 @@ db_conn_deadline_cb(evutil_socket_t fd, short what, void *arg)
 		 * the other idle connections are checked (those a silent
 		 * batch had checked are no longer idle).
 		 */
-		c->retry_at_once = !was_check;
+		c->keeps_pool_up = c->reconnect_at_once = !was_check;
 		db_conn_fail_batch(c, why);
 		db_pool_check_idle(c->pool);
 	}
@@ -967,7 +1001,8 @@ db_conn_closed_by_server(struct db_conn *c)
 
 	while ((n = PQnotifies(c->pg)) != NULL)
 		PQfreemem(n);
-	c->retry_at_once = time(NULL) - c->up_since >= DB_RECONNECT_DELAY_S;
+	c->keeps_pool_up = true;
+	c->reconnect_at_once = time(NULL) - c->up_since >= DB_RECONNECT_DELAY_S;
 	log_warn("db conn %d: closed by the server while unused (%s);"
 		 " connecting again",
 	    c->index,
@@ -1108,6 +1143,7 @@ db_conn_start(struct db_conn *c, struct db_batch *b, db_batch_cb cb, void *arg,
 
 	c->cb = cb;
 	c->cb_arg = arg;
+	c->server_said[0] = '\0';
 	c->res.count = b->count;
 	c->res.results = xcalloc(b->count, sizeof(PGresult *));
 	c->res.failed = -1;

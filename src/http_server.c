@@ -267,8 +267,9 @@ http_server_drain_limit_cb(evutil_socket_t fd, short what, void *arg)
 	struct http_server *s = arg;
 
 	log_warn("drain: giving up after drain_timeout %d s on %d request(s)"
-		 " in flight and %d answer(s) not written",
-	    s->settings->drain_timeout_s, s->active, s->sending);
+		 " still arriving, %d in flight and %d answer(s) not written",
+	    s->settings->drain_timeout_s, http_conns_arriving(s->conns),
+	    s->active, s->sending);
 	event_base_loopexit(s->base, NULL);
 }
 

@@ -446,6 +446,12 @@ reload_settings(const struct mttd *m, struct settings *next, char **cause)
 	/* Port 0 took a free port at start-up: the running one is it. */
 	if (next->socket_port == 0)
 		next->socket_port = m->settings.socket_port;
+	/* On a socket the service manager passed, neither is used. */
+	if (m->listen_fd >= 0) {
+		next->socket_port = m->settings.socket_port;
+		free(next->socket_host);
+		next->socket_host = xstrdup(m->settings.socket_host);
+	}
 	if ((fixed = settings_fixed_change(&m->settings, next)) != NULL) {
 		*cause = xasprintf("%s: key '%s' changes only with a restart",
 		    m->config_file, fixed);

@@ -11,6 +11,7 @@ serves again."""
 import contextlib
 import datetime
 import http.client
+import json
 import os
 import re
 import signal
@@ -576,19 +577,87 @@ class IdleCheck(DatabaseFaults, h.MttdTestCase):
 
 class ServerClosesIdleSessions(DatabaseFaults, h.MttdTestCase):
     """PostgreSQL's idle_session_timeout closes every idle connection of
-    the pool at once: no outage.  Each is made again at once, /status
-    stays "up", and the log says why at WARNING."""
+    the pool at once, and an operator may terminate idle backends: no
+    outage.  Each is made again, /status stays "up", requests are
+    served, and the log says why at WARNING."""
 
     MTTD = {"pg": {"idle_check": "0"}}
 
-    def test_idle_session_timeout_is_no_outage(self):
+    def with_idle_session_timeout(self, value):
         self.sql("ALTER ROLE mtt IN DATABASE %s SET idle_session_timeout"
-                 " = '1500ms'" % self.db)
+                 " = '%s'" % (self.db, value))
+        self.addCleanup(self.restart_mttd)
         self.addCleanup(self.sql, "ALTER ROLE mtt IN DATABASE %s RESET"
                         " idle_session_timeout" % self.db)
+        self.restart_mttd()  # Its sessions take the setting.
+
+    def restart_mttd(self):
         self.mttd.stop()
-        self.mttd.start()  # Its sessions take the setting.
+        self.mttd.start()
         self.wait_pool_connected()
+
+    def test_request_meeting_a_closing_session_is_served(self):
+        """The server's FATAL waits unread when the request comes in the
+        same loop turn (mttd stopped while the sessions time out): the
+        request goes to a connection made again, not to the closed one."""
+        self.with_idle_session_timeout("1s")
+        conn = self.mttd.connection()
+        self.addCleanup(conn.close)
+        for i in range(5):
+            self.mttd.proc.send_signal(signal.SIGSTOP)
+            try:
+                time.sleep(1.4)
+                body = h.to_json(h.submit_body("Test Run", [h.run_entry(
+                    self.build, test_name="closing-%d" % i)]))
+                conn.request("POST", "/submit", body=body, headers={
+                    "Content-Type": "application/json",
+                    "Authorization": self.mttd.auth_header()})
+            finally:
+                self.mttd.proc.send_signal(signal.SIGCONT)
+            resp = conn.getresponse()
+            data = json.loads(resp.read())
+            self.assertEqual((resp.status, data["status"]), (200, 0), data)
+        self.assertEqual(len(self.stored_runs("closing")), 5)
+
+    def test_terminated_again_within_a_second_is_no_outage(self):
+        """Idle backends terminated twice 0.3 s apart: the second time
+        the connections were up less than a second, so they wait the
+        usual second before connecting again, yet the pool is not
+        called down and a request meanwhile waits for them."""
+        self.wait_pool_connected()
+        mark = self.mttd.log_mark()
+        kill = ("SELECT count(pg_terminate_backend(pid)) FROM"
+                " pg_stat_activity WHERE datname = '%s' AND"
+                " application_name = 'mttd' AND state = 'idle'" % self.db)
+        self.assertEqual(self.sql1(kill), ["4"])
+        self.wait_pool_connected()
+        time.sleep(0.3)
+        self.assertEqual(self.sql1(kill), ["4"])
+        time.sleep(0.1)
+        self.assertEqual(self.mttd.http("GET", "/status").field("database"),
+                         "up")
+        start = time.time()
+        self.mttd.must_submit("Test Run", [h.run_entry(
+            self.build, test_name="terminated-twice")])
+        self.assertLess(time.time() - start, 2.0)
+        log = self.mttd.log_since(mark)
+        self.assertEqual(len(re.findall(
+            r"WARNING db conn \d: closed by the server while unused \(FATAL:"
+            r"  terminating connection due to administrator command\)",
+            log)), 8, log)
+        self.assertNotIn("database is down", log)
+        self.assertNotIn("ERROR", log)
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        _, (install,) = cls.mttd.must_submit(
+            "MPI Install", [h.install_entry(mpi_version="closing")])
+        _, (cls.build,) = cls.mttd.must_submit(
+            "Test Build", [h.build_entry(install)])
+
+    def test_idle_session_timeout_is_no_outage(self):
+        self.with_idle_session_timeout("1500ms")
         mark = self.mttd.log_mark()
         states = []
         end = time.time() + 4

@@ -199,6 +199,36 @@ class SocketActivation(h.MttdTestCase):
         self.assertEqual(workers.stop(), 0)
         self.mttd.start()
 
+    def test_6_reload_leaves_the_socket_keys_alone(self):
+        """On a passed socket socket_host and socket_port are not used: a
+        SIGHUP with them changed applies the rest of the file."""
+        with open(self.mttd.conf) as f:
+            text = f.read()
+        self.addCleanup(self.restore_conf, text)
+        new = text.replace("socket_host = 127.0.0.1", "socket_host = ::1")
+        new = new.replace("socket_port = 0", "socket_port = 8081")
+        new = new.replace("[server]\n", "[server]\ncors_origin ="
+                          " https://reloaded.example.org\n")
+        self.assertIn("socket_host = ::1\n", new)
+        self.assertIn("socket_port = 8081\n", new)
+        with open(self.mttd.conf, "w") as f:
+            f.write(new)
+        mark = self.mttd.log_mark()
+        self.mttd.proc.send_signal(signal.SIGHUP)
+        self.assertIsNotNone(self.mttd.wait_log(
+            r"SIGHUP: configuration in force", mark),
+            self.mttd.log_since(mark))
+        self.assertEqual(self.mttd.http("GET", "/").header(
+            "Access-Control-Allow-Origin"), "https://reloaded.example.org")
+        self.assertEqual(listening_inodes(self.mttd.proc.pid), {self.inode})
+
+    def restore_conf(self, text):
+        with open(self.mttd.conf, "w") as f:
+            f.write(text)
+        mark = self.mttd.log_mark()
+        self.mttd.proc.send_signal(signal.SIGHUP)
+        self.mttd.wait_log(r"SIGHUP: configuration in force", mark)
+
     def run_passed(self, sock, fds):
         """mttd started as a service manager would, with sock as fd 3;
         (exit status, output) once it exits (SIGTERM after 20 s)."""
