@@ -17,7 +17,6 @@
 #include <strings.h>
 #include <sys/queue.h>
 #include <sys/time.h>
-#include <time.h>
 
 #include "db_pool.h"
 #include "log.h"
@@ -118,10 +117,10 @@ struct db_conn {
 	 * connect of it fails, its loss does not call the pool down.
 	 */
 	bool keeps_pool_up;
-	bool reconnect_at_once; /* Else a second later. */
-	time_t up_since;	/* When it connected. */
-	char server_said[160];	/* The server's last message while idle. */
-	struct event *fail_ev;	/* Reports a batch that could not start. */
+	bool reconnect_at_once;	 /* Else a second later. */
+	struct timeval up_since; /* When it connected. */
+	char server_said[160];	 /* The server's last message while idle. */
+	struct event *fail_ev;	 /* Reports a batch that could not start. */
 	/*
 	 * Lent to a request, from acquire to release, whatever the state: a
 	 * held connection that is lost stays down until its holder gives it
@@ -437,7 +436,7 @@ db_conn_poll_connect(struct db_conn *c)
 		return;
 	}
 	c->pool->reachable = true;
-	c->up_since = time(NULL);
+	event_base_gettimeofday_cached(c->pool->base, &c->up_since);
 	if (c->pool->up++ == 0)
 		log_info("database is up (%s:%s/%s)", c->pool->host,
 		    c->pool->port, c->pool->dbname);
@@ -994,6 +993,17 @@ db_conn_deadline_cb(evutil_socket_t fd, short what, void *arg)
  * only a connect that fails calls the database down: sessions closed
  * together by idle_session_timeout are no outage.
  */
+/* Seconds (with their fraction) since c connected. */
+static double
+db_conn_up_for_s(const struct db_conn *c)
+{
+	struct timeval now, up;
+
+	event_base_gettimeofday_cached(c->pool->base, &now);
+	timersub(&now, &c->up_since, &up);
+	return up.tv_sec + up.tv_usec / 1e6;
+}
+
 static void
 db_conn_closed_by_server(struct db_conn *c)
 {
@@ -1002,7 +1012,7 @@ db_conn_closed_by_server(struct db_conn *c)
 	while ((n = PQnotifies(c->pg)) != NULL)
 		PQfreemem(n);
 	c->keeps_pool_up = true;
-	c->reconnect_at_once = time(NULL) - c->up_since >= DB_RECONNECT_DELAY_S;
+	c->reconnect_at_once = db_conn_up_for_s(c) >= DB_RECONNECT_DELAY_S;
 	log_warn("db conn %d: closed by the server while unused (%s);"
 		 " connecting again",
 	    c->index,
