@@ -875,7 +875,7 @@ db_conn_check_done_cb(const struct db_result *res, void *arg)
 	db_conn_reset_done_cb(res, arg);
 }
 
-/* Take idle c for a statement that must be answered within connect_timeout. */
+/* Take idle c for a SELECT 1 that must be answered within connect_timeout. */
 static void
 db_conn_check(struct db_conn *c, const char *why)
 {
@@ -935,7 +935,7 @@ static void
 db_pool_idle_check_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct db_pool *p = arg;
-	struct db_conn *c = db_pool_first_idle(p);
+	struct db_conn *c;
 	struct timeval now, unused;
 
 	event_base_gettimeofday_cached(p->base, &now);
@@ -944,7 +944,7 @@ db_pool_idle_check_cb(evutil_socket_t fd, short what, void *arg)
 		db_pool_arm_idle_check(p, &p->last_lent);
 		return;
 	}
-	if (c != NULL) {
+	if ((c = db_pool_first_idle(p)) != NULL) {
 		log_debug("db conn %d: idle check", c->index);
 		db_conn_check(c,
 		    "to the check of an idle connection (idle_check,"
@@ -983,16 +983,6 @@ db_conn_deadline_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-/*
- * The server closed a connection no statement was using: an idle
- * session timed out, its backend was terminated, or the server is
- * shutting down.  Parsing the input hands what it said to
- * db_notice_cb.  One that was up a second or more is made again at once
- * (one closed sooner waits the usual second, so a server that closes
- * every session at once cannot make mttd spin), and
- * only a connect that fails calls the database down: sessions closed
- * together by idle_session_timeout are no outage.
- */
 /* Seconds (with their fraction) since c connected. */
 static double
 db_conn_up_for_s(const struct db_conn *c)
@@ -1004,6 +994,16 @@ db_conn_up_for_s(const struct db_conn *c)
 	return up.tv_sec + up.tv_usec / 1e6;
 }
 
+/*
+ * The server closed a connection no statement was using: an idle
+ * session timed out, its backend was terminated, or the server is
+ * shutting down.  Parsing the input hands what it said to
+ * db_notice_cb.  One that was up a second or more is made again at once
+ * (one closed sooner waits the usual second, so a server that closes
+ * every session at once cannot make mttd spin), and
+ * only a connect that fails calls the database down: sessions closed
+ * together by idle_session_timeout are no outage.
+ */
 static void
 db_conn_closed_by_server(struct db_conn *c)
 {
