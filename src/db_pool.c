@@ -192,6 +192,8 @@ struct db_pool {
 };
 
 static void db_conn_connect(struct db_conn *c);
+static bool db_conn_still_open(struct db_conn *c);
+static void db_conn_closed_by_server(struct db_conn *c);
 static void db_conn_event_cb(evutil_socket_t fd, short what, void *arg);
 static void db_conn_make_idle(struct db_conn *c);
 
@@ -435,8 +437,16 @@ db_conn_poll_connect(struct db_conn *c)
 		db_conn_lost(c, PQerrorMessage(c->pg));
 		return;
 	}
-	c->pool->reachable = true;
+	/*
+	 * A session the server closed as soon as it was made (its
+	 * idle_session_timeout passed while mttd was held up) is not lent.
+	 */
 	event_base_gettimeofday_cached(c->pool->base, &c->up_since);
+	if (!db_conn_still_open(c)) {
+		db_conn_closed_by_server(c);
+		return;
+	}
+	c->pool->reachable = true;
 	if (c->pool->up++ == 0)
 		log_info("database is up (%s:%s/%s)", c->pool->host,
 		    c->pool->port, c->pool->dbname);
@@ -518,8 +528,6 @@ db_wait_cb(evutil_socket_t fd, short what, void *arg)
 	event_free(w->ev);
 	free(w);
 }
-
-static void db_conn_closed_by_server(struct db_conn *c);
 
 /*
  * An idle connection the server has not closed meanwhile.  Its closing
