@@ -540,12 +540,13 @@ static bool
 db_conn_still_open(struct db_conn *c)
 {
 	PGnotify *n;
+	bool read = PQconsumeInput(c->pg) != 0;
 
-	if (!PQconsumeInput(c->pg) || PQstatus(c->pg) != CONNECTION_OK)
-		return false;
+	/* Parsing hands what the server said while idle to db_notice_cb. */
 	while ((n = PQnotifies(c->pg)) != NULL)
 		PQfreemem(n);
-	return strncmp(c->server_said, "FATAL", 5) != 0;
+	return read && PQstatus(c->pg) == CONNECTION_OK &&
+	    strncmp(c->server_said, "FATAL", 5) != 0;
 }
 
 /* The idle connection to lend next (idle longest), or NULL. */
@@ -1005,20 +1006,16 @@ db_conn_up_for_s(const struct db_conn *c)
 /*
  * The server closed a connection no statement was using: an idle
  * session timed out, its backend was terminated, or the server is
- * shutting down.  Parsing the input hands what it said to
- * db_notice_cb.  One that was up a second or more is made again at once
- * (one closed sooner waits the usual second, so a server that closes
- * every session at once cannot make mttd spin), and
- * only a connect that fails calls the database down: sessions closed
- * together by idle_session_timeout are no outage.
+ * shutting down (db_conn_still_open has read what it said).  One that
+ * was up a second or more is made again at once (one closed sooner
+ * waits the usual second, so a server that closes every session at
+ * once cannot make mttd spin), and only a connect that fails calls the
+ * database down: sessions closed together by idle_session_timeout are
+ * no outage.
  */
 static void
 db_conn_closed_by_server(struct db_conn *c)
 {
-	PGnotify *n;
-
-	while ((n = PQnotifies(c->pg)) != NULL)
-		PQfreemem(n);
 	c->keeps_pool_up = true;
 	c->reconnect_at_once = db_conn_up_for_s(c) >= DB_RECONNECT_DELAY_S;
 	log_warn("db conn %d: closed by the server while unused (%s);"
@@ -1043,7 +1040,7 @@ db_conn_event_cb(evutil_socket_t fd, short what, void *arg)
 		break;
 	default:
 		/* Idle or lent: input here means the server is closing it. */
-		if (!PQconsumeInput(c->pg) || PQstatus(c->pg) != CONNECTION_OK)
+		if (!db_conn_still_open(c))
 			db_conn_closed_by_server(c);
 		else if (what & EV_WRITE)
 			db_conn_watch(c, false);
