@@ -490,6 +490,17 @@ def submit_body(_phase, entries, **meta):
 # ---------------------------------------------------------------------------
 # mttd.
 
+def passing_socket(sock, argv, env, fds="1"):
+    """argv and Popen arguments that start argv with sock as its fd 3, as
+    systemd's socket activation does (env gets LISTEN_FDS; sh puts its own
+    pid, which exec keeps, in LISTEN_PID)."""
+    fd = sock.fileno()
+    env["LISTEN_FDS"] = fds
+    return (["/bin/sh", "-c", 'LISTEN_PID=$$ exec "$0" "$@"'] + argv,
+            {"pass_fds": (3,),
+             "preexec_fn": lambda: os.dup2(fd, 3) if fd != 3 else None})
+
+
 class ThreadedLoad:
     """n daemon threads, each running client(i) until stop is set, that
     note an outcome per test name ((kind, ...), kind "ok", "error" or
@@ -610,15 +621,8 @@ class Mttd:
         self.port = self._wait_port(port_file)
         return self
 
-    def passing_socket(self, argv, env, fds="1"):
-        """argv and Popen arguments that start mttd with listen_socket as
-        its fd 3, as systemd does: sh puts its own pid (which exec keeps)
-        in LISTEN_PID."""
-        fd = self.listen_socket.fileno()
-        env["LISTEN_FDS"] = fds
-        return (["/bin/sh", "-c", 'LISTEN_PID=$$ exec "$0" "$@"'] + argv,
-                {"pass_fds": (3,),
-                 "preexec_fn": lambda: os.dup2(fd, 3) if fd != 3 else None})
+    def passing_socket(self, argv, env):
+        return passing_socket(self.listen_socket, argv, env)
 
     def _wait_port(self, port_file):
         deadline = time.time() + PORT_FILE_WAIT_S

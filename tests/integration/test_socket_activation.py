@@ -232,14 +232,12 @@ class SocketActivation(h.MttdTestCase):
     def run_passed(self, sock, fds):
         """mttd started as a service manager would, with sock as fd 3;
         (exit status, output) once it exits (SIGTERM after 20 s)."""
-        argv = [h.MTTD_BIN, "-c", self.mttd.conf, "-f"]
-        env = h.subprocess_env({"LISTEN_FDS": fds})
-        fd = sock.fileno()
+        env = h.subprocess_env()
+        argv, passed = h.passing_socket(
+            sock, [h.MTTD_BIN, "-c", self.mttd.conf, "-f"], env, fds)
         proc = subprocess.Popen(
-            ["/bin/sh", "-c", 'LISTEN_PID=$$ exec "$0" "$@"'] + argv,
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, env=env, pass_fds=(3,),
-            preexec_fn=lambda: os.dup2(fd, 3) if fd != 3 else None)
+            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, env=env, **passed)
         try:
             out, _ = proc.communicate(timeout=20)
         except subprocess.TimeoutExpired:
