@@ -66,7 +66,10 @@ struct json_value *json_doc_parse(const char *buf, size_t len,
     unsigned max_depth, enum json_doc_error *err, char **cause)
     __attribute__((warn_unused_result));
 
-/* Free a tree; NULL is allowed. */
+/*
+ * Free a tree that json_doc_parse returned, whole (its values live in one
+ * arena: never pass a value inside it); NULL is allowed.
+ */
 void json_value_free(struct json_value *v);
 
 /* The value of key in an object (the last one when repeated), or NULL. */

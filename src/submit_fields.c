@@ -614,15 +614,80 @@ field_convert(const struct field_def *f, const struct json_value *v,
 	}
 }
 
-/* Convert every field of one entry that its phase reads. */
+/* The fields by name, for field_by_name; sorted at first use. */
+static int fields_by_name[SF__COUNT];
+static bool fields_sorted;
+
 static int
-entry_parse(const struct json_value *meta, const struct json_value *data,
-    enum submit_phase phase, struct submit_entry *e, char **cause)
+cmp_field_name(const void *a, const void *b)
 {
+	return strcmp(
+	    fields[*(const int *)a].name, fields[*(const int *)b].name);
+}
+
+static int
+cmp_name_field(const void *key, const void *elem)
+{
+	return strcmp(key, fields[*(const int *)elem].name);
+}
+
+/* The field named name, or -1. */
+static int
+field_by_name(const char *name)
+{
+	const int *f;
+	int i;
+
+	if (!fields_sorted) {
+		for (i = 0; i < SF__COUNT; i++)
+			fields_by_name[i] = i;
+		qsort(fields_by_name, SF__COUNT, sizeof fields_by_name[0],
+		    cmp_field_name);
+		fields_sorted = true;
+	}
+	f = bsearch(name, fields_by_name, SF__COUNT, sizeof fields_by_name[0],
+	    cmp_name_field);
+	return f != NULL ? *f : -1;
+}
+
+/*
+ * Each field's value in obj, as present() would find it: the last value
+ * of a repeated key, NULL when missing or JSON null.  One pass over the
+ * object's keys instead of a search of them per field.
+ */
+static void
+fields_of_object(
+    const struct json_value *obj, const struct json_value *out[SF__COUNT])
+{
+	size_t i;
+	int f;
+
+	memset(out, 0, SF__COUNT * sizeof *out);
+	if (obj == NULL || obj->type != JSON_OBJECT)
+		return;
+	for (i = 0; i < obj->u.object.count; i++) {
+		if ((f = field_by_name(obj->u.object.keys[i])) >= 0)
+			out[f] = obj->u.object.values[i];
+	}
+	for (f = 0; f < SF__COUNT; f++) {
+		if (out[f] != NULL && out[f]->type == JSON_NULL)
+			out[f] = NULL;
+	}
+}
+
+/* Convert every field of one entry that its phase reads; meta holds the
+ * metadata's fields (fields_of_object). */
+static int
+entry_parse(const struct json_value *const meta[SF__COUNT],
+    const struct json_value *data, enum submit_phase phase,
+    struct submit_entry *e, char **cause)
+{
+	const struct json_value *in_data[SF__COUNT];
 	unsigned bit = 1u << phase;
 	const struct json_value *v;
 	int i;
 
+	fields_of_object(data, in_data);
 	for (i = 0; i < SF__COUNT; i++) {
 		const struct field_def *f = &fields[i];
 
@@ -630,8 +695,8 @@ entry_parse(const struct json_value *meta, const struct json_value *data,
 			continue;
 
 		/* Metadata first, then the entry; null counts as absent. */
-		if ((v = present(meta, f->name)) == NULL)
-			v = present(data, f->name);
+		if ((v = meta[i]) == NULL)
+			v = in_data[i];
 		if (v == NULL) {
 			if (!(f->required & bit))
 				continue;
@@ -755,15 +820,42 @@ metadata_parse(const struct json_value *meta, const char *user,
 	return check_text_limit(MF_HTTP_USERNAME, user, cause);
 }
 
+/* count entries with every value absent.  Only the fields a value's
+ * absence is read from are set: zeroing each value's inline buffer too
+ * was most of a large submission's allocation cost. */
+static struct submit_entry *
+entries_new(size_t count)
+{
+	struct submit_entry *entries;
+	size_t i;
+	int f;
+
+	if (count > SIZE_MAX / sizeof *entries)
+		abort();
+	entries = xmalloc((count ? count : 1) * sizeof *entries);
+	for (i = 0; i < count; i++) {
+		for (f = 0; f < SF__COUNT; f++) {
+			struct submit_value *sv = &entries[i].v[f];
+
+			sv->text = NULL;
+			sv->len = 0;
+			sv->owned = false;
+		}
+	}
+	return entries;
+}
+
 static int
 entries_parse(const struct json_value *meta, const struct json_value *data,
     struct submit_request *out, char **cause)
 {
+	const struct json_value *in_meta[SF__COUNT];
 	size_t i;
 	char *why = NULL;
 
+	fields_of_object(meta, in_meta);
 	out->count = data->u.array.count;
-	out->entries = xcalloc(out->count, sizeof *out->entries);
+	out->entries = entries_new(out->count);
 	for (i = 0; i < out->count; i++) {
 		const struct json_value *d = data->u.array.items[i];
 
@@ -773,8 +865,8 @@ entries_parse(const struct json_value *meta, const struct json_value *data,
 			    i, json_type_name(d->type));
 			return -1;
 		}
-		if (entry_parse(meta, d, out->phase, &out->entries[i], &why) !=
-		    0) {
+		if (entry_parse(
+			in_meta, d, out->phase, &out->entries[i], &why) != 0) {
 			*cause = xasprintf("data[%zu]: %s", i, why);
 			free(why);
 			return -1;

@@ -2071,7 +2071,17 @@ store_make_items(struct submit_store *st)
 static void
 cache_key_add(struct strbuf *k, const char *v, size_t len)
 {
-	strbuf_addf(k, "%zu:", len);
+	char num[24];
+	size_t n = sizeof num, rest = len;
+
+	/* The length in decimal, written by hand: keys are made for every
+	 * entry of every submission, and printf was most of their cost. */
+	num[--n] = ':';
+	do {
+		num[--n] = (char)('0' + rest % 10);
+		rest /= 10;
+	} while (rest > 0);
+	strbuf_add(k, num + n, sizeof num - n);
 	strbuf_add(k, v, len);
 }
 
@@ -2107,7 +2117,8 @@ link_cache_key(const struct submit_store *st, const struct submit_entry *e,
 	const char *id = link_id(st->phase, e);
 
 	k->len = 0;
-	strbuf_addf(k, "%s|", link_key(st->phase));
+	strbuf_adds(k, link_key(st->phase));
+	strbuf_add(k, "|", 1);
 	cache_key_add(k, id, strlen(id));
 }
 
@@ -2123,7 +2134,8 @@ norm_cache_key(const struct store_item *it, const struct submit_entry *e,
 	int c;
 
 	k->len = 0;
-	strbuf_addf(k, "%s|", def->table);
+	strbuf_adds(k, def->table);
+	strbuf_add(k, "|", 1);
 	for (c = 0; c < def->ncols; c++) {
 		v = norm_col_value(&it->es, e, &def->cols[c], &len);
 		cache_key_add(k, v, len);
@@ -2190,23 +2202,21 @@ norm_from_cache(struct store_item *it, const struct submit_entry *e,
 
 /* What the entries' lookup would have said of an item, if known. */
 static bool
-item_from_cache(struct submit_store *st, struct store_item *it)
+item_from_cache(
+    struct submit_store *st, struct store_item *it, struct strbuf *k)
 {
 	const struct submit_entry *e = item_entry(st, it);
 	const char *const *copies = phase_copies(st->phase);
 	const struct phase_link *l;
-	struct strbuf k;
 	bool ok = true;
 
 	memset(&it->es, 0, sizeof it->es);
-	strbuf_setup(&k);
 	if (copies != NULL) {
-		link_cache_key(st, e, &k);
-		ok = links_from_text(&it->es, copies, cache_get(&k));
+		link_cache_key(st, e, k);
+		ok = links_from_text(&it->es, copies, cache_get(k));
 	}
 	for (l = phase_links(st->phase); ok && l->kind != NK__COUNT; l++)
-		ok = norm_from_cache(it, e, l->kind, &k);
-	strbuf_shutdown(&k);
+		ok = norm_from_cache(it, e, l->kind, k);
 	return ok;
 }
 
@@ -2267,9 +2277,9 @@ store_from_cache(struct submit_store *st)
 		submit_cache_key(sub, &k);
 		ok = submit_from_text(sub, cache_get(&k));
 	}
-	strbuf_shutdown(&k);
 	for (i = 0; ok && i < st->nitems; i++)
-		ok = item_from_cache(st, &st->items[i]);
+		ok = item_from_cache(st, &st->items[i], &k);
+	strbuf_shutdown(&k);
 	for (i = st->first_sub; !ok && i < st->end_sub; i++)
 		st->subs[i].submit_id[0] = '\0';
 	if (ok)
