@@ -38,10 +38,10 @@ command -v pkg-config >/dev/null 2>&1 || die "no pkg-config"
 
 # The modules each target links; strbuf and log are everyone's.
 declare -A modules=(
-	[json_doc]="json_doc strbuf log"
-	[submit]="submit_fields json_doc strbuf log"
-	[query]="query_spec query_sql query_fields query_value json_doc strbuf log"
-	[htpasswd]="auth json_doc strbuf log"
+	[json_doc]="json_doc arena strbuf log"
+	[submit]="submit_fields json_doc arena strbuf log"
+	[query]="query_spec query_sql query_fields query_value json_doc arena strbuf log"
+	[htpasswd]="auth json_doc arena strbuf log"
 )
 targets=(json_doc submit query htpasswd)
 

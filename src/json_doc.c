@@ -323,10 +323,13 @@ static void
 json_close_members(struct json_builder *b)
 {
 	const struct json_frame *f = &b->stack[b->depth - 1];
-	const struct json_member *m = b->members + f->first;
+	const struct json_member *m;
 	struct json_value *c = f->v;
 	size_t i, n = b->nmembers - f->first;
 
+	if (n == 0)
+		return; /* Empty: no members, count 0 (the arena zeroed it). */
+	m = b->members + f->first;
 	b->nmembers = f->first;
 	if (c->type == JSON_ARRAY) {
 		c->u.array.items = arena_alloc(
