@@ -279,15 +279,49 @@ http_server_drain_progress_cb(void *arg)
 	http_server_maybe_stop(arg);
 }
 
+/* The listening socket, closed one loop pass after accepting stopped. */
+static void
+http_server_close_listener_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_server *s = arg;
+
+	(void)fd;
+	(void)what;
+	if (s->bound != NULL) {
+		evhttp_del_accept_socket(s->http, s->bound);
+		s->bound = NULL;
+	}
+}
+
+/*
+ * Stop accepting, and close the listening socket only after the loop
+ * has told the kernel (the epoll changelist applies changes when the
+ * next pass begins, see main.c).  Closed at once, a socket that other
+ * processes hold too (systemd's, the other workers' of a passed socket)
+ * would stay in this process's epoll set with nothing to serve it: a
+ * connection waiting in its queue woke the loop at every pass, and the
+ * drain ran at 100% CPU.
+ */
+static void
+http_server_stop_accepting(struct http_server *s)
+{
+	/* Not 0: libevent runs a zero timeout in the pass that sets it. */
+	static const struct timeval next_pass = { 0, 1000 };
+
+	if (s->bound == NULL)
+		return;
+	evconnlistener_disable(evhttp_bound_socket_get_listener(s->bound));
+	if (event_base_once(s->base, -1, EV_TIMEOUT,
+		http_server_close_listener_cb, s, &next_pass) != 0)
+		http_server_close_listener_cb(-1, 0, s);
+}
+
 void
 http_server_drain(struct http_server *s)
 {
 	struct timeval tv = { s->settings->drain_timeout_s, 0 };
 
-	if (s->bound != NULL) {
-		evhttp_del_accept_socket(s->http, s->bound);
-		s->bound = NULL;
-	}
+	http_server_stop_accepting(s);
 	s->draining = true;
 	http_conns_drain(s->conns, http_server_drain_progress_cb, s);
 	log_info("draining: %d request(s) in flight, %d answer(s) being"

@@ -832,11 +832,15 @@ shutdown_all(struct mttd *m)
  * pass of the loop makes to one socket's events go to the kernel once,
  * as their net effect, when the pass ends.  evhttp turns reading off
  * and on again around every request; applied one by one that was four
- * epoll_ctl calls per GET /, a third of the request's cost.  libevent
- * warns that the changelist misbehaves when a socket it watches has a
- * copy made by dup(): mttd copies none (only stdio, in go_background).
- * A socket closed and its number reused within one pass is handled
- * (libevent retries a failed modification as an addition).
+ * epoll_ctl calls per GET /, a third of the request's cost.  The price:
+ * a socket closed while its event is still set is removed from epoll
+ * only if no other descriptor refers to it, because the removal is sent
+ * after the close.  mttd makes no dup() of a socket it watches (only of
+ * stdio, in go_background); the one socket other processes hold, the
+ * listening socket (systemd's, the other workers'), is closed a pass
+ * after its event is removed (http_server_stop_accepting).  A socket
+ * closed and its number reused within one pass is handled (libevent
+ * retries a failed modification as an addition).
  */
 static struct event_base *
 new_event_loop(void)

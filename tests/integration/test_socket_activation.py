@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -44,6 +45,13 @@ def listening_inodes(pid):
                 if cols[3] == "0A":  # TCP_LISTEN
                     listening.add(int(cols[9]))
     return held & listening
+
+
+def cpu_seconds(pid):
+    """User and system CPU seconds process pid has used."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class OneConnectionEach(h.ThreadedLoad):
@@ -100,10 +108,10 @@ class SocketActivation(h.MttdTestCase):
         cls.pg = h.cluster()
         cls.db = cls.pg.create_db(timezone=cls.DB_TIMEZONE)
         cls.mttd = cls.passed(h.Mttd(cls.db)).start()
-        _, (install,) = cls.mttd.must_submit(
+        _, (cls.install,) = cls.mttd.must_submit(
             "MPI Install", [h.install_entry(mpi_version="activated")])
         _, (cls.build,) = cls.mttd.must_submit(
-            "Test Build", [h.build_entry(install)])
+            "Test Build", [h.build_entry(cls.install)])
 
     @classmethod
     def tearDownClass(cls):
@@ -198,6 +206,45 @@ class SocketActivation(h.MttdTestCase):
                 self.assertLessEqual(len(stored.get(name, [])), 1, name)
         self.assertEqual(workers.stop(), 0)
         self.mttd.start()
+
+    def test_7_drain_with_a_connection_queued_does_not_spin(self):
+        """SIGTERM while a request waits on a lock, then a new connection
+        arrives: it waits in the queue of the socket the manager keeps,
+        and the draining mttd must not be woken for it (its listener is
+        closed a loop pass after its event is removed; closed at once,
+        the socket stayed in the loop's epoll set and the drain ran at
+        100% CPU)."""
+        lock = h.HeldLock(self, "test_build")
+        answers = {}
+
+        def in_flight():
+            answers["build"] = self.mttd.submit(
+                "Test Build", [h.build_entry(self.install)])
+        thread = threading.Thread(target=in_flight)
+        thread.start()
+        self.addCleanup(thread.join, 30)
+        time.sleep(0.5)
+        pid = self.mttd.proc.pid
+        self.mttd.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        queued = socket.create_connection(("127.0.0.1", self.port), 10)
+        self.addCleanup(queued.close)
+        queued.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        before = cpu_seconds(pid)
+        time.sleep(2.0)
+        spent = cpu_seconds(pid) - before
+        lock.release()
+        thread.join(30)
+        self.assertEqual(self.mttd.proc.wait(15), 0)
+        self.mttd.stop()
+        self.assertLess(spent, 0.3, "mttd used %.2f s of CPU in 2 s of"
+                        " draining" % spent)
+        self.assertEqual(answers["build"].status, 200)
+        self.assertEqual(answers["build"].json["status"], 0)
+        # The next mttd answers the connection that waited.
+        self.mttd.start()
+        queued.settimeout(10)
+        self.assertTrue(queued.recv(4096).startswith(b"HTTP/1.1 200"))
 
     def test_6_reload_leaves_the_socket_keys_alone(self):
         """On a passed socket socket_host and socket_port are not used: a
