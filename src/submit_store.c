@@ -224,14 +224,22 @@ struct stmt {
 	size_t first; /* First item (or submission) it is about. */
 	size_t count; /* Rows it carries; 0: one entry's statement. */
 	int field;    /* ROLE_CAST: the field checked. */
+	/* ROLE_RESULTS: the kinds of normalised row whose ids each answer
+	 * row gives after the result's id (rows some item created). */
+	int learn[NK__COUNT];
+	int nlearn;
 	struct sql_stmt q;
 };
+
+/* entry_state.learnt has a bit per kind. */
+_Static_assert(NK__COUNT <= 32, "too many kinds of normalised row");
 
 /* What one entry links to, learnt from the lookups. */
 struct entry_state {
 	char link[LINK_MAX][24];     /* The linked row's ids. */
 	char norm_id[NK__COUNT][24]; /* "" while missing. */
 	bool missing[NK__COUNT];
+	unsigned learnt;    /* Missing kinds whose ids the store answered. */
 	char timestamp[64]; /* start_timestamp as PostgreSQL reads it. */
 	char duration[96];  /* duration likewise, if sent. */
 };
@@ -1523,6 +1531,19 @@ result_cols(const struct submit_store *st, const struct store_item *it,
 	return result_cols_scalars(e, cols, n);
 }
 
+/*
+ * Whether a wave answers the ids of the rows of lookup kind k that its
+ * items created or found by their values, for the known rows: every
+ * normalised kind but the performance rows, made anew for each entry
+ * (and their latency rows), and not the submit row (its own path).
+ */
+static bool
+is_learnable(int k)
+{
+	return k != LOOKUP_NONE && k != LOOKUP_SUBMIT && k != NK_PERFORMANCE &&
+	    k != NK_LATENCY;
+}
+
 /* One column of a wave: its value for every item, as the v row's
  * column; where it is compared, the condition, into conds. */
 struct wave_col {
@@ -1611,7 +1632,7 @@ add_results_wave(struct submit_store *st, size_t first, size_t n)
 	struct stmt *s = stmt_add(st, ROLE_RESULTS, first);
 	struct set_cols sc = { { NULL, 0, 0 }, 0 };
 	struct result_col(*cols)[RESULT_COLS_MAX] = xcalloc(n, sizeof *cols);
-	struct strbuf conds, names;
+	struct strbuf conds, names, learnt;
 	size_t i;
 	int j, ncols = 0;
 
@@ -1620,6 +1641,7 @@ add_results_wave(struct submit_store *st, size_t first, size_t n)
 		ncols = result_cols(st, &st->items[first + i], cols[i]);
 	strbuf_setup(&conds);
 	strbuf_setup(&names);
+	strbuf_setup(&learnt);
 	strbuf_adds(&s->q.sql, "WITH v AS MATERIALIZED (SELECT e.ord");
 	for (j = 0; j < ncols; j++) {
 		struct wave_col wc = { LOOKUP_NONE, 0 };
@@ -1632,6 +1654,10 @@ add_results_wave(struct submit_store *st, size_t first, size_t n)
 		wave_col_value(st, s, &sc, first, n, cols, j, &wc);
 		wave_col_compare(s, &sc, &conds, n, cols, j, &wc);
 		strbuf_addf(&names, "%s%s", j ? ", " : "", cols[0][j].column);
+		if (is_learnable(wc.lookup)) {
+			s->learn[s->nlearn++] = wc.lookup;
+			strbuf_addf(&learnt, ", v.%s", cols[0][j].column);
+		}
 	}
 	set_from(s, &sc);
 	strbuf_addf(&s->q.sql,
@@ -1645,13 +1671,14 @@ add_results_wave(struct submit_store *st, size_t first, size_t n)
 	strbuf_addf(&s->q.sql,
 	    " FROM v JOIN f ON f.ord = v.ord WHERE f.id IS NULL ORDER BY"
 	    " v.ord RETURNING %s_id AS id, submit_id, %s AS k,"
-	    " start_timestamp) SELECT COALESCE(f.id, i.id) FROM v JOIN f ON"
+	    " start_timestamp) SELECT COALESCE(f.id, i.id)%s FROM v JOIN f ON"
 	    " f.ord = v.ord LEFT JOIN i ON f.id IS NULL AND i.submit_id ="
 	    " v.submit_id AND i.k = v.%s AND i.start_timestamp ="
 	    " v.start_timestamp ORDER BY v.ord",
-	    table, key, key);
+	    table, key, learnt.len ? learnt.data : "", key);
 	strbuf_shutdown(&conds);
 	strbuf_shutdown(&names);
+	strbuf_shutdown(&learnt);
 	free(cols);
 }
 
@@ -2340,6 +2367,31 @@ remember_item(struct submit_store *st, const struct store_item *it)
 	strbuf_shutdown(&k);
 }
 
+/*
+ * The rows an item's store created (or found by their values), now
+ * committed: so that a new test name, say, is known from its first
+ * store on instead of being inserted (and found) by every later one.
+ */
+static void
+remember_learnt(struct submit_store *st, const struct store_item *it)
+{
+	const struct submit_entry *e;
+	struct strbuf k;
+	int kind;
+
+	if (it->es.learnt == 0)
+		return;
+	e = item_entry(st, it);
+	strbuf_setup(&k);
+	for (kind = 0; kind < NK__COUNT; kind++) {
+		if (!(it->es.learnt & 1u << kind))
+			continue;
+		norm_cache_key(it, e, (enum norm_kind)kind, &k);
+		cache_put(&k, it->es.norm_id[kind]);
+	}
+	strbuf_shutdown(&k);
+}
+
 /* Rows the lookups read are committed, and never deleted by mttd. */
 static void
 remember_lookups(struct submit_store *st)
@@ -2700,21 +2752,41 @@ store_read_submit_make(
 	}
 }
 
+/* The ids a wave answered for rows its item was missing (is_learnable). */
+static void
+store_read_learnt(
+    struct store_item *it, const struct stmt *s, PGresult *r, int row)
+{
+	struct entry_state *es = &it->es;
+	int c, k;
+
+	for (c = 0; c < s->nlearn; c++) {
+		k = s->learn[c];
+		if (!es->missing[k] || PQgetisnull(r, row, 1 + c) ||
+		    PQgetlength(r, row, 1 + c) >= (int)sizeof es->norm_id[k])
+			continue;
+		memcpy(es->norm_id[k], PQgetvalue(r, row, 1 + c),
+		    (size_t)PQgetlength(r, row, 1 + c) + 1);
+		es->learnt |= 1u << k;
+	}
+}
+
 /* A wave's ids; false when a row is missing from its answer. */
 static bool
 store_read_results(struct submit_store *st, const struct stmt *s, PGresult *r)
 {
 	size_t i;
 
-	if ((size_t)PQntuples(r) != s->count)
+	if ((size_t)PQntuples(r) != s->count || PQnfields(r) != 1 + s->nlearn)
 		return false;
 	for (i = 0; i < s->count; i++) {
-		const struct store_item *it = &st->items[s->first + i];
+		struct store_item *it = &st->items[s->first + i];
 
 		if (PQgetisnull(r, (int)i, 0))
 			return false;
 		st->subs[it->sub].ids[it->entry] = strtol(
 		    PQgetvalue(r, (int)i, 0), NULL, 10);
+		store_read_learnt(it, s, r, (int)i);
 	}
 	return true;
 }
@@ -2742,6 +2814,8 @@ store_written(struct submit_store *st, const struct db_result *res)
 	}
 	if (!st->known_rows)	      /* Else every one came from the cache. */
 		remember_submits(st); /* Committed now. */
+	for (i = 0; i < (int)st->nitems; i++)
+		remember_learnt(st, &st->items[i]);
 	store_succeeded(st);
 }
 

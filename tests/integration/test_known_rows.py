@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: BSD-3-Clause
 """Known rows (row_cache.c, submit_store.c): once the lookups have read a
-submission's submit row, linked build and normalised rows, later
-submissions that link only those (and test names, which can be created
-or found under ON CONFLICT) are stored in one round trip with no lookups.
+submission's submit row, linked build and normalised rows, or a store
+has created them, later submissions that link only those (and test
+names, which can be created or found under ON CONFLICT) are stored in
+one round trip with no lookups.
 What the lookups did must still hold: a refused value is named and
 nothing is stored, a row that exists but was not looked up is found and
 takes no sequence value, one time spelled two ways is one result, and a
@@ -43,13 +44,11 @@ class KnownRows(h.MttdTestCase):
         return ids
 
     def warm(self, tag, **kw):
-        """Two submissions of rows not seen before (a description of
-        their own): the first creates them, the second's lookups read
-        them; the third is one trip."""
+        """A submission of rows not seen before (a description of their
+        own) looks them up and creates them; the next is one trip."""
         self.assertIn("description", kw)
         self.stored([self.run_entry(tag + "_1", **kw)], False)
-        self.stored([self.run_entry(tag + "_2", **kw)], False)
-        return self.stored([self.run_entry(tag + "_3", **kw)], True)[0]
+        return self.stored([self.run_entry(tag + "_2", **kw)], True)[0]
 
     def links(self, run_id):
         return self.sql1(
@@ -63,10 +62,12 @@ class KnownRows(h.MttdTestCase):
         return int(self.sql1("SELECT last_value FROM %s" % name)[0])
 
     def test_rows_read_once_are_known_after(self):
+        # The first looks its rows up and creates the description; the
+        # store answers the new row's id, so the second knows it.
         first = self.stored([self.run_entry("kr_a", description="kr a")],
                             False)[0]
         second = self.stored([self.run_entry("kr_b", description="kr a")],
-                             False)[0]
+                             True)[0]
         third = self.stored([self.run_entry("kr_c", description="kr a")],
                             True)[0]
         self.assertEqual([second, third], [first + 1, first + 2])
@@ -165,8 +166,10 @@ class KnownRows(h.MttdTestCase):
                                       "2027-02-05 10:00:00")]
         ids, statements = self.trip_statements(entries)
         # The second equals the first: a wave of its own (and the third's).
+        # The test name, created by the trip before, is known now: no
+        # statement creates it.
         self.assertEqual((ids, statements),
-                         ([first + 3, first + 3, first + 4], 5))
+                         ([first + 3, first + 3, first + 4], 4))
         entries = [self.run_entry("kr_wave", description="kr wave",
                                   start_timestamp=t) for t in (
                                       "2027-02-06 10:00:00",
@@ -174,7 +177,49 @@ class KnownRows(h.MttdTestCase):
         ids, statements = self.trip_statements(entries)
         # A time zone is not a client's form: every time is unknown, so
         # each entry of the test has a wave of its own.
-        self.assertEqual((ids, statements), ([first + 5, first + 5], 5))
+        self.assertEqual((ids, statements), ([first + 5, first + 5], 4))
+
+    def name_row(self, run_id):
+        return self.sql1("SELECT test_name_id FROM test_run WHERE"
+                         " test_run_id = %d" % run_id)[0]
+
+    def test_rows_a_store_created_are_known_after_its_commit(self):
+        self.warm("kr_made", description="kr made")
+        # The time check, the locks, the new test name, one wave.
+        (first,), statements = self.trip_statements([self.run_entry(
+            "kr_made_new", description="kr made",
+            start_timestamp="2027-03-01 10:00:00")])
+        self.assertEqual(statements, 4)
+        # The store answered the name's id: the next needs no statement
+        # for it, and links the same row.
+        (second,), statements = self.trip_statements([self.run_entry(
+            "kr_made_new", description="kr made",
+            start_timestamp="2027-03-02 10:00:00")])
+        self.assertEqual((second, statements), (first + 1, 3))
+        self.assertEqual(self.name_row(second), self.name_row(first))
+        self.assertEqual(self.sql1(
+            "SELECT count(*) FROM test_names WHERE test_name ="
+            " 'kr_made_new'"), ["1"])
+
+    def test_rows_of_a_refused_store_are_not_known(self):
+        # The trip creates the name, then a value is refused: nothing is
+        # committed, so nothing may be learnt from it.
+        self.warm("kr_undone", description="kr undone")
+        resp = self.mttd.submit("Test Run", [
+            self.run_entry("kr_undone_new", description="kr undone"),
+            self.run_entry("kr_undone_new", description="kr undone",
+                           start_timestamp="2026-02-30 10:00")])
+        self.assertRefused(resp, ["data[1]", "start_timestamp"])
+        self.assertEqual(self.sql1(
+            "SELECT count(*) FROM test_names WHERE test_name ="
+            " 'kr_undone_new'"), ["0"])
+        (run_id,), statements = self.trip_statements([self.run_entry(
+            "kr_undone_new", description="kr undone")])
+        self.assertEqual(statements, 4)  # The name is created again.
+        self.assertEqual(self.sql1(
+            "SELECT n.test_name FROM test_run r JOIN test_names n USING"
+            " (test_name_id) WHERE r.test_run_id = %d" % run_id),
+                         ["kr_undone_new"])
 
     def test_deleted_known_row_sends_the_submission_the_slow_way(self):
         self.warm("kr_gone", description="kr doomed")
@@ -198,11 +243,15 @@ class KnownRows(h.MttdTestCase):
             "SELECT d.description, d.description_id > %s FROM test_run r"
             " JOIN description d USING (description_id) WHERE"
             " r.test_run_id = %d" % (old, run_id)), ["kr doomed", "t"])
-        # The cache was emptied: the next one looks its rows up again.
-        self.stored([self.run_entry("kr_gone_5", description="kr doomed")],
-                    False)
-        self.stored([self.run_entry("kr_gone_6", description="kr doomed")],
-                    True)
+        # The cache was emptied; the fallback's lookups read the rows
+        # again and its store created the description anew, so the next
+        # one is one trip again, linking the new description.
+        (run_id,) = self.stored([self.run_entry(
+            "kr_gone_5", description="kr doomed")], True)
+        self.assertEqual(self.sql1(
+            "SELECT d.description, d.description_id > %s FROM test_run r"
+            " JOIN description d USING (description_id) WHERE"
+            " r.test_run_id = %d" % (old, run_id)), ["kr doomed", "t"])
 
     def test_sighup_forgets_known_rows(self):
         self.warm("kr_hup", description="kr hup")
@@ -224,7 +273,7 @@ class KnownRows(h.MttdTestCase):
             self.install_id, suite_name="kr:doomed")])
         for i in (1, 2, 3):
             self.stored([h.run_entry(build, test_name="kr_b%d" % i)],
-                        i == 3)
+                        i > 1)
         self.sql("DELETE FROM test_run WHERE test_build_id = %d;"
                  " DELETE FROM test_build WHERE test_build_id = %d"
                  % (build, build))
