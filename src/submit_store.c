@@ -2404,38 +2404,32 @@ remember_lookups(struct submit_store *st)
 }
 
 /* Add id to a unless seen (n of them) has it: a group's entries share
- * most rows. */
-static void
+ * most rows.  True when it was added. */
+static bool
 ids_add(struct sql_array *a, const char **seen, size_t *n, const char *id)
 {
 	size_t i;
 
 	for (i = 0; i < *n; i++) {
 		if (strcmp(seen[i], id) == 0)
-			return;
+			return false;
 	}
 	seen[(*n)++] = id;
 	sql_array_add(a, id, strlen(id));
+	return true;
 }
 
-/* The distinct ids of the rows of kind the items link (NK__COUNT: the
- * install or build), each known from the cache. */
+/* The distinct ids of the installs or builds the items link, each
+ * known from the cache. */
 static void
-known_ids(struct submit_store *st, enum norm_kind kind, const char **seen,
-    struct sql_array *a)
+known_link_ids(struct submit_store *st, const char **seen, struct sql_array *a)
 {
 	size_t i, n = 0;
 
 	sql_array_setup(a);
-	for (i = 0; i < st->nitems; i++) {
-		const struct store_item *it = &st->items[i];
-		const struct submit_entry *e = item_entry(st, it);
-
-		if (kind == NK__COUNT)
-			ids_add(a, seen, &n, link_id(st->phase, e));
-		else if (!it->es.missing[kind] && norm_wanted(e, kind))
-			ids_add(a, seen, &n, it->es.norm_id[kind]);
-	}
+	for (i = 0; i < st->nitems; i++)
+		ids_add(a, seen, &n,
+		    link_id(st->phase, item_entry(st, &st->items[i])));
 }
 
 /*
@@ -2457,6 +2451,56 @@ add_ids_exist(
 	    p, table, id_col, p);
 }
 
+/*
+ * A column of the check that divides by zero unless every known row of
+ * kind the items link is still there with the values it is known by: a
+ * row an operator edited in place must not be linked by its old values.
+ * One index scan by id per row, the values compared as the lookups
+ * compare them.
+ */
+static void
+add_known_norms_hold(struct submit_store *st, struct stmt *s,
+    enum norm_kind kind, const char **seen)
+{
+	const struct norm_def *def = &norms[kind];
+	struct sql_array ids, vals[7];
+	const char *v;
+	size_t i, len, n = 0;
+	int c, p;
+
+	sql_array_setup(&ids);
+	for (c = 0; c < def->ncols; c++)
+		sql_array_setup(&vals[c]);
+	for (i = 0; i < st->nitems; i++) {
+		const struct store_item *it = &st->items[i];
+		const struct submit_entry *e = item_entry(st, it);
+
+		if (it->es.missing[kind] || !norm_wanted(e, kind) ||
+		    !ids_add(&ids, seen, &n, it->es.norm_id[kind]))
+			continue;
+		for (c = 0; c < def->ncols; c++) {
+			v = norm_col_value(&it->es, e, &def->cols[c], &len);
+			sql_array_add(&vals[c], v, len);
+		}
+	}
+	p = sql_array_param(&s->q, &ids);
+	strbuf_addf(&s->q.sql,
+	    ", (SELECT 1 / (count(*) = cardinality((SELECT $%d::integer[])))"
+	    "::integer FROM ONLY %s t JOIN unnest((SELECT $%d::integer[])",
+	    p, def->table, p);
+	for (c = 0; c < def->ncols; c++)
+		strbuf_addf(&s->q.sql, ", (SELECT $%d::text[])",
+		    sql_array_param(&s->q, &vals[c]));
+	strbuf_addf(&s->q.sql, ") AS k(id");
+	for (c = 0; c < def->ncols; c++)
+		strbuf_addf(&s->q.sql, ", c%d", c);
+	strbuf_addf(&s->q.sql, ") ON t.%s = k.id", def->id);
+	for (c = 0; c < def->ncols; c++)
+		strbuf_addf(&s->q.sql, " AND t.%s = k.c%d%s",
+		    def->cols[c].column, c, def->cols[c].cast);
+	strbuf_adds(&s->q.sql, ")");
+}
+
 /* Every known row the group links: its submit rows, its builds (or
  * installs), its normalised rows. */
 static void
@@ -2473,7 +2517,7 @@ add_known_rows_exist(struct submit_store *st, struct stmt *s)
 		ids_add(&a, seen, &n, st->subs[i].submit_id);
 	add_ids_exist(s, "submit", "submit_id", &a);
 	if (phase_copies(st->phase) != NULL) {
-		known_ids(st, NK__COUNT, seen, &a);
+		known_link_ids(st, seen, &a);
 		add_ids_exist(s,
 		    st->phase == SUBMIT_PHASE_BUILD ? "mpi_install" :
 						      "test_build",
@@ -2482,8 +2526,7 @@ add_known_rows_exist(struct submit_store *st, struct stmt *s)
 	for (l = phase_links(st->phase); l->kind != NK__COUNT; l++) {
 		if (l->kind == NK_PERFORMANCE) /* Never known. */
 			continue;
-		known_ids(st, l->kind, seen, &a);
-		add_ids_exist(s, norms[l->kind].table, norms[l->kind].id, &a);
+		add_known_norms_hold(st, s, l->kind, seen);
 	}
 	free(seen);
 }

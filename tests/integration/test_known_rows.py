@@ -8,8 +8,8 @@ one round trip with no lookups.
 What the lookups did must still hold: a refused value is named and
 nothing is stored, a row that exists but was not looked up is found and
 takes no sequence value, one time spelled two ways is one result, and a
-known row that an operator deleted sends the submission the slow way
-instead of failing it."""
+known row that an operator deleted or edited sends the submission the
+slow way instead of failing it or linking the edited row."""
 
 import os
 import re
@@ -252,6 +252,31 @@ class KnownRows(h.MttdTestCase):
             "SELECT d.description, d.description_id > %s FROM test_run r"
             " JOIN description d USING (description_id) WHERE"
             " r.test_run_id = %d" % (old, run_id)), ["kr doomed", "t"])
+
+    def test_edited_known_row_sends_the_submission_the_slow_way(self):
+        # An operator renames a known row in place: it must not be
+        # linked by its old values.  The check before the one trip finds
+        # its values changed and the submission is looked up instead.
+        self.warm("kr_edit", description="kr as sent")
+        self.sql("UPDATE description SET description = 'kr renamed' WHERE"
+                 " description = 'kr as sent'")
+        mark = self.mttd.log_mark()
+        _, (run_id,) = self.submit_ok("Test Run", [self.run_entry(
+            "kr_edit_3", description="kr as sent")])
+        log = self.mttd.log_since(mark)
+        self.assertIn(FELL_BACK, log)
+        self.assertIn("division by zero [22012]", log)
+        linked = self.sql1(
+            "SELECT d.description FROM test_run r JOIN description d"
+            " USING (description_id) WHERE r.test_run_id = %d" % run_id)
+        self.assertEqual(linked, ["kr as sent"])
+        # The row made again is known at once.
+        (next_id,) = self.stored([self.run_entry(
+            "kr_edit_4", description="kr as sent")], True)
+        self.assertEqual(self.links(next_id), self.links(run_id))
+        self.assertEqual(self.sql1(
+            "SELECT count(*) FROM description WHERE description IN"
+            " ('kr as sent', 'kr renamed')"), ["2"])
 
     def test_sighup_forgets_known_rows(self):
         self.warm("kr_hup", description="kr hup")
