@@ -249,22 +249,7 @@ class DrainUpload(h.MttdTestCase):
         for i in range(1000, len(body), 20000):
             time.sleep(0.05)
             s.sendall(body[i:i + 20000])
-        out = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            out += chunk
-        s.close()
-        resp = h.parse_raw_response(out)
-        self.assertEqual(resp.status, 200, out[:300])
-        self.assertEqual(resp.field("status"), 0)
-        self.assertEqual(resp.header("Connection"), "close")
-        self.assertEqual(self.mttd.proc.wait(15), 0)
-        self.assertEqual(self.sql1("SELECT count(*) FROM mpi_get WHERE"
-                                   " mpi_version = 'drain-upload'"), ["1"])
-        self.mttd.stop()
-        self.mttd.start()
+        self.assertServedThenStopped(s, "drain-upload")
 
     def test_2_upload_given_up_does_not_hold_the_exit(self):
         s = socket.create_connection(("127.0.0.1", self.mttd.port),
@@ -293,6 +278,23 @@ class DrainUpload(h.MttdTestCase):
             out += chunk
         return out
 
+    def assertServedThenStopped(self, s, mpi_version):
+        """The submission sent on s was answered status 0 with
+        Connection: close and stored once, and mttd exited 0 (it is
+        started again for the next test)."""
+        out = self.read_all(s)
+        s.close()
+        resp = h.parse_raw_response(out)
+        self.assertEqual(resp.status, 200, out[:300])
+        self.assertEqual(resp.field("status"), 0)
+        self.assertEqual(resp.header("Connection"), "close")
+        self.assertEqual(self.mttd.proc.wait(15), 0)
+        self.assertEqual(self.sql1(
+            "SELECT count(*) FROM mpi_get WHERE mpi_version = '%s'"
+            % mpi_version), ["1"])
+        self.mttd.stop()
+        self.mttd.start()
+
     def test_3_connection_opened_before_the_signal_is_served(self):
         """A client connected just before SIGTERM and sends its request
         after it: the request is served (Connection: close), since the
@@ -313,16 +315,7 @@ class DrainUpload(h.MttdTestCase):
         body = h.to_json(h.submit_body("MPI Install", [h.install_entry(
             mpi_version="drain-fresh")])).encode()
         fresh.sendall(self.upload_head(body) + body)
-        resp = h.parse_raw_response(self.read_all(fresh))
-        fresh.close()
-        self.assertEqual(resp.status, 200, resp)
-        self.assertEqual(resp.field("status"), 0)
-        self.assertEqual(resp.header("Connection"), "close")
-        self.assertEqual(self.mttd.proc.wait(15), 0)
-        self.assertEqual(self.sql1("SELECT count(*) FROM mpi_get WHERE"
-                                   " mpi_version = 'drain-fresh'"), ["1"])
-        self.mttd.stop()
-        self.mttd.start()
+        self.assertServedThenStopped(fresh, "drain-fresh")
 
     def test_4_silent_new_connection_holds_the_exit_a_second(self):
         """A client that connected and sends nothing is waited for one
