@@ -9,9 +9,11 @@
  * anything is written, the cache is cleared and the submission is
  * stored the slow way.
  *
- * One cache per process, bounded in entries and bytes; when full it is
- * emptied and fills again from the next lookups.  Nothing is allocated
- * until the first entry, so an idle server pays nothing for it.
+ * One cache per process, bounded in entries and bytes, in two
+ * generations: when the young one is full the old one is dropped, and
+ * rows in use are moved to the young one as they are read, so they stay
+ * known.  Nothing is allocated until the first entry, so an idle server
+ * pays nothing for it.
  */
 #ifndef MTTD_ROW_CACHE_H
 #define MTTD_ROW_CACHE_H
@@ -27,7 +29,8 @@
 #define ROW_CACHE_BYTES_MAX (1024 * 1024)
 
 /* The value stored for key (klen bytes, any bytes), or NULL.  Valid
- * until the next put or clear. */
+ * until the next call of a row_cache function: a read moves the pair
+ * to the young generation, which may drop the old one. */
 const char *row_cache_get(const char *key, size_t klen);
 
 /* Remember key's value (a NUL-terminated string); a key already there
@@ -37,8 +40,8 @@ void row_cache_put(const char *key, size_t klen, const char *value);
 /* Forget everything and free the memory. */
 void row_cache_clear(void);
 
-/* Entries held now, and how many times the cache was emptied because
- * it was full (for tests and the log). */
+/* Entries held now, and how many times the old generation was dropped
+ * because the young one was full (for tests and the log). */
 size_t row_cache_count(void);
 unsigned long row_cache_evictions(void);
 

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Unit tests of row_cache: exact keys (any bytes, lengths count), new
- * values replacing old ones, the size bounds that empty it, and keys too
- * long to be cached.
+ * values replacing old ones, the two generations (rows read survive a
+ * drop, rows not read do not), the size bounds, and keys too long to be
+ * cached.
  */
 #include "config.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -39,32 +41,105 @@ row_cache_finds_exact_keys(void)
 	    "clear forgets everything");
 }
 
+/* Each generation holds half of the entries. */
+#define HALF (ROW_CACHE_ENTRIES_MAX / 2)
+
 static void
-row_cache_empties_itself_when_full(void)
+put_rows(const char *prefix, size_t n, const char *value)
 {
-	unsigned long before;
 	char key[32];
 	size_t i;
 
+	for (i = 0; i < n; i++) {
+		snprintf(key, sizeof key, "%s %zu", prefix, i);
+		row_cache_put(key, strlen(key), value);
+	}
+}
+
+static bool
+has(const char *key, const char *value)
+{
+	const char *v = row_cache_get(key, strlen(key));
+
+	return v != NULL && strcmp(v, value) == 0;
+}
+
+static void
+row_cache_drops_its_old_generation_when_full(void)
+{
+	unsigned long before;
+
 	row_cache_clear();
 	before = row_cache_evictions();
-	for (i = 0; i < ROW_CACHE_ENTRIES_MAX; i++) {
-		snprintf(key, sizeof key, "row %zu", i);
-		row_cache_put(key, strlen(key), "1");
-	}
-	CHECK(row_cache_count() == ROW_CACHE_ENTRIES_MAX &&
-		row_cache_evictions() == before,
-	    "%zu entries fit (%zu held, %lu evictions)",
-	    (size_t)ROW_CACHE_ENTRIES_MAX, row_cache_count(),
-	    row_cache_evictions() - before);
-	CHECK(row_cache_get("row 0", 5) != NULL, "the first is still there");
-	row_cache_put("one more", 8, "2");
-	CHECK(row_cache_count() == 1 && row_cache_evictions() == before + 1,
-	    "one more empties it first: %zu held", row_cache_count());
-	CHECK(row_cache_get("row 0", 5) == NULL &&
-		strcmp(row_cache_get("one more", 8), "2") == 0,
-	    "only the newest is held");
+	put_rows("a", HALF, "1");
+	CHECK(row_cache_count() == HALF && row_cache_evictions() == before,
+	    "%d entries fill the young generation (%zu held, %lu drops)", HALF,
+	    row_cache_count(), row_cache_evictions() - before);
+	row_cache_put("b 0", 3, "2");
+	CHECK(row_cache_count() == HALF + 1 &&
+		row_cache_evictions() == before + 1,
+	    "one more makes it old, nothing dropped: %zu held",
+	    row_cache_count());
+	CHECK(has("a 0", "1") && has("a 2047", "1") && has("b 0", "2"),
+	    "the old generation is still read");
+	/* "a 0" and "a 2047" were read: they moved to the young one. */
+	put_rows("c", HALF - 3, "3");
+	CHECK(row_cache_count() == HALF + HALF - 2 &&
+		row_cache_evictions() == before + 1,
+	    "the young generation is full again: %zu held", row_cache_count());
+	row_cache_put("d", 1, "4");
+	CHECK(row_cache_evictions() == before + 2 &&
+		row_cache_count() == HALF + 1,
+	    "one more drops the old generation: %zu held", row_cache_count());
+	CHECK(has("a 0", "1") && has("a 2047", "1") && has("b 0", "2") &&
+		has("c 0", "3") && has("d", "4"),
+	    "the rows read survive, and the young ones");
+	CHECK(row_cache_get("a 1", 3) == NULL &&
+		row_cache_get("a 2046", 6) == NULL,
+	    "the rows not read since were dropped");
 	row_cache_clear();
+}
+
+static void
+row_cache_never_holds_more_than_its_entries(void)
+{
+	size_t i, most = 0;
+	char key[32];
+
+	row_cache_clear();
+	for (i = 0; i < 5 * ROW_CACHE_ENTRIES_MAX; i++) {
+		snprintf(key, sizeof key, "row %zu", i);
+		row_cache_put(key, strlen(key), "5");
+		/* Rows read all the time, as a storm's build is. */
+		CHECK(i < 3 || has("row 3", "5"), "row 3 is lost at %zu", i);
+		if (row_cache_count() > most)
+			most = row_cache_count();
+	}
+	/* A full young generation beside an old one less row 3, read out
+	 * of it. */
+	CHECK(most == ROW_CACHE_ENTRIES_MAX - 1, "at most %zu held, want %d",
+	    most, ROW_CACHE_ENTRIES_MAX - 1);
+	row_cache_clear();
+}
+
+static void
+row_cache_replaces_values_in_either_generation(void)
+{
+	row_cache_clear();
+	row_cache_put("old", 3, "6");
+	/* The last of these drops nothing but makes the others old. */
+	put_rows("fill", HALF, "1");
+	row_cache_put("old", 3, "7");
+	CHECK(has("old", "7"), "a put replaces a value of the old one");
+	CHECK(row_cache_count() == HALF + 1, "and keeps one pair: %zu held",
+	    row_cache_count());
+	row_cache_put("fill 2047", 9, "8"); /* Young since it came. */
+	CHECK(has("fill 2047", "8") && row_cache_count() == HALF + 1,
+	    "a put replaces a value of the young one: %zu held",
+	    row_cache_count());
+	row_cache_clear();
+	CHECK(row_cache_count() == 0 && row_cache_get("old", 3) == NULL,
+	    "clear forgets both generations");
 }
 
 static void
@@ -107,8 +182,12 @@ row_cache_ignores_long_keys(void)
 
 static const struct cunit_case row_cache_cases[] = {
 	{ "row_cache_finds_exact_keys", row_cache_finds_exact_keys },
-	{ "row_cache_empties_itself_when_full",
-	    row_cache_empties_itself_when_full },
+	{ "row_cache_drops_its_old_generation_when_full",
+	    row_cache_drops_its_old_generation_when_full },
+	{ "row_cache_never_holds_more_than_its_entries",
+	    row_cache_never_holds_more_than_its_entries },
+	{ "row_cache_replaces_values_in_either_generation",
+	    row_cache_replaces_values_in_either_generation },
 	{ "row_cache_bounds_its_bytes", row_cache_bounds_its_bytes },
 	{ "row_cache_ignores_long_keys", row_cache_ignores_long_keys },
 };
