@@ -561,14 +561,15 @@ store_failed(struct submit_store *st, const struct db_result *res)
 	}
 	if (st->known_rows) {
 		/* A value PostgreSQL refused, a race, or a known row an
-		 * operator deleted (the check divides by zero, or, deleted
-		 * since the check, a foreign key fails): nothing was stored;
+		 * operator deleted or edited (the check divides by zero, or,
+		 * deleted since the check, a foreign key fails): nothing was
+		 * stored;
 		 * the lookups find out which, and name a bad value. */
 		log_debug("submit: one round trip failed, looking rows up:"
 			  " %s [%s]",
 		    why, res->sqlstate ? res->sqlstate : "-");
 		if (sqlstate_is(res, "22012") || sqlstate_is(res, "23503"))
-			row_cache_clear(); /* A known row is gone. */
+			row_cache_clear(); /* A known row is gone or changed. */
 		st->lookups_only = true;
 		st->attempt = 0;
 		store_begin(st);
@@ -2419,58 +2420,142 @@ ids_add(struct sql_array *a, const char **seen, size_t *n, const char *id)
 	return true;
 }
 
-/* The distinct ids of the installs or builds the items link, each
- * known from the cache. */
-static void
-known_link_ids(struct submit_store *st, const char **seen, struct sql_array *a)
-{
-	size_t i, n = 0;
+/* A column a known row is checked by, and its value for each id. */
+struct held_col {
+	const char *column;
+	const char *cast;
+	struct sql_array values;
+};
 
-	sql_array_setup(a);
-	for (i = 0; i < st->nitems; i++)
-		ids_add(a, seen, &n,
-		    link_id(st->phase, item_entry(st, &st->items[i])));
+static void
+held_col_setup(struct held_col *c, const char *column, const char *cast)
+{
+	c->column = column;
+	c->cast = cast;
+	sql_array_setup(&c->values);
 }
 
 /*
- * A column of the check that divides by zero unless every id of a is a
- * row of table.  The array is read through a sub-select, as set_col's
- * are, so that one generic plan serves every length: planned anew for
- * each execution, the check cost load 1 13-20 % of its rate.
+ * A column of the check that divides by zero unless every id of ids is
+ * a row of table that still holds the values it is known by: a row an
+ * operator edited in place must not be linked by its old values.  One
+ * index scan by id per row, each value compared as the lookups compare
+ * it.  The arrays are read through sub-selects, as set_col's are, so
+ * that one generic plan serves every length: planned anew for each
+ * execution, the check cost load 1 13-20 % of its rate.
  */
 static void
-add_ids_exist(
-    struct stmt *s, const char *table, const char *id_col, struct sql_array *a)
+add_rows_hold(struct stmt *s, const char *table, const char *id_col,
+    struct sql_array *ids, struct held_col *cols, int ncols)
 {
-	int p = sql_array_param(&s->q, a);
+	int p = sql_array_param(&s->q, ids), c;
 
 	strbuf_addf(&s->q.sql,
 	    ", (SELECT 1 / (count(*) = cardinality((SELECT $%d::integer[])))"
-	    "::integer FROM ONLY %s WHERE %s = ANY((SELECT"
-	    " $%d::integer[])::integer[]))",
-	    p, table, id_col, p);
+	    "::integer FROM ONLY %s t JOIN unnest((SELECT $%d::integer[])",
+	    p, table, p);
+	for (c = 0; c < ncols; c++)
+		strbuf_addf(&s->q.sql, ", (SELECT $%d::text[])",
+		    sql_array_param(&s->q, &cols[c].values));
+	strbuf_adds(&s->q.sql, ") AS k(id");
+	for (c = 0; c < ncols; c++)
+		strbuf_addf(&s->q.sql, ", c%d", c);
+	strbuf_addf(&s->q.sql, ") ON t.%s = k.id", id_col);
+	for (c = 0; c < ncols; c++)
+		strbuf_addf(&s->q.sql, " AND t.%s = k.c%d%s", cols[c].column, c,
+		    cols[c].cast);
+	strbuf_adds(&s->q.sql, ")");
 }
 
-/*
- * A column of the check that divides by zero unless every known row of
- * kind the items link is still there with the values it is known by: a
- * row an operator edited in place must not be linked by its old values.
- * One index scan by id per row, the values compared as the lookups
- * compare them.
- */
+/* The known submit rows of the submissions now: a named one by the
+ * user it must belong to, one found by its identity by all four
+ * columns.  Two checks, so that the text depends only on the phase. */
+static void
+add_known_submits_hold(struct submit_store *st, struct stmt *s)
+{
+	static const char *const columns[] = { "hostname", "local_username",
+		"http_username", "mtt_client_version" };
+	struct held_col named, found[4];
+	struct sql_array named_ids, found_ids;
+	size_t i;
+	int c;
+
+	sql_array_setup(&named_ids);
+	held_col_setup(&named, "http_username", "::text");
+	sql_array_setup(&found_ids);
+	for (c = 0; c < 4; c++)
+		held_col_setup(&found[c], columns[c], "::text");
+	/* A group's submissions are few: each is checked, no two of one
+	 * row skipped (a row may be named by one and found by another). */
+	for (i = st->first_sub; i < st->end_sub; i++) {
+		const struct store_sub *sub = &st->subs[i];
+		const struct submit_request *r = sub->req;
+		const char *v[] = { r->hostname, r->local_username,
+			r->http_username, r->mtt_client_version };
+
+		if (r->submit_id > 0) {
+			sql_array_add(
+			    &named_ids, sub->submit_id, strlen(sub->submit_id));
+			sql_array_add(&named.values, r->http_username,
+			    strlen(r->http_username));
+			continue;
+		}
+		sql_array_add(
+		    &found_ids, sub->submit_id, strlen(sub->submit_id));
+		for (c = 0; c < 4; c++)
+			sql_array_add(&found[c].values, v[c], strlen(v[c]));
+	}
+	add_rows_hold(s, "submit", "submit_id", &named_ids, &named, 1);
+	add_rows_hold(s, "submit", "submit_id", &found_ids, found, 4);
+}
+
+/* The installs or builds the items link, each known from the cache
+ * with the ids it holds (that the items copy). */
+static void
+add_known_links_hold(struct submit_store *st, struct stmt *s, const char **seen)
+{
+	const char *const *copies = phase_copies(st->phase);
+	struct held_col cols[LINK_MAX];
+	struct sql_array ids;
+	size_t i, n = 0;
+	int j;
+
+	sql_array_setup(&ids);
+	for (j = 0; copies[j] != NULL; j++)
+		held_col_setup(&cols[j], copies[j], "::integer");
+	for (i = 0; i < st->nitems; i++) {
+		const struct store_item *it = &st->items[i];
+		const char *id = link_id(st->phase, item_entry(st, it));
+
+		/* One link id has one cache entry: its copies are the same
+		 * for every item that links it. */
+		if (!ids_add(&ids, seen, &n, id))
+			continue;
+		for (j = 0; copies[j] != NULL; j++)
+			sql_array_add(&cols[j].values, it->es.link[j],
+			    strlen(it->es.link[j]));
+	}
+	add_rows_hold(s,
+	    st->phase == SUBMIT_PHASE_BUILD ? "mpi_install" : "test_build",
+	    link_key(st->phase), &ids, cols, j);
+}
+
+/* The known normalised rows of kind the items link, by their values. */
 static void
 add_known_norms_hold(struct submit_store *st, struct stmt *s,
     enum norm_kind kind, const char **seen)
 {
 	const struct norm_def *def = &norms[kind];
-	struct sql_array ids, vals[7];
+	struct held_col cols[7];
+	struct sql_array ids;
 	const char *v;
 	size_t i, len, n = 0;
-	int c, p;
+	int c;
 
 	sql_array_setup(&ids);
 	for (c = 0; c < def->ncols; c++)
-		sql_array_setup(&vals[c]);
+		held_col_setup(
+		    &cols[c], def->cols[c].column, def->cols[c].cast);
 	for (i = 0; i < st->nitems; i++) {
 		const struct store_item *it = &st->items[i];
 		const struct submit_entry *e = item_entry(st, it);
@@ -2480,49 +2565,23 @@ add_known_norms_hold(struct submit_store *st, struct stmt *s,
 			continue;
 		for (c = 0; c < def->ncols; c++) {
 			v = norm_col_value(&it->es, e, &def->cols[c], &len);
-			sql_array_add(&vals[c], v, len);
+			sql_array_add(&cols[c].values, v, len);
 		}
 	}
-	p = sql_array_param(&s->q, &ids);
-	strbuf_addf(&s->q.sql,
-	    ", (SELECT 1 / (count(*) = cardinality((SELECT $%d::integer[])))"
-	    "::integer FROM ONLY %s t JOIN unnest((SELECT $%d::integer[])",
-	    p, def->table, p);
-	for (c = 0; c < def->ncols; c++)
-		strbuf_addf(&s->q.sql, ", (SELECT $%d::text[])",
-		    sql_array_param(&s->q, &vals[c]));
-	strbuf_addf(&s->q.sql, ") AS k(id");
-	for (c = 0; c < def->ncols; c++)
-		strbuf_addf(&s->q.sql, ", c%d", c);
-	strbuf_addf(&s->q.sql, ") ON t.%s = k.id", def->id);
-	for (c = 0; c < def->ncols; c++)
-		strbuf_addf(&s->q.sql, " AND t.%s = k.c%d%s",
-		    def->cols[c].column, c, def->cols[c].cast);
-	strbuf_adds(&s->q.sql, ")");
+	add_rows_hold(s, def->table, def->id, &ids, cols, def->ncols);
 }
 
 /* Every known row the group links: its submit rows, its builds (or
  * installs), its normalised rows. */
 static void
-add_known_rows_exist(struct submit_store *st, struct stmt *s)
+add_known_rows_hold(struct submit_store *st, struct stmt *s)
 {
-	const char **seen = xcalloc(
-	    st->nitems + st->end_sub - st->first_sub, sizeof *seen);
+	const char **seen = xcalloc(st->nitems, sizeof *seen);
 	const struct phase_link *l;
-	struct sql_array a;
-	size_t i, n = 0;
 
-	sql_array_setup(&a);
-	for (i = st->first_sub; i < st->end_sub; i++)
-		ids_add(&a, seen, &n, st->subs[i].submit_id);
-	add_ids_exist(s, "submit", "submit_id", &a);
-	if (phase_copies(st->phase) != NULL) {
-		known_link_ids(st, seen, &a);
-		add_ids_exist(s,
-		    st->phase == SUBMIT_PHASE_BUILD ? "mpi_install" :
-						      "test_build",
-		    link_key(st->phase), &a);
-	}
+	add_known_submits_hold(st, s);
+	if (phase_copies(st->phase) != NULL)
+		add_known_links_hold(st, s, seen);
 	for (l = phase_links(st->phase); l->kind != NK__COUNT; l++) {
 		if (l->kind == NK_PERFORMANCE) /* Never known. */
 			continue;
@@ -2533,13 +2592,14 @@ add_known_rows_exist(struct submit_store *st, struct stmt *s)
 
 /*
  * Without the lookups, nothing has had PostgreSQL read the timestamps
- * and durations, or seen that the known rows still exist (an operator
- * may delete rows, and a result's link to its build has no foreign
- * key): the first statement of the transaction does both, so that a
- * refused value or a row deleted since fails it before anything is
- * written or a sequence value taken (the group then runs the lookups,
- * which name a bad value or a missing build).  One index scan per
- * table; the text depends only on the phase.
+ * and durations, or seen that the known rows still exist as they were
+ * (an operator may delete or edit rows, and a result's link to its
+ * build has no foreign key): the first statement of the transaction
+ * does both, so that a refused value or a row deleted or edited since
+ * fails it before anything is written or a sequence value taken (the
+ * group then runs the lookups, which name a bad value or a missing
+ * build).  One index scan per known row; the text depends only on the
+ * phase.
  */
 static void
 add_known_check(struct submit_store *st)
@@ -2563,7 +2623,7 @@ add_known_check(struct submit_store *st)
 	    "SELECT $%d::text[]::timestamp[] IS NULL,"
 	    " $%d::text[]::interval[] IS NULL",
 	    sql_array_param(&s->q, &t), sql_array_param(&s->q, &d));
-	add_known_rows_exist(st, s);
+	add_known_rows_hold(st, s);
 }
 
 /*

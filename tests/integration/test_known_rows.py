@@ -8,8 +8,9 @@ one round trip with no lookups.
 What the lookups did must still hold: a refused value is named and
 nothing is stored, a row that exists but was not looked up is found and
 takes no sequence value, one time spelled two ways is one result, and a
-known row that an operator deleted or edited sends the submission the
-slow way instead of failing it or linking the edited row."""
+known row (a submit row, a build or install, a normalised row) that an
+operator deleted or edited sends the submission the slow way instead of
+failing it or linking the edited row."""
 
 import os
 import re
@@ -277,6 +278,96 @@ class KnownRows(h.MttdTestCase):
         self.assertEqual(self.sql1(
             "SELECT count(*) FROM description WHERE description IN"
             " ('kr as sent', 'kr renamed')"), ["2"])
+
+    def test_edited_known_submit_row_is_not_linked(self):
+        # An operator renames the host of a submit row found by its
+        # identity: a submission of the old identity must not be linked
+        # to it, but to a row of its own.
+        meta = {"hostname": "kr-host.example.org"}
+        sid, _ = self.submit_ok("Test Run", [self.run_entry(
+            "kr_sub_1", description="kr sub")], **meta)
+        self.stored([self.run_entry("kr_sub_2", description="kr sub")],
+                    True, **meta)
+        self.sql("UPDATE submit SET hostname = 'kr-moved.example.org'"
+                 " WHERE submit_id = %d" % sid)
+        mark = self.mttd.log_mark()
+        again, _ = self.submit_ok("Test Run", [self.run_entry(
+            "kr_sub_3", description="kr sub")], **meta)
+        log = self.mttd.log_since(mark)
+        self.assertIn(FELL_BACK, log)
+        self.assertIn("division by zero [22012]", log)
+        self.assertGreater(again, sid)
+        self.assertEqual(self.sql1(
+            "SELECT hostname FROM submit WHERE submit_id = %d" % again),
+            ["kr-host.example.org"])
+        self.assertEqual(self.sql1(
+            "SELECT count(*) FROM test_run WHERE submit_id = %d" % again),
+            ["1"])
+        # The new row is known from then on.
+        self.stored([self.run_entry("kr_sub_4", description="kr sub")],
+                    True, **meta)
+
+    def test_named_submit_row_given_to_another_user_is_refused(self):
+        sid, _ = self.submit_ok("Test Run", [self.run_entry(
+            "kr_give_1", description="kr give")],
+            hostname="kr-give.example.org")
+        for i in (2, 3):
+            self.stored([self.run_entry("kr_give_%d" % i,
+                                        description="kr give")],
+                        i == 3, submit_id=sid)
+        self.sql("UPDATE submit SET http_username = 'someone'"
+                 " WHERE submit_id = %d" % sid)
+        before = self.snapshot()
+        mark = self.mttd.log_mark()
+        resp = self.mttd.submit("Test Run", [self.run_entry(
+            "kr_give_4", description="kr give")], submit_id=sid)
+        answer = self.assertRefused(resp, ["submit_id"])
+        self.assertIn("belongs to another user", answer["status_message"])
+        self.assertIn("division by zero [22012]", self.mttd.log_since(mark))
+        self.assertEqual(self.snapshot(), before)
+
+    def test_edited_known_build_is_linked_by_its_new_values(self):
+        # A run copies ids from the build it links: a build an operator
+        # edited in place must be read again, not copied from memory.
+        _, (build,) = self.mttd.must_submit("Test Build", [h.build_entry(
+            self.install_id, suite_name="kr:edited")])
+        for i in (1, 2, 3):
+            self.stored([h.run_entry(build, test_name="kr_e%d" % i)],
+                        i > 1)
+        self.sql("UPDATE test_build SET test_build_compiler_id = 0"
+                 " WHERE test_build_id = %d" % build)
+        mark = self.mttd.log_mark()
+        _, (run_id,) = self.submit_ok("Test Run", [h.run_entry(
+            build, test_name="kr_e4")])
+        log = self.mttd.log_since(mark)
+        self.assertIn(FELL_BACK, log)
+        self.assertIn("division by zero [22012]", log)
+        self.assertEqual(self.sql1(
+            "SELECT test_build_compiler_id FROM test_run"
+            " WHERE test_run_id = %d" % run_id), ["0"])
+        (next_id,) = self.stored([h.run_entry(build, test_name="kr_e5")],
+                                 True)
+        self.assertEqual(self.links(next_id), self.links(run_id))
+
+    def test_edited_known_install_is_linked_by_its_new_values(self):
+        _, (install,) = self.mttd.must_submit("MPI Install", [
+            h.install_entry(description="kr edited install")])
+        mark = self.mttd.log_mark()
+        for i in (1, 2, 3):
+            self.submit_ok("Test Build", [h.build_entry(
+                install, suite_name="kr:ei%d" % i)])
+        self.assertIn(ONE_TRIP, self.mttd.log_since(mark))
+        self.sql("UPDATE mpi_install SET mpi_get_id = 0"
+                 " WHERE mpi_install_id = %d" % install)
+        mark = self.mttd.log_mark()
+        _, (build,) = self.submit_ok("Test Build", [h.build_entry(
+            install, suite_name="kr:ei4")])
+        log = self.mttd.log_since(mark)
+        self.assertIn(FELL_BACK, log)
+        self.assertIn("division by zero [22012]", log)
+        self.assertEqual(self.sql1(
+            "SELECT mpi_get_id FROM test_build WHERE test_build_id = %d"
+            % build), ["0"])
 
     def test_sighup_forgets_known_rows(self):
         self.warm("kr_hup", description="kr hup")
