@@ -2420,7 +2420,9 @@ ids_add(struct sql_array *a, const char **seen, size_t *n, const char *id)
 	return true;
 }
 
-/* A column a known row is checked by, and its value for each id. */
+/* A column a known row is checked by, and its value for each id: the
+ * check compares t.column to k.cN (N its place), cast, unless column is
+ * NULL (a condition of the caller's compares it). */
 struct held_col {
 	const char *column;
 	const char *cast;
@@ -2437,16 +2439,17 @@ held_col_setup(struct held_col *c, const char *column, const char *cast)
 
 /*
  * A column of the check that divides by zero unless every id of ids is
- * a row of table that still holds the values it is known by: a row an
- * operator edited in place must not be linked by its old values.  One
- * index scan by id per row, each value compared as the lookups compare
- * it.  The arrays are read through sub-selects, as set_col's are, so
- * that one generic plan serves every length: planned anew for each
- * execution, the check cost load 1 13-20 % of its rate.
+ * a row of table that still holds the values it is known by (and meets
+ * cond, when given): a row an operator edited in place must not be
+ * linked by its old values.  One index scan by id per row, each value
+ * compared as the lookups compare it.  The arrays are read through
+ * sub-selects, as set_col's are, so that one generic plan serves every
+ * length: planned anew for each execution, the check cost load 1 13-20 %
+ * of its rate.
  */
 static void
 add_rows_hold(struct stmt *s, const char *table, const char *id_col,
-    struct sql_array *ids, struct held_col *cols, int ncols)
+    struct sql_array *ids, struct held_col *cols, int ncols, const char *cond)
 {
 	int p = sql_array_param(&s->q, ids), c;
 
@@ -2461,68 +2464,66 @@ add_rows_hold(struct stmt *s, const char *table, const char *id_col,
 	for (c = 0; c < ncols; c++)
 		strbuf_addf(&s->q.sql, ", c%d", c);
 	strbuf_addf(&s->q.sql, ") ON t.%s = k.id", id_col);
-	for (c = 0; c < ncols; c++)
-		strbuf_addf(&s->q.sql, " AND t.%s = k.c%d%s", cols[c].column, c,
-		    cols[c].cast);
+	for (c = 0; c < ncols; c++) {
+		if (cols[c].column != NULL)
+			strbuf_addf(&s->q.sql, " AND t.%s = k.c%d%s",
+			    cols[c].column, c, cols[c].cast);
+	}
+	if (cond != NULL)
+		strbuf_addf(&s->q.sql, " AND %s", cond);
 	strbuf_adds(&s->q.sql, ")");
 }
 
-/* The known submit rows of the submissions now: a named one by the
- * user it must belong to, one found by its identity by all four
- * columns.  Two checks, so that the text depends only on the phase. */
+/* The known submit rows of the submissions now: every one by the user
+ * it belongs to, one found by its identity also by its other three
+ * columns (NULL for a named one: those are not known). */
 static void
 add_known_submits_hold(struct submit_store *st, struct stmt *s)
 {
-	static const char *const columns[] = { "hostname", "local_username",
-		"http_username", "mtt_client_version" };
-	struct held_col named, found[4];
-	struct sql_array named_ids, found_ids;
+	struct held_col cols[4];
+	struct sql_array ids;
 	size_t i;
 	int c;
 
-	sql_array_setup(&named_ids);
-	held_col_setup(&named, "http_username", "::text");
-	sql_array_setup(&found_ids);
-	for (c = 0; c < 4; c++)
-		held_col_setup(&found[c], columns[c], "::text");
+	sql_array_setup(&ids);
+	held_col_setup(&cols[0], "http_username", "::text");
+	for (c = 1; c < 4; c++)
+		held_col_setup(&cols[c], NULL, NULL);
 	/* A group's submissions are few: each is checked, no two of one
 	 * row skipped (a row may be named by one and found by another). */
 	for (i = st->first_sub; i < st->end_sub; i++) {
 		const struct store_sub *sub = &st->subs[i];
 		const struct submit_request *r = sub->req;
-		const char *v[] = { r->hostname, r->local_username,
-			r->http_username, r->mtt_client_version };
+		const char *v[] = { r->http_username, r->hostname,
+			r->local_username, r->mtt_client_version };
+		bool named = r->submit_id > 0;
 
-		if (r->submit_id > 0) {
-			sql_array_add(
-			    &named_ids, sub->submit_id, strlen(sub->submit_id));
-			sql_array_add(&named.values, r->http_username,
-			    strlen(r->http_username));
-			continue;
-		}
-		sql_array_add(
-		    &found_ids, sub->submit_id, strlen(sub->submit_id));
+		sql_array_add(&ids, sub->submit_id, strlen(sub->submit_id));
 		for (c = 0; c < 4; c++)
-			sql_array_add(&found[c].values, v[c], strlen(v[c]));
+			sql_array_add(&cols[c].values,
+			    c > 0 && named ? NULL : v[c], strlen(v[c]));
 	}
-	add_rows_hold(s, "submit", "submit_id", &named_ids, &named, 1);
-	add_rows_hold(s, "submit", "submit_id", &found_ids, found, 4);
+	add_rows_hold(s, "submit", "submit_id", &ids, cols, 4,
+	    "(k.c1 IS NULL OR (t.hostname = k.c1 AND t.local_username = k.c2"
+	    " AND t.mtt_client_version = k.c3))");
 }
 
 /* The installs or builds the items link, each known from the cache
- * with the ids it holds (that the items copy). */
+ * with the ids it holds (that the items copy), compared as the text
+ * the cache keeps ("id,id,..."): one array instead of one per id. */
 static void
 add_known_links_hold(struct submit_store *st, struct stmt *s, const char **seen)
 {
 	const char *const *copies = phase_copies(st->phase);
-	struct held_col cols[LINK_MAX];
+	struct held_col held;
 	struct sql_array ids;
+	struct strbuf cond, text;
 	size_t i, n = 0;
 	int j;
 
 	sql_array_setup(&ids);
-	for (j = 0; copies[j] != NULL; j++)
-		held_col_setup(&cols[j], copies[j], "::integer");
+	held_col_setup(&held, NULL, NULL);
+	strbuf_setup(&text);
 	for (i = 0; i < st->nitems; i++) {
 		const struct store_item *it = &st->items[i];
 		const char *id = link_id(st->phase, item_entry(st, it));
@@ -2531,13 +2532,24 @@ add_known_links_hold(struct submit_store *st, struct stmt *s, const char **seen)
 		 * for every item that links it. */
 		if (!ids_add(&ids, seen, &n, id))
 			continue;
-		for (j = 0; copies[j] != NULL; j++)
-			sql_array_add(&cols[j].values, it->es.link[j],
-			    strlen(it->es.link[j]));
+		text.len = 0;
+		for (j = 0; copies[j] != NULL; j++) {
+			if (j > 0)
+				strbuf_add(&text, ",", 1);
+			strbuf_adds(&text, it->es.link[j]);
+		}
+		sql_array_add(&held.values, text.data, text.len);
 	}
+	strbuf_shutdown(&text);
+	strbuf_setup(&cond);
+	strbuf_adds(&cond, "concat_ws(','");
+	for (j = 0; copies[j] != NULL; j++)
+		strbuf_addf(&cond, ", t.%s", copies[j]);
+	strbuf_adds(&cond, ") = k.c0");
 	add_rows_hold(s,
 	    st->phase == SUBMIT_PHASE_BUILD ? "mpi_install" : "test_build",
-	    link_key(st->phase), &ids, cols, j);
+	    link_key(st->phase), &ids, &held, 1, cond.data);
+	strbuf_shutdown(&cond);
 }
 
 /* The known normalised rows of kind the items link, by their values. */
@@ -2568,7 +2580,7 @@ add_known_norms_hold(struct submit_store *st, struct stmt *s,
 			sql_array_add(&cols[c].values, v, len);
 		}
 	}
-	add_rows_hold(s, def->table, def->id, &ids, cols, def->ncols);
+	add_rows_hold(s, def->table, def->id, &ids, cols, def->ncols, NULL);
 }
 
 /* Every known row the group links: its submit rows, its builds (or
