@@ -158,10 +158,12 @@ void db_batch_add(struct db_batch *batch, const char *sql, int nparams,
 /*
  * As db_batch_add, for a statement whose text comes back again and again
  * (values are parameters): it is kept prepared on the connection, so
- * PostgreSQL parses and plans it once per connection.
+ * PostgreSQL parses and plans it once per connection.  formats (NULL: all
+ * text) says which parameters are in binary form (1), as libpq's
+ * paramFormats; lengths are then required.
  */
 void db_batch_add_cached(struct db_batch *batch, const char *sql, int nparams,
-    const char *const *values, const int *lengths);
+    const char *const *values, const int *lengths, const int *formats);
 
 /* Statements added so far. */
 int db_batch_count(const struct db_batch *batch);

@@ -49,7 +49,8 @@ struct db_stmt {
 	int nparams;
 	const char *const *values;
 	const int *lengths;
-	bool cached; /* Kept prepared on the connection, by its text. */
+	const int *formats; /* NULL: every parameter is text. */
+	bool cached;	    /* Kept prepared on the connection, by its text. */
 };
 
 /*
@@ -681,14 +682,16 @@ db_batch_add(struct db_batch *b, const char *sql, int nparams,
 	s->nparams = nparams;
 	s->values = values;
 	s->lengths = lengths;
+	s->formats = NULL;
 	s->cached = false;
 }
 
 void
 db_batch_add_cached(struct db_batch *b, const char *sql, int nparams,
-    const char *const *values, const int *lengths)
+    const char *const *values, const int *lengths, const int *formats)
 {
 	db_batch_add(b, sql, nparams, values, lengths);
+	b->stmts[b->count - 1].formats = formats;
 	b->stmts[b->count - 1].cached = true;
 }
 
@@ -1094,7 +1097,7 @@ db_conn_send_stmt(struct db_conn *c, const struct db_stmt *s, int i)
 	if (slot < 0) {
 		c->sent[c->nsent++] = (struct db_sent){ i, -1, false };
 		return PQsendQueryParams(c->pg, s->sql, s->nparams, NULL,
-			   s->values, s->lengths, NULL, 0) == 1;
+			   s->values, s->lengths, s->formats, 0) == 1;
 	}
 	snprintf(name, sizeof name, "mttd_%d", slot);
 	if (fresh) {
@@ -1104,7 +1107,7 @@ db_conn_send_stmt(struct db_conn *c, const struct db_stmt *s, int i)
 	}
 	c->sent[c->nsent++] = (struct db_sent){ i, slot, false };
 	return PQsendQueryPrepared(c->pg, name, s->nparams, s->values,
-		   s->lengths, NULL, 0) == 1;
+		   s->lengths, s->formats, 0) == 1;
 }
 
 /* Queue every statement and the sync point; false if libpq refused. */

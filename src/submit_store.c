@@ -346,7 +346,7 @@ store_send(struct submit_store *st, enum store_step step)
 		struct sql_stmt *q = &st->stmts[i]->q;
 
 		db_batch_add_cached(
-		    b, q->sql.data, q->n, q->values, q->lengths);
+		    b, q->sql.data, q->n, q->values, q->lengths, q->formats);
 	}
 	db_conn_run(st->conn, b, store_batch_cb, st);
 }
@@ -355,7 +355,8 @@ store_send(struct submit_store *st, enum store_step step)
 
 /* The unnest() of a statement being built: columns e.c0, e.c1, ... */
 struct set_cols {
-	struct strbuf args; /* "$1::text[], $2::boolean[]" */
+	struct strbuf
+	    args; /* "(SELECT $1::text[]), (SELECT $2::text[]::boolean[])" */
 	int n;
 };
 
@@ -370,8 +371,11 @@ static int
 set_col(
     struct stmt *s, struct set_cols *sc, struct sql_array *a, const char *type)
 {
-	strbuf_addf(&sc->args, "%s(SELECT $%d::%s[])", sc->n ? ", " : "",
-	    sql_array_param(&s->q, a), type);
+	bool text = strcmp(type, "text") == 0;
+
+	strbuf_addf(&sc->args, "%s(SELECT $%d::text[]%s%s%s)",
+	    sc->n ? ", " : "", sql_array_param(&s->q, a),
+	    text ? "" : "::", text ? "" : type, text ? "" : "[]");
 	return sc->n++;
 }
 
@@ -1322,7 +1326,7 @@ add_locks(struct submit_store *st, const struct norm_make *m, size_t n)
 		strbuf_addf(&s->q.sql,
 		    "SELECT CASE WHEN u.s THEN pg_advisory_xact_lock_shared(u.k)"
 		    " ELSE pg_advisory_xact_lock(u.k) END FROM"
-		    " unnest($%d::bigint[], $%d::boolean[]) AS u(k, s)",
+		    " unnest($%d::text[]::bigint[], $%d::text[]::boolean[]) AS u(k, s)",
 		    sql_array_param(&s->q, &keys),
 		    sql_array_param(&s->q, &shared));
 	}
@@ -2454,8 +2458,9 @@ add_rows_hold(struct stmt *s, const char *table, const char *id_col,
 	int p = sql_array_param(&s->q, ids), c;
 
 	strbuf_addf(&s->q.sql,
-	    ", (SELECT 1 / (count(*) = cardinality((SELECT $%d::integer[])))"
-	    "::integer FROM ONLY %s t JOIN unnest((SELECT $%d::integer[])",
+	    ", (SELECT 1 / (count(*) = cardinality((SELECT"
+	    " $%d::text[]::integer[])))::integer FROM ONLY %s t JOIN"
+	    " unnest((SELECT $%d::text[]::integer[])",
 	    p, table, p);
 	for (c = 0; c < ncols; c++)
 		strbuf_addf(&s->q.sql, ", (SELECT $%d::text[])",
