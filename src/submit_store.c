@@ -224,6 +224,8 @@ struct stmt {
 	size_t first; /* First item (or submission) it is about. */
 	size_t count; /* Rows it carries; 0: one entry's statement. */
 	int field;    /* ROLE_CAST: the field checked. */
+	/* ROLE_NORM_MAKE: the kind of row it creates (else NK__COUNT). */
+	enum norm_kind kind;
 	/* ROLE_RESULTS: the kinds of normalised row whose ids each answer
 	 * row gives after the result's id (rows some item created). */
 	int learn[NK__COUNT];
@@ -310,6 +312,7 @@ stmt_add(struct submit_store *st, enum stmt_role role, size_t first)
 	s->role = role;
 	s->first = first;
 	s->field = -1;
+	s->kind = NK__COUNT;
 	sql_stmt_setup(&s->q);
 	return s;
 }
@@ -517,6 +520,51 @@ sqlstate_is(const struct db_result *res, const char *state)
 	return res->sqlstate != NULL && strcmp(res->sqlstate, state) == 0;
 }
 
+static bool
+sqlstate_class_is(const struct db_result *res, const char *class)
+{
+	return res->sqlstate != NULL && strncmp(res->sqlstate, class, 2) == 0;
+}
+
+/* The field whose size can pass the B-tree limit of kind's index: the
+ * other columns of normalised rows are short (varchar) or indexed by
+ * their md5(). */
+static const char *
+too_large_field(enum norm_kind kind)
+{
+	if (kind == NK_LATENCY)
+		return submit_field_name(SF_MESSAGE_SIZE);
+	if (kind == NK_CONFIGURE)
+		return submit_field_name(SF_CONFIGURE_ARGUMENTS);
+	return NULL;
+}
+
+/*
+ * PostgreSQL's "program limit exceeded" (an index entry over the 2,704
+ * bytes a B-tree page allows, say): a client's value that no retry can
+ * store, so a refusal (status -1), not a "try again later".
+ */
+static void
+store_refuse_too_large(struct submit_store *st, const struct stmt *s,
+    const char *where, const char *why)
+{
+	const char *field = s->role == ROLE_NORM_MAKE ?
+	    too_large_field(s->kind) :
+	    NULL;
+
+	log_debug("submit: statement (role %d) over a database limit: %s",
+	    s->role, why);
+	if (field != NULL)
+		store_refuse(st,
+		    "%s: field '%s' is too large for the database's index:"
+		    " %s",
+		    where, field, why);
+	else
+		store_refuse(st,
+		    "%s: a value is too large for the database: %s", where,
+		    why);
+}
+
 /* A racing writer got in the way: start over. */
 static bool
 store_should_retry(struct submit_store *st, const struct db_result *res)
@@ -548,9 +596,8 @@ store_failed(struct submit_store *st, const struct db_result *res)
 {
 	const struct stmt *s = st->stmts[res->failed];
 	const char *why = res->error ? res->error : "unknown error";
-	bool refused_value = res->sqlstate != NULL &&
-	    (strncmp(res->sqlstate, "22", 2) == 0 ||
-		strncmp(res->sqlstate, "23", 2) == 0);
+	bool refused_value = sqlstate_class_is(res, "22") ||
+	    sqlstate_class_is(res, "23");
 	char where[48];
 
 	if (res->conn_lost) {
@@ -600,6 +647,10 @@ store_failed(struct submit_store *st, const struct db_result *res)
 		return;
 	}
 	stmt_where(st, s, where, sizeof where);
+	if (sqlstate_class_is(res, "54")) {
+		store_refuse_too_large(st, s, where, why);
+		return;
+	}
 	if (refused_value) {
 		/* A client's value: the refusal is logged as a warning by
 		 * the handler (or the group is stored again one by one). */
@@ -948,6 +999,7 @@ add_unique_makes(struct submit_store *st, enum norm_kind k,
 	size_t *rows = xcalloc(n, sizeof *rows), i;
 	int c, col[7];
 
+	s->kind = k;
 	/* The items of this table's rows, each row once, in hash order. */
 	for (i = 0; i < n; i++) {
 		if (m[i].kind == k && !make_is_repeat(m, i))
@@ -986,6 +1038,7 @@ norm_find_or_insert(struct submit_store *st, struct stmt *s, size_t item,
 	norm_vals vals;
 	int j;
 
+	s->kind = k;
 	norm_params(it, item_entry(st, it), s, def, vals);
 	strbuf_addf(&s->q.sql, "WITH f AS (SELECT %s AS id FROM %s WHERE ",
 	    def->id, def->table);

@@ -9,7 +9,9 @@ count of every table a submission writes and the state of the submit and
 result id sequences, and the next good submission gets the next dense id.
 """
 
+import base64
 import os
+import random
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -582,6 +584,37 @@ class SubmitRules(h.MttdTestCase):
         _, (plain,) = self.accept("test_run", [self.entry("test_run")])
         self.assertEqual(self.column("test_run", plain, "x.performance_id"),
                          ["0"])
+
+    def test_values_over_an_index_limit_are_refused_not_retried(self):
+        # A B-tree entry holds at most 2,704 bytes: 670 message sizes
+        # (an int4[] of 2,712 bytes), or configure arguments of ~2.7 KB
+        # that do not compress, can never be stored.  That is the
+        # client's value, answered with -1 naming the field, not the 503
+        # "try again later" of a failing database.
+        resp = self.refuse("test_run", [self.entry(
+            "test_run", latency_bandwidth=True,
+            message_size=list(range(670)))], ["message_size"])
+        self.assertIn("too large for the database's index",
+                      resp.json["status_message"])
+        self.assertIn("mttd_latency_bandwidth_lookup",
+                      resp.json["status_message"])
+        self.assertNextDense("test_run")
+        # 600 fit.
+        _, (run,) = self.accept("test_run", [self.entry(
+            "test_run", latency_bandwidth=True,
+            message_size=list(range(600)))])
+        self.assertEqual(self.column(
+            "test_run", run, "cardinality(l.message_size)",
+            "JOIN performance p USING (performance_id) "
+            "JOIN latency_bandwidth l USING (latency_bandwidth_id)"), ["600"])
+        noise = base64.b64encode(
+            random.Random(5).randbytes(2400)).decode()  # 3,200 characters
+        resp = self.refuse("mpi_install", [self.entry(
+            "mpi_install", configure_arguments=noise)],
+            ["configure_arguments"])
+        self.assertIn("too large for the database's index",
+                      resp.json["status_message"])
+        self.assertNextDense("mpi_install")
 
     def test_null_description_and_environment(self):
         for phase in REQUIRED:
