@@ -8,10 +8,12 @@ HUP and TERM on; [pg_v3] read_server sends queries to another server."""
 
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -145,6 +147,51 @@ class Reload(h.MttdTestCase):
         bad = self.mttd.http("POST", "/serial", {"serial": "x"}, headers={
             "Authorization": h.basic("md5user", "md5-wrong")})
         self.assertEqual(bad.status, 401, bad)
+        ok = self.mttd.http("POST", "/serial", {"serial": "x"})
+        self.assertEqual((ok.status, ok.field("status")), (200, 0), ok)
+
+
+class AprUtilMissing(h.MttdTestCase):
+    """A host without a loadable apr-util (here: a broken
+    libaprutil-1.so.0 found first through LD_LIBRARY_PATH): the $apr1$
+    entries are skipped with warnings naming why, the bcrypt ones keep
+    working, and mttd goes on serving."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.libdir = tempfile.mkdtemp(prefix="mttd-noapr-")
+        with open(os.path.join(cls.libdir, "libaprutil-1.so.0"), "wb"):
+            pass  # Empty: the dynamic linker refuses it ("too short").
+        cls.MTTD = {"env": {"LD_LIBRARY_PATH": cls.libdir}}
+        super().setUpClass()
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        shutil.rmtree(cls.libdir, ignore_errors=True)
+
+    def test_apr1_entries_are_skipped_with_a_warning(self):
+        path = os.path.join(self.mttd.dir, "htpasswd")
+        h.run([h.HTPASSWD, "-m", "-b", path, "md5user", "md5-pass"], 60)
+        mark = self.mttd.log_mark()
+        self.mttd.proc.send_signal(signal.SIGHUP)
+        self.assertIsNotNone(self.mttd.wait_log(
+            r"SIGHUP: configuration in force", mark), self.mttd.log_tail())
+        log = self.mttd.log_since(mark)
+        with open(os.path.join(h.BUILDDIR, "config.h")) as f:
+            with_apr = "#define HAVE_APR_UTIL 1" in f.read()
+        if with_apr:  # Else only the line below: not in this build.
+            self.assertRegex(log, r"WARNING htpasswd: cannot load apr-util for"
+                             r" the \$apr1\$ and \{SHA\} entries: .*"
+                             r"libaprutil-1\.so\.0: file too short")
+        self.assertRegex(log, r"WARNING .*htpasswd:2: user 'md5user': apr-util,"
+                         r" which checks \$apr1\$ and \{SHA\} hashes, is not"
+                         r" in this build or could not be loaded; line skipped")
+        with open("/proc/%d/maps" % self.mttd.proc.pid) as f:
+            self.assertNotIn("libaprutil", f.read())
+        refused = self.mttd.http("POST", "/serial", {"serial": "x"}, headers={
+            "Authorization": h.basic("md5user", "md5-pass")})
+        self.assertEqual(refused.status, 401, refused)
         ok = self.mttd.http("POST", "/serial", {"serial": "x"})
         self.assertEqual((ok.status, ok.field("status")), (200, 0), ok)
 
