@@ -526,17 +526,58 @@ sqlstate_class_is(const struct db_result *res, const char *class)
 	return res->sqlstate != NULL && strncmp(res->sqlstate, class, 2) == 0;
 }
 
-/* The field whose size can pass the B-tree limit of kind's index: the
- * other columns of normalised rows are short (varchar) or indexed by
- * their md5(). */
-static const char *
+/* The field whose size can pass the B-tree limit of kind's index (-1:
+ * none): the other columns of normalised rows are short (varchar) or
+ * indexed by their md5(). */
+static int
 too_large_field(enum norm_kind kind)
 {
 	if (kind == NK_LATENCY)
-		return submit_field_name(SF_MESSAGE_SIZE);
+		return SF_MESSAGE_SIZE;
 	if (kind == NK_CONFIGURE)
-		return submit_field_name(SF_CONFIGURE_ARGUMENTS);
-	return NULL;
+		return SF_CONFIGURE_ARGUMENTS;
+	return -1;
+}
+
+/* Values of this many bytes or fewer fit a B-tree entry with the other
+ * columns of their index (2,704 bytes less headers), compressed or not. */
+#define INDEX_SURE_FIT 2600
+
+static const struct submit_entry *item_entry(
+    const struct submit_store *st, const struct store_item *it);
+static const struct submit_value *entry_value(
+    const struct submit_entry *e, int field);
+
+/*
+ * Where a value of field too large for its index is, when one statement
+ * made the rows of several entries: the entries whose value is over
+ * INDEX_SURE_FIT bytes ("data[1] or data[4]"), one of which PostgreSQL
+ * refused; else where is left as it is.
+ */
+static void
+too_large_where(
+    const struct submit_store *st, int field, char *where, size_t size)
+{
+	struct strbuf found;
+	size_t i, n = 0;
+
+	strbuf_setup(&found);
+	for (i = 0; i < st->nitems; i++) {
+		const struct store_item *it = &st->items[i];
+
+		if (entry_value(item_entry(st, it), field)->len <=
+		    INDEX_SURE_FIT)
+			continue;
+		if (n++ == 5) {
+			strbuf_adds(&found, " or more");
+			break;
+		}
+		strbuf_addf(
+		    &found, "%sdata[%zu]", n > 1 ? " or " : "", it->entry);
+	}
+	if (n > 0)
+		snprintf(where, size, "%s", found.data);
+	strbuf_shutdown(&found);
 }
 
 /*
@@ -546,23 +587,23 @@ too_large_field(enum norm_kind kind)
  */
 static void
 store_refuse_too_large(struct submit_store *st, const struct stmt *s,
-    const char *where, const char *why)
+    char *where, size_t size, const char *why)
 {
-	const char *field = s->role == ROLE_NORM_MAKE ?
-	    too_large_field(s->kind) :
-	    NULL;
+	int field = s->role == ROLE_NORM_MAKE ? too_large_field(s->kind) : -1;
 
 	log_debug("submit: statement (role %d) over a database limit: %s",
 	    s->role, why);
-	if (field != NULL)
-		store_refuse(st,
-		    "%s: field '%s' is too large for the database's index:"
-		    " %s",
-		    where, field, why);
-	else
+	if (field < 0) {
 		store_refuse(st,
 		    "%s: a value is too large for the database: %s", where,
 		    why);
+		return;
+	}
+	if (s->count > 0)
+		too_large_where(st, field, where, size);
+	store_refuse(st,
+	    "%s: field '%s' is too large for the database's index: %s", where,
+	    submit_field_name(field), why);
 }
 
 /* A racing writer got in the way: start over. */
@@ -598,7 +639,7 @@ store_failed(struct submit_store *st, const struct db_result *res)
 	const char *why = res->error ? res->error : "unknown error";
 	bool refused_value = sqlstate_class_is(res, "22") ||
 	    sqlstate_class_is(res, "23");
-	char where[48];
+	char where[160];
 
 	if (res->conn_lost) {
 		/* The sync that commits the store step was on its way: the
@@ -648,7 +689,7 @@ store_failed(struct submit_store *st, const struct db_result *res)
 	}
 	stmt_where(st, s, where, sizeof where);
 	if (sqlstate_class_is(res, "54")) {
-		store_refuse_too_large(st, s, where, why);
+		store_refuse_too_large(st, s, where, sizeof where, why);
 		return;
 	}
 	if (refused_value) {

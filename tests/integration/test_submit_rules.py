@@ -591,9 +591,11 @@ class SubmitRules(h.MttdTestCase):
         # that do not compress, can never be stored.  That is the
         # client's value, answered with -1 naming the field, not the 503
         # "try again later" of a failing database.
-        resp = self.refuse("test_run", [self.entry(
+        resp = self.refuse("test_run", [self.entry("test_run"), self.entry(
             "test_run", latency_bandwidth=True,
             message_size=list(range(670)))], ["message_size"])
+        self.assertTrue(resp.json["status_message"].startswith(
+            "data[1]: field 'message_size' is too large"), resp)
         self.assertIn("too large for the database's index",
                       resp.json["status_message"])
         self.assertIn("mttd_latency_bandwidth_lookup",
@@ -612,8 +614,19 @@ class SubmitRules(h.MttdTestCase):
         resp = self.refuse("mpi_install", [self.entry(
             "mpi_install", configure_arguments=noise)],
             ["configure_arguments"])
-        self.assertIn("too large for the database's index",
-                      resp.json["status_message"])
+        self.assertTrue(resp.json["status_message"].startswith(
+            "data[0]: field 'configure_arguments' is too large for the"
+            " database's index: index row size "), resp)
+        # In a batch, one statement makes every entry's row: the answer
+        # names the entries whose value could be the one (over 2,600
+        # bytes), not the 2,000-byte one that surely fits.
+        resp = self.refuse("mpi_install", [
+            self.entry("mpi_install", configure_arguments="x" * 2000),
+            self.entry("mpi_install", configure_arguments=noise),
+            self.entry("mpi_install", configure_arguments="--short")],
+            ["configure_arguments"])
+        self.assertTrue(resp.json["status_message"].startswith(
+            "data[1]: field 'configure_arguments'"), resp)
         self.assertNextDense("mpi_install")
 
     def test_null_description_and_environment(self):
