@@ -44,6 +44,41 @@ class KnownRows(h.MttdTestCase):
         self.assertNotIn(FELL_BACK, log)
         return ids
 
+    def warm_named(self, tag):
+        """A submit row, then two submissions naming it: the first
+        created its description, the second reads it and the named row,
+        the third is one trip.  Returns the submit id."""
+        description = "%s description" % tag
+        sid, _ = self.submit_ok("Test Run", [self.run_entry(
+            tag + "_1", description=description)],
+            hostname="%s.example.org" % tag)
+        for i in (2, 3):
+            self.stored([self.run_entry("%s_%d" % (tag, i),
+                                        description=description)],
+                        i == 3, submit_id=sid)
+        return sid
+
+    def known_build(self, tag):
+        """A build of its own, whose runs are one trip from the second
+        on; returns its id."""
+        _, (build,) = self.mttd.must_submit("Test Build", [h.build_entry(
+            self.install_id, suite_name="kr:" + tag)])
+        for i in (1, 2, 3):
+            self.stored([h.run_entry(build, test_name="%s_%d" % (tag, i))],
+                        i > 1)
+        return build
+
+    def stored_after_an_edit(self, phase, entries, **meta):
+        """Submit what links a known row an operator changed: the check
+        before the one trip fails (division by zero) and the lookups
+        store it.  Returns (submit_id, ids)."""
+        mark = self.mttd.log_mark()
+        answer = self.submit_ok(phase, entries, **meta)
+        log = self.mttd.log_since(mark)
+        self.assertIn(FELL_BACK, log)
+        self.assertIn("division by zero [22012]", log)
+        return answer
+
     def warm(self, tag, **kw):
         """A submission of rows not seen before (a description of their
         own) looks them up and creates them; the next is one trip."""
@@ -261,12 +296,8 @@ class KnownRows(h.MttdTestCase):
         self.warm("kr_edit", description="kr as sent")
         self.sql("UPDATE description SET description = 'kr renamed' WHERE"
                  " description = 'kr as sent'")
-        mark = self.mttd.log_mark()
-        _, (run_id,) = self.submit_ok("Test Run", [self.run_entry(
+        _, (run_id,) = self.stored_after_an_edit("Test Run", [self.run_entry(
             "kr_edit_3", description="kr as sent")])
-        log = self.mttd.log_since(mark)
-        self.assertIn(FELL_BACK, log)
-        self.assertIn("division by zero [22012]", log)
         linked = self.sql1(
             "SELECT d.description FROM test_run r JOIN description d"
             " USING (description_id) WHERE r.test_run_id = %d" % run_id)
@@ -290,12 +321,8 @@ class KnownRows(h.MttdTestCase):
                     True, **meta)
         self.sql("UPDATE submit SET hostname = 'kr-moved.example.org'"
                  " WHERE submit_id = %d" % sid)
-        mark = self.mttd.log_mark()
-        again, _ = self.submit_ok("Test Run", [self.run_entry(
+        again, _ = self.stored_after_an_edit("Test Run", [self.run_entry(
             "kr_sub_3", description="kr sub")], **meta)
-        log = self.mttd.log_since(mark)
-        self.assertIn(FELL_BACK, log)
-        self.assertIn("division by zero [22012]", log)
         self.assertGreater(again, sid)
         self.assertEqual(self.sql1(
             "SELECT hostname FROM submit WHERE submit_id = %d" % again),
@@ -308,19 +335,13 @@ class KnownRows(h.MttdTestCase):
                     True, **meta)
 
     def test_named_submit_row_given_to_another_user_is_refused(self):
-        sid, _ = self.submit_ok("Test Run", [self.run_entry(
-            "kr_give_1", description="kr give")],
-            hostname="kr-give.example.org")
-        for i in (2, 3):
-            self.stored([self.run_entry("kr_give_%d" % i,
-                                        description="kr give")],
-                        i == 3, submit_id=sid)
+        sid = self.warm_named("kr-give")
         self.sql("UPDATE submit SET http_username = 'someone'"
                  " WHERE submit_id = %d" % sid)
         before = self.snapshot()
         mark = self.mttd.log_mark()
         resp = self.mttd.submit("Test Run", [self.run_entry(
-            "kr_give_4", description="kr give")], submit_id=sid)
+            "kr-give_4", description="kr-give description")], submit_id=sid)
         answer = self.assertRefused(resp, ["submit_id"])
         self.assertIn("belongs to another user", answer["status_message"])
         self.assertIn("division by zero [22012]", self.mttd.log_since(mark))
@@ -329,19 +350,11 @@ class KnownRows(h.MttdTestCase):
     def test_edited_known_build_is_linked_by_its_new_values(self):
         # A run copies ids from the build it links: a build an operator
         # edited in place must be read again, not copied from memory.
-        _, (build,) = self.mttd.must_submit("Test Build", [h.build_entry(
-            self.install_id, suite_name="kr:edited")])
-        for i in (1, 2, 3):
-            self.stored([h.run_entry(build, test_name="kr_e%d" % i)],
-                        i > 1)
+        build = self.known_build("edited")
         self.sql("UPDATE test_build SET test_build_compiler_id = 0"
                  " WHERE test_build_id = %d" % build)
-        mark = self.mttd.log_mark()
-        _, (run_id,) = self.submit_ok("Test Run", [h.run_entry(
+        _, (run_id,) = self.stored_after_an_edit("Test Run", [h.run_entry(
             build, test_name="kr_e4")])
-        log = self.mttd.log_since(mark)
-        self.assertIn(FELL_BACK, log)
-        self.assertIn("division by zero [22012]", log)
         self.assertEqual(self.sql1(
             "SELECT test_build_compiler_id FROM test_run"
             " WHERE test_run_id = %d" % run_id), ["0"])
@@ -359,12 +372,8 @@ class KnownRows(h.MttdTestCase):
         self.assertIn(ONE_TRIP, self.mttd.log_since(mark))
         self.sql("UPDATE mpi_install SET mpi_get_id = 0"
                  " WHERE mpi_install_id = %d" % install)
-        mark = self.mttd.log_mark()
-        _, (build,) = self.submit_ok("Test Build", [h.build_entry(
-            install, suite_name="kr:ei4")])
-        log = self.mttd.log_since(mark)
-        self.assertIn(FELL_BACK, log)
-        self.assertIn("division by zero [22012]", log)
+        _, (build,) = self.stored_after_an_edit("Test Build", [
+            h.build_entry(install, suite_name="kr:ei4")])
         self.assertEqual(self.sql1(
             "SELECT mpi_get_id FROM test_build WHERE test_build_id = %d"
             % build), ["0"])
@@ -385,11 +394,7 @@ class KnownRows(h.MttdTestCase):
     def test_deleted_known_build_is_refused_as_missing(self):
         # test_run.test_build_id has no foreign key: the check of the
         # known rows must find the build gone, as the lookups would.
-        _, (build,) = self.mttd.must_submit("Test Build", [h.build_entry(
-            self.install_id, suite_name="kr:doomed")])
-        for i in (1, 2, 3):
-            self.stored([h.run_entry(build, test_name="kr_b%d" % i)],
-                        i > 1)
+        build = self.known_build("doomed")
         self.sql("DELETE FROM test_run WHERE test_build_id = %d;"
                  " DELETE FROM test_build WHERE test_build_id = %d"
                  % (build, build))
@@ -422,21 +427,13 @@ class KnownRows(h.MttdTestCase):
                            ["submit_id"])
 
     def test_deleted_named_submit_row_is_refused_without_an_id(self):
-        sid, _ = self.submit_ok("Test Run", [self.run_entry(
-            "kr_n1", description="kr named")],
-            hostname="kr-named.example.org")
-        # The first created the description; the second reads it and the
-        # named row; the third is one trip.
-        for i in (2, 3):
-            self.stored([self.run_entry("kr_n%d" % i,
-                                        description="kr named")],
-                        i == 3, submit_id=sid)
+        sid = self.warm_named("kr-named")
         self.sql("DELETE FROM test_run WHERE submit_id = %d;"
                  " DELETE FROM submit WHERE submit_id = %d" % (sid, sid))
         before = self.snapshot()
         mark = self.mttd.log_mark()
         resp = self.mttd.submit("Test Run", [self.run_entry(
-            "kr_n5", description="kr named")], submit_id=sid)
+            "kr-named_5", description="kr-named description")], submit_id=sid)
         self.assertRefused(resp, ["submit_id"])
         self.assertIn("division by zero [22012]", self.mttd.log_since(mark))
         self.assertEqual(self.snapshot(), before)
