@@ -358,8 +358,8 @@ store_send(struct submit_store *st, enum store_step step)
 
 /* The unnest() of a statement being built: columns e.c0, e.c1, ... */
 struct set_cols {
-	struct strbuf
-	    args; /* "(SELECT $1::text[]), (SELECT $2::text[]::boolean[])" */
+	/* "(SELECT $1::text[]), (SELECT $2::text[]::boolean[])" */
+	struct strbuf args;
 	int n;
 };
 
@@ -655,8 +655,7 @@ store_failed(struct submit_store *st, const struct db_result *res)
 		/* A value PostgreSQL refused, a race, or a known row an
 		 * operator deleted or edited (the check divides by zero, or,
 		 * deleted since the check, a foreign key fails): nothing was
-		 * stored;
-		 * the lookups find out which, and name a bad value. */
+		 * stored; the lookups find out which, and name a bad value. */
 		log_debug("submit: one round trip failed, looking rows up:"
 			  " %s [%s]",
 		    why, res->sqlstate ? res->sqlstate : "-");
