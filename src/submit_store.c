@@ -256,6 +256,9 @@ struct store_sub {
 	/* The submit row's identity (its four columns) hashed: the
 	 * metadata's, or the named row's own, read by the lookups. */
 	uint64_t identity;
+	/* A named row's four columns as read ("len:bytes" each), for the
+	 * check of known rows; NULL for a row found by the metadata's. */
+	char *named_row;
 	long *ids;
 	enum submit_outcome outcome;
 	char *message;
@@ -425,6 +428,7 @@ store_free(struct submit_store *st)
 	for (i = 0; i < st->nsubs; i++) {
 		free(st->subs[i].ids);
 		free(st->subs[i].message);
+		free(st->subs[i].named_row);
 	}
 	free(st->subs);
 	free(st);
@@ -2371,18 +2375,48 @@ know_times(struct submit_store *st)
 		st->items[i].es.timestamp[0] = '\0';
 }
 
-/* A submission's submit row from "ID IDENTITY" (remember_submits). */
+/* The four columns of a named submit row from its text ("len:bytes"
+ * each, as cache_key_add writes them); false when text is not that. */
+static bool
+named_row_parts(const char *text, const char *parts[4], size_t lens[4])
+{
+	unsigned long long len;
+	char *end;
+	int c;
+
+	for (c = 0; c < 4; c++) {
+		len = strtoull(text, &end, 10);
+		if (end == text || *end != ':' || strlen(end + 1) < len)
+			return false;
+		parts[c] = end + 1;
+		lens[c] = (size_t)len;
+		text = end + 1 + len;
+	}
+	return *text == '\0';
+}
+
+/* A submission's submit row from "ID IDENTITY[ NAMED_ROW]"
+ * (remember_submits). */
 static bool
 submit_from_text(struct store_sub *sub, const char *text)
 {
 	const char *space = text ? strchr(text, ' ') : NULL;
 	size_t len = space ? (size_t)(space - text) : 0;
+	const char *parts[4];
+	size_t lens[4];
+	char *end;
 
 	if (space == NULL || len == 0 || len >= sizeof sub->submit_id)
 		return false;
 	memcpy(sub->submit_id, text, len);
 	sub->submit_id[len] = '\0';
-	sub->identity = strtoull(space + 1, NULL, 16);
+	sub->identity = strtoull(space + 1, &end, 16);
+	if (sub->req->submit_id <= 0)
+		return true;
+	if (*end != ' ' || !named_row_parts(end + 1, parts, lens))
+		return false;
+	free(sub->named_row);
+	sub->named_row = xstrdup(end + 1);
 	return true;
 }
 
@@ -2416,23 +2450,28 @@ store_from_cache(struct submit_store *st)
 static void
 remember_submits(struct submit_store *st)
 {
-	struct strbuf k;
-	char value[48];
+	struct strbuf k, value;
 	size_t i;
 
 	strbuf_setup(&k);
+	strbuf_setup(&value);
 	for (i = st->first_sub; i < st->end_sub; i++) {
 		const struct store_sub *sub = &st->subs[i];
 
 		if (sub->submit_id[0] == '\0')
 			continue;
 		/* "ID IDENTITY": a named row's identity is not the
-		 * metadata's (result_space). */
-		snprintf(value, sizeof value, "%s %" PRIx64, sub->submit_id,
-		    sub->identity);
+		 * metadata's (result_space); its columns follow, for the
+		 * check of known rows. */
+		value.len = 0;
+		strbuf_addf(
+		    &value, "%s %" PRIx64, sub->submit_id, sub->identity);
+		if (sub->named_row != NULL)
+			strbuf_addf(&value, " %s", sub->named_row);
 		submit_cache_key(sub, &k);
-		cache_put(&k, value);
+		cache_put(&k, value.data);
 	}
+	strbuf_shutdown(&value);
 	strbuf_shutdown(&k);
 }
 
@@ -2572,38 +2611,62 @@ add_rows_hold(struct stmt *s, const char *table, const char *id_col,
 	strbuf_adds(&s->q.sql, ")");
 }
 
-/* The known submit rows of the submissions now: every one by the user
- * it belongs to, one found by its identity also by its other three
- * columns (NULL for a named one: those are not known). */
+/* The four columns a submission's known submit row holds: the
+ * metadata's, or a named row's as read (none if unreadable, which fails
+ * the check). */
+static void
+known_submit_columns(
+    const struct store_sub *sub, const char *parts[4], size_t lens[4])
+{
+	const struct submit_request *r = sub->req;
+	const char *v[] = { r->hostname, r->local_username, r->http_username,
+		r->mtt_client_version };
+	int c;
+
+	if (r->submit_id > 0) {
+		if (sub->named_row != NULL &&
+		    named_row_parts(sub->named_row, parts, lens))
+			return;
+		for (c = 0; c < 4; c++) {
+			parts[c] = NULL;
+			lens[c] = 0;
+		}
+		return;
+	}
+	for (c = 0; c < 4; c++) {
+		parts[c] = v[c];
+		lens[c] = strlen(v[c]);
+	}
+}
+
+/* The known submit rows of the submissions now, by the four columns
+ * they were found by (or, named, read with): a row an operator edited
+ * must not be linked, nor its results locked by its old identity. */
 static void
 add_known_submits_hold(struct submit_store *st, struct stmt *s)
 {
+	static const char *const columns[] = { "hostname", "local_username",
+		"http_username", "mtt_client_version" };
 	struct held_col cols[4];
 	struct sql_array ids;
-	size_t i;
+	const char *parts[4];
+	size_t i, lens[4];
 	int c;
 
 	sql_array_setup(&ids);
-	held_col_setup(&cols[0], "http_username", "::text");
-	for (c = 1; c < 4; c++)
-		held_col_setup(&cols[c], NULL, NULL);
+	for (c = 0; c < 4; c++)
+		held_col_setup(&cols[c], columns[c], "::text");
 	/* A group's submissions are few: each is checked, no two of one
 	 * row skipped (a row may be named by one and found by another). */
 	for (i = st->first_sub; i < st->end_sub; i++) {
 		const struct store_sub *sub = &st->subs[i];
-		const struct submit_request *r = sub->req;
-		const char *v[] = { r->http_username, r->hostname,
-			r->local_username, r->mtt_client_version };
-		bool named = r->submit_id > 0;
 
 		sql_array_add(&ids, sub->submit_id, strlen(sub->submit_id));
+		known_submit_columns(sub, parts, lens);
 		for (c = 0; c < 4; c++)
-			sql_array_add(&cols[c].values,
-			    c > 0 && named ? NULL : v[c], strlen(v[c]));
+			sql_array_add(&cols[c].values, parts[c], lens[c]);
 	}
-	add_rows_hold(s, "submit", "submit_id", &ids, cols, 4,
-	    "(k.c1 IS NULL OR (t.hostname = k.c1 AND t.local_username = k.c2"
-	    " AND t.mtt_client_version = k.c3))");
+	add_rows_hold(s, "submit", "submit_id", &ids, cols, 4, NULL);
 }
 
 /* The installs or builds the items link, each known from the cache
@@ -2852,16 +2915,23 @@ store_read_item(struct submit_store *st, size_t i, PGresult *r)
 	return true;
 }
 
-/* The identity of a named submit row, from columns 1 to 4. */
-static uint64_t
-named_identity(PGresult *r, int row)
+/* The identity of a named submit row, from columns 1 to 4, and the
+ * columns themselves. */
+static void
+named_identity(struct store_sub *sub, PGresult *r, int row)
 {
 	const char *parts[4];
+	struct strbuf text;
 	int c;
 
-	for (c = 0; c < 4; c++)
+	strbuf_setup(&text);
+	for (c = 0; c < 4; c++) {
 		parts[c] = PQgetvalue(r, row, c + 1);
-	return identity_hash(parts);
+		cache_key_add(&text, parts[c], strlen(parts[c]));
+	}
+	sub->identity = identity_hash(parts);
+	free(sub->named_row);
+	sub->named_row = strbuf_take(&text);
 }
 
 /* Read the lookups; false when a submission was refused. */
@@ -2878,8 +2948,7 @@ store_read_lookups(struct submit_store *st, const struct db_result *res)
 		copy_column(subs, (int)(i - st->first_sub), 0, sub->submit_id,
 		    sizeof sub->submit_id);
 		if (sub->submit_id[0] != '\0' && sub->req->submit_id > 0)
-			sub->identity = named_identity(
-			    subs, (int)(i - st->first_sub));
+			named_identity(sub, subs, (int)(i - st->first_sub));
 		if (sub->submit_id[0] == '\0' && sub->req->submit_id > 0) {
 			store_refuse(st,
 			    "field 'submit_id': submit_id %ld does not exist,"

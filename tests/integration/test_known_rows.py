@@ -347,6 +347,21 @@ class KnownRows(h.MttdTestCase):
         self.assertIn("division by zero [22012]", self.mttd.log_since(mark))
         self.assertEqual(self.snapshot(), before)
 
+    def test_edited_named_submit_row_is_read_again(self):
+        # The row stays the user's, so the submission is stored into it,
+        # but through the lookups: its new columns set the lock of its
+        # results' duplicate check, as they do for every other worker.
+        sid = self.warm_named("kr-renamed")
+        self.sql("UPDATE submit SET hostname = 'kr-renamed.example.net'"
+                 " WHERE submit_id = %d" % sid)
+        again, _ = self.stored_after_an_edit("Test Run", [self.run_entry(
+            "kr-renamed_4", description="kr-renamed description")],
+            submit_id=sid)
+        self.assertEqual(again, sid)
+        self.stored([self.run_entry(
+            "kr-renamed_5", description="kr-renamed description")],
+            True, submit_id=sid)
+
     def test_edited_known_build_is_linked_by_its_new_values(self):
         # A run copies ids from the build it links: a build an operator
         # edited in place must be read again, not copied from memory.
