@@ -44,14 +44,14 @@ class KnownRows(h.MttdTestCase):
         self.assertNotIn(FELL_BACK, log)
         return ids
 
-    def warm_named(self, tag):
+    def warm_named(self, tag, hostname=None):
         """A submit row, then two submissions naming it: the first
         created its description, the second reads it and the named row,
         the third is one trip.  Returns the submit id."""
         description = "%s description" % tag
         sid, _ = self.submit_ok("Test Run", [self.run_entry(
             tag + "_1", description=description)],
-            hostname="%s.example.org" % tag)
+            hostname=hostname or "%s.example.org" % tag)
         for i in (2, 3):
             self.stored([self.run_entry("%s_%d" % (tag, i),
                                         description=description)],
@@ -351,7 +351,9 @@ class KnownRows(h.MttdTestCase):
         # The row stays the user's, so the submission is stored into it,
         # but through the lookups: its new columns set the lock of its
         # results' duplicate check, as they do for every other worker.
-        sid = self.warm_named("kr-renamed")
+        # Its columns are kept as "length:text": spaces, colons and
+        # digits in them must not confuse that.
+        sid = self.warm_named("kr-renamed", hostname=" 12:3 :x: 4")
         self.sql("UPDATE submit SET hostname = 'kr-renamed.example.net'"
                  " WHERE submit_id = %d" % sid)
         again, _ = self.stored_after_an_edit("Test Run", [self.run_entry(
