@@ -58,7 +58,12 @@ struct db_stmt {
  * the same few statement texts over and over: PostgreSQL then parses
  * and plans each once per connection instead of each time.  At most
  * [pg_v3] prepared_statements of them (0: none, for a pooler that cannot
- * keep them); the others go unnamed.
+ * keep them).  When every slot is taken, a new text takes the slot of
+ * the one least recently used (not by the batch being sent), whose
+ * statement is deallocated at the start of the connection's next batch
+ * sent outside a transaction: there nothing before it can fail, and so
+ * skip it.  Each Prepare gets a name of its own, so that a name is never
+ * prepared twice.
  */
 #define DB_PREPARED_MAX 128
 
@@ -84,13 +89,17 @@ struct db_stmt {
 struct db_prepared {
 	char *sql; /* NULL: the slot is free. */
 	uint64_t hash;
+	unsigned long name; /* Prepared as mttd_<name>. */
+	unsigned long used; /* The last batch that used it. */
 };
 
-/* One message of a batch as sent: a statement, or its Prepare first. */
+/* One message of a batch as sent: a statement, or its Prepare first, or
+ * the DEALLOCATE of a statement whose slot another took. */
 struct db_sent {
-	int stmt;     /* Its index in the batch. */
+	int stmt;     /* Its index in the batch (0 for a DEALLOCATE). */
 	int slot;     /* Its prepared slot, or -1: sent unnamed. */
 	bool prepare; /* The Prepare of the slot, not the statement. */
+	bool dealloc; /* A DEALLOCATE. */
 };
 
 struct db_batch {
@@ -131,7 +140,11 @@ struct db_conn {
 	bool held_long; /* By a stream: counts against the long share. */
 
 	struct db_prepared prepared[DB_PREPARED_MAX];
-	bool prepared_full;	    /* Said so in the log. */
+	bool prepared_full;	 /* Said so in the log. */
+	unsigned long batches;	 /* Sent on this connection. */
+	unsigned long next_name; /* Of the next Prepare. */
+	unsigned long *stale;	 /* Names to deallocate next batch. */
+	int nstale, stale_cap;
 	unsigned long planned_rows; /* Handled since plans were made. */
 	unsigned long replan_at;    /* planned_rows that replans them. */
 
@@ -316,6 +329,7 @@ db_conn_forget_prepared(struct db_conn *c)
 		free(c->prepared[i].sql);
 		c->prepared[i].sql = NULL;
 	}
+	c->nstale = 0;
 	c->prepared_full = false;
 	c->planned_rows = 0;
 	c->replan_at = DB_REPLAN_FIRST;
@@ -799,6 +813,21 @@ db_conn_prepared_result(
 	PQclear(r);
 }
 
+/* The answer to a DEALLOCATE: it cannot fail but by a bug (the name was
+ * prepared, and nothing before it in the batch can fail). */
+static void
+db_conn_dealloc_result(
+    struct db_conn *c, const struct db_sent *item, PGresult *r)
+{
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		log_error("db conn %d: DEALLOCATE failed: %s", c->index,
+		    PQresultErrorMessage(r));
+		if (PQresultStatus(r) == PGRES_FATAL_ERROR && c->res.failed < 0)
+			db_conn_note_error(c, r, item->stmt);
+	}
+	PQclear(r);
+}
+
 /* Rows a statement's result read or wrote, at least one. */
 static void
 db_conn_count_rows(struct db_conn *c, PGresult *r)
@@ -835,6 +864,11 @@ db_conn_read_results(struct db_conn *c)
 		item = c->current < c->nsent ? &c->sent[c->current] : NULL;
 		if (item != NULL && item->prepare) {
 			db_conn_prepared_result(c, item, r);
+			c->current_seen = true;
+			continue;
+		}
+		if (item != NULL && item->dealloc) {
+			db_conn_dealloc_result(c, item, r);
 			c->current_seen = true;
 			continue;
 		}
@@ -1051,38 +1085,61 @@ db_conn_event_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* Give up slot's statement: its DEALLOCATE goes with the next batch. */
+static void
+db_conn_evict(struct db_conn *c, int slot)
+{
+	if (!c->prepared_full) {
+		log_info("db conn %d: %d statements kept prepared; the least"
+			 " recently used now make room for new ones",
+		    c->index, c->pool->prepared_max);
+		c->prepared_full = true;
+	}
+	if (c->nstale == c->stale_cap) {
+		c->stale_cap = c->stale_cap ? 2 * c->stale_cap : 8;
+		c->stale = xrealloc(c->stale, c->stale_cap * sizeof *c->stale);
+	}
+	c->stale[c->nstale++] = c->prepared[slot].name;
+	free(c->prepared[slot].sql);
+	c->prepared[slot].sql = NULL;
+}
+
 /*
- * The prepared slot for sql: one that holds it, or a free one taken for
- * it (*fresh: its Prepare must be sent first), or -1 when all are taken.
+ * The prepared slot for sql: one that holds it, or one taken for it (a
+ * free one, else the least recently used; *fresh: its Prepare must be
+ * sent first), or -1 when every slot serves this batch already.
  */
 static int
 db_conn_prepared_slot(struct db_conn *c, const char *sql, bool *fresh)
 {
 	uint64_t h = hash_fnv1a(HASH_FNV1A_SEED, sql, strlen(sql));
-	int i, free_slot = -1;
+	struct db_prepared *p = c->prepared;
+	int i, free_slot = -1, oldest = -1;
 
 	*fresh = false;
 	if (c->pool->prepared_max == 0)
 		return -1;
 	for (i = 0; i < c->pool->prepared_max; i++) {
-		if (c->prepared[i].sql == NULL) {
+		if (p[i].sql == NULL) {
 			if (free_slot < 0)
 				free_slot = i;
-		} else if (c->prepared[i].hash == h &&
-		    strcmp(c->prepared[i].sql, sql) == 0) {
+		} else if (p[i].hash == h && strcmp(p[i].sql, sql) == 0) {
+			p[i].used = c->batches;
 			return i;
+		} else if (p[i].used != c->batches &&
+		    (oldest < 0 || p[i].used < p[oldest].used)) {
+			oldest = i;
 		}
 	}
-	if (free_slot >= 0) {
-		c->prepared[free_slot].sql = xstrdup(sql);
-		c->prepared[free_slot].hash = h;
-		*fresh = true;
-	} else if (!c->prepared_full && c->pool->prepared_max > 0) {
-		log_info("db conn %d: %d statements kept prepared; more are"
-			 " sent unnamed",
-		    c->index, c->pool->prepared_max);
-		c->prepared_full = true;
+	if (free_slot < 0 && oldest >= 0) {
+		db_conn_evict(c, oldest);
+		free_slot = oldest;
 	}
+	if (free_slot < 0)
+		return -1;
+	p[free_slot] = (struct db_prepared){ xstrdup(sql), h, ++c->next_name,
+		c->batches };
+	*fresh = true;
 	return free_slot;
 }
 
@@ -1090,24 +1147,42 @@ db_conn_prepared_slot(struct db_conn *c, const char *sql, bool *fresh)
 static bool
 db_conn_send_stmt(struct db_conn *c, const struct db_stmt *s, int i)
 {
-	char name[24];
+	char name[32];
 	bool fresh = false;
 	int slot = s->cached ? db_conn_prepared_slot(c, s->sql, &fresh) : -1;
 
 	if (slot < 0) {
-		c->sent[c->nsent++] = (struct db_sent){ i, -1, false };
+		c->sent[c->nsent++] = (struct db_sent){ i, -1, false, false };
 		return PQsendQueryParams(c->pg, s->sql, s->nparams, NULL,
 			   s->values, s->lengths, s->formats, 0) == 1;
 	}
-	snprintf(name, sizeof name, "mttd_%d", slot);
+	snprintf(name, sizeof name, "mttd_%lu", c->prepared[slot].name);
 	if (fresh) {
-		c->sent[c->nsent++] = (struct db_sent){ i, slot, true };
+		c->sent[c->nsent++] = (struct db_sent){ i, slot, true, false };
 		if (PQsendPrepare(c->pg, name, s->sql, s->nparams, NULL) != 1)
 			return false;
 	}
-	c->sent[c->nsent++] = (struct db_sent){ i, slot, false };
+	c->sent[c->nsent++] = (struct db_sent){ i, slot, false, false };
 	return PQsendQueryPrepared(c->pg, name, s->nparams, s->values,
 		   s->lengths, s->formats, 0) == 1;
+}
+
+/* The DEALLOCATE of each statement whose slot another took. */
+static bool
+db_conn_send_deallocs(struct db_conn *c)
+{
+	char sql[48];
+	int i;
+
+	for (i = 0; i < c->nstale; i++) {
+		snprintf(sql, sizeof sql, "DEALLOCATE mttd_%lu", c->stale[i]);
+		c->sent[c->nsent++] = (struct db_sent){ 0, -1, false, true };
+		if (PQsendQueryParams(
+			c->pg, sql, 0, NULL, NULL, NULL, NULL, 0) != 1)
+			return false;
+	}
+	c->nstale = 0;
+	return true;
 }
 
 /* Queue every statement and the sync point; false if libpq refused. */
@@ -1117,8 +1192,15 @@ db_conn_send(struct db_conn *c, const struct db_batch *b)
 	int i;
 
 	free(c->sent);
-	c->sent = xcalloc(2 * (size_t)b->count + 1, sizeof *c->sent);
+	c->sent = xcalloc(
+	    2 * (size_t)b->count + (size_t)c->nstale + 1, sizeof *c->sent);
 	c->nsent = 0;
+	c->batches++;
+	/* Not inside a transaction (an aborted one would refuse them and
+	 * skip the ROLLBACK after them): they wait for the next batch. */
+	if (PQtransactionStatus(c->pg) == PQTRANS_IDLE &&
+	    !db_conn_send_deallocs(c))
+		return false;
 	for (i = 0; i < b->count; i++) {
 		if (!db_conn_send_stmt(c, &b->stmts[i], i))
 			return false;
@@ -1421,6 +1503,7 @@ db_pool_free(struct db_pool *p)
 		event_free(c->fail_ev);
 		db_conn_clear_results(c);
 		db_conn_forget_prepared(c);
+		free(c->stale);
 		free(c->sent);
 		if (c->pg != NULL)
 			PQfinish(c->pg);

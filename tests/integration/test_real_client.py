@@ -234,16 +234,16 @@ class VariantClient(Replay):
 
 class WellConfiguredClientFewPrepared(WellConfiguredClient):
     """The same recording with two statement texts kept prepared per
-    connection: the store's other texts go unnamed once both slots are
-    taken, with the same answers and rows."""
+    connection: once both slots are taken, each new text replaces the
+    least recently used one, with the same answers and rows."""
 
     MTTD = {"pg": {"prepared_statements": "2"}}
 
     def test_replay(self):
         super().test_replay()
         self.assertIsNotNone(self.mttd.wait_log(
-            r"2 statements kept prepared; more are sent unnamed"),
-            self.mttd.log_tail())
+            r"2 statements kept prepared; the least recently used now make"
+            r" room for new ones"), self.mttd.log_tail())
 
 
 if __name__ == "__main__":

@@ -196,6 +196,62 @@ class AprUtilMissing(h.MttdTestCase):
         self.assertEqual((ok.status, ok.field("status")), (200, 0), ok)
 
 
+class PreparedSlotsReused(h.MttdTestCase):
+    """With every prepared slot taken, a new statement text replaces the
+    least recently used one: it is prepared under a name of its own, and
+    the one it replaced is deallocated on the connection's next batch, so
+    a long-running server keeps preparing what it runs without the
+    server's statements growing."""
+
+    MTTD = {"pg": {"pool_size": "1", "prepared_statements": "2"}}
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pg = h.cluster()
+        cls.db = cls.pg.create_db(timezone=cls.DB_TIMEZONE)
+        # Every statement of this database's sessions goes to the log.
+        cls.pg.psql("ALTER DATABASE %s SET log_statement = 'all'" % cls.db,
+                    db=cls.db, superuser=True)
+        cls.log_path = os.path.join(cls.pg.dir, "postgres.log")
+        with open(cls.log_path, "rb") as f:
+            cls.log_start = len(f.read())
+        cls.mttd = h.Mttd(cls.db, **cls.MTTD)
+        try:
+            cls.mttd.start()
+        except BaseException:
+            cls.mttd.stop()
+            raise
+
+    def server_log(self):
+        with open(self.log_path, "rb") as f:
+            return f.read()[self.log_start:].decode("utf-8", "replace")
+
+    def test_new_texts_replace_the_least_recently_used(self):
+        install, build = self.mttd.install_and_build()
+        for i in range(3):
+            self.mttd.must_submit("Test Run", [h.run_entry(
+                build, test_name="slots-%d" % i)])
+        self.assertIsNotNone(self.mttd.wait_log(
+            r"db conn 0: 2 statements kept prepared; the least recently"
+            r" used now make room for new ones"), self.mttd.log_tail())
+        log = self.server_log()
+        prepared = set(re.findall(r"execute (mttd_\d+)", log))
+        freed = re.findall(r"DEALLOCATE (mttd_\d+)", log)
+        # Many texts, each prepared under a name of its own (a batch's
+        # texts past the two slots it uses go unnamed); each name given
+        # up is deallocated once, after it was used.
+        self.assertGreater(len(prepared), 4, log[-3000:])
+        self.assertEqual(len(freed), len(set(freed)), freed)
+        self.assertTrue(set(freed) <= prepared, (freed, prepared))
+        for name in freed:
+            self.assertLess(log.index("execute %s:" % name),
+                            log.index("DEALLOCATE %s\n" % name))
+        self.assertNotIn("ERROR", log)
+        # What is still prepared: the two slots, and at most two names
+        # given up by the last batch, deallocated with the next one.
+        self.assertLessEqual(len(prepared - set(freed)), 2 + 2)
+
+
 class SlowWithEveryConnectionBusy(h.MttdTestCase):
     """A lock held past query_timeout while every pool connection waits
     for it: the connection is dropped and its request gets 503, but the
