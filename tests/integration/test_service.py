@@ -28,6 +28,19 @@ def rewrite(path, old, new):
         f.write(text.replace(old, new))
 
 
+def add_md5_user(mttd):
+    """An htpasswd line in Apache MD5 ($apr1$, htpasswd -m), which only
+    apr-util checks: md5user, password md5-pass."""
+    h.run([h.HTPASSWD, "-m", "-b", os.path.join(mttd.dir, "htpasswd"),
+           "md5user", "md5-pass"], 60)
+
+
+def serial(mttd, user=None, password=None):
+    """POST /serial with the server's credentials, or user's."""
+    headers = {"Authorization": h.basic(user, password)} if user else None
+    return mttd.http("POST", "/serial", {"serial": "x"}, headers=headers)
+
+
 class Reload(h.MttdTestCase):
 
     MTTD = {"server": {"cors_origin": "https://one.example.org"}}
@@ -134,20 +147,17 @@ class Reload(h.MttdTestCase):
         # htpasswd -B makes bcrypt, which libcrypt checks: no apr-util.
         self.assertFalse(self.mapped("libaprutil-1.so"))
         self.assertFalse(self.mapped("libapr-1.so"))
-        path = os.path.join(self.mttd.dir, "htpasswd")
-        h.run([h.HTPASSWD, "-m", "-b", path, "md5user", "md5-pass"], 60)
+        add_md5_user(self.mttd)
         mark = self.mttd.log_mark()
         self.hup(r"SIGHUP: configuration in force")
         self.assertIn("htpasswd: loaded libaprutil-1.so.0 for the $apr1$",
                       self.mttd.log_since(mark))
         self.assertTrue(self.mapped("libaprutil-1.so"))
-        ok = self.mttd.http("POST", "/serial", {"serial": "x"}, headers={
-            "Authorization": h.basic("md5user", "md5-pass")})
+        ok = serial(self.mttd, "md5user", "md5-pass")
         self.assertEqual((ok.status, ok.field("status")), (200, 0), ok)
-        bad = self.mttd.http("POST", "/serial", {"serial": "x"}, headers={
-            "Authorization": h.basic("md5user", "md5-wrong")})
+        bad = serial(self.mttd, "md5user", "md5-wrong")
         self.assertEqual(bad.status, 401, bad)
-        ok = self.mttd.http("POST", "/serial", {"serial": "x"})
+        ok = serial(self.mttd)
         self.assertEqual((ok.status, ok.field("status")), (200, 0), ok)
 
 
@@ -171,8 +181,7 @@ class AprUtilMissing(h.MttdTestCase):
         shutil.rmtree(cls.libdir, ignore_errors=True)
 
     def test_apr1_entries_are_skipped_with_a_warning(self):
-        path = os.path.join(self.mttd.dir, "htpasswd")
-        h.run([h.HTPASSWD, "-m", "-b", path, "md5user", "md5-pass"], 60)
+        add_md5_user(self.mttd)
         mark = self.mttd.log_mark()
         self.mttd.proc.send_signal(signal.SIGHUP)
         self.assertIsNotNone(self.mttd.wait_log(
@@ -189,10 +198,9 @@ class AprUtilMissing(h.MttdTestCase):
                          r" in this build or could not be loaded; line skipped")
         with open("/proc/%d/maps" % self.mttd.proc.pid) as f:
             self.assertNotIn("libaprutil", f.read())
-        refused = self.mttd.http("POST", "/serial", {"serial": "x"}, headers={
-            "Authorization": h.basic("md5user", "md5-pass")})
+        refused = serial(self.mttd, "md5user", "md5-pass")
         self.assertEqual(refused.status, 401, refused)
-        ok = self.mttd.http("POST", "/serial", {"serial": "x"})
+        ok = serial(self.mttd)
         self.assertEqual((ok.status, ok.field("status")), (200, 0), ok)
 
 
