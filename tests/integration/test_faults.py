@@ -394,7 +394,10 @@ class Faults(DatabaseFaults, h.MttdTestCase):
         inodes = set()
         fd_dir = "/proc/%d/fd" % self.mttd.proc.pid
         for fd in os.listdir(fd_dir):
-            target = os.readlink(os.path.join(fd_dir, fd))
+            try:
+                target = os.readlink(os.path.join(fd_dir, fd))
+            except FileNotFoundError:
+                continue  # Closed since the listing (a reconnect).
             if target.startswith("socket:["):
                 inodes.add(target[len("socket:["):-1])
         timers = []
