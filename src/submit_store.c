@@ -635,6 +635,25 @@ stmt_where(
 		snprintf(out, size, "data");
 }
 
+/*
+ * The one round trip of known rows failed: a value PostgreSQL refused, a
+ * race, or a known row an operator deleted or edited (the check divides
+ * by zero, or, deleted since the check, a foreign key fails).  Nothing
+ * was stored; the lookups find out which, and name a bad value.
+ */
+static void
+store_look_rows_up(
+    struct submit_store *st, const struct db_result *res, const char *why)
+{
+	log_debug("submit: one round trip failed, looking rows up: %s [%s]",
+	    why, res->sqlstate ? res->sqlstate : "-");
+	if (sqlstate_is(res, "22012") || sqlstate_is(res, "23503"))
+		row_cache_clear(); /* A known row is gone or changed. */
+	st->lookups_only = true;
+	st->attempt = 0;
+	store_begin(st);
+}
+
 /* A statement failed: name what it was about. */
 static void
 store_failed(struct submit_store *st, const struct db_result *res)
@@ -656,18 +675,7 @@ store_failed(struct submit_store *st, const struct db_result *res)
 		return;
 	}
 	if (st->known_rows) {
-		/* A value PostgreSQL refused, a race, or a known row an
-		 * operator deleted or edited (the check divides by zero, or,
-		 * deleted since the check, a foreign key fails): nothing was
-		 * stored; the lookups find out which, and name a bad value. */
-		log_debug("submit: one round trip failed, looking rows up:"
-			  " %s [%s]",
-		    why, res->sqlstate ? res->sqlstate : "-");
-		if (sqlstate_is(res, "22012") || sqlstate_is(res, "23503"))
-			row_cache_clear(); /* A known row is gone or changed. */
-		st->lookups_only = true;
-		st->attempt = 0;
-		store_begin(st);
+		store_look_rows_up(st, res, why);
 		return;
 	}
 	if (store_should_retry(st, res)) {
