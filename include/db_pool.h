@@ -140,6 +140,16 @@ void db_wait_cancel(struct db_wait *wait);
 void db_conn_release(struct db_conn *conn);
 
 /*
+ * Give back a connection whose batch in flight nobody wants any more (a
+ * streamed answer's client left): the batch's callback will not run.
+ * Should the batch still run a second later, the connection is closed
+ * and made again at once; with check_client the server then stops the
+ * statement within its check interval.  Without a batch in flight, the
+ * same as db_conn_release.
+ */
+void db_conn_abandon(struct db_conn *conn);
+
+/*
  * Keep result i of res beyond its callback: the caller PQclears it.
  */
 PGresult *db_result_take(const struct db_result *res, int i);

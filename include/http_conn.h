@@ -63,6 +63,17 @@ int http_conns_open(const struct http_conns *c);
 void http_conns_request_read(
     struct http_conns *c, struct evhttp_connection *evcon);
 
+/*
+ * While mttd makes the answer to the request read on evcon, see the
+ * client's close too: libevent looks for it only once an answer is being
+ * written, and then, as here, closes the connection and detaches the
+ * request (evhttp_request_get_connection gives NULL).  For read-only
+ * requests whose answer may take long to make (queries): a client that
+ * half-closes after sending is taken as gone.
+ */
+void http_conns_watch_close(
+    struct http_conns *c, struct evhttp_connection *evcon);
+
 /* The answer on evcon has been written: the idle clock starts. */
 void http_conns_answer_sent(
     struct http_conns *c, struct evhttp_connection *evcon);

@@ -25,6 +25,13 @@
 /* Seconds between attempts to reach a database that is down. */
 #define DB_RECONNECT_DELAY_S 1
 
+/*
+ * Seconds an abandoned batch (its holder's client left) may still run
+ * before its connection is closed: a FETCH of rows already sorted ends
+ * in milliseconds, a sort of millions may run for minutes.
+ */
+#define DB_ABANDON_GRACE_S 1
+
 /* The session settings that mttd's statements and values assume. */
 #define DB_OPTIONS "-c DateStyle=ISO,MDY -c IntervalStyle=postgres"
 
@@ -138,6 +145,7 @@ struct db_conn {
 	 */
 	bool held;
 	bool held_long; /* By a stream: counts against the long share. */
+	bool abandoned; /* Its holder gave it back mid-batch (db_conn_abandon). */
 
 	struct db_prepared prepared[DB_PREPARED_MAX];
 	bool prepared_full;	 /* Said so in the log. */
@@ -371,7 +379,10 @@ db_conn_drop(struct db_conn *c)
 static void
 db_conn_lost(struct db_conn *c, const char *why)
 {
-	log_error("db conn %d: %s", c->index, why);
+	if (c->abandoned)
+		log_info("db conn %d: %s", c->index, why);
+	else
+		log_error("db conn %d: %s", c->index, why);
 	db_conn_drop(c);
 }
 
@@ -1015,7 +1026,16 @@ db_conn_deadline_cb(evutil_socket_t fd, short what, void *arg)
 
 	snprintf(why, sizeof why, "no answer from the database in %d s %s",
 	    c->silence_s, c->silence_what);
-	if (c->state == DBC_CONNECTING) {
+	if (c->abandoned && c->state == DBC_BUSY) {
+		/* Not the database's fault: it is not called down, and the
+		 * connection is made again at once. */
+		snprintf(why, sizeof why,
+		    "closed: its statement still ran %d s after its client"
+		    " left; connecting again",
+		    c->silence_s);
+		c->keeps_pool_up = c->reconnect_at_once = true;
+		db_conn_fail_batch(c, why);
+	} else if (c->state == DBC_CONNECTING) {
 		db_conn_lost(c, why);
 	} else if (c->state == DBC_BUSY || c->state == DBC_RESETTING) {
 		/*
@@ -1305,6 +1325,35 @@ db_conn_replan_done_cb(const struct db_result *res, void *arg)
 		c->planned_rows = 0;
 	}
 	db_conn_reset_done_cb(res, arg);
+}
+
+/* The abandoned batch is over, or cut: give the connection back. */
+static void
+db_conn_abandoned_cb(const struct db_result *res, void *arg)
+{
+	struct db_conn *c = arg;
+
+	(void)res;
+	c->abandoned = false;
+	db_conn_release(c);
+}
+
+void
+db_conn_abandon(struct db_conn *c)
+{
+	if (c->cb == NULL) {
+		db_conn_release(c);
+		return;
+	}
+	c->cb = db_conn_abandoned_cb;
+	c->cb_arg = c;
+
+	/* A server that does not check its client would run the statement
+	 * to its end anyway, beside the new connection: wait for it. */
+	if (!c->pool->check_client)
+		return;
+	c->abandoned = true;
+	db_conn_arm_deadline(c, DB_ABANDON_GRACE_S, "after its client left");
 }
 
 void

@@ -967,6 +967,30 @@ http_conns_request_read(struct http_conns *c, struct evhttp_connection *evcon)
 	http_conn_drain_done(conn, false);
 }
 
+void
+http_conns_watch_close(struct http_conns *c, struct evhttp_connection *evcon)
+{
+	struct http_conn *conn;
+	bufferevent_data_cb write_cb = NULL;
+	bufferevent_event_cb event_cb = NULL;
+	void *arg = NULL;
+
+	if (evcon == NULL)
+		return; /* Gone already. */
+	conn = http_conns_find(c, evcon);
+	if (conn == NULL || conn->state != HTTP_CONN_HANDLING)
+		return;
+	/*
+	 * As evhttp sets the connection up to write an answer: no read
+	 * callback (what arrives waits in the input, bounded by its
+	 * watermark), reading on, so that an end of file or a reset
+	 * reaches evhttp's error callback.
+	 */
+	bufferevent_getcb(conn->bev, NULL, &write_cb, &event_cb, &arg);
+	bufferevent_setcb(conn->bev, NULL, write_cb, event_cb, arg);
+	bufferevent_enable(conn->bev, EV_READ);
+}
+
 bool
 http_conns_drain_admits(struct http_conns *c, struct evhttp_connection *evcon)
 {

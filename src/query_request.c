@@ -8,6 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/http.h>
+
+#include "http_conn.h"
+#include "http_server.h"
 #include "log.h"
 #include "query_request.h"
 #include "query_sql.h"
@@ -205,6 +209,11 @@ query_request_run(
 		qr->capped_sql = xasprintf("SELECT * FROM (%s) q LIMIT %d",
 		    qr->sql, QUERY_REQUEST_SUMMARY_ROWS + 1);
 	log_debug("req=%llu query: %s", (unsigned long long)r->id, qr->sql);
+
+	/* A query may wait, and then run, long: a client that leaves
+	 * meanwhile is seen, and nothing runs (or goes on running) for it. */
+	http_conns_watch_close(
+	    r->server->conns, evhttp_request_get_connection(r->req));
 	request_db_acquire_for(
 	    r, query_request_use(qr), query_request_acquired);
 }

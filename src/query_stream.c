@@ -4,9 +4,11 @@
  * server-side cursor; each FETCH's rows become one chunk of the reply.
  * One batch is fetched ahead while the previous chunk leaves, and never
  * more: a batch that arrives before the chunk has left waits, so a slow
- * reader holds mttd at two batches, not at the whole answer.  libpq 15
- * cannot cancel a statement without blocking, so a client that leaves
- * ends the stream at the next batch: the cursor goes with a ROLLBACK.
+ * reader holds mttd at two batches, not at the whole answer.  A client
+ * that leaves ends the stream at once: its connection goes back with the
+ * FETCH in flight abandoned (libpq 15 cannot cancel a statement without
+ * blocking), to end in the ROLLBACK that ends the cursor, or, still
+ * running a second later (a sort before the first row), to be closed.
  */
 #include "config.h"
 
@@ -48,7 +50,6 @@ struct query_stream {
 	int nchecks;	/* Value checks at the head of the first batch. */
 	bool fetching;	/* A FETCH is in flight. */
 	bool writing;	/* The last chunk has not left yet. */
-	bool gone;	/* The client went away. */
 };
 
 static void query_stream_fetch(struct query_stream *s);
@@ -214,13 +215,20 @@ static void
 query_stream_closed_cb(struct evhttp_connection *evcon, void *arg)
 {
 	struct query_stream *s = arg;
+	struct request *r = s->r;
 	struct timeval now = { 0, 0 };
 
 	s->evcon = NULL;
-	s->gone = true;
-	if (!s->fetching)
-		event_base_once(s->r->server->base, -1, EV_TIMEOUT,
-		    query_stream_gone_cb, s, &now);
+	if (s->fetching) {
+		/* Its rows would go nowhere: the connection goes back now,
+		 * not when the FETCH ends, which for a sort of millions of
+		 * rows before the first one may take minutes. */
+		db_conn_abandon(r->conn);
+		r->conn = NULL;
+		s->fetching = false;
+	}
+	event_base_once(
+	    r->server->base, -1, EV_TIMEOUT, query_stream_gone_cb, s, &now);
 }
 
 /* A FETCH's rows: write them now or after the chunk before has left. */
@@ -231,10 +239,6 @@ query_stream_fetched_cb(const struct db_result *res, void *arg)
 	struct request *r = s->r;
 
 	s->fetching = false;
-	if (s->gone) {
-		query_stream_gone_cb(-1, 0, s);
-		return;
-	}
 	if (res->failed >= 0) {
 		/* The headers went out: cut the reply, no last chunk. */
 		log_error("req=%llu query failed after %zu rows: %s",
@@ -287,18 +291,17 @@ query_stream_first_cb(const struct db_result *res, void *arg)
 
 	s->fetching = false;
 	if (res->failed >= 0) {
+		query_stream_forget_connection(s);
 		query_exec_reply_failure(r, s->q, s->nchecks, res);
 		query_stream_free(s);
 		return;
 	}
-	/* A client gone before the first row: libevent has detached r. */
-	s->evcon = evhttp_request_get_connection(r->req);
-	if (s->evcon == NULL) {
+	/* Gone unseen (its close was not watched): libevent detached r. */
+	if (evhttp_request_get_connection(r->req) == NULL) {
+		query_stream_forget_connection(s);
 		query_stream_gone_cb(-1, 0, s);
 		return;
 	}
-	http_conns_on_close(
-	    r->server->conns, s->evcon, query_stream_closed_cb, s);
 	request_stream_start(r);
 	yajl_gen_map_open(s->gen);
 	request_json_status(s->gen, 0, "Success");
@@ -326,6 +329,12 @@ query_stream_start(struct request *r, const struct query_spec *q,
 	memcpy(s->columns, columns, ncolumns * sizeof *columns);
 	s->ncolumns = ncolumns;
 	s->fetch_rows = query_stream_first_rows(columns, ncolumns);
+
+	/* Watched from the start: the first FETCH may sort for minutes. */
+	s->evcon = evhttp_request_get_connection(r->req);
+	if (s->evcon != NULL)
+		http_conns_on_close(
+		    r->server->conns, s->evcon, query_stream_closed_cb, s);
 
 	s->nchecks = query_exec_add_checks(b, q);
 	db_batch_add(b, "BEGIN READ ONLY", 0, NULL, NULL);

@@ -590,5 +590,98 @@ class ClientLeaves(StreamTestCase):
         self.assertBackendsIdle(within=5.0)
         self.assertServes()
 
+
+class ClientLeavesALongStatement(h.MttdTestCase):
+    """A client that leaves while its query's first batch is still running
+    (blocked here by a lock, as a sort of millions of rows would be busy):
+    the one connection of the pool comes back within about a second, not
+    when the statement ends."""
+
+    MTTD = {"pg": {"pool_size": "1"}}
+    QUERY = {"phase": "test_run", "columns": ["test_name", "np"],
+             "search": {}}
+
+    def backend_pids(self):
+        return {int(r[0]) for r in self.sql(
+            "SELECT pid FROM pg_stat_activity WHERE datname ="
+            " current_database() AND application_name = 'mttd'")}
+
+    def wait_blocked_declare(self):
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            rows = self.sql("SELECT pid FROM pg_stat_activity WHERE"
+                            " application_name = 'mttd' AND wait_event_type"
+                            " = 'Lock' AND query LIKE 'DECLARE mttd_rows%'")
+            if rows:
+                return int(rows[0][0])
+            time.sleep(0.05)
+        self.fail("the stream's DECLARE never waited for the lock")
+
+    def test_a_query_whose_client_left_while_it_waited_never_runs(self):
+        m = self.mttd
+        h.HeldLock(self, "test_run")
+        first = StreamReader(m, "/detail", self.QUERY)
+        self.wait_blocked_declare()
+        mark = m.log_mark()
+        waiting = StreamReader(m, "/detail", dict(self.QUERY,
+                                                  search={"np": 77}))
+        self.assertIsNotNone(m.wait_log(r"query: .*AND p\.np = ", mark),
+                             m.log_tail())
+        waiting.close()
+        time.sleep(0.2)
+        first.close()
+        self.assertIsNotNone(m.wait_log(
+            r"req=\d+ client went away before the query ran", mark,
+            timeout=8), m.log_tail())
+        lines = [line for line in m.log_since(mark).splitlines()
+                 if "path=/detail status=499" in line]
+        self.assertEqual(len(lines), 2, m.log_tail())
+        self.assertNotIn("DECLARE", "".join(
+            r[0] for r in self.sql("SELECT query FROM pg_stat_activity WHERE"
+                                   " application_name = 'mttd' AND query"
+                                   " LIKE '%np = %'")))
+
+    def test_connection_comes_back_while_the_statement_would_still_run(self):
+        m = self.mttd
+        _, (inst,) = m.must_submit("MPI Install", [h.install_entry()])
+        _, (build,) = m.must_submit("Test Build", [h.build_entry(inst)])
+        m.must_submit("Test Run", [h.run_entry(build)])
+        lock = h.HeldLock(self, "test_run")
+        mark = m.log_mark()
+        reader = StreamReader(m, "/detail", self.QUERY)
+        blocked = self.wait_blocked_declare()
+        left = time.time()
+        reader.close()
+
+        # The statement is given a second, then its connection closed;
+        # a new one is made at once.
+        self.assertIsNotNone(m.wait_log(
+            r"db conn 0: closed: its statement still ran 1 s after its"
+            r" client left; connecting again", mark), m.log_tail())
+        self.assertIsNotNone(m.wait_log(
+            r"req=\d+ client went away after 0 rows; query ended", mark),
+            m.log_tail())
+        self.assertIsNotNone(m.wait_log(
+            r"method=POST path=/detail status=499", mark), m.log_tail())
+
+        # The lock is still held, yet a submission that does not touch
+        # test_run gets the pool's only connection.
+        resp = m.submit("MPI Install", [h.install_entry(
+            mpi_version="4.1.abandoned")])
+        self.assertIds(resp, "mpi_install", [inst + 1])
+        self.assertLess(time.time() - left, 5.0)
+
+        # The server stops the statement within its client check (2 s).
+        deadline = time.time() + 6
+        while blocked in self.backend_pids() and time.time() < deadline:
+            time.sleep(0.05)
+        self.assertNotIn(blocked, self.backend_pids())
+        self.assertNotIn("database is down", m.log_since(mark))
+
+        lock.release()
+        resp = m.http("POST", "/detail", self.QUERY)
+        self.assertEqual(self.assertOk(resp)["query_data"],
+                         [{"test_name": "it_hello", "np": 2}])
+
 if __name__ == "__main__":
     h.main()
