@@ -13,8 +13,9 @@
 #include "log.h"
 
 struct settings {
-	char *config_path; /* As given on the command line. */
-	char *config_dir;  /* Its folder: base of relative paths. */
+	char *config_path;   /* As given on the command line. */
+	char *config_dir;    /* Its folder: base of relative paths. */
+	unsigned *key_lines; /* Line of each key in the file; 0: not set. */
 
 	/* [server] */
 	char *socket_host;
@@ -82,6 +83,9 @@ void settings_free(struct settings *s);
  */
 const char *settings_fixed_change(
     const struct settings *a, const struct settings *b);
+
+/* The line of the file that set key, or 0 (a default, or not loaded). */
+unsigned settings_key_line(const struct settings *s, const char *key);
 
 /* Print every section and key with its default and a sentence, for -h. */
 void settings_print_keys(FILE *out);

@@ -6,6 +6,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
@@ -154,6 +155,30 @@ http_server_apply_settings(struct http_server *s)
 	evhttp_set_timeout(s->http, http_conns_evhttp_timeout_s(st));
 }
 
+/* Why listening failed: the name does not resolve, or the bind's errno. */
+static char *
+http_server_listen_problem(const struct settings *settings, int err)
+{
+	struct evutil_addrinfo hints, *ai = NULL;
+	int rc;
+
+	memset(&hints, 0, sizeof hints);
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = EVUTIL_AI_PASSIVE;
+	rc = evutil_getaddrinfo(settings->socket_host, NULL, &hints, &ai);
+	if (ai != NULL)
+		evutil_freeaddrinfo(ai);
+	if (rc != 0)
+		return xasprintf("cannot listen on %s:%d: %s",
+		    settings->socket_host, settings->socket_port,
+		    evutil_gai_strerror(rc));
+	return xasprintf("cannot listen on %s:%d: %s%s", settings->socket_host,
+	    settings->socket_port, strerror(err),
+	    err == EADDRINUSE ? " (another mttd, or another server, holds it)" :
+		err == EADDRNOTAVAIL ? " (not an address of this host)" :
+				       "");
+}
+
 struct http_server *
 http_server_new(struct event_base *base, const struct settings *settings,
     int listen_fd, struct db_pool *pool, struct db_pool *read_pool,
@@ -194,9 +219,7 @@ http_server_new(struct event_base *base, const struct settings *settings,
 		return NULL;
 	}
 	if (s->bound == NULL) {
-		*cause = xasprintf("cannot listen on %s:%d (address in use, or"
-				   " not an address of this host)",
-		    settings->socket_host, settings->socket_port);
+		*cause = http_server_listen_problem(settings, errno);
 		http_server_free(s);
 		return NULL;
 	}

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -220,7 +221,14 @@ load_htpasswd(const struct settings *s)
 	}
 	if ((a = auth_load(s->htpasswd_file, &cause)) == NULL)
 		die("%s", cause);
-	log_info("htpasswd %s: %zu user(s)", s->htpasswd_file, auth_count(a));
+	if (auth_count(a) == 0)
+		log_warn("htpasswd %s: no user: every request that needs one"
+			 " is refused (401) until users are added and mttd"
+			 " gets SIGHUP",
+		    s->htpasswd_file);
+	else
+		log_info("htpasswd %s: %zu user(s)", s->htpasswd_file,
+		    auth_count(a));
 	return a;
 }
 
@@ -458,6 +466,17 @@ reload_settings(const struct mttd *m, struct settings *next, char **cause)
 		settings_free(next);
 		return false;
 	}
+	/* Turning password checks off (or on) is too big a change for a
+	 * reload that may just follow a slip in the file. */
+	if ((m->settings.htpasswd_file == NULL) !=
+	    (next->htpasswd_file == NULL)) {
+		*cause = xasprintf("%s: key 'htpasswd_file' %s: checking"
+				   " passwords or trusting the proxy in front"
+				   " changes only with a restart",
+		    m->config_file, next->htpasswd_file ? "set" : "emptied");
+		settings_free(next);
+		return false;
+	}
 	raise_file_limit(next);
 	return true;
 }
@@ -471,7 +490,7 @@ static bool
 reload_settings_and_logs(struct mttd *m, const char *who)
 {
 	struct settings next;
-	char *cause = NULL;
+	char *cause = NULL, *why = NULL;
 
 	if (!reload_settings(m, &next, &cause))
 		goto fail;
@@ -486,20 +505,40 @@ reload_settings_and_logs(struct mttd *m, const char *who)
 	return true;
 
 fail:
+	/* The logs in force are reopened all the same (logrotate). */
+	if (log_reopen(&why) != 0) {
+		log_error("%s", why);
+		free(why);
+	}
 	log_error("%s keeps the configuration in force: %s", who, cause);
 	free(cause);
 	return false;
 }
 
-/* The htpasswd table next names (NULL: proxy mode); false on failure. */
+/*
+ * The htpasswd table next names (NULL: proxy mode); false on failure.  A
+ * file with no user where users were is taken for one caught while being
+ * rewritten (or emptied by mistake): it would lock every client out.
+ */
 static bool
-reload_htpasswd(const struct settings *next, struct auth **table, char **cause)
+reload_htpasswd(const struct mttd *m, const struct settings *next,
+    struct auth **table, char **cause)
 {
+	size_t running = m->auth != NULL ? auth_count(m->auth) : 0;
+
 	*table = NULL;
 	if (next->htpasswd_file == NULL)
 		return true;
 	if ((*table = auth_load(next->htpasswd_file, cause)) == NULL)
 		return false;
+	if (auth_count(*table) == 0 && running > 0) {
+		*cause = xasprintf("htpasswd %s: no user could be read (the"
+				   " %zu user(s) in force stay)",
+		    next->htpasswd_file, running);
+		auth_free(*table);
+		*table = NULL;
+		return false;
+	}
 	log_info("htpasswd %s: %zu user(s)", next->htpasswd_file,
 	    auth_count(*table));
 	return true;
@@ -536,7 +575,7 @@ signal_hup_cb(evutil_socket_t sig, short what, void *arg)
 	struct mttd *m = arg;
 	struct settings next;
 	struct auth *table = NULL;
-	char *cause = NULL;
+	char *cause = NULL, *why = NULL;
 
 	log_info("SIGHUP: re-reading %s, the htpasswd file and reopening the"
 		 " logs; forgetting the known rows",
@@ -546,7 +585,7 @@ signal_hup_cb(evutil_socket_t sig, short what, void *arg)
 	row_cache_clear();
 	if (!reload_settings(m, &next, &cause))
 		goto fail;
-	if (!reload_htpasswd(&next, &table, &cause) ||
+	if (!reload_htpasswd(m, &next, &table, &cause) ||
 	    log_setup(m->foreground ? NULL : next.log_file, next.access_log,
 		next.log_level, &cause) != 0) {
 		auth_free(table);
@@ -558,12 +597,14 @@ signal_hup_cb(evutil_socket_t sig, short what, void *arg)
 	return;
 
 fail:
+	/* Reopened first, so the reason is in the file an operator reads
+	 * after logrotate moved the old one away. */
+	if (log_reopen(&why) != 0) {
+		log_error("%s", why);
+		free(why);
+	}
 	log_error("SIGHUP: keeping the running configuration: %s", cause);
 	free(cause);
-	if (log_reopen(&cause) != 0) {
-		log_error("%s", cause);
-		free(cause);
-	}
 }
 
 /*
@@ -656,10 +697,22 @@ startup_done(void)
 static char *pid_file;
 static pid_t pid_file_owner;
 
+/* Removed at exit only while it still names this process: another mttd
+ * started since may have written it. */
 static void
 remove_pid_file(void)
 {
-	if (pid_file != NULL && getpid() == pid_file_owner)
+	FILE *f;
+	long pid = 0;
+
+	if (pid_file == NULL || getpid() != pid_file_owner)
+		return;
+	if ((f = fopen(pid_file, "r")) == NULL)
+		return;
+	if (fscanf(f, "%ld", &pid) != 1)
+		pid = 0;
+	fclose(f);
+	if (pid == (long)pid_file_owner)
 		unlink(pid_file);
 }
 
@@ -761,25 +814,42 @@ run_workers(struct mttd *m)
 	reload_settings_and_logs(m, "worker");
 }
 
-/* The folder of a file mttd will write must exist and be writable. */
-static bool
-check_folder_of(const char *key, const char *path, const char *config)
+/* Print "mttd: FILE:LINE: key 'K': why" (no LINE for a default). */
+static void
+check_complain(const struct settings *s, const char *config, const char *key,
+    const char *why)
 {
-	char *dir;
-	bool ok;
+	unsigned line = settings_key_line(s, key);
+
+	if (line > 0)
+		fprintf(stderr, "mttd: %s:%u: key '%s': %s\n", config, line,
+		    key, why);
+	else
+		fprintf(stderr, "mttd: %s: key '%s': %s\n", config, key, why);
+}
+
+/* A file mttd will write: not a folder, in a writable folder. */
+static bool
+check_file_target(const struct settings *s, const char *key, const char *path,
+    const char *config, const char *hint)
+{
+	struct stat st;
+	char *dir, *why = NULL;
 
 	if (path == NULL)
 		return true;
 	dir = xstrdup(path);
 	*strrchr(dir, '/') = '\0';
-	ok = access(dir[0] ? dir : "/", W_OK | X_OK) == 0;
-	if (!ok)
-		fprintf(stderr,
-		    "mttd: %s: key '%s': folder %s of %s is not"
-		    " writable: %s\n",
-		    config, key, dir, path, strerror(errno));
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		why = xasprintf("%s is a folder, not a file", path);
+	else if (access(dir[0] ? dir : "/", W_OK | X_OK) != 0)
+		why = xasprintf("folder %s of %s is not writable: %s%s", dir,
+		    path, strerror(errno), hint);
+	if (why != NULL)
+		check_complain(s, config, key, why);
+	free(why);
 	free(dir);
-	return ok;
+	return why == NULL;
 }
 
 /* --check-config: what start-up would read, without the database. */
@@ -791,15 +861,22 @@ check_config(struct mttd *m, const struct options *o)
 	char *cause = NULL;
 	bool ok;
 
-	ok = check_folder_of("log_file", s->log_file, o->config) &&
-	    check_folder_of("access_log", s->access_log, o->config);
+	/* With -f the log goes to stderr: log_file is not used. */
+	ok = (o->foreground ||
+		 check_file_target(s, "log_file", s->log_file, o->config,
+		     " (with -f the log goes to stderr)")) &&
+	    check_file_target(s, "access_log", s->access_log, o->config, "");
 	if (ok && s->htpasswd_file != NULL &&
 	    (a = auth_load(s->htpasswd_file, &cause)) == NULL) {
-		fprintf(stderr, "mttd: %s: key 'htpasswd_file': %s\n",
-		    o->config, cause);
+		check_complain(s, o->config, "htpasswd_file", cause);
 		free(cause);
 		ok = false;
 	}
+	if (ok && a != NULL && auth_count(a) == 0)
+		fprintf(stderr,
+		    "mttd: %s: warning: htpasswd %s has no user: every"
+		    " request that needs one would be refused (401)\n",
+		    o->config, s->htpasswd_file);
 	auth_free(a);
 	settings_free(&m->settings);
 	if (!ok)

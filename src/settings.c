@@ -31,7 +31,10 @@ enum settings_type {
 	SETTINGS_LEVEL,	  /* A log level name. */
 	SETTINGS_PREFIX,  /* A URL path prefix, normalised. */
 	SETTINGS_DB_TYPE, /* The database kind: only "postgres". */
-	SETTINGS_SSLMODE  /* auto, or one of libpq's sslmode values. */
+	SETTINGS_SSLMODE, /* auto, or one of libpq's sslmode values. */
+	SETTINGS_HOST,	  /* A host name or address: no space, not empty. */
+	SETTINGS_HEADER,  /* A header's value: printable, not empty. */
+	SETTINGS_QUOTED	  /* Printable, no '"' or '\\': goes in quotes. */
 };
 
 struct settings_option {
@@ -48,7 +51,7 @@ struct settings_option {
 #define SETTINGS_OFF(f) offsetof(struct settings, f)
 
 static const struct settings_option settings_options[] = {
-	{ "server", "socket_host", SETTINGS_STRING, "127.0.0.1",
+	{ "server", "socket_host", SETTINGS_HOST, "127.0.0.1",
 	    SETTINGS_OFF(socket_host), 0, 0, false, "Address to listen on." },
 	{ "server", "socket_port", SETTINGS_INT, "9080",
 	    SETTINGS_OFF(socket_port), 0, 65535, false,
@@ -68,7 +71,7 @@ static const struct settings_option settings_options[] = {
 	{ "server", "trust_forwarded_for", SETTINGS_BOOL, "false",
 	    SETTINGS_OFF(trust_forwarded_for), 0, 0, true,
 	    "Record the first X-Forwarded-For address as the client's." },
-	{ "server", "cors_origin", SETTINGS_STRING, "*",
+	{ "server", "cors_origin", SETTINGS_HEADER, "*",
 	    SETTINGS_OFF(cors_origin), 0, 0, true,
 	    "Value of the Access-Control-Allow-Origin header." },
 	{ "server", "request_timeout", SETTINGS_INT, "60",
@@ -163,7 +166,7 @@ static const struct settings_option settings_options[] = {
 	{ "auth", "htpasswd_file", SETTINGS_PATH, NULL,
 	    SETTINGS_OFF(htpasswd_file), 0, 0, true,
 	    "htpasswd file for Basic credentials; empty: trust a proxy's user." },
-	{ "auth", "realm", SETTINGS_STRING, "mtt", SETTINGS_OFF(realm), 0, 0,
+	{ "auth", "realm", SETTINGS_QUOTED, "mtt", SETTINGS_OFF(realm), 0, 0,
 	    true, "Realm named in the WWW-Authenticate header." },
 };
 
@@ -203,7 +206,8 @@ settings_type_is_text(enum settings_type type)
 {
 	return type == SETTINGS_STRING || type == SETTINGS_PATH ||
 	    type == SETTINGS_PREFIX || type == SETTINGS_DB_TYPE ||
-	    type == SETTINGS_SSLMODE;
+	    type == SETTINGS_SSLMODE || type == SETTINGS_HOST ||
+	    type == SETTINGS_HEADER || type == SETTINGS_QUOTED;
 }
 
 /* Replace a text field's value; value NULL leaves it unset. */
@@ -374,7 +378,39 @@ settings_parse_path(const struct settings_option *o, const char *value,
 	return 0;
 }
 
-/* Parse value into o's field of s; *why says what is wrong otherwise. */
+/*
+ * A text that goes into an answer's header (cors_origin, realm) or names
+ * the address to listen on: checked here, so that a bad one stops
+ * start-up (and --check-config) instead of making a bad header or a
+ * bind that fails with a misleading reason.
+ */
+static int
+settings_parse_checked_text(const struct settings_option *o, const char *value,
+    struct settings *s, char **why)
+{
+	const char *p;
+
+	if (*value == '\0' && o->type != SETTINGS_QUOTED) {
+		*why = xstrdup(o->type == SETTINGS_HOST ?
+			"empty (an address or host name to listen on)" :
+			"empty (an origin such as https://mtt.example.org, or *)");
+		return -1;
+	}
+	for (p = value; *p != '\0'; p++) {
+		if (*p < ' ' || *p > '~' ||
+		    (o->type == SETTINGS_HOST && *p == ' ') ||
+		    (o->type == SETTINGS_QUOTED && (*p == '"' || *p == '\\'))) {
+			*why = xasprintf("'%s': character %zu ('%c') is not"
+					 " allowed here",
+			    value, (size_t)(p - value) + 1,
+			    *p >= ' ' && *p <= '~' ? *p : '?');
+			return -1;
+		}
+	}
+	settings_set_text(s, o, xstrdup(value));
+	return 0;
+}
+
 /* Is value a sslmode mttd passes on (or "auto")? */
 static bool
 settings_sslmode_known(const char *value)
@@ -390,6 +426,7 @@ settings_sslmode_known(const char *value)
 	return false;
 }
 
+/* Parse value into o's field of s; *why says what is wrong otherwise. */
 static int
 settings_parse_value(const struct settings_option *o, const char *value,
     struct settings *s, char **why)
@@ -398,6 +435,10 @@ settings_parse_value(const struct settings_option *o, const char *value,
 	case SETTINGS_STRING:
 		settings_set_text(s, o, xstrdup(value));
 		return 0;
+	case SETTINGS_HOST:
+	case SETTINGS_HEADER:
+	case SETTINGS_QUOTED:
+		return settings_parse_checked_text(o, value, s, why);
 	case SETTINGS_PATH:
 		return settings_parse_path(o, value, s, why);
 	case SETTINGS_INT:
@@ -468,6 +509,7 @@ settings_free(struct settings *s)
 	}
 	free(s->config_path);
 	free(s->config_dir);
+	free(s->key_lines);
 	memset(s, 0, sizeof *s);
 }
 
@@ -663,6 +705,10 @@ settings_read_file(FILE *f, const char *path, struct settings *s, char **cause)
 		    "%s: cannot read: %s", path, strerror(errno));
 		rc = -1;
 	}
+	/* For messages about a value found wrong later (a path). */
+	free(s->key_lines);
+	s->key_lines = xmalloc(sizeof r.key_line);
+	memcpy(s->key_lines, r.key_line, sizeof r.key_line);
 	return rc;
 }
 
@@ -731,6 +777,18 @@ settings_fixed_change(const struct settings *a, const struct settings *b)
 			return settings_options[i].key;
 	}
 	return NULL;
+}
+
+unsigned
+settings_key_line(const struct settings *s, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < SETTINGS_NOPTIONS && s->key_lines != NULL; i++) {
+		if (strcmp(settings_options[i].key, key) == 0)
+			return s->key_lines[i];
+	}
+	return 0;
 }
 
 /* A default as -h shows it. */

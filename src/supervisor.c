@@ -13,6 +13,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -105,6 +106,45 @@ supervisor_reserve_port(struct supervisor *sv)
 	sv->settings->socket_port = ntohs(ss.ss_family == AF_INET6 ?
 		((struct sockaddr_in6 *)&ss)->sin6_port :
 		((struct sockaddr_in *)&ss)->sin_port);
+}
+
+/*
+ * A fixed port: bind it once without SO_REUSEPORT, and let go.  The
+ * workers' SO_REUSEPORT sockets would share the port with any other
+ * process of this user that binds it so, another mttd's workers too, and
+ * the kernel would split the clients between the two; this bind fails
+ * while any other socket holds the port.
+ */
+static void
+supervisor_check_port_free(struct supervisor *sv)
+{
+	struct addrinfo hints, *ai = NULL;
+	char port[16];
+	int one = 1, fd = -1, rc;
+
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	snprintf(port, sizeof port, "%d", sv->settings->socket_port);
+	if ((rc = getaddrinfo(sv->settings->socket_host, port, &hints, &ai)) !=
+	    0) {
+		log_crit("cannot listen on %s:%s: %s",
+		    sv->settings->socket_host, port, gai_strerror(rc));
+		exit(1);
+	}
+	if ((fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+	    bind(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+		log_crit("cannot listen on %s:%s: %s%s",
+		    sv->settings->socket_host, port, strerror(errno),
+		    errno == EADDRINUSE ? " (another mttd, or another"
+					  " server, holds it)" :
+					  "");
+		exit(1);
+	}
+	close(fd);
+	freeaddrinfo(ai);
 }
 
 /* Fork worker i; returns 0 in the worker, as fork does. */
@@ -255,6 +295,8 @@ supervisor_setup(struct supervisor *sv, struct settings *s, int listen_port)
 	sv->probe = -1;
 	if (listen_port <= 0 && s->socket_port == 0)
 		supervisor_reserve_port(sv);
+	else if (listen_port <= 0)
+		supervisor_check_port_free(sv);
 	sv->port = listen_port > 0 ? listen_port : s->socket_port;
 	if (pipe2(sv->ready, O_CLOEXEC) != 0) {
 		log_crit("cannot make a pipe: %s", strerror(errno));

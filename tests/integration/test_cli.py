@@ -211,6 +211,20 @@ class Cli(unittest.TestCase):
              ["key 'max_body_size'"]),
             ("key set twice", HEAD + server + "socket_host = 0.0.0.0\n",
              n + 3, ["key 'socket_host'"]),
+            ("empty socket_host", HEAD + "[server]\nsocket_host =\n", n + 2,
+             ["key 'socket_host': empty (an address or host name to"
+              " listen on)"]),
+            ("socket_host with a space",
+             HEAD + "[server]\nsocket_host = not a host\n", n + 2,
+             ["key 'socket_host': 'not a host': character 4 (' ') is not"
+              " allowed here"]),
+            ("empty cors_origin", HEAD + server + "cors_origin =\n", n + 3,
+             ["key 'cors_origin': empty"]),
+            ("realm with a double quote", HEAD + "[auth]\nrealm = a\"b\n",
+             n + 2, ["key 'realm': 'a\"b': character 2 ('\"') is not"
+                     " allowed here"]),
+            ("realm with a backslash", HEAD + "[auth]\nrealm = a\\b\n",
+             n + 2, ["key 'realm': 'a\\b': character 2 ('\\')"]),
         ]
 
     def assertNamesLine(self, err, path, line, whats):
@@ -454,14 +468,56 @@ class Cli(unittest.TestCase):
         # The loop batches its epoll changes (main.c, new_event_loop).
         self.assertIn("(backend epoll (with changelist))", text)
 
+    def line_of(self, text, start):
+        return 1 + [line.startswith(start)
+                    for line in text.split("\n")].index(True)
+
     def test_check_config_missing_htpasswd_names_the_key(self):
         text = self.good_text().replace("htpasswd_file = htpasswd",
                                         "htpasswd_file = no-such-htpasswd")
         path = self.write("nohtpasswd.conf", text)
         rc, out, err = self.mttd("--check-config", "-c", path)
         self.assertEqual(rc, 2, out + err)
-        self.assertTrue(h.names_word(err, "htpasswd_file"), err)
+        self.assertIn("%s:%d: key 'htpasswd_file': " % (
+            path, self.line_of(text, "htpasswd_file")), err)
         self.assertEqual(err.count("no-such-htpasswd"), 1, err)
+
+    def test_check_config_checks_the_files_it_would_write(self):
+        h.make_htpasswd(os.path.join(self.dir, "htpasswd"),
+                        [(h.USER, h.PASSWORD)])
+        os.makedirs(os.path.join(self.dir, "a-folder"), exist_ok=True)
+        for key, value, why in (
+                ("log_file", "a-folder", "%s/a-folder is a folder, not a"
+                 " file" % self.dir),
+                ("access_log", "a-folder", "%s/a-folder is a folder, not a"
+                 " file" % self.dir),
+                ("log_file", "no-such/x.log", "folder %s/no-such of"
+                 " %s/no-such/x.log is not writable: No such file or"
+                 " directory (with -f the log goes to stderr)"
+                 % (self.dir, self.dir))):
+            with self.subTest(key=key, value=value):
+                text = self.good_text().replace(
+                    "[logging]\n", "[logging]\n%s = %s\n" % (key, value)
+                ).replace("access_log = access.log\n", "")
+                path = self.write("files.conf", text)
+                rc, out, err = self.mttd("--check-config", "-c", path)
+                self.assertEqual(rc, 2, out + err)
+                self.assertEqual(err, "mttd: %s:%d: key '%s': %s\n" % (
+                    path, self.line_of(text, key), key, why))
+        # With -f the log goes to stderr: log_file is not checked.
+        rc, out, err = self.mttd("--check-config", "-f", "-c", path)
+        self.assertEqual(rc, 0, out + err)
+
+    def test_check_config_warns_of_an_htpasswd_file_without_users(self):
+        self.write("empty.htpasswd", "")
+        text = self.good_text().replace("htpasswd_file = htpasswd",
+                                        "htpasswd_file = empty.htpasswd")
+        path = self.write("emptyhtpasswd.conf", text)
+        rc, out, err = self.mttd("--check-config", "-c", path)
+        self.assertEqual(rc, 0, out + err)
+        self.assertIn("warning: htpasswd %s/empty.htpasswd has no user:"
+                      " every request that needs one would be refused (401)"
+                      % self.dir, err)
 
     def test_requests_right_after_start_wait_for_the_pool(self):
         # The pool is still connecting when the port file appears; a

@@ -160,6 +160,45 @@ class Reload(h.MttdTestCase):
         ok = serial(self.mttd)
         self.assertEqual((ok.status, ok.field("status")), (200, 0), ok)
 
+    def assertChecksPasswords(self):
+        self.assertEqual(serial(self.mttd, h.USER, "wrong").status, 401)
+        ok = serial(self.mttd)
+        self.assertEqual((ok.status, ok.field("status")), (200, 0), ok)
+
+    def test_6_emptied_htpasswd_file_key_keeps_checking_passwords(self):
+        path = os.path.join(self.mttd.dir, "htpasswd")
+        rewrite(self.mttd.conf, "htpasswd_file = %s" % path,
+                "htpasswd_file =")
+        try:
+            line = self.hup(r"SIGHUP: keeping the running configuration")
+            self.assertIn("key 'htpasswd_file' emptied: checking passwords"
+                          " or trusting the proxy in front changes only"
+                          " with a restart", line)
+            self.assertChecksPasswords()
+        finally:
+            rewrite(self.mttd.conf, "htpasswd_file =",
+                    "htpasswd_file = %s" % path)
+        self.hup(r"SIGHUP: configuration in force")
+
+    def test_7_htpasswd_file_without_users_keeps_the_users(self):
+        path = os.path.join(self.mttd.dir, "htpasswd")
+        with open(path) as f:
+            kept = f.read()
+        for text in ("", "half-written-line\n"):
+            with self.subTest(text=text):
+                with open(path, "w") as f:
+                    f.write(text)
+                line = self.hup(
+                    r"SIGHUP: keeping the running configuration")
+                # test_5 added a second user.
+                self.assertIn("htpasswd %s: no user could be read (the 2"
+                              " user(s) in force stay)" % path, line)
+                self.assertChecksPasswords()
+        with open(path, "w") as f:
+            f.write(kept)
+        self.hup(r"SIGHUP: configuration in force")
+        self.assertChecksPasswords()
+
 
 class AprUtilMissing(h.MttdTestCase):
     """A host without a loadable apr-util (here: a broken
@@ -330,6 +369,65 @@ class PidFile(h.MttdTestCase):
         self.assertFalse(os.path.exists(pidf))
         with open(log) as f:
             self.assertIn("mttd stopped", f.read())
+
+    def test_left_alone_when_another_process_wrote_it(self):
+        path = os.path.join(self.mttd.dir, "shared.pid")
+        self.mttd.stop()
+        self.mttd.extra_args = ["--pid-file", path]
+        self.mttd.start()
+        try:
+            # Another mttd started since with the same --pid-file.
+            with open(path, "w") as f:
+                f.write("%d\n" % os.getpid())
+            self.assertEqual(self.mttd.stop(), 0)
+            with open(path) as f:
+                self.assertEqual(f.read(), "%d\n" % os.getpid())
+        finally:
+            self.mttd.extra_args = []
+            self.mttd.start()
+
+    def test_bad_reload_is_told_in_the_reopened_log(self):
+        """logrotate moves the log away and sends SIGHUP: a reload that
+        fails says why in the new file, not in the one moved away."""
+        conf = os.path.join(self.mttd.dir, "rotate.conf")
+        log = os.path.join(self.mttd.dir, "rotate.log")
+        pidf = os.path.join(self.mttd.dir, "rotate.pid")
+        with open(self.mttd.conf) as f:
+            text = f.read()
+        text = text.replace("socket_port = 0",
+                            "socket_port = %d" % h.free_port())
+        text = text.replace("[logging]", "[logging]\nlog_file = %s" % log)
+        with open(conf, "w") as f:
+            f.write(text)
+        proc = subprocess.run([h.MTTD_BIN, "-c", conf, "--daemon",
+                               "--pid-file", pidf], timeout=60,
+                              env=h.subprocess_env())
+        self.assertEqual(proc.returncode, 0)
+        with open(pidf) as f:
+            pid = int(f.read())
+        try:
+            os.rename(log, log + ".1")
+            with open(conf, "a") as f:
+                f.write("garbage\n")
+            os.kill(pid, signal.SIGHUP)
+            deadline = time.time() + 10
+            text = ""
+            while "keeping the running" not in text and \
+                    time.time() < deadline:
+                time.sleep(0.05)
+                if os.path.exists(log):
+                    with open(log) as f:
+                        text = f.read()
+            self.assertRegex(text, r"ERROR SIGHUP: keeping the running"
+                             r" configuration: %s:\d+: key 'garbage'"
+                             % re.escape(conf))
+            with open(log + ".1") as f:
+                self.assertNotIn("keeping the running", f.read())
+        finally:
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.time() + 15
+        while os.path.exists("/proc/%d" % pid) and time.time() < deadline:
+            time.sleep(0.05)
 
     def test_daemon_and_foreground_exclude_each_other(self):
         proc = subprocess.run([h.MTTD_BIN, "-c", self.mttd.conf, "-f",
@@ -526,6 +624,32 @@ class Workers(h.MttdTestCase):
         finally:
             rewrite(self.mttd.conf, "[server]\nidle_timeout = x",
                     "[server]")
+
+    def test_37_second_mttd_on_the_port_is_refused(self):
+        """SO_REUSEPORT would let another mttd of this user share the
+        port, and the kernel split the clients between the two."""
+        with open(self.mttd.conf) as f:
+            text = f.read().replace("socket_port = 0",
+                                    "socket_port = %d" % self.mttd.port)
+        for workers in ("2", "1"):
+            with self.subTest(workers=workers):
+                conf = os.path.join(self.mttd.dir, "second.conf")
+                with open(conf, "w") as f:
+                    f.write(text.replace("workers = 2",
+                                         "workers = %s" % workers))
+                pidf = os.path.join(self.mttd.dir, "second.pid")
+                proc = subprocess.run(
+                    [h.MTTD_BIN, "-c", conf, "-f", "--pid-file", pidf],
+                    capture_output=True, timeout=60, env=h.subprocess_env())
+                self.assertEqual(proc.returncode, 1, proc.stderr)
+                self.assertIn(
+                    "cannot listen on 127.0.0.1:%d: Address already in use"
+                    " (another mttd, or another server, holds it)"
+                    % self.mttd.port, proc.stderr.decode())
+                self.assertFalse(os.path.exists(pidf))
+        for _ in range(10):
+            resp = self.mttd.http("POST", "/serial", {"serial": "x"})
+            self.assertEqual((resp.status, resp.field("status")), (200, 0))
 
     def test_4_term_stops_them_all(self):
         pids = set(self.listening())

@@ -406,13 +406,66 @@ settings_accepts_colon_separator(void)
 	    conf_load(
 		"[server]\nsocket_port: 81\n"
 		"url_docroot: http://h:8080/a=b\ncors_origin = http://h:1\n"
-		"socket_host:\n",
+		"socket_host: ::1\n",
 		&s, &cause),
 	    0);
 	CU_ASSERT_EQUAL(s.socket_port, 81);
 	CU_ASSERT_STRING_EQUAL(s.url_docroot, "http://h:8080/a=b");
 	CU_ASSERT_STRING_EQUAL(s.cors_origin, "http://h:1");
-	CU_ASSERT_STRING_EQUAL(s.socket_host, "");
+	CU_ASSERT_STRING_EQUAL(s.socket_host, "::1");
+	settings_free(&s);
+}
+
+/* Texts that go into a header, or name the address to listen on. */
+static void
+settings_checks_header_texts(void)
+{
+	static const struct {
+		const char *key, *value, *cause;
+	} cases[] = {
+		{ "socket_host", "",
+		    "key 'socket_host': empty (an address or"
+		    " host name to listen on)" },
+		{ "socket_host", "a host",
+		    "key 'socket_host': 'a host': character 2 (' ') is not"
+		    " allowed here" },
+		{ "cors_origin", "",
+		    "key 'cors_origin': empty (an origin such as"
+		    " https://mtt.example.org, or *)" },
+		{ "cors_origin", "https://a.example.org\x01",
+		    "key 'cors_origin': 'https://a.example.org\x01': character"
+		    " 22 ('?') is not allowed here" },
+		{ "realm", "a\"b",
+		    "key 'realm': 'a\"b': character 2 ('\"') is not allowed"
+		    " here" },
+		{ "realm", "a\\b",
+		    "key 'realm': 'a\\b': character 2 ('\\') is not allowed"
+		    " here" },
+	};
+	struct settings s;
+	char text[256], *cause = NULL;
+	size_t i;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		snprintf(text, sizeof text, "[%s]\n%s = %s\n",
+		    strcmp(cases[i].key, "realm") == 0 ? "auth" : "server",
+		    cases[i].key, cases[i].value);
+		CU_ASSERT_EQUAL_FATAL(conf_load(text, &s, &cause), -1);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(strstr(cause, ":2: "));
+		CU_ASSERT_STRING_EQUAL(
+		    strstr(cause, ":2: ") + 4, cases[i].cause);
+		free(cause);
+	}
+
+	/* An empty realm is a realm; spaces are fine in it. */
+	CU_ASSERT_EQUAL_FATAL(conf_load("[auth]\nrealm =\n", &s, &cause), 0);
+	CU_ASSERT_STRING_EQUAL(s.realm, "");
+	settings_free(&s);
+	CU_ASSERT_EQUAL_FATAL(
+	    conf_load("[auth]\nrealm = mtt results\n", &s, &cause), 0);
+	CU_ASSERT_STRING_EQUAL(s.realm, "mtt results");
+	CU_ASSERT_EQUAL(settings_key_line(&s, "realm"), 2);
+	CU_ASSERT_EQUAL(settings_key_line(&s, "socket_host"), 0);
 	settings_free(&s);
 }
 
@@ -909,6 +962,7 @@ static const struct cunit_case settings_cases[] = {
 	{ "settings_skips_comments_and_blank_lines",
 	    settings_skips_comments_and_blank_lines },
 	{ "settings_accepts_empty_values", settings_accepts_empty_values },
+	{ "settings_checks_header_texts", settings_checks_header_texts },
 	{ "settings_keys_match_in_any_case", settings_keys_match_in_any_case },
 	{ "settings_parses_sizes", settings_parses_sizes },
 	{ "settings_parses_bools", settings_parses_bools },
