@@ -27,6 +27,7 @@ struct settings {
 	bool trust_forwarded_for;
 	char *cors_origin;
 	int request_timeout_s;
+	int answer_timeout_s;	 /* An answer no byte of which is taken. */
 	int idle_timeout_s;	 /* Keep-alive wait for the next request. */
 	size_t min_request_rate; /* Bytes/s extending request_timeout. */
 	int max_connections;	 /* Client connections open at once. */

@@ -65,8 +65,14 @@ struct http_conn {
 	int refusal;	  /* Code to answer at the next turn; -1: lingering. */
 	int own_status;	  /* Code of libevent's own answer, or 0. */
 	size_t own_bytes; /* Its bytes so far. */
-	long own_ms;	  /* When it began, in ms of the request. */
-	bool used;	  /* A request was read from it. */
+	/* Bytes written to the socket, and how many the client had taken
+	 * (written less what the kernel still holds) at the answer clock's
+	 * last look. */
+	unsigned long long bytes_out;
+	unsigned long long taken_mark;
+	struct timeval taken_at; /* When taken_mark last moved. */
+	long own_ms;		 /* When it began, in ms of the request. */
+	bool used;		 /* A request was read from it. */
 	bool drain_admit; /* Its request was on its way when draining began. */
 	bool drain_counted; /* ...and the drain waits for it to arrive. */
 	http_conn_close_cb close_cb;
@@ -485,6 +491,63 @@ http_conn_refuse(struct http_conn *conn, int code, const char *reason,
 	evhttp_connection_free(conn->evcon);
 }
 
+/* How often the answer clock looks: a quarter of answer_timeout. */
+static long
+http_conn_answer_look_ms(const struct settings *s)
+{
+	return s->answer_timeout_s * 250L;
+}
+
+/* Bytes written to the socket that the kernel still holds, unacknowledged. */
+static unsigned long long
+http_conn_unacked(const struct http_conn *conn)
+{
+	int fd = bufferevent_getfd(conn->bev), n = 0;
+
+	if (fd < 0 || ioctl(fd, TIOCOUTQ, &n) != 0 || n < 0)
+		return 0;
+	return (unsigned long long)n;
+}
+
+/*
+ * While mttd has the request: cut a client that took none of its answer
+ * for answer_timeout.  Counted in bytes the client acknowledged, not in
+ * write events: the kernel says a socket is writable again only once a
+ * good part of its buffer is free, which a slow but steady reader may
+ * take minutes to free (libevent's write timeout cut such readers off
+ * mid-answer).  Even acknowledgements come in bursts: a client reading
+ * slowly from a receive buffer of megabytes reopens its window only once
+ * it has read a good part of it, which is why answer_timeout is longer
+ * than request_timeout.  While nothing waits to be taken (the answer is
+ * being made), the clock just runs on.
+ */
+static void
+http_conn_check_answer(struct http_conn *conn)
+{
+	const struct settings *s = conn->owner->settings;
+	unsigned long long unacked = http_conn_unacked(conn);
+	unsigned long long taken = conn->bytes_out - unacked;
+	size_t queued = evbuffer_get_length(bufferevent_get_output(conn->bev));
+
+	if (taken != conn->taken_mark || (queued == 0 && unacked == 0)) {
+		conn->taken_mark = taken;
+		gettimeofday(&conn->taken_at, NULL);
+	}
+	if (http_conn_ms_since(&conn->taken_at) < s->answer_timeout_s * 1000L) {
+		http_conn_arm_ms(conn, http_conn_answer_look_ms(s));
+		return;
+	}
+	log_info("peer=%s %s %s: answer not read for answer_timeout (%d s),"
+		 " %llu bytes waiting: connection closed",
+	    conn->peer, conn->method[0] ? conn->method : "-",
+	    conn->path[0] ? conn->path : "-", s->answer_timeout_s,
+	    (unsigned long long)queued + unacked);
+	/* libevent's own path for a write timeout: it detaches a request
+	 * mttd still holds before it frees the connection. */
+	bufferevent_trigger_event(
+	    conn->bev, BEV_EVENT_WRITING | BEV_EVENT_TIMEOUT, 0);
+}
+
 static void
 http_conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -510,6 +573,10 @@ http_conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 	if (conn->state == HTTP_CONN_IDLE) {
 		log_debug("peer=%s idle for idle_timeout: closed", conn->peer);
 		evhttp_connection_free(conn->evcon);
+		return;
+	}
+	if (conn->state == HTTP_CONN_HANDLING) {
+		http_conn_check_answer(conn);
 		return;
 	}
 	if (conn->state != HTTP_CONN_READING)
@@ -609,6 +676,7 @@ http_conn_output_cb(
 	struct http_conn *conn = arg;
 	int code;
 
+	conn->bytes_out += info->n_deleted; /* Written to the socket. */
 	if (info->n_added == 0 || conn->state == HTTP_CONN_HANDLING)
 		return;
 	if (conn->own_status != 0) {
@@ -929,16 +997,15 @@ http_conns_evhttp_timeout_s(const struct settings *s)
 
 /*
  * While mttd answers, evhttp keeps reading only to see a close: bound
- * what it may buffer, and time the answer by its writes alone (evhttp's
- * read timeout would cut a long answer to a client that sends nothing,
- * its restarts at each chunk aside).  A reader that takes no byte for
- * request_timeout is cut.
+ * what it may buffer, and time the answer by what the client takes
+ * (http_conn_check_answer), not by libevent's timeouts (its read timeout
+ * would cut a long answer to a client that sends nothing, its write
+ * timeout a slow reader).  A reader that takes no byte for
+ * answer_timeout is cut.
  */
 static void
 http_conn_answer_clock(struct http_conn *conn, bool answering)
 {
-	struct timeval write_tv = { conn->owner->settings->request_timeout_s,
-		0 };
 	struct timeval both_tv = {
 		http_conns_evhttp_timeout_s(conn->owner->settings), 0
 	};
@@ -946,7 +1013,11 @@ http_conn_answer_clock(struct http_conn *conn, bool answering)
 	if (answering) {
 		bufferevent_setwatermark(
 		    conn->bev, EV_READ, 0, HTTP_CONN_HANDLING_INPUT_MAX);
-		bufferevent_set_timeouts(conn->bev, NULL, &write_tv);
+		bufferevent_set_timeouts(conn->bev, NULL, NULL);
+		conn->taken_mark = conn->bytes_out - http_conn_unacked(conn);
+		gettimeofday(&conn->taken_at, NULL);
+		http_conn_arm_ms(
+		    conn, http_conn_answer_look_ms(conn->owner->settings));
 		return;
 	}
 	bufferevent_setwatermark(conn->bev, EV_READ, 0, 0);

@@ -76,8 +76,12 @@ static const struct settings_option settings_options[] = {
 	    "Value of the Access-Control-Allow-Origin header." },
 	{ "server", "request_timeout", SETTINGS_INT, "60",
 	    SETTINGS_OFF(request_timeout_s), 1, 86400, true,
-	    "Seconds a client may take to send a request, or stall reading"
-	    " an answer." },
+	    "Seconds a client may take to send a request, and may go"
+	    " without sending a byte of it." },
+	{ "server", "answer_timeout", SETTINGS_INT, "300",
+	    SETTINGS_OFF(answer_timeout_s), 1, 86400, true,
+	    "Seconds an answer may go without the client taking a byte of"
+	    " it, as TCP shows it; then the connection is closed." },
 	{ "server", "idle_timeout", SETTINGS_INT, "15",
 	    SETTINGS_OFF(idle_timeout_s), 1, 86400, true,
 	    "Seconds a keep-alive connection may wait for its next request." },

@@ -333,7 +333,8 @@ class SteadyReader(StreamTestCase):
     """Short clocks: a reader that keeps reading, slowly, is never cut,
     and a client that sends while its answer is written is bounded."""
 
-    MTTD = {"server": {"request_timeout": "1", "idle_timeout": "1"}}
+    MTTD = {"server": {"request_timeout": "1", "idle_timeout": "1",
+                       "answer_timeout": "1"}}
 
     def test_slow_steady_reader_is_not_cut(self):
         # 300 KB/s for 7 s: a 1 MiB chunk takes over 3 s to leave,
@@ -350,6 +351,26 @@ class SteadyReader(StreamTestCase):
         finally:
             reader.close()
         self.assertBackendsIdle(within=5.0)
+
+    def test_reader_that_stops_is_cut_after_request_timeout(self):
+        mark = self.mttd.log_mark()
+        reader = StreamReader(self.mttd, "/detail", BIG_QUERY)
+        try:
+            reader.recv_bytes(4096)
+            stopped = time.time()
+            line = self.mttd.wait_log(
+                r"path=/detail status=499 ", mark, timeout=10)
+            self.assertIsNotNone(line, self.mttd.log_tail())
+            # answer_timeout (1 s), looked at every quarter of it.
+            self.assertLess(time.time() - stopped, 3.0)
+            self.assertRegex(self.mttd.log_since(mark),
+                             r"peer=127\.0\.0\.1 POST /detail: answer not"
+                             r" read for answer_timeout \(1 s\), \d+ bytes"
+                             r" waiting: connection closed")
+        finally:
+            reader.close()
+        self.assertBackendsIdle(within=5.0)
+        self.assertServes()
 
     def test_bytes_sent_during_an_answer_are_bounded(self):
         pid = self.mttd.proc.pid
@@ -375,6 +396,35 @@ class SteadyReader(StreamTestCase):
         finally:
             reader.close()
         self.assertServes()
+
+
+class VerySlowReader(StreamTestCase):
+    """A reader far slower than the kernel's buffers are large: what it
+    takes shows only every few seconds, in bursts."""
+
+    MTTD = {"server": {"request_timeout": "1", "idle_timeout": "1",
+                       "answer_timeout": "8"}}
+
+    def test_very_slow_steady_reader_is_not_cut(self):
+        # 40 KB/s for 15 s: the kernel says the socket is writable again
+        # only once a good part of its buffer (megabytes) is free, far
+        # longer than any timeout here; what counts is that the client
+        # takes bytes (on the loopback, 64 to 96 KiB at a time, every 2
+        # or 3 s), within answer_timeout, not request_timeout.
+        mark = self.mttd.log_mark()
+        reader = StreamReader(self.mttd, "/detail", BIG_QUERY)
+        try:
+            start = time.time()
+            while time.time() - start < 15:
+                reader.recv_bytes(4000)
+                time.sleep(0.1)
+            self.assertFalse(reader.eof or reader.stalled or reader.done)
+            self.assertGreater(reader.received, 500000)
+            self.assertEqual(reader.status, 200)
+        finally:
+            reader.close()
+        self.assertNotIn("answer not read", self.mttd.log_since(mark))
+        self.assertBackendsIdle(within=5.0)
 
 
 class BigSummary(StreamTestCase):

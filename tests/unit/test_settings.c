@@ -134,6 +134,7 @@ settings_check_defaults(const struct settings *s)
 	CU_ASSERT_FALSE(s->trust_forwarded_for);
 	CU_ASSERT_STRING_EQUAL(s->cors_origin, "*");
 	CU_ASSERT_EQUAL(s->request_timeout_s, 60);
+	CU_ASSERT_EQUAL(s->answer_timeout_s, 300);
 	CU_ASSERT_EQUAL(s->idle_timeout_s, 15);
 	CU_ASSERT_EQUAL(s->min_request_rate, 1024);
 	CU_ASSERT_EQUAL(s->max_connections, 4000);
@@ -253,7 +254,7 @@ settings_sample_config_names_every_key(void)
 		    man_page_has_key(cunit_srcpath("doc/mttd.conf.5"), key));
 		keys++;
 	}
-	CU_ASSERT_EQUAL(keys, 37);
+	CU_ASSERT_EQUAL(keys, 38);
 	free(text);
 }
 
@@ -293,6 +294,7 @@ static const char every_key_conf[] =
     "trust_forwarded_for = yes\n"
     "cors_origin = https://viewer.example.org\n"
     "request_timeout = 5\n"
+    "answer_timeout = 86400\n"
     "idle_timeout = 7\n"
     "min_request_rate = 0\n"
     "max_connections = 1000000\n"
@@ -343,6 +345,7 @@ settings_parses_every_key(void)
 	CU_ASSERT_TRUE(s.trust_forwarded_for);
 	CU_ASSERT_STRING_EQUAL(s.cors_origin, "https://viewer.example.org");
 	CU_ASSERT_EQUAL(s.request_timeout_s, 5);
+	CU_ASSERT_EQUAL(s.answer_timeout_s, 86400);
 	CU_ASSERT_EQUAL(s.idle_timeout_s, 7);
 	CU_ASSERT_EQUAL(s.min_request_rate, 0);
 	CU_ASSERT_EQUAL(s.max_connections, 1000000);
