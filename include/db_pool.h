@@ -65,6 +65,9 @@ struct db_result {
 typedef void (*db_acquire_cb)(
     struct db_conn *conn, enum db_acquire_status status, void *arg);
 typedef void (*db_batch_cb)(const struct db_result *res, void *arg);
+/* Row row of res, valid during the call only; false: pause (no more rows
+ * are read until db_conn_resume_rows). */
+typedef bool (*db_row_cb)(const PGresult *res, int row, void *arg);
 
 /*
  * The sslmode to connect to host with, from the [pg_v3] sslmode setting:
@@ -149,11 +152,6 @@ void db_conn_release(struct db_conn *conn);
  */
 void db_conn_abandon(struct db_conn *conn);
 
-/*
- * Keep result i of res beyond its callback: the caller PQclears it.
- */
-PGresult *db_result_take(const struct db_result *res, int i);
-
 /* Start an empty batch of statements; db_conn_run frees it. */
 struct db_batch *db_batch_new(void);
 
@@ -186,5 +184,22 @@ int db_batch_count(const struct db_batch *batch);
  */
 void db_conn_run(
     struct db_conn *conn, struct db_batch *batch, db_batch_cb cb, void *arg);
+
+/*
+ * As db_conn_run, but the rows of the batch's last statement go to
+ * row_cb one at a time as they arrive (libpq's single-row mode), and
+ * that statement's result in cb's res has none.  A holder that pauses
+ * (row_cb returns false) keeps the database waiting behind the socket's
+ * buffers: memory does not grow with the rows, whatever their size.
+ * While paused, query_timeout does not run.
+ */
+void db_conn_run_rows(struct db_conn *conn, struct db_batch *batch,
+    db_row_cb row_cb, db_batch_cb cb, void *arg);
+
+/*
+ * Go on with a batch whose row_cb paused: rows already received come
+ * first, from the loop (not from inside this call).
+ */
+void db_conn_resume_rows(struct db_conn *conn);
 
 #endif /* MTTD_DB_POOL_H */

@@ -159,6 +159,12 @@ struct db_conn {
 	/* The batch in flight. */
 	db_batch_cb cb;
 	void *cb_arg;
+	/* Row by row (db_conn_run_rows): the statement whose rows go to
+	 * row_cb (NULL: dropped, once abandoned), or -1. */
+	int rows_stmt;
+	db_row_cb row_cb;
+	bool rows_mode_set; /* libpq was told, for rows_stmt. */
+	bool rows_paused;   /* row_cb asked for no more for now. */
 	struct db_result res;
 	struct db_sent *sent; /* What was sent, in order. */
 	int nsent;
@@ -676,16 +682,6 @@ db_pool_count_up(const struct db_pool *p)
 	return p->up;
 }
 
-PGresult *
-db_result_take(const struct db_result *res, int i)
-{
-	PGresult *r = res->results[i];
-
-	/* finish_batch PQclears what is left in the array; NULL is a no-op. */
-	res->results[i] = NULL;
-	return r;
-}
-
 struct db_batch *
 db_batch_new(void)
 {
@@ -765,6 +761,9 @@ db_conn_finish_batch(struct db_conn *c)
 	memset(&c->res, 0, sizeof c->res);
 	c->error = c->sqlstate = NULL;
 	c->cb = NULL;
+	c->rows_stmt = -1;
+	c->row_cb = NULL;
+	c->rows_paused = false;
 	if (c->state == DBC_BUSY)
 		db_conn_set_state(c, DBC_LENT);
 	cb(&res, arg);
@@ -849,6 +848,56 @@ db_conn_count_rows(struct db_conn *c, PGresult *r)
 	c->planned_rows += affected > rows ? affected : rows > 0 ? rows : 1;
 }
 
+/*
+ * When the statement whose results come next is the one run row by row,
+ * tell libpq, before it parses any of them (PQisBusy would): in pipeline
+ * mode single-row mode is set per statement, as it becomes the current
+ * one.
+ */
+static void
+db_conn_rows_mode_if_current(struct db_conn *c)
+{
+	const struct db_sent *item;
+
+	if (c->rows_stmt < 0 || c->rows_mode_set || c->current >= c->nsent)
+		return;
+	item = &c->sent[c->current];
+	if (item->stmt != c->rows_stmt || item->prepare || item->dealloc)
+		return;
+	c->rows_mode_set = true;
+	if (!PQsetSingleRowMode(c->pg))
+		log_warn("db conn %d: rows not read one at a time: the whole"
+			 " result is held",
+		    c->index);
+}
+
+/* Hand the rows of a whole result to row_cb (single-row mode refused):
+ * all of them, as they are held already. */
+static void
+db_conn_rows_whole(struct db_conn *c, const PGresult *r)
+{
+	int i, n = PQntuples(r);
+
+	for (i = 0; i < n && c->row_cb != NULL; i++)
+		(void)c->row_cb(r, i, c->cb_arg);
+}
+
+/* One row of the statement run row by row; false when row_cb paused. */
+static bool
+db_conn_take_row(struct db_conn *c, PGresult *r)
+{
+	bool more = c->row_cb == NULL || c->row_cb(r, 0, c->cb_arg);
+
+	PQclear(r);
+	if (more)
+		return true;
+	c->rows_paused = true;
+	db_conn_unwatch(c);
+	/* A reader that takes its time is not a silent database. */
+	db_conn_arm_deadline(c, 0, NULL);
+	return false;
+}
+
 /* Read every result that has arrived; true when the sync point came. */
 static bool
 db_conn_read_results(struct db_conn *c)
@@ -857,7 +906,7 @@ db_conn_read_results(struct db_conn *c)
 	ExecStatusType st;
 	const struct db_sent *item;
 
-	while (!PQisBusy(c->pg)) {
+	while (!c->rows_paused && !PQisBusy(c->pg)) {
 		r = PQgetResult(c->pg);
 		if (r == NULL) {
 			/* The end of one statement's results. */
@@ -865,12 +914,19 @@ db_conn_read_results(struct db_conn *c)
 				return false;
 			c->current++;
 			c->current_seen = false;
+			db_conn_rows_mode_if_current(c);
 			continue;
 		}
 		st = PQresultStatus(r);
 		if (st == PGRES_PIPELINE_SYNC) {
 			PQclear(r);
 			return true;
+		}
+		if (st == PGRES_SINGLE_TUPLE) {
+			c->current_seen = true;
+			if (!db_conn_take_row(c, r))
+				return false;
+			continue;
 		}
 		item = c->current < c->nsent ? &c->sent[c->current] : NULL;
 		if (item != NULL && item->prepare) {
@@ -885,6 +941,9 @@ db_conn_read_results(struct db_conn *c)
 		}
 		if (st == PGRES_FATAL_ERROR && c->res.failed < 0)
 			db_conn_note_error(c, r, item ? item->stmt : 0);
+		if (item != NULL && item->stmt == c->rows_stmt &&
+		    st == PGRES_TUPLES_OK)
+			db_conn_rows_whole(c, r);
 		if (item != NULL && !c->current_seen) {
 			db_conn_count_rows(c, r);
 			c->res.results[item->stmt] = r;
@@ -1263,6 +1322,7 @@ db_conn_start(struct db_conn *c, struct db_batch *b, db_batch_cb cb, void *arg,
 
 	c->cb = cb;
 	c->cb_arg = arg;
+	c->rows_mode_set = c->rows_paused = false;
 	c->server_said[0] = '\0';
 	c->res.count = b->count;
 	c->res.results = xcalloc(b->count, sizeof(PGresult *));
@@ -1282,6 +1342,7 @@ db_conn_start(struct db_conn *c, struct db_batch *b, db_batch_cb cb, void *arg,
 		return;
 	}
 	db_batch_free(b);
+	db_conn_rows_mode_if_current(c);
 	flushed = PQflush(c->pg);
 	if (flushed < 0) {
 		db_conn_fail_later(c, PQerrorMessage(c->pg));
@@ -1294,7 +1355,30 @@ db_conn_start(struct db_conn *c, struct db_batch *b, db_batch_cb cb, void *arg,
 void
 db_conn_run(struct db_conn *c, struct db_batch *b, db_batch_cb cb, void *arg)
 {
+	c->rows_stmt = -1;
+	c->row_cb = NULL;
 	db_conn_start(c, b, cb, arg, DBC_BUSY);
+}
+
+void
+db_conn_run_rows(struct db_conn *c, struct db_batch *b, db_row_cb row_cb,
+    db_batch_cb cb, void *arg)
+{
+	c->rows_stmt = b->count - 1;
+	c->row_cb = row_cb;
+	db_conn_start(c, b, cb, arg, DBC_BUSY);
+}
+
+void
+db_conn_resume_rows(struct db_conn *c)
+{
+	if (!c->rows_paused)
+		return;
+	c->rows_paused = false;
+	db_conn_arm_deadline(c, c->pool->query_timeout_s, "(query_timeout)");
+	/* Rows libpq holds already come without the socket stirring. */
+	db_conn_watch(c, false);
+	event_active(c->ev, EV_READ, 0);
 }
 
 static void
@@ -1347,6 +1431,8 @@ db_conn_abandon(struct db_conn *c)
 	}
 	c->cb = db_conn_abandoned_cb;
 	c->cb_arg = c;
+	c->row_cb = NULL; /* Rows still to come are dropped. */
+	db_conn_resume_rows(c);
 
 	/* A server that does not check its client would run the statement
 	 * to its end anyway, beside the new connection: wait for it. */
@@ -1521,6 +1607,7 @@ db_pool_new(struct event_base *base, const struct db_pool_params *params)
 
 		c->pool = p;
 		c->index = i;
+		c->rows_stmt = -1;
 		c->ev_fd = -1;
 		c->replan_at = DB_REPLAN_FIRST;
 		c->timer = evtimer_new(base, db_conn_reconnect_cb, c);

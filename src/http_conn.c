@@ -11,6 +11,7 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdint.h>
@@ -1014,8 +1015,10 @@ http_conn_answer_clock(struct http_conn *conn, bool answering)
 		bufferevent_setwatermark(
 		    conn->bev, EV_READ, 0, HTTP_CONN_HANDLING_INPUT_MAX);
 		bufferevent_set_timeouts(conn->bev, NULL, NULL);
-		conn->taken_mark = conn->bytes_out - http_conn_unacked(conn);
-		gettimeofday(&conn->taken_at, NULL);
+		/* Nothing measured yet: the first look counts as progress
+		 * (no system call per request here). */
+		conn->taken_mark = ULLONG_MAX;
+		conn->taken_at = conn->since;
 		http_conn_arm_ms(
 		    conn, http_conn_answer_look_ms(conn->owner->settings));
 		return;

@@ -159,11 +159,42 @@ query_request_use(const struct query_request *qr)
 							 REQUEST_DB_READ;
 }
 
+/* The client left while its query waited: it never runs. */
+static void
+query_request_gone_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct request *r = arg;
+
+	(void)fd;
+	(void)what;
+	log_info("req=%llu client went away before the query ran",
+	    (unsigned long long)r->id);
+	request_stream_gone(r);
+}
+
+/* Closed while waiting for a connection: the wait ends now, not when a
+ * connection comes free or db_wait_timeout passes. */
+static void
+query_request_closed_cb(struct evhttp_connection *evcon, void *arg)
+{
+	struct request *r = arg;
+	struct timeval now = { 0, 0 };
+
+	(void)evcon;
+	request_db_cancel(r);
+	event_base_once(
+	    r->server->base, -1, EV_TIMEOUT, query_request_gone_cb, r, &now);
+}
+
 static void
 query_request_acquired(struct request *r, enum db_acquire_status st)
 {
 	struct query_request *qr = r->state;
 	enum query_kind kind = qr->spec.kind;
+	struct evhttp_connection *evcon = evhttp_request_get_connection(r->req);
+
+	if (evcon != NULL)
+		http_conns_on_close(r->server->conns, evcon, NULL, NULL);
 
 	if (st != DB_ACQUIRE_OK) {
 		request_reply_db_unavailable(r, st);
@@ -194,6 +225,7 @@ query_request_run(
     struct request *r, enum query_kind kind, query_result_cb answer_cb)
 {
 	struct query_request *qr = xcalloc(1, sizeof *qr);
+	struct evhttp_connection *evcon;
 	char *cause = NULL;
 
 	r->state = qr;
@@ -212,8 +244,11 @@ query_request_run(
 
 	/* A query may wait, and then run, long: a client that leaves
 	 * meanwhile is seen, and nothing runs (or goes on running) for it. */
-	http_conns_watch_close(
-	    r->server->conns, evhttp_request_get_connection(r->req));
+	evcon = evhttp_request_get_connection(r->req);
+	http_conns_watch_close(r->server->conns, evcon);
+	if (evcon != NULL)
+		http_conns_on_close(
+		    r->server->conns, evcon, query_request_closed_cb, r);
 	request_db_acquire_for(
 	    r, query_request_use(qr), query_request_acquired);
 }

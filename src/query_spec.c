@@ -237,7 +237,18 @@ query_any_of(struct query_spec *q, const char *key, const struct query_field *f,
 	strbuf_adds(&sb, "}");
 	n = query_param_add(q, strbuf_take(&sb), key);
 	query_param_check(q, f, true);
-	strbuf_addf(&q->where, " AND %s = ANY($%d::%s[])", f->expr, n,
+	/*
+	 * An integer column is cast to the list's type: PostgreSQL looks a
+	 * long list up in a hash table only when both sides hash alike, and
+	 * a smallint or integer against bigint[] is compared with every
+	 * element, row after row (50,000 values over 2 million rows: minutes
+	 * instead of a third of a second).  These columns have no index a
+	 * cast would forgo.
+	 */
+	strbuf_addf(&q->where,
+	    f->type == QT_INT ? " AND (%s)::%s = ANY($%d::%s[])" :
+				" AND %s%s = ANY($%d::%s[])",
+	    f->expr, f->type == QT_INT ? query_type_cast(f) : "", n,
 	    query_type_cast(f));
 	return true;
 }

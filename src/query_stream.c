@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The streamed answer of /detail and /summary.  One transaction holds a
- * server-side cursor; each FETCH's rows become one chunk of the reply.
- * One batch is fetched ahead while the previous chunk leaves, and never
- * more: a batch that arrives before the chunk has left waits, so a slow
- * reader holds mttd at two batches, not at the whole answer.  A client
- * that leaves ends the stream at once: its connection goes back with the
- * FETCH in flight abandoned (libpq 15 cannot cancel a statement without
+ * server-side cursor; each FETCH's rows come one at a time (libpq's
+ * single-row mode) and are written into chunks of about 1 MiB of JSON.
+ * When a chunk is made while the one before has not left yet, the rows
+ * wait: the connection is not read, and the database waits behind the
+ * socket's buffers.  So a slow reader holds mttd at two chunks and a row,
+ * whatever the number or the size of the rows.  A client that leaves
+ * ends the stream at once: its connection goes back with the FETCH in
+ * flight abandoned (libpq 15 cannot cancel a statement without
  * blocking), to end in the ROLLBACK that ends the cursor, or, still
  * running a second later (a sort before the first row), to be closed.
  */
@@ -27,33 +29,38 @@
 #include "query_value.h"
 #include "strbuf.h"
 
-/* Rows of the first FETCH: small, so the first bytes leave soon; fewer
+/* Rows of the first FETCH: few, so the first bytes leave soon; fewer
  * when a column may hold megabytes (captured output). */
 #define QUERY_STREAM_FIRST_ROWS 256
 #define QUERY_STREAM_FIRST_LONG_ROWS 4
-/* Bounds of later FETCHes, sized to about QUERY_STREAM_CHUNK bytes. */
-#define QUERY_STREAM_MIN_ROWS 1
-#define QUERY_STREAM_MAX_ROWS 20000
+/* Rows of later FETCHes: only a round trip's worth, as rows come one at
+ * a time and the database waits while the answer cannot leave. */
+#define QUERY_STREAM_FETCH_ROWS 100000
+/* Bytes of JSON sent as one chunk; at most one more waits behind it. */
 #define QUERY_STREAM_CHUNK (1024 * 1024)
+/* Bytes the generator keeps before they are moved into the chunk. */
+#define QUERY_STREAM_GEN_BYTES (64 * 1024)
 
 struct query_stream {
 	struct request *r;
 	const struct query_spec *q;
 	struct evhttp_connection *evcon; /* While its close callback is ours. */
 	yajl_gen gen;
-	struct evbuffer *out; /* The chunk being written. */
+	struct evbuffer *out; /* The chunk being made. */
 	struct query_stream_column *columns;
 	size_t ncolumns;
-	PGresult *held; /* A batch waiting for the last chunk to leave. */
 	int fetch_rows; /* What the FETCH in flight asked for. */
+	int fetched;	/* Rows it gave so far. */
 	size_t rows;	/* Rows written so far. */
 	int nchecks;	/* Value checks at the head of the first batch. */
+	bool started;	/* The headers and the answer's head went out. */
 	bool fetching;	/* A FETCH is in flight. */
-	bool writing;	/* The last chunk has not left yet. */
+	bool writing;	/* The last chunk sent has not left yet. */
+	bool paused;	/* Rows wait for it: out is a whole chunk. */
 };
 
 static void query_stream_fetch(struct query_stream *s);
-static void query_stream_rows(struct query_stream *s, const PGresult *res);
+static void query_stream_sent_cb(struct evhttp_connection *evcon, void *arg);
 
 /*
  * Move what the generator wrote into the chunk.  yajl appends to its own
@@ -73,8 +80,6 @@ query_stream_take_json(struct query_stream *s)
 static void
 query_stream_free(struct query_stream *s)
 {
-	if (s->held != NULL)
-		PQclear(s->held);
 	if (s->gen != NULL)
 		yajl_gen_free(s->gen);
 	if (s->out != NULL)
@@ -112,39 +117,59 @@ query_stream_write_row(yajl_gen g, const PGresult *res, int row,
 	yajl_gen_map_close(g);
 }
 
-/* Aim the next FETCH at about one chunk of the rows seen so far. */
+/* Send what out holds as a chunk; sent_cb runs once it has left. */
 static void
-query_stream_size_next(struct query_stream *s)
+query_stream_send_chunk(struct query_stream *s)
 {
-	size_t per_row, want = (size_t)s->fetch_rows;
+	s->r->bytes += evbuffer_get_length(s->out);
+	s->writing = true;
+	evhttp_send_reply_chunk_with_cb(
+	    s->r->req, s->out, query_stream_sent_cb, s);
+}
 
-	if (s->rows > 0) {
-		per_row = s->r->bytes / s->rows + 1;
-		want = QUERY_STREAM_CHUNK / per_row;
+/*
+ * A chunk's worth is made: send it, unless the one before has not left
+ * yet; then it waits, and so do the rows (false: pause the database).
+ */
+static bool
+query_stream_chunk_ready(struct query_stream *s)
+{
+	if (s->writing) {
+		s->paused = true;
+		return false;
 	}
-	if (want < QUERY_STREAM_MIN_ROWS)
-		want = QUERY_STREAM_MIN_ROWS;
-	if (want > QUERY_STREAM_MAX_ROWS)
-		want = QUERY_STREAM_MAX_ROWS;
-	s->fetch_rows = (int)want;
+	query_stream_send_chunk(s);
+	return true;
 }
 
 static void
 query_stream_sent_cb(struct evhttp_connection *evcon, void *arg)
 {
 	struct query_stream *s = arg;
-	PGresult *held = s->held;
 
+	(void)evcon;
 	s->writing = false;
-	if (held == NULL)
+	if (!s->paused)
 		return;
-	s->held = NULL;
-	query_stream_rows(s, held);
-	PQclear(held);
+	s->paused = false;
+	query_stream_send_chunk(s);
+	db_conn_resume_rows(s->r->conn);
 }
 
-/* The last batch: close the answer and finish (the ROLLBACK ends the
- * cursor when the connection goes back). */
+/* The headers, and the answer's head, before the first row. */
+static void
+query_stream_begin(struct query_stream *s)
+{
+	s->started = true;
+	request_stream_start(s->r);
+	yajl_gen_map_open(s->gen);
+	request_json_status(s->gen, 0, "Success");
+	yajl_gen_string(s->gen, (const unsigned char *)"query_data", 10);
+	yajl_gen_array_open(s->gen);
+}
+
+/* The last FETCH ended: close the answer and finish (the ROLLBACK ends
+ * the cursor when the connection goes back). */
 static void
 query_stream_end(struct query_stream *s)
 {
@@ -162,35 +187,25 @@ query_stream_end(struct query_stream *s)
 	request_stream_end(r);
 }
 
-/*
- * One batch: ask for the next one first, so that PostgreSQL reads it
- * while mttd writes this one out, then send this one as a chunk.  The
- * next FETCH is sized on the rows seen so far.
- */
-static void
-query_stream_rows(struct query_stream *s, const PGresult *res)
+/* One row, as it arrives: into the chunk being made. */
+static bool
+query_stream_row_cb(const PGresult *res, int row, void *arg)
 {
-	int i, n = PQntuples(res);
+	struct query_stream *s = arg;
+	const unsigned char *buf;
 	size_t len;
 
-	if (n < s->fetch_rows) {
-		for (i = 0; i < n; i++)
-			query_stream_write_row(
-			    s->gen, res, i, s->columns, s->ncolumns);
-		s->rows += n;
-		query_stream_end(s);
-		return;
-	}
-	query_stream_fetch(s);
-	for (i = 0; i < n; i++)
-		query_stream_write_row(s->gen, res, i, s->columns, s->ncolumns);
-	s->rows += n;
-	query_stream_take_json(s);
-	len = evbuffer_get_length(s->out);
-	s->r->bytes += len;
-	s->writing = true;
-	evhttp_send_reply_chunk_with_cb(
-	    s->r->req, s->out, query_stream_sent_cb, s);
+	if (!s->started)
+		query_stream_begin(s);
+	query_stream_write_row(s->gen, res, row, s->columns, s->ncolumns);
+	s->fetched++;
+	s->rows++;
+	yajl_gen_get_buf(s->gen, &buf, &len);
+	if (len >= QUERY_STREAM_GEN_BYTES)
+		query_stream_take_json(s);
+	if (evbuffer_get_length(s->out) < QUERY_STREAM_CHUNK)
+		return true;
+	return query_stream_chunk_ready(s);
 }
 
 /* The client left: end the transaction and free what is left of r. */
@@ -231,29 +246,50 @@ query_stream_closed_cb(struct evhttp_connection *evcon, void *arg)
 	    r->server->base, -1, EV_TIMEOUT, query_stream_gone_cb, s, &now);
 }
 
-/* A FETCH's rows: write them now or after the chunk before has left. */
+/*
+ * A FETCH ended.  Fewer rows than asked: the answer is whole.  Else what
+ * was made goes out (the first FETCH's rows at once, so the first bytes
+ * leave soon) and the next FETCH follows.
+ */
+static void
+query_stream_fetched(struct query_stream *s)
+{
+	if (s->fetched < s->fetch_rows) {
+		query_stream_end(s);
+		return;
+	}
+	query_stream_take_json(s);
+	if (!s->writing && evbuffer_get_length(s->out) > 0)
+		query_stream_send_chunk(s);
+	query_stream_fetch(s);
+}
+
+/* The database failed mid-answer: the headers went out, so cut the
+ * reply, no last chunk. */
+static void
+query_stream_failed(struct query_stream *s, const struct db_result *res)
+{
+	struct request *r = s->r;
+
+	log_error("req=%llu query failed after %zu rows: %s",
+	    (unsigned long long)r->id, s->rows,
+	    res->error ? res->error : "unknown error");
+	query_stream_forget_connection(s);
+	query_stream_free(s);
+	request_stream_abort(r);
+}
+
 static void
 query_stream_fetched_cb(const struct db_result *res, void *arg)
 {
 	struct query_stream *s = arg;
-	struct request *r = s->r;
 
 	s->fetching = false;
 	if (res->failed >= 0) {
-		/* The headers went out: cut the reply, no last chunk. */
-		log_error("req=%llu query failed after %zu rows: %s",
-		    (unsigned long long)r->id, s->rows,
-		    res->error ? res->error : "unknown error");
-		query_stream_forget_connection(s);
-		query_stream_free(s);
-		request_stream_abort(r);
+		query_stream_failed(s, res);
 		return;
 	}
-	if (s->writing) {
-		s->held = db_result_take(res, 0);
-		return;
-	}
-	query_stream_rows(s, res->results[0]);
+	query_stream_fetched(s);
 }
 
 static int
@@ -275,11 +311,13 @@ query_stream_fetch(struct query_stream *s)
 	struct db_batch *b = db_batch_new();
 	char sql[64];
 
-	query_stream_size_next(s);
+	s->fetch_rows = QUERY_STREAM_FETCH_ROWS;
+	s->fetched = 0;
 	snprintf(sql, sizeof sql, "FETCH %d FROM mttd_rows", s->fetch_rows);
 	db_batch_add(b, sql, 0, NULL, NULL);
 	s->fetching = true;
-	db_conn_run(s->r->conn, b, query_stream_fetched_cb, s);
+	db_conn_run_rows(
+	    s->r->conn, b, query_stream_row_cb, query_stream_fetched_cb, s);
 }
 
 /* The first batch: checks, BEGIN, DECLARE and the first FETCH. */
@@ -290,6 +328,10 @@ query_stream_first_cb(const struct db_result *res, void *arg)
 	struct request *r = s->r;
 
 	s->fetching = false;
+	if (res->failed >= 0 && s->started) {
+		query_stream_failed(s, res);
+		return;
+	}
 	if (res->failed >= 0) {
 		query_stream_forget_connection(s);
 		query_exec_reply_failure(r, s->q, s->nchecks, res);
@@ -302,12 +344,9 @@ query_stream_first_cb(const struct db_result *res, void *arg)
 		query_stream_gone_cb(-1, 0, s);
 		return;
 	}
-	request_stream_start(r);
-	yajl_gen_map_open(s->gen);
-	request_json_status(s->gen, 0, "Success");
-	yajl_gen_string(s->gen, (const unsigned char *)"query_data", 10);
-	yajl_gen_array_open(s->gen);
-	query_stream_rows(s, res->results[res->count - 1]);
+	if (!s->started)
+		query_stream_begin(s);
+	query_stream_fetched(s);
 }
 
 void
@@ -342,7 +381,8 @@ query_stream_start(struct request *r, const struct query_spec *q,
 	snprintf(fetch, sizeof fetch, "FETCH %d FROM mttd_rows", s->fetch_rows);
 	db_batch_add(b, fetch, 0, NULL, NULL);
 	s->fetching = true;
-	db_conn_run(r->conn, b, query_stream_first_cb, s);
+	db_conn_run_rows(
+	    r->conn, b, query_stream_row_cb, query_stream_first_cb, s);
 	free(declare);
 	free(values);
 }

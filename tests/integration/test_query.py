@@ -650,6 +650,10 @@ class Query(h.MttdTestCase):
         many = ["name-%d" % i for i in range(5000)]
         self.ids("test_run", {"test_name": many + ["ring"]}, [2])
         self.ids("test_run", {"np": list(range(3, 5000))}, [2, 3, 4])
+        # Beyond the column's type: matches nothing, refuses nothing.
+        self.ids("install", {"client_serial": [77, 9223372036854775807,
+                                               -2147483649]}, [3])
+        self.ids("test_run", {"np": [70000, 4]}, [2, 3])
 
     def test_search_comparisons(self):
         self.ids("test_run", {"np": {"eq": 4}}, [2, 3])

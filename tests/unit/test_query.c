@@ -322,15 +322,21 @@ query_sql_of_search_forms(void)
 	    "{\"phase\":\"install\",\"columns\":[],\"search\":{"
 	    "\"start_timestamp\":{\"gte\":\"2026-12-01\",\"lt\":\"2026-12-02\"},"
 	    "\"mpi_version\":[\"a\\\"b\",\"c\\\\d\"],\"trial\":1,"
-	    "\"exit_value\":\"-3\"}}",
+	    "\"exit_value\":\"-3\",\"client_serial\":[7,-8]}}",
 	    &q);
+	/* An integer column meets its list as bigint, so that PostgreSQL
+	 * can hash a long list (smallint against bigint[] cannot). */
 	CHECK(strstr(sql,
 		  " WHERE true AND p.start_timestamp >= $1::timestamp"
 		  " AND p.start_timestamp < $2::timestamp AND"
 		  " mg.mpi_version = ANY($3::text[]) AND p.trial ="
-		  " $4::bool AND p.exit_value = $5::int8") != NULL,
+		  " $4::bool AND p.exit_value = $5::int8 AND"
+		  " (p.client_serial)::int8 = ANY($6::int8[])") != NULL,
 	    "conditions: %s", sql);
-	CHECK(q.nparams == 5 &&
+	CHECK(
+	    q.nparams == 6 && strcmp(q.params[5].value, "{\"7\",\"-8\"}") == 0,
+	    "the integer list: %s", q.nparams == 6 ? q.params[5].value : "");
+	CHECK(q.nparams == 6 &&
 		strcmp(q.params[2].value, "{\"a\\\"b\",\"c\\\\d\"}") == 0 &&
 		strcmp(q.params[3].value, "t") == 0 &&
 		strcmp(q.params[4].value, "-3") == 0,
