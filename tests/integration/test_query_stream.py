@@ -256,6 +256,21 @@ class StreamTestCase(h.MttdTestCase):
             BIG_QUERY, options={"count_only": 1}))
         self.assertEqual(self.assertOk(resp)["query_data"], {"count": ROWS})
 
+    def read_steadily(self, seconds, step, at_least):
+        """Read step bytes every 0.1 s for seconds: the answer goes on,
+        and at least that many bytes came."""
+        reader = StreamReader(self.mttd, "/detail", BIG_QUERY)
+        try:
+            start = time.time()
+            while time.time() - start < seconds:
+                reader.recv_bytes(step)
+                time.sleep(0.1)
+            self.assertFalse(reader.eof or reader.stalled or reader.done)
+            self.assertGreater(reader.received, at_least)
+            self.assertEqual(reader.status, 200)
+        finally:
+            reader.close()
+
     def check_rows(self, rows):
         """The ROWS bulk rows, each exactly, in any order."""
         self.assertEqual(len(rows), ROWS)
@@ -394,17 +409,7 @@ class SteadyReader(StreamTestCase):
     def test_slow_steady_reader_is_not_cut(self):
         # 300 KB/s for 7 s: a 1 MiB chunk takes over 3 s to leave,
         # longer than any timeout here, yet bytes keep moving.
-        reader = StreamReader(self.mttd, "/detail", BIG_QUERY)
-        try:
-            start = time.time()
-            while time.time() - start < 7:
-                reader.recv_bytes(30000)
-                time.sleep(0.1)
-            self.assertFalse(reader.eof or reader.stalled or reader.done)
-            self.assertGreater(reader.received, 1500000)
-            self.assertEqual(reader.status, 200)
-        finally:
-            reader.close()
+        self.read_steadily(7, 30000, 1500000)
         self.assertBackendsIdle(within=5.0)
 
     def test_reader_that_stops_is_cut_after_request_timeout(self):
@@ -467,17 +472,7 @@ class VerySlowReader(StreamTestCase):
         # takes bytes (on the loopback, 64 to 96 KiB at a time, every 2
         # or 3 s), within answer_timeout, not request_timeout.
         mark = self.mttd.log_mark()
-        reader = StreamReader(self.mttd, "/detail", BIG_QUERY)
-        try:
-            start = time.time()
-            while time.time() - start < 15:
-                reader.recv_bytes(4000)
-                time.sleep(0.1)
-            self.assertFalse(reader.eof or reader.stalled or reader.done)
-            self.assertGreater(reader.received, 500000)
-            self.assertEqual(reader.status, 200)
-        finally:
-            reader.close()
+        self.read_steadily(15, 4000, 500000)
         self.assertNotIn("answer not read", self.mttd.log_since(mark))
         self.assertBackendsIdle(within=5.0)
 

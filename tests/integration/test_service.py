@@ -338,14 +338,17 @@ class PidFile(h.MttdTestCase):
         self.mttd.extra_args = []
         self.mttd.start()
 
-    def test_daemon(self):
-        conf = os.path.join(self.mttd.dir, "daemon.conf")
-        log = os.path.join(self.mttd.dir, "daemon.log")
-        pidf = os.path.join(self.mttd.dir, "daemon.pid")
-        port = h.free_port()
+    def start_daemon(self, name):
+        """mttd --daemon on a free port, logging to NAME.log; returns
+        (config file, log file, pid)."""
+        conf = os.path.join(self.mttd.dir, name + ".conf")
+        log = os.path.join(self.mttd.dir, name + ".log")
+        pidf = os.path.join(self.mttd.dir, name + ".pid")
+        self.daemon_port = h.free_port()
         with open(self.mttd.conf) as f:
             text = f.read()
-        text = text.replace("socket_port = 0", "socket_port = %d" % port)
+        text = text.replace("socket_port = 0",
+                            "socket_port = %d" % self.daemon_port)
         text = text.replace("[logging]", "[logging]\nlog_file = %s" % log)
         with open(conf, "w") as f:
             f.write(text)
@@ -354,19 +357,27 @@ class PidFile(h.MttdTestCase):
                               env=h.subprocess_env())
         self.assertEqual(proc.returncode, 0)
         with open(pidf) as f:
-            pid = int(f.read())
-        try:
-            self.assertTrue(os.path.exists("/proc/%d" % pid))
-            conn = subprocess.run(
-                ["curl", "-s", "http://127.0.0.1:%d/status" % port],
-                capture_output=True, timeout=30)
-            self.assertIn(b'"database":"up"', conn.stdout)
-        finally:
-            os.kill(pid, signal.SIGTERM)
+            return conf, log, int(f.read())
+
+    @staticmethod
+    def stop_daemon(pid):
+        os.kill(pid, signal.SIGTERM)
         deadline = time.time() + 15
         while os.path.exists("/proc/%d" % pid) and time.time() < deadline:
             time.sleep(0.05)
-        self.assertFalse(os.path.exists(pidf))
+
+    def test_daemon(self):
+        conf, log, pid = self.start_daemon("daemon")
+        try:
+            self.assertTrue(os.path.exists("/proc/%d" % pid))
+            conn = subprocess.run(
+                ["curl", "-s", "http://127.0.0.1:%d/status"
+                 % self.daemon_port], capture_output=True, timeout=30)
+            self.assertIn(b'"database":"up"', conn.stdout)
+        finally:
+            self.stop_daemon(pid)
+        self.assertFalse(os.path.exists(os.path.join(self.mttd.dir,
+                                                     "daemon.pid")))
         with open(log) as f:
             self.assertIn("mttd stopped", f.read())
 
@@ -389,22 +400,7 @@ class PidFile(h.MttdTestCase):
     def test_bad_reload_is_told_in_the_reopened_log(self):
         """logrotate moves the log away and sends SIGHUP: a reload that
         fails says why in the new file, not in the one moved away."""
-        conf = os.path.join(self.mttd.dir, "rotate.conf")
-        log = os.path.join(self.mttd.dir, "rotate.log")
-        pidf = os.path.join(self.mttd.dir, "rotate.pid")
-        with open(self.mttd.conf) as f:
-            text = f.read()
-        text = text.replace("socket_port = 0",
-                            "socket_port = %d" % h.free_port())
-        text = text.replace("[logging]", "[logging]\nlog_file = %s" % log)
-        with open(conf, "w") as f:
-            f.write(text)
-        proc = subprocess.run([h.MTTD_BIN, "-c", conf, "--daemon",
-                               "--pid-file", pidf], timeout=60,
-                              env=h.subprocess_env())
-        self.assertEqual(proc.returncode, 0)
-        with open(pidf) as f:
-            pid = int(f.read())
+        conf, log, pid = self.start_daemon("rotate")
         try:
             os.rename(log, log + ".1")
             with open(conf, "a") as f:
@@ -424,10 +420,7 @@ class PidFile(h.MttdTestCase):
             with open(log + ".1") as f:
                 self.assertNotIn("keeping the running", f.read())
         finally:
-            os.kill(pid, signal.SIGTERM)
-        deadline = time.time() + 15
-        while os.path.exists("/proc/%d" % pid) and time.time() < deadline:
-            time.sleep(0.05)
+            self.stop_daemon(pid)
 
     def test_daemon_and_foreground_exclude_each_other(self):
         proc = subprocess.run([h.MTTD_BIN, "-c", self.mttd.conf, "-f",
