@@ -376,6 +376,7 @@ db_conn_drop(struct db_conn *c)
 		db_pool_fail_waits(c->pool);
 	PQfinish(c->pg);
 	c->pg = NULL;
+	c->rows_paused = false;
 	db_conn_forget_prepared(c);
 	db_conn_set_state(c, DBC_DOWN);
 	if (!c->held)
@@ -1372,12 +1373,13 @@ db_conn_run_rows(struct db_conn *c, struct db_batch *b, db_row_cb row_cb,
 void
 db_conn_resume_rows(struct db_conn *c)
 {
-	if (!c->rows_paused)
+	if (!c->rows_paused || c->pg == NULL)
 		return;
 	c->rows_paused = false;
 	db_conn_arm_deadline(c, c->pool->query_timeout_s, "(query_timeout)");
-	/* Rows libpq holds already come without the socket stirring. */
-	db_conn_watch(c, false);
+	/* What was still to send (the sync) goes too; rows libpq holds
+	 * already come without the socket stirring. */
+	db_conn_watch(c, PQflush(c->pg) == 1);
 	event_active(c->ev, EV_READ, 0);
 }
 
