@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/queue.h>
 #include <time.h>
 
 #include <event2/event.h>
@@ -18,6 +19,8 @@
 #include "db_pool.h"
 #include "settings.h"
 
+struct request;
+
 struct http_server {
 	struct event_base *base;
 	const struct settings *settings;
@@ -26,10 +29,11 @@ struct http_server {
 	struct auth *auth;	   /* NULL: proxy mode. */
 	time_t started;
 	uint64_t next_id;
-	int active;		   /* Requests in flight. */
-	int sending;		   /* Answers queued but not yet written. */
-	bool draining;		   /* Stop once both reach 0. */
-	struct event *drain_timer; /* Ends a drain that cannot finish. */
+	int active;		    /* Requests in flight... */
+	TAILQ_HEAD(, request) live; /* ...these. */
+	int sending;		    /* Answers queued but not yet written. */
+	bool draining;		    /* Stop once both reach 0. */
+	struct event *drain_timer;  /* Ends a drain that cannot finish. */
 	struct evhttp *http;
 	struct evhttp_bound_socket *bound;
 	struct http_conns *conns; /* Limits and clocks of connections. */
@@ -55,7 +59,7 @@ void http_server_apply_settings(struct http_server *s);
 void http_server_drain(struct http_server *s);
 
 /* Called by request_finish: one request less in flight. */
-void http_server_request_done(struct http_server *s);
+void http_server_request_done(struct http_server *s, struct request *r);
 
 /*
  * Called just before an answer is queued on req, which still has its

@@ -29,12 +29,24 @@ void query_exec_reply_failure(struct request *r, const struct query_spec *q,
 /* Called with the one result of a query run by query_exec_run. */
 typedef void (*query_result_cb)(struct request *r, const PGresult *res);
 
+/* A query_exec_run in flight. */
+struct query_exec_call;
+
 /*
  * Run the one statement sql of q on r's connection after its checks;
  * on success cb answers (finishing r gives the connection back), on
  * failure query_exec_reply_failure does.  q must stay valid until then.
+ * Returns a handle for query_exec_abandon, valid until the answer.
  */
-void query_exec_run(struct request *r, const struct query_spec *q,
-    const char *sql, query_result_cb cb);
+struct query_exec_call *query_exec_run(struct request *r,
+    const struct query_spec *q, const char *sql, query_result_cb cb);
+
+/*
+ * Nobody wants the answer any more (the client left): no callback runs,
+ * r no longer holds its connection, which goes back once the statement
+ * ends or is cut (db_conn_abandon); call is freed.  r is the caller's
+ * to finish.
+ */
+void query_exec_abandon(struct query_exec_call *call);
 
 #endif /* MTTD_QUERY_EXEC_H */

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/queue.h>
 #include <sys/time.h>
 
 #include <event2/http.h>
@@ -39,7 +40,14 @@ struct request {
 	void (*state_free)(void *state); /* ...freed by this at finish. */
 	int http_code; /* Of the answer, for the access log. */
 	size_t bytes;  /* Body bytes answered. */
+	TAILQ_ENTRY(request) live_entry; /* In the server's list. */
 };
+
+/*
+ * The drain gave up on r, still in flight: its access line, as 599 when
+ * its answer had begun (cut), else 503.  r is not freed (mttd exits).
+ */
+void request_log_unfinished(struct request *r);
 
 /* A JSON generator for an answer; yajl_gen_free it or pass it on. */
 yajl_gen request_json_new(void);

@@ -92,6 +92,7 @@ http_server_request_cb(struct evhttp_request *req, void *arg)
 	if (evcon != NULL)
 		http_conns_request_read(s->conns, evcon);
 	s->active++;
+	TAILQ_INSERT_TAIL(&s->live, r, live_entry);
 	log_debug("req=%llu %s %s from %s", (unsigned long long)r->id,
 	    r->method, evhttp_request_get_uri(req), r->client);
 	router_dispatch(r);
@@ -195,6 +196,7 @@ http_server_new(struct event_base *base, const struct settings *settings,
 	s->http = evhttp_new(base);
 	http_server_apply_settings(s);
 	s->conns = http_conns_new(base, s->http, settings);
+	TAILQ_INIT(&s->live);
 	evhttp_set_allowed_methods(s->http,
 	    EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
 		EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
@@ -288,11 +290,15 @@ static void
 http_server_drain_limit_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct http_server *s = arg;
+	struct request *r;
 
 	log_warn("drain: giving up after drain_timeout %d s on %d request(s)"
 		 " still arriving, %d in flight and %d answer(s) not written",
 	    s->settings->drain_timeout_s, http_conns_arriving(s->conns),
 	    s->active, s->sending);
+	/* Each still gets its access line (a stream's answer is cut). */
+	TAILQ_FOREACH(r, &s->live, live_entry)
+	request_log_unfinished(r);
 	event_base_loopexit(s->base, NULL);
 }
 
@@ -356,8 +362,9 @@ http_server_drain(struct http_server *s)
 }
 
 void
-http_server_request_done(struct http_server *s)
+http_server_request_done(struct http_server *s, struct request *r)
 {
+	TAILQ_REMOVE(&s->live, r, live_entry);
 	s->active--;
 	http_server_maybe_stop(s);
 }

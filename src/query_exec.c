@@ -106,7 +106,7 @@ query_exec_done_cb(const struct db_result *res, void *arg)
 	free(call);
 }
 
-void
+struct query_exec_call *
 query_exec_run(struct request *r, const struct query_spec *q, const char *sql,
     query_result_cb cb)
 {
@@ -121,4 +121,15 @@ query_exec_run(struct request *r, const struct query_spec *q, const char *sql,
 	db_batch_add(b, sql, q->nparams, values, NULL);
 	db_conn_run(r->conn, b, query_exec_done_cb, call);
 	free(values);
+	return call;
+}
+
+void
+query_exec_abandon(struct query_exec_call *call)
+{
+	struct request *r = call->r;
+
+	db_conn_abandon(r->conn);
+	r->conn = NULL;
+	free(call);
 }

@@ -30,6 +30,9 @@ struct query_request {
 	char *sql;
 	char *capped_sql; /* The summary with the cap above, or NULL. */
 	query_result_cb answer_cb;
+	/* The statement in flight (not a stream's), while its client's
+	 * close is watched. */
+	struct query_exec_call *exec;
 };
 
 static void
@@ -186,6 +189,50 @@ query_request_closed_cb(struct evhttp_connection *evcon, void *arg)
 	    r->server->base, -1, EV_TIMEOUT, query_request_gone_cb, r, &now);
 }
 
+/* The client left while its statement ran (a grouping of millions of
+ * rows may take minutes): it is given up, and r ends. */
+static void
+query_request_ended_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct request *r = arg;
+
+	(void)fd;
+	(void)what;
+	log_info("req=%llu client went away while the query ran; query ended",
+	    (unsigned long long)r->id);
+	request_stream_gone(r);
+}
+
+static void
+query_request_running_closed_cb(struct evhttp_connection *evcon, void *arg)
+{
+	struct request *r = arg;
+	struct query_request *qr = r->state;
+	struct timeval now = { 0, 0 };
+
+	(void)evcon;
+	query_exec_abandon(qr->exec);
+	qr->exec = NULL;
+	event_base_once(
+	    r->server->base, -1, EV_TIMEOUT, query_request_ended_cb, r, &now);
+}
+
+/*
+ * Run a statement whose answer is made whole, watching for the client's
+ * close until then (answering replaces the hook with the server's own).
+ */
+static void
+query_request_exec(struct request *r, const char *sql, query_result_cb cb)
+{
+	struct query_request *qr = r->state;
+	struct evhttp_connection *evcon = evhttp_request_get_connection(r->req);
+
+	qr->exec = query_exec_run(r, &qr->spec, sql, cb);
+	if (evcon != NULL)
+		http_conns_on_close(r->server->conns, evcon,
+		    query_request_running_closed_cb, r);
+}
+
 static void
 query_request_acquired(struct request *r, enum db_acquire_status st)
 {
@@ -210,14 +257,13 @@ query_request_acquired(struct request *r, enum db_acquire_status st)
 		return;
 	}
 	if (qr->spec.count_only)
-		query_exec_run(r, &qr->spec, qr->sql, query_request_count_cb);
+		query_request_exec(r, qr->sql, query_request_count_cb);
 	else if (qr->capped_sql != NULL)
-		query_exec_run(
-		    r, &qr->spec, qr->capped_sql, query_request_summary_cb);
+		query_request_exec(r, qr->capped_sql, query_request_summary_cb);
 	else if (kind == QK_DETAIL || kind == QK_SUMMARY)
 		query_request_stream(r, qr);
 	else
-		query_exec_run(r, &qr->spec, qr->sql, qr->answer_cb);
+		query_request_exec(r, qr->sql, qr->answer_cb);
 }
 
 void

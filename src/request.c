@@ -338,6 +338,15 @@ request_stream_abort(struct request *r)
 }
 
 void
+request_log_unfinished(struct request *r)
+{
+	log_warn("req=%llu %s %s: still in flight when the drain gave up",
+	    (unsigned long long)r->id, r->method, r->path);
+	r->http_code = r->http_code != 0 ? 599 : 503;
+	request_log_access(r);
+}
+
+void
 request_stream_gone(struct request *r)
 {
 	/* A detached request: ending it frees it and writes nothing. */
@@ -454,6 +463,6 @@ request_finish(struct request *r)
 		r->state_free(r->state);
 	json_value_free(r->body);
 	free(r->path);
+	http_server_request_done(s, r);
 	free(r);
-	http_server_request_done(s);
 }
