@@ -962,7 +962,10 @@ db_conn_io(struct db_conn *c, short what)
 {
 	int flushed = 0;
 
-	db_conn_rearm_deadline(c);
+	/* An abandoned batch has a second from its abandon, however busy:
+	 * its rows, dropped, could be gigabytes. */
+	if (!c->abandoned)
+		db_conn_rearm_deadline(c);
 	if ((what & EV_WRITE) && (flushed = PQflush(c->pg)) < 0) {
 		db_conn_fail_batch(c, PQerrorMessage(c->pg));
 		return;
