@@ -87,8 +87,8 @@ static const struct settings_option settings_options[] = {
 	    "Seconds a keep-alive connection may wait for its next request." },
 	{ "server", "min_request_rate", SETTINGS_SIZE, "1K",
 	    SETTINGS_OFF(min_request_rate), 0, 0, true,
-	    "Bytes per second that extend request_timeout for a large"
-	    " request; 0: none." },
+	    "Each this many bytes a request has sent give it one more second"
+	    " beyond request_timeout (slow links); 0: none." },
 	{ "server", "max_connections", SETTINGS_INT, "4000",
 	    SETTINGS_OFF(max_connections), 1, 1000000, true,
 	    "Client connections open at once; more are answered 503." },
