@@ -31,9 +31,12 @@ struct query_request {
 	char *capped_sql; /* The summary with the cap above, or NULL. */
 	query_result_cb answer_cb;
 	/* The statement in flight (not a stream's), while its client's
-	 * close is watched. */
+	 * close is watched, and what answers it. */
 	struct query_exec_call *exec;
+	query_result_cb exec_cb;
 };
+
+static void query_request_wait(struct request *r, enum request_db_use use);
 
 static void
 query_request_free(void *arg)
@@ -119,8 +122,7 @@ query_request_summary_cb(struct request *r, const PGresult *res)
 		free(qr->capped_sql);
 		qr->capped_sql = NULL;
 		request_db_release(r);
-		request_db_acquire_for(
-		    r, REQUEST_DB_STREAM, query_request_acquired);
+		query_request_wait(r, REQUEST_DB_STREAM);
 		return;
 	}
 	n = query_request_columns(&qr->spec, &cols);
@@ -217,20 +219,49 @@ query_request_running_closed_cb(struct evhttp_connection *evcon, void *arg)
 	    r->server->base, -1, EV_TIMEOUT, query_request_ended_cb, r, &now);
 }
 
+/* Call cb if r's connection closes (NULL: no longer). */
+static void
+query_request_watch(struct request *r, http_conn_close_cb cb)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(r->req);
+
+	if (evcon != NULL)
+		http_conns_on_close(r->server->conns, evcon, cb, r);
+}
+
+/* The statement ended: its call is gone, and so is the hook that would
+ * give it up; then the answer (which may wait for a connection again). */
+static void
+query_request_exec_done(struct request *r, const PGresult *res)
+{
+	struct query_request *qr = r->state;
+
+	qr->exec = NULL;
+	query_request_watch(r, NULL);
+	qr->exec_cb(r, res);
+}
+
 /*
  * Run a statement whose answer is made whole, watching for the client's
- * close until then (answering replaces the hook with the server's own).
+ * close until it ends.  (A statement that fails is answered by
+ * query_exec, whose reply replaces the hook with the server's own.)
  */
 static void
 query_request_exec(struct request *r, const char *sql, query_result_cb cb)
 {
 	struct query_request *qr = r->state;
-	struct evhttp_connection *evcon = evhttp_request_get_connection(r->req);
 
-	qr->exec = query_exec_run(r, &qr->spec, sql, cb);
-	if (evcon != NULL)
-		http_conns_on_close(r->server->conns, evcon,
-		    query_request_running_closed_cb, r);
+	qr->exec_cb = cb;
+	qr->exec = query_exec_run(r, &qr->spec, sql, query_request_exec_done);
+	query_request_watch(r, query_request_running_closed_cb);
+}
+
+/* Wait for a connection, watching for the client's close meanwhile. */
+static void
+query_request_wait(struct request *r, enum request_db_use use)
+{
+	query_request_watch(r, query_request_closed_cb);
+	request_db_acquire_for(r, use, query_request_acquired);
 }
 
 static void
@@ -238,10 +269,8 @@ query_request_acquired(struct request *r, enum db_acquire_status st)
 {
 	struct query_request *qr = r->state;
 	enum query_kind kind = qr->spec.kind;
-	struct evhttp_connection *evcon = evhttp_request_get_connection(r->req);
 
-	if (evcon != NULL)
-		http_conns_on_close(r->server->conns, evcon, NULL, NULL);
+	query_request_watch(r, NULL);
 
 	if (st != DB_ACQUIRE_OK) {
 		request_reply_db_unavailable(r, st);
@@ -271,7 +300,6 @@ query_request_run(
     struct request *r, enum query_kind kind, query_result_cb answer_cb)
 {
 	struct query_request *qr = xcalloc(1, sizeof *qr);
-	struct evhttp_connection *evcon;
 	char *cause = NULL;
 
 	r->state = qr;
@@ -290,11 +318,7 @@ query_request_run(
 
 	/* A query may wait, and then run, long: a client that leaves
 	 * meanwhile is seen, and nothing runs (or goes on running) for it. */
-	evcon = evhttp_request_get_connection(r->req);
-	http_conns_watch_close(r->server->conns, evcon);
-	if (evcon != NULL)
-		http_conns_on_close(
-		    r->server->conns, evcon, query_request_closed_cb, r);
-	request_db_acquire_for(
-	    r, query_request_use(qr), query_request_acquired);
+	http_conns_watch_close(
+	    r->server->conns, evhttp_request_get_connection(r->req));
+	query_request_wait(r, query_request_use(qr));
 }

@@ -222,7 +222,7 @@ class StreamTestCase(h.MttdTestCase):
                     return int(pid)
             if time.time() > deadline:
                 self.fail("no mttd backend %s in %r: %r" % (
-                    state, query_prefix, self.mttd_backends()))
+                    states, query_prefix, self.mttd_backends()))
             time.sleep(0.05)
 
     def assertBackendsIdle(self, within=2.0):
@@ -555,6 +555,50 @@ class BigSummary(StreamTestCase):
             "test_result_passed": ROWS, "test_result_skipped": 0,
             "test_result_timed_out": 0, "test_result_unknown": 0}])
         self.assertBackendsIdle()
+
+
+class BigSummaryLeft(StreamTestCase):
+    """A large /summary whose client leaves after its first statement
+    (over 10,000 groups) while it waits for a stream's share of the pool
+    (held by two paused readers): the statement's call is gone, the wait
+    is given up (a use after free, found by break-it helper 14)."""
+
+    BODY = {"phase": "test_run", "columns": ["start_timestamp"],
+            "search": {"np": 3}}
+
+    def test_leaves_while_waiting_for_a_stream_slot(self):
+        m = self.mttd
+        holders = [StreamReader(m, "/summary", self.BODY) for _ in range(2)]
+        try:
+            for reader in holders:
+                reader.recv_bytes(4096)
+                self.assertEqual(reader.status, 200)
+            mark = m.log_mark()
+            third = StreamReader(m, "/summary", self.BODY)
+            # Its first statement (capped: "SELECT * FROM (...) q LIMIT")
+            # ends with 200,000 groups, over the cap, and it waits again,
+            # for a stream slot.
+            capped = "SELECT * FROM ("
+            time.sleep(1.0)
+            deadline = time.time() + 20
+            while any(r[1] == "active" and r[2].startswith(capped)
+                      for r in self.mttd_backends()):
+                self.assertLess(time.time(), deadline)
+                time.sleep(0.05)
+            time.sleep(0.3)
+            self.assertNotIn("status=", m.log_since(mark))
+            third.close()
+            self.assertIsNotNone(m.wait_log(
+                r"req=\d+ client went away before the query ran", mark,
+                timeout=3), m.log_tail())
+            self.assertIsNotNone(m.wait_log(
+                r"path=/summary status=499", mark, timeout=3), m.log_tail())
+            self.assertTrue(m.alive(), m.log_tail())
+        finally:
+            for reader in holders:
+                reader.close()
+        self.assertBackendsIdle(within=5.0)
+        self.assertServes()
 
 
 class DatabaseErrorMidStream(StreamTestCase):
