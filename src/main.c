@@ -835,6 +835,7 @@ check_file_target(const struct settings *s, const char *key, const char *path,
 {
 	struct stat st;
 	char *dir, *why = NULL;
+	bool ok;
 
 	if (path == NULL)
 		return true;
@@ -845,11 +846,12 @@ check_file_target(const struct settings *s, const char *key, const char *path,
 	else if (access(dir[0] ? dir : "/", W_OK | X_OK) != 0)
 		why = xasprintf("folder %s of %s is not writable: %s%s", dir,
 		    path, strerror(errno), hint);
-	if (why != NULL)
+	ok = why == NULL;
+	if (!ok)
 		check_complain(s, config, key, why);
 	free(why);
 	free(dir);
-	return why == NULL;
+	return ok;
 }
 
 /* --check-config: what start-up would read, without the database. */
