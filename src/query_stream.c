@@ -33,8 +33,9 @@
  * when a column may hold megabytes (captured output). */
 #define QUERY_STREAM_FIRST_ROWS 256
 #define QUERY_STREAM_FIRST_LONG_ROWS 4
-/* Rows of later FETCHes: only a round trip's worth, as rows come one at
- * a time and the database waits while the answer cannot leave. */
+/* Rows of later FETCHes: many, as memory does not depend on them (rows
+ * come one at a time, and the database waits while the answer cannot
+ * leave); each FETCH costs a round trip. */
 #define QUERY_STREAM_FETCH_ROWS 100000
 /* Bytes of JSON sent as one chunk; at most one more waits behind it. */
 #define QUERY_STREAM_CHUNK (1024 * 1024)
