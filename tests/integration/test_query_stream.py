@@ -374,7 +374,7 @@ class LateBigRows(StreamTestCase):
         reader = StreamReader(self.mttd, "/detail", dict(
             BIG_QUERY, columns=["result_stdout"]))
         try:
-            big, counter = [0], [0]
+            counter = [0]
 
             def every_few():
                 counter[0] += 1
@@ -391,8 +391,7 @@ class LateBigRows(StreamTestCase):
         rows = json.loads(reader.body().decode("utf-8"))["query_data"]
         sizes = [len(r["result_stdout"]) for r in rows]
         self.assertEqual(len(rows), ROWS + self.BIG)
-        big[0] = sum(1 for n in sizes if n > self.BIG_PAD)
-        self.assertEqual(big[0], self.BIG)
+        self.assertEqual(sum(1 for n in sizes if n > self.BIG_PAD), self.BIG)
         self.assertGreater(sum(sizes), self.BIG * self.BIG_PAD)
         self.assertLess(peak - before, RSS_BOUND,
                         "mttd grew from %d to %d bytes" % (before, peak))
