@@ -34,6 +34,7 @@ struct query_request {
 	 * close is watched, and what answers it. */
 	struct query_exec_call *exec;
 	query_result_cb exec_cb;
+	const char *left; /* When the client left, for the log. */
 };
 
 static void query_request_wait(struct request *r, enum request_db_use use);
@@ -164,59 +165,44 @@ query_request_use(const struct query_request *qr)
 							 REQUEST_DB_READ;
 }
 
-/* The client left while its query waited: it never runs. */
+/* The client left (query_request_closed_cb): r ends, from the loop. */
 static void
 query_request_gone_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct request *r = arg;
+	struct query_request *qr = r->state;
 
 	(void)fd;
 	(void)what;
-	log_info("req=%llu client went away before the query ran",
-	    (unsigned long long)r->id);
+	log_info("req=%llu client went away %s", (unsigned long long)r->id,
+	    qr->left);
 	request_stream_gone(r);
 }
 
-/* Closed while waiting for a connection: the wait ends now, not when a
- * connection comes free or db_wait_timeout passes. */
+/*
+ * The client left before its answer began: a query still waiting for a
+ * connection never runs (the wait ends now, not when a connection comes
+ * free or db_wait_timeout passes); a statement still running (a grouping
+ * of millions of rows may take minutes) is given up.
+ */
 static void
 query_request_closed_cb(struct evhttp_connection *evcon, void *arg)
-{
-	struct request *r = arg;
-	struct timeval now = { 0, 0 };
-
-	(void)evcon;
-	request_db_cancel(r);
-	event_base_once(
-	    r->server->base, -1, EV_TIMEOUT, query_request_gone_cb, r, &now);
-}
-
-/* The client left while its statement ran (a grouping of millions of
- * rows may take minutes): it is given up, and r ends. */
-static void
-query_request_ended_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct request *r = arg;
-
-	(void)fd;
-	(void)what;
-	log_info("req=%llu client went away while the query ran; query ended",
-	    (unsigned long long)r->id);
-	request_stream_gone(r);
-}
-
-static void
-query_request_running_closed_cb(struct evhttp_connection *evcon, void *arg)
 {
 	struct request *r = arg;
 	struct query_request *qr = r->state;
 	struct timeval now = { 0, 0 };
 
 	(void)evcon;
-	query_exec_abandon(qr->exec);
-	qr->exec = NULL;
+	if (qr->exec != NULL) {
+		query_exec_abandon(qr->exec);
+		qr->exec = NULL;
+		qr->left = "while the query ran; query ended";
+	} else {
+		request_db_cancel(r);
+		qr->left = "before the query ran";
+	}
 	event_base_once(
-	    r->server->base, -1, EV_TIMEOUT, query_request_ended_cb, r, &now);
+	    r->server->base, -1, EV_TIMEOUT, query_request_gone_cb, r, &now);
 }
 
 /* Call cb if r's connection closes (NULL: no longer). */
@@ -253,7 +239,7 @@ query_request_exec(struct request *r, const char *sql, query_result_cb cb)
 
 	qr->exec_cb = cb;
 	qr->exec = query_exec_run(r, &qr->spec, sql, query_request_exec_done);
-	query_request_watch(r, query_request_running_closed_cb);
+	query_request_watch(r, query_request_closed_cb);
 }
 
 /* Wait for a connection, watching for the client's close meanwhile. */

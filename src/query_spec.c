@@ -245,11 +245,12 @@ query_any_of(struct query_spec *q, const char *key, const struct query_field *f,
 	 * instead of a third of a second).  These columns have no index a
 	 * cast would forgo.
 	 */
-	strbuf_addf(&q->where,
-	    f->type == QT_INT ? " AND (%s)::%s = ANY($%d::%s[])" :
-				" AND %s%s = ANY($%d::%s[])",
-	    f->expr, f->type == QT_INT ? query_type_cast(f) : "", n,
-	    query_type_cast(f));
+	if (f->type == QT_INT)
+		strbuf_addf(&q->where, " AND (%s)::int8 = ANY($%d::int8[])",
+		    f->expr, n);
+	else
+		strbuf_addf(&q->where, " AND %s = ANY($%d::%s[])", f->expr, n,
+		    query_type_cast(f));
 	return true;
 }
 

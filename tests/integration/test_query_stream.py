@@ -778,22 +778,44 @@ class ClientLeavesALongStatement(h.MttdTestCase):
             "SELECT pid FROM pg_stat_activity WHERE datname ="
             " current_database() AND application_name = 'mttd'")}
 
-    def wait_blocked_declare(self):
+    def wait_blocked(self, start):
+        """The pid of the mttd backend whose statement starting so waits
+        for the lock."""
         deadline = time.time() + 10
         while time.time() < deadline:
             rows = self.sql("SELECT pid FROM pg_stat_activity WHERE"
                             " application_name = 'mttd' AND wait_event_type"
-                            " = 'Lock' AND query LIKE 'DECLARE mttd_rows%'")
+                            " = 'Lock' AND query LIKE '%s%%'" % start)
             if rows:
                 return int(rows[0][0])
             time.sleep(0.05)
-        self.fail("the stream's DECLARE never waited for the lock")
+        self.fail("no statement %r waited for the lock" % start)
+
+    def assertGivenUp(self, mark, blocked, left, inst):
+        """The blocked statement is given a second, then its connection is
+        closed and made again at once; the lock is still held, yet a
+        submission that does not touch test_run gets the pool's only
+        connection; the server stops the statement within its client
+        check (2 s)."""
+        m = self.mttd
+        self.assertIsNotNone(m.wait_log(
+            r"db conn 0: closed: its statement still ran 1 s after its"
+            r" client left; connecting again", mark), m.log_tail())
+        resp = m.submit("MPI Install", [h.install_entry(
+            mpi_version="4.1.after-%d" % inst)])
+        self.assertIds(resp, "mpi_install", [inst + 1])
+        self.assertLess(time.time() - left, 5.0)
+        deadline = time.time() + 6
+        while blocked in self.backend_pids() and time.time() < deadline:
+            time.sleep(0.05)
+        self.assertNotIn(blocked, self.backend_pids())
+        self.assertNotIn("database is down", m.log_since(mark))
 
     def test_a_query_whose_client_left_while_it_waited_never_runs(self):
         m = self.mttd
         h.HeldLock(self, "test_run")
         first = StreamReader(m, "/detail", self.QUERY)
-        self.wait_blocked_declare()
+        self.wait_blocked("DECLARE mttd_rows")
         mark = m.log_mark()
         waiting = StreamReader(m, "/detail", dict(self.QUERY,
                                                   search={"np": 77}))
@@ -819,17 +841,6 @@ class ClientLeavesALongStatement(h.MttdTestCase):
                                    " application_name = 'mttd' AND query"
                                    " LIKE '%np = %'")))
 
-    def wait_blocked(self, start):
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            rows = self.sql("SELECT pid FROM pg_stat_activity WHERE"
-                            " application_name = 'mttd' AND wait_event_type"
-                            " = 'Lock' AND query LIKE '%s%%'" % start)
-            if rows:
-                return int(rows[0][0])
-            time.sleep(0.05)
-        self.fail("no statement %r waited for the lock" % start)
-
     def test_count_whose_client_left_is_given_up(self):
         # Not a stream: an answer made whole (count_only, a summary of a
         # few groups, /info) is given up the same way.
@@ -846,17 +857,7 @@ class ClientLeavesALongStatement(h.MttdTestCase):
         self.assertIsNotNone(m.wait_log(
             r"req=\d+ client went away while the query ran; query ended",
             mark), m.log_tail())
-        self.assertIsNotNone(m.wait_log(
-            r"db conn 0: closed: its statement still ran 1 s after its"
-            r" client left; connecting again", mark), m.log_tail())
-        resp = m.submit("MPI Install", [h.install_entry(
-            mpi_version="4.1.count2")])
-        self.assertIds(resp, "mpi_install", [inst + 1])
-        self.assertLess(time.time() - left, 5.0)
-        deadline = time.time() + 6
-        while blocked in self.backend_pids() and time.time() < deadline:
-            time.sleep(0.05)
-        self.assertNotIn(blocked, self.backend_pids())
+        self.assertGivenUp(mark, blocked, left, inst)
         lines = [line for line in m.log_since(mark).splitlines()
                  if "path=/detail status=499" in line]
         self.assertEqual(len(lines), 1, m.log_tail())
@@ -869,34 +870,16 @@ class ClientLeavesALongStatement(h.MttdTestCase):
         lock = h.HeldLock(self, "test_run")
         mark = m.log_mark()
         reader = StreamReader(m, "/detail", self.QUERY)
-        blocked = self.wait_blocked_declare()
+        blocked = self.wait_blocked("DECLARE mttd_rows")
         left = time.time()
         reader.close()
 
-        # The statement is given a second, then its connection closed;
-        # a new one is made at once.
-        self.assertIsNotNone(m.wait_log(
-            r"db conn 0: closed: its statement still ran 1 s after its"
-            r" client left; connecting again", mark), m.log_tail())
         self.assertIsNotNone(m.wait_log(
             r"req=\d+ client went away after 0 rows; query ended", mark),
             m.log_tail())
         self.assertIsNotNone(m.wait_log(
             r"method=POST path=/detail status=499", mark), m.log_tail())
-
-        # The lock is still held, yet a submission that does not touch
-        # test_run gets the pool's only connection.
-        resp = m.submit("MPI Install", [h.install_entry(
-            mpi_version="4.1.abandoned")])
-        self.assertIds(resp, "mpi_install", [inst + 1])
-        self.assertLess(time.time() - left, 5.0)
-
-        # The server stops the statement within its client check (2 s).
-        deadline = time.time() + 6
-        while blocked in self.backend_pids() and time.time() < deadline:
-            time.sleep(0.05)
-        self.assertNotIn(blocked, self.backend_pids())
-        self.assertNotIn("database is down", m.log_since(mark))
+        self.assertGivenUp(mark, blocked, left, inst)
 
         lock.release()
         resp = m.http("POST", "/detail", self.QUERY)
