@@ -13,10 +13,12 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -44,9 +46,9 @@ struct supervisor {
 	struct settings *settings;
 	struct supervisor_worker *workers;
 	int nworkers;
-	int ready[2];	/* Workers write a byte here once they listen. */
-	int probe;	/* Holds a port chosen for socket_port 0, or -1. */
-	int port;	/* The port the workers listen on. */
+	int ready[2]; /* Workers write a byte here once they listen. */
+	int probe; /* The chosen port's socket, a fixed port's lock, or -1. */
+	int port;  /* The port the workers listen on. */
 	sigset_t sigs;	/* What the supervisor waits for, blocked. */
 	sigset_t saved; /* The mask workers get back. */
 	void (*reload)(void);
@@ -109,11 +111,46 @@ supervisor_reserve_port(struct supervisor *sv)
 }
 
 /*
- * A fixed port: bind it once without SO_REUSEPORT, and let go.  The
- * workers' SO_REUSEPORT sockets would share the port with any other
- * process of this user that binds it so, another mttd's workers too, and
- * the kernel would split the clients between the two; this bind fails
- * while any other socket holds the port.
+ * A fixed port's lock: an abstract Unix socket named after the address
+ * and port, which the kernel frees when the supervisor dies.  Binding it
+ * is one step, so of two supervisors started at the same instant only
+ * one goes on to the check below and to its workers' binds.
+ */
+static int
+supervisor_lock_port(const struct addrinfo *ai, const char *port)
+{
+	struct sockaddr_un un;
+	char host[NI_MAXHOST];
+	int fd, len;
+
+	if (getnameinfo(ai->ai_addr, ai->ai_addrlen, host, sizeof host, NULL, 0,
+		NI_NUMERICHOST) != 0)
+		snprintf(host, sizeof host, "?");
+	memset(&un, 0, sizeof un);
+	un.sun_family = AF_UNIX;
+	/* sun_path[0] stays 0: the name is abstract, no file. */
+	len = snprintf(un.sun_path + 1, sizeof un.sun_path - 1,
+	    "mttd-port %s %s", host, port);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return -1;
+	if (bind(fd, (struct sockaddr *)&un,
+		(socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
+		    (size_t)len)) != 0) {
+		int err = errno;
+
+		close(fd);
+		errno = err;
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * A fixed port: take its lock, then bind it once without SO_REUSEPORT
+ * and let go.  The workers' SO_REUSEPORT sockets would share the port
+ * with any other process of this user that binds it so, another mttd's
+ * workers too, and the kernel would split the clients between the two;
+ * this bind fails while any other socket holds the port.
  */
 static void
 supervisor_check_port_free(struct supervisor *sv)
@@ -133,7 +170,8 @@ supervisor_check_port_free(struct supervisor *sv)
 		    sv->settings->socket_host, port, gai_strerror(rc));
 		exit(1);
 	}
-	if ((fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+	if ((sv->probe = supervisor_lock_port(ai, port)) < 0 ||
+	    (fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
 	    bind(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
 		log_crit("cannot listen on %s:%s: %s%s",

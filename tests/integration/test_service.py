@@ -644,6 +644,68 @@ class Workers(h.MttdTestCase):
             resp = self.mttd.http("POST", "/serial", {"serial": "x"})
             self.assertEqual((resp.status, resp.field("status")), (200, 0))
 
+    @staticmethod
+    def answers_root(port):
+        """Whether GET / on port answers 200 within 10 s."""
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", port), 2) as c:
+                    c.sendall(b"GET / HTTP/1.0\r\n\r\n")
+                    if c.recv(12)[8:] == b" 200":
+                        return True
+            except OSError:
+                pass
+            time.sleep(0.05)
+        return False
+
+    def test_38_two_started_at_once_one_is_refused(self):
+        """Two supervisors started at the same instant: the check of the
+        port and the workers' binds are not one step, so without a lock
+        both could pass the check and share the port."""
+        with open(self.mttd.conf) as f:
+            text = f.read()
+        for attempt in range(5):
+            port = h.free_port()
+            procs = []
+            for n in (1, 2):
+                conf = os.path.join(self.mttd.dir, "race%d.conf" % n)
+                with open(conf, "w") as f:
+                    f.write(text.replace("socket_port = 0",
+                                         "socket_port = %d" % port))
+                procs.append(conf)
+            # Files, not pipes: the one that runs logs on.
+            logs = {}
+            for n, conf in enumerate(procs):
+                logs[n] = open(conf + ".err", "w+")
+                procs[n] = subprocess.Popen(
+                    [h.MTTD_BIN, "-c", conf, "-f"], stdout=subprocess.DEVNULL,
+                    stderr=logs[n], env=h.subprocess_env())
+            try:
+                refused = []
+                deadline = time.time() + 10
+                while not refused and time.time() < deadline:
+                    refused = [p for p in procs if p.poll() is not None]
+                    time.sleep(0.05)
+                self.assertEqual(len(refused), 1, "attempt %d" % attempt)
+                self.assertEqual(refused[0].returncode, 1)
+                log = logs[procs.index(refused[0])]
+                log.seek(0)
+                self.assertIn(
+                    "cannot listen on 127.0.0.1:%d: Address already in use"
+                    % port, log.read())
+                self.assertTrue(self.answers_root(port))
+                self.assertEqual(
+                    [p for p in procs if p.poll() is None],
+                    [p for p in procs if p is not refused[0]])
+            finally:
+                for p in procs:
+                    if p.poll() is None:
+                        p.terminate()
+                        p.wait(timeout=30)
+                for log in logs.values():
+                    log.close()
+
     def test_4_term_stops_them_all(self):
         pids = set(self.listening())
         self.assertEqual(self.mttd.stop(), 0)
