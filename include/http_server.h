@@ -58,6 +58,10 @@ void http_server_apply_settings(struct http_server *s);
 /* Stop accepting; the loop ends when the requests in flight are done. */
 void http_server_drain(struct http_server *s);
 
+/* mttd exits now (why: see request_log_unfinished): every request still
+ * in flight gets its access line. */
+void http_server_log_unfinished(struct http_server *s, const char *why);
+
 /* Called by request_finish: one request less in flight. */
 void http_server_request_done(struct http_server *s, struct request *r);
 

@@ -44,10 +44,11 @@ struct request {
 };
 
 /*
- * The drain gave up on r, still in flight: its access line, as 599 when
- * its answer had begun (cut), else 503.  r is not freed (mttd exits).
+ * mttd exits with r still in flight (why: "the drain gave up", "a second
+ * signal came"): its access line, as 599 when its answer had begun
+ * (cut), else 503.  r is not freed (mttd exits).
  */
-void request_log_unfinished(struct request *r);
+void request_log_unfinished(struct request *r, const char *why);
 
 /* A JSON generator for an answer; yajl_gen_free it or pass it on. */
 yajl_gen request_json_new(void);

@@ -290,16 +290,23 @@ static void
 http_server_drain_limit_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct http_server *s = arg;
-	struct request *r;
 
 	log_warn("drain: giving up after drain_timeout %d s on %d request(s)"
 		 " still arriving, %d in flight and %d answer(s) not written",
 	    s->settings->drain_timeout_s, http_conns_arriving(s->conns),
 	    s->active, s->sending);
+	http_server_log_unfinished(s, "the drain gave up");
+	event_base_loopexit(s->base, NULL);
+}
+
+void
+http_server_log_unfinished(struct http_server *s, const char *why)
+{
+	struct request *r;
+
 	/* Each still gets its access line (a stream's answer is cut). */
 	TAILQ_FOREACH(r, &s->live, live_entry)
-	request_log_unfinished(r);
-	event_base_loopexit(s->base, NULL);
+	request_log_unfinished(r, why);
 }
 
 static void

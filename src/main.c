@@ -430,6 +430,7 @@ signal_stop_cb(evutil_socket_t sig, short what, void *arg)
 
 	if (++m->stop_signals > 1) {
 		log_info("signal %d again: exiting now", (int)sig);
+		http_server_log_unfinished(m->server, "a second signal came");
 		event_base_loopbreak(m->base);
 		return;
 	}

@@ -123,8 +123,9 @@ static const struct query_field query_fields[] = {
 	LB("latency_avg", QT_FLOAT_ARRAY),
 
 	/* A command may name several interconnects: one value, comma-joined,
-	 * so that they cannot multiply the rows. */
-	TXT("interconnect_name", "TODO", "interconnects",
+	 * so that they cannot multiply the rows; as many names as it has,
+	 * so not bounded as a varchar is. */
+	LONG("interconnect_name", "TODO", "interconnects",
 	    "(SELECT string_agg(i.interconnect_name, ',' ORDER BY "
 	    "i.interconnect_name) FROM test_run_networks trn JOIN "
 	    "interconnects i ON i.interconnect_id = trn.interconnect_id "

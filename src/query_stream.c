@@ -1,11 +1,23 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The streamed answer of /detail and /summary.  One transaction holds a
- * server-side cursor; each FETCH's rows come one at a time (libpq's
- * single-row mode) and are written into chunks of about 1 MiB of JSON.
- * When a chunk is made while the one before has not left yet, the rows
- * wait: the connection is not read, and the database waits behind the
- * socket's buffers.  So a slow reader holds mttd at two chunks and a row,
+ * server-side cursor, read in one of two ways:
+ *
+ * - Rows of bounded size (no long text, no array: every short text is a
+ *   varchar of at most 128 characters in the schema) come a batch at a
+ *   time, each FETCH sized to about one chunk of JSON and capped so that
+ *   its rows take at most QUERY_STREAM_BATCH_BYTES.  The next FETCH goes
+ *   out before a batch is written, so PostgreSQL reads it meanwhile; a
+ *   batch written while the chunk before has not left waits with its
+ *   JSON, and the next FETCH waits for that chunk.
+ * - Other rows, which may be megabytes each, come one at a time
+ *   (libpq's single-row mode) and are written into chunks of about
+ *   1 MiB of JSON.  When a chunk is made while the one before has not
+ *   left yet, the rows wait: the connection is not read, and the
+ *   database waits behind the socket's buffers.  This costs a PGresult
+ *   per row, which is why bounded rows are read in batches.
+ *
+ * So a slow reader holds mttd at two chunks and a batch or a row,
  * whatever the number or the size of the rows.  A client that leaves
  * ends the stream at once: its connection goes back with the FETCH in
  * flight abandoned (libpq 15 cannot cancel a statement without
@@ -33,10 +45,15 @@
  * when a column may hold megabytes (captured output). */
 #define QUERY_STREAM_FIRST_ROWS 256
 #define QUERY_STREAM_FIRST_LONG_ROWS 4
-/* Rows of later FETCHes: many, as memory does not depend on them (rows
- * come one at a time, and the database waits while the answer cannot
- * leave); each FETCH costs a round trip. */
+/* Rows of later FETCHes one at a time: many, as memory does not depend
+ * on them (the database waits while the answer cannot leave); each
+ * FETCH costs a round trip. */
 #define QUERY_STREAM_FETCH_ROWS 100000
+/* Rows of later FETCHes in batches: about a chunk of JSON by the rows
+ * so far, at most this many, and at most QUERY_STREAM_BATCH_BYTES at
+ * the largest size the columns allow. */
+#define QUERY_STREAM_BATCH_ROWS 20000
+#define QUERY_STREAM_BATCH_BYTES (16 * 1024 * 1024)
 /* Bytes of JSON sent as one chunk; at most one more waits behind it. */
 #define QUERY_STREAM_CHUNK (1024 * 1024)
 /* Bytes the generator keeps before they are moved into the chunk. */
@@ -50,14 +67,17 @@ struct query_stream {
 	struct evbuffer *out; /* The chunk being made. */
 	struct query_stream_column *columns;
 	size_t ncolumns;
-	int fetch_rows; /* What the FETCH in flight asked for. */
-	int fetched;	/* Rows it gave so far. */
-	size_t rows;	/* Rows written so far. */
-	int nchecks;	/* Value checks at the head of the first batch. */
-	bool started;	/* The headers and the answer's head went out. */
-	bool fetching;	/* A FETCH is in flight. */
-	bool writing;	/* The last chunk sent has not left yet. */
-	bool paused;	/* Rows wait for it: out is a whole chunk. */
+	size_t row_bound;     /* Most bytes a row takes in libpq; 0: unbounded,
+			     rows come one at a time. */
+	int fetch_rows;	      /* What the FETCH in flight asked for. */
+	int fetched;	      /* Rows it gave so far. */
+	size_t rows;	      /* Rows written so far. */
+	int nchecks;	      /* Value checks at the head of the first batch. */
+	bool started;	      /* The headers and the answer's head went out. */
+	bool fetching;	      /* A FETCH is in flight. */
+	bool writing;	      /* The last chunk sent has not left yet. */
+	bool paused;	      /* Rows wait for it: out is a whole chunk. */
+	bool fetch_when_sent; /* A batch waits in out for it; then FETCH. */
 };
 
 static void query_stream_fetch(struct query_stream *s);
@@ -150,6 +170,12 @@ query_stream_sent_cb(struct evhttp_connection *evcon, void *arg)
 
 	(void)evcon;
 	s->writing = false;
+	if (s->fetch_when_sent) {
+		s->fetch_when_sent = false;
+		query_stream_send_chunk(s);
+		query_stream_fetch(s);
+		return;
+	}
 	if (!s->paused)
 		return;
 	s->paused = false;
@@ -188,25 +214,62 @@ query_stream_end(struct query_stream *s)
 	request_stream_end(r);
 }
 
-/* One row, as it arrives: into the chunk being made. */
-static bool
-query_stream_row_cb(const PGresult *res, int row, void *arg)
+/* Write one row of res, moving the JSON into the chunk now and then. */
+static void
+query_stream_put_row(struct query_stream *s, const PGresult *res, int row)
 {
-	struct query_stream *s = arg;
 	const unsigned char *buf;
 	size_t len;
 
 	if (!s->started)
 		query_stream_begin(s);
 	query_stream_write_row(s->gen, res, row, s->columns, s->ncolumns);
-	s->fetched++;
 	s->rows++;
 	yajl_gen_get_buf(s->gen, &buf, &len);
 	if (len >= QUERY_STREAM_GEN_BYTES)
 		query_stream_take_json(s);
+}
+
+/* One row, as it arrives: into the chunk being made. */
+static bool
+query_stream_row_cb(const PGresult *res, int row, void *arg)
+{
+	struct query_stream *s = arg;
+
+	query_stream_put_row(s, res, row);
+	s->fetched++;
 	if (evbuffer_get_length(s->out) < QUERY_STREAM_CHUNK)
 		return true;
 	return query_stream_chunk_ready(s);
+}
+
+/*
+ * A batch of rows.  Fewer than asked: the answer is whole.  Else the
+ * next FETCH goes out first, so that PostgreSQL reads it while this one
+ * is written, unless the chunk before has not left: then this batch
+ * waits in out, and the next FETCH waits with it.
+ */
+static void
+query_stream_batch(struct query_stream *s, const PGresult *res)
+{
+	int i, n = PQntuples(res);
+	bool more = n >= s->fetch_rows;
+
+	if (more && !s->writing)
+		query_stream_fetch(s);
+	for (i = 0; i < n; i++)
+		query_stream_put_row(s, res, i);
+	if (!more) {
+		if (!s->started)
+			query_stream_begin(s);
+		query_stream_end(s);
+		return;
+	}
+	query_stream_take_json(s);
+	if (s->writing)
+		s->fetch_when_sent = true;
+	else
+		query_stream_send_chunk(s);
 }
 
 /* The client left: end the transaction and free what is left of r. */
@@ -307,18 +370,91 @@ query_stream_first_rows(
 }
 
 static void
+query_stream_batch_cb(const struct db_result *res, void *arg)
+{
+	struct query_stream *s = arg;
+
+	s->fetching = false;
+	if (res->failed >= 0) {
+		query_stream_failed(s, res);
+		return;
+	}
+	query_stream_batch(s, res->results[0]);
+}
+
+/*
+ * Most bytes a row takes in libpq: each value as PostgreSQL's text, its
+ * terminating zero and libpq's bookkeeping; 0 when a column has no
+ * bound (long texts, arrays).
+ */
+static size_t
+query_stream_row_bound(
+    const struct query_stream_column *columns, size_t ncolumns)
+{
+	size_t i, each, bound = 0;
+
+	for (i = 0; i < ncolumns; i++) {
+		switch (columns[i].type) {
+		case QT_TEXT:
+			/* A varchar of 128 characters at most, of up to 4
+			 * bytes each. */
+			each = columns[i].long_text ? 0 : 128 * 4;
+			break;
+		case QT_INT:
+		case QT_BOOL:
+			each = 20;
+			break;
+		case QT_TIMESTAMP:
+		case QT_INTERVAL:
+		case QT_BITS:
+			each = 80;
+			break;
+		default:
+			each = 0;
+		}
+		if (each == 0)
+			return 0;
+		bound += each + 24;
+	}
+	return bound;
+}
+
+/* A batch's FETCH: about a chunk of JSON by the rows so far. */
+static int
+query_stream_batch_rows(const struct query_stream *s)
+{
+	size_t want = QUERY_STREAM_BATCH_ROWS, per_row;
+	size_t cap = QUERY_STREAM_BATCH_BYTES / s->row_bound;
+
+	if (s->rows > 0) {
+		per_row =
+		    (s->r->bytes + evbuffer_get_length(s->out)) / s->rows + 1;
+		want = QUERY_STREAM_CHUNK / per_row;
+	}
+	if (want > QUERY_STREAM_BATCH_ROWS)
+		want = QUERY_STREAM_BATCH_ROWS;
+	if (want > cap)
+		want = cap;
+	return want < 1 ? 1 : (int)want;
+}
+
+static void
 query_stream_fetch(struct query_stream *s)
 {
 	struct db_batch *b = db_batch_new();
 	char sql[64];
 
-	s->fetch_rows = QUERY_STREAM_FETCH_ROWS;
+	s->fetch_rows = s->row_bound > 0 ? query_stream_batch_rows(s) :
+					   QUERY_STREAM_FETCH_ROWS;
 	s->fetched = 0;
 	snprintf(sql, sizeof sql, "FETCH %d FROM mttd_rows", s->fetch_rows);
 	db_batch_add(b, sql, 0, NULL, NULL);
 	s->fetching = true;
-	db_conn_run_rows(
-	    s->r->conn, b, query_stream_row_cb, query_stream_fetched_cb, s);
+	if (s->row_bound > 0)
+		db_conn_run(s->r->conn, b, query_stream_batch_cb, s);
+	else
+		db_conn_run_rows(s->r->conn, b, query_stream_row_cb,
+		    query_stream_fetched_cb, s);
 }
 
 /* The first batch: checks, BEGIN, DECLARE and the first FETCH. */
@@ -345,6 +481,10 @@ query_stream_first_cb(const struct db_result *res, void *arg)
 		query_stream_gone_cb(-1, 0, s);
 		return;
 	}
+	if (s->row_bound > 0) {
+		query_stream_batch(s, res->results[res->count - 1]);
+		return;
+	}
 	if (!s->started)
 		query_stream_begin(s);
 	query_stream_fetched(s);
@@ -368,6 +508,7 @@ query_stream_start(struct request *r, const struct query_spec *q,
 	s->columns = xcalloc(ncolumns + 1, sizeof *s->columns);
 	memcpy(s->columns, columns, ncolumns * sizeof *columns);
 	s->ncolumns = ncolumns;
+	s->row_bound = query_stream_row_bound(columns, ncolumns);
 	s->fetch_rows = query_stream_first_rows(columns, ncolumns);
 
 	/* Watched from the start: the first FETCH may sort for minutes. */
@@ -382,8 +523,11 @@ query_stream_start(struct request *r, const struct query_spec *q,
 	snprintf(fetch, sizeof fetch, "FETCH %d FROM mttd_rows", s->fetch_rows);
 	db_batch_add(b, fetch, 0, NULL, NULL);
 	s->fetching = true;
-	db_conn_run_rows(
-	    r->conn, b, query_stream_row_cb, query_stream_first_cb, s);
+	if (s->row_bound > 0)
+		db_conn_run(r->conn, b, query_stream_first_cb, s);
+	else
+		db_conn_run_rows(
+		    r->conn, b, query_stream_row_cb, query_stream_first_cb, s);
 	free(declare);
 	free(values);
 }

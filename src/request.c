@@ -338,10 +338,10 @@ request_stream_abort(struct request *r)
 }
 
 void
-request_log_unfinished(struct request *r)
+request_log_unfinished(struct request *r, const char *why)
 {
-	log_warn("req=%llu %s %s: still in flight when the drain gave up",
-	    (unsigned long long)r->id, r->method, r->path);
+	log_warn("req=%llu %s %s: still in flight when %s",
+	    (unsigned long long)r->id, r->method, r->path, why);
 	r->http_code = r->http_code != 0 ? 599 : 503;
 	request_log_access(r);
 }

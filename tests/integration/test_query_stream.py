@@ -15,6 +15,7 @@ meets a slow client, not only a fast one.
 import json
 import os
 import re
+import signal
 import socket
 import sys
 import time
@@ -348,6 +349,67 @@ class SlowReader(StreamTestCase):
         self.assertServes()
 
 
+    def test_paused_reader_of_short_columns(self):
+        """Columns of bounded size (no long text, no array) come a batch
+        at a time: the next FETCH goes out before a batch is written, or,
+        when the chunk before has not left, waits with that batch.  All
+        rows, exact, in flat memory."""
+        pid = self.mttd.proc.pid
+        before = proc_status(pid)["VmRSS"]
+        columns = ["start_timestamp", "test_name", "np", "duration",
+                   "test_result", "platform_name"]
+        query = {"phase": "test_run", "columns": columns,
+                 "search": {"np": 3}}
+        samples = [before]
+        reader = StreamReader(self.mttd, "/detail", query)
+        counter = [0]
+
+        def now_and_then():
+            # Pauses while the answer goes, not only at its start.
+            counter[0] += 1
+            if counter[0] % 40 == 0:
+                samples.append(proc_status(pid)["VmRSS"])
+                time.sleep(0.1)
+
+        try:
+            for _ in range(5):
+                reader.recv_bytes(65536)
+                time.sleep(0.2)
+            samples.append(proc_status(pid)["VmRSS"])
+            # Paused between two batches: the cursor's backend waits
+            # idle in its transaction, after a FETCH sized to a chunk.
+            waiting = [(state, query) for _, state, query
+                       in self.mttd_backends() if state != "idle"]
+            self.assertEqual(len(waiting), 1, waiting)
+            self.assertEqual(waiting[0][0], "idle in transaction")
+            fetched = re.fullmatch(r"FETCH (\d+) FROM mttd_rows",
+                                   waiting[0][1])
+            self.assertIsNotNone(fetched, waiting)
+            self.assertTrue(256 < int(fetched.group(1)) <= 20000, waiting)
+            reader.read_rest(each=now_and_then)
+        finally:
+            reader.close()
+        self.assertTrue(reader.done, "no last chunk")
+        answer = json.loads(reader.body().decode("utf-8"))
+        self.assertEqual((answer["status"], answer["status_message"]),
+                         (0, "Success"))
+        rows = answer["query_data"]
+        self.assertEqual(len(rows), ROWS)
+        stamps = set()
+        for row in rows:
+            self.assertEqual(list(row), columns, row)
+            self.assertEqual(
+                (row["test_name"], row["np"], row["duration"],
+                 row["test_result"]), ("it_hello", 3, "0:00:01", 1), row)
+            stamps.add(row["start_timestamp"])
+        self.assertEqual(stamps, {
+            time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(1780272000 + g))
+            for g in range(1, ROWS + 1)})
+        self.assertLess(max(samples) - before, RSS_BOUND)
+        self.assertBackendsIdle()
+        self.assertServes()
+
+
 class LateBigRows(StreamTestCase):
     """After ROWS small rows, 150 of about 1 MB each (compressed to
     nothing on disk): sizing a FETCH on the rows seen so far would take
@@ -422,6 +484,50 @@ class DrainGivesUp(StreamTestCase):
                              r" flight when the drain gave up")
             self.assertRegex(log, r"ACCESS req=\d+ method=POST path=/detail"
                              r" status=599 bytes=\d+ ")
+        finally:
+            self.mttd.start()
+
+
+class SecondSignal(StreamTestCase):
+    """A second SIGTERM exits at once, and every request in flight still
+    gets its access line: the paused stream's answer is cut (599), the
+    stream waiting for the only stream slot never began (503)."""
+
+    MTTD = {"server": {"drain_timeout": "60"},
+            "pg": {"pool_size": "2", "stream_share": "1"}}
+
+    def test_second_signal_logs_every_request(self):
+        mark = self.mttd.log_mark()
+        paused = StreamReader(self.mttd, "/detail", BIG_QUERY)
+        waiting = None
+        try:
+            paused.recv_bytes(65536)
+            self.assertEqual(paused.status, 200)
+            waiting = StreamReader(self.mttd, "/detail", BIG_QUERY)
+            deadline = time.time() + 5
+            while len(re.findall(r"req=\d+ POST /detail from",
+                                 self.mttd.log_since(mark))) < 2:
+                self.assertLess(time.time(), deadline, "not read")
+                time.sleep(0.05)
+            self.mttd.proc.send_signal(signal.SIGTERM)
+            self.assertIsNotNone(self.mttd.wait_log(r"stopping", mark))
+            self.mttd.proc.send_signal(signal.SIGTERM)
+            status = self.mttd.proc.wait(30)
+        finally:
+            paused.close()
+            if waiting is not None:
+                waiting.close()
+        log = self.mttd.log_since(mark)
+        try:
+            # A sanitizer build reports the contexts left at exit.
+            if not os.environ.get("MTTD_SANITIZED"):
+                self.assertEqual(status, 0, log[-3000:])
+            self.assertEqual(len(re.findall(
+                r"WARNING req=\d+ POST /detail: still in flight when a"
+                r" second signal came", log)), 2, log[-3000:])
+            self.assertEqual(sorted(re.findall(
+                r"ACCESS req=\d+ method=POST path=/detail status=(\d+) ",
+                log)), ["503", "599"], log[-3000:])
         finally:
             self.mttd.start()
 
