@@ -538,6 +538,38 @@ class DrainUpload(h.MttdTestCase):
         self.mttd.start()
 
 
+    def test_5_connections_queued_at_the_signal_are_served(self):
+        """Connections the kernel completed but mttd had not accepted yet
+        when SIGTERM came (mttd stopped, so they wait in the listen
+        queue) are accepted and served before the socket closes, not
+        reset."""
+        bodies = [h.to_json(h.submit_body("MPI Install", [h.install_entry(
+            mpi_version="queued-%d" % i)])).encode() for i in range(20)]
+        self.mttd.proc.send_signal(signal.SIGSTOP)
+        socks = []
+        try:
+            for body in bodies:
+                s = socket.create_connection(("127.0.0.1", self.mttd.port),
+                                             timeout=20)
+                s.sendall(self.upload_head(body) + body)
+                socks.append(s)
+            self.mttd.proc.send_signal(signal.SIGTERM)
+        finally:
+            self.mttd.proc.send_signal(signal.SIGCONT)
+        statuses = []
+        for s in socks:
+            resp = h.parse_raw_response(self.read_all(s))
+            s.close()
+            statuses.append((resp.status, resp.field("status")))
+        self.assertEqual(statuses, [(200, 0)] * 20)
+        self.assertEqual(self.mttd.proc.wait(15), 0)
+        self.assertEqual(self.sql1(
+            "SELECT count(*) FROM mpi_get WHERE mpi_version LIKE 'queued-%'"),
+            ["20"])
+        self.mttd.stop()
+        self.mttd.start()
+
+
 class Workers(h.MttdTestCase):
 
     MTTD = {"server": {"workers": "2"}}
