@@ -53,7 +53,7 @@
  * so far, at most this many, and at most QUERY_STREAM_BATCH_BYTES at
  * the largest size the columns allow. */
 #define QUERY_STREAM_BATCH_ROWS 20000
-#define QUERY_STREAM_BATCH_BYTES (16 * 1024 * 1024)
+#define QUERY_STREAM_BATCH_BYTES (8 * 1024 * 1024)
 /* Bytes of JSON sent as one chunk; at most one more waits behind it. */
 #define QUERY_STREAM_CHUNK (1024 * 1024)
 /* Bytes the generator keeps before they are moved into the chunk. */
@@ -247,15 +247,18 @@ query_stream_row_cb(const PGresult *res, int row, void *arg)
  * A batch of rows.  Fewer than asked: the answer is whole.  Else the
  * next FETCH goes out first, so that PostgreSQL reads it while this one
  * is written, unless the chunk before has not left: then this batch
- * waits in out, and the next FETCH waits with it.
+ * waits in out, and the next FETCH waits with it.  The FETCH after the
+ * first batch goes out only once that batch is written: it is sized by
+ * the rows written so far, and there are none before.
  */
 static void
 query_stream_batch(struct query_stream *s, const PGresult *res)
 {
 	int i, n = PQntuples(res);
 	bool more = n >= s->fetch_rows;
+	bool ahead = more && !s->writing && s->rows > 0;
 
-	if (more && !s->writing)
+	if (ahead)
 		query_stream_fetch(s);
 	for (i = 0; i < n; i++)
 		query_stream_put_row(s, res, i);
@@ -266,10 +269,13 @@ query_stream_batch(struct query_stream *s, const PGresult *res)
 		return;
 	}
 	query_stream_take_json(s);
-	if (s->writing)
+	if (s->writing) {
 		s->fetch_when_sent = true;
-	else
-		query_stream_send_chunk(s);
+		return;
+	}
+	query_stream_send_chunk(s);
+	if (!ahead)
+		query_stream_fetch(s);
 }
 
 /* The client left: end the transaction and free what is left of r. */

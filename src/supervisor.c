@@ -46,9 +46,10 @@ struct supervisor {
 	struct settings *settings;
 	struct supervisor_worker *workers;
 	int nworkers;
-	int ready[2]; /* Workers write a byte here once they listen. */
-	int probe; /* The chosen port's socket, a fixed port's lock, or -1. */
-	int port;  /* The port the workers listen on. */
+	int ready[2];	/* Workers write a byte here once they listen. */
+	int probe;	/* Holds a port chosen for socket_port 0, or -1. */
+	int lock;	/* A fixed port's start-up lock, or -1. */
+	int port;	/* The port the workers listen on. */
 	sigset_t sigs;	/* What the supervisor waits for, blocked. */
 	sigset_t saved; /* The mask workers get back. */
 	void (*reload)(void);
@@ -111,36 +112,45 @@ supervisor_reserve_port(struct supervisor *sv)
 }
 
 /*
- * A fixed port's lock: an abstract Unix socket named after the address
- * and port, which the kernel frees when the supervisor dies.  Binding it
- * is one step, so of two supervisors started at the same instant only
- * one goes on to the check below and to its workers' binds.
+ * A fixed port's start-up lock: an abstract Unix socket named after the
+ * port, which the kernel frees if the supervisor dies.  Binding it is
+ * one step, so start-ups on the port take turns: a second mttd waits
+ * until the first one's workers listen (or it ends), and the port check
+ * below then sees them.  Without it, two supervisors started at the same
+ * instant could both pass the check before either's workers bind.
+ * Returns the lock, or -1 with errno set.
  */
 static int
-supervisor_lock_port(const struct addrinfo *ai, const char *port)
+supervisor_lock_port(const char *port)
 {
 	struct sockaddr_un un;
-	char host[NI_MAXHOST];
-	int fd, len;
+	time_t give_up = time(NULL) + SUPERVISOR_START_WAIT_S;
+	const struct timespec turn = { 0, 20 * 1000 * 1000 };
+	bool told = false;
+	int fd, len, err;
 
-	if (getnameinfo(ai->ai_addr, ai->ai_addrlen, host, sizeof host, NULL, 0,
-		NI_NUMERICHOST) != 0)
-		snprintf(host, sizeof host, "?");
 	memset(&un, 0, sizeof un);
 	un.sun_family = AF_UNIX;
 	/* sun_path[0] stays 0: the name is abstract, no file. */
-	len = snprintf(un.sun_path + 1, sizeof un.sun_path - 1,
-	    "mttd-port %s %s", host, port);
+	len = snprintf(
+	    un.sun_path + 1, sizeof un.sun_path - 1, "mttd-port %s", port);
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
 		return -1;
-	if (bind(fd, (struct sockaddr *)&un,
-		(socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
-		    (size_t)len)) != 0) {
-		int err = errno;
-
-		close(fd);
-		errno = err;
-		return -1;
+	while (bind(fd, (struct sockaddr *)&un,
+		   (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
+		       (size_t)len)) != 0) {
+		err = errno;
+		if (err != EADDRINUSE || time(NULL) >= give_up) {
+			close(fd);
+			errno = err;
+			return -1;
+		}
+		if (!told)
+			log_info("another mttd is starting on port %s: waiting"
+				 " until it listens",
+			    port);
+		told = true;
+		nanosleep(&turn, NULL);
 	}
 	return fd;
 }
@@ -170,7 +180,7 @@ supervisor_check_port_free(struct supervisor *sv)
 		    sv->settings->socket_host, port, gai_strerror(rc));
 		exit(1);
 	}
-	if ((sv->probe = supervisor_lock_port(ai, port)) < 0 ||
+	if ((sv->lock = supervisor_lock_port(port)) < 0 ||
 	    (fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
 	    bind(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
@@ -205,6 +215,8 @@ supervisor_fork(struct supervisor *sv, int i)
 		close(sv->ready[0]);
 		if (sv->probe >= 0)
 			close(sv->probe);
+		if (sv->lock >= 0)
+			close(sv->lock);
 		sigprocmask(SIG_SETMASK, &sv->saved, NULL);
 		return 0;
 	}
@@ -330,7 +342,7 @@ supervisor_setup(struct supervisor *sv, struct settings *s, int listen_port)
 	sv->settings = s;
 	sv->nworkers = s->workers;
 	sv->workers = xcalloc((size_t)sv->nworkers, sizeof *sv->workers);
-	sv->probe = -1;
+	sv->probe = sv->lock = -1;
 	if (listen_port <= 0 && s->socket_port == 0)
 		supervisor_reserve_port(sv);
 	else if (listen_port <= 0)
@@ -433,6 +445,10 @@ supervisor_run(struct settings *s, int listen_port, void (*started)(int port),
 		supervisor_signal_all(&sv, SIGTERM);
 		exit(1);
 	}
+	/* They listen: the port check of a later mttd sees them now. */
+	if (sv.lock >= 0)
+		close(sv.lock);
+	sv.lock = -1;
 	if (started != NULL)
 		started(sv.port);
 	for (;;) {

@@ -390,6 +390,10 @@ class SlowReader(StreamTestCase):
         finally:
             reader.close()
         self.assertTrue(reader.done, "no last chunk")
+        # Each batch's FETCH is sized to about a chunk of 1 MiB by the
+        # rows written before it (the second one too).
+        sizes = [len(part) for part in reader.parts]
+        self.assertLess(max(sizes), MIB * 5 // 4, sizes[:4])
         answer = json.loads(reader.body().decode("utf-8"))
         self.assertEqual((answer["status"], answer["status_message"]),
                          (0, "Success"))

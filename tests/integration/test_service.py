@@ -677,12 +677,12 @@ class Workers(h.MttdTestCase):
             self.assertEqual((resp.status, resp.field("status")), (200, 0))
 
     @staticmethod
-    def answers_root(port):
-        """Whether GET / on port answers 200 within 10 s."""
+    def answers_root(port, host="127.0.0.1"):
+        """Whether GET / on host:port answers 200 within 10 s."""
         deadline = time.time() + 10
         while time.time() < deadline:
             try:
-                with socket.create_connection(("127.0.0.1", port), 2) as c:
+                with socket.create_connection((host, port), 2) as c:
                     c.sendall(b"GET / HTTP/1.0\r\n\r\n")
                     if c.recv(12)[8:] == b" 200":
                         return True
@@ -691,52 +691,75 @@ class Workers(h.MttdTestCase):
             time.sleep(0.05)
         return False
 
-    def test_38_two_started_at_once_one_is_refused(self):
-        """Two supervisors started at the same instant: the check of the
-        port and the workers' binds are not one step, so without a lock
-        both could pass the check and share the port."""
+    def start_two_at_once(self, hosts):
+        """Two mttds (workers = 2) on a free port, one on each of hosts,
+        started at the same instant; returns the port, the processes and
+        their logs (files, not pipes: the ones that run log on)."""
         with open(self.mttd.conf) as f:
             text = f.read()
-        for attempt in range(5):
-            port = h.free_port()
-            procs = []
-            for n in (1, 2):
-                conf = os.path.join(self.mttd.dir, "race%d.conf" % n)
-                with open(conf, "w") as f:
-                    f.write(text.replace("socket_port = 0",
-                                         "socket_port = %d" % port))
-                procs.append(conf)
-            # Files, not pipes: the one that runs logs on.
-            logs = {}
-            for n, conf in enumerate(procs):
-                logs[n] = open(conf + ".err", "w+")
-                procs[n] = subprocess.Popen(
-                    [h.MTTD_BIN, "-c", conf, "-f"], stdout=subprocess.DEVNULL,
-                    stderr=logs[n], env=h.subprocess_env())
-            try:
-                refused = []
-                deadline = time.time() + 10
-                while not refused and time.time() < deadline:
-                    refused = [p for p in procs if p.poll() is not None]
-                    time.sleep(0.05)
-                self.assertEqual(len(refused), 1, "attempt %d" % attempt)
-                self.assertEqual(refused[0].returncode, 1)
-                log = logs[procs.index(refused[0])]
-                log.seek(0)
-                self.assertIn(
-                    "cannot listen on 127.0.0.1:%d: Address already in use"
-                    % port, log.read())
-                self.assertTrue(self.answers_root(port))
-                self.assertEqual(
-                    [p for p in procs if p.poll() is None],
-                    [p for p in procs if p is not refused[0]])
-            finally:
-                for p in procs:
-                    if p.poll() is None:
-                        p.terminate()
-                        p.wait(timeout=30)
-                for log in logs.values():
-                    log.close()
+        port = h.free_port()
+        procs, logs = [], []
+        for n, host in enumerate(hosts):
+            conf = os.path.join(self.mttd.dir, "race%d.conf" % n)
+            with open(conf, "w") as f:
+                f.write(text.replace("socket_port = 0",
+                                     "socket_port = %d" % port)
+                        .replace("socket_host = 127.0.0.1",
+                                 "socket_host = %s" % host))
+            logs.append(open(conf + ".err", "w+"))
+        for n, log in enumerate(logs):
+            conf = os.path.join(self.mttd.dir, "race%d.conf" % n)
+            procs.append(subprocess.Popen(
+                [h.MTTD_BIN, "-c", conf, "-f"], stdout=subprocess.DEVNULL,
+                stderr=log, env=h.subprocess_env()))
+        return port, procs, logs
+
+    def stop_all(self, procs, logs):
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+                p.wait(timeout=30)
+        for log in logs:
+            log.close()
+
+    def test_38_two_started_at_once_one_is_refused(self):
+        """Two supervisors started at the same instant, on one address or
+        on an address and the wildcard: the check of the port and the
+        workers' binds are not one step, so without the start-up lock
+        both could pass the check and share the port."""
+        for hosts in (("127.0.0.1", "127.0.0.1"), ("127.0.0.1", "0.0.0.0"),
+                      ("0.0.0.0", "127.0.0.1")):
+            for attempt in range(3):
+                port, procs, logs = self.start_two_at_once(hosts)
+                try:
+                    refused = []
+                    deadline = time.time() + 10
+                    while not refused and time.time() < deadline:
+                        refused = [p for p in procs if p.poll() is not None]
+                        time.sleep(0.05)
+                    self.assertEqual(len(refused), 1, (hosts, attempt))
+                    self.assertEqual(refused[0].returncode, 1)
+                    n = procs.index(refused[0])
+                    logs[n].seek(0)
+                    self.assertIn(
+                        "cannot listen on %s:%d: Address already in use"
+                        % (hosts[n], port), logs[n].read())
+                    self.assertTrue(self.answers_root(port))
+                    self.assertIsNone(procs[1 - n].poll())
+                finally:
+                    self.stop_all(procs, logs)
+
+    def test_39_two_on_other_addresses_both_run(self):
+        """The lock only makes start-ups take turns: two mttds on one
+        port of two different addresses both run."""
+        port, procs, logs = self.start_two_at_once(
+            ("127.0.0.1", "127.0.0.2"))
+        try:
+            self.assertTrue(self.answers_root(port, "127.0.0.1"))
+            self.assertTrue(self.answers_root(port, "127.0.0.2"))
+            self.assertEqual([p.poll() for p in procs], [None, None])
+        finally:
+            self.stop_all(procs, logs)
 
     def test_4_term_stops_them_all(self):
         pids = set(self.listening())
