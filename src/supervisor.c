@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -200,7 +201,7 @@ static pid_t
 supervisor_fork(struct supervisor *sv, int i)
 {
 	struct supervisor_worker *w = &sv->workers[i];
-	pid_t pid = fork();
+	pid_t supervisor = getpid(), pid = fork();
 
 	if (pid < 0) {
 		log_error(
@@ -217,6 +218,13 @@ supervisor_fork(struct supervisor *sv, int i)
 			close(sv->probe);
 		if (sv->lock >= 0)
 			close(sv->lock);
+		/* A supervisor killed (SIGKILL) cannot stop its workers:
+		 * each drains as on TERM, so that the port comes free for
+		 * the next mttd.  TERM stays blocked until the worker's loop
+		 * handles it. */
+		if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 ||
+		    getppid() != supervisor)
+			kill(getpid(), SIGTERM);
 		sigprocmask(SIG_SETMASK, &sv->saved, NULL);
 		return 0;
 	}

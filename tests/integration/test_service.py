@@ -691,13 +691,14 @@ class Workers(h.MttdTestCase):
             time.sleep(0.05)
         return False
 
-    def start_two_at_once(self, hosts):
-        """Two mttds (workers = 2) on a free port, one on each of hosts,
-        started at the same instant; returns the port, the processes and
-        their logs (files, not pipes: the ones that run log on)."""
+    def start_two_at_once(self, hosts, port=None):
+        """Two mttds (workers = 2) on port (else a free one), one on each
+        of hosts, started at the same instant; returns the port, the
+        processes and their logs (files, not pipes: the ones that run log
+        on)."""
         with open(self.mttd.conf) as f:
             text = f.read()
-        port = h.free_port()
+        port = port or h.free_port()
         procs, logs = [], []
         for n, host in enumerate(hosts):
             conf = os.path.join(self.mttd.dir, "race%d.conf" % n)
@@ -758,6 +759,46 @@ class Workers(h.MttdTestCase):
             self.assertTrue(self.answers_root(port, "127.0.0.1"))
             self.assertTrue(self.answers_root(port, "127.0.0.2"))
             self.assertEqual([p.poll() for p in procs], [None, None])
+        finally:
+            self.stop_all(procs, logs)
+
+    def test_40_killed_supervisor_takes_its_workers_along(self):
+        """SIGKILL to the supervisor: its workers drain and exit as on
+        TERM (they would otherwise serve on unsupervised and hold the
+        port), and the next mttd on the port starts."""
+        port, procs, logs = self.start_two_at_once(["127.0.0.1"])
+        workers = []
+        try:
+            self.assertTrue(self.answers_root(port))
+            logs[0].seek(0)
+            workers = [int(pid) for pid in re.findall(
+                r"\[(\d+)\] INFO listening on", logs[0].read())]
+            self.assertEqual(len(workers), 2)
+            procs[0].kill()
+            procs[0].wait(timeout=10)
+            deadline = time.time() + 15
+            while any(os.path.exists("/proc/%d" % pid) and
+                      "zombie" not in open("/proc/%d/status" % pid).read()
+                      for pid in workers):
+                self.assertLess(time.time(), deadline, "workers live on")
+                time.sleep(0.1)
+            logs[0].seek(0)
+            self.assertEqual(
+                len(re.findall(r"INFO signal 15: stopping", logs[0].read())),
+                2)
+        finally:
+            self.stop_all(procs, logs)
+            for pid in workers:  # Only ours, should they live on.
+                try:
+                    with open("/proc/%d/cmdline" % pid, "rb") as f:
+                        if b"race0.conf" in f.read():
+                            os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+        _, procs, logs = self.start_two_at_once(["127.0.0.1"], port)
+        try:
+            self.assertTrue(self.answers_root(port))
+            self.assertIsNone(procs[0].poll())
         finally:
             self.stop_all(procs, logs)
 
