@@ -33,6 +33,7 @@ struct request {
 	char user[AUTH_USER_MAX + 1]; /* "" until authenticated. */
 	struct timeval started;
 	struct json_value *body;	 /* Parsed POST body, or NULL. */
+	size_t body_len;		 /* Its bytes. */
 	struct db_wait *wait;		 /* While waiting for a connection. */
 	void *wait_arg;			 /* Its callback's argument. */
 	struct db_conn *conn;		 /* While holding one. */

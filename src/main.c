@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -938,6 +939,21 @@ new_event_loop(void)
 	return base;
 }
 
+/*
+ * Blocks of 256 KiB and more come from mmap and go back to the system
+ * when freed.  glibc's default raises that limit each time such a block
+ * is freed, after which the big blocks of a large submission (its parse
+ * tree, its statements' results) come from the heap, where a few small
+ * allocations left on top keep a hundred MiB or more resident long after
+ * the answer left.  Setting it fixes it (and the trim threshold).
+ */
+static void
+return_big_blocks(void)
+{
+	if (mallopt(M_MMAP_THRESHOLD, 256 * 1024) != 1)
+		log_warn("could not set malloc's mmap threshold");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -946,6 +962,7 @@ main(int argc, char **argv)
 	char *cause = NULL;
 
 	memset(&m, 0, sizeof m);
+	return_big_blocks();
 	block_service_signals(SIG_BLOCK);
 	parse_options(argc, argv, &o);
 	load_settings(&m, &o);

@@ -6,6 +6,7 @@
  */
 #include "config.h"
 
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,9 @@
 #include "log.h"
 #include "request.h"
 #include "strbuf.h"
+
+/* Bodies from this size on give the heap back when their request ends. */
+#define REQUEST_TRIM_BYTES (1024 * 1024)
 
 /*
  * One generator is kept for the next answer: most answers are small, and
@@ -464,5 +468,9 @@ request_finish(struct request *r)
 	json_value_free(r->body);
 	free(r->path);
 	http_server_request_done(s, r);
+	/* A large body's tree and statements were many small blocks: give
+	 * the heap's free pages back, or they stay resident. */
+	if (r->body_len >= REQUEST_TRIM_BYTES)
+		malloc_trim(0);
 	free(r);
 }

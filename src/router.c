@@ -184,6 +184,7 @@ router_read_body(struct request *r)
 		    ct ? ct : "none");
 		return false;
 	}
+	r->body_len = len;
 	r->body = json_doc_parse((const char *)evbuffer_pullup(in, -1), len,
 	    ROUTER_MAX_JSON_DEPTH, &err, &cause);
 	if (r->body == NULL) {
