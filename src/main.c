@@ -182,12 +182,16 @@ parse_options(int argc, char **argv, struct options *o)
 			exit(EXIT_CONFIG);
 		}
 	}
-	if (o->config == NULL || optind != argc ||
-	    (o->foreground && o->daemon)) {
+	if (optind != argc) {
+		fprintf(
+		    stderr, "mttd: unexpected argument '%s'\n", argv[optind]);
+		usage_short(stderr);
+		exit(EXIT_CONFIG);
+	}
+	if (o->config == NULL || (o->foreground && o->daemon)) {
 		fprintf(stderr, "mttd: %s\n",
-		    o->config == NULL  ? "-c FILE is required" :
-			optind != argc ? "unexpected argument" :
-					 "-f and --daemon exclude each other");
+		    o->config == NULL ? "-c FILE is required" :
+					"-f and --daemon exclude each other");
 		usage_short(stderr);
 		exit(EXIT_CONFIG);
 	}

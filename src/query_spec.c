@@ -377,10 +377,15 @@ query_parse_search(
 	const struct json_value *search = json_object_get(body, "search");
 	size_t i;
 
+	if (search == NULL && q->kind == QK_TESTSUITE)
+		return query_fail(cause,
+		    xstrdup("No field 'search' in the request: /info/testsuite"
+			    " needs search key 'suite_name' (or"
+			    " 'test_suite_name')"));
 	if (search == NULL)
 		return query_fail(cause,
-		    xstrdup("No field 'search' in the request (send {} to"
-			    " search nothing)"));
+		    xstrdup("No field 'search' in the request (send \"search\":"
+			    " {} to match every row)"));
 	if (search->type != JSON_OBJECT)
 		return query_fail(cause,
 		    xasprintf("Field 'search' must be an object, got %s",

@@ -675,8 +675,20 @@ fields_of_object(
 	}
 }
 
+/* Say that the value at fault is the metadata's; returns -2. */
+static int
+metadata_cause(char **cause)
+{
+	char *why = *cause;
+
+	*cause = xasprintf("metadata: %s", why);
+	free(why);
+	return -2;
+}
+
 /* Convert every field of one entry that its phase reads; meta holds the
- * metadata's fields (fields_of_object). */
+ * metadata's fields (fields_of_object).  Returns 0, -1 for a value of
+ * the entry, or -2 for a value of the metadata (*cause says so). */
 static int
 entry_parse(const struct json_value *const meta[SF__COUNT],
     const struct json_value *data, enum submit_phase phase,
@@ -706,7 +718,7 @@ entry_parse(const struct json_value *const meta[SF__COUNT],
 			return -1;
 		}
 		if (field_convert(f, v, &e->v[i], cause) != 0)
-			return -1;
+			return v == meta[i] ? metadata_cause(cause) : -1;
 	}
 	return 0;
 }
@@ -852,6 +864,7 @@ entries_parse(const struct json_value *meta, const struct json_value *data,
 	const struct json_value *in_meta[SF__COUNT];
 	size_t i;
 	char *why = NULL;
+	int rc;
 
 	fields_of_object(meta, in_meta);
 	out->count = data->u.array.count;
@@ -865,9 +878,10 @@ entries_parse(const struct json_value *meta, const struct json_value *data,
 			    i, json_type_name(d->type));
 			return -1;
 		}
-		if (entry_parse(
-			in_meta, d, out->phase, &out->entries[i], &why) != 0) {
-			*cause = xasprintf("data[%zu]: %s", i, why);
+		if ((rc = entry_parse(in_meta, d, out->phase, &out->entries[i],
+			 &why)) != 0) {
+			*cause = rc == -2 ? xstrdup(why) :
+					    xasprintf("data[%zu]: %s", i, why);
 			free(why);
 			return -1;
 		}

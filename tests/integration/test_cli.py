@@ -584,6 +584,17 @@ class Cli(unittest.TestCase):
                 self.assertTrue(h.names_word(text, key),
                                 "-h does not list [%s] %s" % (section, key))
 
+    def test_usage_errors_name_what_was_wrong(self):
+        for args, message in (
+                (("-c", "x.conf", "extra"), "unexpected argument 'extra'"),
+                (("-f",), "-c FILE is required"),
+                (("-c", "x.conf", "-f", "--daemon"),
+                 "-f and --daemon exclude each other")):
+            with self.subTest(args=args):
+                rc, out, err = self.mttd(*args)
+                self.assertEqual(rc, 2, out + err)
+                self.assertIn("mttd: %s\n" % message, err)
+
     def test_version(self):
         rc, out, err = self.mttd("-V")
         self.assertEqual(rc, 0, out + err)

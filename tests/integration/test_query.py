@@ -960,7 +960,11 @@ class Query(h.MttdTestCase):
                      {"search": {"suite_name": "x", "np": 2}}, "np")
         self.refused("/info/testsuite",
                      {"search": {"suite_name": "x", "bogus": 2}}, "bogus")
-        self.refused("/info/testsuite", {}, "search")
+        answer = self.refused("/info/testsuite", {}, "search", "suite_name")
+        self.assertEqual(answer["status_message"],
+                         "No field 'search' in the request: /info/testsuite"
+                         " needs search key 'suite_name' (or"
+                         " 'test_suite_name')")
         self.refused("/info/testsuite", {"search": ["suiteA"]}, "search")
         self.refused("/info/testsuite", {"search": {"suite_name": None}},
                      "suite_name")
@@ -1102,6 +1106,11 @@ class Query(h.MttdTestCase):
                                         "columns": ["mpi_name"],
                                         "search": search}, *names)
             r("install", h.ABSENT, "search")
+            answer = self.refused(path, {"phase": "install",
+                                         "columns": ["mpi_name"]})
+            self.assertEqual(answer["status_message"],
+                             "No field 'search' in the request (send"
+                             " \"search\": {} to match every row)")
             r("install", None, "search")
             r("install", [], "search")
             r("install", "mpi_name", "search")

@@ -812,6 +812,25 @@ submit_reads_phase_fields_from_metadata(void)
 	run_free(&t);
 }
 
+/* A bad value in the metadata is named there, not in data[0]. */
+static void
+submit_bad_metadata_value_names_the_metadata(void)
+{
+	const struct kv meta[] = { { "compiler_name", "[1]" }, { NULL, NULL } };
+	const struct kv data[] = { { "compiler_name", NULL }, { NULL, NULL } };
+	struct run t;
+
+	run_phase(&t, SUBMIT_PHASE_BUILD, meta, data);
+	expect_refused(&t, SUBMIT_ERR_FIELD, "metadata compiler_name");
+	CHECK(t.cause != NULL && strncmp(t.cause, "metadata: ", 10) == 0,
+	    "cause \"%s\" does not begin with the metadata", shown(t.cause));
+	run_free(&t);
+	run_phase(&t, SUBMIT_PHASE_BUILD, NULL,
+	    (const struct kv[]){ { "compiler_name", "[1]" }, { NULL, NULL } });
+	expect_refused(&t, SUBMIT_ERR_FIELD, "data compiler_name");
+	run_free(&t);
+}
+
 /* What the client sends is never the stored http_username. */
 static void
 submit_http_username_is_authenticated_user(void)
@@ -1458,6 +1477,8 @@ static const struct cunit_case submit_cases[] = {
 	{ "submit_hostname_number_is_its_text",
 	    submit_hostname_number_is_its_text },
 	{ "submit_metadata_wins_over_entry", submit_metadata_wins_over_entry },
+	{ "submit_bad_metadata_value_names_the_metadata",
+	    submit_bad_metadata_value_names_the_metadata },
 	{ "submit_reads_phase_fields_from_metadata",
 	    submit_reads_phase_fields_from_metadata },
 	{ "submit_http_username_is_authenticated_user",
