@@ -448,6 +448,20 @@ signal_stop_cb(evutil_socket_t sig, short what, void *arg)
  * *cause set, when it does not load or changes a key that needs a
  * restart: the running configuration then stays whole.
  */
+/* "FILE:LINE: key 'K' why", as start-up names a key (no LINE when the
+ * new file leaves the key out). */
+static char *
+reload_refusal(const struct mttd *m, const struct settings *next,
+    const char *key, const char *why)
+{
+	unsigned line = settings_key_line(next, key);
+
+	if (line > 0)
+		return xasprintf(
+		    "%s:%u: key '%s' %s", m->config_file, line, key, why);
+	return xasprintf("%s: key '%s' %s", m->config_file, key, why);
+}
+
 static bool
 reload_settings(const struct mttd *m, struct settings *next, char **cause)
 {
@@ -467,8 +481,8 @@ reload_settings(const struct mttd *m, struct settings *next, char **cause)
 		next->socket_host = xstrdup(m->settings.socket_host);
 	}
 	if ((fixed = settings_fixed_change(&m->settings, next)) != NULL) {
-		*cause = xasprintf("%s: key '%s' changes only with a restart",
-		    m->config_file, fixed);
+		*cause = reload_refusal(
+		    m, next, fixed, "changes only with a restart");
 		settings_free(next);
 		return false;
 	}
@@ -476,10 +490,12 @@ reload_settings(const struct mttd *m, struct settings *next, char **cause)
 	 * reload that may just follow a slip in the file. */
 	if ((m->settings.htpasswd_file == NULL) !=
 	    (next->htpasswd_file == NULL)) {
-		*cause = xasprintf("%s: key 'htpasswd_file' %s: checking"
-				   " passwords or trusting the proxy in front"
-				   " changes only with a restart",
-		    m->config_file, next->htpasswd_file ? "set" : "emptied");
+		*cause = reload_refusal(m, next, "htpasswd_file",
+		    next->htpasswd_file ?
+			"set: checking passwords or trusting the proxy in"
+			" front changes only with a restart" :
+			"emptied: checking passwords or trusting the proxy in"
+			" front changes only with a restart");
 		settings_free(next);
 		return false;
 	}

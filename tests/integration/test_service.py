@@ -75,7 +75,8 @@ class Reload(h.MttdTestCase):
         rewrite(self.mttd.conf, "https://two.example.org",
                 "https://three.example.org")
         line = self.hup(r"SIGHUP: keeping the running configuration")
-        self.assertIn("key 'pool_size' changes only with a restart", line)
+        self.assertRegex(line, r"mttd\.conf:\d+: key 'pool_size' changes"
+                         r" only with a restart")
         self.assertEqual(self.origin(), "https://two.example.org")
         rewrite(self.mttd.conf, "pool_size = 5", "pool_size = 4")
         self.hup(r"SIGHUP: configuration in force")
@@ -171,9 +172,9 @@ class Reload(h.MttdTestCase):
                 "htpasswd_file =")
         try:
             line = self.hup(r"SIGHUP: keeping the running configuration")
-            self.assertIn("key 'htpasswd_file' emptied: checking passwords"
-                          " or trusting the proxy in front changes only"
-                          " with a restart", line)
+            self.assertRegex(line, r"mttd\.conf:\d+: key 'htpasswd_file'"
+                             r" emptied: checking passwords or trusting the"
+                             r" proxy in front changes only with a restart")
             self.assertChecksPasswords()
         finally:
             rewrite(self.mttd.conf, "htpasswd_file =",
