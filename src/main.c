@@ -283,10 +283,16 @@ setup_logging(const struct mttd *m, const struct options *o)
 	event_set_fatal_callback(libevent_fatal_cb);
 }
 
+/* The first line of a process's start-up, before its open-file limit. */
+static void
+log_starting(void)
+{
+	log_info("mttd %s starting (pid %ld)", PACKAGE_VERSION, (long)getpid());
+}
+
 static void
 log_versions(const struct mttd *m)
 {
-	log_info("mttd %s starting (pid %ld)", PACKAGE_VERSION, (long)getpid());
 	log_info("libevent %s (backend %s), libpq %d, yajl %d",
 	    event_get_version(), event_base_get_method(m->base), PQlibVersion(),
 	    yajl_version());
@@ -831,6 +837,7 @@ run_workers(struct mttd *m)
 	if (startup_pipe >= 0)
 		close(startup_pipe);
 	startup_pipe = -1;
+	log_starting();
 
 	/* A worker restarted after a SIGHUP runs what the others run. */
 	reload_settings_and_logs(m, "worker");
@@ -995,6 +1002,7 @@ main(int argc, char **argv)
 	if (!o.foreground)
 		go_background(&m);
 	setup_logging(&m, &o);
+	log_starting();
 	pid_file = o.pid_file;
 	raise_file_limit(&m.settings);
 	run_workers(&m);
