@@ -311,7 +311,8 @@ db_catalog_warn_query_indexes(PGresult *r, const char *sql_dir)
 	if (missing.len > 0)
 		log_warn("query indexes missing (queries on a large database"
 			 " will scan whole tables): %s; run"
-			 " %s/mttd-query-indexes.sql",
+			 " %s/mttd-query-indexes.sql (sql/ in the source"
+			 " tree)",
 		    missing.data, sql_dir);
 	strbuf_shutdown(&missing);
 }
@@ -324,9 +325,9 @@ db_catalog_check_indexes(PGresult *r, const char *sql_dir, char **cause)
 	for (i = 0; required_indexes[i] != NULL; i++) {
 		if (!db_catalog_result_has(r, required_indexes[i])) {
 			*cause = xasprintf(
-			    "index %s is missing: run %s/mttd-indexes.sql on"
-			    " the database (it is idempotent and safe on a"
-			    " live database)",
+			    "index %s is missing: run %s/mttd-indexes.sql"
+			    " (sql/ in the source tree) on the database (it"
+			    " is idempotent and safe on a live database)",
 			    required_indexes[i], sql_dir);
 			return -1;
 		}

@@ -531,6 +531,20 @@ class Cli(unittest.TestCase):
             finally:
                 server.stop()
 
+    def test_missing_index_says_where_the_file_is(self):
+        db = self.pg.create_db()
+        self.pg.psql("DROP INDEX mttd_submit_lookup", db=db, superuser=True)
+        server = h.Mttd(db, auth="proxy")
+        try:
+            with self.assertRaises(h.HarnessError) as caught:
+                server.start()
+        finally:
+            server.stop()
+        self.assertRegex(str(caught.exception),
+                         r"index mttd_submit_lookup is missing: run \S+/sql"
+                         r"/mttd-indexes.sql \(sql/ in the source tree\)"
+                         r" on the database")
+
     def test_sigterm_answers_the_request_in_flight(self):
         # A drain waits until the answer has been written, not only
         # queued: the client gets the whole answer, and mttd exits 0.
