@@ -112,6 +112,20 @@ supervisor_reserve_port(struct supervisor *sv)
 		((struct sockaddr_in *)&ss)->sin_port);
 }
 
+/* TERM and INT are blocked until the loop waits for them: one that came
+ * during a wait of start-up ends it. */
+static void
+supervisor_exit_if_stopped(const char *when)
+{
+	sigset_t pending;
+
+	if (sigpending(&pending) == 0 &&
+	    (sigismember(&pending, SIGTERM) || sigismember(&pending, SIGINT))) {
+		log_info("stopped %s", when);
+		exit(1);
+	}
+}
+
 /*
  * A fixed port's start-up lock: an abstract Unix socket named after the
  * port, which the kernel frees if the supervisor dies.  Binding it is
@@ -151,6 +165,7 @@ supervisor_lock_port(const char *port)
 				 " until it listens",
 			    port);
 		told = true;
+		supervisor_exit_if_stopped("while waiting for it");
 		nanosleep(&turn, NULL);
 	}
 	return fd;

@@ -325,6 +325,51 @@ class Cli(unittest.TestCase):
             ["pgrep", "-f", path], capture_output=True).returncode, 0,
             "a worker outlived its supervisor")
 
+    def test_second_start_up_on_the_port_waits_and_stops_on_sigterm(self):
+        """Start-ups on one port take turns: a second supervisor waits
+        while the first one's workers are still starting (here: reading
+        the catalogue of a database gone silent), and a TERM meanwhile
+        stops it at once."""
+        proxy, path = self.silent_database_conf("slow-start.conf", 10)
+        port = h.free_port()
+        with open(path) as f:
+            text = f.read()
+        with open(path, "w") as f:
+            f.write(text.replace("[server]\n", "[server]\nworkers = 2\n")
+                    .replace("socket_port = 0", "socket_port = %d" % port))
+        logs, procs = [], []
+        try:
+            for n in range(2):
+                logs.append(open(os.path.join(self.dir, "slow%d.err" % n),
+                                 "w+"))
+                procs.append(subprocess.Popen(
+                    [h.MTTD_BIN, "-c", path, "-f"], stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL, stderr=logs[n], cwd=self.dir,
+                    env=h.subprocess_env()))
+                if n == 0:
+                    self.assertTrue(proxy.stalled.wait(20))
+            waiting = ("another mttd is starting on port %d: waiting until"
+                       " it listens" % port)
+            deadline = time.time() + 5
+            while True:
+                logs[1].seek(0)
+                if waiting in logs[1].read():
+                    break
+                self.assertLess(time.time(), deadline, "no wait logged")
+                time.sleep(0.05)
+            self.assertIsNone(procs[1].poll())
+            procs[1].send_signal(signal.SIGTERM)
+            self.assertEqual(procs[1].wait(3), 1)
+            logs[1].seek(0)
+            self.assertIn("stopped while waiting for it", logs[1].read())
+        finally:
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+            for log in logs:
+                log.close()
+
     def test_workers_that_cannot_reach_the_database_stop_all(self):
         """Both workers die at start-up (nothing listens on the database
         port): the supervisor exits 1 and says why, and nothing is left
