@@ -34,6 +34,7 @@ struct http_server {
 	int sending;		    /* Answers queued but not yet written. */
 	bool draining;		    /* Stop once both reach 0. */
 	struct event *drain_timer;  /* Ends a drain that cannot finish. */
+	struct event *trim_timer;   /* http_server_trim_soon's. */
 	struct evhttp *http;
 	struct evhttp_bound_socket *bound;
 	struct http_conns *conns; /* Limits and clocks of connections. */
@@ -61,6 +62,10 @@ void http_server_drain(struct http_server *s);
 /* mttd exits now (why: see request_log_unfinished): every request still
  * in flight gets its access line. */
 void http_server_log_unfinished(struct http_server *s, const char *why);
+
+/* Give the heap's free pages back to the system in a second (after a
+ * large request, once libevent has freed its buffers too). */
+void http_server_trim_soon(struct http_server *s);
 
 /* Called by request_finish: one request less in flight. */
 void http_server_request_done(struct http_server *s, struct request *r);

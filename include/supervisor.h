@@ -7,9 +7,15 @@
 #ifndef MTTD_SUPERVISOR_H
 #define MTTD_SUPERVISOR_H
 
+#include <signal.h>
 #include <stdbool.h>
 
 #include "settings.h"
+
+/* What the kernel sends a worker when its supervisor dies: a signal of
+ * its own, so that it starts a drain even during one the supervisor
+ * passed on (a second TERM would end the drain at once). */
+#define SUPERVISOR_GONE_SIGNAL SIGUSR2
 
 /*
  * Fork the workers of s.  Returns in each worker, which goes on to serve

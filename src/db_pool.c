@@ -32,6 +32,16 @@
  */
 #define DB_ABANDON_GRACE_S 1
 
+/*
+ * A connection that sent a batch of this many bytes is closed and made
+ * again when it is released: libpq grows its output buffer to hold a
+ * whole pipeline and never shrinks it, so a 40 MB submission would leave
+ * 64 MiB or more resident on each connection that ever stored one.  A
+ * night's ordinary submissions stay far below (a 100-entry one sends
+ * about 100 KB).
+ */
+#define DB_CONN_REMAKE_BYTES (8 * 1024 * 1024)
+
 /* The session settings that mttd's statements and values assume. */
 #define DB_OPTIONS "-c DateStyle=ISO,MDY -c IntervalStyle=postgres"
 
@@ -150,6 +160,7 @@ struct db_conn {
 	struct db_prepared prepared[DB_PREPARED_MAX];
 	bool prepared_full;	 /* Said so in the log. */
 	unsigned long batches;	 /* Sent on this connection. */
+	size_t sent_bytes;	 /* Of the largest batch since connected. */
 	unsigned long next_name; /* Of the next Prepare. */
 	unsigned long *stale;	 /* Names to deallocate next batch. */
 	int nstale, stale_cap;
@@ -432,6 +443,7 @@ db_conn_connect(struct db_conn *c)
 	/* A connect that fails counts. */
 	c->keeps_pool_up = c->reconnect_at_once = false;
 	c->pg = PQconnectStartParams(keys, values, 0);
+	c->sent_bytes = 0;
 	if (c->pg == NULL || PQstatus(c->pg) == CONNECTION_BAD) {
 		c->state = DBC_CONNECTING;
 		db_conn_lost(
@@ -1268,11 +1280,37 @@ db_conn_send_deallocs(struct db_conn *c)
 	return true;
 }
 
+/* About the bytes a batch puts in libpq's output buffer. */
+static size_t
+db_batch_bytes(const struct db_batch *b)
+{
+	size_t bytes = 0;
+	int i, j;
+
+	for (i = 0; i < b->count; i++) {
+		const struct db_stmt *s = &b->stmts[i];
+
+		bytes += strlen(s->sql);
+		for (j = 0; j < s->nparams; j++) {
+			if (s->lengths != NULL && s->formats != NULL &&
+			    s->formats[j] != 0)
+				bytes += (size_t)s->lengths[j];
+			else if (s->values[j] != NULL)
+				bytes += strlen(s->values[j]);
+		}
+	}
+	return bytes;
+}
+
 /* Queue every statement and the sync point; false if libpq refused. */
 static bool
 db_conn_send(struct db_conn *c, const struct db_batch *b)
 {
+	size_t bytes = db_batch_bytes(b);
 	int i;
+
+	if (bytes > c->sent_bytes)
+		c->sent_bytes = bytes;
 
 	free(c->sent);
 	c->sent = xcalloc(
@@ -1462,6 +1500,16 @@ db_conn_release(struct db_conn *c)
 	if (c->state == DBC_DOWN) {
 		if (!evtimer_pending(c->timer, NULL))
 			evtimer_add(c->timer, &tv);
+		return;
+	}
+	/* libpq never shrinks its buffers: a connection that carried
+	 * megabytes at once (a large submission) would keep them. */
+	if (c->sent_bytes >= DB_CONN_REMAKE_BYTES) {
+		log_info("db conn %d: made again after a batch of %zu MiB, to"
+			 " give its buffers back",
+		    c->index, c->sent_bytes >> 20);
+		c->keeps_pool_up = c->reconnect_at_once = true;
+		db_conn_drop(c);
 		return;
 	}
 	replan = c->planned_rows >= c->replan_at;

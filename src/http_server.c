@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
@@ -376,6 +377,25 @@ http_server_request_done(struct http_server *s, struct request *r)
 	http_server_maybe_stop(s);
 }
 
+static void
+http_server_trim_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	malloc_trim(0);
+}
+
+void
+http_server_trim_soon(struct http_server *s)
+{
+	static const struct timeval soon = { 1, 0 };
+
+	if (s->trim_timer == NULL)
+		s->trim_timer = evtimer_new(s->base, http_server_trim_cb, s);
+	evtimer_add(s->trim_timer, &soon);
+}
+
 void
 http_server_free(struct http_server *s)
 {
@@ -387,5 +407,7 @@ http_server_free(struct http_server *s)
 	http_conns_free(s->conns);
 	if (s->drain_timer != NULL)
 		event_free(s->drain_timer);
+	if (s->trim_timer != NULL)
+		event_free(s->trim_timer);
 	free(s);
 }

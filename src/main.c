@@ -63,6 +63,7 @@ struct mttd {
 	struct http_server *server;
 	int listen_fd; /* A socket the service manager passed, or -1. */
 	struct event *sig_term, *sig_int, *sig_hup;
+	struct event *sig_orphaned; /* A worker's supervisor died. */
 	int stop_signals;	    /* TERM/INT seen so far. */
 	char config_file[PATH_MAX]; /* Absolute: SIGHUP reads it from "/". */
 	bool foreground;	    /* Logging to stderr. */
@@ -450,6 +451,25 @@ signal_stop_cb(evutil_socket_t sig, short what, void *arg)
 }
 
 /*
+ * The kernel's word that this worker's supervisor died (it may have been
+ * killed in the middle of a stop it had passed on): a drain, as on a
+ * first TERM, never the exit at once of a second one.
+ */
+static void
+signal_orphaned_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct mttd *m = arg;
+
+	(void)sig;
+	(void)what;
+	if (m->stop_signals > 0)
+		return;
+	m->stop_signals = 1;
+	log_info("the supervisor is gone: stopping; a signal exits at once");
+	http_server_drain(m->server);
+}
+
+/*
  * Read the configuration file again into next.  Returns false, with
  * *cause set, when it does not load or changes a key that needs a
  * restart: the running configuration then stays whole.
@@ -649,6 +669,7 @@ block_service_signals(int how)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SUPERVISOR_GONE_SIGNAL);
 	sigprocmask(how, &set, NULL);
 }
 
@@ -659,9 +680,12 @@ setup_signals(struct mttd *m)
 	m->sig_term = evsignal_new(m->base, SIGTERM, signal_stop_cb, m);
 	m->sig_int = evsignal_new(m->base, SIGINT, signal_stop_cb, m);
 	m->sig_hup = evsignal_new(m->base, SIGHUP, signal_hup_cb, m);
+	m->sig_orphaned = evsignal_new(
+	    m->base, SUPERVISOR_GONE_SIGNAL, signal_orphaned_cb, m);
 	event_add(m->sig_term, NULL);
 	event_add(m->sig_int, NULL);
 	event_add(m->sig_hup, NULL);
+	event_add(m->sig_orphaned, NULL);
 	block_service_signals(SIG_UNBLOCK);
 }
 
@@ -922,6 +946,7 @@ shutdown_all(struct mttd *m)
 	event_free(m->sig_term);
 	event_free(m->sig_int);
 	event_free(m->sig_hup);
+	event_free(m->sig_orphaned);
 	http_server_free(m->server);
 	db_pool_free(m->read_pool);
 	db_pool_free(m->pool);

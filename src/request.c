@@ -6,7 +6,6 @@
  */
 #include "config.h"
 
-#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +20,7 @@
 #include "request.h"
 #include "strbuf.h"
 
-/* Bodies from this size on give the heap back when their request ends. */
+/* Bodies from this size on give the heap back after their request. */
 #define REQUEST_TRIM_BYTES (1024 * 1024)
 
 /*
@@ -468,9 +467,10 @@ request_finish(struct request *r)
 	json_value_free(r->body);
 	free(r->path);
 	http_server_request_done(s, r);
-	/* A large body's tree and statements were many small blocks: give
-	 * the heap's free pages back, or they stay resident. */
+	/* A large body's tree and statements were many small blocks: the
+	 * heap's free pages go back to the system once libevent has freed
+	 * the body's buffer too. */
 	if (r->body_len >= REQUEST_TRIM_BYTES)
-		malloc_trim(0);
+		http_server_trim_soon(s);
 	free(r);
 }

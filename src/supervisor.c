@@ -234,12 +234,12 @@ supervisor_fork(struct supervisor *sv, int i)
 		if (sv->lock >= 0)
 			close(sv->lock);
 		/* A supervisor killed (SIGKILL) cannot stop its workers:
-		 * each drains as on TERM, so that the port comes free for
-		 * the next mttd.  TERM stays blocked until the worker's loop
-		 * handles it. */
-		if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 ||
+		 * the kernel tells each, which drains as on TERM, so that
+		 * the port comes free for the next mttd.  The signal stays
+		 * blocked until the worker's loop handles it. */
+		if (prctl(PR_SET_PDEATHSIG, SUPERVISOR_GONE_SIGNAL) != 0 ||
 		    getppid() != supervisor)
-			kill(getpid(), SIGTERM);
+			kill(getpid(), SUPERVISOR_GONE_SIGNAL);
 		sigprocmask(SIG_SETMASK, &sv->saved, NULL);
 		return 0;
 	}
