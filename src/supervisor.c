@@ -28,7 +28,8 @@
 #include "strbuf.h"
 #include "supervisor.h"
 
-/* Seconds the first workers have to start listening. */
+/* Seconds the first workers have to start listening, beside the
+ * database's connect_timeout (they connect before they listen). */
 #define SUPERVISOR_START_WAIT_S 60
 
 /* Seconds between restarts of a worker that dies at once. */
@@ -112,18 +113,27 @@ supervisor_reserve_port(struct supervisor *sv)
 		((struct sockaddr_in *)&ss)->sin_port);
 }
 
-/* TERM and INT are blocked until the loop waits for them: one that came
- * during a wait of start-up ends it. */
-static void
-supervisor_exit_if_stopped(const char *when)
+/* How long the first workers have to listen. */
+static int
+supervisor_start_wait_s(const struct supervisor *sv)
+{
+	return SUPERVISOR_START_WAIT_S + sv->settings->connect_timeout_s;
+}
+
+/*
+ * TERM or INT that came while the workers start: they are blocked until
+ * the supervisor's loop runs, so they wait as pending.  The signal, or 0.
+ */
+static int
+supervisor_stop_pending(void)
 {
 	sigset_t pending;
 
-	if (sigpending(&pending) == 0 &&
-	    (sigismember(&pending, SIGTERM) || sigismember(&pending, SIGINT))) {
-		log_info("stopped %s", when);
-		exit(1);
-	}
+	if (sigpending(&pending) != 0)
+		return 0;
+	if (sigismember(&pending, SIGTERM) == 1)
+		return SIGTERM;
+	return sigismember(&pending, SIGINT) == 1 ? SIGINT : 0;
 }
 
 /*
@@ -136,10 +146,13 @@ supervisor_exit_if_stopped(const char *when)
  * Returns the lock, or -1 with errno set.
  */
 static int
-supervisor_lock_port(const char *port)
+supervisor_lock_port(const struct supervisor *sv, const char *port)
 {
 	struct sockaddr_un un;
-	time_t give_up = time(NULL) + SUPERVISOR_START_WAIT_S;
+	/* Longer than the other one waits for its workers (the same
+	 * configuration, most likely): it lets go first. */
+	int patience = supervisor_start_wait_s(sv) + 10;
+	time_t give_up = time(NULL) + patience;
 	const struct timespec turn = { 0, 20 * 1000 * 1000 };
 	bool told = false;
 	int fd, len, err;
@@ -155,7 +168,13 @@ supervisor_lock_port(const char *port)
 		   (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
 		       (size_t)len)) != 0) {
 		err = errno;
-		if (err != EADDRINUSE || time(NULL) >= give_up) {
+		if (err == EADDRINUSE && time(NULL) >= give_up) {
+			log_crit("another mttd has been starting on port %s for"
+				 " %d s: giving up",
+			    port, patience);
+			exit(1);
+		}
+		if (err != EADDRINUSE) {
 			close(fd);
 			errno = err;
 			return -1;
@@ -165,7 +184,10 @@ supervisor_lock_port(const char *port)
 				 " until it listens",
 			    port);
 		told = true;
-		supervisor_exit_if_stopped("while waiting for it");
+		if (supervisor_stop_pending() != 0) {
+			log_info("stopped while waiting for it");
+			exit(1);
+		}
 		nanosleep(&turn, NULL);
 	}
 	return fd;
@@ -196,7 +218,7 @@ supervisor_check_port_free(struct supervisor *sv)
 		    sv->settings->socket_host, port, gai_strerror(rc));
 		exit(1);
 	}
-	if ((sv->lock = supervisor_lock_port(port)) < 0 ||
+	if ((sv->lock = supervisor_lock_port(sv, port)) < 0 ||
 	    (fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
 	    bind(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
@@ -302,22 +324,6 @@ supervisor_reap(struct supervisor *sv)
 }
 
 /*
- * TERM or INT that came while the workers start: they are blocked until
- * the supervisor's loop runs, so they wait as pending.  The signal, or 0.
- */
-static int
-supervisor_stop_pending(void)
-{
-	sigset_t pending;
-
-	if (sigpending(&pending) != 0)
-		return 0;
-	if (sigismember(&pending, SIGTERM) == 1)
-		return SIGTERM;
-	return sigismember(&pending, SIGINT) == 1 ? SIGINT : 0;
-}
-
-/*
  * Wait for every first worker to listen: 1 when they do, 0 if one died
  * first or they took too long, minus the signal if TERM or INT came
  * meanwhile (a worker may wait on the database for a while).
@@ -325,7 +331,7 @@ supervisor_stop_pending(void)
 static int
 supervisor_wait_ready(struct supervisor *sv)
 {
-	time_t deadline = time(NULL) + SUPERVISOR_START_WAIT_S;
+	time_t deadline = time(NULL) + supervisor_start_wait_s(sv);
 	struct pollfd pfd = { sv->ready[0], POLLIN, 0 };
 	int ready = 0, status, sig;
 	char buf[64];
