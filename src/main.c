@@ -680,12 +680,15 @@ setup_signals(struct mttd *m)
 	m->sig_term = evsignal_new(m->base, SIGTERM, signal_stop_cb, m);
 	m->sig_int = evsignal_new(m->base, SIGINT, signal_stop_cb, m);
 	m->sig_hup = evsignal_new(m->base, SIGHUP, signal_hup_cb, m);
-	m->sig_orphaned = evsignal_new(
-	    m->base, SUPERVISOR_GONE_SIGNAL, signal_orphaned_cb, m);
 	event_add(m->sig_term, NULL);
 	event_add(m->sig_int, NULL);
 	event_add(m->sig_hup, NULL);
-	event_add(m->sig_orphaned, NULL);
+	/* Only a worker has a supervisor to lose. */
+	if (supervisor_is_worker()) {
+		m->sig_orphaned = evsignal_new(
+		    m->base, SUPERVISOR_GONE_SIGNAL, signal_orphaned_cb, m);
+		event_add(m->sig_orphaned, NULL);
+	}
 	block_service_signals(SIG_UNBLOCK);
 }
 
@@ -946,7 +949,8 @@ shutdown_all(struct mttd *m)
 	event_free(m->sig_term);
 	event_free(m->sig_int);
 	event_free(m->sig_hup);
-	event_free(m->sig_orphaned);
+	if (m->sig_orphaned != NULL)
+		event_free(m->sig_orphaned);
 	http_server_free(m->server);
 	db_pool_free(m->read_pool);
 	db_pool_free(m->pool);
@@ -997,7 +1001,7 @@ new_event_loop(void)
  * is freed, after which the big blocks of a large submission (its parse
  * tree, its statements' results) come from the heap, where a few small
  * allocations left on top keep a hundred MiB or more resident long after
- * the answer left.  Setting it fixes it (and the trim threshold).
+ * the answer left.  Setting it keeps it there (and the trim threshold).
  */
 static void
 return_big_blocks(void)
