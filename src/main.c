@@ -1006,8 +1006,9 @@ new_event_loop(void)
 static void
 return_big_blocks(void)
 {
-	if (mallopt(M_MMAP_THRESHOLD, 256 * 1024) != 1)
-		log_warn("could not set malloc's mmap threshold");
+	/* Another allocator (a sanitizer's) may refuse: it keeps its own
+	 * ways, and there is nothing to tell. */
+	(void)mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 }
 
 int
