@@ -151,7 +151,7 @@ parse_options(int argc, char **argv, struct options *o)
 		{ "check-config", no_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' }, { NULL, 0, NULL, 0 } };
-	int ch;
+	int ch, show = 0;
 
 	memset(o, 0, sizeof *o);
 	while (
@@ -173,11 +173,10 @@ parse_options(int argc, char **argv, struct options *o)
 			o->check_config = true;
 			break;
 		case 'h':
-			usage(stdout);
-			exit(0);
 		case 'V':
-			printf("mttd %s\n", PACKAGE_VERSION);
-			exit(0);
+			/* After the arguments are checked. */
+			show = ch;
+			break;
 		default:
 			usage_short(stderr);
 			exit(EXIT_CONFIG);
@@ -189,6 +188,12 @@ parse_options(int argc, char **argv, struct options *o)
 		usage_short(stderr);
 		exit(EXIT_CONFIG);
 	}
+	if (show == 'h')
+		usage(stdout);
+	if (show == 'V')
+		printf("mttd %s\n", PACKAGE_VERSION);
+	if (show != 0)
+		exit(0);
 	if (o->config == NULL || (o->foreground && o->daemon)) {
 		fprintf(stderr, "mttd: %s\n",
 		    o->config == NULL ? "-c FILE is required" :

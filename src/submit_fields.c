@@ -814,20 +814,24 @@ metadata_parse(const struct json_value *meta, const char *user,
 	const struct json_value *host = present(meta, "hostname");
 
 	if (check_required_metadata(meta, cause) != 0 ||
-	    parse_phase(meta, &out->phase, cause) != 0 ||
-	    parse_submit_id(meta, &out->submit_id, cause) != 0)
+	    parse_phase(meta, &out->phase, cause) != 0)
 		return -1;
 	if (host == NULL) {
 		out->hostname = peer;
 		out->hostname_from_peer = true;
-	} else if (meta_text(MF_HOSTNAME, host, &out->hostname, cause) != 0)
-		return -1;
-	if (meta_text(MF_LOCAL_USERNAME, present(meta, "local_username"),
+	}
+	/* The metadata's own values: their errors say whose they are. */
+	if (parse_submit_id(meta, &out->submit_id, cause) != 0 ||
+	    (host != NULL &&
+		meta_text(MF_HOSTNAME, host, &out->hostname, cause) != 0) ||
+	    meta_text(MF_LOCAL_USERNAME, present(meta, "local_username"),
 		&out->local_username, cause) != 0 ||
 	    meta_text(MF_MTT_CLIENT_VERSION,
 		present(meta, "mtt_client_version"), &out->mtt_client_version,
-		cause) != 0)
+		cause) != 0) {
+		(void)metadata_cause(cause);
 		return -1;
+	}
 	out->http_username = user;
 	return check_text_limit(MF_HTTP_USERNAME, user, cause);
 }

@@ -646,6 +646,7 @@ class Cli(unittest.TestCase):
     def test_usage_errors_name_what_was_wrong(self):
         for args, message in (
                 (("-c", "x.conf", "extra"), "unexpected argument 'extra'"),
+                (("-V", "junk"), "unexpected argument 'junk'"),
                 (("-f",), "-c FILE is required"),
                 (("-c", "x.conf", "-f", "--daemon"),
                  "-f and --daemon exclude each other")):

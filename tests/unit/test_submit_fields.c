@@ -829,6 +829,16 @@ submit_bad_metadata_value_names_the_metadata(void)
 	    (const struct kv[]){ { "compiler_name", "[1]" }, { NULL, NULL } });
 	expect_refused(&t, SUBMIT_ERR_FIELD, "data compiler_name");
 	run_free(&t);
+	/* The submit row's own values too (mtt_client_version: 16 at most). */
+	run_phase(&t, SUBMIT_PHASE_BUILD,
+	    (const struct kv[]){
+		{ "mtt_client_version", "\"0123456789abcdefg\"" },
+		{ NULL, NULL } },
+	    NULL);
+	expect_refused(&t, SUBMIT_ERR_FIELD, "metadata mtt_client_version");
+	CHECK(t.cause != NULL && strncmp(t.cause, "metadata: ", 10) == 0,
+	    "cause \"%s\" does not begin with the metadata", shown(t.cause));
+	run_free(&t);
 }
 
 /* What the client sends is never the stored http_username. */
