@@ -479,6 +479,10 @@ signal_orphaned_cb(evutil_socket_t sig, short what, void *arg)
  * *cause set, when it does not load or changes a key that needs a
  * restart: the running configuration then stays whole.
  */
+#define RELOAD_NOT_PASSWORDS                                             \
+	"checking passwords or trusting the proxy in front changes only" \
+	" with a restart"
+
 /* "FILE:LINE: key 'K' why", as start-up names a key (no LINE when the
  * new file leaves the key out). */
 static char *
@@ -522,11 +526,8 @@ reload_settings(const struct mttd *m, struct settings *next, char **cause)
 	if ((m->settings.htpasswd_file == NULL) !=
 	    (next->htpasswd_file == NULL)) {
 		*cause = reload_refusal(m, next, "htpasswd_file",
-		    next->htpasswd_file ?
-			"set: checking passwords or trusting the proxy in"
-			" front changes only with a restart" :
-			"emptied: checking passwords or trusting the proxy in"
-			" front changes only with a restart");
+		    next->htpasswd_file ? "set: " RELOAD_NOT_PASSWORDS :
+					  "emptied: " RELOAD_NOT_PASSWORDS);
 		settings_free(next);
 		return false;
 	}

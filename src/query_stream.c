@@ -349,17 +349,31 @@ query_stream_failed(struct query_stream *s, const struct db_result *res)
 	request_stream_abort(r);
 }
 
+/* A later FETCH ended: its batch, or the end of its rows. */
 static void
 query_stream_fetched_cb(const struct db_result *res, void *arg)
 {
 	struct query_stream *s = arg;
 
 	s->fetching = false;
-	if (res->failed >= 0) {
+	if (res->failed >= 0)
 		query_stream_failed(s, res);
-		return;
-	}
-	query_stream_fetched(s);
+	else if (s->row_bound > 0)
+		query_stream_batch(s, res->results[0]);
+	else
+		query_stream_fetched(s);
+}
+
+/* Send b, whose last statement is a FETCH: its rows come a batch at a
+ * time or, for unbounded rows, one at a time; then cb. */
+static void
+query_stream_send(struct query_stream *s, struct db_batch *b, db_batch_cb cb)
+{
+	s->fetching = true;
+	if (s->row_bound > 0)
+		db_conn_run(s->r->conn, b, cb, s);
+	else
+		db_conn_run_rows(s->r->conn, b, query_stream_row_cb, cb, s);
 }
 
 static int
@@ -373,19 +387,6 @@ query_stream_first_rows(
 			return QUERY_STREAM_FIRST_LONG_ROWS;
 	}
 	return QUERY_STREAM_FIRST_ROWS;
-}
-
-static void
-query_stream_batch_cb(const struct db_result *res, void *arg)
-{
-	struct query_stream *s = arg;
-
-	s->fetching = false;
-	if (res->failed >= 0) {
-		query_stream_failed(s, res);
-		return;
-	}
-	query_stream_batch(s, res->results[0]);
 }
 
 /*
@@ -455,12 +456,7 @@ query_stream_fetch(struct query_stream *s)
 	s->fetched = 0;
 	snprintf(sql, sizeof sql, "FETCH %d FROM mttd_rows", s->fetch_rows);
 	db_batch_add(b, sql, 0, NULL, NULL);
-	s->fetching = true;
-	if (s->row_bound > 0)
-		db_conn_run(s->r->conn, b, query_stream_batch_cb, s);
-	else
-		db_conn_run_rows(s->r->conn, b, query_stream_row_cb,
-		    query_stream_fetched_cb, s);
+	query_stream_send(s, b, query_stream_fetched_cb);
 }
 
 /* The first batch: checks, BEGIN, DECLARE and the first FETCH. */
@@ -528,12 +524,7 @@ query_stream_start(struct request *r, const struct query_spec *q,
 	db_batch_add(b, declare, q->nparams, values, NULL);
 	snprintf(fetch, sizeof fetch, "FETCH %d FROM mttd_rows", s->fetch_rows);
 	db_batch_add(b, fetch, 0, NULL, NULL);
-	s->fetching = true;
-	if (s->row_bound > 0)
-		db_conn_run(r->conn, b, query_stream_first_cb, s);
-	else
-		db_conn_run_rows(
-		    r->conn, b, query_stream_row_cb, query_stream_first_cb, s);
+	query_stream_send(s, b, query_stream_first_cb);
 	free(declare);
 	free(values);
 }
