@@ -217,8 +217,12 @@ class SubmitRules(h.MttdTestCase):
                 self.refuse("test_run", [self.entry("test_run",
                                                     **{field: value})], names)
         with self.subTest(field="client_serial"):
-            self.refuse("test_run", [self.entry("test_run")],
-                        ["client_serial"], meta={"client_serial": 2 ** 31})
+            resp = self.refuse("test_run", [self.entry("test_run")],
+                               ["metadata", "client_serial"],
+                               meta={"client_serial": 2 ** 31})
+            # The metadata's value, not the first entry's.
+            self.assertTrue(resp.field("status_message").startswith(
+                "metadata: field 'client_serial'"), resp)
         # The largest values that fit are taken.
         _, (run,) = self.accept("test_run", [self.entry(
             "test_run", np=32767, exit_value=2 ** 31 - 1,
