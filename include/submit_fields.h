@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "arena.h"
 #include "db_catalog.h"
 #include "json_doc.h"
 
@@ -69,12 +70,14 @@ enum submit_field {
 	SF__COUNT
 };
 
-/* One converted value: text as PostgreSQL reads it, or absent. */
+/*
+ * One converted value: text as PostgreSQL reads it, or absent.  The text
+ * lies in the parsed body, in a constant, or in the request's arena: an
+ * entry carries 44 of these, so they hold no storage of their own.
+ */
 struct submit_value {
-	char *text; /* NULL when the field was not sent. */
+	const char *text; /* NULL when the field was not sent. */
 	size_t len;
-	bool owned;   /* text was allocated for this value. */
-	char buf[48]; /* Storage for short converted values. */
 };
 
 /* One entry of "data", converted. */
@@ -93,6 +96,7 @@ struct submit_request {
 	bool hostname_from_peer; /* hostname was absent: peer used. */
 	struct submit_entry *entries;
 	size_t count;
+	struct arena converted; /* Values made by conversion (numbers, lists). */
 };
 
 /* Why validation failed, so the handler picks the HTTP code. */

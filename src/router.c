@@ -187,6 +187,9 @@ router_read_body(struct request *r)
 	r->body_len = len;
 	r->body = json_doc_parse((const char *)evbuffer_pullup(in, -1), len,
 	    ROUTER_MAX_JSON_DEPTH, &err, &cause);
+	/* The tree holds copies of every string: the body's bytes are not
+	 * needed again, and a large submission needs the memory. */
+	evbuffer_drain(in, len);
 	if (r->body == NULL) {
 		reply_error(r, 400, -1, "the body is not valid JSON: %s",
 		    cause ? cause : "parse error");

@@ -271,23 +271,20 @@ present(const struct json_value *obj, const char *key)
 	return v != NULL && v->type != JSON_NULL ? v : NULL;
 }
 
+/* A value that is a constant ("t", a bit string). */
 static void
-value_set(struct submit_value *sv, const char *text)
-{
-	size_t n = strlen(text);
-
-	/* text may already be buf itself, hence memmove. */
-	memmove(sv->buf, text, n + 1);
-	sv->text = sv->buf;
-	sv->len = n;
-}
-
-static void
-value_take(struct submit_value *sv, char *text, size_t len)
+value_const(struct submit_value *sv, const char *text)
 {
 	sv->text = text;
-	sv->len = len;
-	sv->owned = true;
+	sv->len = strlen(text);
+}
+
+/* A value made by conversion, kept in the request's arena. */
+static void
+value_copy(struct submit_value *sv, struct arena *converted, const char *text)
+{
+	sv->len = strlen(text);
+	sv->text = arena_strndup(converted, text, sv->len);
 }
 
 /* True for an optional '-' followed by digits only. */
@@ -330,9 +327,10 @@ integer_text(const struct json_value *v)
 
 static int
 convert_int(const struct field_def *f, const struct json_value *v,
-    struct submit_value *sv, char **cause)
+    struct submit_value *sv, struct arena *converted, char **cause)
 {
 	const char *text = integer_text(v);
+	char digits[24];
 	long long n;
 
 	if (text != NULL && is_integer_syntax(text) &&
@@ -356,8 +354,8 @@ convert_int(const struct field_def *f, const struct json_value *v,
 		    f->name, text, f->min, f->max);
 		return -1;
 	}
-	snprintf(sv->buf, sizeof sv->buf, "%lld", n);
-	value_set(sv, sv->buf);
+	snprintf(digits, sizeof digits, "%lld", n);
+	value_copy(sv, converted, digits);
 	return 0;
 }
 
@@ -433,7 +431,7 @@ convert_text(const struct field_def *f, const struct json_value *v,
 		    f->name, f->max_chars);
 		return -1;
 	}
-	sv->text = (char *)text;
+	sv->text = text;
 	sv->len = len;
 	return 0;
 }
@@ -455,8 +453,9 @@ convert_timestamp(const struct field_def *f, const struct json_value *v,
 
 static int
 convert_duration(const struct field_def *f, const struct json_value *v,
-    struct submit_value *sv, char **cause)
+    struct submit_value *sv, struct arena *converted, char **cause)
 {
+	char text[48];
 	double secs;
 
 	if (v->type == JSON_STRING) {
@@ -473,9 +472,8 @@ convert_duration(const struct field_def *f, const struct json_value *v,
 
 	/* A plain number is seconds; keep integers exactly as sent. */
 	if (json_number_is_integer(v) && v->u.number.len < 20) {
-		snprintf(
-		    sv->buf, sizeof sv->buf, "%s seconds", v->u.number.text);
-		value_set(sv, sv->buf);
+		snprintf(text, sizeof text, "%s seconds", v->u.number.text);
+		value_copy(sv, converted, text);
 		return 0;
 	}
 	secs = strtod(v->u.number.text, NULL);
@@ -484,8 +482,8 @@ convert_duration(const struct field_def *f, const struct json_value *v,
 		    f->name, v->u.number.text);
 		return -1;
 	}
-	snprintf(sv->buf, sizeof sv->buf, "%.6f seconds", secs);
-	value_set(sv, sv->buf);
+	snprintf(text, sizeof text, "%.6f seconds", secs);
+	value_copy(sv, converted, text);
 	return 0;
 }
 
@@ -530,7 +528,7 @@ array_item_check(const struct field_def *f, const struct json_value *item,
 /* A JSON list of numbers as a PostgreSQL array literal. */
 static int
 convert_array(const struct field_def *f, const struct json_value *v,
-    struct submit_value *sv, char **cause)
+    struct submit_value *sv, struct arena *converted, char **cause)
 {
 	struct strbuf sb;
 	size_t i;
@@ -555,8 +553,9 @@ convert_array(const struct field_def *f, const struct json_value *v,
 		strbuf_add(&sb, item->u.number.text, item->u.number.len);
 	}
 	strbuf_adds(&sb, "}");
-	i = sb.len;
-	value_take(sv, strbuf_take(&sb), i);
+	sv->len = sb.len;
+	sv->text = arena_strndup(converted, sb.data, sb.len);
+	strbuf_shutdown(&sb);
 	return 0;
 }
 
@@ -574,7 +573,7 @@ check_scalar(
 
 static int
 field_convert(const struct field_def *f, const struct json_value *v,
-    struct submit_value *sv, char **cause)
+    struct submit_value *sv, struct arena *converted, char **cause)
 {
 	/* Text and lists say themselves what they expected. */
 	if (f->kind != FK_TEXT && f->kind != FK_INT_ARRAY &&
@@ -584,33 +583,33 @@ field_convert(const struct field_def *f, const struct json_value *v,
 	case FK_TEXT:
 		return convert_text(f, v, sv, cause);
 	case FK_INT:
-		return convert_int(f, v, sv, cause);
+		return convert_int(f, v, sv, converted, cause);
 	case FK_BOOL:
-		value_set(sv,
+		value_const(sv,
 		    is_integer_equal(v, "1") ||
 			    (v->type == JSON_BOOL && v->u.boolean) ?
 			"t" :
 			"f");
 		return 0;
 	case FK_VPATH:
-		value_set(sv, convert_two_bits(v, "relative", "absolute"));
+		value_const(sv, convert_two_bits(v, "relative", "absolute"));
 		return 0;
 	case FK_ENDIAN:
-		value_set(sv, convert_two_bits(v, "little", "big"));
+		value_const(sv, convert_two_bits(v, "little", "big"));
 		return 0;
 	case FK_BITNESS:
-		value_set(sv, convert_bitness(v));
+		value_const(sv, convert_bitness(v));
 		return 0;
 	case FK_TIMESTAMP:
 		return convert_timestamp(f, v, sv, cause);
 	case FK_DURATION:
-		return convert_duration(f, v, sv, cause);
+		return convert_duration(f, v, sv, converted, cause);
 	case FK_FLAG:
 		if (!(v->type == JSON_BOOL && !v->u.boolean))
-			value_set(sv, "t");
+			value_const(sv, "t");
 		return 0;
 	default:
-		return convert_array(f, v, sv, cause);
+		return convert_array(f, v, sv, converted, cause);
 	}
 }
 
@@ -692,7 +691,7 @@ metadata_cause(char **cause)
 static int
 entry_parse(const struct json_value *const meta[SF__COUNT],
     const struct json_value *data, enum submit_phase phase,
-    struct submit_entry *e, char **cause)
+    struct submit_entry *e, struct arena *converted, char **cause)
 {
 	const struct json_value *in_data[SF__COUNT];
 	unsigned bit = 1u << phase;
@@ -717,7 +716,7 @@ entry_parse(const struct json_value *const meta[SF__COUNT],
 			    f->name);
 			return -1;
 		}
-		if (field_convert(f, v, &e->v[i], cause) != 0)
+		if (field_convert(f, v, &e->v[i], converted, cause) != 0)
 			return v == meta[i] ? metadata_cause(cause) : -1;
 	}
 	return 0;
@@ -836,9 +835,7 @@ metadata_parse(const struct json_value *meta, const char *user,
 	return check_text_limit(MF_HTTP_USERNAME, user, cause);
 }
 
-/* count entries with every value absent.  Only the fields a value's
- * absence is read from are set: zeroing each value's inline buffer too
- * was most of a large submission's allocation cost. */
+/* count entries with every value absent. */
 static struct submit_entry *
 entries_new(size_t count)
 {
@@ -850,13 +847,8 @@ entries_new(size_t count)
 		abort();
 	entries = xmalloc((count ? count : 1) * sizeof *entries);
 	for (i = 0; i < count; i++) {
-		for (f = 0; f < SF__COUNT; f++) {
-			struct submit_value *sv = &entries[i].v[f];
-
-			sv->text = NULL;
-			sv->len = 0;
-			sv->owned = false;
-		}
+		for (f = 0; f < SF__COUNT; f++)
+			entries[i].v[f] = (struct submit_value){ NULL, 0 };
 	}
 	return entries;
 }
@@ -883,7 +875,7 @@ entries_parse(const struct json_value *meta, const struct json_value *data,
 			return -1;
 		}
 		if ((rc = entry_parse(in_meta, d, out->phase, &out->entries[i],
-			 &why)) != 0) {
+			 &out->converted, &why)) != 0) {
 			*cause = rc == -2 ? xstrdup(why) :
 					    xasprintf("data[%zu]: %s", i, why);
 			free(why);
@@ -900,6 +892,8 @@ submit_request_parse(const struct json_value *body, const char *user,
 	const struct json_value *meta, *data;
 
 	memset(out, 0, sizeof *out);
+	/* Most converted values are numbers of a few bytes each. */
+	arena_setup(&out->converted, 4096);
 	if (body->type != JSON_OBJECT) {
 		*cause = xasprintf("the body must be a JSON object, got %s",
 		    json_type_name(body->type));
@@ -925,15 +919,7 @@ submit_request_parse(const struct json_value *body, const char *user,
 void
 submit_request_free(struct submit_request *req)
 {
-	size_t i;
-	int f;
-
-	for (i = 0; i < req->count; i++) {
-		for (f = 0; f < SF__COUNT; f++) {
-			if (req->entries[i].v[f].owned)
-				free(req->entries[i].v[f].text);
-		}
-	}
+	arena_release(&req->converted);
 	free(req->entries);
 	memset(req, 0, sizeof *req);
 }
