@@ -72,6 +72,14 @@ struct json_value *json_doc_parse(const char *buf, size_t len,
  */
 void json_value_free(struct json_value *v);
 
+/*
+ * Free every value of a tree that json_doc_parse returned but the texts
+ * of its strings and numbers, which stay valid until json_value_free:
+ * for a caller that has taken what it needs (pointers to texts) and
+ * holds the texts for long.  The root reads as null afterwards.
+ */
+void json_value_drop_tree(struct json_value *v);
+
 /* The value of key in an object (the last one when repeated), or NULL. */
 const struct json_value *json_object_get(
     const struct json_value *obj, const char *key);

@@ -132,7 +132,8 @@ bool submit_phase_parse(const char *name, enum submit_phase *out);
 /*
  * Check and convert a /submit body.  user is the authenticated name;
  * peer is the client's address, stored when hostname is absent.  Strings
- * in out point into body or into out, so body must outlive out.  Returns
+ * in out point at texts of body's strings and numbers (which
+ * json_value_drop_tree keeps) or into out, so body must outlive out.  Returns
  * SUBMIT_ERR_NONE, or an error with *cause set (the caller frees it).
  * Free out with submit_request_free either way.
  */

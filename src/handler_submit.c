@@ -24,6 +24,7 @@
 /* What a POST /submit keeps while it waits for the database. */
 struct submit_ctx {
 	struct submit_request sub;
+	const char *phase_text; /* As the client wrote it, for the log. */
 	struct request *r;
 	struct submit_ctx *prev, *next; /* In the waiting list. */
 	bool waiting;
@@ -77,7 +78,8 @@ handler_submit_get(struct request *r)
 	request_reply_ok(r, "Success (submit)");
 }
 
-/* The phase as the client wrote it, for the refusal log line. */
+/* The phase as the client wrote it, for the refusal log line: a text
+ * of the body, which outlives the tree (json_value_drop_tree). */
 static const char *
 handler_submit_phase_text(const struct request *r)
 {
@@ -96,8 +98,10 @@ handler_submit_phase_text(const struct request *r)
 static void
 handler_submit_refuse(struct request *r, int http_code, const char *why)
 {
+	const struct submit_ctx *c = r->state;
+
 	log_warn("submit refused: user=%s client=%s phase=\"%s\" reason=%s",
-	    r->user, r->client, handler_submit_phase_text(r), why);
+	    r->user, r->client, c->phase_text, why);
 	reply_error(r, http_code, -1, "%s", why);
 }
 
@@ -203,7 +207,7 @@ handler_submit_acquired(struct request *r, enum db_acquire_status st)
 	if (st != DB_ACQUIRE_OK) {
 		log_warn("submit refused: user=%s client=%s phase=\"%s\""
 			 " reason=database unavailable",
-		    r->user, r->client, handler_submit_phase_text(r));
+		    r->user, r->client, c->phase_text);
 		request_reply_db_unavailable(r, st);
 		return;
 	}
@@ -226,6 +230,7 @@ handler_submit_post(struct request *r)
 	char *cause = NULL;
 
 	c->r = r;
+	c->phase_text = handler_submit_phase_text(r);
 	r->state = c;
 	r->state_free = handler_submit_free;
 	err = submit_request_parse(
@@ -236,6 +241,9 @@ handler_submit_post(struct request *r)
 		free(cause);
 		return;
 	}
+	/* The submission points at the body's texts only: the rest of the
+	 * tree would wait through the store for nothing. */
+	json_value_drop_tree(r->body);
 	if (c->sub.hostname_from_peer)
 		log_warn("submit without hostname: user=%s client=%s; storing"
 			 " the client's address as hostname",

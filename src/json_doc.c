@@ -3,9 +3,12 @@
  * JSON documents: yajl's event parser builds a tree of struct json_value,
  * keeping the raw text of numbers, replacing NUL in strings and keys by
  * U+FFFD and refusing input that nests too deep or is not strict UTF-8.
- * The whole tree lives in one arena, freed at once: a submission of a
- * hundred entries is a few thousand values, and a malloc and a free for
- * each cost more than yajl's parse.  Members of the open containers wait
+ * The tree lives in two arenas, freed at once: a submission of a hundred
+ * entries is a few thousand values, and a malloc and a free for each cost
+ * more than yajl's parse.  One holds the texts of strings and numbers,
+ * the other the values, keys and lists: a submission's converted values
+ * point at texts only, so it drops the rest, two thirds of a tree of
+ * small values, while it is stored.  Members of the open containers wait
  * on one stack and are copied to the arena, at their exact count, when
  * their container closes.
  */
@@ -35,15 +38,17 @@ struct json_member {
 	struct json_value *value;
 };
 
-/* The root, with the arena that holds the tree (see json_value_free). */
+/* The root, with the arenas that hold the tree (see json_value_free);
+ * itself in texts, so that it outlives json_value_drop_tree. */
 struct json_root {
-	struct arena *arena;
+	struct arena *texts; /* Strings' and numbers' texts. */
+	struct arena *nodes; /* Values, keys, lists of members. */
 	struct json_value value;
 };
 
 /* What the yajl callbacks build into. */
 struct json_builder {
-	struct arena *arena;
+	struct arena *texts, *nodes; /* As in struct json_root. */
 	struct json_value *root;
 	struct json_frame *stack;
 	unsigned depth; /* Frames in use. */
@@ -61,7 +66,7 @@ struct json_builder {
 	 * left open at the end of its input and never looks at it, so
 	 * '{"a":1}"junk' would pass: what follows the value is checked here.
 	 */
-	size_t nodes; /* Values so far, against JSON_DOC_MAX_NODES. */
+	size_t nvalues; /* Values so far, against JSON_DOC_MAX_NODES. */
 
 	yajl_handle h;
 	bool in_parse;	  /* Inside yajl_parse, not yajl_complete_parse. */
@@ -115,13 +120,14 @@ json_utf8_valid(const char *s, size_t len)
 }
 
 /*
- * Copy a decoded string with every NUL replaced by U+FFFD, or NULL when
- * it is not valid UTF-8.  yajl checks only the shape of raw multi-byte
- * sequences and lets \uDC00 through, so the result is checked here.
+ * Copy a decoded string into a with every NUL replaced by U+FFFD, or
+ * NULL when it is not valid UTF-8.  yajl checks only the shape of raw
+ * multi-byte sequences and lets \uDC00 through, so the result is checked
+ * here.
  */
 static char *
 json_text_copy(
-    struct json_builder *b, const unsigned char *s, size_t len, size_t *out_len)
+    struct arena *a, const unsigned char *s, size_t len, size_t *out_len)
 {
 	size_t i, nuls = 0, n = 0;
 	char *out;
@@ -130,11 +136,11 @@ json_text_copy(
 		return NULL;
 	if (memchr(s, '\0', len) == NULL) {
 		*out_len = len;
-		return arena_strndup(b->arena, (const char *)s, len);
+		return arena_strndup(a, (const char *)s, len);
 	}
 	for (i = 0; i < len; i++)
 		nuls += s[i] == '\0';
-	out = arena_text(b->arena, len + 2 * nuls);
+	out = arena_text(a, len + 2 * nuls);
 	for (i = 0; i < len; i++) {
 		if (s[i] == '\0') {
 			memcpy(out + n, "\xef\xbf\xbd", 3);
@@ -193,7 +199,7 @@ json_attach(struct json_builder *b, struct json_value *v)
 static bool
 json_count(struct json_builder *b)
 {
-	if (++b->nodes <= JSON_DOC_MAX_NODES)
+	if (++b->nvalues <= JSON_DOC_MAX_NODES)
 		return true;
 	b->err = JSON_DOC_TOO_BIG;
 	b->cause = xasprintf(
@@ -207,12 +213,13 @@ json_add(struct json_builder *b, enum json_type type)
 	struct json_value *v;
 
 	if (b->root == NULL) {
-		struct json_root *root = arena_alloc(b->arena, sizeof *root);
+		struct json_root *root = arena_alloc(b->texts, sizeof *root);
 
-		root->arena = b->arena;
+		root->texts = b->texts;
+		root->nodes = b->nodes;
 		v = &root->value;
 	} else
-		v = arena_alloc(b->arena, sizeof *v);
+		v = arena_alloc(b->nodes, sizeof *v);
 	v->type = type;
 	json_attach(b, v);
 	return v;
@@ -245,7 +252,7 @@ json_number_cb(void *ctx, const char *text, size_t len)
 		return 0;
 	v = json_add(ctx, JSON_NUMBER);
 	v->u.number.text = arena_strndup(
-	    ((struct json_builder *)ctx)->arena, text, len);
+	    ((struct json_builder *)ctx)->texts, text, len);
 	v->u.number.len = len;
 	return 1;
 }
@@ -259,7 +266,8 @@ json_string_cb(void *ctx, const unsigned char *s, size_t len)
 
 	if (!json_count(ctx))
 		return 0;
-	if ((copy = json_text_copy(ctx, s, len, &n)) == NULL)
+	if ((copy = json_text_copy(
+		 ((struct json_builder *)ctx)->texts, s, len, &n)) == NULL)
 		return json_bad_utf8(ctx);
 	v = json_add(ctx, JSON_STRING);
 	v->u.string.ptr = copy;
@@ -279,7 +287,7 @@ json_map_key_cb(void *ctx, const unsigned char *s, size_t len)
 		    "more than %d keys in one object", JSON_DOC_MAX_KEYS);
 		return 0;
 	}
-	if ((b->key = json_text_copy(b, s, len, &n)) == NULL)
+	if ((b->key = json_text_copy(b->nodes, s, len, &n)) == NULL)
 		return json_bad_utf8(b);
 	return 1;
 }
@@ -333,15 +341,15 @@ json_close_members(struct json_builder *b)
 	b->nmembers = f->first;
 	if (c->type == JSON_ARRAY) {
 		c->u.array.items = arena_alloc(
-		    b->arena, n * sizeof *c->u.array.items);
+		    b->nodes, n * sizeof *c->u.array.items);
 		for (i = 0; i < n; i++)
 			c->u.array.items[i] = m[i].value;
 		c->u.array.count = n;
 		return;
 	}
-	c->u.object.keys = arena_alloc(b->arena, n * sizeof *c->u.object.keys);
+	c->u.object.keys = arena_alloc(b->nodes, n * sizeof *c->u.object.keys);
 	c->u.object.values = arena_alloc(
-	    b->arena, n * sizeof *c->u.object.values);
+	    b->nodes, n * sizeof *c->u.object.values);
 	for (i = 0; i < n; i++) {
 		c->u.object.keys[i] = m[i].key;
 		c->u.object.values[i] = m[i].value;
@@ -448,6 +456,18 @@ json_run(struct json_builder *b, const char *buf, size_t len)
 	return st == yajl_status_ok && b->cause == NULL ? 0 : -1;
 }
 
+/* Free a tree's arenas (nodes may be NULL); the root lives in texts. */
+static void
+json_arenas_free(struct arena *texts, struct arena *nodes)
+{
+	if (nodes != NULL) {
+		arena_release(nodes);
+		free(nodes);
+	}
+	arena_release(texts);
+	free(texts);
+}
+
 struct json_value *
 json_doc_parse(const char *buf, size_t len, unsigned max_depth,
     enum json_doc_error *err, char **cause)
@@ -456,9 +476,11 @@ json_doc_parse(const char *buf, size_t len, unsigned max_depth,
 
 	memset(&b, 0, sizeof b);
 	b.max_depth = max_depth;
-	/* A tree takes a few times its text; the first block guesses. */
-	b.arena = xmalloc(sizeof *b.arena);
-	arena_setup(b.arena, len < SIZE_MAX / 4 ? len * 4 : SIZE_MAX);
+	/* A tree takes a few times its text; the first blocks guess. */
+	b.texts = xmalloc(sizeof *b.texts);
+	b.nodes = xmalloc(sizeof *b.nodes);
+	arena_setup(b.texts, len);
+	arena_setup(b.nodes, len < SIZE_MAX / 3 ? len * 3 : SIZE_MAX);
 	if (json_run(&b, buf, len) == 0 && b.root == NULL) {
 		b.err = JSON_DOC_SYNTAX;
 		b.cause = xstrdup("empty body");
@@ -466,8 +488,7 @@ json_doc_parse(const char *buf, size_t len, unsigned max_depth,
 	free(b.stack);
 	free(b.members);
 	if (b.cause != NULL) {
-		arena_release(b.arena);
-		free(b.arena);
+		json_arenas_free(b.texts, b.nodes);
 		*err = b.err;
 		*cause = b.cause;
 		return NULL;
@@ -476,19 +497,33 @@ json_doc_parse(const char *buf, size_t len, unsigned max_depth,
 	return b.root;
 }
 
+static struct json_root *
+json_root_of(struct json_value *v)
+{
+	return (
+	    struct json_root *)((char *)v - offsetof(struct json_root, value));
+}
+
+void
+json_value_drop_tree(struct json_value *v)
+{
+	struct json_root *root = json_root_of(v);
+
+	if (root->nodes == NULL)
+		return;
+	arena_release(root->nodes);
+	free(root->nodes);
+	root->nodes = NULL;
+	memset(&root->value, 0, sizeof root->value);
+	root->value.type = JSON_NULL;
+}
+
 void
 json_value_free(struct json_value *v)
 {
-	struct json_root *root;
-	struct arena *a;
-
-	if (v == NULL)
-		return;
-	root = (struct json_root *)((char *)v -
-	    offsetof(struct json_root, value));
-	a = root->arena;
-	arena_release(a);
-	free(a);
+	if (v != NULL)
+		json_arenas_free(
+		    json_root_of(v)->texts, json_root_of(v)->nodes);
 }
 
 const struct json_value *

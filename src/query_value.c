@@ -42,6 +42,7 @@ query_interval_clock(const char *s, const char *end, int64_t *us)
 {
 	long long h, m, sec, frac = 0;
 	int neg = 0, digits = 0;
+	uint64_t mag;
 
 	if (*s == '-' || *s == '+')
 		neg = *s++ == '-';
@@ -57,12 +58,17 @@ query_interval_clock(const char *s, const char *end, int64_t *us)
 		for (; digits < 6; digits++)
 			frac *= 10;
 	}
-	/* Past PostgreSQL's own range the product would overflow. */
-	if (s != end || h > 2562047787LL)
+	/* Past PostgreSQL's own range the product would overflow.  Its
+	 * most negative clock, -2562047788:00:54.775808, is one microsecond
+	 * further from zero than its most positive. */
+	if (s != end || h > 2562047788LL || m > 59 || sec > 59)
 		return false;
-	*us = ((h * 60 + m) * 60 + sec) * USEC_PER_SEC + frac;
-	if (neg)
-		*us = -*us;
+	mag = (((uint64_t)h * 60 + (uint64_t)m) * 60 + (uint64_t)sec) *
+		USEC_PER_SEC +
+	    (uint64_t)frac;
+	if (mag > (uint64_t)INT64_MAX + (neg ? 1 : 0))
+		return false;
+	*us = neg ? -(int64_t)(mag - 1) - 1 : (int64_t)mag;
 	return true;
 }
 

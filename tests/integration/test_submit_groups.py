@@ -154,6 +154,9 @@ class Groups(h.MttdTestCase):
         lock = self.hold_test_run_lock()
         bodies = [self.run_body("t%d" % i) for i in range(4)]
         bodies[2]["data"][0]["start_timestamp"] = "garbage"
+        # The phase as the client wrote it goes into the log line; its
+        # text outlives the parsed tree, which is dropped before storing.
+        bodies[2]["metadata"]["phase"] = "Test Running"
         results = self.send_all(bodies)
         lock.wait(30)
         self.assertRefused(results[2], names=["start_timestamp"])
@@ -161,7 +164,8 @@ class Groups(h.MttdTestCase):
             self.assertOk(results[i])
         log = self.mttd.log_since(mark)
         self.assertIn("a group of 3 submissions failed", log)
-        self.assertRegex(log, r"WARNING submit refused: .*start_timestamp")
+        self.assertRegex(log, r"WARNING submit refused: user=\S+ client=\S+"
+                         r" phase=\"Test Running\" reason=.*start_timestamp")
         self.assertNotIn(" ERROR ", log)
 
     def test_same_result_twice_in_one_group(self):

@@ -54,6 +54,41 @@ parse_fails(
 #define PARSE_SYNTAX(lit) \
 	parse_fails((lit), sizeof(lit) - 1, 64, JSON_DOC_SYNTAX)
 
+/* Dropping the tree keeps the texts of strings and numbers. */
+static void
+json_drop_tree_keeps_texts(void)
+{
+	static const char text[] = "{\"s\": \"a\\u0000b\", \"n\": -1.5e3,"
+				   " \"l\": [\"x\", 7], \"o\": {\"k\": \"v\"}}";
+	struct json_value *v = PARSE_OK(text);
+	const struct json_value *l, *o;
+	const char *s, *n, *x, *seven, *val;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(v);
+	l = json_object_get(v, "l");
+	o = json_object_get(v, "o");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(l);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+	s = json_object_get(v, "s")->u.string.ptr;
+	n = json_object_get(v, "n")->u.number.text;
+	x = l->u.array.items[0]->u.string.ptr;
+	seven = l->u.array.items[1]->u.number.text;
+	val = json_object_get(o, "k")->u.string.ptr;
+	json_value_drop_tree(v);
+	CU_ASSERT_EQUAL(v->type, JSON_NULL);
+	CU_ASSERT_PTR_NULL(json_object_get(v, "s"));
+	CU_ASSERT_STRING_EQUAL(s,
+	    "a\xef\xbf\xbd"
+	    "b");
+	CU_ASSERT_STRING_EQUAL(n, "-1.5e3");
+	CU_ASSERT_STRING_EQUAL(x, "x");
+	CU_ASSERT_STRING_EQUAL(seven, "7");
+	CU_ASSERT_STRING_EQUAL(val, "v");
+	json_value_drop_tree(v); /* A second time does nothing. */
+	CU_ASSERT_EQUAL(v->type, JSON_NULL);
+	json_value_free(v);
+}
+
 static void
 json_parses_every_type(void)
 {
@@ -466,6 +501,7 @@ json_type_names_read_well(void)
 
 static const struct cunit_case json_cases[] = {
 	{ "json_parses_every_type", json_parses_every_type },
+	{ "json_drop_tree_keeps_texts", json_drop_tree_keeps_texts },
 	{ "json_parses_scalar_documents", json_parses_scalar_documents },
 	{ "json_keeps_raw_number_text", json_keeps_raw_number_text },
 	{ "json_number_is_integer_only_for_digits",

@@ -90,6 +90,14 @@ query_intervals_read_like_timedelta(void)
 	interval_check("-2 days +01:00:00", "-2 days, 1:00:00");
 	interval_check("100:00:00", "4 days, 4:00:00");
 	interval_check("-00:00:00.000001", "-1 day, 23:59:59.999999");
+	/* PostgreSQL's two ends of an interval's clock. */
+	interval_check(
+	    "2562047788:00:54.775807", "106751991 days, 4:00:54.775807");
+	interval_check(
+	    "-2562047788:00:54.775808", "-106751992 days, 19:59:05.224192");
+	CHECK(
+	    !query_interval_format("-2562047788:00:54.775809", out, sizeof out),
+	    "a clock past PostgreSQL's range is not read");
 	CHECK(!query_interval_format("soon", out, sizeof out),
 	    "\"soon\" is not an interval");
 	CHECK(!query_interval_format("1 fortnight", out, sizeof out),
