@@ -464,7 +464,7 @@ http_conn_refuse(struct http_conn *conn, int code, const char *reason,
 	int fd = bufferevent_getfd(conn->bev), len;
 
 	snprintf(body, sizeof body,
-	    "{\"status\": -1, \"status_message\": \"%s\"}", message);
+	    "{\"status\":-1,\"status_message\":\"%s\"}", message);
 	len = snprintf(answer, sizeof answer,
 	    "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
 	    "Content-Length: %zu\r\nAccess-Control-Allow-Origin: %s\r\n"

@@ -226,6 +226,11 @@ class BigUploadRefused(Upload):
         self.assertEqual(answer.field("status_message"),
                          "request body of %d bytes is larger than"
                          " max_body_size (8388608 bytes)" % len(body))
+        # Spelled as every other answer (yajl's, without spaces).
+        self.assertEqual(answer.body,
+                         b'{"status":-1,"status_message":"request body of'
+                         b' %d bytes is larger than max_body_size (8388608'
+                         b' bytes)"}' % len(body))
         self.assertIsNotNone(self.mttd.wait_log(
             r"req=- method=POST path=/submit status=413 .*answer=connection",
             mark))
