@@ -47,6 +47,13 @@ char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Number of UTF-8 characters in len bytes of valid UTF-8. */
 size_t utf8_char_count(const char *s, size_t len);
 
+/*
+ * Where to cut len bytes of valid UTF-8 (a prefix of a longer text) so
+ * that no character is split: len, or less by the bytes of a last
+ * character that the prefix holds only in part.
+ */
+size_t utf8_whole_prefix(const char *s, size_t len);
+
 /* 64-bit FNV-1a hash of len bytes, continuing from seed. */
 uint64_t hash_fnv1a(uint64_t seed, const void *data, size_t len);
 

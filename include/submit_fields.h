@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "arena.h"
 #include "db_catalog.h"
@@ -83,7 +84,11 @@ struct submit_value {
 /* One entry of "data", converted. */
 struct submit_entry {
 	struct submit_value v[SF__COUNT];
+	/* Bit f: field f's value came from the metadata (for messages). */
+	uint64_t from_metadata;
 };
+
+_Static_assert(SF__COUNT <= 64, "a bit per field in from_metadata");
 
 /* A whole /submit body, checked and converted. */
 struct submit_request {

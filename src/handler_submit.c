@@ -24,7 +24,7 @@
 /* What a POST /submit keeps while it waits for the database. */
 struct submit_ctx {
 	struct submit_request sub;
-	const char *phase_text; /* As the client wrote it, for the log. */
+	char phase_text[64]; /* As the client wrote it, for the log. */
 	struct request *r;
 	struct submit_ctx *prev, *next; /* In the waiting list. */
 	bool waiting;
@@ -78,17 +78,26 @@ handler_submit_get(struct request *r)
 	request_reply_ok(r, "Success (submit)");
 }
 
-/* The phase as the client wrote it, for the refusal log line: a text
- * of the body, which outlives the tree (json_value_drop_tree). */
-static const char *
-handler_submit_phase_text(const struct request *r)
+/*
+ * The phase as the client wrote it, for the refusal log lines, into out
+ * (size bytes): cut short on a character boundary, its quotes and
+ * backslashes made ' so that it cannot end its field of the line.
+ */
+static void
+handler_submit_phase_text(const struct request *r, char *out, size_t size)
 {
 	const struct json_value *meta = json_object_get(r->body, "metadata");
 	const struct json_value *p = meta && meta->type == JSON_OBJECT ?
 	    json_object_get(meta, "phase") :
 	    NULL;
+	const char *text = p && p->type == JSON_STRING ? p->u.string.ptr : "-";
+	size_t len = strlen(text), i;
 
-	return p && p->type == JSON_STRING ? p->u.string.ptr : "-";
+	if (len >= size)
+		len = utf8_whole_prefix(text, size - 1);
+	for (i = 0; i < len; i++)
+		out[i] = text[i] == '"' || text[i] == '\\' ? '\'' : text[i];
+	out[len] = '\0';
 }
 
 /*
@@ -230,7 +239,7 @@ handler_submit_post(struct request *r)
 	char *cause = NULL;
 
 	c->r = r;
-	c->phase_text = handler_submit_phase_text(r);
+	handler_submit_phase_text(r, c->phase_text, sizeof c->phase_text);
 	r->state = c;
 	r->state_free = handler_submit_free;
 	err = submit_request_parse(

@@ -181,6 +181,23 @@ utf8_char_count(const char *s, size_t len)
 	return n;
 }
 
+size_t
+utf8_whole_prefix(const char *s, size_t len)
+{
+	size_t lead = len, need;
+	unsigned char c;
+
+	/* Back over continuation bytes to the last character's lead byte. */
+	while (lead > 0 && len - lead < 4 &&
+	    ((unsigned char)s[lead - 1] & 0xC0) == 0x80)
+		lead--;
+	if (lead == 0)
+		return len;
+	c = (unsigned char)s[lead - 1];
+	need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+	return len - (lead - 1) < need ? lead - 1 : len;
+}
+
 uint64_t
 hash_fnv1a(uint64_t seed, const void *data, size_t len)
 {

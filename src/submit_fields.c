@@ -718,6 +718,8 @@ entry_parse(const struct json_value *const meta[SF__COUNT],
 		}
 		if (field_convert(f, v, &e->v[i], converted, cause) != 0)
 			return v == meta[i] ? metadata_cause(cause) : -1;
+		if (v == meta[i])
+			e->from_metadata |= UINT64_C(1) << i;
 	}
 	return 0;
 }
@@ -849,6 +851,7 @@ entries_new(size_t count)
 	for (i = 0; i < count; i++) {
 		for (f = 0; f < SF__COUNT; f++)
 			entries[i].v[f] = (struct submit_value){ NULL, 0 };
+		entries[i].from_metadata = 0;
 	}
 	return entries;
 }

@@ -523,6 +523,8 @@ store_refuse(struct submit_store *st, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof buf, fmt, ap);
 	va_end(ap);
+	/* Cut short, a value's last character may be split: drop it. */
+	buf[utf8_whole_prefix(buf, strlen(buf))] = '\0';
 	store_fail(st, SUBMIT_REFUSED, buf, false);
 }
 
@@ -662,6 +664,22 @@ store_look_rows_up(
 	store_begin(st);
 }
 
+/* The naming pass found the value PostgreSQL refused: the entry's, or
+ * the metadata's (which every entry carries: the first one fails). */
+static void
+store_refuse_cast(
+    struct submit_store *st, const struct stmt *s, const char *why)
+{
+	const struct store_item *it = &st->items[s->first];
+
+	if (item_entry(st, it)->from_metadata & UINT64_C(1) << s->field)
+		store_refuse(st, "metadata: field '%s' is not valid: %s",
+		    submit_field_name(s->field), why);
+	else
+		store_refuse(st, "data[%zu]: field '%s' is not valid: %s",
+		    it->entry, submit_field_name(s->field), why);
+}
+
 /* A statement failed: name what it was about. */
 static void
 store_failed(struct submit_store *st, const struct db_result *res)
@@ -693,10 +711,10 @@ store_failed(struct submit_store *st, const struct db_result *res)
 		store_begin(st);
 		return;
 	}
-	if (s->role == ROLE_CAST) {
-		store_refuse(st, "data[%zu]: field '%s' is not valid: %s",
-		    st->items[s->first].entry, submit_field_name(s->field),
-		    why);
+	/* Only a value's own error names it: a cancel or a timeout of the
+	 * check is the database's failure, below. */
+	if (s->role == ROLE_CAST && sqlstate_class_is(res, "22")) {
+		store_refuse_cast(st, s, why);
 		return;
 	}
 	if (s->role == ROLE_ENTRIES && refused_value &&

@@ -302,6 +302,53 @@ class SubmitRules(h.MttdTestCase):
                     "test_run", duration=value)], ["duration"])
         self.assertNextDense("test_run")
 
+    def test_bad_metadata_timestamp_and_duration_name_the_metadata(self):
+        """PostgreSQL refuses a value the metadata gave every entry: the
+        answer names the metadata, not data[0]."""
+        for field, value, why in (
+                ("duration", "ten minutes", "invalid input syntax for type"
+                 " interval: \"ten minutes\""),
+                ("start_timestamp", "2026-13-01", "date/time field value out"
+                 " of range: \"2026-13-01\"")):
+            with self.subTest(field=field):
+                entries = [self.entry("test_run") for _ in range(3)]
+                for e in entries:
+                    e.pop(field, None)
+                resp = self.refuse("test_run", entries, [field],
+                                   meta={field: value})
+                self.assertEqual(
+                    resp.json["status_message"],
+                    "metadata: field '%s' is not valid: %s" % (field, why))
+
+    def test_long_refused_value_is_cut_on_a_character(self):
+        """A refusal that quotes a long value is cut to 1,023 bytes
+        without splitting a character, in the answer and in the log."""
+        value = "a" + "\u00e9" * 1000
+        mark = self.mttd.log_mark()
+        resp = self.refuse("test_run", [self.entry(
+            "test_run", start_timestamp=value)], ["start_timestamp"])
+        message = resp.json["status_message"]
+        want = ("data[0]: field 'start_timestamp' is not valid: invalid"
+                " input syntax for type timestamp: \"" + value)
+        # The first 1,023 bytes, less the half of an é they end with.
+        cut = want.encode()[:1023]
+        self.assertEqual(cut[-1:], b"\xc3")
+        self.assertEqual(message, cut[:-1].decode())
+        log = self.mttd.log_since(mark)
+        self.assertIn("reason=" + message + "\n", log)
+
+    def test_phase_in_the_log_cannot_end_its_field(self):
+        """The phase as sent goes into the refusal's log line with its
+        quotes made ', so it cannot add a field of its own."""
+        mark = self.mttd.log_mark()
+        self.refuse("test_run", [self.entry(
+            "test_run", start_timestamp="never")], ["start_timestamp"],
+            meta={"phase": 'Test Run" reason=forged \\'})
+        self.assertRegex(self.mttd.log_since(mark),
+                         r"submit refused: user=\S+ client=\S+ phase=\"Test"
+                         r" Run' reason=forged '\" reason=data\[0\]: field"
+                         r" 'start_timestamp'")
+
     def test_duration_forms(self):
         for value, stored in (("322 seconds", "00:05:22"),
                               ("0 Seconds", "00:00:00"),

@@ -11,6 +11,7 @@ import json
 import os
 import socket
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -197,6 +198,48 @@ class BigSubmissionMemory(h.MttdTestCase):
                          "data[2500]: field 'duration' is not valid: invalid"
                          " input syntax for type interval: \"ten minutes\"")
         self.assertEqual(self.sql1("SELECT count(*) FROM test_run"), runs)
+
+
+    def test_cancelled_naming_pass_is_a_database_failure(self):
+        """A check of the naming pass cancelled by the database (an
+        operator's pg_cancel_backend, a timeout) is the database's
+        failure, 503, not a refusal of the entry whose check it was."""
+        _, build = self.mttd.install_and_build()
+        entries = self.entries(build)
+        entries[-1]["start_timestamp"] = "2026-13-45"
+        body = h.to_json(h.submit_body("Test Run", entries)).encode()
+        named = ("data[59999]: field 'start_timestamp' is not valid:"
+                 " date/time field value out of range: \"2026-13-45\"")
+        failed = 0
+        for _ in range(3):
+            done = threading.Event()
+
+            def cancel_checks():
+                while not done.is_set():
+                    self.sql("SELECT pg_cancel_backend(pid) FROM"
+                             " pg_stat_activity WHERE query LIKE"
+                             " 'SELECT ($1::%)::text'")
+            canceller = threading.Thread(target=cancel_checks)
+            canceller.start()
+            try:
+                resp = self.mttd.http("POST", "/submit", body, timeout=120)
+            finally:
+                done.set()
+                canceller.join()
+            message = resp.json["status_message"]
+            if resp.status == 503:
+                failed += 1
+                self.assertEqual(resp.json["status"], -2)
+                self.assertEqual(
+                    message, "the database failed and nothing was stored;"
+                    " try again later (canceling statement due to user"
+                    " request)")
+            else:  # No cancel came while a check ran.
+                self.assertEqual(message, named)
+        self.assertGreater(failed, 0, "no check was cancelled")
+        self.assertEqual(self.sql1(
+            "SELECT count(*) FROM test_run WHERE test_build_id = %d"
+            % build), ["0"])
 
 
 class BigUploadRefused(Upload):

@@ -10,6 +10,7 @@
 
 #include "cunit_main.h"
 #include "json_doc.h"
+#include "strbuf.h"
 
 /* Parse len bytes of text with a depth limit of 64; must succeed. */
 static struct json_value *
@@ -53,6 +54,20 @@ parse_fails(
 
 #define PARSE_SYNTAX(lit) \
 	parse_fails((lit), sizeof(lit) - 1, 64, JSON_DOC_SYNTAX)
+
+/* A text cut short loses its split last character, nothing else. */
+static void
+utf8_whole_prefix_never_splits_a_character(void)
+{
+	/* "a", "\xc3\xa9" (2 bytes), "\xe2\x82\xac" (3), "\xf0\x9f\x98\x80" (4). */
+	static const char text[] = "a\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80";
+	static const size_t want[] = { 0, 1, 1, 3, 3, 3, 6, 6, 6, 6, 10 };
+	size_t len;
+
+	for (len = 0; len <= 10; len++)
+		CU_ASSERT_EQUAL(utf8_whole_prefix(text, len), want[len]);
+	CU_ASSERT_EQUAL(utf8_whole_prefix("abc", 3), 3);
+}
 
 /* Dropping the tree keeps the texts of strings and numbers. */
 static void
@@ -502,6 +517,8 @@ json_type_names_read_well(void)
 static const struct cunit_case json_cases[] = {
 	{ "json_parses_every_type", json_parses_every_type },
 	{ "json_drop_tree_keeps_texts", json_drop_tree_keeps_texts },
+	{ "utf8_whole_prefix_never_splits_a_character",
+	    utf8_whole_prefix_never_splits_a_character },
 	{ "json_parses_scalar_documents", json_parses_scalar_documents },
 	{ "json_keeps_raw_number_text", json_keeps_raw_number_text },
 	{ "json_number_is_integer_only_for_digits",
