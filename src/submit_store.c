@@ -14,8 +14,9 @@
  *    never deadlock each other): one per result, keyed on its values, so
  *    an identical result racing in another transaction waits and then
  *    finds this one; one per missing row of a table without a unique
- *    index.  Missing rows are created (ON CONFLICT for tables with unique
- *    indexes, one statement per table), then one statement per "wave" of
+ *    index.  Missing rows are created, one statement per table (ON
+ *    CONFLICT for tables with unique indexes, NOT EXISTS under the locks
+ *    for the others), then one statement per "wave" of
  *    entries looks each result up among the stored ones on the fields
  *    that were sent and inserts only the new ones, so retries and
  *    duplicates take no sequence value.  Entries that could equal one
@@ -562,6 +563,20 @@ static const struct submit_entry *item_entry(
 static const struct submit_value *entry_value(
     const struct submit_entry *e, int field);
 
+/* The bytes a value takes in its index, about: message_size is an
+ * int4[], 4 bytes an element whatever its digits. */
+static size_t
+index_bytes(int field, const struct submit_value *v)
+{
+	size_t i, elements;
+
+	if (field != SF_MESSAGE_SIZE || v->len <= 2)
+		return v->len;
+	for (i = 0, elements = 1; i < v->len; i++)
+		elements += v->text[i] == ',';
+	return 4 * elements;
+}
+
 /*
  * Where a value of field too large for its index is, when one statement
  * made the rows of several entries: the entries whose value is over
@@ -579,7 +594,8 @@ too_large_where(
 	for (i = 0; i < st->nitems; i++) {
 		const struct store_item *it = &st->items[i];
 
-		if (entry_value(item_entry(st, it), field)->len <=
+		if (index_bytes(
+			field, entry_value(item_entry(st, it), field)) <=
 		    INDEX_SURE_FIT)
 			continue;
 		if (n++ == 5) {
@@ -944,22 +960,6 @@ norm_lookup_sql(struct strbuf *out, enum norm_kind k, norm_vals vals)
 	strbuf_adds(out, ")");
 }
 
-/* One item's column values of kind k as parameters of s. */
-static void
-norm_params(const struct store_item *it, const struct submit_entry *e,
-    struct stmt *s, const struct norm_def *def, norm_vals vals)
-{
-	const char *v;
-	size_t len;
-	int i;
-
-	for (i = 0; i < def->ncols; i++) {
-		v = norm_col_value(&it->es, e, &def->cols[i], &len);
-		snprintf(vals[i], sizeof vals[i], "$%d",
-		    sql_stmt_param(&s->q, v, len));
-	}
-}
-
 /*
  * The column values of kind k for items [first, first + n) as arrays of
  * s, named in vals.  In the lookup step the linked suite is not known
@@ -1061,6 +1061,35 @@ add_unless_stored(struct stmt *s, const struct norm_def *def, const int *col)
 	strbuf_adds(&s->q.sql, ")");
 }
 
+/* The items whose rows of kind k are to be made, each row once, in hash
+ * order; their count in *count.  The caller frees them. */
+static size_t *
+make_rows(const struct norm_make *m, size_t n, enum norm_kind k, size_t *count)
+{
+	size_t *rows = xcalloc(n ? n : 1, sizeof *rows), i;
+
+	*count = 0;
+	for (i = 0; i < n; i++) {
+		if (m[i].kind == k && !make_is_repeat(m, i))
+			rows[(*count)++] = m[i].item;
+	}
+	return rows;
+}
+
+/* The columns of def for items rows[0..count) as s's unnest() columns,
+ * named in vals ("e.cN"). */
+static void
+make_value_cols(struct submit_store *st, struct stmt *s, struct set_cols *sc,
+    const struct norm_def *def, const size_t *rows, size_t count,
+    norm_vals vals)
+{
+	int c;
+
+	for (c = 0; c < def->ncols; c++)
+		snprintf(vals[c], sizeof vals[c], "e.c%d",
+		    norm_col_array(st, s, sc, &def->cols[c], rows, 0, count));
+}
+
 /*
  * Create the rows of one table with a unique index, each once, in hash
  * order, in one statement: a racing insert of the same row waits for the
@@ -1068,21 +1097,16 @@ add_unless_stored(struct stmt *s, const struct norm_def *def, const int *col)
  * inserts in (table, hash) order such waits cannot form a cycle.
  */
 static void
-add_unique_makes(struct submit_store *st, enum norm_kind k,
-    const struct norm_make *m, size_t n)
+add_unique_makes(
+    struct submit_store *st, enum norm_kind k, const size_t *rows, size_t count)
 {
 	const struct norm_def *def = &norms[k];
 	struct stmt *s = stmt_add(st, ROLE_NORM_MAKE, 0);
 	struct set_cols sc = { { NULL, 0, 0 }, 0 };
-	size_t *rows = xcalloc(n, sizeof *rows), i;
 	int c, col[7];
 
 	s->kind = k;
-	/* The items of this table's rows, each row once, in hash order. */
-	for (i = 0; i < n; i++) {
-		if (m[i].kind == k && !make_is_repeat(m, i))
-			rows[s->count++] = m[i].item;
-	}
+	s->count = count;
 	strbuf_addf(&s->q.sql, "INSERT INTO %s (", def->table);
 	for (c = 0; c < def->ncols; c++)
 		strbuf_addf(
@@ -1090,11 +1114,10 @@ add_unique_makes(struct submit_store *st, enum norm_kind k,
 	strbuf_adds(&s->q.sql, ") SELECT ");
 	for (c = 0; c < def->ncols; c++) {
 		col[c] = norm_col_array(
-		    st, s, &sc, &def->cols[c], rows, 0, s->count);
+		    st, s, &sc, &def->cols[c], rows, 0, count);
 		strbuf_addf(&s->q.sql, "%se.c%d%s", c ? ", " : "", col[c],
 		    def->cols[c].cast);
 	}
-	free(rows);
 	set_from(s, &sc);
 	if (st->known_rows)
 		add_unless_stored(s, def, col);
@@ -1102,84 +1125,73 @@ add_unique_makes(struct submit_store *st, enum norm_kind k,
 }
 
 /*
- * Find-or-insert of one row of a table without a unique index: the
- * lookup, and an insert that runs only when it found nothing.  It runs
- * under the advisory lock of the row's values, taken by an earlier
- * statement, so it sees a racing writer's committed row.
+ * Create the rows of a table without a unique index in one statement,
+ * each once and only where no row has its values.  It runs under the
+ * advisory locks of those values (add_locks), so it sees the row of a
+ * racing writer that committed first.  Rows that differ only until cast
+ * ("{1.0}" and "{1}") are made once (DISTINCT ON).  One statement per
+ * row, as before, held an answer of some KiB each until the commit.
  */
 static void
-norm_find_or_insert(struct submit_store *st, struct stmt *s, size_t item,
-    enum norm_kind k, const char *extra_col, const char *extra_expr)
+add_locked_makes(
+    struct submit_store *st, enum norm_kind k, const size_t *rows, size_t count)
 {
 	const struct norm_def *def = &norms[k];
-	const struct store_item *it = &st->items[item];
+	struct stmt *s = stmt_add(st, ROLE_NORM_MAKE, 0);
+	struct set_cols sc = { { NULL, 0, 0 }, 0 };
+	struct strbuf cast;
 	norm_vals vals;
-	int j;
+	int c;
 
 	s->kind = k;
-	norm_params(it, item_entry(st, it), s, def, vals);
-	strbuf_addf(&s->q.sql, "WITH f AS (SELECT %s AS id FROM %s WHERE ",
-	    def->id, def->table);
-	norm_conditions(&s->q.sql, def, vals, "");
-	if (extra_col != NULL)
-		strbuf_addf(&s->q.sql, "%s = %s", extra_col, extra_expr);
-	/* The lowest id, not through the primary key (norm_lookup_sql). */
-	strbuf_addf(&s->q.sql,
-	    " ORDER BY %s + 0 LIMIT 1), i AS (INSERT INTO %s (", def->id,
-	    def->table);
-	for (j = 0; j < def->ncols; j++)
+	s->count = count;
+	make_value_cols(st, s, &sc, def, rows, count, vals);
+	strbuf_setup(&cast);
+	for (c = 0; c < def->ncols; c++)
 		strbuf_addf(
-		    &s->q.sql, "%s%s", j ? ", " : "", def->cols[j].column);
-	if (extra_col != NULL)
-		strbuf_addf(&s->q.sql, "%s", extra_col);
-	strbuf_adds(&s->q.sql, ") SELECT ");
-	for (j = 0; j < def->ncols; j++)
-		strbuf_addf(&s->q.sql, "%s%s%s", j ? ", " : "", vals[j],
-		    def->cols[j].cast);
-	if (extra_col != NULL)
-		strbuf_addf(&s->q.sql, "%s", extra_expr);
-	strbuf_addf(&s->q.sql,
-	    " WHERE NOT EXISTS (SELECT 1 FROM f) RETURNING"
-	    " %s AS id) SELECT id FROM f UNION ALL SELECT id FROM i",
-	    def->id);
+		    &cast, "%s%s%s", c ? ", " : "", vals[c], def->cols[c].cast);
+	strbuf_addf(&s->q.sql, "INSERT INTO %s (", def->table);
+	for (c = 0; c < def->ncols; c++)
+		strbuf_addf(
+		    &s->q.sql, "%s%s", c ? ", " : "", def->cols[c].column);
+	strbuf_addf(
+	    &s->q.sql, ") SELECT DISTINCT ON (%s) %s", cast.data, cast.data);
+	set_from(s, &sc);
+	strbuf_addf(&s->q.sql, " WHERE NOT EXISTS (SELECT 1 FROM %s WHERE ",
+	    def->table);
+	norm_conditions(&s->q.sql, def, vals, "");
+	strbuf_addf(&s->q.sql, ") ORDER BY %s", cast.data);
+	strbuf_shutdown(&cast);
 }
 
-/* Create a performance row: its latency_bandwidth row first. */
+/*
+ * Performance rows: their latency_bandwidth rows first, then one
+ * performance row for each latency row (the lowest id of its values, as
+ * the lookups take it) that none points at yet.
+ */
 static void
-add_performance_make(struct submit_store *st, size_t item)
+add_performance_makes(struct submit_store *st, const size_t *rows, size_t count)
 {
-	const struct store_item *it = &st->items[item];
-	struct stmt *s = stmt_add(st, ROLE_NORM_MAKE, item);
-	struct strbuf expr;
+	const struct norm_def *lat = &norms[NK_LATENCY];
+	struct set_cols sc = { { NULL, 0, 0 }, 0 };
+	struct stmt *s;
 	norm_vals vals;
 
-	norm_find_or_insert(st, s, item, NK_LATENCY, NULL, NULL);
-
-	/* The performance row points at that latency_bandwidth row. */
-	s = stmt_add(st, ROLE_NORM_MAKE, item);
-	norm_params(it, item_entry(st, it), s, &norms[NK_LATENCY], vals);
-	strbuf_setup(&expr);
-	strbuf_adds(&expr,
-	    "(SELECT latency_bandwidth_id FROM"
+	add_locked_makes(st, NK_LATENCY, rows, count);
+	s = stmt_add(st, ROLE_NORM_MAKE, 0);
+	s->kind = NK_PERFORMANCE;
+	s->count = count;
+	make_value_cols(st, s, &sc, lat, rows, count, vals);
+	strbuf_adds(&s->q.sql,
+	    "INSERT INTO performance (latency_bandwidth_id) SELECT DISTINCT"
+	    " x.id FROM (SELECT (SELECT min(latency_bandwidth_id + 0) FROM"
 	    " latency_bandwidth WHERE ");
-	norm_conditions(&expr, &norms[NK_LATENCY], vals, "");
-	strbuf_adds(&expr, " ORDER BY latency_bandwidth_id + 0 LIMIT 1)");
-	norm_find_or_insert(
-	    st, s, item, NK_PERFORMANCE, "latency_bandwidth_id", expr.data);
-	strbuf_shutdown(&expr);
-}
-
-/* Rows of tables without a unique index: one statement each, under
- * their advisory locks. */
-static void
-add_locked_make(struct submit_store *st, const struct norm_make *m)
-{
-	if (m->kind == NK_PERFORMANCE) {
-		add_performance_make(st, m->item);
-		return;
-	}
-	norm_find_or_insert(st, stmt_add(st, ROLE_NORM_MAKE, m->item), m->item,
-	    m->kind, NULL, NULL);
+	norm_conditions(&s->q.sql, lat, vals, "");
+	strbuf_adds(&s->q.sql, ") AS id");
+	set_from(s, &sc);
+	strbuf_adds(&s->q.sql,
+	    ") x WHERE NOT EXISTS (SELECT 1 FROM performance p WHERE"
+	    " p.latency_bandwidth_id = x.id)");
 }
 
 static int
@@ -1222,21 +1234,25 @@ store_plan_makes(struct submit_store *st, size_t *count)
 	return m;
 }
 
-/* Every missing normalised row, each once. */
+/* Every missing normalised row, each once: a statement per table. */
 static void
 add_norm_makes(struct submit_store *st, const struct norm_make *m, size_t n)
 {
-	size_t i;
+	size_t i, count, *rows;
+	enum norm_kind k;
 
 	for (i = 0; i < n; i++) {
-		bool first_of_kind = i == 0 || m[i].kind != m[i - 1].kind;
-
-		if (norm_has_unique_index(m[i].kind)) {
-			if (first_of_kind)
-				add_unique_makes(st, m[i].kind, m, n);
-		} else if (!make_is_repeat(m, i)) {
-			add_locked_make(st, &m[i]);
-		}
+		if (i > 0 && m[i].kind == m[i - 1].kind)
+			continue; /* Sorted by kind: each kind once. */
+		k = m[i].kind;
+		rows = make_rows(m, n, k, &count);
+		if (norm_has_unique_index(k))
+			add_unique_makes(st, k, rows, count);
+		else if (k == NK_PERFORMANCE)
+			add_performance_makes(st, rows, count);
+		else
+			add_locked_makes(st, k, rows, count);
+		free(rows);
 	}
 }
 

@@ -636,6 +636,49 @@ class SubmitRules(h.MttdTestCase):
         self.assertEqual(self.column("test_run", plain, "x.performance_id"),
                          ["0"])
 
+    def test_rows_without_a_unique_index_made_once_each(self):
+        """Descriptions, environments, messages and performance rows (no
+        unique index) of many entries are made in one statement per
+        table: each distinct row once, equal values spelled differently
+        ("1.0", "1") once, every entry linked to its own, and a retry
+        makes none."""
+        tag = self.unique()
+        entries = [self.entry(
+            "test_run", description="d%d-%d" % (tag, i % 20),
+            environment="e%d-%d" % (tag, i % 20),
+            result_message="m%d-%d" % (tag, i % 20), latency_bandwidth=True,
+            message_size=[tag, i % 20],
+            latency_min=[1.0, 2.5] if i < 20 else [1, 2.5])
+            for i in range(40)]
+        _, ids = self.accept("test_run", entries)
+
+        def counts():
+            return self.sql1(
+                "SELECT (SELECT count(*) FROM description WHERE description"
+                " LIKE 'd%d-%%'), (SELECT count(*) FROM environment WHERE"
+                " environment LIKE 'e%d-%%'), (SELECT count(*) FROM"
+                " result_message WHERE result_message LIKE 'm%d-%%'),"
+                " (SELECT count(*) FROM latency_bandwidth WHERE"
+                " message_size[1] = %d), (SELECT count(*) FROM performance"
+                " p JOIN latency_bandwidth l USING (latency_bandwidth_id)"
+                " WHERE l.message_size[1] = %d)" % ((tag,) * 5))
+        self.assertEqual(counts(), ["20"] * 5)
+        for i, run in enumerate(ids):
+            self.assertEqual(self.column(
+                "test_run", run, "d.description, e.environment,"
+                " m.result_message, l.message_size, l.latency_min",
+                "JOIN description d USING (description_id) JOIN environment"
+                " e USING (environment_id) JOIN result_message m USING"
+                " (result_message_id) JOIN performance p USING"
+                " (performance_id) JOIN latency_bandwidth l USING"
+                " (latency_bandwidth_id)"),
+                ["d%d-%d" % (tag, i % 20), "e%d-%d" % (tag, i % 20),
+                 "m%d-%d" % (tag, i % 20), "{%d,%d}" % (tag, i % 20),
+                 "{1,2.5}"])
+        resp = self.post("test_run", entries)
+        self.assertEqual([r["test_run_id"] for r in resp.json["ids"]], ids)
+        self.assertEqual(counts(), ["20"] * 5)
+
     def test_values_over_an_index_limit_are_refused_not_retried(self):
         # A B-tree entry holds at most 2,704 bytes: 670 message sizes
         # (an int4[] of 2,712 bytes), or configure arguments of ~2.7 KB
