@@ -463,8 +463,8 @@ http_conn_refuse(struct http_conn *conn, int code, const char *reason,
 	char body[256], answer[1024];
 	int fd = bufferevent_getfd(conn->bev), len;
 
-	snprintf(body, sizeof body,
-	    "{\"status\":-1,\"status_message\":\"%s\"}", message);
+	snprintf(body, sizeof body, "{\"status\":-1,\"status_message\":\"%s\"}",
+	    message);
 	len = snprintf(answer, sizeof answer,
 	    "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
 	    "Content-Length: %zu\r\nAccess-Control-Allow-Origin: %s\r\n"
