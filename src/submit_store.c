@@ -577,37 +577,57 @@ index_bytes(int field, const struct submit_value *v)
 	return 4 * elements;
 }
 
+/* An entry whose value may be too large for its index, and its size. */
+struct too_large {
+	size_t bytes;
+	size_t entry;
+};
+
+static int
+cmp_too_large(const void *a, const void *b)
+{
+	const struct too_large *x = a, *y = b;
+
+	if (x->bytes != y->bytes)
+		return x->bytes < y->bytes ? 1 : -1; /* Largest first. */
+	return (x->entry > y->entry) - (x->entry < y->entry);
+}
+
 /*
  * Where a value of field too large for its index is, when one statement
  * made the rows of several entries: the entries whose value is over
- * INDEX_SURE_FIT bytes ("data[1] or data[4]"), one of which PostgreSQL
- * refused; else where is left as it is.
+ * INDEX_SURE_FIT bytes, largest first ("data[4] or data[1]"), one of
+ * which PostgreSQL refused; else where is left as it is.
  */
 static void
 too_large_where(
     const struct submit_store *st, int field, char *where, size_t size)
 {
-	struct strbuf found;
-	size_t i, n = 0;
+	struct too_large *found = xcalloc(
+	    st->nitems ? st->nitems : 1, sizeof *found);
+	struct strbuf text;
+	size_t i, n = 0, bytes;
 
-	strbuf_setup(&found);
 	for (i = 0; i < st->nitems; i++) {
 		const struct store_item *it = &st->items[i];
 
-		if (index_bytes(
-			field, entry_value(item_entry(st, it), field)) <=
-		    INDEX_SURE_FIT)
-			continue;
-		if (n++ == 5) {
-			strbuf_adds(&found, " or more");
-			break;
-		}
-		strbuf_addf(
-		    &found, "%sdata[%zu]", n > 1 ? " or " : "", it->entry);
+		bytes = index_bytes(
+		    field, entry_value(item_entry(st, it), field));
+		if (bytes > INDEX_SURE_FIT)
+			found[n++] = (struct too_large){ bytes, it->entry };
 	}
+	if (n > 1)
+		qsort(found, n, sizeof *found, cmp_too_large);
+	strbuf_setup(&text);
+	for (i = 0; i < n && i < 5; i++)
+		strbuf_addf(
+		    &text, "%sdata[%zu]", i ? " or " : "", found[i].entry);
+	if (n > 5)
+		strbuf_adds(&text, " or more");
 	if (n > 0)
-		snprintf(where, size, "%s", found.data);
-	strbuf_shutdown(&found);
+		snprintf(where, size, "%s", text.data);
+	strbuf_shutdown(&text);
+	free(found);
 }
 
 /*
@@ -1006,6 +1026,36 @@ norm_value_cols(struct submit_store *st, struct stmt *s, struct set_cols *sc,
 	}
 }
 
+/*
+ * Hash a list of numbers ("{1,2.50,-0}") by the values PostgreSQL reads,
+ * not their spelling: "1", "1.0" and "1e0" are one row of the database,
+ * so they must take one advisory lock (and be made once).
+ */
+static uint64_t
+hash_number_list(uint64_t h, const char *v, size_t len)
+{
+	char item[64];
+	size_t i = 0, n;
+	double d;
+
+	while (i < len) {
+		n = strcspn(v + i, "{},");
+		if (n > 0 && n < sizeof item) {
+			memcpy(item, v + i, n);
+			item[n] = '\0';
+			d = strtod(item, NULL);
+			if (d == 0)
+				d = 0; /* -0 is 0. */
+			h = hash_fnv1a(h, &d, sizeof d);
+		} else if (n > 0) {
+			h = hash_fnv1a(h, v + i, n); /* Not a number here. */
+		}
+		h = hash_fnv1a(h, ",", 1);
+		i += n + 1;
+	}
+	return h;
+}
+
 /* A hash of a normalised row's table and values. */
 static uint64_t
 norm_hash(
@@ -1020,7 +1070,10 @@ norm_hash(
 
 	for (i = 0; i < def->ncols; i++) {
 		v = norm_col_value(&it->es, e, &def->cols[i], &len);
-		h = hash_fnv1a(h, v, len);
+		if (strstr(def->cols[i].cast, "[]") != NULL)
+			h = hash_number_list(h, v, len);
+		else
+			h = hash_fnv1a(h, v, len);
 		h = hash_fnv1a(h, "\x1f", 1);
 	}
 	return h;

@@ -281,5 +281,55 @@ class ReplanningUnprepared(Replanning):
     MTTD = {"pg": {"pool_size": "1", "prepared_statements": "0"}}
 
 
+class SpellingsRace(h.MttdTestCase):
+    """Four submissions in four transactions at once, each with the same
+    latency list spelled its own way ("3", "3.0", "3e0", "3.00"): one
+    latency_bandwidth row and one performance row, as the advisory lock
+    of a new row is keyed on the values PostgreSQL reads.  Before, each
+    spelling took a lock of its own and all four made their rows."""
+
+    MTTD = {"pg": {"pool_size": "4"}}
+    hold_test_run_lock = Groups.hold_test_run_lock
+    wait_for_count = Groups.wait_for_count
+
+    def test_one_row_for_four_spellings(self):
+        _, build = self.mttd.install_and_build()
+        # The test name exists first: its creation would queue the four.
+        self.mttd.must_submit("Test Run", [h.run_entry(
+            build, test_name="spelled")])
+        bodies = []
+        for i, spelling in enumerate(("3", "3.0", "3e0", "3.00")):
+            body = h.to_json(h.submit_body("Test Run", [h.run_entry(
+                build, test_name="spelled", exit_value=i + 1,
+                latency_bandwidth=True, message_size=[7707],
+                latency_min=["SPELLING"])]))
+            bodies.append(body.replace('"SPELLING"', spelling).encode())
+        lock = self.hold_test_run_lock()
+        results = [None] * len(bodies)
+
+        def post(i):
+            results[i] = self.mttd.http("POST", "/submit", bodies[i])
+        threads = [threading.Thread(target=post, args=(i,), daemon=True)
+                   for i in range(len(bodies))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        lock.wait(30)
+        for r in results:
+            self.assertOk(r)
+        self.assertEqual(self.sql1(
+            "SELECT count(*), min(latency_min::text), max(latency_min::text)"
+            " FROM latency_bandwidth WHERE message_size = '{7707}'"),
+            ["1", "{3}", "{3}"])
+        self.assertEqual(self.sql1(
+            "SELECT count(DISTINCT p.performance_id), count(DISTINCT"
+            " r.performance_id), count(DISTINCT r.test_run_id) FROM"
+            " latency_bandwidth l JOIN performance p USING"
+            " (latency_bandwidth_id) LEFT JOIN test_run r USING"
+            " (performance_id) WHERE l.message_size = '{7707}'"),
+            ["1", "1", "4"])
+
+
 if __name__ == "__main__":
     h.main()

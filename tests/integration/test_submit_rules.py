@@ -695,6 +695,17 @@ class SubmitRules(h.MttdTestCase):
         self.assertIn("mttd_latency_bandwidth_lookup",
                       resp.json["status_message"])
         self.assertNextDense("test_run")
+        # Of the entries that could be the one, the largest comes first
+        # (here the only one that is too large: 660 sizes fit).
+        entries = [self.entry("test_run", latency_bandwidth=True,
+                              message_size=list(range(660)))
+                   for _ in range(9)]
+        entries.insert(8, self.entry("test_run", latency_bandwidth=True,
+                                     message_size=list(range(700))))
+        resp = self.refuse("test_run", entries, ["message_size"])
+        self.assertTrue(resp.json["status_message"].startswith(
+            "data[8] or data[0] or data[1] or data[2] or data[3] or more:"
+            " field 'message_size' is too large"), resp)
         # 600 fit.
         _, (run,) = self.accept("test_run", [self.entry(
             "test_run", latency_bandwidth=True,
