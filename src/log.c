@@ -339,8 +339,10 @@ log_finish_line(char *buf, size_t off, size_t n)
 	size_t i, room = LOG_LINE_MAX - 1 - off; /* Keep 1 for '\n'. */
 
 	if (n > room) {
-		memcpy(buf + off + room - 3, "...", 3);
-		n = room;
+		/* Cut on a character, so the line stays valid UTF-8. */
+		n = utf8_whole_prefix(buf + off, room - 3);
+		memcpy(buf + off + n, "...", 3);
+		n += 3;
 	}
 	/* libpq's messages end in newlines: keep one line per entry. */
 	while (n > 0 && (buf[off + n - 1] == '\n' || buf[off + n - 1] == ' '))

@@ -1034,21 +1034,16 @@ norm_value_cols(struct submit_store *st, struct stmt *s, struct set_cols *sc,
 static uint64_t
 hash_number_list(uint64_t h, const char *v, size_t len)
 {
-	char item[64];
 	size_t i = 0, n;
 	double d;
 
 	while (i < len) {
 		n = strcspn(v + i, "{},");
-		if (n > 0 && n < sizeof item) {
-			memcpy(item, v + i, n);
-			item[n] = '\0';
-			d = strtod(item, NULL);
+		if (n > 0) {
+			d = strtod(v + i, NULL); /* Stops at the ',' or '}'. */
 			if (d == 0)
 				d = 0; /* -0 is 0. */
 			h = hash_fnv1a(h, &d, sizeof d);
-		} else if (n > 0) {
-			h = hash_fnv1a(h, v + i, n); /* Not a number here. */
 		}
 		h = hash_fnv1a(h, ",", 1);
 		i += n + 1;
@@ -1179,11 +1174,11 @@ add_unique_makes(
 
 /*
  * Create the rows of a table without a unique index in one statement,
- * each once and only where no row has its values.  It runs under the
- * advisory locks of those values (add_locks), so it sees the row of a
- * racing writer that committed first.  Rows that differ only until cast
- * ("{1.0}" and "{1}") are made once (DISTINCT ON).  One statement per
- * row, as before, held an answer of some KiB each until the commit.
+ * each once (rows is free of repeats: norm_hash reads number lists as
+ * PostgreSQL does) and only where no row has its values.  It runs under
+ * the advisory locks of those values (add_locks), so it sees the row of
+ * a racing writer that committed first.  One statement per row, as
+ * before, held an answer of some KiB each until the commit.
  */
 static void
 add_locked_makes(
@@ -1192,29 +1187,25 @@ add_locked_makes(
 	const struct norm_def *def = &norms[k];
 	struct stmt *s = stmt_add(st, ROLE_NORM_MAKE, 0);
 	struct set_cols sc = { { NULL, 0, 0 }, 0 };
-	struct strbuf cast;
 	norm_vals vals;
 	int c;
 
 	s->kind = k;
 	s->count = count;
 	make_value_cols(st, s, &sc, def, rows, count, vals);
-	strbuf_setup(&cast);
-	for (c = 0; c < def->ncols; c++)
-		strbuf_addf(
-		    &cast, "%s%s%s", c ? ", " : "", vals[c], def->cols[c].cast);
 	strbuf_addf(&s->q.sql, "INSERT INTO %s (", def->table);
 	for (c = 0; c < def->ncols; c++)
 		strbuf_addf(
 		    &s->q.sql, "%s%s", c ? ", " : "", def->cols[c].column);
-	strbuf_addf(
-	    &s->q.sql, ") SELECT DISTINCT ON (%s) %s", cast.data, cast.data);
+	strbuf_adds(&s->q.sql, ") SELECT ");
+	for (c = 0; c < def->ncols; c++)
+		strbuf_addf(&s->q.sql, "%s%s%s", c ? ", " : "", vals[c],
+		    def->cols[c].cast);
 	set_from(s, &sc);
 	strbuf_addf(&s->q.sql, " WHERE NOT EXISTS (SELECT 1 FROM %s WHERE ",
 	    def->table);
 	norm_conditions(&s->q.sql, def, vals, "");
-	strbuf_addf(&s->q.sql, ") ORDER BY %s", cast.data);
-	strbuf_shutdown(&cast);
+	strbuf_adds(&s->q.sql, ") ORDER BY e.ord");
 }
 
 /*

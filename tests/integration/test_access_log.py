@@ -6,6 +6,7 @@ mttd is idle, all of them, one per request; with access_log_buffer = 0
 each is in the file before its answer leaves."""
 
 import os
+import socket
 import sys
 import time
 
@@ -71,6 +72,35 @@ class Unbuffered(h.MttdTestCase):
             # No waiting: the line was written before the answer.
             self.assertEqual(len(access_lines(self.mttd)), i)
         conn.close()
+
+    def test_long_line_cut_on_a_character(self):
+        """A line over 8 KiB is cut and ends in "...": never inside a
+        character, so the logs stay UTF-8 (a path of 4,500 "é")."""
+        mark = self.mttd.log_mark()
+        path = ("/x" + "\u00e9" * 4500).encode()
+        with socket.create_connection(("127.0.0.1", self.mttd.port)) as s:
+            s.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: x\r\n"
+                      b"Connection: close\r\n\r\n")
+            s.settimeout(10)
+            answer = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                answer += chunk
+        self.assertTrue(answer.startswith(b"HTTP/1.1 404 "), answer[:80])
+        with open(self.mttd.log_path, "rb") as f:
+            f.seek(mark)
+            main = f.read()
+        with open(os.path.join(self.mttd.dir, "access.log"), "rb") as f:
+            access = f.read()
+        cut = [line for line in (main + access).split(b"\n")
+               if len(line) > 8000]
+        self.assertGreaterEqual(len(cut), 2, "no line was cut")
+        for line in cut:
+            self.assertTrue(line.endswith(b"..."), line[-20:])
+            self.assertLess(len(line), 8192)
+            line.decode("utf-8")  # Raises on a split character.
 
 
 if __name__ == "__main__":
