@@ -36,6 +36,13 @@ void auth_free(struct auth *a);
 /* Number of usable entries, for the start-up log. */
 size_t auth_count(const struct auth *a);
 
+/*
+ * Number of lines skipped because their hash is cut short or damaged
+ * (not the whole shape of its format), as in a file read while it is
+ * rewritten: a reload refuses such a file.
+ */
+size_t auth_damaged(const struct auth *a);
+
 /* Number of checks answered from the cache of verified headers. */
 size_t auth_cache_hits(const struct auth *a);
 

@@ -58,6 +58,8 @@ struct settings {
 	int connect_timeout_s;	 /* Longest connect to the database. */
 	int query_timeout_s;	 /* Longest silence mid-query; 0: none. */
 	int idle_check_s;	 /* Check an idle connection; 0: never. */
+	int analyze_after;	 /* Entries stored between looks at the
+				  * tables' statistics; 0: never. */
 
 	/* [auth] */
 	char *htpasswd_file; /* Absolute, or NULL: proxy mode. */

@@ -31,6 +31,11 @@
 /* Longest decoded user:password accepted. */
 #define AUTH_CRED_MAX 4096
 
+/* Why a line whose hash is cut short or damaged is skipped (compared
+ * by address: such lines are counted). */
+static const char auth_hash_damaged[] = "the hash is cut short or damaged"
+					" (not the whole shape of its format)";
+
 /* Who checks a hash. */
 enum auth_checker {
 	AUTH_CHECKER_NONE,  /* Plain text or unknown: refused. */
@@ -62,6 +67,7 @@ struct auth {
 	struct auth_entry *entries;
 	size_t count;
 	size_t cap;
+	size_t damaged; /* Lines skipped for auth_hash_damaged. */
 	struct auth_cache verified;
 	/*
 	 * A client configured with a wrong password repeats it on every
@@ -185,6 +191,64 @@ auth_apr_ready(void)
 #endif
 }
 
+/* The alphabet of crypt hashes ("./0-9A-Za-z"): n characters of it? */
+static bool
+auth_crypt_chars(const char *s, size_t n)
+{
+	static const char alphabet[] =
+	    "./0123456789"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+	return strlen(s) == n && strspn(s, alphabet) == n;
+}
+
+/*
+ * After a prefix: an optional "rounds=N$" (SHA-crypt), a salt of 1 to
+ * salt_max characters other than '$', a '$' and sum_len characters of
+ * the crypt alphabet.
+ */
+static bool
+auth_salted_sum(const char *s, bool rounds, size_t salt_max, size_t sum_len)
+{
+	size_t salt;
+
+	if (rounds && strncmp(s, "rounds=", 7) == 0) {
+		s += 7;
+		if (strspn(s, "0123456789") == 0)
+			return false;
+		s += strspn(s, "0123456789");
+		if (*s++ != '$')
+			return false;
+	}
+	salt = strcspn(s, "$");
+	if (salt == 0 || salt > salt_max || s[salt] != '$')
+		return false;
+	return auth_crypt_chars(s + salt + 1, sum_len);
+}
+
+/* True when hash has the whole shape of its format (a file caught while
+ * it is written, or pasted in part, has lines cut short). */
+static bool
+auth_hash_whole(const char *hash)
+{
+	if (strncmp(hash, "$2", 2) == 0)
+		return strlen(hash) == 60 && hash[3] == '$' &&
+		    strspn(hash + 4, "0123456789") == 2 && hash[6] == '$' &&
+		    auth_crypt_chars(hash + 7, 53);
+	if (strncmp(hash, "$5$", 3) == 0)
+		return auth_salted_sum(hash + 3, true, 16, 43);
+	if (strncmp(hash, "$6$", 3) == 0)
+		return auth_salted_sum(hash + 3, true, 16, 86);
+	if (strncmp(hash, "$apr1$", 6) == 0)
+		return auth_salted_sum(hash + 6, false, 8, 22);
+	if (strncmp(hash, "{SHA}", 5) == 0)
+		return strlen(hash) == 33 && hash[32] == '=' &&
+		    strspn(hash + 5,
+			"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+			"0123456789+/") == 27;
+	return true; /* DES: auth_is_des checked it whole. */
+}
+
 /*
  * Why an entry with this checker and hash cannot be used, or NULL.  DES
  * is usable but gets a warning from the caller.
@@ -194,6 +258,8 @@ auth_unusable(enum auth_checker checker, const char *hash)
 {
 	int rc;
 
+	if (checker != AUTH_CHECKER_NONE && !auth_hash_whole(hash))
+		return auth_hash_damaged;
 	switch (checker) {
 	case AUTH_CHECKER_NONE:
 		return "the password is plain text or in an unknown format";
@@ -280,6 +346,8 @@ auth_load_line(struct auth *a, const char *path, unsigned n, char *line)
 	if ((why = auth_line_refusal(a, line, hash, checker)) != NULL) {
 		log_warn("%s:%u: user '%.256s': %s; line skipped", path, n,
 		    line, why);
+		if (why == auth_hash_damaged)
+			a->damaged++;
 		return;
 	}
 	if (checker == AUTH_CHECKER_DES)
@@ -363,6 +431,12 @@ size_t
 auth_count(const struct auth *a)
 {
 	return a == NULL ? 0 : a->count;
+}
+
+size_t
+auth_damaged(const struct auth *a)
+{
+	return a != NULL ? a->damaged : 0;
 }
 
 size_t

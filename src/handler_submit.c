@@ -20,6 +20,7 @@
 #include "log.h"
 #include "strbuf.h"
 #include "submit_store.h"
+#include "table_stats.h"
 
 /* What a POST /submit keeps while it waits for the database. */
 struct submit_ctx {
@@ -148,12 +149,26 @@ handler_submit_reply(struct request *r, long submit_id, const long *ids)
 	request_reply_json(r, 200, g);
 }
 
+/* Tell the statistics' watch; a look it starts takes the connection. */
+static void
+handler_submit_count(struct request *r)
+{
+	size_t count = ((struct submit_ctx *)r->state)->sub.count;
+
+	if (r->server->table_stats == NULL || r->server->draining)
+		return;
+	if (table_stats_stored(r->server->table_stats, count, r->conn))
+		r->conn = NULL;
+}
+
 static void
 handler_submit_stored_cb(void *arg, enum submit_outcome outcome, long submit_id,
     const long *ids, const char *message)
 {
 	struct request *r = arg;
 
+	if (outcome == SUBMIT_STORED)
+		handler_submit_count(r);
 	request_db_release(r);
 	if (outcome == SUBMIT_STORED) {
 		log_debug("req=%llu stored %zu entries under submit %ld",

@@ -37,6 +37,7 @@
 #include "strbuf.h"
 #include "submit_fields.h"
 #include "supervisor.h"
+#include "table_stats.h"
 
 #ifndef MTTD_PKGDATADIR
 #define MTTD_PKGDATADIR "/usr/local/share/mttd"
@@ -61,6 +62,7 @@ struct mttd {
 	struct db_pool *pool;
 	struct db_pool *read_pool; /* A replica's, or NULL. */
 	struct http_server *server;
+	struct table_stats *table_stats;
 	int listen_fd; /* A socket the service manager passed, or -1. */
 	struct event *sig_term, *sig_int, *sig_hup;
 	struct event *sig_orphaned; /* A worker's supervisor died. */
@@ -593,6 +595,18 @@ reload_htpasswd(const struct mttd *m, const struct settings *next,
 		*table = NULL;
 		return false;
 	}
+	/* Cut short, as a file read while it is rewritten, or mangled: its
+	 * users would be locked out, and the others may be missing. */
+	if (auth_damaged(*table) > 0 && running > 0) {
+		*cause = xasprintf("htpasswd %s: %zu line(s) with a hash cut"
+				   " short or damaged, as in a file caught"
+				   " while it is rewritten (the %zu user(s) in"
+				   " force stay)",
+		    next->htpasswd_file, auth_damaged(*table), running);
+		auth_free(*table);
+		*table = NULL;
+		return false;
+	}
 	log_info("htpasswd %s: %zu user(s)", next->htpasswd_file,
 	    auth_count(*table));
 	return true;
@@ -905,7 +919,13 @@ check_file_target(const struct settings *s, const char *key, const char *path,
 	*strrchr(dir, '/') = '\0';
 	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
 		why = xasprintf("%s is a folder, not a file", path);
-	else if (access(dir[0] ? dir : "/", W_OK | X_OK) != 0)
+	else if (stat(path, &st) == 0 && access(path, W_OK) != 0)
+		why = xasprintf(
+		    "%s is not writable: %s%s", path, strerror(errno), hint);
+	/* A file that is there is opened as it is (a log folder owned by
+	 * root often holds one made for mttd); else it is made. */
+	else if (stat(path, &st) != 0 &&
+	    access(dir[0] ? dir : "/", W_OK | X_OK) != 0)
 		why = xasprintf("folder %s of %s is not writable: %s%s", dir,
 		    path, strerror(errno), hint);
 	ok = why == NULL;
@@ -930,8 +950,24 @@ check_config(struct mttd *m, const struct options *o)
 		 check_file_target(s, "log_file", s->log_file, o->config,
 		     " (with -f the log goes to stderr)")) &&
 	    check_file_target(s, "access_log", s->access_log, o->config, "");
+	if (ok && !o->foreground && s->log_file == NULL) {
+		check_complain(s, o->config, "log_file",
+		    "not set: it is needed to run in the background (check"
+		    " with -f for mttd run in the foreground, as the systemd"
+		    " unit runs it)");
+		ok = false;
+	}
 	if (ok && s->htpasswd_file != NULL &&
 	    (a = auth_load(s->htpasswd_file, &cause)) == NULL) {
+		check_complain(s, o->config, "htpasswd_file", cause);
+		free(cause);
+		ok = false;
+	}
+	if (ok && auth_damaged(a) > 0) {
+		cause = xasprintf("%s: %zu line(s) with a hash cut short or"
+				  " damaged (the log above names them): their"
+				  " users could not log in",
+		    s->htpasswd_file, auth_damaged(a));
 		check_complain(s, o->config, "htpasswd_file", cause);
 		free(cause);
 		ok = false;
@@ -958,6 +994,7 @@ shutdown_all(struct mttd *m)
 	if (m->sig_orphaned != NULL)
 		event_free(m->sig_orphaned);
 	http_server_free(m->server);
+	table_stats_free(m->table_stats);
 	db_pool_free(m->read_pool);
 	db_pool_free(m->pool);
 	db_catalog_free(m->catalog);
@@ -1054,6 +1091,9 @@ main(int argc, char **argv)
 	    m.read_pool ? m.read_pool : m.pool, m.auth, &cause);
 	if (m.server == NULL)
 		die("%s", cause);
+	m.table_stats = table_stats_new(
+	    &m.settings, db_catalog_server_version_num(m.catalog));
+	m.server->table_stats = m.table_stats;
 	setup_signals(&m);
 	log_listening(&m);
 	if (supervisor_is_worker()) {

@@ -167,6 +167,12 @@ static const struct settings_option settings_options[] = {
 	    " connection is checked (it must answer within connect_timeout),"
 	    " so a database that froze is found, and /status says so, before"
 	    " a request meets it.  0: never." },
+	{ "pg_v3", "analyze_after", SETTINGS_INT, "1000",
+	    SETTINGS_OFF(analyze_after), 0, 1000000000, true,
+	    "Entries stored after which the tables that changed by more rows"
+	    " than the planner knows they hold (a database that just grew)"
+	    " are analysed at once, skipping any that is locked; 0: leave"
+	    " it to autovacuum." },
 	{ "auth", "htpasswd_file", SETTINGS_PATH, NULL,
 	    SETTINGS_OFF(htpasswd_file), 0, 0, true,
 	    "htpasswd file for Basic credentials; empty: trust a proxy's user." },

@@ -9,6 +9,7 @@ import http.client
 import os
 import re
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -164,7 +165,8 @@ class Cli(unittest.TestCase):
             "url_prefix = /submit/cpy/api\nmax_body_size = 64M\n"
             "trust_forwarded_for = false\ncors_origin = *\n"
             "request_timeout = 60\n\n"
-            "[logging]\nlog_level = DEBUG\naccess_log = access.log\n\n"
+            "[logging]\nlog_level = DEBUG\nlog_file = mttd.log\n"
+            "access_log = access.log\n\n"
             "[pg_v3]\ntype = postgres\ndbname = %s\nusername = mtt\n"
             "password = %s\nserver = 127.0.0.1\nport = %d\npool_size = 4\n\n"
             "[auth]\nhtpasswd_file = htpasswd\nrealm = mtt results\n"
@@ -542,8 +544,9 @@ class Cli(unittest.TestCase):
                  % (self.dir, self.dir))):
             with self.subTest(key=key, value=value):
                 text = self.good_text().replace(
-                    "[logging]\n", "[logging]\n%s = %s\n" % (key, value)
-                ).replace("access_log = access.log\n", "")
+                    "log_file = mttd.log\n", "").replace(
+                    "access_log = access.log\n", "").replace(
+                    "[logging]\n", "[logging]\n%s = %s\n" % (key, value))
                 path = self.write("files.conf", text)
                 rc, out, err = self.mttd("--check-config", "-c", path)
                 self.assertEqual(rc, 2, out + err)
@@ -552,6 +555,83 @@ class Cli(unittest.TestCase):
         # With -f the log goes to stderr: log_file is not checked.
         rc, out, err = self.mttd("--check-config", "-f", "-c", path)
         self.assertEqual(rc, 0, out + err)
+
+    def test_check_config_needs_log_file_unless_in_the_foreground(self):
+        h.make_htpasswd(os.path.join(self.dir, "htpasswd"),
+                        [(h.USER, h.PASSWORD)])
+        path = self.write("nolog.conf", self.good_text().replace(
+            "log_file = mttd.log\n", ""))
+        rc, out, err = self.mttd("--check-config", "-c", path)
+        self.assertEqual(rc, 2, out + err)
+        self.assertEqual(err, "mttd: %s: key 'log_file': not set: it is"
+                         " needed to run in the background (check with -f"
+                         " for mttd run in the foreground, as the systemd"
+                         " unit runs it)\n" % path)
+        rc, out, err = self.mttd("--check-config", "-f", "-c", path)
+        self.assertEqual(rc, 0, out + err)
+
+    def test_check_config_refuses_a_damaged_htpasswd_line(self):
+        ht = os.path.join(self.dir, "htpasswd")
+        h.make_htpasswd(ht, [(h.USER, h.PASSWORD)])
+        with open(ht) as f:
+            whole = f.read()
+        with open(ht, "a") as f:
+            f.write("cut" + whole[whole.index(":"):][:30] + "\n")
+        text = self.good_text()
+        path = self.write("damaged.conf", text)
+        rc, out, err = self.mttd("--check-config", "-c", path)
+        self.assertEqual(rc, 2, out + err)
+        self.assertIn("user 'cut': the hash is cut short or damaged (not the"
+                      " whole shape of its format); line skipped", err)
+        self.assertIn("mttd: %s:%d: key 'htpasswd_file': %s: 1 line(s) with"
+                      " a hash cut short or damaged (the log above names"
+                      " them): their users could not log in\n"
+                      % (path, self.line_of(text, "htpasswd_file"), ht), err)
+
+    def test_check_config_takes_a_log_file_it_can_write_in_a_folder_it_cannot(
+            self):
+        """As the user the service runs as (nobody here): a log file made
+        for it in a folder it cannot write is fine; one it would have to
+        make there, or cannot write, is not."""
+        top = h.mkdtemp("mttd-it-nobody-")
+        os.chmod(top, 0o755)
+        logs = os.path.join(top, "logs")
+        os.mkdir(logs, 0o755)
+        for name, mode in (("ours.log", 0o666), ("root.log", 0o644)):
+            open(os.path.join(logs, name), "w").close()
+            os.chmod(os.path.join(logs, name), mode)
+        binary = os.path.join(top, "mttd")
+        shutil.copy(h.MTTD_BIN, binary)
+        os.chmod(binary, 0o755)
+        text = self.good_text().replace("htpasswd_file = htpasswd",
+                                        "htpasswd_file =")
+        for log, why in (
+                ("ours.log", None),
+                ("new.log", "folder %s of %s/new.log is not writable:"
+                 " Permission denied" % (logs, logs)),
+                ("root.log", "%s/root.log is not writable: Permission"
+                 " denied" % logs)):
+            with self.subTest(log=log):
+                conf = os.path.join(top, "nobody.conf")
+                with open(conf, "w") as f:
+                    f.write(text.replace("log_file = mttd.log",
+                                         "log_file = logs/" + log).replace(
+                        "access_log = access.log\n", ""))
+                os.chmod(conf, 0o644)
+                proc = subprocess.run(
+                    ["runuser", "-u", "nobody", "--", binary,
+                     "--check-config", "-c", conf],
+                    stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                    timeout=30, env=h.subprocess_env())
+                err = proc.stderr.decode()
+                if why is None:
+                    self.assertEqual(proc.returncode, 0, err)
+                else:
+                    self.assertEqual(proc.returncode, 2, err)
+                    self.assertEqual(err, "mttd: %s:%d: key 'log_file': %s"
+                                     " (with -f the log goes to stderr)\n"
+                                     % (conf, self.line_of(text, "log_file"),
+                                        why))
 
     def test_check_config_warns_of_an_htpasswd_file_without_users(self):
         self.write("empty.htpasswd", "")

@@ -200,6 +200,36 @@ class Reload(h.MttdTestCase):
         self.hup(r"SIGHUP: configuration in force")
         self.assertChecksPasswords()
 
+    def test_8_htpasswd_file_cut_short_keeps_the_users(self):
+        """A file read while it is rewritten: its last hash cut short.
+        Its users are all there but one, whose line would be skipped:
+        the reload keeps the users in force."""
+        path = os.path.join(self.mttd.dir, "htpasswd")
+        with open(path) as f:
+            kept = f.read()
+        first = kept.splitlines()[0]
+        for cut in (first[:40], first[:first.index(":") + 8]):
+            with self.subTest(cut=cut):
+                with open(path, "w") as f:
+                    f.write(kept + "newuser" + cut[cut.index(":"):] + "\n")
+                mark = self.mttd.log_mark()
+                line = self.hup(
+                    r"SIGHUP: keeping the running configuration")
+                self.assertIn("htpasswd %s: 1 line(s) with a hash cut short"
+                              " or damaged, as in a file caught while it"
+                              " is rewritten (the 2 user(s) in force"
+                              " stay)" % path, line)
+                self.assertRegex(
+                    self.mttd.log_since(mark),
+                    r"htpasswd:3: user 'newuser': the hash is cut short or"
+                    r" damaged \(not the whole shape of its format\); line"
+                    r" skipped")
+                self.assertChecksPasswords()
+        with open(path, "w") as f:
+            f.write(kept)
+        self.hup(r"SIGHUP: configuration in force")
+        self.assertChecksPasswords()
+
 
 class AprUtilMissing(h.MttdTestCase):
     """A host without a loadable apr-util (here: a broken

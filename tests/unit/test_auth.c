@@ -397,6 +397,42 @@ auth_cache_drops_oldest_when_full(void)
 	CU_ASSERT_EQUAL(auth_cache_hits(all), hits + 1);
 }
 
+/* A hash cut short is skipped and counted, whatever its format; whole
+ * ones with rounds or another cost load. */
+static void
+auth_skips_and_counts_damaged_hashes(void)
+{
+	static const char *const damaged[] = { "u_bcrypt_cut",
+		"u_bcrypt_setting", "u_sha256_cut", "u_sha512_nosum",
+		"u_sha512_salt", "u_apr1_cut", "u_sha1_cut", "u_bcrypt_bad" };
+	static const char *const whole[] = { "u_ok", "u_sha256_rounds",
+		"u_sha512_rounds", "u_bcrypt4" };
+	char *cause = NULL, needle[256];
+	struct auth *a = auth_load(
+	    cunit_srcpath("tests/data/htpasswd.damaged"), &cause);
+	size_t i;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+	CU_ASSERT_EQUAL(auth_count(a), NELEM(whole));
+	CU_ASSERT_EQUAL(auth_damaged(a), NELEM(damaged));
+	for (i = 0; i < NELEM(damaged); i++) {
+		snprintf(needle, sizeof needle,
+		    "htpasswd.damaged:%zu: user '%s': the hash is cut short or"
+		    " damaged (not the whole shape of its format); line"
+		    " skipped",
+		    i + 3, damaged[i]);
+		CU_ASSERT_TRUE(log_has(needle));
+		CU_ASSERT_EQUAL(check(a, damaged[i], "right-pass"), AUTH_WRONG);
+	}
+	for (i = 0; i < NELEM(whole); i++)
+		CU_ASSERT_EQUAL(check(a, whole[i], "right-pass"), AUTH_OK);
+	/* The whole files have none. */
+	CU_ASSERT_EQUAL(auth_damaged(all), 0);
+	CU_ASSERT_EQUAL(auth_damaged(edge), 0);
+	CU_ASSERT_EQUAL(auth_damaged(NULL), 0);
+	auth_free(a);
+}
+
 static void
 auth_load_fails_for_missing_file(void)
 {
@@ -511,6 +547,8 @@ static const struct cunit_case auth_cases[] = {
 	    auth_cache_answers_repeated_header },
 	{ "auth_cache_drops_oldest_when_full",
 	    auth_cache_drops_oldest_when_full },
+	{ "auth_skips_and_counts_damaged_hashes",
+	    auth_skips_and_counts_damaged_hashes },
 	{ "auth_load_fails_for_missing_file",
 	    auth_load_fails_for_missing_file },
 	{ "auth_proxy_user_takes_name_before_first_colon",
