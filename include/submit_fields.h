@@ -122,6 +122,9 @@ int submit_fields_bind(const struct db_catalog *cat, char **cause)
 /* The field's name as clients send it. */
 const char *submit_field_name(enum submit_field f);
 
+/* True when every entry of phase has field f (else it is refused). */
+bool submit_field_required(enum submit_field f, enum submit_phase phase);
+
 /* The phase's result table ("mpi_install", ...). */
 const char *submit_phase_table(enum submit_phase phase);
 

@@ -225,6 +225,12 @@ submit_field_name(enum submit_field f)
 	return fields[f].name;
 }
 
+bool
+submit_field_required(enum submit_field f, enum submit_phase phase)
+{
+	return (fields[f].required & (1u << phase)) != 0;
+}
+
 const char *
 submit_phase_table(enum submit_phase phase)
 {
@@ -856,6 +862,28 @@ entries_new(size_t count)
 	return entries;
 }
 
+/*
+ * An empty data list: the metadata's values of the phase's fields are
+ * still checked as an entry would take them, so that a submission is
+ * refused for the same metadata with or without entries.
+ */
+static int
+metadata_values_check(const struct json_value *const meta[SF__COUNT],
+    enum submit_phase phase, struct arena *converted, char **cause)
+{
+	struct submit_value scratch;
+	int i;
+
+	for (i = 0; i < SF__COUNT; i++) {
+		if (meta[i] == NULL || !(fields[i].phases & (1u << phase)))
+			continue;
+		if (field_convert(
+			&fields[i], meta[i], &scratch, converted, cause) != 0)
+			return metadata_cause(cause);
+	}
+	return 0;
+}
+
 static int
 entries_parse(const struct json_value *meta, const struct json_value *data,
     struct submit_request *out, char **cause)
@@ -868,6 +896,10 @@ entries_parse(const struct json_value *meta, const struct json_value *data,
 	fields_of_object(meta, in_meta);
 	out->count = data->u.array.count;
 	out->entries = entries_new(out->count);
+	if (out->count == 0 &&
+	    metadata_values_check(
+		in_meta, out->phase, &out->converted, cause) != 0)
+		return -1;
 	for (i = 0; i < out->count; i++) {
 		const struct json_value *d = data->u.array.items[i];
 

@@ -1430,27 +1430,29 @@ same_identity(const struct submit_request *a, const struct submit_request *b)
 }
 
 /*
- * A hash of everything an entry sent but its timestamp and duration,
- * whose spellings may differ for one value and which a submission stored
- * in one round trip has not had read by PostgreSQL before it locks: so
- * equal results always meet on one lock, and results that differ only in
- * their time merely wait for each other.
+ * A hash of the fields every entry of the phase has, converted (integers
+ * and flags in one spelling), but the start timestamp, whose spellings
+ * may differ for one value and which a submission stored in one round
+ * trip has not had read by PostgreSQL before it locks.  Optional fields
+ * stay out: an entry that leaves one out equals a stored result with any
+ * value of it, and number lists ("1.0", "1") or an absent link (row 0,
+ * as "0") have several spellings.  So equal results always meet on one
+ * lock; results that differ only in those merely wait for each other.
  */
 static uint64_t
-result_hash(const struct submit_entry *e)
+result_hash(enum submit_phase phase, const struct submit_entry *e)
 {
 	uint64_t h = HASH_FNV1A_SEED;
 	int f;
 
 	for (f = 0; f < SF__COUNT; f++) {
 		const char *v = e->v[f].text;
-		size_t len = e->v[f].len;
 
-		if (f == SF_START_TIMESTAMP || f == SF_DURATION)
+		if (f == SF_START_TIMESTAMP || !submit_field_required(f, phase))
 			continue;
 		h = hash_fnv1a(h, &f, sizeof f);
 		if (v != NULL)
-			h = hash_fnv1a(h, v, len);
+			h = hash_fnv1a(h, v, e->v[f].len);
 	}
 	return h;
 }
@@ -1483,7 +1485,8 @@ add_result_locks(struct submit_store *st, struct lock_set *ls)
 		lock_set_add_space(ls, "results", space, each);
 		if (each)
 			lock_set_add(ls, "result", space,
-			    result_hash(item_entry(st, it)), RESULT_BUCKETS);
+			    result_hash(st->phase, item_entry(st, it)),
+			    RESULT_BUCKETS);
 	}
 }
 
@@ -3044,6 +3047,24 @@ named_identity(struct store_sub *sub, PGresult *r, int row)
 	sub->named_row = strbuf_take(&text);
 }
 
+/* The build or install an item links to does not exist: the entry's
+ * link, or the metadata's (which every entry carries). */
+static void
+store_refuse_link(struct submit_store *st, const struct store_item *it)
+{
+	const struct submit_entry *e = item_entry(st, it);
+	int f = st->phase == SUBMIT_PHASE_BUILD ? SF_MPI_INSTALL_ID :
+						  SF_TEST_BUILD_ID;
+	const char *key = link_key(st->phase), *id = link_id(st->phase, e);
+
+	if (e->from_metadata & UINT64_C(1) << f)
+		store_refuse(st, "metadata: field '%s': %s %s does not exist",
+		    key, key, id);
+	else
+		store_refuse(st, "data[%zu]: field '%s': %s %s does not exist",
+		    it->entry, key, key, id);
+}
+
 /* Read the lookups; false when a submission was refused. */
 static bool
 store_read_lookups(struct submit_store *st, const struct db_result *res)
@@ -3072,9 +3093,7 @@ store_read_lookups(struct submit_store *st, const struct db_result *res)
 
 		if (store_read_item(st, i, items))
 			continue;
-		store_refuse(st, "data[%zu]: field '%s': %s %s does not exist",
-		    it->entry, link_key(st->phase), link_key(st->phase),
-		    link_id(st->phase, item_entry(st, it)));
+		store_refuse_link(st, it);
 		return false;
 	}
 	return true;

@@ -331,5 +331,51 @@ class SpellingsRace(h.MttdTestCase):
             ["1", "1", "4"])
 
 
+class EqualResultsSpelledApart(h.MttdTestCase):
+    """Equal results racing in transactions of their own, spelled apart:
+    exit_signal left out (it then matches any) or sent as its default
+    -1, the latency list as 1.0, 1 or 1e0.  One row, one id, every
+    round: the result's advisory lock is keyed on the fields every entry
+    has.  Before (break-it helper 23), each spelling took a lock of its
+    own, and a round now and then stored the result twice (a race: the
+    test then failed in some of its rounds, not in all)."""
+
+    MTTD = {"pg": {"pool_size": "4"}}
+    ROUNDS = 40
+
+    def test_one_row_for_equal_results_spelled_apart(self):
+        _, build = self.mttd.install_and_build()
+        # The test name and the performance rows exist first: their
+        # creation would queue the racers.
+        self.mttd.must_submit("Test Run", [h.run_entry(
+            build, test_name="apart", latency_bandwidth=True,
+            message_size=[8], latency_min=[1])])
+        spellings = ((None, "1.0"), (-1, "1"), (-1, "1e0"), (None, "1"))
+        twice = []
+        for r in range(self.ROUNDS):
+            stamp = "2026-11-%02d 10:%02d:00" % (1 + r % 28, r)
+            requests = []
+            for signal_value, latency in spellings:
+                entry = h.run_entry(
+                    build, test_name="apart", start_timestamp=stamp,
+                    latency_bandwidth=True, message_size=[8],
+                    latency_min=["SPELLING"])
+                if signal_value is not None:
+                    entry["exit_signal"] = signal_value
+                body = h.to_json(h.submit_body("Test Run", [entry]))
+                requests.append(("POST", "/submit", body.replace(
+                    '"SPELLING"', latency).encode(), None))
+            answers = self.mttd.race(requests)
+            ids = {self.assertOk(a)["ids"][0]["test_run_id"]
+                   for a in answers}
+            rows = self.sql(
+                "SELECT r.test_run_id FROM test_run r JOIN test_names t"
+                " USING (test_name_id) WHERE t.test_name = 'apart' AND"
+                " r.start_timestamp = '%s'" % stamp)
+            if len(ids) != 1 or len(rows) != 1:
+                twice.append((r, sorted(ids), rows))
+        self.assertEqual(twice, [])
+
+
 if __name__ == "__main__":
     h.main()

@@ -320,6 +320,51 @@ class SubmitRules(h.MttdTestCase):
                     resp.json["status_message"],
                     "metadata: field '%s' is not valid: %s" % (field, why))
 
+    def test_empty_data_checks_the_metadata_values(self):
+        """An empty data list stores nothing but its submit row; the
+        metadata's values are still checked as an entry would take them
+        (before, break-it helper 23: any value passed)."""
+        for meta, message in (
+                ({"trial": {}}, "metadata: field 'trial' must be a single"
+                 " value, got object"),
+                ({"client_serial": "four"}, "metadata: field"
+                 " 'client_serial' must be an integer, got a string that is"
+                 " not one"),
+                ({"np": 40000}, "metadata: field 'np' is out of range:"
+                 " 40000 is not between -32768 and 32767"),
+                ({"test_name": "x" * 200}, "metadata: field 'test_name'")):
+            with self.subTest(meta=meta):
+                resp = self.refuse("test_run", [], [], meta=meta)
+                self.assertTrue(resp.json["status_message"].startswith(
+                    message), resp)
+        # Good metadata and no entries: the submit row, no ids.
+        answer = self.assertOk(self.post(
+            "test_run", [], meta={"hostname": "empty-data-host"}))
+        self.assertEqual(answer["ids"], [])
+        self.assertEqual(self.sql(
+            "SELECT submit_id FROM submit WHERE hostname ="
+            " 'empty-data-host'"), [[str(answer["submit_id"])]])
+
+    def test_missing_link_in_the_metadata_names_the_metadata(self):
+        for phase, key in (("test_run", "test_build_id"),
+                           ("test_build", "mpi_install_id")):
+            with self.subTest(phase=phase):
+                entry = self.entry(phase)
+                entry.pop(key, None)
+                resp = self.refuse(phase, [entry, self.entry(phase)], [key],
+                                   meta={key: 999999})
+                self.assertEqual(
+                    resp.json["status_message"],
+                    "metadata: field '%s': %s 999999 does not exist"
+                    % (key, key))
+                # The entry's own link is named by its index.
+                resp = self.refuse(phase, [self.entry(phase), self.entry(
+                    phase, **{key: 999999})], [key])
+                self.assertEqual(
+                    resp.json["status_message"],
+                    "data[1]: field '%s': %s 999999 does not exist"
+                    % (key, key))
+
     def test_long_refused_value_is_cut_on_a_character(self):
         """A refusal that quotes a long value is cut to 1,023 bytes
         without splitting a character, in the answer and in the log."""
