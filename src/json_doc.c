@@ -14,6 +14,7 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -456,6 +457,58 @@ json_run(struct json_builder *b, const char *buf, size_t len)
 	return st == yajl_status_ok && b->cause == NULL ? 0 : -1;
 }
 
+/* The value of the four hex digits at p, or -1. */
+static long
+json_hex4(const char *p)
+{
+	long v = 0;
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		int c = (unsigned char)p[i];
+
+		if (!isxdigit(c))
+			return -1;
+		v = v * 16 + (isdigit(c) ? c - '0' : (tolower(c) - 'a' + 10));
+	}
+	return v;
+}
+
+/*
+ * The offset of a \u escape of a high surrogate (D800-DBFF) that no low
+ * one's escape (DC00-DFFF) follows, or SIZE_MAX.  yajl writes '?' for
+ * it, or joins it with whatever \u escape comes next into another
+ * character: text stored changed.  (A lone low surrogate becomes bytes
+ * json_text_copy refuses.)  Backslashes stand only in strings, each
+ * starting an escape, so skipping escapes whole keeps "\\ud800" text.
+ */
+static size_t
+json_lone_surrogate(const char *buf, size_t len)
+{
+	const char *p = buf, *end = buf + len;
+	long high, low;
+
+	while ((p = memchr(p, '\\', (size_t)(end - p))) != NULL) {
+		high = end - p >= 6 && p[1] == 'u' ? json_hex4(p + 2) : -1;
+		if (high < 0 || (high & 0xFC00) != 0xD800) {
+			/* Past another escape, or this one. */
+			size_t step = high < 0 ? 2 : 6;
+
+			if ((size_t)(end - p) <= step)
+				break;
+			p += step;
+			continue;
+		}
+		low = end - p >= 12 && p[6] == '\\' && p[7] == 'u' ?
+		    json_hex4(p + 8) :
+		    -1;
+		if (low < 0 || (low & 0xFC00) != 0xDC00)
+			return (size_t)(p - buf);
+		p += 12;
+	}
+	return SIZE_MAX;
+}
+
 /* Free a tree's arenas (nodes may be NULL); the root lives in texts. */
 static void
 json_arenas_free(struct arena *texts, struct arena *nodes)
@@ -473,7 +526,16 @@ json_doc_parse(const char *buf, size_t len, unsigned max_depth,
     enum json_doc_error *err, char **cause)
 {
 	struct json_builder b;
+	size_t lone = json_lone_surrogate(buf, len);
 
+	if (lone != SIZE_MAX) {
+		*err = JSON_DOC_SYNTAX;
+		*cause = xasprintf("invalid JSON at byte %zu: \\u%.4s, a high"
+				   " surrogate, is not followed by a low one"
+				   " (\\uDC00 to \\uDFFF)",
+		    lone, buf + lone + 2);
+		return NULL;
+	}
 	memset(&b, 0, sizeof b);
 	b.max_depth = max_depth;
 	/* A tree takes a few times its text; the first blocks guess. */

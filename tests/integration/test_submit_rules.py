@@ -484,6 +484,35 @@ class SubmitRules(h.MttdTestCase):
                 self.refuse(None, None, [], body=body, http_status=400)
         self.assertNextDense("test_run")
 
+    def test_lone_surrogate_escapes_are_400(self):
+        """A lone low surrogate, and now a lone high one (stored as '?',
+        or joined with the next escape into another character, before
+        break-it helper 23), are refused; a pair and an escaped
+        backslash before "ud800" are text."""
+        good = h.to_json(h.submit_body("Test Run", [self.entry(
+            "test_run", result_stdout="@@BAD@@")])).encode("utf-8")
+        at = good.index(b"@@BAD@@")
+        for label, bad, why in (
+                ("lone high", b"\\ud800abc", "\\ud800, a high surrogate,"
+                 " is not followed by a low one (\\uDC00 to \\uDFFF)"),
+                ("high then A", b"\\ud800\\u0041", "\\ud800, a high"
+                 " surrogate, is not followed by a low one"),
+                ("two highs", b"\\uD800\\uD800", "\\uD800, a high"),
+                ("lone low", b"\\udc00", "invalid UTF-8 in a string")):
+            with self.subTest(escape=label):
+                body = good.replace(b"@@BAD@@", b"x" + bad)
+                resp = self.refuse(None, None, [], body=body,
+                                   http_status=400)
+                self.assertIn(why, resp.json["status_message"])
+                if "high" in why:
+                    self.assertTrue(resp.json["status_message"].startswith(
+                        "the body is not valid JSON: invalid JSON at byte"
+                        " %d: " % (at + 1)), resp)
+        _, (run,) = self.accept("test_run", [self.entry(
+            "test_run", result_stdout="\\ud800 \U0001f600")])
+        self.assertEqual(self.column("test_run", run, "x.result_stdout"),
+                         ["\\ud800 \U0001f600"])
+
     def test_nul_becomes_replacement_character(self):
         _, (run,) = self.accept("test_run", [self.entry(
             "test_run", result_stdout="out\u0000put",

@@ -275,6 +275,61 @@ json_rejects_overlong_utf8_and_surrogates(void)
 	PARSE_SYNTAX("{\"\\udc00\": 1}");
 }
 
+/* A high surrogate's escape with no low one after it: yajl would write
+ * '?', or join it with the next escape into another character. */
+static void
+json_rejects_lone_high_surrogates(void)
+{
+	static const char *const bad[] = { "\"\\ud800\"", "\"\\ud800abc\"",
+		"\"\\ud800\\u0041\"", "\"\\uD800\\uD800\"", "{\"\\udbff\": 1}",
+		"[\"x\", \"\\ud83d\\n\"]", "\"\\ud83d\\ude0", "\"\\ud83d\\" };
+	static const size_t at[] = { 1, 1, 1, 1, 2, 7, 1, 1 };
+	enum json_doc_error err;
+	char *cause;
+	size_t i;
+
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		char want[64];
+
+		cause = NULL;
+		CU_ASSERT_PTR_NULL(
+		    json_doc_parse(bad[i], strlen(bad[i]), 64, &err, &cause));
+		CU_ASSERT_EQUAL(err, JSON_DOC_SYNTAX);
+		snprintf(
+		    want, sizeof want, "invalid JSON at byte %zu: \\u", at[i]);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(cause);
+		CU_ASSERT_EQUAL(strncmp(cause, want, strlen(want)), 0);
+		CU_ASSERT_PTR_NOT_NULL(strstr(cause,
+		    ", a high surrogate, is not followed by a low one"
+		    " (\\uDC00 to \\uDFFF)"));
+		free(cause);
+	}
+}
+
+/* An escaped backslash before "ud800" is text, not an escape; a pair
+ * decodes; a lone high surrogate's cause quotes it. */
+static void
+json_reads_escaped_backslash_and_pairs(void)
+{
+	struct json_value *v;
+	enum json_doc_error err;
+	char *cause = NULL;
+
+	v = PARSE_OK("[\"\\\\ud800\", \"\\ud83d\\ude00\", \"a\\\\\"]");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(v);
+	CU_ASSERT_STRING_EQUAL(v->u.array.items[0]->u.string.ptr, "\\ud800");
+	CU_ASSERT_STRING_EQUAL(
+	    v->u.array.items[1]->u.string.ptr, "\xf0\x9f\x98\x80");
+	CU_ASSERT_STRING_EQUAL(v->u.array.items[2]->u.string.ptr, "a\\");
+	json_value_free(v);
+	CU_ASSERT_PTR_NULL(
+	    json_doc_parse("\"\\uD83Dx\"", 10, 64, &err, &cause));
+	CU_ASSERT_STRING_EQUAL(cause,
+	    "invalid JSON at byte 1: \\uD83D, a high surrogate, is not"
+	    " followed by a low one (\\uDC00 to \\uDFFF)");
+	free(cause);
+}
+
 static void
 json_accepts_valid_utf8(void)
 {
@@ -528,6 +583,10 @@ static const struct cunit_case json_cases[] = {
 	{ "json_rejects_invalid_utf8", json_rejects_invalid_utf8 },
 	{ "json_rejects_overlong_utf8_and_surrogates",
 	    json_rejects_overlong_utf8_and_surrogates },
+	{ "json_rejects_lone_high_surrogates",
+	    json_rejects_lone_high_surrogates },
+	{ "json_reads_escaped_backslash_and_pairs",
+	    json_reads_escaped_backslash_and_pairs },
 	{ "json_accepts_valid_utf8", json_accepts_valid_utf8 },
 	{ "json_rejects_nesting_deeper_than_limit",
 	    json_rejects_nesting_deeper_than_limit },
