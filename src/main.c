@@ -7,6 +7,7 @@
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -712,6 +713,38 @@ setup_signals(struct mttd *m)
 	block_service_signals(SIG_UNBLOCK);
 }
 
+/*
+ * Close every descriptor above stderr this process inherited but keep:
+ * a daemon holding its starter's pipe open keeps the starter's reader
+ * (an init script's $(...), a deployment tool) waiting for ever.
+ */
+static void
+close_inherited_fds(int keep)
+{
+	int fds[256], n = 0, i, fd;
+	struct dirent *e;
+	DIR *d;
+
+	/* Listed first, closed after: the listing's own fd is among them. */
+	do {
+		if ((d = opendir("/proc/self/fd")) == NULL) {
+			for (fd = STDERR_FILENO + 1; fd < 1024; fd++)
+				if (fd != keep)
+					close(fd);
+			return;
+		}
+		n = 0;
+		while ((e = readdir(d)) != NULL &&
+		    n < (int)(sizeof fds / sizeof *fds))
+			if ((fd = atoi(e->d_name)) > STDERR_FILENO &&
+			    fd != keep && fd != dirfd(d))
+				fds[n++] = fd;
+		closedir(d);
+		for (i = 0; i < n; i++)
+			close(fds[i]);
+	} while (n == (int)(sizeof fds / sizeof *fds));
+}
+
 static void
 go_background(const struct mttd *m)
 {
@@ -722,6 +755,7 @@ go_background(const struct mttd *m)
 	if (m->settings.log_file == NULL)
 		die("[logging] log_file is needed to run in the background"
 		    " (or use -f)");
+	close_inherited_fds(m->listen_fd);
 
 	/*
 	 * The parent waits for the child's word that start-up worked, so

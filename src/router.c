@@ -28,6 +28,18 @@ static const struct route *const routes[] = { &route_root, &route_status,
 	&route_serial, &route_submit, &route_fields, &route_detail,
 	&route_summary, &route_info_testsuite, &route_info_runtime, NULL };
 
+const struct route *
+router_find(const char *path)
+{
+	int i;
+
+	for (i = 0; routes[i] != NULL; i++) {
+		if (strcmp(routes[i]->path, path) == 0)
+			return routes[i];
+	}
+	return NULL;
+}
+
 char *
 router_path_normalise(const char *uri, const char *prefix)
 {
@@ -46,27 +58,18 @@ router_path_normalise(const char *uri, const char *prefix)
 	if (sb.len > 1 && sb.data[sb.len - 1] == '/')
 		sb.data[--sb.len] = '\0';
 
-	/* Drop the prefix when the path starts with it. */
+	/* Drop the prefix when the path starts with it, unless the path is
+	 * an endpoint's own (a prefix "/submit" leaves "/submit" the
+	 * endpoint: paths without the prefix are served too). */
 	if (plen > 0 && strncmp(sb.data, prefix, plen) == 0 &&
-	    (sb.data[plen] == '/' || sb.data[plen] == '\0')) {
+	    (sb.data[plen] == '/' || sb.data[plen] == '\0') &&
+	    router_find(sb.data) == NULL) {
 		memmove(sb.data, sb.data + plen, sb.len - plen + 1);
 		sb.len -= plen;
 		if (sb.len == 0)
 			strbuf_adds(&sb, "/");
 	}
 	return strbuf_take(&sb);
-}
-
-const struct route *
-router_find(const char *path)
-{
-	int i;
-
-	for (i = 0; routes[i] != NULL; i++) {
-		if (strcmp(routes[i]->path, path) == 0)
-			return routes[i];
-	}
-	return NULL;
 }
 
 bool

@@ -707,6 +707,15 @@ settings_read_file(FILE *f, const char *path, struct settings *s, char **cause)
 		r.line++;
 		while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
 			line[--n] = '\0';
+		/* A NUL would end the line early, silently (a value cut, a
+		 * check of the rest skipped). */
+		if (strlen(line) != (size_t)n) {
+			*cause = xasprintf("%s:%u: a NUL byte in the line (is"
+					   " the file text, in UTF-8?)",
+			    path, r.line);
+			rc = -1;
+			break;
+		}
 		rc = settings_read_line(&r, line, s, cause);
 	}
 	free(line);

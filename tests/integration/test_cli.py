@@ -515,6 +515,41 @@ class Cli(unittest.TestCase):
         # The loop batches its epoll changes (main.c, new_event_loop).
         self.assertIn("(backend epoll (with changelist))", text)
 
+    def test_background_closes_inherited_descriptors(self):
+        """A descriptor the starter leaves open (a pipe it reads, as
+        $(...) does) is closed in the daemon: the reader sees its end
+        (break-it helper 22: it waited for ever)."""
+        path = self.write("bgfd/bg.conf", self.background_text("mttd.log"))
+        port_file = os.path.join(self.dir, "bgfd", "port")
+        env = h.subprocess_env({"MTTD_PORT_FILE": port_file})
+        r, w = os.pipe()
+        try:
+            proc = subprocess.run([h.MTTD_BIN, "-c", path],
+                                  stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, timeout=30,
+                                  env=env, pass_fds=(w,))
+        finally:
+            os.close(w)
+        found = subprocess.run(["pgrep", "-f", "-x", "%s -c %s" %
+                                (h.MTTD_BIN, path)],
+                               stdout=subprocess.PIPE, timeout=10)
+        pids = [int(p) for p in found.stdout.split()]
+        try:
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            self.assertEqual(len(pids), 1, found.stdout)
+            readable, _, _ = select.select([r], [], [], 10)
+            self.assertEqual(readable, [r], "the daemon holds the pipe")
+            self.assertEqual(os.read(r, 1), b"")
+        finally:
+            os.close(r)
+            for pid in pids:
+                os.kill(pid, signal.SIGTERM)
+        deadline = time.time() + 10
+        while pids and time.time() < deadline and os.path.exists(
+                "/proc/%d" % pids[0]):
+            time.sleep(0.05)
+
     def line_of(self, text, start):
         return 1 + [line.startswith(start)
                     for line in text.split("\n")].index(True)

@@ -78,6 +78,14 @@ static const struct normalise_case prefix_cases[] = {
 	{ "/submit", PREFIX, "/submit" },
 	{ "/", PREFIX, "/" },
 	{ "/submit/serial", "/submit", "/serial" },
+	/* A prefix named like an endpoint leaves the endpoint's own path
+	 * (break-it helper 22: "/submit" became "/"). */
+	{ "/submit", "/submit", "/submit" },
+	{ "/submit/", "/submit", "/submit" },
+	{ "/submit/submit", "/submit", "/submit" },
+	{ "/status", "/status", "/status" },
+	{ "/info/runtime", "/info", "/info/runtime" },
+	{ "/info", "/info", "/" },
 };
 
 static void

@@ -159,6 +159,7 @@ settings_check_defaults(const struct settings *s)
 	CU_ASSERT_EQUAL(s->connect_timeout_s, 10);
 	CU_ASSERT_EQUAL(s->query_timeout_s, 120);
 	CU_ASSERT_EQUAL(s->idle_check_s, 30);
+	CU_ASSERT_EQUAL(s->analyze_after, 1000);
 	CU_ASSERT_PTR_NULL(s->htpasswd_file);
 	CU_ASSERT_STRING_EQUAL(s->realm, "mtt");
 }
@@ -254,7 +255,7 @@ settings_sample_config_names_every_key(void)
 		    man_page_has_key(cunit_srcpath("doc/mttd.conf.5"), key));
 		keys++;
 	}
-	CU_ASSERT_EQUAL(keys, 38);
+	CU_ASSERT_EQUAL(keys, 39);
 	free(text);
 }
 
@@ -324,6 +325,7 @@ static const char every_key_conf[] =
     "connect_timeout = 3600\n"
     "query_timeout = 0\n"
     "idle_check = 86400\n"
+    "analyze_after = 5\n"
     "\n"
     "[auth]\n"
     "htpasswd_file = ../etc/htpasswd\n"
@@ -372,6 +374,7 @@ settings_parses_every_key(void)
 	CU_ASSERT_EQUAL(s.connect_timeout_s, 3600);
 	CU_ASSERT_EQUAL(s.query_timeout_s, 0);
 	CU_ASSERT_EQUAL(s.idle_check_s, 86400);
+	CU_ASSERT_EQUAL(s.analyze_after, 5);
 	snprintf(want, sizeof want, "%s/../etc/htpasswd", test_dir);
 	CU_ASSERT_STRING_EQUAL(s.htpasswd_file, want);
 	CU_ASSERT_STRING_EQUAL(s.realm, "MTT results");
@@ -801,6 +804,29 @@ settings_rejects_line_that_is_not_a_setting(void)
 	conf_expect_error("[server]\n= 5\n", "2: key '': empty key");
 }
 
+/* A NUL would have cut the line short: port 19, a realm's check of the
+ * rest skipped. */
+static void
+settings_rejects_nul_byte(void)
+{
+	static const char text[] = "[server]\nsocket_port = 19\00099\n";
+	char want[PATH_MAX + 128], *cause = NULL;
+	struct settings s;
+	FILE *f;
+
+	conf_write("");
+	f = fopen(test_path, "w");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	fwrite(text, 1, sizeof text - 1, f);
+	fclose(f);
+	CU_ASSERT_EQUAL_FATAL(load(test_path, &s, &cause), -1);
+	snprintf(want, sizeof want,
+	    "%s:2: a NUL byte in the line (is the file text, in UTF-8?)",
+	    test_path);
+	CU_ASSERT_STRING_EQUAL(cause, want);
+	free(cause);
+}
+
 static void
 settings_rejects_database_type_other_than_postgres(void)
 {
@@ -987,6 +1013,7 @@ static const struct cunit_case settings_cases[] = {
 	    settings_rejects_repeated_section_and_key },
 	{ "settings_rejects_key_before_section",
 	    settings_rejects_key_before_section },
+	{ "settings_rejects_nul_byte", settings_rejects_nul_byte },
 	{ "settings_rejects_line_that_is_not_a_setting",
 	    settings_rejects_line_that_is_not_a_setting },
 	{ "settings_rejects_database_type_other_than_postgres",
