@@ -39,6 +39,14 @@ struct request {
 	struct db_conn *conn;		 /* While holding one. */
 	void *state;			 /* The handler's own... */
 	void (*state_free)(void *state); /* ...freed by this at finish. */
+	/*
+	 * What a callback holds for r beside state (a stream, a statement
+	 * in flight, a group's store), set by its owner and cleared when
+	 * the owner frees it: freed by held_free only when mttd exits with
+	 * r unfinished (request_free_unfinished).
+	 */
+	void *held;
+	void (*held_free)(void *held);
 	int http_code; /* Of the answer, for the access log. */
 	size_t bytes;  /* Body bytes answered. */
 	TAILQ_ENTRY(request) live_entry; /* In the server's list. */
@@ -47,9 +55,17 @@ struct request {
 /*
  * mttd exits with r still in flight (why: "the drain gave up", "a second
  * signal came"): its access line, as 599 when its answer had begun
- * (cut), else 503.  r is not freed (mttd exits).
+ * (cut), else 503.  request_free_unfinished frees it later.
  */
 void request_log_unfinished(struct request *r, const char *why);
+
+/*
+ * Free r, still in flight, and what it holds, as mttd exits: after
+ * evhttp is freed (r->req is gone with its connection) and before the
+ * pools (whose batches in flight are dropped unanswered; a connection r
+ * holds is closed with them).
+ */
+void request_free_unfinished(struct request *r);
 
 /* A JSON generator for an answer; yajl_gen_free it or pass it on. */
 yajl_gen request_json_new(void);

@@ -48,9 +48,18 @@ struct submit_job {
  * submission's refusal costs the others nothing.  Each job's cb runs
  * once, in job order, after the store has stopped using conn (so the
  * first may give the connection back).  jobs is copied; each req must
- * stay valid until its cb has run.
+ * stay valid until its cb has run.  Returns the store, valid until the
+ * first cb runs.
  */
-void submit_store_run_group(
+struct submit_store;
+
+struct submit_store *submit_store_run_group(
     struct db_conn *conn, const struct submit_job *jobs, size_t n);
+
+/*
+ * Free a store whose callbacks have not run, its batch still in flight:
+ * only as mttd exits (the pool is freed next, and drops the batch).
+ */
+void submit_store_drop(struct submit_store *st);
 
 #endif /* MTTD_SUBMIT_STORE_H */

@@ -149,6 +149,13 @@ handler_submit_reply(struct request *r, long submit_id, const long *ids)
 	request_reply_json(r, 200, g);
 }
 
+/* mttd exits with the group's store in flight (request.h, held). */
+static void
+handler_submit_drop_store(void *st)
+{
+	submit_store_drop(st);
+}
+
 /* Tell the statistics' watch; a look it starts takes the connection. */
 static void
 handler_submit_count(struct request *r)
@@ -167,6 +174,8 @@ handler_submit_stored_cb(void *arg, enum submit_outcome outcome, long submit_id,
 {
 	struct request *r = arg;
 
+	/* The group's store is over (the leader held it). */
+	r->held = NULL;
 	if (outcome == SUBMIT_STORED)
 		handler_submit_count(r);
 	request_db_release(r);
@@ -243,7 +252,8 @@ handler_submit_acquired(struct request *r, enum db_acquire_status st)
 		log_debug("req=%llu stores %zu waiting submissions with its"
 			  " own",
 		    (unsigned long long)r->id, n - 1);
-	submit_store_run_group(r->conn, jobs, n);
+	r->held = submit_store_run_group(r->conn, jobs, n);
+	r->held_free = handler_submit_drop_store;
 }
 
 static void

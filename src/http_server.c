@@ -399,11 +399,18 @@ http_server_trim_soon(struct http_server *s)
 void
 http_server_free(struct http_server *s)
 {
+	struct request *r;
+
 	if (s == NULL)
 		return;
 	/* Closing the connections still open calls into s->conns. */
 	if (s->http != NULL)
 		evhttp_free(s->http);
+	/* Requests a drain gave up on, or a second signal cut. */
+	while ((r = TAILQ_FIRST(&s->live)) != NULL) {
+		TAILQ_REMOVE(&s->live, r, live_entry);
+		request_free_unfinished(r);
+	}
 	http_conns_free(s->conns);
 	if (s->drain_timer != NULL)
 		event_free(s->drain_timer);

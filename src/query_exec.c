@@ -99,6 +99,7 @@ query_exec_done_cb(const struct db_result *res, void *arg)
 {
 	struct query_exec_call *call = arg;
 
+	call->r->held = NULL;
 	if (res->failed >= 0)
 		query_exec_reply_failure(call->r, call->q, call->nchecks, res);
 	else
@@ -121,6 +122,8 @@ query_exec_run(struct request *r, const struct query_spec *q, const char *sql,
 	db_batch_add(b, sql, q->nparams, values, NULL);
 	db_conn_run(r->conn, b, query_exec_done_cb, call);
 	free(values);
+	r->held = call;
+	r->held_free = free;
 	return call;
 }
 
@@ -131,5 +134,6 @@ query_exec_abandon(struct query_exec_call *call)
 
 	db_conn_abandon(r->conn);
 	r->conn = NULL;
+	r->held = NULL;
 	free(call);
 }

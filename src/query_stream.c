@@ -98,15 +98,25 @@ query_stream_take_json(struct query_stream *s)
 	yajl_gen_clear(s->gen);
 }
 
+/* Free s; its request, still there, no longer holds it. */
 static void
 query_stream_free(struct query_stream *s)
 {
+	if (s->r->held == s)
+		s->r->held = NULL;
 	if (s->gen != NULL)
 		yajl_gen_free(s->gen);
 	if (s->out != NULL)
 		evbuffer_free(s->out);
 	free(s->columns);
 	free(s);
+}
+
+/* mttd exits with the stream unfinished (request.h, held). */
+static void
+query_stream_drop(void *s)
+{
+	query_stream_free(s);
 }
 
 /* Stop hearing about the connection: the stream is ending. */
@@ -472,9 +482,12 @@ query_stream_first_cb(const struct db_result *res, void *arg)
 		return;
 	}
 	if (res->failed >= 0) {
+		const struct query_spec *q = s->q;
+		int nchecks = s->nchecks;
+
 		query_stream_forget_connection(s);
-		query_exec_reply_failure(r, s->q, s->nchecks, res);
 		query_stream_free(s);
+		query_exec_reply_failure(r, q, nchecks, res);
 		return;
 	}
 	/* Gone unseen (its close was not watched): libevent detached r. */
@@ -504,6 +517,8 @@ query_stream_start(struct request *r, const struct query_spec *q,
 	char fetch[64];
 
 	s->r = r;
+	r->held = s;
+	r->held_free = query_stream_drop;
 	s->q = q;
 	s->out = evbuffer_new();
 	s->gen = request_json_new();

@@ -350,6 +350,19 @@ request_log_unfinished(struct request *r, const char *why)
 }
 
 void
+request_free_unfinished(struct request *r)
+{
+	request_db_cancel(r);
+	if (r->held != NULL && r->held_free != NULL)
+		r->held_free(r->held);
+	if (r->state != NULL && r->state_free != NULL)
+		r->state_free(r->state);
+	json_value_free(r->body);
+	free(r->path);
+	free(r);
+}
+
+void
 request_stream_gone(struct request *r)
 {
 	/* A detached request: ending it frees it and writes nothing. */

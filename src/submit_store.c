@@ -3255,7 +3255,7 @@ store_batch_cb(const struct db_result *res, void *arg)
 	}
 }
 
-void
+struct submit_store *
 submit_store_run_group(
     struct db_conn *conn, const struct submit_job *jobs, size_t n)
 {
@@ -3284,4 +3284,11 @@ submit_store_run_group(
 	st->first_sub = 0;
 	st->end_sub = st->split ? 1 : n;
 	store_start(st);
+	return st;
+}
+
+void
+submit_store_drop(struct submit_store *st)
+{
+	store_free(st);
 }

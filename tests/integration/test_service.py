@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -599,6 +600,72 @@ class DrainUpload(h.MttdTestCase):
             ["20"])
         self.mttd.stop()
         self.mttd.start()
+
+
+class DrainGivesUpOnStatements(h.MttdTestCase):
+    """A drain that gives up with statements in flight (a submission and
+    a count, both waiting for a lock; a third request waiting for a
+    connection) exits 0, a sanitizer build too: every context left is
+    freed.  Each request gets its 503 access line.  The submission's
+    statements were sent: PostgreSQL finds its client gone within
+    client_connection_check_interval (2 s) and rolls it back, if they are
+    still waiting then (had the lock gone sooner, it would have been
+    stored whole, unanswered: the client's retry gets its ids)."""
+
+    MTTD = {"server": {"drain_timeout": "1"}, "pg": {"pool_size": "2"}}
+
+    def test_exit_with_statements_in_flight(self):
+        _, build = self.mttd.install_and_build()
+        runs = self.sql1("SELECT count(*) FROM test_run")
+        lock = h.HeldLock(self, "test_run")
+        count = h.to_json({"phase": "test_run", "columns": ["test_name"],
+                           "search": {}, "options": {"count_only": 1}})
+        requests = [("POST", "/submit", h.to_json(h.submit_body(
+            "Test Run", [h.run_entry(build, test_name="given-up")])), None),
+            ("POST", "/detail", count, None)]
+        answers = []
+        threads = [threading.Thread(
+            target=lambda: answers.extend(self.mttd.race(requests)),
+            daemon=True), threading.Thread(
+            target=lambda: answers.append(self.mttd.http(
+                "POST", "/serial", "{}")), daemon=True)]
+        mark = self.mttd.log_mark()
+        threads[0].start()
+        deadline = time.time() + 20
+        while len(self.sql(
+                "SELECT pid FROM pg_stat_activity WHERE wait_event_type ="
+                " 'Lock' AND datname = current_database()")) < 2:
+            self.assertLess(time.time(), deadline, self.mttd.log_tail())
+            time.sleep(0.05)
+        # Both connections are taken: this one waits for one.
+        threads[1].start()
+        self.assertIsNotNone(self.mttd.wait_log(
+            r"POST /serial from", mark), self.mttd.log_tail())
+        self.mttd.proc.send_signal(signal.SIGTERM)
+        status = self.mttd.proc.wait(30)
+        log = self.mttd.log_since(mark)
+        deadline = time.time() + 10
+        while self.sql("SELECT pid FROM pg_stat_activity WHERE"
+                       " wait_event_type = 'Lock' AND datname ="
+                       " current_database()") != []:
+            self.assertLess(time.time(), deadline, "backends still wait")
+            time.sleep(0.1)
+        lock.release()
+        for t in threads:
+            t.join(30)
+        try:
+            self.assertEqual(status, 0, log[-3000:])
+            self.assertEqual(sorted(re.findall(
+                r"WARNING req=\d+ POST (/\w+): still in flight when the"
+                r" drain gave up", log)), ["/detail", "/serial", "/submit"],
+                log[-3000:])
+            self.assertEqual(sorted(re.findall(
+                r"ACCESS req=\d+ method=POST path=(/\w+) status=503 ", log)),
+                ["/detail", "/serial", "/submit"], log[-3000:])
+            self.assertEqual(self.sql1("SELECT count(*) FROM test_run"), runs)
+        finally:
+            self.mttd.stop()
+            self.mttd.start()
 
 
 class Workers(h.MttdTestCase):
