@@ -485,9 +485,12 @@ json_hex4(const char *p)
 static size_t
 json_lone_surrogate(const char *buf, size_t len)
 {
-	const char *p = buf, *end = buf + len;
+	const char *p = buf, *end;
 	long high, low;
 
+	if (len == 0) /* An empty body may come as NULL. */
+		return SIZE_MAX;
+	end = buf + len;
 	while ((p = memchr(p, '\\', (size_t)(end - p))) != NULL) {
 		high = end - p >= 6 && p[1] == 'u' ? json_hex4(p + 2) : -1;
 		if (high < 0 || (high & 0xFC00) != 0xD800) {

@@ -306,6 +306,24 @@ json_rejects_lone_high_surrogates(void)
 	}
 }
 
+/* An empty body, as the router may pass it (NULL), is a syntax error
+ * like "" (the surrogate check must not read it). */
+static void
+json_empty_body_may_be_null(void)
+{
+	enum json_doc_error err, err_empty;
+	char *cause = NULL, *cause_empty = NULL;
+
+	CU_ASSERT_PTR_NULL(json_doc_parse(NULL, 0, 64, &err, &cause));
+	CU_ASSERT_PTR_NULL(json_doc_parse("", 0, 64, &err_empty, &cause_empty));
+	CU_ASSERT_EQUAL(err, JSON_DOC_SYNTAX);
+	CU_ASSERT_EQUAL(err_empty, JSON_DOC_SYNTAX);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cause);
+	CU_ASSERT_STRING_EQUAL(cause, cause_empty);
+	free(cause);
+	free(cause_empty);
+}
+
 /* An escaped backslash before "ud800" is text, not an escape; a pair
  * decodes; a lone high surrogate's cause quotes it. */
 static void
@@ -585,6 +603,7 @@ static const struct cunit_case json_cases[] = {
 	    json_rejects_overlong_utf8_and_surrogates },
 	{ "json_rejects_lone_high_surrogates",
 	    json_rejects_lone_high_surrogates },
+	{ "json_empty_body_may_be_null", json_empty_body_may_be_null },
 	{ "json_reads_escaped_backslash_and_pairs",
 	    json_reads_escaped_backslash_and_pairs },
 	{ "json_accepts_valid_utf8", json_accepts_valid_utf8 },
