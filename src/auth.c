@@ -311,6 +311,8 @@ auth_line_refusal(struct auth *a, const char *user, const char *hash,
 {
 	if (*user == '\0')
 		return "empty user name";
+	if (*hash == '\0')
+		return auth_hash_damaged;
 	if (strlen(user) > AUTH_USER_MAX)
 		return "user name longer than 256 bytes";
 	if (auth_find(a, user) != NULL)
@@ -321,9 +323,10 @@ auth_line_refusal(struct auth *a, const char *user, const char *hash,
 /*
  * Take one line "user:hash" (anything after a second colon is ignored,
  * as Apache does).  Lines that cannot be used are skipped with a warning
- * that names the line and user but never the hash.
+ * that names the line and user but never the hash.  False for a line
+ * skipped but not counted as damaged (its hash's shape was whole).
  */
-static void
+static bool
 auth_load_line(struct auth *a, const char *path, unsigned n, char *line)
 {
 	enum auth_checker checker;
@@ -332,11 +335,11 @@ auth_load_line(struct auth *a, const char *path, unsigned n, char *line)
 
 	line = auth_trim(line);
 	if (*line == '\0' || *line == '#')
-		return;
+		return true;
 	if ((colon = strchr(line, ':')) == NULL) {
 		log_warn(
 		    "%s:%u: no ':' after the user name; line skipped", path, n);
-		return;
+		return false;
 	}
 	*colon = '\0';
 	hash = colon + 1;
@@ -348,7 +351,7 @@ auth_load_line(struct auth *a, const char *path, unsigned n, char *line)
 		    line, why);
 		if (why == auth_hash_damaged)
 			a->damaged++;
-		return;
+		return why == auth_hash_damaged;
 	}
 	if (checker == AUTH_CHECKER_DES)
 		log_warn(
@@ -362,6 +365,7 @@ auth_load_line(struct auth *a, const char *path, unsigned n, char *line)
 	a->entries[a->count].user = xstrdup(line);
 	a->entries[a->count].hash = xstrdup(hash);
 	a->entries[a->count++].checker = checker;
+	return true;
 }
 
 struct auth *
@@ -370,6 +374,7 @@ auth_load(const char *path, char **cause)
 	struct auth *a;
 	char *line = NULL;
 	size_t cap = 0;
+	ssize_t len;
 	unsigned n = 0;
 	FILE *f;
 
@@ -380,8 +385,18 @@ auth_load(const char *path, char **cause)
 	}
 	a = xcalloc(1, sizeof *a);
 	a->crypt = xcalloc(1, sizeof *a->crypt);
-	while (getline(&line, &cap, f) != -1)
-		auth_load_line(a, path, ++n, line);
+	while ((len = getline(&line, &cap, f)) != -1) {
+		/* htpasswd writes whole lines: a last one it cannot use, with
+		 * no newline, was cut (read while it is written). */
+		bool cut = line[len - 1] != '\n';
+
+		if (!auth_load_line(a, path, ++n, line) && cut) {
+			log_warn("%s:%u: the file ends inside this line, as one"
+				 " read while it is written",
+			    path, n);
+			a->damaged++;
+		}
+	}
 	if (ferror(f)) {
 		*cause = xasprintf(
 		    "%s: cannot read: %s", path, strerror(errno));

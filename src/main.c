@@ -599,10 +599,9 @@ reload_htpasswd(const struct mttd *m, const struct settings *next,
 	/* Cut short, as a file read while it is rewritten, or mangled: its
 	 * users would be locked out, and the others may be missing. */
 	if (auth_damaged(*table) > 0 && running > 0) {
-		*cause = xasprintf("htpasswd %s: %zu line(s) with a hash cut"
-				   " short or damaged, as in a file caught"
-				   " while it is rewritten (the %zu user(s) in"
-				   " force stay)",
+		*cause = xasprintf("htpasswd %s: %zu line(s) cut short or"
+				   " damaged, as in a file caught while it is"
+				   " rewritten (the %zu user(s) in force stay)",
 		    next->htpasswd_file, auth_damaged(*table), running);
 		auth_free(*table);
 		*table = NULL;
@@ -998,9 +997,9 @@ check_config(struct mttd *m, const struct options *o)
 		ok = false;
 	}
 	if (ok && auth_damaged(a) > 0) {
-		cause = xasprintf("%s: %zu line(s) with a hash cut short or"
-				  " damaged (the log above names them): their"
-				  " users could not log in",
+		cause = xasprintf("%s: %zu line(s) cut short or damaged (the"
+				  " log above names them): their users could"
+				  " not log in",
 		    s->htpasswd_file, auth_damaged(a));
 		check_complain(s, o->config, "htpasswd_file", cause);
 		free(cause);

@@ -4,10 +4,12 @@
  * of the store that crossed analyze_after, right after it: that backend
  * publishes its row counts (PostgreSQL 15 does so at most once a second,
  * and when idle may wait ten seconds: it is told to do it now); the
- * tables that changed by more rows than the planner knows they hold are
- * listed, among those this role may analyse; and they are analysed with
- * SKIP_LOCKED, so that the look never waits behind a lock (nor holds a
- * migration up).  One look at a time.
+ * tables mttd stores into that changed by more rows than the planner
+ * knows they hold are listed, among those this role may analyse; and
+ * they are analysed with SKIP_LOCKED, so that the look never waits
+ * behind a lock (nor holds a migration up), within a statement timeout
+ * of a few seconds, since it holds a pool connection.  One look at a
+ * time.
  */
 #include "config.h"
 
@@ -22,18 +24,35 @@
 #include "strbuf.h"
 #include "table_stats.h"
 
+/* The tables mttd stores into: another application's, in the same
+ * schema, may take minutes to analyse on a pool connection. */
+#define TABLE_STATS_TABLES                                       \
+	"{submit,compute_cluster,compiler,mpi_get,"              \
+	"mpi_install_configure_args,description,result_message," \
+	"environment,test_suites,test_names,test_run_command,"   \
+	"latency_bandwidth,performance,mpi_install,test_build,test_run}"
+
 /*
- * Tables of the search path that changed by more rows than the planner
- * knows they hold (plus autovacuum_analyze_threshold): its picture of
- * them is off by half or more.  Smaller drifts are autovacuum's (it
- * takes a tenth); on a database of millions of rows this finds none.
- * Only those this role owns, or owns the database of.
+ * The longest an ANALYZE may run, in ms (at most half of query_timeout):
+ * it holds a pool connection meanwhile.  Sampling 30,000 rows takes well
+ * under a second on mttd's tables; a statistics target raised by hand
+ * may take more, and the next look tries again.
+ */
+#define TABLE_STATS_ANALYZE_MS 5000
+
+/*
+ * Those of mttd's tables, on the search path, that changed by more rows
+ * than the planner knows they hold (plus autovacuum_analyze_threshold):
+ * its picture of them is off by half or more.  Smaller drifts are
+ * autovacuum's (it takes a tenth); on a database of millions of rows
+ * this finds none.  Only those this role owns, or owns the database of.
  */
 #define TABLE_STATS_DUE_SQL                                              \
 	"SELECT string_agg(s.relid::regclass::text, ', '"                \
 	" ORDER BY s.relname)"                                           \
 	" FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid" \
 	" WHERE s.schemaname = ANY (current_schemas(false))"             \
+	" AND s.relname = ANY ($1::text[])"                              \
 	" AND s.n_mod_since_analyze >"                                   \
 	" current_setting('autovacuum_analyze_threshold')::float8"       \
 	" + greatest(c.reltuples, 0)"                                    \
@@ -80,6 +99,17 @@ table_stats_analysed_cb(const struct db_result *res, void *arg)
 	table_stats_done(t);
 }
 
+/* TABLE_STATS_ANALYZE_MS, or half of query_timeout when that is less. */
+static int
+table_stats_analyze_ms(const struct table_stats *t)
+{
+	int half = t->settings->query_timeout_s * 500;
+
+	return half > 0 && half < TABLE_STATS_ANALYZE_MS ?
+	    half :
+	    TABLE_STATS_ANALYZE_MS;
+}
+
 /* The tables due, as one list (NULL when none is). */
 static void
 table_stats_listed_cb(const struct db_result *res, void *arg)
@@ -87,7 +117,7 @@ table_stats_listed_cb(const struct db_result *res, void *arg)
 	struct table_stats *t = arg;
 	const PGresult *list = res->failed < 0 ? res->results[0] : NULL;
 	struct db_batch *b;
-	char *sql;
+	char *timeout, *sql;
 
 	if (list == NULL) {
 		log_warn("statistics: cannot list the tables due: %s",
@@ -102,11 +132,17 @@ table_stats_listed_cb(const struct db_result *res, void *arg)
 		return;
 	}
 	t->due = xstrdup(PQgetvalue(list, 0, 0));
+	timeout = xasprintf(
+	    "SET LOCAL statement_timeout = %d", table_stats_analyze_ms(t));
 	sql = xasprintf("ANALYZE (SKIP_LOCKED) %s", t->due);
 	b = db_batch_new();
+	db_batch_add(b, "BEGIN", 0, NULL, NULL);
+	db_batch_add(b, timeout, 0, NULL, NULL);
 	db_batch_add(b, sql, 0, NULL, NULL);
+	db_batch_add(b, "COMMIT", 0, NULL, NULL);
 	gettimeofday(&t->began, NULL);
 	db_conn_run(t->conn, b, table_stats_analysed_cb, t);
+	free(timeout);
 	free(sql);
 }
 
@@ -123,8 +159,10 @@ table_stats_flushed_cb(const struct db_result *res, void *arg)
 		table_stats_done(t);
 		return;
 	}
+	const char *tables = TABLE_STATS_TABLES;
+
 	b = db_batch_new();
-	db_batch_add(b, TABLE_STATS_DUE_SQL, 0, NULL, NULL);
+	db_batch_add(b, TABLE_STATS_DUE_SQL, 1, &tables, NULL);
 	db_conn_run(t->conn, b, table_stats_listed_cb, t);
 }
 

@@ -618,9 +618,9 @@ class Cli(unittest.TestCase):
         self.assertEqual(rc, 2, out + err)
         self.assertIn("user 'cut': the hash is cut short or damaged (not the"
                       " whole shape of its format); line skipped", err)
-        self.assertIn("mttd: %s:%d: key 'htpasswd_file': %s: 1 line(s) with"
-                      " a hash cut short or damaged (the log above names"
-                      " them): their users could not log in\n"
+        self.assertIn("mttd: %s:%d: key 'htpasswd_file': %s: 1 line(s) cut"
+                      " short or damaged (the log above names them): their"
+                      " users could not log in\n"
                       % (path, self.line_of(text, "htpasswd_file"), ht), err)
 
     def test_check_config_takes_a_log_file_it_can_write_in_a_folder_it_cannot(

@@ -216,15 +216,25 @@ class Reload(h.MttdTestCase):
                 mark = self.mttd.log_mark()
                 line = self.hup(
                     r"SIGHUP: keeping the running configuration")
-                self.assertIn("htpasswd %s: 1 line(s) with a hash cut short"
-                              " or damaged, as in a file caught while it"
-                              " is rewritten (the 2 user(s) in force"
-                              " stay)" % path, line)
+                self.assertIn("htpasswd %s: 1 line(s) cut short or"
+                              " damaged, as in a file caught while it is"
+                              " rewritten (the 2 user(s) in force stay)"
+                              % path, line)
                 self.assertRegex(
                     self.mttd.log_since(mark),
                     r"htpasswd:3: user 'newuser': the hash is cut short or"
                     r" damaged \(not the whole shape of its format\); line"
                     r" skipped")
+                self.assertChecksPasswords()
+        # Cut inside its last line: in the user name, after the colon.
+        for cut in ("newu", "newuser:"):
+            with self.subTest(cut=cut):
+                with open(path, "w") as f:
+                    f.write(kept + cut)
+                line = self.hup(
+                    r"SIGHUP: keeping the running configuration")
+                self.assertIn("htpasswd %s: 1 line(s) cut short or"
+                              " damaged" % path, line)
                 self.assertChecksPasswords()
         with open(path, "w") as f:
             f.write(kept)

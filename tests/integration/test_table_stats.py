@@ -39,6 +39,10 @@ class StatsTestCase(h.MttdTestCase):
                     " TABLE %s SET (autovacuum_enabled = false)', t);"
                     " END LOOP; END$$", db=cls.db, superuser=True)
         cls.install_id, cls.build_id = cls.mttd.install_and_build()
+        # Another application's table, due too: never mttd's to analyse.
+        cls.pg.psql("CREATE TABLE other_app (x int) WITH"
+                    " (autovacuum_enabled = false); INSERT INTO other_app"
+                    " SELECT generate_series(1, 500)", db=cls.db)
 
     def store(self, tag, n):
         """n entries, each with its own test name."""
@@ -104,6 +108,36 @@ class AnalyseAfterBigStores(StatsTestCase):
             mark, timeout=20), self.mttd.log_tail())
         self.expect_analyses(test_names=2, test_run=2)
         self.assertEqual(self.sql1("SELECT count(*) FROM test_run"), ["360"])
+
+
+class AnalyseCapped(StatsTestCase):
+    """An ANALYZE that runs long (a slow expression index here; a raised
+    statistics target in life) is cut by its statement timeout, half of
+    query_timeout at most, before the connection would be dropped for
+    silence: it holds a pool connection meanwhile."""
+
+    MTTD = {"pg": {"analyze_after": "100", "pool_size": "1",
+                   "query_timeout": "6"}}
+
+    def test_long_analyze_is_cut_and_the_connection_kept(self):
+        self.pg.psql(
+            "CREATE FUNCTION slow_id(int) RETURNS int LANGUAGE sql"
+            " IMMUTABLE AS 'SELECT $1 FROM pg_sleep(0.03)';"
+            " CREATE INDEX slow_idx ON test_run ((slow_id(exit_value)))",
+            db=self.db, superuser=True)
+        mark = self.mttd.log_mark()
+        self.store("a", 150)
+        line = self.mttd.wait_log(r"statistics: ANALYZE of", mark,
+                                  timeout=30)
+        self.assertIsNotNone(line, self.mttd.log_tail())
+        self.assertRegex(line, r"WARNING statistics: ANALYZE of test_names,"
+                         r" test_run failed: canceling statement due to"
+                         r" statement timeout")
+        self.assertNotIn("no answer from the database",
+                         self.mttd.log_since(mark))
+        self.assertNotIn("made again", self.mttd.log_since(mark))
+        # The one connection is back, clean.
+        self.store("b", 1)
 
 
 class LockedTableSkipped(StatsTestCase):

@@ -433,6 +433,68 @@ auth_skips_and_counts_damaged_hashes(void)
 	auth_free(a);
 }
 
+/* Load text from a file of our own; the table, or NULL. */
+static struct auth *
+load_text(const char *text)
+{
+	char path[PATH_MAX + 8], *cause = NULL;
+	struct auth *a;
+	FILE *f;
+
+	snprintf(path, sizeof path, "%s.cut", log_path);
+	if ((f = fopen(path, "w")) == NULL)
+		return NULL;
+	fputs(text, f);
+	fclose(f);
+	a = auth_load(path, &cause);
+	free(cause);
+	unlink(path);
+	return a;
+}
+
+/* A last line cut before its end (no newline) that cannot be used is
+ * damaged whatever it looks like: a user name, "user:", a prefix, a DES
+ * hash cut short.  With its newline, such a line is only skipped. */
+static void
+auth_counts_a_cut_last_line_as_damaged(void)
+{
+	static const char whole[] =
+	    "u_ok:$2y$05$FByO/knvC20qBbMw.tjcDOCy.ynhBHAk7zemYwHQ8U7jYeKprNg7.\n";
+	static const char *const cut[] = { "ca", "carol:", "carol:$2y",
+		"carol:KVjzFIZA", "carol:{SH" };
+	char text[512];
+	struct auth *a;
+	size_t i;
+
+	for (i = 0; i < NELEM(cut); i++) {
+		snprintf(text, sizeof text, "%s%s", whole, cut[i]);
+		a = load_text(text);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+		CU_ASSERT_EQUAL(auth_count(a), 1);
+		CU_ASSERT_EQUAL(auth_damaged(a), 1);
+		auth_free(a);
+	}
+	CU_ASSERT_TRUE(log_has(".cut:2: the file ends inside this line, as"
+			       " one read while it is written"));
+	/* Whole lines: an unknown format is skipped, not damaged; an empty
+	 * hash is damaged anywhere. */
+	snprintf(text, sizeof text, "%scarol:KVjzFIZA\n", whole);
+	a = load_text(text);
+	CU_ASSERT_EQUAL(auth_damaged(a), 0);
+	auth_free(a);
+	snprintf(text, sizeof text, "carol:\n%s", whole);
+	a = load_text(text);
+	CU_ASSERT_EQUAL(auth_count(a), 1);
+	CU_ASSERT_EQUAL(auth_damaged(a), 1);
+	auth_free(a);
+	/* A whole last line without its newline loads. */
+	snprintf(text, sizeof text, "%.*s", (int)strlen(whole) - 1, whole);
+	a = load_text(text);
+	CU_ASSERT_EQUAL(auth_count(a), 1);
+	CU_ASSERT_EQUAL(auth_damaged(a), 0);
+	auth_free(a);
+}
+
 static void
 auth_load_fails_for_missing_file(void)
 {
@@ -549,6 +611,8 @@ static const struct cunit_case auth_cases[] = {
 	    auth_cache_drops_oldest_when_full },
 	{ "auth_skips_and_counts_damaged_hashes",
 	    auth_skips_and_counts_damaged_hashes },
+	{ "auth_counts_a_cut_last_line_as_damaged",
+	    auth_counts_a_cut_last_line_as_damaged },
 	{ "auth_load_fails_for_missing_file",
 	    auth_load_fails_for_missing_file },
 	{ "auth_proxy_user_takes_name_before_first_colon",
