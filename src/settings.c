@@ -241,7 +241,9 @@ settings_parse_int(const struct settings_option *o, const char *value,
 
 	errno = 0;
 	n = strtoll(value, &end, 10);
-	if (*value == '\0' || *end != '\0' || isspace((unsigned char)*value)) {
+	/* strtoll takes white space and a '+' first; a key's value, not. */
+	if (*value == '\0' || *end != '\0' || isspace((unsigned char)*value) ||
+	    *value == '+') {
 		*why = xasprintf("'%s' is not an integer", value);
 		return -1;
 	}

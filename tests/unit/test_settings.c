@@ -609,6 +609,7 @@ settings_checks_int_ranges(void)
 		{ "server", "socket_port", "65536", -1 },
 		{ "server", "socket_port", "-1", -1 },
 		{ "server", "socket_port", "80x", -1 },
+		{ "server", "socket_port", "+80", -1 },
 		{ "server", "socket_port", "99999999999999999999", -1 },
 		{ "server", "request_timeout", "0", -1 },
 		{ "server", "request_timeout", "86400", 0 },
@@ -629,6 +630,10 @@ settings_checks_int_ranges(void)
 		{ "pg_v3", "idle_check", "-1", -1 },
 		{ "pg_v3", "idle_check", "0", 0 },
 		{ "pg_v3", "idle_check", "86401", -1 },
+		{ "pg_v3", "analyze_after", "0", 0 },
+		{ "pg_v3", "analyze_after", "1000000000", 0 },
+		{ "pg_v3", "analyze_after", "1000000001", -1 },
+		{ "pg_v3", "analyze_after", "-1", -1 },
 	};
 	struct settings s;
 	size_t i;
