@@ -1429,31 +1429,44 @@ same_identity(const struct submit_request *a, const struct submit_request *b)
 	    strcmp(a->mtt_client_version, b->mtt_client_version) == 0;
 }
 
+/* Add field f's value (or absent, the value stored without it). */
+static uint64_t
+result_hash_field(
+    uint64_t h, const struct submit_entry *e, int f, const char *absent)
+{
+	const char *v = e->v[f].text;
+
+	h = hash_fnv1a(h, &f, sizeof f);
+	if (v != NULL)
+		return hash_fnv1a(h, v, e->v[f].len);
+	return absent != NULL ? hash_fnv1a(h, absent, strlen(absent)) : h;
+}
+
 /*
- * A hash of the fields every entry of the phase has, converted (integers
- * and flags in one spelling), but the start timestamp, whose spellings
- * may differ for one value and which a submission stored in one round
- * trip has not had read by PostgreSQL before it locks.  Optional fields
- * stay out: an entry that leaves one out equals a stored result with any
- * value of it, and number lists ("1.0", "1") or an absent link (row 0,
- * as "0") have several spellings.  So equal results always meet on one
- * lock; results that differ only in those merely wait for each other.
+ * A hash of what a result's row holds, as stored: the fields every entry
+ * of the phase has, and the scalar columns stored with a default when
+ * absent (exit_signal, merge_stdout_stderr, the outputs), converted
+ * (integers and flags in one spelling), the default standing in for an
+ * absent one.  Left out: the start timestamp and the duration, whose
+ * spellings may differ for one value and which a submission stored in
+ * one round trip has not had read by PostgreSQL before it locks, and
+ * the linked rows (number lists, links: several spellings each).  So
+ * equal results always meet on one lock; results that differ only in
+ * those merely wait for each other.
  */
 static uint64_t
 result_hash(enum submit_phase phase, const struct submit_entry *e)
 {
 	uint64_t h = HASH_FNV1A_SEED;
+	const struct scalar_col *sc;
 	int f;
 
-	for (f = 0; f < SF__COUNT; f++) {
-		const char *v = e->v[f].text;
-
-		if (f == SF_START_TIMESTAMP || !submit_field_required(f, phase))
-			continue;
-		h = hash_fnv1a(h, &f, sizeof f);
-		if (v != NULL)
-			h = hash_fnv1a(h, v, e->v[f].len);
-	}
+	for (f = 0; f < SF__COUNT; f++)
+		if (f != SF_START_TIMESTAMP && submit_field_required(f, phase))
+			h = result_hash_field(h, e, f, NULL);
+	for (sc = scalar_cols; sc->column != NULL; sc++)
+		if (sc->absent != NULL && sc->field != SF_DURATION)
+			h = result_hash_field(h, e, sc->field, sc->absent);
 	return h;
 }
 
