@@ -403,6 +403,21 @@ http_server_free(struct http_server *s)
 
 	if (s == NULL)
 		return;
+	/*
+	 * A request whose client left is detached from its connection and
+	 * ours to free: the callback that would have (scheduled by the
+	 * close) never runs when a second signal ends the loop in that
+	 * pass, and evhttp_free no longer sees it.  Checked before
+	 * evhttp_free, which frees every other request with its connection.
+	 */
+	TAILQ_FOREACH(r, &s->live, live_entry)
+	{
+		if (r->req != NULL &&
+		    evhttp_request_get_connection(r->req) == NULL) {
+			evhttp_request_free(r->req);
+			r->req = NULL;
+		}
+	}
 	/* Closing the connections still open calls into s->conns. */
 	if (s->http != NULL)
 		evhttp_free(s->http);
