@@ -863,9 +863,10 @@ entries_new(size_t count)
 }
 
 /*
- * An empty data list: the metadata's values of the phase's fields are
- * still checked as an entry would take them, so that a submission is
- * refused for the same metadata with or without entries.
+ * An empty data list: the metadata's values of the phase's fields still
+ * pass the checks an entry's pass here (types, ranges, lengths).  Those
+ * only the database makes (a link's existence, a timestamp's calendar)
+ * need an entry: without one they are not made.
  */
 static int
 metadata_values_check(const struct json_value *const meta[SF__COUNT],
