@@ -321,13 +321,31 @@ auth_line_refusal(struct auth *a, const char *user, const char *hash,
 }
 
 /*
- * Take one line "user:hash" (anything after a second colon is ignored,
- * as Apache does).  Lines that cannot be used are skipped with a warning
- * that names the line and user but never the hash.  False for a line
- * skipped but not counted as damaged (its hash's shape was whole).
+ * Line n was skipped: count it as damaged when its hash was, or when the
+ * file ends inside it (cut: htpasswd writes whole lines, so a last one
+ * without its newline was read while the file was written).
  */
-static bool
-auth_load_line(struct auth *a, const char *path, unsigned n, char *line)
+static void
+auth_skipped(
+    struct auth *a, const char *path, unsigned n, bool damaged, bool cut)
+{
+	if (cut)
+		log_warn("%s:%u: the file ends inside this line, as one read"
+			 " while it is written",
+		    path, n);
+	if (damaged || cut)
+		a->damaged++;
+}
+
+/*
+ * Take one line "user:hash" (anything after a second colon is ignored,
+ * as Apache does); cut: it has no newline.  Lines that cannot be used
+ * are skipped with a warning that names the line and user but never the
+ * hash.
+ */
+static void
+auth_load_line(
+    struct auth *a, const char *path, unsigned n, char *line, bool cut)
 {
 	enum auth_checker checker;
 	char *colon, *hash, *end;
@@ -335,11 +353,12 @@ auth_load_line(struct auth *a, const char *path, unsigned n, char *line)
 
 	line = auth_trim(line);
 	if (*line == '\0' || *line == '#')
-		return true;
+		return;
 	if ((colon = strchr(line, ':')) == NULL) {
 		log_warn(
 		    "%s:%u: no ':' after the user name; line skipped", path, n);
-		return false;
+		auth_skipped(a, path, n, false, cut);
+		return;
 	}
 	*colon = '\0';
 	hash = colon + 1;
@@ -349,9 +368,8 @@ auth_load_line(struct auth *a, const char *path, unsigned n, char *line)
 	if ((why = auth_line_refusal(a, line, hash, checker)) != NULL) {
 		log_warn("%s:%u: user '%.256s': %s; line skipped", path, n,
 		    line, why);
-		if (why == auth_hash_damaged)
-			a->damaged++;
-		return why == auth_hash_damaged;
+		auth_skipped(a, path, n, why == auth_hash_damaged, cut);
+		return;
 	}
 	if (checker == AUTH_CHECKER_DES)
 		log_warn(
@@ -365,7 +383,6 @@ auth_load_line(struct auth *a, const char *path, unsigned n, char *line)
 	a->entries[a->count].user = xstrdup(line);
 	a->entries[a->count].hash = xstrdup(hash);
 	a->entries[a->count++].checker = checker;
-	return true;
 }
 
 struct auth *
@@ -385,18 +402,8 @@ auth_load(const char *path, char **cause)
 	}
 	a = xcalloc(1, sizeof *a);
 	a->crypt = xcalloc(1, sizeof *a->crypt);
-	while ((len = getline(&line, &cap, f)) != -1) {
-		/* htpasswd writes whole lines: a last one it cannot use, with
-		 * no newline, was cut (read while it is written). */
-		bool cut = line[len - 1] != '\n';
-
-		if (!auth_load_line(a, path, ++n, line) && cut) {
-			log_warn("%s:%u: the file ends inside this line, as one"
-				 " read while it is written",
-			    path, n);
-			a->damaged++;
-		}
-	}
+	while ((len = getline(&line, &cap, f)) != -1)
+		auth_load_line(a, path, ++n, line, line[len - 1] != '\n');
 	if (ferror(f)) {
 		*cause = xasprintf(
 		    "%s: cannot read: %s", path, strerror(errno));

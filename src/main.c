@@ -944,21 +944,21 @@ check_file_target(const struct settings *s, const char *key, const char *path,
 {
 	struct stat st;
 	char *dir, *why = NULL;
-	bool ok;
+	bool ok, exists;
 
 	if (path == NULL)
 		return true;
 	dir = xstrdup(path);
 	*strrchr(dir, '/') = '\0';
-	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+	exists = stat(path, &st) == 0;
+	if (exists && S_ISDIR(st.st_mode))
 		why = xasprintf("%s is a folder, not a file", path);
-	else if (stat(path, &st) == 0 && access(path, W_OK) != 0)
-		why = xasprintf(
-		    "%s is not writable: %s%s", path, strerror(errno), hint);
 	/* A file that is there is opened as it is (a log folder owned by
 	 * root often holds one made for mttd); else it is made. */
-	else if (stat(path, &st) != 0 &&
-	    access(dir[0] ? dir : "/", W_OK | X_OK) != 0)
+	else if (exists && access(path, W_OK) != 0)
+		why = xasprintf(
+		    "%s is not writable: %s%s", path, strerror(errno), hint);
+	else if (!exists && access(dir[0] ? dir : "/", W_OK | X_OK) != 0)
 		why = xasprintf("folder %s of %s is not writable: %s%s", dir,
 		    path, strerror(errno), hint);
 	ok = why == NULL;

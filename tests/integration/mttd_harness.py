@@ -937,6 +937,20 @@ class MttdTestCase(unittest.TestCase):
             out.setdefault(name, []).append(int(run_id))
         return out
 
+    def lock_waiters(self):
+        """mttd's backends on this test's database waiting for a lock."""
+        return int(self.sql1(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name ="
+            " 'mttd' AND wait_event_type = 'Lock' AND datname ="
+            " current_database()")[0])
+
+    def wait_lock_waiters(self, done, timeout=20.0):
+        """Until done(lock_waiters()) is true; fails after timeout."""
+        deadline = time.time() + timeout
+        while not done(self.lock_waiters()):
+            self.assertLess(time.time(), deadline, self.mttd.log_tail())
+            time.sleep(0.05)
+
     def sql1(self, query):
         """The single row of query."""
         rows = self.sql(query)

@@ -553,12 +553,7 @@ class SecondSignalAfterClientsLeft(StreamTestCase):
                    "search": {}}
         readers = [StreamReader(self.mttd, "/detail", count),
                    StreamReader(self.mttd, "/summary", summary)]
-        deadline = time.time() + 20
-        while len(self.sql(
-                "SELECT pid FROM pg_stat_activity WHERE wait_event_type ="
-                " 'Lock' AND datname = current_database()")) < 2:
-            self.assertLess(time.time(), deadline, self.mttd.log_tail())
-            time.sleep(0.05)
+        self.wait_lock_waiters(lambda n: n >= 2)
         time.sleep(0.3)
         pid = self.mttd.proc.pid
         os.kill(pid, signal.SIGSTOP)

@@ -83,11 +83,6 @@ class Reload(h.MttdTestCase):
         self.hup(r"SIGHUP: configuration in force")
         self.assertEqual(self.origin(), "https://three.example.org")
 
-    def lock_waiters(self):
-        return int(self.sql1(
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name ="
-            " 'mttd' AND wait_event_type = 'Lock'")[0])
-
     def test_4_query_timeout_reloads(self):
         """query_timeout applies on SIGHUP, and a store held by a lock
         another session keeps past it is answered 503 "may or may not be
@@ -113,10 +108,7 @@ class Reload(h.MttdTestCase):
             self.assertLess(time.time() - start, 1.5)
             # The backend left waiting for the lock goes within the 2 s
             # check interval, while the lock is still held.
-            deadline = time.time() + 6
-            while self.lock_waiters() > 0 and time.time() < deadline:
-                time.sleep(0.1)
-            self.assertEqual(self.lock_waiters(), 0)
+            self.wait_lock_waiters(lambda n: n == 0, timeout=6)
         finally:
             holder.release()
         self.assertEqual(resp.status, 503, resp)
@@ -641,12 +633,7 @@ class DrainGivesUpOnStatements(h.MttdTestCase):
                 "POST", "/serial", "{}")), daemon=True)]
         mark = self.mttd.log_mark()
         threads[0].start()
-        deadline = time.time() + 20
-        while len(self.sql(
-                "SELECT pid FROM pg_stat_activity WHERE wait_event_type ="
-                " 'Lock' AND datname = current_database()")) < 2:
-            self.assertLess(time.time(), deadline, self.mttd.log_tail())
-            time.sleep(0.05)
+        self.wait_lock_waiters(lambda n: n >= 2)
         # Both connections are taken: this one waits for one.
         threads[1].start()
         self.assertIsNotNone(self.mttd.wait_log(
@@ -654,12 +641,8 @@ class DrainGivesUpOnStatements(h.MttdTestCase):
         self.mttd.proc.send_signal(signal.SIGTERM)
         status = self.mttd.proc.wait(30)
         log = self.mttd.log_since(mark)
-        deadline = time.time() + 10
-        while self.sql("SELECT pid FROM pg_stat_activity WHERE"
-                       " wait_event_type = 'Lock' AND datname ="
-                       " current_database()") != []:
-            self.assertLess(time.time(), deadline, "backends still wait")
-            time.sleep(0.1)
+        # PostgreSQL ends their waits once it finds mttd gone.
+        self.wait_lock_waiters(lambda n: n == 0, timeout=10)
         lock.release()
         for t in threads:
             t.join(30)

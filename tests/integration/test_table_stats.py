@@ -62,6 +62,12 @@ class StatsTestCase(h.MttdTestCase):
         expected.update({t: str(n) for t, n in counts.items()})
         self.assertEqual(self.analyses(), expected)
 
+    def assertNoneDue(self, mark, entries):
+        """The look after mark found no table due."""
+        self.assertIsNotNone(self.mttd.wait_log(
+            r"DEBUG .*statistics: no table due after %d entries stored"
+            % entries, mark, timeout=20), self.mttd.log_tail())
+
     def look(self, mark):
         """The look's (tables, entries), waited for."""
         line = self.mttd.wait_log(LOOK, mark, timeout=20)
@@ -85,9 +91,7 @@ class AnalyseAfterBigStores(StatsTestCase):
         mark = self.mttd.log_mark()
         self.store("b", 60)
         self.store("c", 60)
-        self.assertIsNotNone(self.mttd.wait_log(
-            r"DEBUG .*statistics: no table due after 120 entries stored",
-            mark, timeout=20), self.mttd.log_tail())
+        self.assertNoneDue(mark, 120)
         self.expect_analyses(test_names=1, test_run=1)
 
         # 240 changes are more than 50 + 120.
@@ -103,9 +107,7 @@ class AnalyseAfterBigStores(StatsTestCase):
         mark = self.mttd.log_mark()
         self.store("d", 60)
         self.store("e", 60)
-        self.assertIsNotNone(self.mttd.wait_log(
-            r"DEBUG .*statistics: no table due after 120 entries stored",
-            mark, timeout=20), self.mttd.log_tail())
+        self.assertNoneDue(mark, 120)
         self.expect_analyses(test_names=2, test_run=2)
         self.assertEqual(self.sql1("SELECT count(*) FROM test_run"), ["360"])
 
