@@ -33,6 +33,7 @@ struct settings {
 	int max_connections;	 /* Client connections open at once. */
 	int drain_timeout_s;	 /* SIGTERM's wait for requests in flight. */
 	int workers;		 /* Processes sharing the port. */
+	int hang_timeout_s;	 /* A worker's loop stuck that long: abort. */
 	int max_waiting;	 /* Requests queued for the database. */
 	int db_wait_timeout_s;	 /* Longest wait in that queue. */
 

@@ -2,7 +2,7 @@
 /*
  * Several worker processes: a supervisor forks [server] workers copies of
  * mttd, each with its own loop, pool and SO_REUSEPORT listener on the one
- * port, restarts a worker that dies, and passes signals on.
+ * port, restarts a worker that dies or hangs, and passes signals on.
  */
 #ifndef MTTD_SUPERVISOR_H
 #define MTTD_SUPERVISOR_H
@@ -34,6 +34,13 @@ void supervisor_run(struct settings *s, int listen_port,
 
 /* In a worker: it listens now (the supervisor waits for each one). */
 void supervisor_worker_ready(void);
+
+/*
+ * In a worker: its loop turns (the heartbeat calls it).  The supervisor
+ * aborts a worker that goes hang_timeout without one; nothing outside a
+ * worker.
+ */
+void supervisor_worker_beat(void);
 
 /* True in a worker process forked by supervisor_run. */
 bool supervisor_is_worker(void);

@@ -30,10 +30,12 @@
 #include "auth.h"
 #include "db_catalog.h"
 #include "db_pool.h"
+#include "heartbeat.h"
 #include "http_server.h"
 #include "listen_socket.h"
 #include "log.h"
 #include "row_cache.h"
+#include "service_notify.h"
 #include "settings.h"
 #include "strbuf.h"
 #include "submit_fields.h"
@@ -64,6 +66,7 @@ struct mttd {
 	struct db_pool *read_pool; /* A replica's, or NULL. */
 	struct http_server *server;
 	struct table_stats *table_stats;
+	struct heartbeat *heartbeat; /* NULL: nobody watches the loop. */
 	int listen_fd; /* A socket the service manager passed, or -1. */
 	struct event *sig_term, *sig_int, *sig_hup;
 	struct event *sig_orphaned; /* A worker's supervisor died. */
@@ -455,6 +458,7 @@ signal_stop_cb(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	log_info("signal %d: stopping; a second one exits at once", (int)sig);
+	service_notify_stopping();
 	http_server_drain(m->server);
 }
 
@@ -638,9 +642,8 @@ reload_apply(struct mttd *m, struct settings *next, struct auth *table)
  * running configuration, and the log says why.
  */
 static void
-signal_hup_cb(evutil_socket_t sig, short what, void *arg)
+reload_all(struct mttd *m)
 {
-	struct mttd *m = arg;
 	struct settings next;
 	struct auth *table = NULL;
 	char *cause = NULL, *why = NULL;
@@ -673,6 +676,17 @@ fail:
 	}
 	log_error("SIGHUP: keeping the running configuration: %s", cause);
 	free(cause);
+}
+
+/* SIGHUP, told to the service manager around it. */
+static void
+signal_hup_cb(evutil_socket_t sig, short what, void *arg)
+{
+	(void)sig;
+	(void)what;
+	service_notify_reloading();
+	reload_all(arg);
+	service_notify_reloaded();
 }
 
 /*
@@ -845,12 +859,23 @@ write_pid_file(void)
 	atexit(remove_pid_file);
 }
 
+/* Started: tell the service manager, with the port in its status. */
+static void
+notify_ready(int port)
+{
+	char status[64];
+
+	snprintf(status, sizeof status, "serving on port %d", port);
+	service_notify_ready(status);
+}
+
 /* The supervisor's workers all listen on port: it is started. */
 static void
 supervisor_started_cb(int port)
 {
 	write_pid_file();
 	write_port_file(port);
+	notify_ready(port);
 	startup_done();
 }
 
@@ -1026,6 +1051,7 @@ shutdown_all(struct mttd *m)
 	event_free(m->sig_hup);
 	if (m->sig_orphaned != NULL)
 		event_free(m->sig_orphaned);
+	heartbeat_free(m->heartbeat);
 	http_server_free(m->server);
 	table_stats_free(m->table_stats);
 	db_pool_free(m->read_pool);
@@ -1109,6 +1135,7 @@ main(int argc, char **argv)
 		go_background(&m);
 	setup_logging(&m, &o);
 	log_starting();
+	service_notify_setup();
 	pid_file = o.pid_file;
 	raise_file_limit(&m.settings);
 	run_workers(&m);
@@ -1134,7 +1161,9 @@ main(int argc, char **argv)
 	} else {
 		write_pid_file();
 		write_port_file(m.server->port);
+		notify_ready(m.server->port);
 	}
+	m.heartbeat = heartbeat_new(m.base);
 	startup_done();
 	event_base_dispatch(m.base);
 	shutdown_all(&m);

@@ -99,6 +99,10 @@ static const struct settings_option settings_options[] = {
 	    false,
 	    "Worker processes sharing the port (SO_REUSEPORT) under one"
 	    " supervisor." },
+	{ "server", "hang_timeout", SETTINGS_INT, "30",
+	    SETTINGS_OFF(hang_timeout_s), 0, 3600, true,
+	    "Seconds a worker's loop may go without a turn before the"
+	    " supervisor aborts and replaces it (workers > 1); 0: never." },
 	{ "server", "max_waiting", SETTINGS_INT, "1024",
 	    SETTINGS_OFF(max_waiting), 0, 1000000, true,
 	    "Requests that may wait for a database connection before 503." },

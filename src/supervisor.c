@@ -3,7 +3,10 @@
  * The supervisor of [server] workers processes.  It runs no event loop:
  * it forks the workers, waits for each to listen, then sleeps in
  * sigtimedwait for SIGCHLD, TERM, INT and HUP, restarting a worker that
- * died and passing TERM, INT and HUP on to every worker.
+ * died and passing TERM, INT and HUP on to every worker.  Each second it
+ * also reads the workers' heartbeats (a clock each worker's loop writes
+ * into memory they share with it) and aborts a worker whose loop stopped
+ * turning, which its death then replaces.
  */
 #include "config.h"
 
@@ -17,6 +20,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -25,6 +31,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "service_notify.h"
 #include "strbuf.h"
 #include "supervisor.h"
 
@@ -35,18 +42,33 @@
 /* Seconds between restarts of a worker that dies at once. */
 #define SUPERVISOR_RESTART_DELAY_S 1
 
-/* Seconds past drain_timeout before workers still there are killed. */
+/* Seconds past drain_timeout before workers still there are killed;
+ * also those an aborted hung worker has to end before SIGKILL. */
 #define SUPERVISOR_KILL_GRACE_S 5
 
 struct supervisor_worker {
-	pid_t pid;	   /* 0: not running. */
-	time_t started;	   /* When it was forked. */
-	time_t restart_at; /* When to fork it again, if not running. */
+	pid_t pid;	    /* 0: not running. */
+	time_t started;	    /* When it was forked. */
+	int64_t started_ms; /* The same, on the monotonic clock. */
+	time_t restart_at;  /* When to fork it again, if not running. */
+	int64_t aborted_ms; /* When it was aborted as hung; 0: not. */
+	bool killed;	    /* SIGKILL followed the abort. */
+};
+
+/*
+ * One per worker, in memory shared with the workers: the monotonic
+ * clock, in ms, at its loop's last heartbeat; 0 until its loop runs.
+ * Lock-free atomics, so that a worker killed mid-write cannot leave the
+ * supervisor a lock held or a value torn.
+ */
+struct supervisor_beat {
+	_Atomic int64_t last_ms;
 };
 
 struct supervisor {
 	struct settings *settings;
 	struct supervisor_worker *workers;
+	struct supervisor_beat *beats; /* Shared: nworkers of them. */
 	int nworkers;
 	int ready[2];	/* Workers write a byte here once they listen. */
 	int probe;	/* Holds a port chosen for socket_port 0, or -1. */
@@ -61,6 +83,16 @@ struct supervisor {
 
 static bool supervisor_worker_process;
 static int supervisor_ready_fd = -1;
+static struct supervisor_beat *supervisor_my_beat; /* In a worker. */
+
+static int64_t
+supervisor_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 bool
 supervisor_is_worker(void)
@@ -78,6 +110,14 @@ supervisor_worker_ready(void)
 		log_debug("could not tell the supervisor: %s", strerror(errno));
 	close(supervisor_ready_fd);
 	supervisor_ready_fd = -1;
+}
+
+void
+supervisor_worker_beat(void)
+{
+	if (supervisor_my_beat != NULL)
+		atomic_store_explicit(&supervisor_my_beat->last_ms,
+		    supervisor_now_ms(), memory_order_relaxed);
 }
 
 /*
@@ -238,7 +278,11 @@ static pid_t
 supervisor_fork(struct supervisor *sv, int i)
 {
 	struct supervisor_worker *w = &sv->workers[i];
-	pid_t supervisor = getpid(), pid = fork();
+	pid_t supervisor = getpid(), pid;
+
+	/* Before the fork: the new worker has not beaten yet. */
+	atomic_store(&sv->beats[i].last_ms, 0);
+	pid = fork();
 
 	if (pid < 0) {
 		log_error(
@@ -248,7 +292,9 @@ supervisor_fork(struct supervisor *sv, int i)
 	}
 	if (pid == 0) {
 		log_after_fork();
+		service_notify_disable();
 		supervisor_worker_process = true;
+		supervisor_my_beat = &sv->beats[i];
 		supervisor_ready_fd = sv->ready[1];
 		close(sv->ready[0]);
 		if (sv->probe >= 0)
@@ -267,6 +313,9 @@ supervisor_fork(struct supervisor *sv, int i)
 	}
 	w->pid = pid;
 	w->started = time(NULL);
+	w->started_ms = supervisor_now_ms();
+	w->aborted_ms = 0;
+	w->killed = false;
 	log_info("worker %d: pid %ld", i, (long)pid);
 	return pid;
 }
@@ -349,13 +398,89 @@ supervisor_wait_ready(struct supervisor *sv)
 	return ready >= sv->nworkers;
 }
 
+/*
+ * A worker whose loop has not beaten for hang_timeout (or that has not
+ * started listening within the first workers' wait): abort it, so that
+ * a core shows where it hung, and continue it should it be stopped.
+ */
+static void
+supervisor_abort_hung(struct supervisor *sv, int i, int64_t now)
+{
+	struct supervisor_worker *w = &sv->workers[i];
+	int64_t last = atomic_load(&sv->beats[i].last_ms);
+
+	if (last == 0)
+		log_error("worker %d (pid %ld) has not started serving in"
+			  " %lld ms: aborting it",
+		    i, (long)w->pid, (long long)(now - w->started_ms));
+	else
+		log_error("worker %d (pid %ld): its loop has not run for"
+			  " %lld ms (hang_timeout %d s): aborting it",
+		    i, (long)w->pid, (long long)(now - last),
+		    sv->settings->hang_timeout_s);
+	kill(w->pid, SIGABRT);
+	kill(w->pid, SIGCONT);
+	w->aborted_ms = now;
+}
+
+/* Is worker i hung: no beat for hang_timeout, or, before its first
+ * beat, none within the first workers' wait to listen? */
+static bool
+supervisor_is_hung(const struct supervisor *sv, int i, int64_t now)
+{
+	const struct supervisor_worker *w = &sv->workers[i];
+	int64_t last = atomic_load(&sv->beats[i].last_ms);
+	int64_t limit_ms = (int64_t)sv->settings->hang_timeout_s * 1000;
+
+	if (last == 0)
+		return now - w->started_ms >
+		    (int64_t)supervisor_start_wait_s(sv) * 1000;
+	return now - last > limit_ms;
+}
+
+/* A worker aborted as hung that is still there after the grace (it
+ * caught or ignored SIGABRT): SIGKILL, once. */
+static void
+supervisor_kill_unended(struct supervisor *sv, int i, int64_t now)
+{
+	struct supervisor_worker *w = &sv->workers[i];
+
+	if (w->killed || now - w->aborted_ms < SUPERVISOR_KILL_GRACE_S * 1000)
+		return;
+	log_error("worker %d (pid %ld) still there %d s after the abort:"
+		  " killing it",
+	    i, (long)w->pid, SUPERVISOR_KILL_GRACE_S);
+	kill(w->pid, SIGKILL);
+	w->killed = true;
+}
+
+/* Check the heartbeat of every running worker. */
+static void
+supervisor_watch(struct supervisor *sv)
+{
+	int64_t now = supervisor_now_ms();
+	int i;
+
+	for (i = 0; i < sv->nworkers; i++) {
+		if (sv->workers[i].pid <= 0)
+			continue;
+		if (sv->workers[i].aborted_ms != 0)
+			supervisor_kill_unended(sv, i, now);
+		else if (sv->settings->hang_timeout_s > 0 &&
+		    supervisor_is_hung(sv, i, now))
+			supervisor_abort_hung(sv, i, now);
+	}
+}
+
 /* TERM or INT: the workers drain; a second one tells them again. */
 static void
 supervisor_stop(struct supervisor *sv, int sig)
 {
-	if (!sv->stopping)
+	if (!sv->stopping) {
 		log_info("signal %d: stopping %d worker(s)", sig,
 		    supervisor_alive(sv));
+		service_notify_stopping();
+	}
 	sv->stopping = true;
 	sv->kill_at = time(NULL) + sv->settings->drain_timeout_s +
 	    SUPERVISOR_KILL_GRACE_S;
@@ -372,6 +497,14 @@ supervisor_setup(struct supervisor *sv, struct settings *s, int listen_port)
 	sv->nworkers = s->workers;
 	sv->workers = xcalloc((size_t)sv->nworkers, sizeof *sv->workers);
 	sv->probe = sv->lock = -1;
+	/* Shared with every worker forked, for their heartbeats. */
+	sv->beats = mmap(NULL, (size_t)sv->nworkers * sizeof *sv->beats,
+	    PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (sv->beats == MAP_FAILED) {
+		log_crit(
+		    "cannot map the workers' heartbeats: %s", strerror(errno));
+		exit(1);
+	}
 	if (listen_port <= 0 && s->socket_port == 0)
 		supervisor_reserve_port(sv);
 	else if (listen_port <= 0)
@@ -409,24 +542,44 @@ supervisor_start_due(struct supervisor *sv)
 	return false;
 }
 
-/* One turn of the supervisor: a signal, or a second passed. */
+/* How long a turn waits for a signal: a second, or less when the
+ * service manager's watchdog wants pings more often. */
+static struct timespec
+supervisor_tick(void)
+{
+	uint64_t usec = service_notify_watchdog_usec();
+	struct timespec tick = { 1, 0 };
+
+	if (usec > 0 && usec < 1000000u) {
+		tick.tv_sec = 0;
+		tick.tv_nsec = (long)usec * 1000;
+	}
+	return tick;
+}
+
+/* One turn of the supervisor: a signal, or a tick passed. */
 static void
 supervisor_turn(struct supervisor *sv)
 {
-	struct timespec tick = { 1, 0 };
+	struct timespec tick = supervisor_tick();
 	int sig = sigtimedwait(&sv->sigs, NULL, &tick);
 
 	if (sig == SIGTERM || sig == SIGINT)
 		supervisor_stop(sv, sig);
 	else if (sig == SIGHUP && !sv->stopping) {
 		/* First for itself: a worker started later runs it too. */
+		service_notify_reloading();
 		if (sv->reload != NULL)
 			sv->reload();
 		supervisor_signal_all(sv, SIGHUP);
+		service_notify_reloaded();
 	}
 	supervisor_reap(sv);
-	if (!sv->stopping)
+	service_notify_watchdog();
+	if (!sv->stopping) {
+		supervisor_watch(sv);
 		return;
+	}
 	if (supervisor_alive(sv) == 0) {
 		log_info("every worker stopped");
 		exit(0);

@@ -140,6 +140,7 @@ settings_check_defaults(const struct settings *s)
 	CU_ASSERT_EQUAL(s->max_connections, 4000);
 	CU_ASSERT_EQUAL(s->drain_timeout_s, 10);
 	CU_ASSERT_EQUAL(s->workers, 1);
+	CU_ASSERT_EQUAL(s->hang_timeout_s, 30);
 	CU_ASSERT_EQUAL(s->stream_share, 0);
 	CU_ASSERT_STRING_EQUAL(s->sslmode, "auto");
 	CU_ASSERT_STRING_EQUAL(s->read_server, "");
@@ -255,7 +256,7 @@ settings_sample_config_names_every_key(void)
 		    man_page_has_key(cunit_srcpath("doc/mttd.conf.5"), key));
 		keys++;
 	}
-	CU_ASSERT_EQUAL(keys, 39);
+	CU_ASSERT_EQUAL(keys, 40);
 	free(text);
 }
 
@@ -301,6 +302,7 @@ static const char every_key_conf[] =
     "max_connections = 1000000\n"
     "drain_timeout = 3600\n"
     "workers = 64\n"
+    "hang_timeout = 0\n"
     "max_waiting = 0\n"
     "db_wait_timeout = 3600\n"
     "\n"
@@ -353,6 +355,7 @@ settings_parses_every_key(void)
 	CU_ASSERT_EQUAL(s.max_connections, 1000000);
 	CU_ASSERT_EQUAL(s.drain_timeout_s, 3600);
 	CU_ASSERT_EQUAL(s.workers, 64);
+	CU_ASSERT_EQUAL(s.hang_timeout_s, 0);
 	CU_ASSERT_EQUAL(s.max_waiting, 0);
 	CU_ASSERT_EQUAL(s.db_wait_timeout_s, 3600);
 	CU_ASSERT_EQUAL(s.log_level, LOG_LEVEL_WARNING);
@@ -618,6 +621,9 @@ settings_checks_int_ranges(void)
 		{ "server", "max_waiting", "1000001", -1 },
 		{ "server", "db_wait_timeout", "1", 0 },
 		{ "server", "db_wait_timeout", "3601", -1 },
+		{ "server", "hang_timeout", "-1", -1 },
+		{ "server", "hang_timeout", "3600", 0 },
+		{ "server", "hang_timeout", "3601", -1 },
 		{ "pg_v3", "pool_size", "0", -1 },
 		{ "pg_v3", "pool_size", "257", -1 },
 		{ "pg_v3", "port", "0", -1 },
