@@ -3,7 +3,8 @@
 """A loop that stops turning, and the service manager's view of mttd.
 
 With workers > 1 the supervisor aborts (SIGABRT, then SIGCONT) a worker
-whose loop has not beaten for [server] hang_timeout and starts another;
+whose loop has not beaten for [server] hang_timeout, kills one the abort
+did not end (held in a ptrace stop here) 5 s later, and starts another;
 hang_timeout = 0 (reloadable) turns that off.  NOTIFY_SOCKET gets
 sd_notify(3)'s datagrams as systemd's Type=notify reads them: READY=1
 once mttd serves, RELOADING=1 and READY=1 around a SIGHUP, STOPPING=1 at
@@ -13,6 +14,8 @@ datagram socket stands in for systemd; SO_PASSCRED gives each message's
 sender, since systemd takes them from the main process only.
 """
 
+import ctypes
+import errno
 import os
 import re
 import resource
@@ -29,6 +32,23 @@ resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 ABORTING = (r"worker (\d) \(pid %d\): its loop has not run for (\d+) ms"
             r" \(hang_timeout 2 s\): aborting it")
+
+PTRACE_SEIZE = 0x4206
+PTRACE_INTERRUPT = 0x4207
+WALL = 0x40000000  # waitpid's __WALL: a tracee that is not our child.
+
+
+def ptrace_stop(pid):
+    """Hold pid in a ptrace stop, where neither SIGABRT nor SIGCONT moves
+    it (as a process in a debugger): only SIGKILL ends it.  0, or the
+    errno of a refusal."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p,
+                            ctypes.c_void_p]
+    for request in (PTRACE_SEIZE, PTRACE_INTERRUPT):
+        if libc.ptrace(request, pid, None, None) != 0:
+            return ctypes.get_errno()
+    return 0
 
 
 class FakeManager:
@@ -121,12 +141,18 @@ class NotifiedTestCase(h.MttdTestCase):
     def assert_stop_announced(self):
         t0 = time.time()
         self.assertEqual(self.mttd.stop(), 0)
+        # The datagram is in the socket; the reading thread may lag.
+        self.assertTrue(self.manager.wait_for("STOPPING=1", t0))
         self.assertEqual(self.manager.texts(t0), ["STOPPING=1"])
 
 
 class ServiceNotify(NotifiedTestCase):
 
     def test_1_ready_once_it_serves(self):
+        # Sent after the port file the harness waits for.
+        self.assertTrue(self.manager.wait_for(
+            "READY=1\nSTATUS=serving on port %d" % self.mttd.port,
+            self.started_at))
         first = self.manager.since(self.started_at)[0]
         self.assertEqual(first, (self.mttd.proc.pid,
                                  "READY=1\nSTATUS=serving on port %d"
@@ -205,6 +231,9 @@ class ServiceNotifyWorkers(NotifiedTestCase):
 
     def test_1_ready_from_the_supervisor_once_every_worker_serves(self):
         supervisor = self.mttd.proc.pid
+        self.assertTrue(self.manager.wait_for(
+            "READY=1\nSTATUS=serving on port %d" % self.mttd.port,
+            self.started_at))
         self.assertEqual(len(self.worker_pids()), 2)
         self.assertEqual(self.manager.since(self.started_at)[0],
                          (supervisor, "READY=1\nSTATUS=serving on port %d"
@@ -296,6 +325,31 @@ class HungWorker(h.MttdTestCase):
             t.join(30)
         self.assertEqual(errors, [])
         self.assertNotIn("aborting it", self.mttd.log_since(mark))
+
+    def test_2b_a_worker_the_abort_does_not_end_is_killed(self):
+        victim = self.worker_pids()[-1]
+        mark = self.mttd.log_mark()
+        err = ptrace_stop(victim)
+        if err == errno.EPERM:
+            self.skipTest("ptrace is not permitted here")
+        self.assertEqual(err, 0, os.strerror(err))
+        try:
+            self.assertIsNotNone(self.mttd.wait_log(
+                ABORTING % victim, mark, timeout=8), self.mttd.log_tail())
+            self.assertIsNotNone(self.mttd.wait_log(
+                r"worker \d \(pid %d\) still there 5 s after the abort:"
+                r" killing it" % victim, mark, timeout=8),
+                self.mttd.log_tail())
+        finally:
+            # The tracer hears of the death first; the supervisor next.
+            _, status = os.waitpid(victim, WALL)
+        self.assertTrue(os.WIFSIGNALED(status))
+        self.assertEqual(os.WTERMSIG(status), signal.SIGKILL)
+        self.assertIsNotNone(self.mttd.wait_log(
+            r"worker \d \(pid %d\) was killed by signal 9; restarting it"
+            % victim, mark))
+        self.assertIsNotNone(self.mttd.wait_log(r"INFO listening on", mark))
+        self.serve_all()
 
     def test_3_hang_timeout_0_leaves_a_stopped_worker(self):
         with open(self.mttd.conf) as f:
