@@ -678,15 +678,24 @@ fail:
 	free(cause);
 }
 
-/* SIGHUP, told to the service manager around it. */
+/*
+ * SIGHUP, told to the service manager around it, unless a stop has
+ * begun: the reload still runs then (logrotate may have moved the logs
+ * away), but READY=1 after STOPPING=1 would tell the manager otherwise.
+ */
 static void
 signal_hup_cb(evutil_socket_t sig, short what, void *arg)
 {
+	struct mttd *m = arg;
+	bool told = m->stop_signals == 0;
+
 	(void)sig;
 	(void)what;
-	service_notify_reloading();
-	reload_all(arg);
-	service_notify_reloaded();
+	if (told)
+		service_notify_reloading();
+	reload_all(m);
+	if (told)
+		service_notify_reloaded();
 }
 
 /*
@@ -1046,6 +1055,9 @@ check_config(struct mttd *m, const struct options *o)
 static void
 shutdown_all(struct mttd *m)
 {
+	/* A TERM (or HUP) that comes while mttd exits waits, blocked, and
+	 * dies with it: without its event it would kill mttd, status -15. */
+	block_service_signals(SIG_BLOCK);
 	event_free(m->sig_term);
 	event_free(m->sig_int);
 	event_free(m->sig_hup);
@@ -1080,16 +1092,29 @@ shutdown_all(struct mttd *m)
  * after its event is removed (http_server_stop_accepting).  A socket
  * closed and its number reused within one pass is handled (libevent
  * retries a failed modification as an addition).
+ *
+ * A pass also stops running ready callbacks after LOOP_PASS_MAX_MS and
+ * goes back to the clock and the sockets.  libevent would otherwise run
+ * every callback ready at one priority in one pass: a burst of slow
+ * ones (a hundred wrong passwords against a costly bcrypt hash) made a
+ * pass of many seconds, during which the heartbeat (priority 0, which
+ * the limit spares) could not run, and the supervisor took a busy
+ * worker for a hung one.
  */
+#define LOOP_PASS_MAX_MS 50
+
 static struct event_base *
 new_event_loop(void)
 {
 	struct event_config *cfg = event_config_new();
+	const struct timeval pass = { 0, LOOP_PASS_MAX_MS * 1000 };
 	struct event_base *base;
 
 	if (cfg == NULL)
 		die("cannot create the event loop");
 	event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	if (event_config_set_max_dispatch_interval(cfg, &pass, -1, 1) != 0)
+		die("cannot limit the event loop's passes");
 	base = event_base_new_with_config(cfg);
 	event_config_free(cfg);
 	if (base == NULL)

@@ -19,6 +19,9 @@
 #include "log.h"
 #include "service_notify.h"
 
+/* The shortest time between two watchdog pings. */
+#define NOTIFY_PING_MIN_MS 10
+
 static struct {
 	int fd; /* -1: not notifying. */
 	struct sockaddr_un addr;
@@ -67,8 +70,12 @@ notify_address(const char *name)
 	return true;
 }
 
-/* The watchdog's pings are this process's when WATCHDOG_PID is absent
- * or names it. */
+/*
+ * The watchdog's pings are this process's when WATCHDOG_PID is absent
+ * or names it.  They go at least every half of its timeout, but not
+ * more often than every NOTIFY_PING_MIN_MS: a timeout of microseconds
+ * (a slip) would otherwise have the loop spin sending pings.
+ */
 static void
 notify_read_watchdog(void)
 {
@@ -77,11 +84,19 @@ notify_read_watchdog(void)
 
 	if (pid != NULL && notify_env_number(pid) != (uint64_t)getpid())
 		usec = 0;
+	if (usec == 0)
+		return;
 	notify.watchdog_usec = usec / 2;
-	if (notify.watchdog_usec > 0)
-		log_info("the service manager's watchdog: a ping at least"
-			 " every %llu ms",
-		    (unsigned long long)(notify.watchdog_usec / 1000));
+	if (notify.watchdog_usec < NOTIFY_PING_MIN_MS * 1000) {
+		notify.watchdog_usec = NOTIFY_PING_MIN_MS * 1000;
+		log_warn("WATCHDOG_USEC %llu is too short to meet: pinging"
+			 " every %d ms",
+		    (unsigned long long)usec, NOTIFY_PING_MIN_MS);
+		return;
+	}
+	log_info("the service manager's watchdog: a ping at least every"
+		 " %llu ms",
+	    (unsigned long long)(notify.watchdog_usec / 1000));
 }
 
 void

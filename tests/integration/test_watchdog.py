@@ -51,6 +51,47 @@ def ptrace_stop(pid):
     return 0
 
 
+def wrong_password_burst(test, n):
+    """n requests with wrong passwords, sent at once on n connections
+    opened first, so that they become ready together; their statuses."""
+    head = ("POST /serial HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            "Authorization: %s\r\nContent-Type: application/json\r\n"
+            "Content-Length: 15\r\nConnection: close\r\n\r\n"
+            '{"serial": "x"}')
+    socks = [socket.create_connection(("127.0.0.1", test.mttd.port),
+                                      timeout=60) for _ in range(n)]
+    try:
+        time.sleep(0.3)  # Every connection accepted by now.
+        for i, sock in enumerate(socks):
+            sock.sendall((head % h.basic(h.USER, "wrong-%d" % i))
+                         .encode())
+        statuses = []
+        for sock in socks:
+            data = b""
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            statuses.append(h.parse_raw_response(data).status
+                            if data else None)
+        return statuses
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def costly_htpasswd(test, cost):
+    """Replace the server's htpasswd file by one with a bcrypt hash of
+    this cost (11: about 0.1 s a check here) and reload it."""
+    path = os.path.join(test.mttd.dir, "htpasswd")
+    h.run([h.HTPASSWD, "-c", "-b", "-B", "-C", str(cost), path, h.USER,
+           h.PASSWORD], 60)
+    mark = test.mttd.log_mark()
+    test.mttd.proc.send_signal(signal.SIGHUP)
+    return mark
+
+
 class FakeManager:
     """The manager's end of NOTIFY_SOCKET: every datagram, with the time
     it came and the pid that sent it."""
@@ -186,6 +227,24 @@ class ServiceNotify(NotifiedTestCase):
         self.assertGreaterEqual(len(self.pings(resumed, time.time())), 1)
         self.assertOk(self.mttd.http("POST", "/serial", {"serial": "x"}))
 
+    def test_2b_pings_go_on_through_a_burst_of_slow_checks(self):
+        """Each wrong password costs a bcrypt hash, in the loop: a pass
+        of the loop that ran all of them at once kept the heartbeat out
+        for seconds (break-it helper 27)."""
+        mark = costly_htpasswd(self, 11)
+        self.assertIsNotNone(self.mttd.wait_log(
+            r"SIGHUP: configuration in force", mark))
+        t0 = time.time()
+        statuses = wrong_password_burst(self, 20)
+        t1 = time.time()
+        self.assertEqual(statuses, [401] * 20)
+        self.assertGreater(t1 - t0, 1.5)  # The hashes did take time.
+        with self.manager.lock:
+            times = [t for t, _, text in self.manager.messages
+                     if text == "WATCHDOG=1" and t0 <= t <= t1]
+        gaps = [b - a for a, b in zip([t0] + times, times + [t1])]
+        self.assertLess(max(gaps), 0.8, gaps)
+
     def test_3_reload_is_announced(self):
         t0 = time.time()
         mark = self.mttd.log_mark()
@@ -213,8 +272,43 @@ class ServiceNotify(NotifiedTestCase):
             with open(self.mttd.conf, "w") as f:
                 f.write(good)
 
-    def test_9_stop_is_announced(self):
-        self.assert_stop_announced()
+    def test_9_a_reload_during_a_stop_is_not_announced(self):
+        """A SIGHUP during a drain still reloads (logrotate), but says no
+        READY=1 after STOPPING=1 (break-it helper 27)."""
+        body = b'{"serial": "x"}'
+        sock = socket.create_connection(("127.0.0.1", self.mttd.port),
+                                        timeout=30)
+        try:
+            sock.sendall(b"POST /serial HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                         b"Authorization: " +
+                         h.basic(h.USER, h.PASSWORD).encode() +
+                         b"\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: 15\r\n\r\n" + body[:5])
+            time.sleep(0.3)  # Taken: the drain waits for it.
+            t0 = time.time()
+            mark = self.mttd.log_mark()
+            self.mttd.proc.send_signal(signal.SIGTERM)
+            self.assertIsNotNone(self.mttd.wait_log(r"signal 15: stopping",
+                                                    mark))
+            self.mttd.proc.send_signal(signal.SIGHUP)
+            self.assertIsNotNone(self.mttd.wait_log(
+                r"SIGHUP: configuration in force", mark))
+            sock.sendall(body[5:])
+            answer = b""
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                answer += chunk
+            self.assertEqual(h.parse_raw_response(answer).status, 200)
+        finally:
+            sock.close()
+        # The drain ends with its last request.
+        self.assertEqual(self.mttd.proc.wait(10), 0)
+        self.assertEqual(self.mttd.stop(), 0)
+        self.assertTrue(self.manager.wait_for("STOPPING=1", t0))
+        time.sleep(0.2)
+        self.assertEqual(self.manager.texts(t0), ["STOPPING=1"])
 
 
 class ServiceNotifyWorkers(NotifiedTestCase):
@@ -267,6 +361,15 @@ class HungWorker(h.MttdTestCase):
     def worker_pids(self, mark=0):
         return [int(pid) for pid in re.findall(
             r"\[(\d+)\] INFO listening on", self.mttd.log_since(mark))]
+
+    def wait_reloaded(self, mark):
+        """Until both workers have put a reload in force since mark."""
+        deadline = time.time() + 10
+        while len(set(re.findall(
+                r"\[(\d+)\] INFO SIGHUP: configuration in force",
+                self.mttd.log_since(mark)))) < 2:
+            self.assertLess(time.time(), deadline, self.mttd.log_tail())
+            time.sleep(0.05)
 
     def serve_all(self, n=20):
         """n requests, each answered (a connection reset by a worker
@@ -350,6 +453,20 @@ class HungWorker(h.MttdTestCase):
             % victim, mark))
         self.assertIsNotNone(self.mttd.wait_log(r"INFO listening on", mark))
         self.serve_all()
+
+    def test_2c_a_burst_of_slow_checks_is_not_a_hang(self):
+        """60 wrong passwords against a bcrypt hash of cost 11, about 3 s
+        of hashing for each worker: the workers answer every one and
+        neither is taken for hung (break-it helper 27 saw both aborted)."""
+        mark = costly_htpasswd(self, 11)
+        self.wait_reloaded(mark)
+        try:
+            t0 = time.time()
+            self.assertEqual(wrong_password_burst(self, 60), [401] * 60)
+            self.assertGreater(time.time() - t0, 2.5)
+            self.assertNotIn("aborting it", self.mttd.log_since(mark))
+        finally:
+            self.wait_reloaded(costly_htpasswd(self, 4))
 
     def test_3_hang_timeout_0_leaves_a_stopped_worker(self):
         with open(self.mttd.conf) as f:

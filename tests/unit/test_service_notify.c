@@ -183,6 +183,27 @@ notify_ignores_a_watchdog_for_another_pid(void)
 	manager_close(&m);
 }
 
+/* A timeout of microseconds (a slip) does not make the loop spin. */
+static void
+notify_pings_at_most_every_10_ms(void)
+{
+	struct manager m;
+
+	CHECK(manager_open(&m, true), "manager socket: %s", strerror(errno));
+	set_env(m.name, "2", NULL);
+	service_notify_setup();
+	CHECK(service_notify_watchdog_usec() == 10000,
+	    "watchdog interval %llu for WATCHDOG_USEC=2, want the 10 ms floor",
+	    (unsigned long long)service_notify_watchdog_usec());
+	set_env(m.name, "20000", NULL);
+	service_notify_setup();
+	CHECK(service_notify_watchdog_usec() == 10000,
+	    "watchdog interval %llu for 20 ms",
+	    (unsigned long long)service_notify_watchdog_usec());
+	service_notify_disable();
+	manager_close(&m);
+}
+
 static void
 notify_refuses_what_is_not_a_socket_name(void)
 {
@@ -230,6 +251,8 @@ static const struct cunit_case notify_cases[] = {
 	    notify_pings_an_abstract_socket_for_its_own_pid },
 	{ "notify_ignores_a_watchdog_for_another_pid",
 	    notify_ignores_a_watchdog_for_another_pid },
+	{ "notify_pings_at_most_every_10_ms",
+	    notify_pings_at_most_every_10_ms },
 	{ "notify_refuses_what_is_not_a_socket_name",
 	    notify_refuses_what_is_not_a_socket_name },
 	{ "notify_survives_a_manager_gone", notify_survives_a_manager_gone },
