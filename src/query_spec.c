@@ -170,13 +170,34 @@ query_value_error(char **cause, const char *key, const struct query_field *f,
 		query_type_wanted(f), json_type_name(v->type)));
 }
 
+/*
+ * Add " AND before EXPR after" to the conditions, EXPR the field's.  A
+ * field shown as its default where its value is NULL (a link that finds
+ * no row, a nullable column, as a database the reference filled may
+ * hold) matches as that default: "(cond(expr) OR (expr IS NULL AND
+ * cond(default)))".  Its second half is constant once the values are
+ * bound (mttd's queries are planned with them), so PostgreSQL drops it
+ * when the default does not match, and the plan is the bare condition's.
+ */
+static void
+query_where_add(struct query_spec *q, const struct query_field *f,
+    const char *before, const char *after)
+{
+	if (f->fallback == NULL) {
+		strbuf_addf(&q->where, " AND %s%s%s", before, f->expr, after);
+		return;
+	}
+	strbuf_addf(&q->where, " AND (%s%s%s OR (%s IS NULL AND %s%s%s))",
+	    before, f->expr, after, f->expr, before, f->fallback, after);
+}
+
 /* One comparison "expr OP $n::cast" of a scalar value. */
 static bool
 query_compare(struct query_spec *q, const char *key,
     const struct query_field *f, const char *op, const struct json_value *v,
     char **cause)
 {
-	char *text;
+	char *text, *after;
 	int n;
 
 	if (q->nparams >= QUERY_MAX_CONDITIONS)
@@ -188,8 +209,9 @@ query_compare(struct query_spec *q, const char *key,
 		return query_value_error(cause, key, f, v);
 	n = query_param_add(q, text, key);
 	query_param_check(q, f, false);
-	strbuf_addf(&q->where, " AND %s %s $%d::%s", f->expr, op, n,
-	    query_type_cast(f));
+	after = xasprintf(" %s $%d::%s", op, n, query_type_cast(f));
+	query_where_add(q, f, "", after);
+	free(after);
 	return true;
 }
 
@@ -212,7 +234,7 @@ query_any_of(struct query_spec *q, const char *key, const struct query_field *f,
     const struct json_value *list, char **cause)
 {
 	struct strbuf sb;
-	char *text;
+	char *text, *after;
 	size_t i;
 	int n;
 
@@ -245,12 +267,14 @@ query_any_of(struct query_spec *q, const char *key, const struct query_field *f,
 	 * instead of a third of a second).  These columns have no index a
 	 * cast would forgo.
 	 */
-	if (f->type == QT_INT)
-		strbuf_addf(&q->where, " AND (%s)::int8 = ANY($%d::int8[])",
-		    f->expr, n);
-	else
-		strbuf_addf(&q->where, " AND %s = ANY($%d::%s[])", f->expr, n,
-		    query_type_cast(f));
+	if (f->type == QT_INT) {
+		after = xasprintf(")::int8 = ANY($%d::int8[])", n);
+		query_where_add(q, f, "(", after);
+	} else {
+		after = xasprintf(" = ANY($%d::%s[])", n, query_type_cast(f));
+		query_where_add(q, f, "", after);
+	}
+	free(after);
 	return true;
 }
 
@@ -560,7 +584,12 @@ query_order_item(struct query_spec *q, const struct json_value *v, char **cause)
 			      " '%s'",
 			name, q->phase->name));
 	q->filter_joins[f->join] = true;
-	strbuf_addf(&q->order, "%s%s", f->expr, dir);
+	/* As the rows show it: a NULL sorts as its default. */
+	if (f->fallback != NULL)
+		strbuf_addf(
+		    &q->order, "COALESCE(%s, %s)%s", f->expr, f->fallback, dir);
+	else
+		strbuf_addf(&q->order, "%s%s", f->expr, dir);
 	return true;
 }
 

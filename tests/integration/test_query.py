@@ -1402,11 +1402,51 @@ class QueryFormats(h.MttdTestCase):
         self.assertEqual(sort_rows(got[0]["tests"]), sort_rows([
             {"test_name": "floats", "test_description": ""},
             {"test_name": "nulls", "test_description": ""}]), got)
-        # A search for the default does not find the NULL (it is not
-        # stored), as PostgreSQL compares.
-        got = self.data({"phase": "test_run", "columns": ["test_name"],
-                         "search": {"launcher": "", "test_name": "nulls"}})
-        self.assertEqual(got, [])
+
+    def test_nulls_match_as_the_defaults_they_show(self):
+        """A search finds a NULL as the default the row shows, so that a
+        summary's group and the rows a search for it finds agree
+        (break-it helper 26: trial NULL showed false, but a search for
+        false missed it)."""
+        nulls = [{"test_name": "nulls"}]
+        for search in ({"launcher": ""}, {"launcher": ["", "x"]},
+                       {"launcher": {"like": "%"}},
+                       {"launcher": {"lte": ""}}, {"trial": False},
+                       {"trial": 0}, {"description": ""},
+                       {"test_description": {"eq": ""}},
+                       {"result_message": ""},
+                       {"interconnect_name": ""}):
+            with self.subTest(search=search):
+                search = dict(search, test_name="nulls")
+                got = self.data({"phase": "test_run",
+                                 "columns": ["test_name"],
+                                 "search": search})
+                self.assertEqual(got, nulls)
+        for search in ({"launcher": "mpirun"}, {"launcher": {"ne": ""}},
+                       {"launcher": {"gt": ""}}, {"trial": True},
+                       {"launcher": ["x"]}, {"description": {"like": "_%"}}):
+            with self.subTest(search=search):
+                search = dict(search, test_name="nulls")
+                got = self.data({"phase": "test_run",
+                                 "columns": ["test_name"],
+                                 "search": search})
+                self.assertEqual(got, [])
+        # A summary's groups and the counts of searches for them agree.
+        groups = self.data({"phase": "test_run", "columns": ["trial"],
+                            "search": {}}, "/summary")
+        for group in groups:
+            count = self.data({"phase": "test_run", "columns": [],
+                               "search": {"trial": group["trial"]},
+                               "options": {"count_only": 1}})
+            total = sum(group[k] for k in COUNTERS)
+            self.assertEqual(count, {"count": total}, (group, groups))
+        # Ordered as shown: the NULL sorts as false (PostgreSQL puts
+        # NULLs first in a descending order).
+        got = self.data({"phase": "test_run",
+                         "columns": ["test_name", "trial"], "search": {},
+                         "options": {"order_by": ["-trial", "test_name"]}})
+        self.assertEqual(got, [{"test_name": "floats", "trial": False},
+                               {"test_name": "nulls", "trial": False}])
 
 
 if __name__ == "__main__":
