@@ -602,6 +602,50 @@ settings_read_section(struct settings_reader *r, char *line, char **cause)
 	return 0;
 }
 
+/*
+ * The text of a value as the reference's reader (ConfigObj) takes it:
+ * between single or double quotes, which go, with nothing but a comment
+ * after them; or unquoted, where " #" starts a comment.  A '#' with no
+ * white space before it would have cut a value (a password) short
+ * silently: it is refused, so that the file says which it means.  NULL,
+ * with *why set, for a value that is none of these.
+ */
+static char *
+settings_value_text(char *value, char **why)
+{
+	char quote = *value, *end, *rest, *hash;
+
+	if (quote == '"' || quote == '\'') {
+		if (value[1] == quote && value[2] == quote) {
+			*why = xstrdup("a triple-quoted (multi-line) value is"
+				       " not supported");
+			return NULL;
+		}
+		if ((end = strchr(value + 1, quote)) == NULL) {
+			*why = xasprintf("no closing %c", quote);
+			return NULL;
+		}
+		rest = settings_trim(end + 1);
+		if (*rest != '\0' && *rest != '#') {
+			*why = xasprintf(
+			    "'%s' after the closing %c", rest, quote);
+			return NULL;
+		}
+		*end = '\0';
+		return value + 1;
+	}
+	if ((hash = strchr(value, '#')) == NULL)
+		return value;
+	if (hash > value && hash[-1] != ' ' && hash[-1] != '\t') {
+		*why = xstrdup("'#' starts a comment in this file, as in the"
+			       " reference's: put a value that holds one in"
+			       " quotes, or a space before a comment");
+		return NULL;
+	}
+	*hash = '\0';
+	return settings_trim(value);
+}
+
 /* Handle a "key = value" or "key: value" line, split at sep. */
 static int
 settings_read_key(struct settings_reader *r, char *line, char *sep,
@@ -633,7 +677,8 @@ settings_read_key(struct settings_reader *r, char *line, char *sep,
 		return -1;
 	}
 	r->key_line[i] = r->line;
-	if (settings_parse_value(&settings_options[i], value, s, &why) == 0)
+	if ((value = settings_value_text(value, &why)) != NULL &&
+	    settings_parse_value(&settings_options[i], value, s, &why) == 0)
 		return 0;
 	*cause = xasprintf("%s:%u: key '%s': %s", r->path, r->line, key, why);
 	free(why);

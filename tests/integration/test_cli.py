@@ -66,6 +66,24 @@ class TemplateMttd(h.Mttd):
         return template_text(self.cluster, self.dbname, socket_port=0)
 
 
+def quoted_template_text(pg, db):
+    """The template form as a site may write it for the reference's
+    reader (ConfigObj): quoted values and comments after them."""
+    return (template_text(pg, db, socket_port=0)
+            .replace("socket_port = 0", 'socket_port = "0"  # any port')
+            .replace("dbname = %s" % db, "dbname = '%s'" % db)
+            .replace("password = %s" % pg.password,
+                     'password = "%s"   # the database\'s' % pg.password)
+            .replace("log_level = DEBUG", "log_level = DEBUG # verbose"))
+
+
+class QuotedTemplateMttd(TemplateMttd):
+    """mttd started on the template form with quotes and comments."""
+
+    def config_text(self):
+        return quoted_template_text(self.cluster, self.dbname)
+
+
 class RelativeHtpasswdMttd(h.Mttd):
     """mttd whose htpasswd_file is a relative path."""
 
@@ -227,6 +245,17 @@ class Cli(unittest.TestCase):
                      " allowed here"]),
             ("realm with a backslash", HEAD + "[auth]\nrealm = a\\b\n",
              n + 2, ["key 'realm': 'a\\b': character 2 ('\\')"]),
+            # The reference's reader takes '#' for a comment: a value
+            # holding one unquoted would be cut short there.
+            ("a '#' in a value", HEAD + "[pg_v3]\npassword = ab#cd\n",
+             n + 2, ["key 'password': '#' starts a comment in this file,"
+                     " as in the reference's: put a value that holds one"
+                     " in quotes, or a space before a comment"]),
+            ("no closing quote", HEAD + "[pg_v3]\ndbname = \"mttv3\n",
+             n + 2, ["key 'dbname': no closing \""]),
+            ("text after the quote",
+             HEAD + "[pg_v3]\ndbname = 'mttv3'v3\n", n + 2,
+             ["key 'dbname': 'v3' after the closing '"]),
         ]
 
     def assertNamesLine(self, err, path, line, whats):
@@ -442,6 +471,28 @@ class Cli(unittest.TestCase):
             status = server.stop()
         self.assertEqual(status, 0, server.log_tail())
         self.assertIn("http://your.domain/mtt/", server.log_text())
+
+    def test_reference_template_quoted_and_commented_runs(self):
+        """Quotes go and comments after a value are comments, as in the
+        reference's reader (break-it helper 29: --check-config passed,
+        then mttd logged in with the quotes in the password; start-up
+        connects to the database, so serving proves the password)."""
+        folder = os.path.join(self.dir, "quoted")
+        os.makedirs(os.path.join(folder, "log"), exist_ok=True)
+        path = self.write("quoted/mtt_server.cfg",
+                          quoted_template_text(self.pg, self.db))
+        rc, out, err = self.mttd("--check-config", "-c", path)
+        self.assertEqual(rc, 0, out + err)
+        server = QuotedTemplateMttd(self.db, auth="proxy")
+        try:
+            server.start()
+            resp = server.http("GET", "/", auth=None)
+            self.assertEqual(resp.json, {"status": 0,
+                                         "status_message": "Success"})
+        finally:
+            status = server.stop()
+        self.assertEqual(status, 0, server.log_tail())
+        self.assertIn(" DEBUG ", server.log_text())
 
     def test_relative_paths_from_the_config_folder(self):
         # htpasswd_file = htpasswd is found beside the configuration file,

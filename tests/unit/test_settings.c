@@ -937,12 +937,77 @@ settings_gssencmode_follows_sslmode_auto(void)
 	CU_ASSERT_PTR_NULL(values[1]);
 }
 
-static void
-settings_rejects_inline_comment_in_value(void)
+/* The value pg_v3's password gets from "password = <written>", or
+ * NULL when the file is refused. */
+static char *
+password_of(const char *written)
 {
-	/* As in configparser, '#' after a value is part of the value. */
-	conf_expect_error("[logging]\nlog_level = INFO # quiet\n",
-	    "2: key 'log_level': 'INFO # quiet' is not a log level");
+	struct settings s;
+	char *got;
+
+	if (conf_load_one("pg_v3", "password", written, &s) != 0)
+		return NULL;
+	got = strdup(s.password);
+	settings_free(&s);
+	return got;
+}
+
+static void
+settings_reads_values_as_the_reference_does(void)
+{
+	static const struct {
+		const char *written, *want;
+	} cases[] = {
+		{ "mttpw", "mttpw" },
+		{ "mttpw   # the database's", "mttpw" },
+		{ "mttpw\t# tab before", "mttpw" },
+		{ "\"mttpw\"", "mttpw" },
+		{ "'mttpw'", "mttpw" },
+		{ "\"pa#ss, w'rd\" # quoted", "pa#ss, w'rd" },
+		{ "'say \"hi\"'", "say \"hi\"" },
+		{ "\"\"", "" },
+		{ "# only a comment", "" },
+		{ "a, b", "a, b" },
+	};
+	struct settings s;
+	char *got;
+	size_t i;
+
+	for (i = 0; i < CUNIT_NCASES(cases); i++) {
+		got = password_of(cases[i].written);
+		CHECK(got != NULL && strcmp(got, cases[i].want) == 0,
+		    "password = %s: got %s, want \"%s\"", cases[i].written,
+		    got ? got : "a refusal", cases[i].want);
+		free(got);
+	}
+
+	/* ConfigObj's values are text, quoted or not, numbers too. */
+	CU_ASSERT_EQUAL_FATAL(
+	    conf_load_one("server", "socket_port", "\"19492\"", &s), 0);
+	CU_ASSERT_EQUAL(s.socket_port, 19492);
+	settings_free(&s);
+	CU_ASSERT_EQUAL_FATAL(
+	    conf_load_one("logging", "log_level", "INFO # quiet", &s), 0);
+	CU_ASSERT_EQUAL(s.log_level, LOG_LEVEL_INFO);
+	settings_free(&s);
+}
+
+static void
+settings_rejects_values_the_reference_would_misread(void)
+{
+	conf_expect_error("[pg_v3]\npassword = ab#cd\n",
+	    "2: key 'password': '#' starts a comment in this file, as in the"
+	    " reference's: put a value that holds one in quotes, or a space"
+	    " before a comment");
+	conf_expect_error(
+	    "[pg_v3]\npassword = \"abc\n", "2: key 'password': no closing \"");
+	conf_expect_error("[pg_v3]\npassword = 'abc' x # y\n",
+	    "2: key 'password': 'x # y' after the closing '");
+	conf_expect_error("[pg_v3]\npassword = \"\"\"abc\"\"\"\n",
+	    "2: key 'password': a triple-quoted (multi-line) value is not"
+	    " supported");
+	conf_expect_error(
+	    "[server]\nsocket_port = \"80x\"\n", "2: key 'socket_port': '80x'");
 }
 
 static void
@@ -1033,8 +1098,10 @@ static const struct cunit_case settings_cases[] = {
 	    settings_sslmode_auto_or_libpq_value },
 	{ "settings_gssencmode_follows_sslmode_auto",
 	    settings_gssencmode_follows_sslmode_auto },
-	{ "settings_rejects_inline_comment_in_value",
-	    settings_rejects_inline_comment_in_value },
+	{ "settings_reads_values_as_the_reference_does",
+	    settings_reads_values_as_the_reference_does },
+	{ "settings_rejects_values_the_reference_would_misread",
+	    settings_rejects_values_the_reference_would_misread },
 	{ "settings_rejects_missing_file", settings_rejects_missing_file },
 	{ "settings_fixed_change_names_keys_needing_restart",
 	    settings_fixed_change_names_keys_needing_restart },
