@@ -16,7 +16,8 @@ enum auth_result {
 	AUTH_OK,	/* user holds the name. */
 	AUTH_MISSING,	/* No Authorization header. */
 	AUTH_MALFORMED, /* Not Basic, bad base64, no colon. */
-	AUTH_WRONG	/* Unknown user or wrong password. */
+	AUTH_WRONG,	/* Unknown user or wrong password. */
+	AUTH_UNJUDGED	/* auth_check_cached: not in a cache. */
 };
 
 struct auth;
@@ -55,6 +56,18 @@ size_t auth_refused_hits(const struct auth *a);
  * on AUTH_WRONG the name that failed is, for the caller's log.
  */
 enum auth_result auth_check(struct auth *a, const char *header, char *user);
+
+/*
+ * The first half of auth_check, which costs no hash: a missing header,
+ * or a header judged before (AUTH_OK or AUTH_WRONG, from the caches);
+ * AUTH_UNJUDGED for one that auth_judge must check.
+ */
+enum auth_result auth_check_cached(
+    struct auth *a, const char *header, char *user);
+
+/* The second half: decode header and check its password against a's
+ * hash (the costly part), remembering the verdict.  header is not NULL. */
+enum auth_result auth_judge(struct auth *a, const char *header, char *user);
 
 /*
  * Proxy mode: the user name of a header without checking it: the part of

@@ -27,6 +27,7 @@ struct http_server {
 	struct db_pool *pool;
 	struct db_pool *read_pool; /* For queries: pool, or a replica's. */
 	struct auth *auth;	   /* NULL: proxy mode. */
+	struct login_limit *login_limit; /* Failed logins per address. */
 	struct table_stats *table_stats; /* Told of stores; the caller's. */
 	time_t started;
 	uint64_t next_id;

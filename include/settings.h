@@ -65,6 +65,7 @@ struct settings {
 	/* [auth] */
 	char *htpasswd_file; /* Absolute, or NULL: proxy mode. */
 	char *realm;
+	int max_failed_logins; /* Per address and minute; 0: no limit. */
 };
 
 /* Fill in every default. */

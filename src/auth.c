@@ -656,13 +656,8 @@ auth_verify(struct auth *a, const struct auth_entry *e, const char *password)
 }
 
 enum auth_result
-auth_check(struct auth *a, const char *header, char *user)
+auth_check_cached(struct auth *a, const char *header, char *user)
 {
-	char cred[AUTH_CRED_MAX + 1], *colon;
-	const struct auth_entry *e;
-	const char *verdict;
-	bool ok;
-
 	if (header == NULL)
 		return AUTH_MISSING;
 	if (a == NULL)
@@ -671,6 +666,25 @@ auth_check(struct auth *a, const char *header, char *user)
 		return AUTH_OK;
 	if (auth_cache_find(&a->refused, header, user))
 		return AUTH_WRONG;
+	return AUTH_UNJUDGED;
+}
+
+enum auth_result
+auth_check(struct auth *a, const char *header, char *user)
+{
+	enum auth_result res = auth_check_cached(a, header, user);
+
+	return res == AUTH_UNJUDGED ? auth_judge(a, header, user) : res;
+}
+
+enum auth_result
+auth_judge(struct auth *a, const char *header, char *user)
+{
+	char cred[AUTH_CRED_MAX + 1], *colon;
+	const struct auth_entry *e;
+	const char *verdict;
+	bool ok;
+
 	if (auth_basic_decode(header, cred) == -1)
 		return AUTH_MALFORMED;
 
@@ -729,6 +743,8 @@ auth_result_name(enum auth_result r)
 		return "malformed";
 	case AUTH_WRONG:
 		return "wrong";
+	case AUTH_UNJUDGED:
+		return "unjudged";
 	}
 	return "unknown";
 }

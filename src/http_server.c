@@ -21,6 +21,7 @@
 #include "http_conn.h"
 #include "http_server.h"
 #include "log.h"
+#include "login_limit.h"
 #include "request.h"
 #include "router.h"
 #include "strbuf.h"
@@ -193,6 +194,7 @@ http_server_new(struct event_base *base, const struct settings *settings,
 	s->pool = pool;
 	s->read_pool = read_pool;
 	s->auth = auth;
+	s->login_limit = login_limit_new();
 	s->started = time(NULL);
 	s->http = evhttp_new(base);
 	http_server_apply_settings(s);
@@ -431,5 +433,6 @@ http_server_free(struct http_server *s)
 		event_free(s->drain_timer);
 	if (s->trim_timer != NULL)
 		event_free(s->trim_timer);
+	login_limit_free(s->login_limit);
 	free(s);
 }

@@ -133,6 +133,8 @@ request_reason(int code)
 		return "Payload Too Large";
 	case 415:
 		return "Unsupported Media Type";
+	case 429:
+		return "Too Many Requests";
 	case 500:
 		return "Internal Server Error";
 	case 503:

@@ -7,9 +7,11 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <sys/queue.h>
 
@@ -21,6 +23,7 @@
 #include "http_conn.h"
 #include "http_server.h"
 #include "log.h"
+#include "login_limit.h"
 #include "router.h"
 #include "strbuf.h"
 
@@ -146,6 +149,53 @@ router_auth_problem(enum auth_result res)
 	}
 }
 
+/* 429: the client's address spent its failed logins of the minute. */
+static void
+router_reply_429(struct request *r, int wait)
+{
+	char seconds[16];
+
+	log_warn("req=%llu password not checked: %d failed logins from"
+		 " client=%s within a minute",
+	    (unsigned long long)r->id, r->server->settings->max_failed_logins,
+	    r->client);
+	r->user[0] = '\0';
+	snprintf(seconds, sizeof seconds, "%d", wait);
+	evhttp_add_header(
+	    evhttp_request_get_output_headers(r->req), "Retry-After", seconds);
+	reply_error(r, 429, -1,
+	    "too many failed logins from %s: passwords are checked again in"
+	    " %d s",
+	    r->client, wait);
+}
+
+/*
+ * htpasswd mode.  A header judged before costs nothing; a new one costs
+ * a hash, which an address that failed max_failed_logins times within
+ * its minute does not get.  False once that 429 is answered.
+ */
+static bool
+router_check_password(struct request *r, const char *h, enum auth_result *res)
+{
+	struct http_server *s = r->server;
+	time_t now = time(NULL);
+	int wait;
+
+	*res = auth_check_cached(s->auth, h, r->user);
+	if (*res != AUTH_UNJUDGED)
+		return true;
+	wait = login_limit_wait(
+	    s->login_limit, r->client, s->settings->max_failed_logins, now);
+	if (wait > 0) {
+		router_reply_429(r, wait);
+		return false;
+	}
+	*res = auth_judge(s->auth, h, r->user);
+	if (*res == AUTH_WRONG)
+		login_limit_failed(s->login_limit, r->client, now);
+	return true;
+}
+
 /* Credentials: checked in htpasswd mode, trusted in proxy mode. */
 static bool
 router_authenticate(struct request *r)
@@ -154,10 +204,10 @@ router_authenticate(struct request *r)
 	    evhttp_request_get_input_headers(r->req), "Authorization");
 	enum auth_result res;
 
-	if (r->server->auth != NULL)
-		res = auth_check(r->server->auth, h, r->user);
-	else
+	if (r->server->auth == NULL)
 		res = auth_proxy_user(h, r->user);
+	else if (!router_check_password(r, h, &res))
+		return false;
 	if (res == AUTH_OK)
 		return true;
 	if (res != AUTH_MISSING)

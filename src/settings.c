@@ -180,6 +180,11 @@ static const struct settings_option settings_options[] = {
 	{ "auth", "htpasswd_file", SETTINGS_PATH, NULL,
 	    SETTINGS_OFF(htpasswd_file), 0, 0, true,
 	    "htpasswd file for Basic credentials; empty: trust a proxy's user." },
+	{ "auth", "max_failed_logins", SETTINGS_INT, "30",
+	    SETTINGS_OFF(max_failed_logins), 0, 1000000, true,
+	    "Failed logins a client address may have in a minute before its"
+	    " passwords go unchecked (429) until the minute ends; 0: no"
+	    " limit." },
 	{ "auth", "realm", SETTINGS_QUOTED, "mtt", SETTINGS_OFF(realm), 0, 0,
 	    true, "Realm named in the WWW-Authenticate header." },
 };

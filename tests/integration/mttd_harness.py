@@ -539,18 +539,20 @@ class Mttd:
     """One mttd process on its own database and temp folder.
 
     auth: "htpasswd" (checks credentials, by default USER:PASSWORD) or
-    "proxy" (no password file).  server/logging/pg: keys for those
-    sections, over the defaults below.  env: more environment for mttd.
+    "proxy" (no password file).  server/logging/pg/auth_keys: keys for
+    those sections, over the defaults below.  env: more environment for
+    mttd.
     """
 
     def __init__(self, dbname, auth="htpasswd", server=None, logging=None,
-                 pg=None, env=None, credentials=None):
+                 pg=None, env=None, credentials=None, auth_keys=None):
         self.cluster = cluster()
         self.dbname = dbname
         self.auth = auth
         self.server_keys = server or {}
         self.logging_keys = logging or {}
         self.pg_keys = pg or {}
+        self.auth_keys = auth_keys or {}
         self.extra_env = env or {}
         self.credentials = credentials or (USER, PASSWORD)
         self.extra_args = []  # More command-line arguments.
@@ -579,6 +581,7 @@ class Mttd:
         auth = {"realm": REALM}
         if self.auth == "htpasswd":
             auth["htpasswd_file"] = os.path.join(self.dir, "htpasswd")
+        auth.update(self.auth_keys)
         out = []
         for name, keys in (("server", server), ("logging", logging),
                            ("pg_v3", pg), ("auth", auth)):

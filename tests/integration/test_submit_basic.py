@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 
@@ -498,6 +499,79 @@ class ProxyMode(h.MttdTestCase):
         self.assertTrue((resp.header("WWW-Authenticate") or "")
                         .startswith("Basic realm="), resp)
         self.assertEqual(self.snapshot(), before)
+
+
+class FailedLogins(h.MttdTestCase):
+    """An address that failed max_failed_logins times within a minute
+    gets no more password checks (429, Retry-After) until its minute
+    ends; headers judged before are answered as before, costing no
+    hash.  Addresses count apart, X-Forwarded-For's when trusted."""
+
+    MTTD = {"auth_keys": {"max_failed_logins": "3"},
+            "server": {"trust_forwarded_for": "true"}}
+    WAIT_MESSAGE = (r"too many failed logins from (\S+): passwords are"
+                    r" checked again in (\d+) s")
+
+    def serial(self, auth, forwarded=None):
+        return self.mttd.http("POST", "/serial", {"serial": "x"}, auth=auth,
+                              headers={"X-Forwarded-For": forwarded})
+
+    def assert_throttled(self, resp, address):
+        answer = self.assertRefused(resp, http_status=429)
+        m = re.fullmatch(self.WAIT_MESSAGE, answer["status_message"])
+        self.assertIsNotNone(m, answer)
+        self.assertEqual(m.group(1), address)
+        self.assertEqual(resp.header("Retry-After"), m.group(2))
+        self.assertTrue(1 <= int(m.group(2)) <= 60, resp)
+
+    def test_1_a_spent_address_gets_no_checks_until_its_minute_ends(self):
+        good = (h.USER, h.PASSWORD)
+        self.assertOk(self.serial(good))  # Judged: answered from now on.
+        mark = self.mttd.log_mark()
+        for i in range(3):
+            self.assertRefused(self.serial((h.USER, "wrong-%d" % i)),
+                               http_status=401)
+        self.assert_throttled(self.serial((h.USER, "wrong-3")), "127.0.0.1")
+        # A header not judged before waits too, a right one included.
+        self.assert_throttled(self.serial(("someone", h.PASSWORD)),
+                              "127.0.0.1")
+        # Headers judged before cost no hash: answered as before.
+        self.assertOk(self.serial(good))
+        self.assertRefused(self.serial((h.USER, "wrong-0")),
+                           http_status=401)
+        # Another address counts apart.
+        self.assertRefused(self.serial((h.USER, "wrong-4"), "192.0.2.7"),
+                           http_status=401)
+        self.assert_throttled(self.serial((h.USER, "wrong-5"), "127.0.0.1"),
+                              "127.0.0.1")
+        self.assertIsNotNone(self.mttd.wait_log(
+            r"WARNING req=\d+ password not checked: 3 failed logins from"
+            r" client=127.0.0.1 within a minute", mark))
+        self.assertIsNotNone(self.mttd.wait_log(
+            r"req=\d+ method=POST path=/serial status=429 ", mark))
+
+    def test_2_max_failed_logins_0_checks_every_password(self):
+        with open(self.mttd.conf) as f:
+            good = f.read()
+        with open(self.mttd.conf, "w") as f:
+            f.write(good.replace("max_failed_logins = 3",
+                                 "max_failed_logins = 0"))
+        try:
+            mark = self.mttd.log_mark()
+            self.mttd.proc.send_signal(signal.SIGHUP)
+            self.assertIsNotNone(self.mttd.wait_log(
+                r"SIGHUP: configuration in force", mark))
+            for i in range(5):
+                self.assertRefused(self.serial((h.USER, "again-%d" % i)),
+                                   http_status=401)
+            self.assertOk(self.serial(("mttuser", h.PASSWORD)))
+        finally:
+            with open(self.mttd.conf, "w") as f:
+                f.write(good)
+            mark = self.mttd.log_mark()
+            self.mttd.proc.send_signal(signal.SIGHUP)
+            self.assertIsNotNone(self.mttd.wait_log(
+                r"SIGHUP: configuration in force", mark))
 
 
 class UrlPrefix(h.MttdTestCase):

@@ -334,6 +334,28 @@ auth_rejects_nul_in_credential(void)
 	    AUTH_MALFORMED);
 }
 
+/* The two halves the login limit goes between: the caches, then the
+ * hash. */
+static void
+auth_check_cached_judges_only_from_the_caches(void)
+{
+	char user[AUTH_USER_MAX + 1], right[256], wrong[256];
+
+	snprintf(right, sizeof right, "%s", basic("u_sha256:right-pass"));
+	snprintf(wrong, sizeof wrong, "%s", basic("u_sha256:halves-wrong"));
+	CU_ASSERT_EQUAL(auth_check_cached(all, NULL, user), AUTH_MISSING);
+	CU_ASSERT_EQUAL(auth_check_cached(all, wrong, user), AUTH_UNJUDGED);
+	CU_ASSERT_EQUAL(auth_judge(all, wrong, user), AUTH_WRONG);
+	CU_ASSERT_EQUAL(auth_check_cached(all, wrong, user), AUTH_WRONG);
+	CU_ASSERT_EQUAL(auth_check_cached(all, right, user), AUTH_UNJUDGED);
+	CU_ASSERT_EQUAL(auth_judge(all, right, user), AUTH_OK);
+	memset(user, 0, sizeof user);
+	CU_ASSERT_EQUAL(auth_check_cached(all, right, user), AUTH_OK);
+	CU_ASSERT_STRING_EQUAL(user, "u_sha256");
+	CU_ASSERT_EQUAL(auth_judge(all, "Basic !!", user), AUTH_MALFORMED);
+	CU_ASSERT_STRING_EQUAL(auth_result_name(AUTH_UNJUDGED), "unjudged");
+}
+
 static void
 auth_cache_answers_repeated_header(void)
 {
@@ -581,6 +603,8 @@ auth_never_logs_a_password(void)
 static const struct cunit_case auth_cases[] = {
 	{ "auth_loads_every_usable_htpasswd_line",
 	    auth_loads_every_usable_htpasswd_line },
+	{ "auth_check_cached_judges_only_from_the_caches",
+	    auth_check_cached_judges_only_from_the_caches },
 	{ "auth_accepts_right_password_in_every_format",
 	    auth_accepts_right_password_in_every_format },
 	{ "auth_refuses_wrong_password_in_every_format",

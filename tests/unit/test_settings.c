@@ -163,6 +163,7 @@ settings_check_defaults(const struct settings *s)
 	CU_ASSERT_EQUAL(s->analyze_after, 1000);
 	CU_ASSERT_PTR_NULL(s->htpasswd_file);
 	CU_ASSERT_STRING_EQUAL(s->realm, "mtt");
+	CU_ASSERT_EQUAL(s->max_failed_logins, 30);
 }
 
 static void
@@ -256,7 +257,7 @@ settings_sample_config_names_every_key(void)
 		    man_page_has_key(cunit_srcpath("doc/mttd.conf.5"), key));
 		keys++;
 	}
-	CU_ASSERT_EQUAL(keys, 40);
+	CU_ASSERT_EQUAL(keys, 41);
 	free(text);
 }
 
@@ -331,6 +332,7 @@ static const char every_key_conf[] =
     "\n"
     "[auth]\n"
     "htpasswd_file = ../etc/htpasswd\n"
+    "max_failed_logins = 1000000\n"
     "realm = MTT results\n";
 
 static void
@@ -381,6 +383,7 @@ settings_parses_every_key(void)
 	snprintf(want, sizeof want, "%s/../etc/htpasswd", test_dir);
 	CU_ASSERT_STRING_EQUAL(s.htpasswd_file, want);
 	CU_ASSERT_STRING_EQUAL(s.realm, "MTT results");
+	CU_ASSERT_EQUAL(s.max_failed_logins, 1000000);
 	CU_ASSERT_STRING_EQUAL(s.config_path, test_path);
 	CU_ASSERT_STRING_EQUAL(s.config_dir, test_dir);
 	settings_free(&s);
