@@ -43,6 +43,13 @@ struct db_pool_params {
 	 * stops instead of running, and perhaps committing, to its end.
 	 */
 	bool check_client;
+	/*
+	 * Keep plan_cache_mode at auto (PostgreSQL 12 and later), whatever
+	 * the role or database sets: the query endpoints' statements are
+	 * unnamed, planned with their values then, and their conditions rely
+	 * on it (query_spec.c, query_where_add).
+	 */
+	bool plan_cache_auto;
 };
 
 enum db_acquire_status {

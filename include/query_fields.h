@@ -58,6 +58,10 @@ struct query_field {
 	unsigned phases; /* QP_* it applies to. */
 	int width;	 /* Digits of a QT_BITS column. */
 	bool long_text;	 /* Unbounded text (output, commands). */
+	/* Its column may hold NULL (the schema allows it), shown as the
+	 * fallback.  Links from a phase table have foreign keys, so a NOT
+	 * NULL column of a joined table never reads NULL. */
+	bool nullable;
 };
 
 /* A query phase and its table. */

@@ -52,6 +52,9 @@
  */
 #define DB_OPTION_CHECK_CLIENT "-c client_connection_check_interval=2s"
 
+/* See db_pool_params.plan_cache_auto. */
+#define DB_OPTION_PLAN_CACHE "-c plan_cache_mode=auto"
+
 enum db_conn_state {
 	DBC_DOWN,	/* Not connected; a reconnect timer is pending. */
 	DBC_CONNECTING, /* PQconnectPoll in progress. */
@@ -215,6 +218,7 @@ struct db_pool {
 	struct timeval last_lent; /* When a request last took a connection. */
 	int long_max;		  /* Connections streams may hold at once. */
 	bool check_client;	  /* See db_pool_params. */
+	bool plan_cache_auto;	  /* Likewise. */
 	int long_held;		  /* Held by streams now. */
 	struct db_conn *conns;
 	int up; /* Connections connected. */
@@ -421,6 +425,20 @@ db_notice_cb(void *arg, const char *message)
 }
 
 /* Start a non-blocking connect; PQconnectPoll continues it. */
+/* The session settings a new connection asks for. */
+static const char *
+db_conn_options(const struct db_pool *p)
+{
+	if (p->plan_cache_auto && p->check_client)
+		return DB_OPTIONS " " DB_OPTION_PLAN_CACHE
+				  " " DB_OPTION_CHECK_CLIENT;
+	if (p->plan_cache_auto)
+		return DB_OPTIONS " " DB_OPTION_PLAN_CACHE;
+	if (p->check_client)
+		return DB_OPTIONS " " DB_OPTION_CHECK_CLIENT;
+	return DB_OPTIONS;
+}
+
 static void
 db_conn_connect(struct db_conn *c)
 {
@@ -434,10 +452,8 @@ db_conn_connect(struct db_conn *c)
 		"application_name", "client_encoding", "options",
 		"keepalives_idle", "keepalives_interval", "keepalives_count" };
 	const char *values[14] = { p->host, p->port, p->dbname, p->user,
-		p->password, "mttd", "UTF8",
-		p->check_client ? DB_OPTIONS " " DB_OPTION_CHECK_CLIENT :
-				  DB_OPTIONS,
-		"60", "10", "3" };
+		p->password, "mttd", "UTF8", db_conn_options(p), "60", "10",
+		"3" };
 
 	db_security_params(keys, values, 11, p->sslmode, p->gssencmode);
 	/* A connect that fails counts. */
@@ -1644,6 +1660,7 @@ db_pool_new(struct event_base *base, const struct db_pool_params *params)
 	p->gssencmode = params->gssencmode ? xstrdup(params->gssencmode) : NULL;
 	p->size = params->size;
 	p->check_client = params->check_client;
+	p->plan_cache_auto = params->plan_cache_auto;
 	p->prepared_max = params->prepared_max < 0 ? 0 :
 	    params->prepared_max > DB_PREPARED_MAX ? DB_PREPARED_MAX :
 						     params->prepared_max;

@@ -333,6 +333,7 @@ pool_params(const struct settings *s, struct db_pool_params *p)
 	p->long_max = s->stream_share > 0 ? s->stream_share :
 					    (s->pool_size + 1) / 2;
 	p->check_client = false; /* Known once the server is. */
+	p->plan_cache_auto = false;
 }
 
 /* A libpq mode for the log: mttd's choice, else what libpq will use. */
@@ -376,6 +377,7 @@ open_database(struct mttd *m)
 	    p.host, p.port, db_catalog_server_version(m->catalog), p.size);
 	/* A replica runs the same major version as its primary. */
 	p.check_client = db_catalog_server_version_num(m->catalog) >= 140000;
+	p.plan_cache_auto = db_catalog_server_version_num(m->catalog) >= 120000;
 	log_pool_modes("database connections", &p);
 	m->pool = db_pool_new(m->base, &p);
 

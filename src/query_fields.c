@@ -12,12 +12,19 @@
 #include "query_fields.h"
 
 /* clang-format off */
-#define TXT(n, d, t, e, j, ph) { n, d, t, e, "''", QT_TEXT, j, ph, 0, false }
-#define LONG(n, d, t, e, j, ph) { n, d, t, e, "''", QT_TEXT, j, ph, 0, true }
+#define TXT(n, d, t, e, j, ph) \
+	{ n, d, t, e, "''", QT_TEXT, j, ph, 0, false, false }
+#define LONG(n, d, t, e, j, ph) \
+	{ n, d, t, e, "''", QT_TEXT, j, ph, 0, true, false }
+/* The same, of a column that may hold NULL. */
+#define TXT_NULL(n, d, t, e, j, ph) \
+	{ n, d, t, e, "''", QT_TEXT, j, ph, 0, false, true }
+#define LONG_NULL(n, d, t, e, j, ph) \
+	{ n, d, t, e, "''", QT_TEXT, j, ph, 0, true, true }
 #define OWN(n, d, e, ty, ph) \
-	{ n, d, "results_fields", e, NULL, ty, QJ_NONE, ph, 0, false }
+	{ n, d, "results_fields", e, NULL, ty, QJ_NONE, ph, 0, false, false }
 #define LB(n, ty) { n, "TODO", "latency_bandwidth", "lb." n, "'{}'", ty, \
-	QJ_PERFORMANCE, QP_RUN, 0, false }
+	QJ_PERFORMANCE, QP_RUN, 0, false, true }
 /* clang-format on */
 
 static const struct query_field query_fields[] = {
@@ -56,26 +63,26 @@ static const struct query_field query_fields[] = {
 	TXT("mpi_version",
 	    "Version strin reported by MPI (e.g., \"v1.10.2-114-gf3bad94\")",
 	    "mpi_get", "mg.mpi_version", QJ_MPI_GET, QP_ALL),
-	LONG("description", "Text description of this test", "description",
+	LONG_NULL("description", "Text description of this test", "description",
 	    "d.description", QJ_DESCRIPTION, QP_ALL),
-	LONG("result_message",
+	LONG_NULL("result_message",
 	    "A string representation of the test result (e.g., \"Success\" "
 	    "or \"Failed; timeout expired (00:10 DD:HH:MM:SS)\")",
 	    "result_message", "rm.result_message", QJ_RESULT_MESSAGE, QP_ALL),
-	LONG("environment",
+	LONG_NULL("environment",
 	    "Any environment variables of note (usually this is blank)",
 	    "environment", "e.environment", QJ_ENVIRONMENT, QP_ALL),
 	{ "vpath_mode",
 	    "If the code was compiled using a VPATH build: 1 = relative path, "
 	    "2 = absolute path, 0 = unknown (default)",
 	    "mpi_install_configure_args", "ca.vpath_mode", "'00'", QT_BITS,
-	    QJ_CONFIGURE, QP_ALL, 2, false },
+	    QJ_CONFIGURE, QP_ALL, 2, false, false },
 	{ "bitness",
 	    "The bitness of the machine: 1 = 8 bit, 2 = 16 bit, 4 = 32 bit, "
 	    "6 = 32/64 bit, 8 = 64 bit, 16 = 128 bit, \"unknown\" = unknown "
 	    "bitness",
 	    "mpi_install_configure_args", "ca.bitness", "'000000'", QT_BITS,
-	    QJ_CONFIGURE, QP_ALL, 6, false },
+	    QJ_CONFIGURE, QP_ALL, 6, false, false },
 	LONG("configure_arguments", "TODO", "mpi_install_configure_args",
 	    "ca.configure_arguments", QJ_CONFIGURE, QP_ALL),
 	OWN("start_timestamp", "Timestamp when the test started",
@@ -86,7 +93,7 @@ static const struct query_field query_fields[] = {
 	    "p.test_result", QT_INT, QP_ALL),
 	{ "trial", "Whether this is a trial run: 0 = false, 1 = true",
 	    "results_fields", "p.trial", "false", QT_BOOL, QJ_NONE, QP_ALL, 0,
-	    false },
+	    false, true },
 	OWN("submit_timestamp", "TODO", "p.submit_timestamp", QT_TIMESTAMP,
 	    QP_ALL),
 	OWN("duration",
@@ -94,9 +101,9 @@ static const struct query_field query_fields[] = {
 	    "seconds\")",
 	    "p.duration", QT_INTERVAL, QP_ALL),
 	{ "result_stdout", "stdout of the process", "results_fields",
-	    "p.result_stdout", NULL, QT_TEXT, QJ_NONE, QP_ALL, 0, true },
+	    "p.result_stdout", NULL, QT_TEXT, QJ_NONE, QP_ALL, 0, true, false },
 	{ "result_stderr", "stderr of the process", "results_fields",
-	    "p.result_stderr", NULL, QT_TEXT, QJ_NONE, QP_ALL, 0, true },
+	    "p.result_stderr", NULL, QT_TEXT, QJ_NONE, QP_ALL, 0, true, false },
 	OWN("merge_stdout_stderr",
 	    "If the output was merged: 0 = false, 1 = true",
 	    "p.merge_stdout_stderr", QT_BOOL, QP_ALL),
@@ -107,12 +114,12 @@ static const struct query_field query_fields[] = {
 	    "p.client_serial", QT_INT, QP_ALL),
 	TXT("suite_name", "A name for the test suite (e.g., \"trivial\")",
 	    "test_suites", "ts.suite_name", QJ_SUITE, QP_BUILD | QP_RUN),
-	LONG("test_suite_description", "A description for the test suite",
+	LONG_NULL("test_suite_description", "A description for the test suite",
 	    "test_suites", "ts.test_suite_description", QJ_SUITE,
 	    QP_BUILD | QP_RUN),
 	TXT("test_name", "Name of the test", "test_names", "tn.test_name",
 	    QJ_TEST_NAME, QP_RUN),
-	LONG("test_description", "Description of the test", "test_names",
+	LONG_NULL("test_description", "Description of the test", "test_names",
 	    "tn.test_name_description", QJ_TEST_NAME, QP_RUN),
 	LB("message_size", QT_INT_ARRAY),
 	LB("bandwidth_min", QT_FLOAT_ARRAY),
@@ -125,32 +132,33 @@ static const struct query_field query_fields[] = {
 	/* A command may name several interconnects: one value, comma-joined,
 	 * so that they cannot multiply the rows; as many names as it has,
 	 * so not bounded as a varchar is. */
-	LONG("interconnect_name", "TODO", "interconnects",
+	LONG_NULL("interconnect_name", "TODO", "interconnects",
 	    "(SELECT string_agg(i.interconnect_name, ',' ORDER BY "
 	    "i.interconnect_name) FROM test_run_networks trn JOIN "
 	    "interconnects i ON i.interconnect_id = trn.interconnect_id "
 	    "WHERE trn.test_run_network_id = trc.test_run_network_id)",
 	    QJ_COMMAND, QP_RUN),
-	TXT("launcher",
+	TXT_NULL("launcher",
 	    "Binary name of what was used to launch the process (e.g., "
 	    "\"mpirun\")",
 	    "test_run_command", "trc.launcher", QJ_COMMAND, QP_RUN),
-	TXT("resource_manager",
+	TXT_NULL("resource_manager",
 	    "String representation of the resource manager used (e.g. "
 	    "\"slurm\")",
 	    "test_run_command", "trc.resource_mgr", QJ_COMMAND, QP_RUN),
-	LONG("parameters",
+	LONG_NULL("parameters",
 	    "Breakdown the command line parameters (often we just send \"\", "
 	    "server will try to discover from command)",
 	    "test_run_command", "trc.parameters", QJ_COMMAND, QP_RUN),
-	TXT("network",
+	TXT_NULL("network",
 	    "String representation of the network (often we just send \"\", "
 	    "server will try to discover from command)",
 	    "test_run_command", "trc.network", QJ_COMMAND, QP_RUN),
 	{ "np", "Number of processes used (input to mpirun command)",
-	    "test_run", "p.np", NULL, QT_INT, QJ_NONE, QP_RUN, 0, false },
+	    "test_run", "p.np", NULL, QT_INT, QJ_NONE, QP_RUN, 0, false,
+	    false },
 	{ "command", "The full command line string used", "test_run",
-	    "p.full_command", NULL, QT_TEXT, QJ_NONE, QP_RUN, 0, true },
+	    "p.full_command", NULL, QT_TEXT, QJ_NONE, QP_RUN, 0, true, false },
 };
 
 #define QUERY_FIELD_COUNT (sizeof query_fields / sizeof query_fields[0])

@@ -172,18 +172,23 @@ query_value_error(char **cause, const char *key, const struct query_field *f,
 
 /*
  * Add " AND before EXPR after" to the conditions, EXPR the field's.  A
- * field shown as its default where its value is NULL (a link that finds
- * no row, a nullable column, as a database the reference filled may
- * hold) matches as that default: "(cond(expr) OR (expr IS NULL AND
+ * nullable column's NULL (trial, a description, a command's launcher,
+ * as a database the reference filled may hold) is shown as its default
+ * and matches as that default: "(cond(expr) OR (expr IS NULL AND
  * cond(default)))".  Its second half is constant once the values are
- * bound (mttd's queries are planned with them), so PostgreSQL drops it
- * when the default does not match, and the plan is the bare condition's.
+ * bound (mttd's queries are planned with them: db_pool keeps
+ * plan_cache_mode at auto), so PostgreSQL drops it when the default does
+ * not match, and the plan is the bare condition's; when it matches, the
+ * search must read the rows whose column is NULL too.  NOT NULL columns
+ * get the bare condition: a NULL there would take a link without its
+ * foreign key, and the half would cost their searches that match the
+ * default (a "", a "ne", an "lt") their index.
  */
 static void
 query_where_add(struct query_spec *q, const struct query_field *f,
     const char *before, const char *after)
 {
-	if (f->fallback == NULL) {
+	if (!f->nullable || f->fallback == NULL) {
 		strbuf_addf(&q->where, " AND %s%s%s", before, f->expr, after);
 		return;
 	}
@@ -585,7 +590,7 @@ query_order_item(struct query_spec *q, const struct json_value *v, char **cause)
 			name, q->phase->name));
 	q->filter_joins[f->join] = true;
 	/* As the rows show it: a NULL sorts as its default. */
-	if (f->fallback != NULL)
+	if (f->nullable && f->fallback != NULL)
 		strbuf_addf(
 		    &q->order, "COALESCE(%s, %s)%s", f->expr, f->fallback, dir);
 	else
