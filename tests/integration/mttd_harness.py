@@ -14,6 +14,7 @@ keeps the temporary folders for a post-mortem.
 
 import atexit
 import base64
+import contextlib
 import csv
 import http.client
 import io
@@ -939,6 +940,29 @@ class MttdTestCase(unittest.TestCase):
         for name, run_id in rows:
             out.setdefault(name, []).append(int(run_id))
         return out
+
+    def _reload(self, text, confirm):
+        with open(self.mttd.conf, "w") as f:
+            f.write(text)
+        mark = self.mttd.log_mark()
+        self.mttd.proc.send_signal(signal.SIGHUP)
+        self.assertIsNotNone(self.mttd.wait_log(confirm, mark),
+                             self.mttd.log_tail())
+
+    @contextlib.contextmanager
+    def reconfigured(self, old, new,
+                     confirm=r"SIGHUP: configuration in force"):
+        """For the with block, the configuration file with old replaced
+        by new, put in force by SIGHUP (confirm: the log line that says
+        so); then the file as it was, in force again."""
+        with open(self.mttd.conf) as f:
+            good = f.read()
+        self.assertIn(old, good)
+        self._reload(good.replace(old, new), confirm)
+        try:
+            yield
+        finally:
+            self._reload(good, confirm)
 
     def lock_waiters(self):
         """mttd's backends on this test's database waiting for a lock."""

@@ -9,7 +9,6 @@ import hashlib
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 
@@ -551,27 +550,12 @@ class FailedLogins(h.MttdTestCase):
             r"req=\d+ method=POST path=/serial status=429 ", mark))
 
     def test_2_max_failed_logins_0_checks_every_password(self):
-        with open(self.mttd.conf) as f:
-            good = f.read()
-        with open(self.mttd.conf, "w") as f:
-            f.write(good.replace("max_failed_logins = 3",
-                                 "max_failed_logins = 0"))
-        try:
-            mark = self.mttd.log_mark()
-            self.mttd.proc.send_signal(signal.SIGHUP)
-            self.assertIsNotNone(self.mttd.wait_log(
-                r"SIGHUP: configuration in force", mark))
+        with self.reconfigured("max_failed_logins = 3",
+                               "max_failed_logins = 0"):
             for i in range(5):
                 self.assertRefused(self.serial((h.USER, "again-%d" % i)),
                                    http_status=401)
             self.assertOk(self.serial(("mttuser", h.PASSWORD)))
-        finally:
-            with open(self.mttd.conf, "w") as f:
-                f.write(good)
-            mark = self.mttd.log_mark()
-            self.mttd.proc.send_signal(signal.SIGHUP)
-            self.assertIsNotNone(self.mttd.wait_log(
-                r"SIGHUP: configuration in force", mark))
 
 
 class UrlPrefix(h.MttdTestCase):

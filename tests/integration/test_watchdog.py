@@ -475,15 +475,10 @@ class HungWorker(h.MttdTestCase):
             self.wait_reloaded(costly_htpasswd(self, 4))
 
     def test_3_hang_timeout_0_leaves_a_stopped_worker(self):
-        with open(self.mttd.conf) as f:
-            good = f.read()
-        with open(self.mttd.conf, "w") as f:
-            f.write(good.replace("hang_timeout = 2", "hang_timeout = 0"))
-        try:
-            mark = self.mttd.log_mark()
-            self.mttd.proc.send_signal(signal.SIGHUP)
-            self.assertIsNotNone(self.mttd.wait_log(
-                r"the supervisor's configuration is in force", mark))
+        mark = self.mttd.log_mark()
+        with self.reconfigured(
+                "hang_timeout = 2", "hang_timeout = 0",
+                r"the supervisor's configuration is in force"):
             victim = self.worker_pids()[-1]
             os.kill(victim, signal.SIGSTOP)
             try:
@@ -493,13 +488,6 @@ class HungWorker(h.MttdTestCase):
             self.assertNotIn("aborting it", self.mttd.log_since(mark))
             os.kill(victim, 0)  # Still there.
             self.serve_all()
-        finally:
-            with open(self.mttd.conf, "w") as f:
-                f.write(good)
-            mark = self.mttd.log_mark()
-            self.mttd.proc.send_signal(signal.SIGHUP)
-            self.assertIsNotNone(self.mttd.wait_log(
-                r"the supervisor's configuration is in force", mark))
 
 
 if __name__ == "__main__":
