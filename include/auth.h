@@ -58,8 +58,9 @@ size_t auth_refused_hits(const struct auth *a);
 enum auth_result auth_check(struct auth *a, const char *header, char *user);
 
 /*
- * The first half of auth_check, which costs no hash: a missing header,
- * or a header judged before (AUTH_OK or AUTH_WRONG, from the caches);
+ * The first half of auth_check, which costs no hash: a missing or
+ * malformed header, or a credential judged before (AUTH_OK or
+ * AUTH_WRONG, from the caches, whatever the header's spelling);
  * AUTH_UNJUDGED for one that auth_judge must check.
  */
 enum auth_result auth_check_cached(
@@ -68,6 +69,14 @@ enum auth_result auth_check_cached(
 /* The second half: decode header and check its password against a's
  * hash (the costly part), remembering the verdict.  header is not NULL. */
 enum auth_result auth_judge(struct auth *a, const char *header, char *user);
+
+/*
+ * A reload: next, the new table, takes over old's judged credentials
+ * whose user has the same hash in both (or is in neither), so that a
+ * SIGHUP costs no client a hash, nor a client whose address spent its
+ * failed logins (login_limit) its working login.  Either may be NULL.
+ */
+void auth_keep_judged(struct auth *next, struct auth *old);
 
 /*
  * Proxy mode: the user name of a header without checking it: the part of

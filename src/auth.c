@@ -25,7 +25,7 @@
 #include "log.h"
 #include "strbuf.h"
 
-/* Headers that verified, kept so bcrypt runs once per client. */
+/* Credentials that verified, kept so bcrypt runs once per client. */
 #define AUTH_CACHE_SIZE 64
 
 /* Longest decoded user:password accepted. */
@@ -50,13 +50,18 @@ struct auth_entry {
 	enum auth_checker checker;
 };
 
+/*
+ * A credential judged: the decoded "user:password", not the header, so
+ * that a header spelled another way ("basic", more blanks) is the same
+ * credential and costs no second hash.
+ */
 struct auth_cached {
-	char *header; /* NULL: the slot is free. */
+	char *cred; /* NULL: the slot is free. */
 	size_t len;
 	char user[AUTH_USER_MAX + 1];
 };
 
-/* Headers already judged, so that a repeat costs no hash. */
+/* Credentials already judged, so that a repeat costs no hash. */
 struct auth_cache {
 	struct auth_cached slot[AUTH_CACHE_SIZE];
 	unsigned next; /* The slot to fill next, round robin. */
@@ -415,18 +420,18 @@ auth_load(const char *path, char **cause)
 	return a;
 }
 
-/* Forget every cached header, wiping the credentials they hold. */
+/* Forget every cached credential, wiping it. */
 static void
 auth_cache_clear(struct auth_cache *c)
 {
 	size_t i;
 
 	for (i = 0; i < AUTH_CACHE_SIZE; i++) {
-		if (c->slot[i].header == NULL)
+		if (c->slot[i].cred == NULL)
 			continue;
-		explicit_bzero(c->slot[i].header, c->slot[i].len);
-		free(c->slot[i].header);
-		c->slot[i].header = NULL;
+		explicit_bzero(c->slot[i].cred, c->slot[i].len);
+		free(c->slot[i].cred);
+		c->slot[i].cred = NULL;
 	}
 }
 
@@ -592,18 +597,17 @@ auth_user_copy(char *user, const char *name)
 	user[n] = '\0';
 }
 
-/* Look header up among the cached ones; on a hit copy its user. */
+/* Look cred up among the cached ones; on a hit copy its user. */
 static bool
-auth_cache_find(struct auth_cache *cache, const char *header, char *user)
+auth_cache_find(struct auth_cache *cache, const char *cred, char *user)
 {
-	size_t i, len = strlen(header);
+	size_t i, len = strlen(cred);
 	int hit = -1;
 
 	/* Compare with every entry of the same length: no early exit. */
 	for (i = 0; i < AUTH_CACHE_SIZE; i++) {
-		if (cache->slot[i].header != NULL &&
-		    cache->slot[i].len == len &&
-		    auth_equal(cache->slot[i].header, header, len))
+		if (cache->slot[i].cred != NULL && cache->slot[i].len == len &&
+		    auth_equal(cache->slot[i].cred, cred, len))
 			hit = (int)i;
 	}
 	if (hit == -1)
@@ -613,20 +617,48 @@ auth_cache_find(struct auth_cache *cache, const char *header, char *user)
 	return true;
 }
 
-/* Remember a judged header, dropping the oldest entry. */
+/* Remember a judged credential, dropping the oldest entry. */
 static void
-auth_cache_add(struct auth_cache *cache, const char *header, const char *user)
+auth_cache_add(struct auth_cache *cache, const char *cred, const char *user)
 {
 	struct auth_cached *c = &cache->slot[cache->next];
 
 	cache->next = (cache->next + 1) % AUTH_CACHE_SIZE;
-	if (c->header != NULL) {
-		explicit_bzero(c->header, c->len);
-		free(c->header);
+	if (c->cred != NULL) {
+		explicit_bzero(c->cred, c->len);
+		free(c->cred);
 	}
-	c->len = strlen(header);
-	c->header = xstrndup(header, c->len);
+	c->len = strlen(cred);
+	c->cred = xstrndup(cred, c->len);
 	auth_user_copy(c->user, user);
+}
+
+/*
+ * The credential of a header: its decoded "user:password" into cred
+ * (AUTH_CRED_MAX + 1 bytes) and a pointer to the colon, or NULL when it
+ * is malformed (not Basic, bad base64, no colon, an unusable name).
+ */
+static char *
+auth_credential(const char *header, char *cred)
+{
+	char *colon;
+	bool ok;
+
+	if (auth_basic_decode(header, cred) == -1)
+		return NULL;
+	/* The user ends at the first colon: a password may hold colons. */
+	if ((colon = strchr(cred, ':')) == NULL) {
+		explicit_bzero(cred, AUTH_CRED_MAX + 1);
+		return NULL;
+	}
+	*colon = '\0';
+	ok = auth_name_ok(cred);
+	*colon = ':';
+	if (!ok) {
+		explicit_bzero(cred, AUTH_CRED_MAX + 1);
+		return NULL;
+	}
+	return colon;
 }
 
 /*
@@ -658,15 +690,21 @@ auth_verify(struct auth *a, const struct auth_entry *e, const char *password)
 enum auth_result
 auth_check_cached(struct auth *a, const char *header, char *user)
 {
+	char cred[AUTH_CRED_MAX + 1];
+	enum auth_result res = AUTH_UNJUDGED;
+
 	if (header == NULL)
 		return AUTH_MISSING;
 	if (a == NULL)
 		return AUTH_WRONG;
-	if (auth_cache_find(&a->verified, header, user))
-		return AUTH_OK;
-	if (auth_cache_find(&a->refused, header, user))
-		return AUTH_WRONG;
-	return AUTH_UNJUDGED;
+	if (auth_credential(header, cred) == NULL)
+		return AUTH_MALFORMED;
+	if (auth_cache_find(&a->verified, cred, user))
+		res = AUTH_OK;
+	else if (auth_cache_find(&a->refused, cred, user))
+		res = AUTH_WRONG;
+	explicit_bzero(cred, sizeof cred);
+	return res;
 }
 
 enum auth_result
@@ -685,19 +723,9 @@ auth_judge(struct auth *a, const char *header, char *user)
 	const char *verdict;
 	bool ok;
 
-	if (auth_basic_decode(header, cred) == -1)
+	if ((colon = auth_credential(header, cred)) == NULL)
 		return AUTH_MALFORMED;
-
-	/* The user ends at the first colon: a password may hold colons. */
-	if ((colon = strchr(cred, ':')) == NULL) {
-		explicit_bzero(cred, sizeof cred);
-		return AUTH_MALFORMED;
-	}
 	*colon = '\0';
-	if (!auth_name_ok(cred)) {
-		explicit_bzero(cred, sizeof cred);
-		return AUTH_MALFORMED;
-	}
 	e = auth_find(a, cred);
 	ok = e != NULL && auth_verify(a, e, colon + 1);
 	if (ok)
@@ -708,9 +736,47 @@ auth_judge(struct auth *a, const char *header, char *user)
 
 	/* The name is given back on failure too, for the warning. */
 	auth_user_copy(user, cred);
-	auth_cache_add(ok ? &a->verified : &a->refused, header, user);
+	*colon = ':';
+	auth_cache_add(ok ? &a->verified : &a->refused, cred, user);
 	explicit_bzero(cred, sizeof cred);
 	return ok ? AUTH_OK : AUTH_WRONG;
+}
+
+/* Whether a judgement of user's credential by old holds in next: its
+ * hash is the same, or the user is in neither. */
+static bool
+auth_same_judge(struct auth *next, struct auth *old, const char *user)
+{
+	const struct auth_entry *n = auth_find(next, user);
+	const struct auth_entry *o = auth_find(old, user);
+
+	if (n == NULL || o == NULL)
+		return n == o;
+	return strcmp(n->hash, o->hash) == 0;
+}
+
+/* Copy the entries of one of old's caches that still hold, oldest first. */
+static void
+auth_keep_cache(struct auth *next, struct auth_cache *to, struct auth *old,
+    const struct auth_cache *from)
+{
+	const struct auth_cached *c;
+	unsigned k;
+
+	for (k = 0; k < AUTH_CACHE_SIZE; k++) {
+		c = &from->slot[(from->next + k) % AUTH_CACHE_SIZE];
+		if (c->cred != NULL && auth_same_judge(next, old, c->user))
+			auth_cache_add(to, c->cred, c->user);
+	}
+}
+
+void
+auth_keep_judged(struct auth *next, struct auth *old)
+{
+	if (next == NULL || old == NULL)
+		return;
+	auth_keep_cache(next, &next->verified, old, &old->verified);
+	auth_keep_cache(next, &next->refused, old, &old->refused);
 }
 
 enum auth_result

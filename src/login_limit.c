@@ -8,6 +8,8 @@
 #include "config.h"
 
 #include <stdio.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,6 +40,26 @@ void
 login_limit_free(struct login_limit *ll)
 {
 	free(ll);
+}
+
+/*
+ * addr in one spelling, into buf (64 bytes): an IPv6 address as
+ * inet_ntop writes it (ABCD::1, abcd:0::1 and abcd::1 alike, and an
+ * IPv4-mapped one as IPv4), anything else as it is.
+ */
+static const char *
+login_limit_key(const char *addr, char *buf)
+{
+	struct in6_addr a6;
+	struct in_addr a4;
+
+	if (inet_pton(AF_INET6, addr, &a6) != 1)
+		return addr;
+	if (IN6_IS_ADDR_V4MAPPED(&a6)) {
+		memcpy(&a4, &a6.s6_addr[12], sizeof a4);
+		return inet_ntop(AF_INET, &a4, buf, 64) ? buf : addr;
+	}
+	return inet_ntop(AF_INET6, &a6, buf, 64) ? buf : addr;
 }
 
 static size_t
@@ -89,8 +111,10 @@ int
 login_limit_wait(struct login_limit *ll, const char *addr, int max, time_t now)
 {
 	struct login_slot *s;
+	char key[64];
 
-	if (max <= 0 || (s = login_limit_find(ll, addr)) == NULL)
+	if (max <= 0 ||
+	    (s = login_limit_find(ll, login_limit_key(addr, key))) == NULL)
 		return 0;
 	if (now - s->window_start >= LOGIN_LIMIT_WINDOW_S || s->failures < max)
 		return 0;
@@ -100,9 +124,11 @@ login_limit_wait(struct login_limit *ll, const char *addr, int max, time_t now)
 void
 login_limit_failed(struct login_limit *ll, const char *addr, time_t now)
 {
-	struct login_slot *s = login_limit_find(ll, addr);
+	char key[64];
+	struct login_slot *s;
 
-	if (s == NULL) {
+	addr = login_limit_key(addr, key);
+	if ((s = login_limit_find(ll, addr)) == NULL) {
 		s = login_limit_take(ll, addr, now);
 	} else if (now - s->window_start >= LOGIN_LIMIT_WINDOW_S) {
 		s->window_start = now; /* A new window. */

@@ -627,6 +627,7 @@ reload_apply(struct mttd *m, struct settings *next, struct auth *table)
 	settings_free(&m->settings);
 	m->settings = *next;
 	log_access_buffer(m->settings.access_log_buffer);
+	auth_keep_judged(table, m->auth);
 	auth_free(m->auth);
 	m->auth = table;
 	m->server->auth = table;

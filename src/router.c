@@ -178,9 +178,14 @@ static bool
 router_check_password(struct request *r, const char *h, enum auth_result *res)
 {
 	struct http_server *s = r->server;
-	time_t now = time(NULL);
+	struct timespec mono;
+	time_t now;
 	int wait;
 
+	/* Windows go by the monotonic clock: a clock set back an hour
+	 * would otherwise make a minute's wait an hour's. */
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	now = mono.tv_sec;
 	*res = auth_check_cached(s->auth, h, r->user);
 	if (*res != AUTH_UNJUDGED)
 		return true;

@@ -576,14 +576,25 @@ settings_option_find(int section, const char *key)
 	return -1;
 }
 
-/* Handle a "[section]" line. */
+/* Handle a "[section]" line, perhaps with a "# comment" after it. */
 static int
 settings_read_section(struct settings_reader *r, char *line, char **cause)
 {
-	size_t n = strlen(line);
-	char *name;
+	char *name, *end = strchr(line, ']'), *rest;
+	size_t n;
 	int i;
 
+	/* As the reference's reader: a comment may follow the ']'. */
+	if (end != NULL && *(rest = settings_trim(end + 1)) != '\0') {
+		if (*rest != '#') {
+			*cause = xasprintf(
+			    "%s:%u: section '%s': '%s' after ']'", r->path,
+			    r->line, line, rest);
+			return -1;
+		}
+		end[1] = '\0';
+	}
+	n = strlen(line);
 	if (line[n - 1] != ']') {
 		*cause = xasprintf(
 		    "%s:%u: section '%s': missing ']'", r->path, r->line, line);

@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 
@@ -548,6 +549,28 @@ class FailedLogins(h.MttdTestCase):
             r" client=127.0.0.1 within a minute", mark))
         self.assertIsNotNone(self.mttd.wait_log(
             r"req=\d+ method=POST path=/serial status=429 ", mark))
+
+    def test_1b_a_reload_keeps_working_logins_working(self):
+        """A SIGHUP reads the htpasswd file into a new table; judged
+        credentials whose hash did not change carry over, so a spent
+        address's working login goes on working (break-it helper 30:
+        429 after logrotate's SIGHUP)."""
+        good, addr = (h.USER, h.PASSWORD), "192.0.2.30"
+        self.assertOk(self.serial(good, addr))
+        for i in range(3):
+            self.assertRefused(self.serial((h.USER, "r-%d" % i), addr),
+                               http_status=401)
+        self.assert_throttled(self.serial((h.USER, "r-3"), addr), addr)
+        mark = self.mttd.log_mark()
+        self.mttd.proc.send_signal(signal.SIGHUP)
+        self.assertIsNotNone(self.mttd.wait_log(
+            r"SIGHUP: configuration in force", mark))
+        self.assertOk(self.serial(good, addr))
+        self.assertRefused(self.serial((h.USER, "r-0"), addr),
+                           http_status=401)
+        self.assert_throttled(self.serial(("other", "x"), addr), addr)
+        # The same credential spelled another way is the same one.
+        self.assertOk(self.serial("basic   " + h.basic(*good)[6:], addr))
 
     def test_2_max_failed_logins_0_checks_every_password(self):
         with self.reconfigured("max_failed_logins = 3",

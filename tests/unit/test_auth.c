@@ -399,17 +399,19 @@ auth_cache_answers_repeated_header(void)
 static void
 auth_cache_drops_oldest_when_full(void)
 {
-	char first[256], header[512], user[AUTH_USER_MAX + 1];
-	char b[64];
+	char first[512], header[512], user[AUTH_USER_MAX + 1];
+	char cred[64], b[128];
 	size_t hits;
 	int i;
 
-	/* 70 distinct valid headers (more spaces each) overflow 64 slots. */
-	b64("u_sha256:right-pass", 19, b);
-	snprintf(first, sizeof first, "Basic %s", b);
-	CU_ASSERT_EQUAL(auth_check(all, first, user), AUTH_OK);
-	for (i = 1; i < 70; i++) {
-		snprintf(header, sizeof header, "Basic %*s%s", i, "", b);
+	/* 70 distinct valid credentials overflow 64 slots: DES reads 8
+	 * characters of a password, so "right-pa" + anything is right. */
+	for (i = 0; i < 70; i++) {
+		snprintf(cred, sizeof cred, "u_des:right-pa%d", i);
+		b64(cred, strlen(cred), b);
+		snprintf(header, sizeof header, "Basic %s", b);
+		if (i == 0)
+			snprintf(first, sizeof first, "%s", header);
 		CU_ASSERT_EQUAL(auth_check(all, header, user), AUTH_OK);
 	}
 	hits = auth_cache_hits(all);
@@ -417,6 +419,70 @@ auth_cache_drops_oldest_when_full(void)
 	CU_ASSERT_EQUAL(auth_cache_hits(all), hits);
 	CU_ASSERT_EQUAL(auth_check(all, header, user), AUTH_OK);
 	CU_ASSERT_EQUAL(auth_cache_hits(all), hits + 1);
+}
+
+/* A reload keeps what still holds: the same hash, or a user in
+ * neither table. */
+static void
+auth_reload_keeps_judgements_that_hold(void)
+{
+	char right[256], wrong[256], nobody[256], user[AUTH_USER_MAX + 1];
+	struct auth *old, *same, *other;
+	char *cause = NULL;
+
+	old = auth_load(cunit_srcpath("tests/data/htpasswd.all"), &cause);
+	same = auth_load(cunit_srcpath("tests/data/htpasswd.all"), &cause);
+	other = auth_load(cunit_srcpath("tests/data/htpasswd.edge"), &cause);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(old);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(same);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(other);
+	snprintf(right, sizeof right, "%s", basic("u_sha256:right-pass"));
+	snprintf(wrong, sizeof wrong, "%s", basic("u_sha256:keep-wrong"));
+	snprintf(nobody, sizeof nobody, "%s", basic("nobody:x"));
+	CU_ASSERT_EQUAL(auth_check(old, right, user), AUTH_OK);
+	CU_ASSERT_EQUAL(auth_check(old, wrong, user), AUTH_WRONG);
+	CU_ASSERT_EQUAL(auth_check(old, nobody, user), AUTH_WRONG);
+
+	/* The same file again: all three hold. */
+	auth_keep_judged(same, old);
+	CU_ASSERT_EQUAL(auth_check_cached(same, right, user), AUTH_OK);
+	CU_ASSERT_EQUAL(auth_check_cached(same, wrong, user), AUTH_WRONG);
+	CU_ASSERT_EQUAL(auth_check_cached(same, nobody, user), AUTH_WRONG);
+
+	/* A file without u_sha256: only the unknown user's holds. */
+	auth_keep_judged(other, old);
+	CU_ASSERT_EQUAL(auth_check_cached(other, right, user), AUTH_UNJUDGED);
+	CU_ASSERT_EQUAL(auth_check_cached(other, wrong, user), AUTH_UNJUDGED);
+	CU_ASSERT_EQUAL(auth_check_cached(other, nobody, user), AUTH_WRONG);
+	auth_keep_judged(NULL, old);
+	auth_keep_judged(other, NULL);
+	auth_free(old);
+	auth_free(same);
+	auth_free(other);
+}
+
+/* The cache holds credentials: a header spelled another way is the
+ * same one, and costs no second hash (break-it helper 30). */
+static void
+auth_cache_finds_a_credential_however_spelled(void)
+{
+	static const struct {
+		const char *before, *after;
+	} forms[] = { { "Basic ", "" }, { "basic ", "" }, { "BASIC   ", "" },
+		{ "  Basic\t", "  " } };
+	char header[512], user[AUTH_USER_MAX + 1], b[128];
+	size_t hits, i;
+
+	b64("u_sha512:right-pass", 19, b);
+	snprintf(header, sizeof header, "Basic %s", b);
+	CU_ASSERT_EQUAL(auth_check(all, header, user), AUTH_OK);
+	for (i = 0; i < CUNIT_NCASES(forms); i++) {
+		snprintf(header, sizeof header, "%s%s%s", forms[i].before, b,
+		    forms[i].after);
+		hits = auth_cache_hits(all);
+		CU_ASSERT_EQUAL(auth_check_cached(all, header, user), AUTH_OK);
+		CU_ASSERT_EQUAL(auth_cache_hits(all), hits + 1);
+	}
 }
 
 /* A hash cut short is skipped and counted, whatever its format; whole
@@ -605,6 +671,10 @@ static const struct cunit_case auth_cases[] = {
 	    auth_loads_every_usable_htpasswd_line },
 	{ "auth_check_cached_judges_only_from_the_caches",
 	    auth_check_cached_judges_only_from_the_caches },
+	{ "auth_reload_keeps_judgements_that_hold",
+	    auth_reload_keeps_judgements_that_hold },
+	{ "auth_cache_finds_a_credential_however_spelled",
+	    auth_cache_finds_a_credential_however_spelled },
 	{ "auth_accepts_right_password_in_every_format",
 	    auth_accepts_right_password_in_every_format },
 	{ "auth_refuses_wrong_password_in_every_format",

@@ -56,6 +56,15 @@ login_limit_counts_addresses_apart(void)
 	CHECK(login_limit_wait(ll, "192.0.2.1", 2, T0) == 0, "one of two");
 	CHECK(login_limit_wait(ll, "2001:db8::1", 2, T0) == 60, "two of two");
 	CHECK(login_limit_wait(ll, "192.0.2.2", 1, T0) == 0, "never failed");
+
+	/* One address, however an X-Forwarded-For spells it. */
+	login_limit_failed(ll, "ABCD::1", T0);
+	login_limit_failed(ll, "abcd:0::1", T0);
+	login_limit_failed(ll, "::ffff:198.51.100.9", T0);
+	CHECK(login_limit_wait(ll, "abcd:0:0::0:1", 2, T0) == 60,
+	    "IPv6 spellings were counted apart");
+	CHECK(login_limit_wait(ll, "198.51.100.9", 1, T0) == 60,
+	    "an IPv4-mapped address was counted apart from its IPv4");
 	login_limit_free(ll);
 }
 

@@ -996,6 +996,23 @@ settings_reads_values_as_the_reference_does(void)
 }
 
 static void
+settings_reads_a_comment_after_a_section(void)
+{
+	struct settings s;
+	char *cause = NULL;
+
+	CU_ASSERT_EQUAL_FATAL(conf_load("[server]   # the web side\n"
+					"socket_port = 9081\n[pg_v3]#db\n",
+				  &s, &cause),
+	    0);
+	CU_ASSERT_EQUAL(s.socket_port, 9081);
+	settings_free(&s);
+	conf_expect_error("[server] x\n",
+	    "1: section '[server] x': 'x' after"
+	    " ']'");
+}
+
+static void
 settings_rejects_values_the_reference_would_misread(void)
 {
 	conf_expect_error("[pg_v3]\npassword = ab#cd\n",
@@ -1103,6 +1120,8 @@ static const struct cunit_case settings_cases[] = {
 	    settings_gssencmode_follows_sslmode_auto },
 	{ "settings_reads_values_as_the_reference_does",
 	    settings_reads_values_as_the_reference_does },
+	{ "settings_reads_a_comment_after_a_section",
+	    settings_reads_a_comment_after_a_section },
 	{ "settings_rejects_values_the_reference_would_misread",
 	    settings_rejects_values_the_reference_would_misread },
 	{ "settings_rejects_missing_file", settings_rejects_missing_file },
