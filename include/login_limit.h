@@ -9,6 +9,7 @@
 #ifndef MTTD_LOGIN_LIMIT_H
 #define MTTD_LOGIN_LIMIT_H
 
+#include <stdbool.h>
 #include <time.h>
 
 /* Seconds of a window. */
@@ -31,5 +32,12 @@ int login_limit_wait(
 
 /* A login from addr failed (an unknown user or a wrong password). */
 void login_limit_failed(struct login_limit *ll, const char *addr, time_t now);
+
+/*
+ * After login_limit_wait answered a wait for addr: true the first time
+ * in addr's window, so that a guesser's every refused try does not cost
+ * a warning in the log (each still has its access line).
+ */
+bool login_limit_first_wait(struct login_limit *ll, const char *addr);
 
 #endif /* MTTD_LOGIN_LIMIT_H */

@@ -9,6 +9,7 @@
 
 #include <stdio.h>
 #include <arpa/inet.h>
+#include <stdbool.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,7 @@ struct login_slot {
 	char addr[64];	     /* "" while free; as request.h keeps it. */
 	time_t window_start; /* Its first failure of the window. */
 	int failures;	     /* Since window_start. */
+	bool told;	     /* The log heard of its wait this window. */
 };
 
 struct login_limit {
@@ -104,6 +106,7 @@ login_limit_take(struct login_limit *ll, const char *addr, time_t now)
 	snprintf(pick->addr, sizeof pick->addr, "%s", addr);
 	pick->window_start = now;
 	pick->failures = 0;
+	pick->told = false;
 	return pick;
 }
 
@@ -133,6 +136,19 @@ login_limit_failed(struct login_limit *ll, const char *addr, time_t now)
 	} else if (now - s->window_start >= LOGIN_LIMIT_WINDOW_S) {
 		s->window_start = now; /* A new window. */
 		s->failures = 0;
+		s->told = false;
 	}
 	s->failures++;
+}
+
+bool
+login_limit_first_wait(struct login_limit *ll, const char *addr)
+{
+	char key[64];
+	struct login_slot *s = login_limit_find(ll, login_limit_key(addr, key));
+	bool first = s != NULL && !s->told;
+
+	if (s != NULL)
+		s->told = true;
+	return first;
 }

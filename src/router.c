@@ -155,10 +155,18 @@ router_reply_429(struct request *r, int wait)
 {
 	char seconds[16];
 
-	log_warn("req=%llu password not checked: %d failed logins from"
-		 " client=%s within a minute",
-	    (unsigned long long)r->id, r->server->settings->max_failed_logins,
-	    r->client);
+	/* Once an address's window at warning level: a guesser would
+	 * otherwise fill the log. */
+	if (login_limit_first_wait(r->server->login_limit, r->client))
+		log_warn("req=%llu password not checked: %d failed logins"
+			 " from client=%s within a minute; its later tries"
+			 " until the minute ends are logged at DEBUG",
+		    (unsigned long long)r->id,
+		    r->server->settings->max_failed_logins, r->client);
+	else
+		log_debug("req=%llu password not checked: client=%s waits"
+			  " %d s",
+		    (unsigned long long)r->id, r->client, wait);
 	r->user[0] = '\0';
 	snprintf(seconds, sizeof seconds, "%d", wait);
 	evhttp_add_header(

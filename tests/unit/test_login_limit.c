@@ -42,6 +42,12 @@ login_limit_waits_out_the_minute(void)
 	    "a new window of one failure");
 	CHECK(login_limit_wait(ll, "192.0.2.1", 2, T0 + 70) == 0,
 	    "only one failure in the new window");
+
+	/* The log hears of a window's wait once. */
+	CHECK(login_limit_first_wait(ll, "192.0.2.1"), "first wait told");
+	CHECK(!login_limit_first_wait(ll, "192.0.2.1"), "second wait told");
+	login_limit_failed(ll, "192.0.2.1", T0 + 140);
+	CHECK(login_limit_first_wait(ll, "192.0.2.1"), "a new window's wait");
 	login_limit_free(ll);
 }
 
