@@ -44,6 +44,9 @@ size_t auth_count(const struct auth *a);
  */
 size_t auth_damaged(const struct auth *a);
 
+/* Number of passwords checked against a hash (the costly part). */
+size_t auth_hash_count(const struct auth *a);
+
 /* Number of checks answered from the cache of verified headers. */
 size_t auth_cache_hits(const struct auth *a);
 

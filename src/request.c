@@ -277,8 +277,14 @@ reply_error(struct request *r, int http_code, int status, const char *fmt, ...)
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
 	request_utf8_repair(msg);
-	log_info("req=%llu %s %s: %d %s", (unsigned long long)r->id, r->method,
-	    r->path ? r->path : "-", http_code, msg);
+	/* A 429 comes in floods (a guesser's tries, each answered without
+	 * a hash): the failed-login limit warns once, the rest is DEBUG. */
+	if (http_code == 429)
+		log_debug("req=%llu %s %s: %d %s", (unsigned long long)r->id,
+		    r->method, r->path ? r->path : "-", http_code, msg);
+	else
+		log_info("req=%llu %s %s: %d %s", (unsigned long long)r->id,
+		    r->method, r->path ? r->path : "-", http_code, msg);
 	yajl_gen_map_open(g);
 	request_json_status(g, status, msg);
 	yajl_gen_map_close(g);

@@ -160,7 +160,8 @@ router_reply_429(struct request *r, int wait)
 	if (login_limit_first_wait(r->server->login_limit, r->client))
 		log_warn("req=%llu password not checked: %d failed logins"
 			 " from client=%s within a minute; its later tries"
-			 " until the minute ends are logged at DEBUG",
+			 " until the minute ends are logged at DEBUG (and"
+			 " in the access log)",
 		    (unsigned long long)r->id,
 		    r->server->settings->max_failed_logins, r->client);
 	else
@@ -178,9 +179,14 @@ router_reply_429(struct request *r, int wait)
 }
 
 /*
- * htpasswd mode.  A header judged before costs nothing; a new one costs
- * a hash, which an address that failed max_failed_logins times within
- * its minute does not get.  False once that 429 is answered.
+ * htpasswd mode.  An address that failed max_failed_logins times within
+ * its minute gets 429 for every credential but one it failed before
+ * (401, from the cache of refused ones): a verified one too, since
+ * answering those 200 and every other guess a quick 429 would let it
+ * test guesses against the passwords of users who logged in lately,
+ * faster than any hash allows (break-it helper 31).  Otherwise a
+ * credential judged before costs nothing, a new one a hash.  False once
+ * the 429 is answered.
  */
 static bool
 router_check_password(struct request *r, const char *h, enum auth_result *res)
@@ -195,7 +201,7 @@ router_check_password(struct request *r, const char *h, enum auth_result *res)
 	clock_gettime(CLOCK_MONOTONIC, &mono);
 	now = mono.tv_sec;
 	*res = auth_check_cached(s->auth, h, r->user);
-	if (*res != AUTH_UNJUDGED)
+	if (*res != AUTH_UNJUDGED && *res != AUTH_OK)
 		return true;
 	wait = login_limit_wait(
 	    s->login_limit, r->client, s->settings->max_failed_logins, now);
@@ -203,6 +209,8 @@ router_check_password(struct request *r, const char *h, enum auth_result *res)
 		router_reply_429(r, wait);
 		return false;
 	}
+	if (*res == AUTH_OK)
+		return true;
 	*res = auth_judge(s->auth, h, r->user);
 	if (*res == AUTH_WRONG)
 		login_limit_failed(s->login_limit, r->client, now);

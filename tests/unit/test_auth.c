@@ -461,6 +461,28 @@ auth_reload_keeps_judgements_that_hold(void)
 	auth_free(other);
 }
 
+/* An unknown user costs a hash like a known one, so that the answer's
+ * time does not tell which users exist. */
+static void
+auth_unknown_user_costs_a_hash(void)
+{
+	char user[AUTH_USER_MAX + 1];
+	size_t before = auth_hash_count(all);
+
+	CU_ASSERT_EQUAL(
+	    auth_check(all, basic("u_sha256:hash-count-1"), user), AUTH_WRONG);
+	CU_ASSERT_EQUAL(auth_hash_count(all), before + 1);
+	CU_ASSERT_EQUAL(
+	    auth_check(all, basic("no_such_user:hash-count-2"), user),
+	    AUTH_WRONG);
+	CU_ASSERT_EQUAL(auth_hash_count(all), before + 2);
+	/* Judged before: no hash. */
+	CU_ASSERT_EQUAL(
+	    auth_check(all, basic("no_such_user:hash-count-2"), user),
+	    AUTH_WRONG);
+	CU_ASSERT_EQUAL(auth_hash_count(all), before + 2);
+}
+
 /* The cache holds credentials: a header spelled another way is the
  * same one, and costs no second hash (break-it helper 30). */
 static void
@@ -671,6 +693,7 @@ static const struct cunit_case auth_cases[] = {
 	    auth_loads_every_usable_htpasswd_line },
 	{ "auth_check_cached_judges_only_from_the_caches",
 	    auth_check_cached_judges_only_from_the_caches },
+	{ "auth_unknown_user_costs_a_hash", auth_unknown_user_costs_a_hash },
 	{ "auth_reload_keeps_judgements_that_hold",
 	    auth_reload_keeps_judgements_that_hold },
 	{ "auth_cache_finds_a_credential_however_spelled",
