@@ -2,9 +2,10 @@
 /*
  * Failed logins per client address, counted in windows of a minute: an
  * address that spent its budget ([auth] max_failed_logins) gets no more
- * password hashes until its window ends.  A hash is the costly part of
- * a login (bcrypt's, on the event loop), so a client guessing passwords
- * can neither stall the process nor guess fast.
+ * logins, and so no password hashes, until its window ends (the router
+ * answers 429).  A hash is the costly part of a login (bcrypt's, on the
+ * event loop), so a client guessing passwords can neither stall the
+ * process nor guess fast.
  */
 #ifndef MTTD_LOGIN_LIMIT_H
 #define MTTD_LOGIN_LIMIT_H

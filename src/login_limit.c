@@ -7,10 +7,10 @@
  */
 #include "config.h"
 
-#include <stdio.h>
 #include <arpa/inet.h>
-#include <stdbool.h>
 #include <netinet/in.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
