@@ -327,7 +327,9 @@ db_catalog_check_indexes(PGresult *r, const char *sql_dir, char **cause)
 			*cause = xasprintf(
 			    "index %s is missing: run %s/mttd-indexes.sql"
 			    " (sql/ in the source tree) on the database (it"
-			    " is idempotent and safe on a live database)",
+			    " is idempotent; each index it builds holds up"
+			    " writes to its table meanwhile: run it in a"
+			    " quiet hour)",
 			    required_indexes[i], sql_dir);
 			return -1;
 		}

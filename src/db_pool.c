@@ -26,6 +26,14 @@
 #define DB_RECONNECT_DELAY_S 1
 
 /*
+ * While the database stays down, a connection's failed connects after
+ * its first are logged at DEBUG, and every this many as a warning (once
+ * a minute at one a second): a night's outage would otherwise write a
+ * line a second per connection.
+ */
+#define DB_DOWN_LOG_EVERY 60
+
+/*
  * Seconds an abandoned batch (its holder's client left) may still run
  * before its connection is closed: a FETCH of rows already sorted ends
  * in milliseconds, a sort of millions may run for minutes.
@@ -159,6 +167,7 @@ struct db_conn {
 	bool held;
 	bool held_long; /* By a stream: counts against the long share. */
 	bool abandoned; /* Its holder gave it back mid-batch (db_conn_abandon). */
+	int connect_failures; /* Connects failed in a row, for the log. */
 
 	struct db_prepared prepared[DB_PREPARED_MAX];
 	bool prepared_full;	 /* Said so in the log. */
@@ -401,10 +410,18 @@ db_conn_drop(struct db_conn *c)
 static void
 db_conn_lost(struct db_conn *c, const char *why)
 {
+	bool again = c->state == DBC_CONNECTING && c->connect_failures++ > 0;
+
 	if (c->abandoned)
 		log_info("db conn %d: %s", c->index, why);
-	else
+	else if (!again)
 		log_error("db conn %d: %s", c->index, why);
+	else if (c->connect_failures % DB_DOWN_LOG_EVERY == 0)
+		log_warn("db conn %d: still cannot connect (%d tries in a"
+			 " row): %s",
+		    c->index, c->connect_failures, why);
+	else
+		log_debug("db conn %d: %s", c->index, why);
 	db_conn_drop(c);
 }
 
@@ -508,6 +525,7 @@ db_conn_poll_connect(struct db_conn *c)
 		return;
 	}
 	c->pool->reachable = true;
+	c->connect_failures = 0;
 	if (c->pool->up++ == 0)
 		log_info("database is up (%s:%s/%s)", c->pool->host,
 		    c->pool->port, c->pool->dbname);

@@ -347,11 +347,14 @@ log_finish_line(char *buf, size_t off, size_t n)
 	/* libpq's messages end in newlines: keep one line per entry. */
 	while (n > 0 && (buf[off + n - 1] == '\n' || buf[off + n - 1] == ' '))
 		n--;
+	/* Line breaks and tabs as blanks (libpq indents the second line of
+	 * a message with one), other control characters as '?': no value a
+	 * client sends can forge a line. */
 	for (i = off; i < off + n; i++) {
-		if (buf[i] == '\n')
+		if (buf[i] == '\n' || buf[i] == '\r' || buf[i] == '\t')
 			buf[i] = ' ';
 		else if ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f)
-			buf[i] = '?'; /* Tabs too: fields split on blanks. */
+			buf[i] = '?';
 	}
 	buf[off + n] = '\n';
 	return off + n + 1;

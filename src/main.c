@@ -1163,6 +1163,9 @@ main(int argc, char **argv)
 		go_background(&m);
 	setup_logging(&m, &o);
 	log_starting();
+	if (o.foreground && m.settings.log_file != NULL)
+		log_info("-f: logging to stderr; log_file %s is not used",
+		    m.settings.log_file);
 	service_notify_setup();
 	pid_file = o.pid_file;
 	raise_file_limit(&m.settings);

@@ -73,6 +73,19 @@ class Unbuffered(h.MttdTestCase):
             self.assertEqual(len(access_lines(self.mttd)), i)
         conn.close()
 
+    def test_control_characters_in_a_message(self):
+        """A value a client sends reaches the log with its tabs and line
+        breaks as blanks and other control characters as '?': one line,
+        nothing forged (libpq's own two-line messages read the same)."""
+        mark = self.mttd.log_mark()
+        key = "a\tb\nc\rd\u0001e\u007ff"
+        resp = self.mttd.http("POST", "/detail", {
+            "phase": "test_run", "columns": ["np"], "search": {key: 1}})
+        self.assertRefused(resp)
+        line = self.mttd.wait_log(r"Search key 'a b c d\?e\?f' in 'search'",
+                                  mark)
+        self.assertIsNotNone(line, self.mttd.log_tail())
+
     def test_long_line_cut_on_a_character(self):
         """A line over 8 KiB is cut and ends in "...": never inside a
         character, so the logs stay UTF-8 (a path of 4,500 "é")."""

@@ -472,10 +472,12 @@ class Cli(unittest.TestCase):
         return server.log_text()
 
     def test_reference_template_runs(self):
-        # mttd starts on the template form (-f logs to stderr) and logs
-        # url_docroot at start-up.
-        self.assertIn("http://your.domain/mtt/",
-                      self.serves_and_stops(TemplateMttd))
+        # mttd starts on the template form (-f logs to stderr, and says
+        # its log_file is not used) and logs url_docroot at start-up.
+        log = self.serves_and_stops(TemplateMttd)
+        self.assertIn("http://your.domain/mtt/", log)
+        self.assertRegex(log, r"INFO -f: logging to stderr; log_file /\S+"
+                         r"/log/mtt\.log is not used")
 
     def test_reference_template_quoted_and_commented_runs(self):
         """Quotes go and comments after a value are comments, as in the

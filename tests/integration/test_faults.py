@@ -257,6 +257,27 @@ class Faults(DatabaseFaults, h.MttdTestCase):
                          "up")
         self.assertAccounted(load)
 
+    def test_postgres_down_is_logged_once_per_connection(self):
+        """While the database stays down, each connection logs its loss
+        and its first failed connect as errors, its later tries at DEBUG
+        (a night's outage wrote a line a second per connection: break-it
+        helper 32)."""
+        mark = self.mttd.log_mark()
+        self.pg.stop()
+        try:
+            time.sleep(4.5)
+        finally:
+            self.pg.start()
+        self.wait_serving(self.mttd, 10)
+        log = self.mttd.log_since(mark)
+        conns = set(re.findall(r"ERROR db conn (\d+): ", log))
+        self.assertEqual(len(conns), 4, log)
+        for conn in conns:
+            errors = re.findall(r"ERROR db conn %s: " % conn, log)
+            self.assertLessEqual(len(errors), 2, log)
+            self.assertGreaterEqual(len(re.findall(
+                r"DEBUG db_conn_lost: db conn %s: " % conn, log)), 1, log)
+
     def test_postgres_frozen(self):
         """A database that keeps its connections open but says nothing
         (every PostgreSQL process stopped): the requests on them are
