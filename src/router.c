@@ -43,6 +43,39 @@ router_find(const char *path)
 	return NULL;
 }
 
+/* The endpoint path ends in after some prefix, or NULL ("/" excluded). */
+static const char *
+router_endpoint_suffix(const char *path)
+{
+	size_t n = strlen(path), k;
+	int i;
+
+	for (i = 0; routes[i] != NULL; i++) {
+		k = strlen(routes[i]->path);
+		if (k > 1 && n > k && strcmp(path + n - k, routes[i]->path) == 0)
+			return routes[i]->path;
+	}
+	return NULL;
+}
+
+/*
+ * 404.  A path that ends in an endpoint (the real client's
+ * /submit/cpy/api/serial) most likely wants [server] url_prefix: say so.
+ */
+static void
+router_reply_404(struct request *r)
+{
+	const char *end = router_endpoint_suffix(r->path);
+
+	if (end == NULL)
+		reply_error(r, 404, -1, "no such path: %s", r->path);
+	else
+		reply_error(r, 404, -1,
+		    "no such path: %s (it ends in the endpoint %s: is"
+		    " [server] url_prefix set to what comes before it?)",
+		    r->path, end);
+}
+
 char *
 router_path_normalise(const char *uri, const char *prefix)
 {
@@ -341,7 +374,7 @@ router_dispatch(struct request *r)
 		return;
 	}
 	if ((rt = router_find(r->path)) == NULL) {
-		reply_error(r, 404, -1, "no such path: %s", r->path);
+		router_reply_404(r);
 		return;
 	}
 	m = router_method_bit(r);

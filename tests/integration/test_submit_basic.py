@@ -189,7 +189,20 @@ class Endpoints(h.MttdTestCase):
             for path in ("/nonexistent", "/submit/extra", "/serial/x"):
                 with self.subTest(method=method, path=path):
                     resp = self.mttd.http(method, path, body)
-                    self.assertRefused(resp, http_status=404)
+                    answer = self.assertRefused(resp, http_status=404)
+                    self.assertEqual(answer["status_message"],
+                                     "no such path: %s" % path)
+
+    def test_404_of_a_prefixed_endpoint_names_url_prefix(self):
+        """The real client's URL without url_prefix set (break-it
+        helper 32: the 404 gave no hint)."""
+        resp = self.mttd.http("POST", "/submit/cpy/api/serial",
+                              {"serial": "x"})
+        answer = self.assertRefused(resp, http_status=404)
+        self.assertEqual(answer["status_message"],
+                         "no such path: /submit/cpy/api/serial (it ends in"
+                         " the endpoint /serial: is [server] url_prefix set"
+                         " to what comes before it?)")
 
     def test_wrong_method_405(self):
         for path in ("/serial", "/serial/"):
