@@ -52,7 +52,8 @@ router_endpoint_suffix(const char *path)
 
 	for (i = 0; routes[i] != NULL; i++) {
 		k = strlen(routes[i]->path);
-		if (k > 1 && n > k && strcmp(path + n - k, routes[i]->path) == 0)
+		if (k > 1 && n > k &&
+		    strcmp(path + n - k, routes[i]->path) == 0)
 			return routes[i]->path;
 	}
 	return NULL;
