@@ -29,7 +29,9 @@
  * While the database stays down, a connection's failed connects after
  * its first are logged at DEBUG, and every this many as a warning (once
  * a minute at one a second): a night's outage would otherwise write a
- * line a second per connection.
+ * line a second per connection.  One whose message differs from the
+ * last (the cause changed: a password fixed, a database renamed) is an
+ * error again.
  */
 #define DB_DOWN_LOG_EVERY 60
 
@@ -167,7 +169,8 @@ struct db_conn {
 	bool held;
 	bool held_long; /* By a stream: counts against the long share. */
 	bool abandoned; /* Its holder gave it back mid-batch (db_conn_abandon). */
-	int connect_failures; /* Connects failed in a row, for the log. */
+	int connect_failures;	/* Connects failed in a row, for the log. */
+	uint64_t failure_cause; /* Hash of the last one's message. */
 
 	struct db_prepared prepared[DB_PREPARED_MAX];
 	bool prepared_full;	 /* Said so in the log. */
@@ -411,7 +414,11 @@ static void
 db_conn_lost(struct db_conn *c, const char *why)
 {
 	bool again = c->state == DBC_CONNECTING && c->connect_failures++ > 0;
+	uint64_t cause = hash_fnv1a(HASH_FNV1A_SEED, why, strlen(why));
 
+	if (again && cause != c->failure_cause)
+		again = false;
+	c->failure_cause = cause;
 	if (c->abandoned)
 		log_info("db conn %d: %s", c->index, why);
 	else if (!again)

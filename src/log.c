@@ -333,6 +333,30 @@ log_prefix(char *buf, size_t size)
  * room: the line is cut and ends in "..."): replace control characters
  * so a client-supplied value cannot forge a line, and add the newline.
  */
+/*
+ * The UTF-8 characters that break or reorder a line in the tools that
+ * read logs: C1 controls (U+0080 to U+009F: NEL, CSI), the line and
+ * paragraph separators and the bidirectional embeddings and overrides
+ * (U+2028 to U+202E), and the isolates (U+2066 to U+2069).  Each of
+ * their bytes becomes '?'.
+ */
+static void
+log_blank_unsafe(char *p, size_t left)
+{
+	const unsigned char *u = (const unsigned char *)p;
+	size_t n = 0;
+
+	if (left >= 2 && u[0] == 0xc2 && u[1] >= 0x80 && u[1] <= 0x9f)
+		n = 2;
+	else if (left >= 3 && u[0] == 0xe2 && u[1] == 0x80 && u[2] >= 0xa8 &&
+	    u[2] <= 0xae)
+		n = 3;
+	else if (left >= 3 && u[0] == 0xe2 && u[1] == 0x81 && u[2] >= 0xa6 &&
+	    u[2] <= 0xa9)
+		n = 3;
+	memset(p, '?', n);
+}
+
 static size_t
 log_finish_line(char *buf, size_t off, size_t n)
 {
@@ -355,6 +379,8 @@ log_finish_line(char *buf, size_t off, size_t n)
 			buf[i] = ' ';
 		else if ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f)
 			buf[i] = '?';
+		else
+			log_blank_unsafe(buf + i, off + n - i);
 	}
 	buf[off + n] = '\n';
 	return off + n + 1;

@@ -277,9 +277,11 @@ reply_error(struct request *r, int http_code, int status, const char *fmt, ...)
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
 	request_utf8_repair(msg);
-	/* A 429 comes in floods (a guesser's tries, each answered without
-	 * a hash): the failed-login limit warns once, the rest is DEBUG. */
-	if (http_code == 429)
+	/* 401 and 429 come in floods (a guesser's tries, a client repeating
+	 * a wrong password), answered without a hash: the router warns of
+	 * the failures that cost one, and of a limit once; the rest, and
+	 * these lines, are DEBUG (each keeps its access line). */
+	if (http_code == 401 || http_code == 429)
 		log_debug("req=%llu %s %s: %d %s", (unsigned long long)r->id,
 		    r->method, r->path ? r->path : "-", http_code, msg);
 	else

@@ -214,16 +214,18 @@ router_reply_429(struct request *r, int wait)
 
 /*
  * htpasswd mode.  An address that failed max_failed_logins times within
- * its minute gets 429 for every credential but one it failed before
- * (401, from the cache of refused ones): a verified one too, since
+ * its minute gets 429 for every credential: a verified one too, since
  * answering those 200 and every other guess a quick 429 would let it
  * test guesses against the passwords of users who logged in lately,
- * faster than any hash allows (break-it helper 31).  Otherwise a
- * credential judged before costs nothing, a new one a hash.  False once
- * the 429 is answered.
+ * faster than any hash allows (break-it helper 31), and a refused one,
+ * since the refused cache is every address's and a 401 would tell it
+ * which guesses others failed with (helper 33).  Otherwise a credential
+ * judged before costs nothing, a new one a hash (*judged is then true).
+ * False once the 429 is answered.
  */
 static bool
-router_check_password(struct request *r, const char *h, enum auth_result *res)
+router_check_password(
+    struct request *r, const char *h, enum auth_result *res, bool *judged)
 {
 	struct http_server *s = r->server;
 	struct timespec mono;
@@ -234,8 +236,9 @@ router_check_password(struct request *r, const char *h, enum auth_result *res)
 	 * would otherwise make a minute's wait an hour's. */
 	clock_gettime(CLOCK_MONOTONIC, &mono);
 	now = mono.tv_sec;
+	*judged = false;
 	*res = auth_check_cached(s->auth, h, r->user);
-	if (*res != AUTH_UNJUDGED && *res != AUTH_OK)
+	if (*res == AUTH_MISSING || *res == AUTH_MALFORMED)
 		return true;
 	wait = login_limit_wait(
 	    s->login_limit, r->client, s->settings->max_failed_logins, now);
@@ -243,9 +246,10 @@ router_check_password(struct request *r, const char *h, enum auth_result *res)
 		router_reply_429(r, wait);
 		return false;
 	}
-	if (*res == AUTH_OK)
+	if (*res != AUTH_UNJUDGED)
 		return true;
 	*res = auth_judge(s->auth, h, r->user);
+	*judged = true;
 	if (*res == AUTH_WRONG)
 		login_limit_failed(s->login_limit, r->client, now);
 	return true;
@@ -258,15 +262,23 @@ router_authenticate(struct request *r)
 	const char *h = evhttp_find_header(
 	    evhttp_request_get_input_headers(r->req), "Authorization");
 	enum auth_result res;
+	bool judged = false;
 
 	if (r->server->auth == NULL)
 		res = auth_proxy_user(h, r->user);
-	else if (!router_check_password(r, h, &res))
+	else if (!router_check_password(r, h, &res, &judged))
 		return false;
 	if (res == AUTH_OK)
 		return true;
-	if (res != AUTH_MISSING)
+	/* A warning for a failure that cost a hash (the budget bounds
+	 * those); a refusal repeated from the cache, or a malformed header,
+	 * costs nothing and may come in floods: DEBUG. */
+	if (judged)
 		log_warn("req=%llu login failed (%s): user=%s client=%s",
+		    (unsigned long long)r->id, router_auth_problem(res),
+		    r->user, r->client);
+	else if (res != AUTH_MISSING)
+		log_debug("req=%llu login failed (%s): user=%s client=%s",
 		    (unsigned long long)r->id, router_auth_problem(res),
 		    res == AUTH_WRONG ? r->user : "-", r->client);
 	r->user[0] = '\0';

@@ -78,12 +78,16 @@ class Unbuffered(h.MttdTestCase):
         breaks as blanks and other control characters as '?': one line,
         nothing forged (libpq's own two-line messages read the same)."""
         mark = self.mttd.log_mark()
-        key = "a\tb\nc\rd\u0001e\u007ff"
+        # NEL (a C1 control), LINE SEPARATOR and RIGHT-TO-LEFT OVERRIDE
+        # break or reorder lines in log readers: a '?' per byte (break-it
+        # helper 33).
+        key = "a\tb\nc\rd\u0001e\u007ff\u0085g\u2028h\u202ei\u00e9"
         resp = self.mttd.http("POST", "/detail", {
             "phase": "test_run", "columns": ["np"], "search": {key: 1}})
         self.assertRefused(resp)
-        line = self.mttd.wait_log(r"Search key 'a b c d\?e\?f' in 'search'",
-                                  mark)
+        line = self.mttd.wait_log(
+            r"Search key 'a b c d\?e\?f\?\?g\?\?\?h\?\?\?i\u00e9' in"
+            r" 'search'", mark)
         self.assertIsNotNone(line, self.mttd.log_tail())
 
     def test_long_line_cut_on_a_character(self):
