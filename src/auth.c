@@ -79,7 +79,8 @@ struct auth {
 	 * A client configured with a wrong password repeats it on every
 	 * request of its night: without this each would cost a hash (a
 	 * bcrypt's milliseconds on the loop).  A new file is a new table,
-	 * so an entry never outlives the file that refused it.
+	 * which takes over only the entries whose user's hash it did not
+	 * change (auth_keep_judged).
 	 */
 	struct auth_cache refused;
 	struct crypt_data *crypt; /* crypt_r's scratch; large. */
