@@ -712,7 +712,8 @@ auth_check_cached(struct auth *a, const char *header, char *user)
 		res = AUTH_OK;
 	else if (auth_cache_find(&a->refused, cred, user))
 		res = AUTH_WRONG;
-	explicit_bzero(cred, sizeof cred);
+	/* What was decoded, not the whole buffer: every request comes by. */
+	explicit_bzero(cred, strlen(cred));
 	return res;
 }
 
