@@ -207,7 +207,8 @@ router_reply_429(struct request *r, int wait)
 	evhttp_add_header(
 	    evhttp_request_get_output_headers(r->req), "Retry-After", seconds);
 	reply_error(r, 429, -1,
-	    "too many failed logins from %s: passwords are checked again in"
+	    "too many failed logins from %s ([auth] max_failed_logins):"
+	    " passwords are checked again in"
 	    " %d s",
 	    r->client, wait);
 }

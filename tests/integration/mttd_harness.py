@@ -392,6 +392,16 @@ class Resp:
                                     self.body[:400])
 
 
+def read_to_close(sock):
+    """Every byte sock receives until the peer closes it."""
+    data = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+
+
 def parse_raw_response(data):
     """Split raw HTTP/1.x answer bytes into a Resp (first answer only)."""
     head, _, body = data.partition(b"\r\n\r\n")

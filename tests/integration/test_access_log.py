@@ -99,12 +99,7 @@ class Unbuffered(h.MttdTestCase):
             s.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: x\r\n"
                       b"Connection: close\r\n\r\n")
             s.settimeout(10)
-            answer = b""
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                answer += chunk
+            answer = h.read_to_close(s)
         self.assertTrue(answer.startswith(b"HTTP/1.1 404 "), answer[:80])
         with open(self.mttd.log_path, "rb") as f:
             f.seek(mark)

@@ -524,8 +524,9 @@ class FailedLogins(h.MttdTestCase):
 
     MTTD = {"auth_keys": {"max_failed_logins": "3"},
             "server": {"trust_forwarded_for": "true"}}
-    WAIT_MESSAGE = (r"too many failed logins from (\S+): passwords are"
-                    r" checked again in (\d+) s")
+    WAIT_MESSAGE = (r"too many failed logins from (\S+) \(\[auth\]"
+                    r" max_failed_logins\): passwords are checked again in"
+                    r" (\d+) s")
 
     def serial(self, auth, forwarded=None):
         return self.mttd.http("POST", "/serial", {"serial": "x"}, auth=auth,

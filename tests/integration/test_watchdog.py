@@ -71,12 +71,7 @@ def wrong_password_burst(test, n):
                          .encode())
         statuses = []
         for sock in socks:
-            data = b""
-            while True:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
+            data = h.read_to_close(sock)
             statuses.append(h.parse_raw_response(data).status
                             if data else None)
         return statuses
@@ -299,12 +294,7 @@ class ServiceNotify(NotifiedTestCase):
             self.assertIsNotNone(self.mttd.wait_log(
                 r"SIGHUP: configuration in force", mark))
             sock.sendall(body[5:])
-            answer = b""
-            while True:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                answer += chunk
+            answer = h.read_to_close(sock)
             self.assertEqual(h.parse_raw_response(answer).status, 200)
         finally:
             sock.close()
