@@ -16,6 +16,7 @@ import sys
 import tempfile
 import threading
 import time
+import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mttd_harness as h  # noqa: E402
@@ -989,6 +990,76 @@ class ReadReplica(h.MttdTestCase):
                       self.mttd.log_text())
         self.assertIn("replica connections: sslmode disable, gssencmode"
                       " disable", self.mttd.log_text())
+
+
+class ServicePaths(unittest.TestCase):
+    """make install writes the systemd unit with the install's paths
+    (contrib/service-paths.sh), escaped for sed and for systemd's command
+    line: a prefix with blanks, `&`, `|`, `%` or `$` used to come out
+    mangled (`&` is sed's whole match)."""
+
+    SCRIPT = os.path.join(h.SRCDIR, "contrib", "service-paths.sh")
+    UNIT = os.path.join(h.SRCDIR, "contrib", "mttd.service")
+
+    def installed(self, sbindir, confdir):
+        with open(self.UNIT, "rb") as f:
+            return subprocess.run(["sh", self.SCRIPT, sbindir, confdir],
+                                  input=f.read(), capture_output=True,
+                                  timeout=30)
+
+    def lines(self, out, start):
+        return [line for line in out.decode().splitlines()
+                if line.startswith(start)]
+
+    def test_plain_paths_stay_bare(self):
+        r = self.installed("/opt/mttd/sbin", "/opt/mttd/etc/mttd")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.lines(r.stdout, "ExecStart="), [
+            "ExecStart=/opt/mttd/sbin/mttd -c /opt/mttd/etc/mttd/mttd.conf"
+            " -f"])
+        self.assertEqual(self.lines(r.stdout, "#   chgrp"), [
+            "#   chgrp mttd /opt/mttd/etc/mttd/mttd.conf   (and the htpasswd"
+            " file)"])
+        self.assertNotIn(b"/usr/local", r.stdout)
+
+    def test_special_characters_are_escaped_where_each_is_read(self):
+        r = self.installed("/opt/a b&c|d%e$f/sbin", '/etc/x"y\\z$w%v')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        # The program's path: quoted, % doubled, $ as it is (systemd
+        # expands no variable there); the argument's: $ doubled too.
+        self.assertEqual(self.lines(r.stdout, "ExecStart="), [
+            'ExecStart="/opt/a b&c|d%%e$f/sbin/mttd"'
+            ' -c "/etc/x\\"y\\\\z$$w%%v/mttd.conf" -f'])
+        self.assertEqual(self.lines(r.stdout, "#   chgrp"), [
+            '#   chgrp mttd /etc/x"y\\z$w%v/mttd.conf   (and the'
+            ' htpasswd file)'])
+        # Every other line is the sample's.
+        with open(self.UNIT) as f:
+            sample = f.read().splitlines()
+        out = r.stdout.decode().splitlines()
+        self.assertEqual(len(out), len(sample))
+        self.assertEqual(
+            [a for a, b in zip(out, sample) if a != b
+             and not a.startswith(("ExecStart=", "#   chgrp"))], [])
+
+    def test_paths_no_unit_can_run_are_refused(self):
+        for sbindir, confdir in (('/opt/a"b', "/etc"), ("/opt/a'b", "/etc"),
+                                 ("/opt/a\\b", "/etc"),
+                                 ("/opt/a\nb", "/etc"),
+                                 ("/opt", "/etc/a\nb")):
+            r = self.installed(sbindir, confdir)
+            self.assertEqual(r.returncode, 1, (sbindir, confdir))
+            self.assertEqual(r.stdout, b"")
+            if "\n" in sbindir + confdir:
+                self.assertEqual(
+                    r.stderr,
+                    b"service-paths.sh: an install path holds a line break\n")
+            else:
+                self.assertEqual(
+                    r.stderr,
+                    ("service-paths.sh: systemd runs no program whose path"
+                     " holds a quote or a backslash: %s/mttd (choose another"
+                     " --sbindir)\n" % sbindir).encode())
 
 
 if __name__ == "__main__":
