@@ -138,11 +138,24 @@ parse_ctime(struct scan sc, struct fields *f)
 	    sc.p == sc.end;
 }
 
+/* Days in month (1..12) of year, by the Gregorian calendar. */
+static int
+days_in_month(int year, int month)
+{
+	static const int days[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31,
+		30, 31 };
+	bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+
+	return month == 2 && leap ? 29 : days[month - 1];
+}
+
+/* The day too, so that 2026-02-31, which PostgreSQL refuses, is refused. */
 static bool
 in_range(const struct fields *f)
 {
 	return f->year >= 1 && f->month >= 1 && f->month <= 12 && f->day >= 1 &&
-	    f->day <= 31 && f->hour <= 23 && f->minute <= 59 && f->second <= 59;
+	    f->day <= days_in_month(f->year, f->month) && f->hour <= 23 &&
+	    f->minute <= 59 && f->second <= 59;
 }
 
 bool

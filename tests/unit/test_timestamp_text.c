@@ -47,6 +47,11 @@ timestamp_text_reads_iso(void)
 	check("2026-12-04 13:00:00.000000", "2026-12-04 13:00:00");
 	check("2026-12-04 13:00:00.123456", "2026-12-04 13:00:00.123456");
 	check("0099-01-01 00:00:00", "0099-01-01 00:00:00");
+	/* Each month's last day, leap years by the Gregorian rule. */
+	check("2026-04-30 01:02:03", "2026-04-30 01:02:03");
+	check("2026-12-31 01:02:03", "2026-12-31 01:02:03");
+	check("2000-02-29 01:02:03", "2000-02-29 01:02:03");
+	check("0004-02-29 01:02:03", "0004-02-29 01:02:03");
 }
 
 static void
@@ -67,6 +72,13 @@ timestamp_text_refuses_other_forms(void)
 	check("not a time", NULL);
 	check("2026-13-04 13:00:00", NULL);
 	check("2026-12-00 13:00:00", NULL);
+	/* Days past their month's end, which PostgreSQL refuses. */
+	check("2026-02-31 01:02:03", NULL);
+	check("2026-04-31 01:02:03", NULL);
+	check("2026-02-29 01:02:03", NULL);
+	check("1900-02-29 01:02:03", NULL);
+	check("0100-02-29 01:02:03", NULL);
+	check("Sun Feb 29 01:02:03 2026", NULL);
 	check("2026-12-04 13:00:", NULL);
 	check("2026-12-04 13:00:00.", NULL);
 	check("0000-01-01 00:00:00", NULL);
