@@ -137,6 +137,8 @@ request_reason(int code)
 		return "Too Many Requests";
 	case 500:
 		return "Internal Server Error";
+	case 501:
+		return "Not Implemented";
 	case 503:
 		return "Service Unavailable";
 	default:

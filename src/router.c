@@ -328,10 +328,109 @@ router_read_body(struct request *r)
 }
 
 /*
- * Two Content-Length headers that differ leave the body's end to
- * whichever a proxy or mttd believes (request smuggling): refuse the
- * request and close the connection, since its next bytes are unframed.
- * libevent itself refuses Content-Length with Transfer-Encoding.
+ * Refuse a request whose framing a proxy in front could read otherwise
+ * than libevent did (request smuggling), and close its connection: the
+ * bytes after it are unframed.
+ */
+static void
+router_refuse_framing(struct request *r, int http_code, const char *message)
+{
+	evhttp_add_header(
+	    evhttp_request_get_output_headers(r->req), "Connection", "close");
+	reply_error(r, http_code, -1, "%s", message);
+}
+
+/* RFC 9110's token: what a header name may be made of. */
+static bool
+router_is_token(const char *s)
+{
+	if (*s == '\0')
+		return false;
+	for (; *s != '\0'; s++) {
+		if (!isalnum((unsigned char)*s) &&
+		    strchr("!#$%&'*+-.^_`|~", *s) == NULL)
+			return false;
+	}
+	return true;
+}
+
+/* A Content-Length as RFC 9110 spells it: digits only. */
+static bool
+router_is_digits(const char *s)
+{
+	if (*s == '\0')
+		return false;
+	for (; *s != '\0'; s++) {
+		if (*s < '0' || *s > '9')
+			return false;
+	}
+	return true;
+}
+
+/* True when the last coding of a Transfer-Encoding value is chunked. */
+static bool
+router_ends_chunked(const char *value)
+{
+	const char *last = strrchr(value, ',');
+	size_t n;
+
+	last = last != NULL ? last + 1 : value;
+	last += strspn(last, " \t");
+	n = strcspn(last, " \t;");
+	return n == 7 && strncasecmp(last, "chunked", 7) == 0;
+}
+
+/*
+ * A Transfer-Encoding other than one header of "chunked" alone, the only
+ * coding libevent reads: 400 when its last coding is not chunked (the
+ * body's end is unknown, and libevent read no body), 501 for a coding
+ * mttd cannot undo ("gzip, chunked").  0 when there is none of either.
+ */
+static int
+router_transfer_coding_refusal(
+    struct evkeyvalq *in, char *message, size_t size)
+{
+	char codings[128] = "";
+	const char *last = NULL;
+	struct evkeyval *kv;
+	size_t len = 0;
+	int headers = 0;
+
+	TAILQ_FOREACH(kv, in, next)
+	{
+		if (strcasecmp(kv->key, "Transfer-Encoding") != 0)
+			continue;
+		headers++;
+		last = kv->value;
+		if (len < sizeof codings)
+			len += (size_t)snprintf(codings + len,
+			    sizeof codings - len, "%s%s", headers > 1 ? ", " : "",
+			    kv->value);
+	}
+	if (headers == 0 || (headers == 1 && strcasecmp(last, "chunked") == 0))
+		return 0;
+	if (!router_ends_chunked(last)) {
+		snprintf(message, size,
+		    "Transfer-Encoding '%s' does not end in chunked, so the"
+		    " body's end is unknown",
+		    codings);
+		return 400;
+	}
+	snprintf(message, size,
+	    "Transfer-Encoding '%s' is not supported: send the body plain,"
+	    " or chunked alone",
+	    codings);
+	return 501;
+}
+
+/*
+ * The checks of a request's framing, after libevent read it.  Two
+ * Content-Length headers that differ, one that is not digits, a header
+ * name with a blank or another byte no name has ("Content-Length : 5",
+ * which libevent does not take for Content-Length), a Transfer-Encoding
+ * other than chunked: each leaves the body's end to whichever a proxy
+ * or libevent believes.  libevent itself refuses Content-Length with
+ * Transfer-Encoding.
  */
 static bool
 router_framing_ok(struct request *r)
@@ -339,24 +438,45 @@ router_framing_ok(struct request *r)
 	struct evkeyvalq *in = evhttp_request_get_input_headers(r->req);
 	const char *first = NULL;
 	struct evkeyval *kv;
+	char message[320];
+	int code;
 
 	TAILQ_FOREACH(kv, in, next)
 	{
+		if (!router_is_token(kv->key)) {
+			snprintf(message, sizeof message,
+			    "header name '%.64s' is not a token (no blank may"
+			    " come before its colon)",
+			    kv->key);
+			router_refuse_framing(r, 400, message);
+			return false;
+		}
 		if (strcasecmp(kv->key, "Content-Length") != 0)
 			continue;
+		if (!router_is_digits(kv->value)) {
+			snprintf(message, sizeof message,
+			    "Content-Length '%.64s' is not a number of bytes"
+			    " (digits only)",
+			    kv->value);
+			router_refuse_framing(r, 400, message);
+			return false;
+		}
 		if (first == NULL)
 			first = kv->value;
 		else if (strcmp(first, kv->value) != 0) {
-			evhttp_add_header(
-			    evhttp_request_get_output_headers(r->req),
-			    "Connection", "close");
-			reply_error(r, 400, -1,
-			    "conflicting Content-Length headers (%s and %s)",
+			snprintf(message, sizeof message,
+			    "conflicting Content-Length headers (%.64s and"
+			    " %.64s)",
 			    first, kv->value);
+			router_refuse_framing(r, 400, message);
 			return false;
 		}
 	}
-	return true;
+	code = router_transfer_coding_refusal(in, message, sizeof message);
+	if (code == 0)
+		return true;
+	router_refuse_framing(r, code, message);
+	return false;
 }
 
 void

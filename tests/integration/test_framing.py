@@ -2,7 +2,10 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """HTTP framing of request bodies: chunked bodies work; two different
 Content-Length headers, or Content-Length with Transfer-Encoding, are
-refused with 400 and store nothing; a body cut off part way stores
+refused with 400 and store nothing; so is every framing a proxy could
+read otherwise than libevent (a Transfer-Encoding other than chunked, a
+blank before a header's colon, a Content-Length that is not digits), and
+the request hidden in its body is not run; a body cut off part way stores
 nothing and mttd serves on; headers over max_header_size are refused."""
 
 import json
@@ -104,6 +107,111 @@ class Framing(h.MttdTestCase):
         time.sleep(0.3)
         self.assertEqual(self.snapshot(), before)
         self.assertOk(self.mttd.http("POST", "/serial", {"serial": "x"}))
+
+
+class Smuggling(h.MttdTestCase):
+    """A body libevent does not see as one (it reads none for a
+    Transfer-Encoding it does not know, or for "Content-Length :") was run
+    as the connection's next request: a proxy in front would have sent it
+    as one body, and given the next client the second answer (break-it
+    helper 40 stored three rows that way)."""
+
+    def request(self, name, extra):
+        body = h.to_json(h.submit_body("MPI Install", [h.install_entry(
+            mpi_version=name)])).encode()
+        return (b"POST /submit HTTP/1.1\r\nHost: x\r\nAuthorization: " +
+                self.mttd.auth_header().encode() +
+                b"\r\nContent-Type: application/json\r\n" + extra +
+                b"\r\n", body)
+
+    def smuggle(self, framing, chunked=False):
+        """The answers to a request framed by framing (% the length of
+        its body), whose body is a whole second request; chunked: sent in
+        one chunk, for the framings libevent reads as chunked."""
+        head2, body2 = self.request("smuggled", b"Content-Length: %d\r\n")
+        hidden = head2 % len(body2) + body2
+        self.hidden_len = len(hidden)
+        if b"%d" in framing:
+            framing = framing % len(hidden)
+        if chunked:
+            hidden = b"%x\r\n%s\r\n0\r\n\r\n" % (len(hidden), hidden)
+        head1, _ = self.request("carrier", framing)
+        return self.mttd.raw(head1 + hidden, timeout=5)
+
+    def assertRefused(self, out, status_line, message):
+        head, _, payload = out.partition(b"\r\n\r\n")
+        self.assertEqual(head.split(b"\r\n", 1)[0], status_line, out)
+        self.assertIn(b"\r\nconnection: close", head.lower())
+        self.assertIn(b"\r\ncontent-type: application/json", head.lower())
+        # One answer, then the close: the hidden request was not run.
+        self.assertEqual(out.count(b"HTTP/1.1 "), 1, out)
+        self.assertEqual(json.loads(payload),
+                         {"status": -1, "status_message": message})
+
+    def check(self, framing, status_line, message, chunked=False):
+        before = self.snapshot()
+        self.assertRefused(self.smuggle(framing, chunked), status_line,
+                           message)
+        self.assertEqual(self.snapshot(), before)
+        self.assertEqual(self.sql("SELECT count(*) FROM mpi_get WHERE"
+                                  " mpi_version IN ('smuggled', 'carrier')"),
+                         [["0"]])
+
+    def test_unknown_transfer_coding(self):
+        self.check(b"Transfer-Encoding: xchunked\r\n",
+                   b"HTTP/1.1 400 Bad Request",
+                   "Transfer-Encoding 'xchunked' does not end in chunked,"
+                   " so the body's end is unknown")
+
+    def test_identity_transfer_coding(self):
+        self.check(b"Transfer-Encoding: identity\r\n",
+                   b"HTTP/1.1 400 Bad Request",
+                   "Transfer-Encoding 'identity' does not end in chunked,"
+                   " so the body's end is unknown")
+
+    def test_blank_before_the_colon(self):
+        self.check(b"Content-Length : %d\r\n",
+                   b"HTTP/1.1 400 Bad Request",
+                   "header name 'Content-Length ' is not a token (no blank"
+                   " may come before its colon)")
+
+    def test_content_length_with_a_sign(self):
+        before = self.snapshot()
+        out = self.smuggle(b"Content-Length: +%d\r\n")
+        self.assertRefused(out, b"HTTP/1.1 400 Bad Request",
+                           "Content-Length '+%d' is not a number of bytes"
+                           " (digits only)" % self.hidden_len)
+        self.assertEqual(self.snapshot(), before)
+
+    def test_codings_before_chunked(self):
+        # libevent reads these bodies as chunked: the body's end is the
+        # same to a proxy, but its bytes would be stored still encoded.
+        for framing, codings in (
+                (b"Transfer-Encoding: gzip, chunked\r\n", "gzip, chunked"),
+                (b"Transfer-Encoding: gzip\r\nTransfer-Encoding:"
+                 b" chunked\r\n", "gzip, chunked"),
+                (b"Transfer-Encoding: chunked;q=1\r\n", "chunked;q=1")):
+            self.check(framing, b"HTTP/1.1 501 Not Implemented",
+                       "Transfer-Encoding '%s' is not supported: send the"
+                       " body plain, or chunked alone" % codings,
+                       chunked=True)
+
+    def test_plain_framings_still_work(self):
+        # Chunked in capitals, and a length with leading zeros, are
+        # what they say.
+        head, body = self.request("capital-chunked",
+                                  b"Transfer-Encoding: Chunked\r\n")
+        out = self.mttd.raw(head + b"%x\r\n%s\r\n0\r\n\r\n"
+                            % (len(body), body), read_until_close=False)
+        self.assertEqual(out.split(b"\r\n", 1)[0], b"HTTP/1.1 200 OK", out)
+        head, body = self.request("zero-length",
+                                  b"Content-Length: 000%d\r\n")
+        out = self.mttd.raw(head % len(body) + body, read_until_close=False)
+        self.assertEqual(out.split(b"\r\n", 1)[0], b"HTTP/1.1 200 OK", out)
+        self.assertEqual(self.sql("SELECT mpi_version FROM mpi_get WHERE"
+                                  " mpi_version IN ('capital-chunked',"
+                                  " 'zero-length') ORDER BY 1"),
+                         [["capital-chunked"], ["zero-length"]])
 
 
 if __name__ == "__main__":
