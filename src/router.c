@@ -387,8 +387,7 @@ router_ends_chunked(const char *value)
  * mttd cannot undo ("gzip, chunked").  0 when there is none of either.
  */
 static int
-router_transfer_coding_refusal(
-    struct evkeyvalq *in, char *message, size_t size)
+router_transfer_coding_refusal(struct evkeyvalq *in, char *message, size_t size)
 {
 	char codings[128] = "";
 	const char *last = NULL;
@@ -404,8 +403,8 @@ router_transfer_coding_refusal(
 		last = kv->value;
 		if (len < sizeof codings)
 			len += (size_t)snprintf(codings + len,
-			    sizeof codings - len, "%s%s", headers > 1 ? ", " : "",
-			    kv->value);
+			    sizeof codings - len, "%s%s",
+			    headers > 1 ? ", " : "", kv->value);
 	}
 	if (headers == 0 || (headers == 1 && strcasecmp(last, "chunked") == 0))
 		return 0;
