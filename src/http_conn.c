@@ -282,6 +282,8 @@ http_conn_note_request_line(struct http_conn *conn, struct evbuffer *buf)
  */
 static const char http_conn_cl_name[] = "content-length:";
 #define HTTP_CONN_CL_NAME_LEN (sizeof http_conn_cl_name - 1)
+/* Digits past this are not added: the value is only compared. */
+#define HTTP_CONN_CL_MAX (1LL << 50)
 
 static void
 http_conn_head_reset(struct http_conn *conn)
@@ -328,7 +330,7 @@ http_conn_head_char(struct http_conn *conn, char c)
 	if (c >= '0' && c <= '9') {
 		if (conn->head_value < 0)
 			conn->head_value = 0;
-		if (conn->head_value < (1LL << 50))
+		if (conn->head_value < HTTP_CONN_CL_MAX)
 			conn->head_value = conn->head_value * 10 + (c - '0');
 		return;
 	}
@@ -460,17 +462,24 @@ http_conn_refuse(struct http_conn *conn, int code, const char *reason,
     const char *message, bool linger)
 {
 	const char *origin = conn->owner->settings->cors_origin;
-	char body[256], answer[1024];
+	char body[256], answer[1024], date[64];
 	int fd = bufferevent_getfd(conn->bev), len;
+	time_t now = time(NULL);
+	struct tm tm;
 
 	snprintf(body, sizeof body, "{\"status\":-1,\"status_message\":\"%s\"}",
 	    message);
+	/* As libevent dates the answers it writes (mttd sets no locale). */
+	if (gmtime_r(&now, &tm) == NULL ||
+	    strftime(date, sizeof date, "Date: %a, %d %b %Y %H:%M:%S GMT\r\n",
+		&tm) == 0)
+		date[0] = '\0';
 	len = snprintf(answer, sizeof answer,
 	    "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
 	    "Content-Length: %zu\r\nAccess-Control-Allow-Origin: %s\r\n"
-	    "%sConnection: close\r\n\r\n%s",
+	    "%s%sConnection: close\r\n\r\n%s",
 	    code, reason, strlen(body), origin,
-	    code == 503 ? "Retry-After: 1\r\n" : "", body);
+	    code == 503 ? "Retry-After: 1\r\n" : "", date, body);
 	if (len < 0 || (size_t)len >= sizeof answer ||
 	    evbuffer_get_length(bufferevent_get_output(conn->bev)) > 0)
 		len = 0;
@@ -557,10 +566,15 @@ http_conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 	long left;
 
 	if (conn->refusal == 413) {
+		/* The scan stops adding digits past 2^50 (see head_char). */
 		snprintf(msg, sizeof msg,
-		    "request body of %lld bytes is larger than max_body_size"
+		    "request body of %s%lld bytes is larger than max_body_size"
 		    " (%zu bytes)",
-		    conn->content_length, conn->owner->settings->max_body_size);
+		    conn->content_length >= HTTP_CONN_CL_MAX ? "over " : "",
+		    conn->content_length >= HTTP_CONN_CL_MAX ?
+			HTTP_CONN_CL_MAX :
+			conn->content_length,
+		    conn->owner->settings->max_body_size);
 		log_info("peer=%s %s %s: 413 %s", conn->peer,
 		    conn->method[0] ? conn->method : "-",
 		    conn->path[0] ? conn->path : "-", msg);

@@ -164,12 +164,31 @@ request_client_gone(const struct request *r)
 	return evhttp_request_get_connection(r->req) == NULL;
 }
 
-/* Send the JSON body already in r's output buffer, len bytes, and finish. */
+static bool
+request_is_head(const struct request *r)
+{
+	return evhttp_request_get_command(r->req) == EVHTTP_REQ_HEAD;
+}
+
+/*
+ * Send the JSON body already in r's output buffer, len bytes, and finish.
+ * A HEAD answer has the headers of GET and no body: its buffer is empty,
+ * and len is the length GET's body has, which it names, as libevent
+ * adds no Content-Length to a HEAD answer.
+ */
 static void
 request_send_json(struct request *r, int http_code, size_t len)
 {
-	evhttp_add_header(evhttp_request_get_output_headers(r->req),
-	    "Content-Type", "application/json");
+	struct evkeyvalq *headers = evhttp_request_get_output_headers(r->req);
+
+	evhttp_add_header(headers, "Content-Type", "application/json");
+	if (request_is_head(r)) {
+		char text[24];
+
+		snprintf(text, sizeof text, "%zu", len);
+		evhttp_add_header(headers, "Content-Length", text);
+		len = 0;
+	}
 	request_add_cors(r);
 	r->http_code = http_code;
 	r->bytes = len;
@@ -185,10 +204,9 @@ request_reply_json(struct request *r, int http_code, yajl_gen g)
 	size_t len;
 
 	yajl_gen_get_buf(g, &buf, &len);
-	/* A HEAD answer has the headers of GET and no body. */
-	if (evhttp_request_get_command(r->req) == EVHTTP_REQ_HEAD)
-		len = 0;
-	evbuffer_add(evhttp_request_get_output_buffer(r->req), buf, len);
+	if (!request_is_head(r))
+		evbuffer_add(
+		    evhttp_request_get_output_buffer(r->req), buf, len);
 	request_json_done(g);
 	request_send_json(r, http_code, len);
 }
@@ -215,7 +233,7 @@ request_reply_ok(struct request *r, const char *message)
 	static const char head[] = "{\"status\":0,\"status_message\":\"";
 	static const char tail[] = "\"}";
 	struct evbuffer *out = evhttp_request_get_output_buffer(r->req);
-	size_t message_len = strlen(message), len = 0;
+	size_t message_len = strlen(message);
 	yajl_gen g;
 
 	if (!request_json_plain(message)) {
@@ -226,14 +244,13 @@ request_reply_ok(struct request *r, const char *message)
 		request_reply_json(r, 200, g);
 		return;
 	}
-	/* A HEAD answer has the headers of GET and no body. */
-	if (evhttp_request_get_command(r->req) != EVHTTP_REQ_HEAD) {
+	if (!request_is_head(r)) {
 		evbuffer_add(out, head, sizeof head - 1);
 		evbuffer_add(out, message, message_len);
 		evbuffer_add(out, tail, sizeof tail - 1);
-		len = sizeof head - 1 + message_len + sizeof tail - 1;
 	}
-	request_send_json(r, 200, len);
+	request_send_json(
+	    r, 200, sizeof head - 1 + message_len + sizeof tail - 1);
 }
 
 /* Length of the UTF-8 sequence a lead byte starts, or 0. */
@@ -298,6 +315,9 @@ reply_error(struct request *r, int http_code, int status, const char *fmt, ...)
 void
 request_reply_empty(struct request *r, int http_code)
 {
+	/* As every answer mttd writes: libevent would say text/html. */
+	evhttp_add_header(evhttp_request_get_output_headers(r->req),
+	    "Content-Type", "application/json");
 	request_add_cors(r);
 	r->http_code = http_code;
 	request_count_sending(r);

@@ -120,6 +120,9 @@ class Endpoints(h.MttdTestCase):
                 self.assertEqual(body, b"", raw)
                 self.assertEqual(h.parse_raw_response(raw).header(
                     "Content-Type"), "application/json")
+                # GET's length too (libevent adds none to a HEAD answer).
+                self.assertEqual(h.parse_raw_response(raw).header(
+                    "Content-Length"), str(len(text)), raw)
 
     def test_local_database_without_tls_or_gssapi(self):
         # sslmode auto: the harness's database is on 127.0.0.1.
@@ -145,6 +148,10 @@ class Endpoints(h.MttdTestCase):
     def assertCorsPreflight(self, resp):
         self.assertEqual(resp.status, 200, resp)
         self.assertEqual(resp.body, b"", resp)
+        # Not libevent's text/html: every answer mttd writes is JSON.
+        self.assertEqual(resp.header("Content-Type"), "application/json",
+                         resp)
+        self.assertEqual(resp.header("Content-Length"), "0", resp)
         self.assertEqual(resp.header("Access-Control-Allow-Origin"), "*",
                          resp)
         allow_headers = resp.header("Access-Control-Allow-Headers") or ""
@@ -173,6 +180,18 @@ class Endpoints(h.MttdTestCase):
         self.assertTrue(head.startswith(b"HTTP/1.1 200"), raw)
         self.assertIn(b"application/json", head)
         self.assertEqual(body, b"", raw)
+        # An error's HEAD names the length of GET's answer; a HEAD and a
+        # GET on one kept-alive connection are two answers.
+        get = self.mttd.http("GET", "/nonexistent", auth=None)
+        self.assertEqual(get.status, 404, get)
+        raw = self.mttd.raw(b"HEAD /nonexistent HTTP/1.1\r\nHost: x\r\n\r\n"
+                            b"GET /nonexistent HTTP/1.1\r\nHost: x\r\n"
+                            b"Connection: close\r\n\r\n")
+        first, _, rest = raw.partition(b"\r\n\r\n")
+        self.assertTrue(first.startswith(b"HTTP/1.1 404"), raw)
+        self.assertIn(b"\r\nContent-Length: %d" % len(get.body), first)
+        self.assertTrue(rest.startswith(b"HTTP/1.1 404"), raw)
+        self.assertTrue(rest.endswith(get.body), raw)
 
     def test_error_messages_stay_valid_utf8(self):
         # A message quoting request bytes that are not UTF-8 is still a

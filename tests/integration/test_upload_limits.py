@@ -293,6 +293,11 @@ class BigUploadRefused(Upload):
         self.assertEqual(answer.status, 413)
         self.assertEqual(answer.header("Content-Type"), "application/json")
         self.assertEqual(answer.header("Connection"), "close")
+        # Dated as libevent's answers are.
+        self.assertRegex(answer.header("Date") or "",
+                         r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d"
+                         r" (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
+                         r" \d{4} \d\d:\d\d:\d\d GMT$")
         self.assertEqual(answer.field("status"), -1)
         self.assertEqual(answer.field("status_message"),
                          "request body of %d bytes is larger than"
@@ -307,6 +312,22 @@ class BigUploadRefused(Upload):
             mark))
         self.assertEqual(self.snapshot(), before)
         self.assertOk(self.mttd.http("POST", "/serial", {"serial": "x"}))
+
+    def test_413_names_a_length_too_large_to_read(self):
+        # Digits past 2^50 are not added up: the answer says "over" that,
+        # not a number the client never sent.
+        for digits in (b"99999999999999999999", b"9223372036854775808"):
+            with self.subTest(digits=digits):
+                with socket.create_connection(
+                        ("127.0.0.1", self.mttd.port)) as s:
+                    s.sendall(b"POST /submit HTTP/1.1\r\nHost: x\r\n"
+                              b"Content-Length: " + digits + b"\r\n\r\n")
+                    answer = h.parse_raw_response(self.read_all(s))
+                self.assertEqual(answer.status, 413)
+                self.assertEqual(answer.field("status_message"),
+                                 "request body of over 1125899906842624"
+                                 " bytes is larger than max_body_size"
+                                 " (8388608 bytes)")
 
     def test_413_to_a_client_sending_the_body_at_once(self):
         # No Expect: the client is already sending; mttd reads and drops
