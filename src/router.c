@@ -84,10 +84,20 @@ router_path_normalise(const char *uri, const char *prefix)
 	size_t plen = strlen(prefix);
 	const char *p;
 
+	/* The absolute form (a request sent as to a proxy) is served too, as
+	 * RFC 9112 asks: its scheme and host are dropped. */
+	p = uri;
+	if (strncasecmp(p, "http://", 7) == 0)
+		p += 7;
+	else if (strncasecmp(p, "https://", 8) == 0)
+		p += 8;
+	if (p != uri)
+		p += strcspn(p, "/?#");
+
 	/* Fold runs of slashes; stop at the query or fragment. */
 	strbuf_setup(&sb);
 	strbuf_adds(&sb, "/");
-	for (p = uri; *p != '\0' && *p != '?' && *p != '#'; p++) {
+	for (; *p != '\0' && *p != '?' && *p != '#'; p++) {
 		if (*p == '/' && sb.data[sb.len - 1] == '/')
 			continue;
 		strbuf_add(&sb, p, 1);

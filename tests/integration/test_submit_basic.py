@@ -145,6 +145,16 @@ class Endpoints(h.MttdTestCase):
         self.assertGreaterEqual(answer["uptime_s"], 0, resp)
         self.assertEqual(answer.get("database"), "up", resp)
 
+    def test_absolute_form_is_served(self):
+        # A request line as sent to a proxy (RFC 9112 asks servers to
+        # take it); it was a 404 for "/http:/127.0.0.1:PORT/status".
+        raw = self.mttd.raw(b"GET http://127.0.0.1:%d/status HTTP/1.1\r\n"
+                            b"Host: x\r\nConnection: close\r\n\r\n"
+                            % self.mttd.port)
+        answer = h.parse_raw_response(raw)
+        self.assertEqual(answer.status, 200, raw)
+        self.assertEqual(answer.field("database"), "up", raw)
+
     def assertCorsPreflight(self, resp):
         self.assertEqual(resp.status, 200, resp)
         self.assertEqual(resp.body, b"", resp)

@@ -56,6 +56,14 @@ static const struct normalise_case plain_cases[] = {
 	{ "/?x=/y", "", "/" },
 	{ "/status#top", "", "/status" },
 	{ "/info//runtime/", "", "/info/runtime" },
+	/* The absolute form: scheme and host dropped (break-it helper 40). */
+	{ "http://127.0.0.1:9080/status", "", "/status" },
+	{ "HTTP://mtt.example.org//submit/?x=1", "", "/submit" },
+	{ "https://[::1]:9080/info/runtime", "", "/info/runtime" },
+	{ "http://host", "", "/" },
+	{ "http://host?x=/status", "", "/" },
+	{ "http:/status", "", "/http:/status" },
+	{ "/http://host/status", "", "/http:/host/status" },
 };
 
 static void
@@ -86,6 +94,7 @@ static const struct normalise_case prefix_cases[] = {
 	{ "/status", "/status", "/status" },
 	{ "/info/runtime", "/info", "/info/runtime" },
 	{ "/info", "/info", "/" },
+	{ "http://h:1/submit/cpy/api/serial", PREFIX, "/serial" },
 };
 
 static void
