@@ -50,6 +50,12 @@ struct db_pool_params {
 	 * on it (query_spec.c, query_where_add).
 	 */
 	bool plan_cache_auto;
+	/*
+	 * The pool reads a streaming replica ([pg_v3] read_server): warn
+	 * when its server says it is not a standby, and keep that for
+	 * db_pool_standby.
+	 */
+	bool expect_standby;
 };
 
 enum db_acquire_status {
@@ -123,6 +129,14 @@ bool db_pool_is_up(const struct db_pool *pool);
 
 /* Connections now up, for /status and logs. */
 int db_pool_count_up(const struct db_pool *pool);
+
+/*
+ * For a pool made with expect_standby: 1 when its server last said it is
+ * a standby, 0 when it said it is not (promoted, or never a replica), -1
+ * before it said (or for a server before PostgreSQL 14, which does not).
+ * -1 for other pools.
+ */
+int db_pool_standby(const struct db_pool *pool);
 
 /*
  * Ask for a connection.  cb runs later from the loop, never from inside

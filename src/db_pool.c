@@ -231,7 +231,9 @@ struct db_pool {
 	int long_max;		  /* Connections streams may hold at once. */
 	bool check_client;	  /* See db_pool_params. */
 	bool plan_cache_auto;	  /* Likewise. */
-	int long_held;		  /* Held by streams now. */
+	bool expect_standby;	  /* Likewise. */
+	int standby; /* The server's in_hot_standby: 1 on, 0 off, -1 unknown. */
+	int long_held; /* Held by streams now. */
 	struct db_conn *conns;
 	int up; /* Connections connected. */
 	/*
@@ -348,7 +350,8 @@ db_pool_fail_waits(struct db_pool *p)
 	struct db_wait *w;
 
 	if (p->reachable)
-		log_error("database is down: no connection is up");
+		log_error("database is down (%s:%s/%s): no connection is up",
+		    p->host, p->port, p->dbname);
 	p->reachable = false;
 	while ((w = TAILQ_FIRST(&p->waits)) != NULL) {
 		TAILQ_REMOVE(&p->waits, w, entry);
@@ -499,6 +502,37 @@ db_conn_connect(struct db_conn *c)
 	    c, p->connect_timeout_s, "while connecting (connect_timeout)");
 }
 
+/*
+ * A replica's pool: what the server says of itself (in_hot_standby,
+ * which PostgreSQL 14 and later report, and report again to each session
+ * when promoted).  A promoted replica, or a read_server that never was
+ * one, serves queries without what /submit stores on the primary from
+ * then on: said once per change, and kept for /status.
+ */
+static void
+db_conn_note_standby(struct db_conn *c)
+{
+	struct db_pool *p = c->pool;
+	const char *value = PQparameterStatus(c->pg, "in_hot_standby");
+	int standby;
+
+	if (!p->expect_standby || value == NULL)
+		return;
+	standby = strcmp(value, "on") == 0;
+	if (standby == p->standby)
+		return;
+	if (!standby)
+		log_warn("read_server %s:%s is not a standby (in_hot_standby"
+			 " off: promoted, or not a replica): queries read it,"
+			 " and see what /submit stores on the primary only if"
+			 " it replicates from there",
+		    p->host, p->port);
+	else if (p->standby == 0)
+		log_info(
+		    "read_server %s:%s is a standby again", p->host, p->port);
+	p->standby = standby;
+}
+
 /* One step of PQconnectPoll; on success the connection joins the pool. */
 static void
 db_conn_poll_connect(struct db_conn *c)
@@ -536,6 +570,7 @@ db_conn_poll_connect(struct db_conn *c)
 	if (c->pool->up++ == 0)
 		log_info("database is up (%s:%s/%s)", c->pool->host,
 		    c->pool->port, c->pool->dbname);
+	db_conn_note_standby(c);
 	db_conn_watch(c, false);
 	db_conn_make_idle(c);
 }
@@ -560,6 +595,8 @@ db_conn_lend(struct db_conn *c, bool is_long)
 	c->held_long = is_long;
 	if (is_long)
 		c->pool->long_held++;
+	/* A promotion is reported to sessions already open, as they read. */
+	db_conn_note_standby(c);
 }
 
 /* The oldest waiter that may have a connection now. */
@@ -736,6 +773,12 @@ db_pool_count_up(const struct db_pool *p)
 	return p->up;
 }
 
+int
+db_pool_standby(const struct db_pool *p)
+{
+	return p->expect_standby ? p->standby : -1;
+}
+
 struct db_batch *
 db_batch_new(void)
 {
@@ -828,6 +871,29 @@ db_conn_finish_batch(struct db_conn *c)
 	free((char *)res.sqlstate);
 }
 
+/*
+ * "database connection lost: " and libpq's text on one line: libpq's
+ * texts have a line break and a tab inside ("closed the connection
+ * unexpectedly\n\tThis probably means..."), and end in a line break,
+ * which reached clients' error messages as they were.
+ */
+static char *
+db_lost_text(const char *why)
+{
+	char *text = xasprintf("database connection lost: %s", why), *in, *out;
+
+	for (in = out = text; *in != '\0'; in++) {
+		if (*in != '\n' && *in != '\r' && *in != '\t')
+			*out++ = *in;
+		else if (out > text && out[-1] != ' ')
+			*out++ = ' ';
+	}
+	while (out > text && out[-1] == ' ')
+		out--;
+	*out = '\0';
+	return text;
+}
+
 /* The batch cannot finish: the connection broke under it. */
 static void
 db_conn_fail_batch(struct db_conn *c, const char *why)
@@ -840,7 +906,7 @@ db_conn_fail_batch(struct db_conn *c, const char *why)
 		    c->sent[c->current].stmt :
 		    0;
 	free(c->error);
-	c->error = xasprintf("database connection lost: %s", msg);
+	c->error = db_lost_text(msg);
 	db_conn_lost(c, msg);
 	free(msg);
 	if (c->cb != NULL)
@@ -1390,7 +1456,7 @@ db_conn_fail_later(struct db_conn *c, const char *why)
 	c->res.conn_lost = true;
 	c->res.failed = 0;
 	free(c->error);
-	c->error = xasprintf("database connection lost: %s", why);
+	c->error = db_lost_text(why);
 	if (c->state != DBC_DOWN)
 		db_conn_lost(c, why);
 	event_active(c->fail_ev, EV_TIMEOUT, 1);
@@ -1686,6 +1752,8 @@ db_pool_new(struct event_base *base, const struct db_pool_params *params)
 	p->size = params->size;
 	p->check_client = params->check_client;
 	p->plan_cache_auto = params->plan_cache_auto;
+	p->expect_standby = params->expect_standby;
+	p->standby = -1;
 	p->prepared_max = params->prepared_max < 0 ? 0 :
 	    params->prepared_max > DB_PREPARED_MAX ? DB_PREPARED_MAX :
 						     params->prepared_max;

@@ -10,6 +10,24 @@
 #include "handlers.h"
 #include "http_server.h"
 
+/*
+ * With [pg_v3] read_server, the replica's pool too: queries need it as
+ * submissions need the primary, and a promoted replica serves answers
+ * that no longer grow.  read_standby is left out until the server says.
+ */
+static void
+handler_status_replica(yajl_gen g, const struct db_pool *read_pool)
+{
+	int standby = db_pool_standby(read_pool);
+
+	request_json_kv(
+	    g, "read_database", db_pool_is_up(read_pool) ? "up" : "down");
+	if (standby >= 0) {
+		yajl_gen_string(g, (const unsigned char *)"read_standby", 12);
+		yajl_gen_bool(g, standby);
+	}
+}
+
 static void
 handler_status_get(struct request *r)
 {
@@ -21,6 +39,8 @@ handler_status_get(struct request *r)
 	request_json_kv(g, "version", PACKAGE_VERSION);
 	request_json_kint(g, "uptime_s", (long long)(time(NULL) - s->started));
 	request_json_kv(g, "database", db_pool_is_up(s->pool) ? "up" : "down");
+	if (s->read_pool != s->pool)
+		handler_status_replica(g, s->read_pool);
 	yajl_gen_map_close(g);
 	request_reply_json(r, 200, g);
 }

@@ -393,6 +393,7 @@ open_database(struct mttd *m)
 		p.port = m->settings.read_port;
 	log_info("queries read from %s:%d, pool of %d", p.host, p.port, p.size);
 	log_pool_modes("replica connections", &p);
+	p.expect_standby = true;
 	m->read_pool = db_pool_new(m->base, &p);
 }
 

@@ -991,6 +991,104 @@ class ReadReplica(h.MttdTestCase):
         self.assertIn("replica connections: sslmode disable, gssencmode"
                       " disable", self.mttd.log_text())
 
+    def test_a_replica_that_is_no_standby_is_told(self):
+        # This stand-in is a primary of its own: what a promoted replica
+        # is (break-it helper 39: its answers stopped growing, silently).
+        self.assertIsNotNone(self.mttd.wait_log(
+            r"WARNING read_server .* is not a standby"))
+        self.assertEqual(self.mttd.log_text().count(
+            "WARNING read_server 127.0.0.1:%d is not a standby"
+            " (in_hot_standby off: promoted, or not a replica): queries"
+            " read it, and see what /submit stores on the primary only if"
+            " it replicates from there" % self.replica.port), 1)
+        answer = self.assertOk(self.mttd.http("GET", "/status", auth=None))
+        self.assertEqual((answer["database"], answer["read_database"],
+                          answer["read_standby"]), ("up", "up", False))
+
+
+class StandbyReplica(h.MttdTestCase):
+    """read_server on a hot standby: /status says so, and says it once
+    the standby is promoted (in_hot_standby, which PostgreSQL reports to
+    open sessions too); the replica's pool going down is in /status."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.replica = h.PgCluster()
+        cls.replica.password = h.cluster().password
+        cls.replica.env = h.subprocess_env({
+            "PGPASSWORD": cls.replica.password, "PGCONNECT_TIMEOUT": "10"})
+        cls.replica.start()
+        cls.replica.ndb = h.cluster().ndb
+        cls.replica_db = cls.replica.create_db()
+        # In recovery from now on, read-only: no primary to follow is
+        # needed for that.
+        cls.replica.stop()
+        open(os.path.join(cls.replica.dir, "data", "standby.signal"),
+             "w").close()
+        cls.replica.start()
+        cls.MTTD = {"pg": {"read_server": "127.0.0.1",
+                           "read_port": str(cls.replica.port)}}
+        super().setUpClass()
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        cls.replica.stop()
+
+    def status(self):
+        return self.assertOk(self.mttd.http("GET", "/status", auth=None))
+
+    def count(self):
+        resp = self.mttd.http("POST", "/detail", {
+            "phase": "install", "columns": ["mpi_version"], "search": {},
+            "options": {"count_only": True}})
+        self.assertOk(resp)
+        return resp.field("query_data")["count"]
+
+    def test_standby_then_promoted(self):
+        self.assertEqual(self.replica.psql("SELECT pg_is_in_recovery()"),
+                         [["t"]])
+        answer = self.status()
+        self.assertEqual((answer["read_database"], answer["read_standby"]),
+                         ("up", True))
+        self.assertEqual(str(self.count()), self.replica.psql(
+            "SELECT count(*) FROM mpi_install", db=self.db)[0][0])
+        self.assertNotIn("is not a standby", self.mttd.log_text())
+
+        mark = self.mttd.log_mark()
+        self.replica.psql("SELECT pg_promote(true)", superuser=True)
+        # The sessions open before it learn it at their next statement.
+        deadline = time.time() + 10
+        while time.time() < deadline and self.status().get(
+                "read_standby") is not False:
+            self.count()
+            time.sleep(0.1)
+        self.assertEqual(self.status()["read_standby"], False)
+        self.assertIsNotNone(self.mttd.wait_log(
+            r"WARNING read_server 127\.0\.0\.1:%d is not a standby"
+            % self.replica.port, mark))
+
+    def test_z_replica_down(self):
+        self.replica.stop()
+        try:
+            deadline = time.time() + 10
+            while time.time() < deadline:
+                resp = self.mttd.http("POST", "/detail", {
+                    "phase": "install", "columns": ["mpi_version"],
+                    "search": {}})
+                if resp.status == 503 and self.status()[
+                        "read_database"] == "down":
+                    break
+                time.sleep(0.2)
+            answer = self.status()
+            self.assertEqual((answer["database"], answer["read_database"]),
+                             ("up", "down"))
+            self.assertIsNotNone(self.mttd.wait_log(
+                r"ERROR database is down \(127\.0\.0\.1:%d/%s\): no"
+                r" connection is up" % (self.replica.port, self.db)))
+        finally:
+            self.replica.start()
+
 
 class ServicePaths(unittest.TestCase):
     """make install writes the systemd unit with the install's paths
