@@ -600,6 +600,38 @@ class IdleCheck(DatabaseFaults, h.MttdTestCase):
             "Test Build", [h.build_entry(cls.install)])
 
 
+class LostMidQuery(h.MttdTestCase):
+    """A connection lost under a query: the 503's message holds libpq's
+    reason on one line (it had libpq's line break and tab, break-it
+    helper 39)."""
+
+    def test_message_is_one_line(self):
+        h.HeldLock(self, "mpi_install")
+        answers = []
+        thread = threading.Thread(target=lambda: answers.append(
+            self.mttd.http("POST", "/detail", {
+                "phase": "install", "columns": ["mpi_version"],
+                "search": {}, "options": {"count_only": True}})))
+        thread.start()
+        where = (" FROM pg_stat_activity WHERE datname = '%s' AND"
+                 " application_name = 'mttd' AND wait_event_type = 'Lock'"
+                 % self.db)
+        deadline = time.time() + 10
+        while self.sql1("SELECT count(*)" + where) != ["1"]:
+            self.assertLess(time.time(), deadline)
+            time.sleep(0.02)
+        self.sql1("SELECT pg_terminate_backend(pid)" + where)
+        thread.join(30)
+        (resp,) = answers
+        self.assertEqual(resp.status, 503, resp)
+        message = resp.field("status_message")
+        self.assertTrue(message.startswith(
+            "the database failed to run the query; try again later"
+            " (database connection lost: "), message)
+        self.assertTrue(message.endswith(")"), message)
+        self.assertNotRegex(message, r"[\x00-\x1f]|  ", message)
+
+
 class ServerClosesIdleSessions(DatabaseFaults, h.MttdTestCase):
     """PostgreSQL's idle_session_timeout closes every idle connection of
     the pool at once, and an operator may terminate idle backends: no
