@@ -747,8 +747,9 @@ http_conn_closed_cb(struct evhttp_connection *evcon, void *arg)
 		http_conn_log_access(conn, conn->own_status, conn->own_bytes,
 		    conn->own_ms, "libevent");
 	else if (conn->state == HTTP_CONN_READING)
-		log_info("peer=%s %s %s: connection closed before the request"
-			 " was complete (%zu bytes of it received)",
+		log_info("peer=%s %s %s: connection closed with a request"
+			 " unanswered (%zu bytes of it received, none of it"
+			 " run)",
 		    conn->peer, conn->method[0] ? conn->method : "-",
 		    conn->path[0] ? conn->path : "-", conn->bytes_in);
 	http_conn_drain_done(conn, true);
