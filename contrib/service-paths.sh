@@ -11,8 +11,9 @@
 # (`&`, `|`, `\`, blanks, quotes, `%`, `$`), so each path is escaped for
 # the place it goes: on the unit's ExecStart= line it is quoted as systemd
 # unquotes it, in comments it is written as it is.  Refused, because no
-# unit could run them: a line break in either path, and a quote or a
-# backslash in mttd's (systemd runs no program whose path holds one).
+# unit could run them: a control character (a tab, a line break) in
+# either path, and a quote or a backslash in mttd's (systemd runs no
+# program whose path holds one).
 
 set -eu
 
@@ -22,11 +23,10 @@ if [ $# -ne 2 ]; then
 fi
 sbindir=$1
 confdir=$2
-nl='
-'
 case "$sbindir$confdir" in
-*"$nl"*)
-	echo "service-paths.sh: an install path holds a line break" >&2
+*[[:cntrl:]]*)
+	echo "service-paths.sh: an install path holds a control character" \
+	    "(a tab, a line break...)" >&2
 	exit 1
 	;;
 esac

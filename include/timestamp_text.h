@@ -22,8 +22,8 @@
  * ("2026-12-04 13:00:00.25"), and return true.  Anything not strictly of
  * one of the two forms gives false, even where PostgreSQL would read it
  * (time zones, "24:00:00", a 60th second, spaces around): the caller must
- * then take the time as unknown.  No calendar check is made: a day that
- * does not exist passes here and is refused by PostgreSQL.
+ * then take the time as unknown.  A day past its month's end (by the
+ * Gregorian calendar, as PostgreSQL reads it) gives false too.
  */
 bool timestamp_text_canonical(const char *s, size_t len, char *out);
 

@@ -505,7 +505,8 @@ db_conn_connect(struct db_conn *c)
 /*
  * A replica's pool: what the server says of itself (in_hot_standby,
  * which PostgreSQL 14 and later report, and report again to each session
- * when promoted).  A promoted replica, or a read_server that never was
+ * with its next answer once promoted: an idle pool learns it from its
+ * idle check).  A promoted replica, or a read_server that never was
  * one, serves queries without what /submit stores on the primary from
  * then on: said once per change, and kept for /status.
  */
@@ -570,7 +571,6 @@ db_conn_poll_connect(struct db_conn *c)
 	if (c->pool->up++ == 0)
 		log_info("database is up (%s:%s/%s)", c->pool->host,
 		    c->pool->port, c->pool->dbname);
-	db_conn_note_standby(c);
 	db_conn_watch(c, false);
 	db_conn_make_idle(c);
 }
@@ -595,8 +595,6 @@ db_conn_lend(struct db_conn *c, bool is_long)
 	c->held_long = is_long;
 	if (is_long)
 		c->pool->long_held++;
-	/* A promotion is reported to sessions already open, as they read. */
-	db_conn_note_standby(c);
 }
 
 /* The oldest waiter that may have a connection now. */
@@ -624,6 +622,9 @@ db_conn_make_idle(struct db_conn *c)
 	struct db_pool *p = c->pool;
 	struct db_wait *w = db_pool_next_waiter(p);
 
+	/* Made, or back from a batch (a request's, an idle check's): the
+	 * server reports a promotion with its next answer to a session. */
+	db_conn_note_standby(c);
 	if (w == NULL) {
 		db_conn_set_state(c, DBC_IDLE);
 		TAILQ_INSERT_TAIL(&p->idle, c, idle_entry);

@@ -61,8 +61,10 @@ struct http_conn {
 	size_t head_lines;    /* Lines seen, the request line too. */
 	size_t head_name_at;  /* Of "content-length:" matched; SIZE_MAX: not. */
 	long long head_value; /* Its digits so far, or -1. */
+	bool head_value_cut;  /* Digits past HTTP_CONN_CL_MAX not added. */
 	bool head_done;	      /* Its blank line seen: the body follows. */
 	long long content_length; /* Largest Content-Length seen, or -1. */
+	bool content_length_cut;  /* It is more than it says. */
 	int refusal;	  /* Code to answer at the next turn; -1: lingering. */
 	int own_status;	  /* Code of libevent's own answer, or 0. */
 	size_t own_bytes; /* Its bytes so far. */
@@ -292,8 +294,10 @@ http_conn_head_reset(struct http_conn *conn)
 	conn->head_lines = 0;
 	conn->head_name_at = 0;
 	conn->head_value = -1;
+	conn->head_value_cut = false;
 	conn->head_done = false;
 	conn->content_length = -1;
+	conn->content_length_cut = false;
 }
 
 /* A line of the head has ended. */
@@ -302,13 +306,18 @@ http_conn_head_line_end(struct http_conn *conn)
 {
 	if (conn->head_line_len == 0 && conn->head_lines > 0)
 		conn->head_done = true;
-	if (conn->head_value > conn->content_length)
+	if (conn->head_value > conn->content_length ||
+	    (conn->head_value == conn->content_length &&
+		conn->head_value_cut)) {
 		conn->content_length = conn->head_value;
+		conn->content_length_cut = conn->head_value_cut;
+	}
 	if (conn->head_line_len > 0 || conn->head_lines > 0)
 		conn->head_lines++;
 	conn->head_line_len = 0;
 	conn->head_name_at = 0;
 	conn->head_value = -1;
+	conn->head_value_cut = false;
 }
 
 /* One more byte of a header line (not CR or LF). */
@@ -332,6 +341,8 @@ http_conn_head_char(struct http_conn *conn, char c)
 			conn->head_value = 0;
 		if (conn->head_value < HTTP_CONN_CL_MAX)
 			conn->head_value = conn->head_value * 10 + (c - '0');
+		else
+			conn->head_value_cut = true;
 		return;
 	}
 	/* Blanks and one sign before the digits; anything else ends it. */
@@ -462,7 +473,7 @@ http_conn_refuse(struct http_conn *conn, int code, const char *reason,
     const char *message, bool linger)
 {
 	const char *origin = conn->owner->settings->cors_origin;
-	char body[256], answer[1024], date[64];
+	char body[256], date[64], *answer;
 	int fd = bufferevent_getfd(conn->bev), len;
 	time_t now = time(NULL);
 	struct tm tm;
@@ -474,18 +485,20 @@ http_conn_refuse(struct http_conn *conn, int code, const char *reason,
 	    strftime(date, sizeof date, "Date: %a, %d %b %Y %H:%M:%S GMT\r\n",
 		&tm) == 0)
 		date[0] = '\0';
-	len = snprintf(answer, sizeof answer,
+	/* Allocated: cors_origin may be long. */
+	answer = xasprintf(
 	    "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
 	    "Content-Length: %zu\r\nAccess-Control-Allow-Origin: %s\r\n"
 	    "%s%sConnection: close\r\n\r\n%s",
 	    code, reason, strlen(body), origin,
 	    code == 503 ? "Retry-After: 1\r\n" : "", date, body);
-	if (len < 0 || (size_t)len >= sizeof answer ||
-	    evbuffer_get_length(bufferevent_get_output(conn->bev)) > 0)
+	len = (int)strlen(answer);
+	if (evbuffer_get_length(bufferevent_get_output(conn->bev)) > 0)
 		len = 0;
 	if (fd >= 0 && len > 0 &&
 	    send(fd, answer, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT) != len)
 		len = 0;
+	free(answer);
 	/* The body's bytes, as for every answer mttd writes. */
 	http_conn_log_access(conn, code, len > 0 ? strlen(body) : 0,
 	    http_conn_elapsed_ms(conn), "connection");
@@ -570,11 +583,8 @@ http_conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 		snprintf(msg, sizeof msg,
 		    "request body of %s%lld bytes is larger than max_body_size"
 		    " (%zu bytes)",
-		    conn->content_length >= HTTP_CONN_CL_MAX ? "over " : "",
-		    conn->content_length >= HTTP_CONN_CL_MAX ?
-			HTTP_CONN_CL_MAX :
-			conn->content_length,
-		    conn->owner->settings->max_body_size);
+		    conn->content_length_cut ? "over " : "",
+		    conn->content_length, conn->owner->settings->max_body_size);
 		log_info("peer=%s %s %s: 413 %s", conn->peer,
 		    conn->method[0] ? conn->method : "-",
 		    conn->path[0] ? conn->path : "-", msg);

@@ -17,6 +17,7 @@
 #include <event2/bufferevent.h>
 #include <event2/listener.h>
 #include <event2/http.h>
+#include <event2/http_struct.h>
 
 #include "http_conn.h"
 #include "http_server.h"
@@ -85,6 +86,13 @@ http_server_request_cb(struct evhttp_request *req, void *arg)
 	r->id = ++s->next_id;
 	gettimeofday(&r->started, NULL);
 	r->method = http_server_method_name(evhttp_request_get_command(req));
+	/*
+	 * mttd is the server of every target it is sent.  libevent takes an
+	 * absolute-form target ("GET http://host/status") whose host is no
+	 * alias of its own for a request to proxy, and closes the connection
+	 * after the answer without saying so.
+	 */
+	req->flags &= ~EVHTTP_PROXY_REQUEST;
 	r->path = router_path_normalise(
 	    evhttp_request_get_uri(req), s->settings->url_prefix);
 	if (evcon != NULL)

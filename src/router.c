@@ -17,6 +17,7 @@
 
 #include <event2/buffer.h>
 #include <event2/http.h>
+#include <event2/http_struct.h>
 #include <event2/keyvalq_struct.h>
 
 #include "handlers.h"
@@ -364,6 +365,24 @@ router_is_token(const char *s)
 	return true;
 }
 
+/*
+ * value without the blanks and tabs around it (RFC 9110's optional white
+ * space), into out (size bytes, cut to fit).  libevent drops only the
+ * blanks before a value, and the blanks and tabs after it.
+ */
+static const char *
+router_trimmed(const char *value, char *out, size_t size)
+{
+	size_t n;
+
+	value += strspn(value, " \t");
+	n = strlen(value);
+	while (n > 0 && (value[n - 1] == ' ' || value[n - 1] == '\t'))
+		n--;
+	snprintf(out, size, "%.*s", (int)(n < size ? n : size - 1), value);
+	return out;
+}
+
 /* A Content-Length as RFC 9110 spells it: digits only. */
 static bool
 router_is_digits(const char *s)
@@ -391,16 +410,17 @@ router_ends_chunked(const char *value)
 }
 
 /*
- * A Transfer-Encoding other than one header of "chunked" alone, the only
- * coding libevent reads: 400 when its last coding is not chunked (the
- * body's end is unknown, and libevent read no body), 501 for a coding
- * mttd cannot undo ("gzip, chunked").  0 when there is none of either.
+ * A Transfer-Encoding other than one header of "chunked" alone that
+ * libevent read as chunked: 400 when the body's end is unknown (the last
+ * coding is not chunked, or libevent read no body: it takes only its
+ * own spelling of chunked), 501 for a coding mttd cannot undo ("gzip,
+ * chunked").  0 when there is none of either.
  */
 static int
-router_transfer_coding_refusal(struct evkeyvalq *in, char *message, size_t size)
+router_transfer_coding_refusal(
+    struct request *r, struct evkeyvalq *in, char *message, size_t size)
 {
-	char codings[128] = "";
-	const char *last = NULL;
+	char codings[128] = "", last[64];
 	struct evkeyval *kv;
 	size_t len = 0;
 	int headers = 0;
@@ -410,15 +430,17 @@ router_transfer_coding_refusal(struct evkeyvalq *in, char *message, size_t size)
 		if (strcasecmp(kv->key, "Transfer-Encoding") != 0)
 			continue;
 		headers++;
-		last = kv->value;
+		router_trimmed(kv->value, last, sizeof last);
 		if (len < sizeof codings)
 			len += (size_t)snprintf(codings + len,
 			    sizeof codings - len, "%s%s",
-			    headers > 1 ? ", " : "", kv->value);
+			    headers > 1 ? ", " : "", last);
 	}
-	if (headers == 0 || (headers == 1 && strcasecmp(last, "chunked") == 0))
+	if (headers == 0 ||
+	    (headers == 1 && strcasecmp(last, "chunked") == 0 &&
+		r->req->chunked))
 		return 0;
-	if (!router_ends_chunked(last)) {
+	if (!router_ends_chunked(last) || !r->req->chunked) {
 		snprintf(message, size,
 		    "Transfer-Encoding '%s' does not end in chunked, so the"
 		    " body's end is unknown",
@@ -432,22 +454,32 @@ router_transfer_coding_refusal(struct evkeyvalq *in, char *message, size_t size)
 	return 501;
 }
 
+/* libevent reads a body only for these; another's is the next request. */
+static bool
+router_method_has_body(const struct request *r)
+{
+	enum evhttp_cmd_type m = evhttp_request_get_command(r->req);
+
+	return m == EVHTTP_REQ_POST || m == EVHTTP_REQ_PUT ||
+	    m == EVHTTP_REQ_PATCH;
+}
+
 /*
  * The checks of a request's framing, after libevent read it.  Two
  * Content-Length headers that differ, one that is not digits, a header
  * name with a blank or another byte no name has ("Content-Length : 5",
  * which libevent does not take for Content-Length), a Transfer-Encoding
- * other than chunked: each leaves the body's end to whichever a proxy
- * or libevent believes.  libevent itself refuses Content-Length with
- * Transfer-Encoding.
+ * other than chunked, a body on a GET or HEAD (libevent reads none):
+ * each leaves the body's end to whichever a proxy or libevent believes.
+ * libevent itself refuses Content-Length with Transfer-Encoding.
  */
 static bool
 router_framing_ok(struct request *r)
 {
 	struct evkeyvalq *in = evhttp_request_get_input_headers(r->req);
-	const char *first = NULL;
+	char message[320], first[64] = "", value[64];
+	bool has_body = false;
 	struct evkeyval *kv;
-	char message[320];
 	int code;
 
 	TAILQ_FOREACH(kv, in, next)
@@ -460,32 +492,56 @@ router_framing_ok(struct request *r)
 			router_refuse_framing(r, 400, message);
 			return false;
 		}
+		if (strcasecmp(kv->key, "Transfer-Encoding") == 0)
+			has_body = true;
 		if (strcasecmp(kv->key, "Content-Length") != 0)
 			continue;
-		if (!router_is_digits(kv->value)) {
+		router_trimmed(kv->value, value, sizeof value);
+		if (!router_is_digits(value)) {
 			snprintf(message, sizeof message,
-			    "Content-Length '%.64s' is not a number of bytes"
+			    "Content-Length '%s' is not a number of bytes"
 			    " (digits only)",
-			    kv->value);
+			    value);
 			router_refuse_framing(r, 400, message);
 			return false;
 		}
-		if (first == NULL)
-			first = kv->value;
-		else if (strcmp(first, kv->value) != 0) {
+		if (strspn(value, "0") != strlen(value))
+			has_body = true;
+		if (first[0] == '\0')
+			memcpy(first, value, sizeof first);
+		else if (strcmp(first, value) != 0) {
 			snprintf(message, sizeof message,
-			    "conflicting Content-Length headers (%.64s and"
-			    " %.64s)",
-			    first, kv->value);
+			    "conflicting Content-Length headers (%s and %s)",
+			    first, value);
 			router_refuse_framing(r, 400, message);
 			return false;
 		}
 	}
-	code = router_transfer_coding_refusal(in, message, sizeof message);
-	if (code == 0)
-		return true;
-	router_refuse_framing(r, code, message);
-	return false;
+	if (has_body && !router_method_has_body(r)) {
+		snprintf(message, sizeof message,
+		    "a %s request has no body here (Content-Length or"
+		    " Transfer-Encoding given)",
+		    r->method);
+		router_refuse_framing(r, 400, message);
+		return false;
+	}
+	code = router_transfer_coding_refusal(r, in, message, sizeof message);
+	if (code != 0) {
+		router_refuse_framing(r, code, message);
+		return false;
+	}
+	/*
+	 * RFC 9112: an HTTP/1.0 message with Transfer-Encoding has faulty
+	 * framing, so its connection closes after it.  Its keep-alive is
+	 * taken back, or libevent would say both.
+	 */
+	if (r->req->minor == 0 &&
+	    evhttp_find_header(in, "Transfer-Encoding") != NULL) {
+		evhttp_remove_header(in, "Connection");
+		evhttp_add_header(evhttp_request_get_output_headers(r->req),
+		    "Connection", "close");
+	}
+	return true;
 }
 
 void

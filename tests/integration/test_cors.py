@@ -6,6 +6,7 @@ a viewer page there may read results and pages elsewhere may not; by
 default the origin is *."""
 
 import os
+import socket
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -55,6 +56,28 @@ class DefaultOrigin(h.MttdTestCase):
     def test_star_by_default(self):
         resp = self.mttd.http("POST", "/fields", {})
         self.assertEqual(resp.header("Access-Control-Allow-Origin"), "*")
+
+
+class LongOrigin(h.MttdTestCase):
+    """A long cors_origin is named by the answers mttd writes before a
+    request is read too (they were dropped past 1,024 bytes: break-it
+    helper 41)."""
+
+    ORIGIN = "https://" + "v" * 1000 + ".example.org"
+    MTTD = {"server": {"cors_origin": ORIGIN, "max_body_size": "1K"}}
+
+    def test_413_before_the_body(self):
+        with socket.create_connection(("127.0.0.1", self.mttd.port),
+                                      timeout=10) as s:
+            s.sendall(b"POST /submit HTTP/1.1\r\nHost: x\r\n"
+                      b"Content-Length: 5000\r\n\r\n")
+            answer = h.parse_raw_response(h.read_to_close(s))
+        self.assertEqual(answer.status, 413)
+        self.assertEqual(answer.header("Access-Control-Allow-Origin"),
+                         self.ORIGIN)
+        self.assertEqual(answer.field("status_message"),
+                         "request body of 5000 bytes is larger than"
+                         " max_body_size (1024 bytes)")
 
 
 if __name__ == "__main__":

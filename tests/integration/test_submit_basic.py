@@ -154,6 +154,15 @@ class Endpoints(h.MttdTestCase):
         answer = h.parse_raw_response(raw)
         self.assertEqual(answer.status, 200, raw)
         self.assertEqual(answer.field("database"), "up", raw)
+        # And its connection is kept alive as any other's (libevent took
+        # it for a request to proxy and closed it without a word: break-
+        # it helper 41).
+        raw = self.mttd.raw(b"GET http://mtt.example.org/ HTTP/1.1\r\n"
+                            b"Host: x\r\n\r\n"
+                            b"GET / HTTP/1.1\r\nHost: x\r\n"
+                            b"Connection: close\r\n\r\n")
+        self.assertEqual(raw.count(b"HTTP/1.1 200 OK\r\n"), 2, raw)
+        self.assertEqual(raw.count(b"Connection: close"), 1, raw)
 
     def assertCorsPreflight(self, resp):
         self.assertEqual(resp.status, 200, resp)

@@ -314,9 +314,15 @@ class BigUploadRefused(Upload):
         self.assertOk(self.mttd.http("POST", "/serial", {"serial": "x"}))
 
     def test_413_names_a_length_too_large_to_read(self):
-        # Digits past 2^50 are not added up: the answer says "over" that,
-        # not a number the client never sent.
-        for digits in (b"99999999999999999999", b"9223372036854775808"):
+        # Digits past 2^50 are not added up: the answer says "over" the
+        # digits it read, not a number the client never sent.
+        for digits, shown in ((b"99999999999999999999",
+                               "over 9999999999999999"),
+                              (b"9223372036854775808",
+                               "over 9223372036854775"),
+                              # Exactly 2^50, and one more: read whole.
+                              (b"1125899906842624", "1125899906842624"),
+                              (b"1125899906842625", "1125899906842625")):
             with self.subTest(digits=digits):
                 with socket.create_connection(
                         ("127.0.0.1", self.mttd.port)) as s:
@@ -325,9 +331,8 @@ class BigUploadRefused(Upload):
                     answer = h.parse_raw_response(self.read_all(s))
                 self.assertEqual(answer.status, 413)
                 self.assertEqual(answer.field("status_message"),
-                                 "request body of over 1125899906842624"
-                                 " bytes is larger than max_body_size"
-                                 " (8388608 bytes)")
+                                 "request body of %s bytes is larger than"
+                                 " max_body_size (8388608 bytes)" % shown)
 
     def test_413_to_a_client_sending_the_body_at_once(self):
         # No Expect: the client is already sending; mttd reads and drops
