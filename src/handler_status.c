@@ -13,16 +13,18 @@
 /*
  * With [pg_v3] read_server, the replica's pool too: queries need it as
  * submissions need the primary, and a promoted replica serves answers
- * that no longer grow.  read_standby is left out until the server says.
+ * that no longer grow.  read_standby is left out until the server says,
+ * and while it is down.
  */
 static void
 handler_status_replica(yajl_gen g, const struct db_pool *read_pool)
 {
 	int standby = db_pool_standby(read_pool);
+	bool up = db_pool_is_up(read_pool);
 
-	request_json_kv(
-	    g, "read_database", db_pool_is_up(read_pool) ? "up" : "down");
-	if (standby >= 0) {
+	request_json_kv(g, "read_database", up ? "up" : "down");
+	/* What a server that is down said of itself is not news. */
+	if (up && standby >= 0) {
 		yajl_gen_string(g, (const unsigned char *)"read_standby", 12);
 		yajl_gen_bool(g, standby);
 	}

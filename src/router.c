@@ -365,13 +365,10 @@ router_is_token(const char *s)
 	return true;
 }
 
-/*
- * value without the blanks and tabs around it (RFC 9110's optional white
- * space), into out (size bytes, cut to fit).  libevent drops only the
- * blanks before a value, and the blanks and tabs after it.
- */
+/* A header value without the blanks and tabs around it (RFC 9110's
+ * optional white space): where it starts, and its length in *len. */
 static const char *
-router_trimmed(const char *value, char *out, size_t size)
+router_trim(const char *value, size_t *len)
 {
 	size_t n;
 
@@ -379,31 +376,37 @@ router_trimmed(const char *value, char *out, size_t size)
 	n = strlen(value);
 	while (n > 0 && (value[n - 1] == ' ' || value[n - 1] == '\t'))
 		n--;
-	snprintf(out, size, "%.*s", (int)(n < size ? n : size - 1), value);
-	return out;
+	*len = n;
+	return value;
 }
 
 /* A Content-Length as RFC 9110 spells it: digits only. */
 static bool
-router_is_digits(const char *s)
+router_is_digits(const char *s, size_t len)
 {
-	if (*s == '\0')
-		return false;
-	for (; *s != '\0'; s++) {
-		if (*s < '0' || *s > '9')
-			return false;
+	return len > 0 && strspn(s, "0123456789") >= len;
+}
+
+/* Its digits without leading zeros ("" for zero), as len bytes. */
+static const char *
+router_significant(const char *digits, size_t *len)
+{
+	while (*len > 0 && *digits == '0') {
+		digits++;
+		(*len)--;
 	}
-	return true;
+	return digits;
 }
 
 /* True when the last coding of a Transfer-Encoding value is chunked. */
 static bool
-router_ends_chunked(const char *value)
+router_ends_chunked(const char *value, size_t len)
 {
-	const char *last = strrchr(value, ',');
+	const char *last = value + len;
 	size_t n;
 
-	last = last != NULL ? last + 1 : value;
+	while (last > value && last[-1] != ',')
+		last--;
 	last += strspn(last, " \t");
 	n = strcspn(last, " \t;");
 	return n == 7 && strncasecmp(last, "chunked", 7) == 0;
@@ -413,16 +416,20 @@ router_ends_chunked(const char *value)
  * A Transfer-Encoding other than one header of "chunked" alone that
  * libevent read as chunked: 400 when the body's end is unknown (the last
  * coding is not chunked, or libevent read no body: it takes only its
- * own spelling of chunked), 501 for a coding mttd cannot undo ("gzip,
- * chunked").  0 when there is none of either.
+ * own spelling of chunked, and none on a HEAD), 501 for a coding mttd
+ * cannot undo ("gzip, chunked").  0 when there is none of either.
  */
 static int
 router_transfer_coding_refusal(
     struct request *r, struct evkeyvalq *in, char *message, size_t size)
 {
-	char codings[128] = "", last[64];
+	/* libevent marks a HEAD's chunked too, but reads no HEAD body. */
+	bool read_chunked = r->req->chunked &&
+	    evhttp_request_get_command(r->req) != EVHTTP_REQ_HEAD;
+	const char *last = NULL;
+	char codings[128] = "";
 	struct evkeyval *kv;
-	size_t len = 0;
+	size_t len = 0, n = 0;
 	int headers = 0;
 
 	TAILQ_FOREACH(kv, in, next)
@@ -430,20 +437,20 @@ router_transfer_coding_refusal(
 		if (strcasecmp(kv->key, "Transfer-Encoding") != 0)
 			continue;
 		headers++;
-		router_trimmed(kv->value, last, sizeof last);
+		last = router_trim(kv->value, &n);
 		if (len < sizeof codings)
 			len += (size_t)snprintf(codings + len,
-			    sizeof codings - len, "%s%s",
-			    headers > 1 ? ", " : "", last);
+			    sizeof codings - len, "%s%.*s",
+			    headers > 1 ? ", " : "", (int)n, last);
 	}
 	if (headers == 0 ||
-	    (headers == 1 && strcasecmp(last, "chunked") == 0 &&
-		r->req->chunked))
+	    (headers == 1 && n == 7 && strncasecmp(last, "chunked", 7) == 0 &&
+		read_chunked))
 		return 0;
-	if (!router_ends_chunked(last) || !r->req->chunked) {
+	if (!router_ends_chunked(last, n) || !read_chunked) {
 		snprintf(message, size,
-		    "Transfer-Encoding '%s' does not end in chunked, so the"
-		    " body's end is unknown",
+		    "Transfer-Encoding '%s' does not end in chunked, or was not"
+		    " read as chunked, so the body's end is unknown",
 		    codings);
 		return 400;
 	}
@@ -454,14 +461,23 @@ router_transfer_coding_refusal(
 	return 501;
 }
 
-/* libevent reads a body only for these; another's is the next request. */
+/*
+ * True when libevent read the body a Content-Length of digits (len
+ * bytes, leading zeros dropped) declares.  It reads none for a HEAD,
+ * whatever the header says: those bytes would be the next request.
+ */
 static bool
-router_method_has_body(const struct request *r)
+router_body_read(const struct request *r, const char *digits, size_t len)
 {
-	enum evhttp_cmd_type m = evhttp_request_get_command(r->req);
+	size_t got = evbuffer_get_length(
+	    evhttp_request_get_input_buffer(r->req));
+	char text[24];
 
-	return m == EVHTTP_REQ_POST || m == EVHTTP_REQ_PUT ||
-	    m == EVHTTP_REQ_PATCH;
+	if (len >= sizeof text)
+		return false;
+	snprintf(text, sizeof text, "%zu", got);
+	return got == 0 ? len == 0 :
+			  strlen(text) == len && memcmp(text, digits, len) == 0;
 }
 
 /*
@@ -469,16 +485,18 @@ router_method_has_body(const struct request *r)
  * Content-Length headers that differ, one that is not digits, a header
  * name with a blank or another byte no name has ("Content-Length : 5",
  * which libevent does not take for Content-Length), a Transfer-Encoding
- * other than chunked, a body on a GET or HEAD (libevent reads none):
+ * other than chunked, a declared body libevent did not read (a HEAD's):
  * each leaves the body's end to whichever a proxy or libevent believes.
- * libevent itself refuses Content-Length with Transfer-Encoding.
+ * libevent itself refuses Content-Length with Transfer-Encoding.  Values
+ * are compared whole, leading zeros aside: a proxy reads them so.
  */
 static bool
 router_framing_ok(struct request *r)
 {
 	struct evkeyvalq *in = evhttp_request_get_input_headers(r->req);
-	char message[320], first[64] = "", value[64];
-	bool has_body = false;
+	const char *first = NULL, *value, *digits;
+	size_t first_len = 0, len, n;
+	char message[320];
 	struct evkeyval *kv;
 	int code;
 
@@ -492,36 +510,39 @@ router_framing_ok(struct request *r)
 			router_refuse_framing(r, 400, message);
 			return false;
 		}
-		if (strcasecmp(kv->key, "Transfer-Encoding") == 0)
-			has_body = true;
 		if (strcasecmp(kv->key, "Content-Length") != 0)
 			continue;
-		router_trimmed(kv->value, value, sizeof value);
-		if (!router_is_digits(value)) {
+		value = router_trim(kv->value, &len);
+		if (!router_is_digits(value, len)) {
 			snprintf(message, sizeof message,
-			    "Content-Length '%s' is not a number of bytes"
+			    "Content-Length '%.*s' is not a number of bytes"
 			    " (digits only)",
-			    value);
+			    (int)(len < 64 ? len : 64), value);
 			router_refuse_framing(r, 400, message);
 			return false;
 		}
-		if (strspn(value, "0") != strlen(value))
-			has_body = true;
-		if (first[0] == '\0')
-			memcpy(first, value, sizeof first);
-		else if (strcmp(first, value) != 0) {
+		n = len;
+		digits = router_significant(value, &n);
+		if (first == NULL) {
+			first = digits;
+			first_len = n;
+			continue;
+		}
+		if (n != first_len || memcmp(digits, first, n) != 0) {
 			snprintf(message, sizeof message,
-			    "conflicting Content-Length headers (%s and %s)",
-			    first, value);
+			    "conflicting Content-Length headers (%.*s and"
+			    " %.*s)",
+			    (int)(first_len < 64 ? first_len : 64), first,
+			    (int)(n < 64 ? n : 64), digits);
 			router_refuse_framing(r, 400, message);
 			return false;
 		}
 	}
-	if (has_body && !router_method_has_body(r)) {
+	if (first != NULL && !router_body_read(r, first, first_len)) {
 		snprintf(message, sizeof message,
-		    "a %s request has no body here (Content-Length or"
-		    " Transfer-Encoding given)",
-		    r->method);
+		    "a %s request's body is not read here (Content-Length"
+		    " %.*s given)",
+		    r->method, (int)(first_len < 64 ? first_len : 64), first);
 		router_refuse_framing(r, 400, message);
 		return false;
 	}
@@ -533,11 +554,12 @@ router_framing_ok(struct request *r)
 	/*
 	 * RFC 9112: an HTTP/1.0 message with Transfer-Encoding has faulty
 	 * framing, so its connection closes after it.  Its keep-alive is
-	 * taken back, or libevent would say both.
+	 * taken back (every Connection header), or libevent would say both.
 	 */
 	if (r->req->minor == 0 &&
 	    evhttp_find_header(in, "Transfer-Encoding") != NULL) {
-		evhttp_remove_header(in, "Connection");
+		while (evhttp_remove_header(in, "Connection") == 0)
+			continue;
 		evhttp_add_header(evhttp_request_get_output_headers(r->req),
 		    "Connection", "close");
 	}

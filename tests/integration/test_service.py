@@ -1049,6 +1049,11 @@ class StandbyReplica(h.MttdTestCase):
     def test_standby_then_promoted(self):
         self.assertEqual(self.replica.psql("SELECT pg_is_in_recovery()"),
                          [["t"]])
+        # Absent until a connection to the replica is made.
+        deadline = time.time() + 10
+        while "read_standby" not in self.status():
+            self.assertLess(time.time(), deadline)
+            time.sleep(0.05)
         answer = self.status()
         self.assertEqual((answer["read_database"], answer["read_standby"]),
                          ("up", True))
@@ -1085,6 +1090,7 @@ class StandbyReplica(h.MttdTestCase):
             answer = self.status()
             self.assertEqual((answer["database"], answer["read_database"]),
                              ("up", "down"))
+            self.assertNotIn("read_standby", answer)
             self.assertIsNotNone(self.mttd.wait_log(
                 r"ERROR database is down \(127\.0\.0\.1:%d/%s\): no"
                 r" connection is up" % (self.replica.port, self.db)))
