@@ -387,11 +387,11 @@ router_is_digits(const char *s, size_t len)
 	return len > 0 && strspn(s, "0123456789") >= len;
 }
 
-/* Its digits without leading zeros ("" for zero), as len bytes. */
+/* Its digits without leading zeros ("0" for zero), as len bytes. */
 static const char *
 router_significant(const char *digits, size_t *len)
 {
-	while (*len > 0 && *digits == '0') {
+	while (*len > 1 && *digits == '0') {
 		digits++;
 		(*len)--;
 	}
@@ -463,7 +463,7 @@ router_transfer_coding_refusal(
 
 /*
  * True when libevent read the body a Content-Length of digits (len
- * bytes, leading zeros dropped) declares.  It reads none for a HEAD,
+ * bytes, without leading zeros) declares.  It reads none for a HEAD,
  * whatever the header says: those bytes would be the next request.
  */
 static bool
@@ -476,8 +476,7 @@ router_body_read(const struct request *r, const char *digits, size_t len)
 	if (len >= sizeof text)
 		return false;
 	snprintf(text, sizeof text, "%zu", got);
-	return got == 0 ? len == 0 :
-			  strlen(text) == len && memcmp(text, digits, len) == 0;
+	return strlen(text) == len && memcmp(text, digits, len) == 0;
 }
 
 /*

@@ -266,6 +266,11 @@ class Smuggling(h.MttdTestCase):
         out = self.mttd.raw(head + b"{}XY\r\n", timeout=5)
         self.assertRefused(out, b"HTTP/1.1 400 Bad Request",
                            "conflicting Content-Length headers (5 and 7)")
+        head, body = self.request("zeros", b"Content-Length: 000\r\n"
+                                  b"Content-Length: 0005\r\n")
+        out = self.mttd.raw(head + b"{}XY\r\n", timeout=5)
+        self.assertRefused(out, b"HTTP/1.1 400 Bad Request",
+                           "conflicting Content-Length headers (0 and 5)")
 
     def test_a_tab_before_a_value_is_white_space(self):
         # RFC 9110 allows a tab there; libevent drops only blanks.
