@@ -946,21 +946,26 @@ class Workers(h.MttdTestCase):
         self.mttd.start()
 
 
+def second_cluster():
+    """A second cluster, started, standing in for a replica, and its
+    database: mttd logs in to both with the one [pg_v3] password, and the
+    database has the name the primary's next one gets."""
+    replica = h.PgCluster()
+    replica.password = h.cluster().password
+    replica.env = h.subprocess_env({
+        "PGPASSWORD": replica.password, "PGCONNECT_TIMEOUT": "10"})
+    replica.start()
+    replica.ndb = h.cluster().ndb
+    return replica, replica.create_db()
+
+
 class ReadReplica(h.MttdTestCase):
     """Queries go to read_server:read_port, submissions to the primary:
     a second cluster stands in for the replica, with rows of its own."""
 
     @classmethod
     def setUpClass(cls):
-        cls.replica = h.PgCluster()
-        # mttd logs in to both with the one [pg_v3] password.
-        cls.replica.password = h.cluster().password
-        cls.replica.env = h.subprocess_env({
-            "PGPASSWORD": cls.replica.password, "PGCONNECT_TIMEOUT": "10"})
-        cls.replica.start()
-        # The same database name on both: the next one of the primary.
-        cls.replica.ndb = h.cluster().ndb
-        cls.replica_db = cls.replica.create_db()
+        cls.replica, cls.replica_db = second_cluster()
         cls.MTTD = {"pg": {"read_server": "127.0.0.1",
                            "read_port": str(cls.replica.port)}}
         super().setUpClass()
@@ -1013,13 +1018,7 @@ class StandbyReplica(h.MttdTestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.replica = h.PgCluster()
-        cls.replica.password = h.cluster().password
-        cls.replica.env = h.subprocess_env({
-            "PGPASSWORD": cls.replica.password, "PGCONNECT_TIMEOUT": "10"})
-        cls.replica.start()
-        cls.replica.ndb = h.cluster().ndb
-        cls.replica_db = cls.replica.create_db()
+        cls.replica, cls.replica_db = second_cluster()
         # In recovery from now on, read-only: no primary to follow is
         # needed for that.
         cls.replica.stop()
