@@ -514,10 +514,12 @@ static void
 db_conn_note_standby(struct db_conn *c)
 {
 	struct db_pool *p = c->pool;
-	const char *value = PQparameterStatus(c->pg, "in_hot_standby");
+	const char *value;
 	int standby;
 
-	if (!p->expect_standby || value == NULL)
+	/* Runs at every return to the pool: the primary's pool stops here. */
+	if (!p->expect_standby ||
+	    (value = PQparameterStatus(c->pg, "in_hot_standby")) == NULL)
 		return;
 	standby = strcmp(value, "on") == 0;
 	if (standby == p->standby)

@@ -329,11 +329,6 @@ log_prefix(char *buf, size_t size)
 }
 
 /*
- * End a line of n message bytes at buf + off (n may say more than was
- * room: the line is cut and ends in "..."): replace control characters
- * so a client-supplied value cannot forge a line, and add the newline.
- */
-/*
  * The UTF-8 characters that break or reorder a line in the tools that
  * read logs: C1 controls (U+0080 to U+009F: NEL, CSI), the line and
  * paragraph separators and the bidirectional embeddings and overrides
@@ -357,6 +352,11 @@ log_blank_unsafe(char *p, size_t left)
 	memset(p, '?', n);
 }
 
+/*
+ * End a line of n message bytes at buf + off (n may say more than was
+ * room: the line is cut and ends in "..."): replace control characters
+ * so a client-supplied value cannot forge a line, and add the newline.
+ */
 static size_t
 log_finish_line(char *buf, size_t off, size_t n)
 {
