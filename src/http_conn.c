@@ -327,8 +327,10 @@ http_conn_head_char(struct http_conn *conn, char c)
 	size_t at = conn->head_name_at;
 
 	conn->head_line_len++;
-	if (conn->head_lines == 0 || at == SIZE_MAX)
+	if (conn->head_lines == 0) { /* The request line. */
+		conn->head_name_at = SIZE_MAX;
 		return;
+	}
 	if (at < HTTP_CONN_CL_NAME_LEN) {
 		conn->head_name_at = tolower((unsigned char)c) ==
 			http_conn_cl_name[at] ?
@@ -354,13 +356,23 @@ http_conn_head_char(struct http_conn *conn, char c)
 static void
 http_conn_head_bytes(struct http_conn *conn, const char *p, size_t n)
 {
-	size_t i;
+	const char *end = p + n;
 
-	for (i = 0; i < n && !conn->head_done; i++) {
-		if (p[i] == '\n')
+	for (; p < end && !conn->head_done; p++) {
+		/*
+		 * The rest of a line that is not a Content-Length (most are
+		 * told by their first byte) matters only by its end.  The
+		 * line has a byte already, so it is not the empty line.
+		 */
+		if (conn->head_name_at == SIZE_MAX) {
+			p = memchr(p, '\n', (size_t)(end - p));
+			if (p == NULL)
+				return;
+		}
+		if (*p == '\n')
 			http_conn_head_line_end(conn);
-		else if (p[i] != '\r')
-			http_conn_head_char(conn, p[i]);
+		else if (*p != '\r')
+			http_conn_head_char(conn, *p);
 	}
 }
 
@@ -816,7 +828,7 @@ http_conns_add(struct http_conns *c, struct evhttp_connection *evcon,
 	conn->evcon = evcon;
 	conn->bev = bev;
 	evhttp_connection_get_peer(evcon, &addr, &port);
-	snprintf(conn->peer, sizeof conn->peer, "%s", addr ? addr : "unknown");
+	text_copy(conn->peer, sizeof conn->peer, addr ? addr : "unknown");
 	http_conn_set_nodelay(bev);
 	conn->timer = evtimer_new(c->base, http_conn_timer_cb, conn);
 	conn->input_watch = evbuffer_add_cb(

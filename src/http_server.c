@@ -58,7 +58,7 @@ http_server_client_addr(struct http_server *s, struct request *r)
 	    evhttp_request_get_input_headers(r->req), "X-Forwarded-For");
 	size_t n;
 
-	snprintf(r->client, sizeof r->client, "%s", r->peer);
+	text_copy(r->client, sizeof r->client, r->peer);
 	if (!s->settings->trust_forwarded_for || xff == NULL)
 		return;
 	xff += strspn(xff, " \t");
@@ -97,7 +97,7 @@ http_server_request_cb(struct evhttp_request *req, void *arg)
 	    evhttp_request_get_uri(req), s->settings->url_prefix);
 	if (evcon != NULL)
 		evhttp_connection_get_peer(evcon, &addr, &port);
-	snprintf(r->peer, sizeof r->peer, "%s", addr ? addr : "unknown");
+	text_copy(r->peer, sizeof r->peer, addr ? addr : "unknown");
 	http_server_client_addr(s, r);
 	if (evcon != NULL)
 		http_conns_request_read(s->conns, evcon);

@@ -375,9 +375,13 @@ log_finish_line(char *buf, size_t off, size_t n)
 	 * a message with one), other control characters as '?': no value a
 	 * client sends can forge a line. */
 	for (i = off; i < off + n; i++) {
-		if (buf[i] == '\n' || buf[i] == '\r' || buf[i] == '\t')
+		unsigned char c = (unsigned char)buf[i];
+
+		if (c >= 0x20 && c < 0x7f) /* Most bytes: printable ASCII. */
+			continue;
+		if (c == '\n' || c == '\r' || c == '\t')
 			buf[i] = ' ';
-		else if ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f)
+		else if (c < 0x20 || c == 0x7f)
 			buf[i] = '?';
 		else
 			log_blank_unsafe(buf + i, off + n - i);

@@ -103,7 +103,7 @@ login_limit_take(struct login_limit *ll, const char *addr, time_t now)
 		if (pick == NULL || s->window_start < pick->window_start)
 			pick = s;
 	}
-	snprintf(pick->addr, sizeof pick->addr, "%s", addr);
+	text_copy(pick->addr, sizeof pick->addr, addr);
 	pick->window_start = now;
 	pick->failures = 0;
 	pick->told = false;

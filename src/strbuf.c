@@ -66,6 +66,15 @@ xstrndup(const char *s, size_t n)
 	return p;
 }
 
+void
+text_copy(char *dst, size_t size, const char *src)
+{
+	size_t n = strnlen(src, size - 1);
+
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
 char *
 xasprintf(const char *fmt, ...)
 {

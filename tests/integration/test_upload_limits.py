@@ -334,6 +334,46 @@ class BigUploadRefused(Upload):
                                  "request body of %s bytes is larger than"
                                  " max_body_size (8388608 bytes)" % shown)
 
+    def test_413_found_in_a_head_sent_byte_by_byte(self):
+        # The head scan meets each line in pieces; headers whose names
+        # only begin or end like Content-Length are not it, and the
+        # name's case does not matter.
+        head = (b"POST /submit HTTP/1.1\r\nHost: x\r\n"
+                b"X-Content-Length: 99999999999\r\n"
+                b"Content-Lengthy: 99999999999\r\n"
+                b"cOnTeNt-LeNgTh: \t 9000000\r\n\r\n")
+        with socket.create_connection(("127.0.0.1", self.mttd.port)) as s:
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            for i in range(len(head)):
+                s.sendall(head[i:i + 1])
+                time.sleep(0.002)
+            answer = h.parse_raw_response(self.read_all(s))
+        self.assertEqual(answer.status, 413)
+        self.assertEqual(answer.field("status_message"),
+                         "request body of 9000000 bytes is larger than"
+                         " max_body_size (8388608 bytes)")
+
+    def test_lookalike_headers_are_not_the_length(self):
+        # Only Content-Length counts: the same lookalikes over the limit
+        # beside a small body get the body's own answer.
+        before = self.snapshot()
+        body = b"{"
+        with socket.create_connection(("127.0.0.1", self.mttd.port)) as s:
+            s.sendall(b"POST /submit HTTP/1.1\r\nHost: x\r\nAuthorization: "
+                      + self.mttd.auth_header().encode() +
+                      b"\r\nX-Content-Length: 99999999999\r\n"
+                      b"Content-Lengthy: 99999999999\r\n"
+                      b"Content-Type: application/json\r\n"
+                      b"Connection: close\r\n"
+                      b"Content-Length: 1\r\n\r\n" + body)
+            answer = h.parse_raw_response(self.read_all(s))
+        self.assertEqual(answer.status, 400, answer.body)
+        self.assertEqual(answer.field("status"), -1)
+        self.assertEqual(answer.field("status_message"),
+                         "the body is not valid JSON: invalid JSON at byte 1:"
+                         " parse error: premature EOF")
+        self.assertEqual(self.snapshot(), before)
+
     def test_413_to_a_client_sending_the_body_at_once(self):
         # No Expect: the client is already sending; mttd reads and drops
         # it while the answer goes out, so the client can read the answer.
