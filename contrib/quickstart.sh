@@ -53,8 +53,12 @@ check_deps() {
 
 build() {
 	echo "$prog: building mttd"
-	autoreconf -fi
-	./configure
+	# A tree configured already: make runs autoreconf and configure again
+	# itself when their inputs changed.
+	if [[ ! -f Makefile ]]; then
+		autoreconf -fi
+		./configure
+	fi
 	make -j"${MTTD_JOBS:-2}"
 }
 
@@ -138,7 +142,7 @@ print_howto() {
 mttd starts on $url/ with user mttuser, password $web_password.
 From another terminal, submit a test result:
 
-curl -H "Content-Type: application/json" -X POST -d '{"data" : [ {"bitness": 0, "endian": "test", "vpath_mode": "test", "platform_hardware": "test", "platform_type": "test", "os_name": "test", "os_version": "test", "compiler_name": "test", "compiler_version": "test", "mpi_name": "test", "mpi_version": "test", "configure_arguments": "test", "start_timestamp": "Mon Jan 1 00:00:00 2000", "duration": "0 Seconds", "result_message": "test", "test_result": 0, "exit_value": 0, "merge_stdout_stderr": 0, "result_stderr": "test"} ], "metadata" : {"client_serial": 12345, "hostname": "test.test.com", "local_username": "test", "mtt_client_version": "4.0a1", "phase": "MPI Install", "platform_name": "sample_platform", "trial": 1}}' $url/submit --user mttuser:$web_password; echo
+curl -s -H "Content-Type: application/json" -X POST -d '{"data" : [ {"bitness": 0, "endian": "test", "vpath_mode": "test", "platform_hardware": "test", "platform_type": "test", "os_name": "test", "os_version": "test", "compiler_name": "test", "compiler_version": "test", "mpi_name": "test", "mpi_version": "test", "configure_arguments": "test", "start_timestamp": "Mon Jan 1 00:00:00 2000", "duration": "0 Seconds", "result_message": "test", "test_result": 0, "exit_value": 0, "merge_stdout_stderr": 0, "result_stderr": "test"} ], "metadata" : {"client_serial": 12345, "hostname": "test.test.com", "local_username": "test", "mtt_client_version": "4.0a1", "phase": "MPI Install", "platform_name": "sample_platform", "trial": 1}}' $url/submit --user mttuser:$web_password; echo
 
 and read it back (prints 2000-01-01 00:00:00):
 

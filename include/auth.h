@@ -39,10 +39,18 @@ size_t auth_count(const struct auth *a);
 
 /*
  * Number of lines skipped because their hash is cut short or damaged
- * (not the whole shape of its format), as in a file read while it is
- * rewritten: a reload refuses such a file.
+ * (not the whole shape of its format), or because the file ends inside
+ * them: their users cannot log in.
  */
 size_t auth_damaged(const struct auth *a);
+
+/*
+ * Whether the file ends inside a line it could not use (no newline), as
+ * one read while it is rewritten: htpasswd truncates the file and then
+ * writes it whole, so a reader sees a prefix, cut inside its last line
+ * (or, unseen, just after one).  A reload refuses such a file.
+ */
+bool auth_cut_short(const struct auth *a);
 
 /* Number of passwords checked against a hash (the costly part). */
 size_t auth_hash_count(const struct auth *a);

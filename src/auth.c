@@ -72,7 +72,8 @@ struct auth {
 	struct auth_entry *entries;
 	size_t count;
 	size_t cap;
-	size_t damaged; /* Lines skipped for auth_hash_damaged. */
+	size_t damaged; /* Lines skipped for auth_hash_damaged, or cut. */
+	bool cut;	/* The file ends inside a line it could not use. */
 	size_t hashes;	/* Passwords checked against a hash. */
 	struct auth_cache verified;
 	/*
@@ -342,6 +343,7 @@ auth_skipped(
 		    path, n);
 	if (damaged || cut)
 		a->damaged++;
+	a->cut = a->cut || cut;
 }
 
 /*
@@ -466,6 +468,12 @@ size_t
 auth_damaged(const struct auth *a)
 {
 	return a != NULL ? a->damaged : 0;
+}
+
+bool
+auth_cut_short(const struct auth *a)
+{
+	return a != NULL && a->cut;
 }
 
 size_t

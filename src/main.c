@@ -402,11 +402,15 @@ open_database(struct mttd *m)
 
 /*
  * Raise the open-file limit to the hard limit, and keep max_connections
- * within it, so that mttd answers 503 instead of failing accept().
+ * within it, so that mttd answers 503 instead of failing accept().  A
+ * reload keeps a reloaded max_connections within it too, and logs the
+ * limit only when it changed.
  */
 static void
 raise_file_limit(struct settings *s)
 {
+	static rlim_t logged;
+	static bool known;
 	struct rlimit rl;
 	long usable;
 
@@ -419,7 +423,11 @@ raise_file_limit(struct settings *s)
 		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
 			rl.rlim_cur = was;
 	}
-	log_info("open-file limit %llu", (unsigned long long)rl.rlim_cur);
+	if (!known || rl.rlim_cur != logged)
+		log_info(
+		    "open-file limit %llu", (unsigned long long)rl.rlim_cur);
+	known = true;
+	logged = rl.rlim_cur;
 	usable = (long)rl.rlim_cur - MTTD_RESERVED_FDS - s->pool_size;
 	if (usable < 1)
 		usable = 1;
@@ -603,13 +611,18 @@ reload_htpasswd(const struct mttd *m, const struct settings *next,
 		*table = NULL;
 		return false;
 	}
-	/* Cut short, as a file read while it is rewritten, or mangled: its
-	 * users would be locked out, and the others may be missing. */
-	if (auth_damaged(*table) > 0 && running > 0) {
-		*cause = xasprintf("htpasswd %s: %zu line(s) cut short or"
-				   " damaged, as in a file caught while it is"
+	/*
+	 * Cut inside its last line: a file read while it is rewritten, whose
+	 * last user would be locked out and whose later ones are missing.  A
+	 * damaged line with its newline is no such cut (a prefix of the file
+	 * ends inside a line): it is skipped, as at start-up, or one bad line
+	 * would refuse every later reload.
+	 */
+	if (auth_cut_short(*table) && running > 0) {
+		*cause = xasprintf("htpasswd %s: the file ends inside a line it"
+				   " cannot use, as a file caught while it is"
 				   " rewritten (the %zu user(s) in force stay)",
-		    next->htpasswd_file, auth_damaged(*table), running);
+		    next->htpasswd_file, running);
 		auth_free(*table);
 		*table = NULL;
 		return false;

@@ -693,6 +693,33 @@ query_testsuite_key(const struct json_value *body, char **cause)
 		    " 'test_suite_name')"));
 }
 
+/*
+ * The info endpoints take only their own fields: an "options" or
+ * "columns" sent out of /detail's habit would be ignored, and the
+ * answer taken for a limited or shaped one.
+ */
+static bool
+query_info_fields_only(
+    const struct json_value *body, enum query_kind kind, char **cause)
+{
+	const char *endpoint = kind == QK_TESTSUITE ? "/info/testsuite" :
+						      "/info/runtime";
+	const char *fields = kind == QK_TESTSUITE ? "search" : "phase, search";
+	size_t i;
+
+	for (i = 0; i < body->u.object.count; i++) {
+		const char *key = body->u.object.keys[i];
+
+		if (strcmp(key, "search") != 0 &&
+		    (kind == QK_TESTSUITE || strcmp(key, "phase") != 0))
+			return query_fail(cause,
+			    xasprintf("Field '%s' is not taken by %s (its"
+				      " fields: %s)",
+				key, endpoint, fields));
+	}
+	return true;
+}
+
 bool
 query_spec_parse(struct query_spec *q, enum query_kind kind,
     const struct json_value *body, char **cause)
@@ -703,6 +730,9 @@ query_spec_parse(struct query_spec *q, enum query_kind kind,
 	strbuf_setup(&q->where);
 	strbuf_setup(&q->order);
 
+	if ((kind == QK_TESTSUITE || kind == QK_RUNTIME) &&
+	    !query_info_fields_only(body, kind, cause))
+		return false;
 	if (kind == QK_TESTSUITE)
 		return query_parse_search(q, body, cause) &&
 		    query_testsuite_key(body, cause);

@@ -973,6 +973,16 @@ class Query(h.MttdTestCase):
         self.refused("/info/testsuite",
                      {"search": {"suite_name": {"regex": "x"}}},
                      "suite_name", "regex")
+        # Fields of /detail it would ignore (break-it helper 45).
+        for extra in ({"options": {"limit": 1}}, {"phase": "test_run"},
+                      {"columns": ["test_name"]}):
+            name = next(iter(extra))
+            answer = self.refused(
+                "/info/testsuite",
+                dict({"search": {"suite_name": "suiteA"}}, **extra), name)
+            self.assertEqual(answer["status_message"],
+                             "Field '%s' is not taken by /info/testsuite"
+                             " (its fields: search)" % name)
 
     # -- /info/runtime -------------------------------------------------------
 
@@ -1035,6 +1045,17 @@ class Query(h.MttdTestCase):
 
     def test_info_runtime_refused(self):
         r = self.refused
+        # Fields of /detail it would ignore (break-it helper 45).
+        for extra in ({"options": {"limit": 1}}, {"columns": ["np"]},
+                      {"serch": {}}):
+            name = next(iter(extra))
+            answer = r("/info/runtime",
+                       dict({"phase": "test_run",
+                             "search": {"test_name": "hello"}}, **extra),
+                       name)
+            self.assertEqual(answer["status_message"],
+                             "Field '%s' is not taken by /info/runtime"
+                             " (its fields: phase, search)" % name)
         r("/info/runtime", {"search": {"test_name": "hello"}}, "phase")
         r("/info/runtime", {"phase": "mpi_install",
                             "search": {"test_name": "hello"}}, "phase",

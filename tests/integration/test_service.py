@@ -59,10 +59,22 @@ class Reload(h.MttdTestCase):
         return line
 
     def test_1_new_value_applies(self):
+        # The open-file limit, raised to the hard limit, is logged at
+        # start-up, and not again by a reload that leaves it (break-it
+        # helper 44: every SIGHUP logged it).
+        with open("/proc/%d/limits" % self.mttd.proc.pid) as f:
+            soft, hard = next(line for line in f
+                              if line.startswith("Max open files")
+                              ).split()[3:5]
+        self.assertEqual(soft, hard)
+        self.assertEqual(self.mttd.log_text().count(
+            "INFO open-file limit %s\n" % hard), 1)
         self.assertEqual(self.origin(), "https://one.example.org")
         rewrite(self.mttd.conf, "https://one.example.org",
                 "https://two.example.org")
+        mark = self.mttd.log_mark()
         self.hup(r"SIGHUP: configuration in force")
+        self.assertNotIn("open-file limit", self.mttd.log_since(mark))
         self.assertEqual(self.origin(), "https://two.example.org")
 
     def test_2_bad_file_keeps_the_running_one(self):
@@ -195,43 +207,70 @@ class Reload(h.MttdTestCase):
         self.assertChecksPasswords()
 
     def test_8_htpasswd_file_cut_short_keeps_the_users(self):
-        """A file read while it is rewritten: its last hash cut short.
-        Its users are all there but one, whose line would be skipped:
-        the reload keeps the users in force."""
+        """A file read while it is rewritten (htpasswd truncates it, then
+        writes it whole) ends inside its last line: its users are all
+        there but that one, and any after it.  The reload keeps the
+        users in force."""
         path = os.path.join(self.mttd.dir, "htpasswd")
         with open(path) as f:
             kept = f.read()
         first = kept.splitlines()[0]
-        for cut in (first[:40], first[:first.index(":") + 8]):
-            with self.subTest(cut=cut):
-                with open(path, "w") as f:
-                    f.write(kept + "newuser" + cut[cut.index(":"):] + "\n")
-                mark = self.mttd.log_mark()
-                line = self.hup(
-                    r"SIGHUP: keeping the running configuration")
-                self.assertIn("htpasswd %s: 1 line(s) cut short or"
-                              " damaged, as in a file caught while it is"
-                              " rewritten (the 2 user(s) in force stay)"
-                              % path, line)
-                self.assertRegex(
-                    self.mttd.log_since(mark),
-                    r"htpasswd:3: user 'newuser': the hash is cut short or"
-                    r" damaged \(not the whole shape of its format\); line"
-                    r" skipped")
-                self.assertChecksPasswords()
-        # Cut inside its last line: in the user name, after the colon.
-        for cut in ("newu", "newuser:"):
+        # Cut in the user name, after the colon, inside the hash.
+        for cut in ("newu", "newuser:",
+                    "newuser" + first[first.index(":"):40]):
             with self.subTest(cut=cut):
                 with open(path, "w") as f:
                     f.write(kept + cut)
+                mark = self.mttd.log_mark()
                 line = self.hup(
                     r"SIGHUP: keeping the running configuration")
-                self.assertIn("htpasswd %s: 1 line(s) cut short or"
-                              " damaged" % path, line)
+                self.assertIn("htpasswd %s: the file ends inside a line it"
+                              " cannot use, as a file caught while it is"
+                              " rewritten (the 2 user(s) in force stay)"
+                              % path, line)
+                self.assertIn("htpasswd:3: the file ends inside this line,"
+                              " as one read while it is written",
+                              self.mttd.log_since(mark))
                 self.assertChecksPasswords()
         with open(path, "w") as f:
             f.write(kept)
         self.hup(r"SIGHUP: configuration in force")
+        self.assertChecksPasswords()
+
+    def test_9_damaged_line_is_skipped_and_the_rest_applies(self):
+        """A damaged hash with its newline is no cut (break-it helper
+        44): it is skipped with a warning, as at start-up, and the rest
+        of the file applies, on this reload and the next ones (a nightly
+        logrotate's), so that users added meanwhile can log in."""
+        path = os.path.join(self.mttd.dir, "htpasswd")
+        with open(path) as f:
+            kept = f.read()
+        first = kept.splitlines()[0]
+        added = h.run([h.HTPASSWD, "-n", "-b", "-B", "-C", "4", "added",
+                       "added-pass"], 60).stdout.decode().strip()
+        for damaged in (first[:40], first[:first.index(":") + 8]):
+            with self.subTest(damaged=damaged):
+                with open(path, "w") as f:
+                    f.write(kept + "newuser" + damaged[damaged.index(":"):]
+                            + "\n" + added + "\n")
+                for _ in range(2):
+                    mark = self.mttd.log_mark()
+                    self.hup(r"SIGHUP: configuration in force")
+                    log = self.mttd.log_since(mark)
+                    self.assertRegex(
+                        log, r"htpasswd:3: user 'newuser': the hash is cut"
+                        r" short or damaged \(not the whole shape of its"
+                        r" format\); line skipped")
+                    self.assertIn("htpasswd %s: 3 user(s)" % path, log)
+                    ok = serial(self.mttd, "added", "added-pass")
+                    self.assertEqual((ok.status, ok.field("status")),
+                                     (200, 0), ok)
+                    self.assertChecksPasswords()
+        with open(path, "w") as f:
+            f.write(kept)
+        self.hup(r"SIGHUP: configuration in force")
+        self.assertEqual(serial(self.mttd, "added", "added-pass").status,
+                         401)
         self.assertChecksPasswords()
 
 

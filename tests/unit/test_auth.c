@@ -525,6 +525,7 @@ auth_skips_and_counts_damaged_hashes(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
 	CU_ASSERT_EQUAL(auth_count(a), NELEM(whole));
 	CU_ASSERT_EQUAL(auth_damaged(a), NELEM(damaged));
+	CU_ASSERT_FALSE(auth_cut_short(a)); /* Every line has its newline. */
 	for (i = 0; i < NELEM(damaged); i++) {
 		snprintf(needle, sizeof needle,
 		    "htpasswd.damaged:%zu: user '%s': the hash is cut short or"
@@ -540,6 +541,7 @@ auth_skips_and_counts_damaged_hashes(void)
 	CU_ASSERT_EQUAL(auth_damaged(all), 0);
 	CU_ASSERT_EQUAL(auth_damaged(edge), 0);
 	CU_ASSERT_EQUAL(auth_damaged(NULL), 0);
+	CU_ASSERT_FALSE(auth_cut_short(NULL));
 	auth_free(a);
 }
 
@@ -563,8 +565,9 @@ load_text(const char *text)
 }
 
 /* A last line cut before its end (no newline) that cannot be used is
- * damaged whatever it looks like: a user name, "user:", a prefix, a DES
- * hash cut short.  With its newline, such a line is only skipped. */
+ * damaged and cut whatever it looks like: a user name, "user:", a
+ * prefix, a DES hash cut short.  With its newline, such a line is only
+ * skipped, and a damaged hash with its newline is no cut. */
 static void
 auth_counts_a_cut_last_line_as_damaged(void)
 {
@@ -582,6 +585,7 @@ auth_counts_a_cut_last_line_as_damaged(void)
 		CU_ASSERT_PTR_NOT_NULL_FATAL(a);
 		CU_ASSERT_EQUAL(auth_count(a), 1);
 		CU_ASSERT_EQUAL(auth_damaged(a), 1);
+		CU_ASSERT_TRUE(auth_cut_short(a));
 		auth_free(a);
 	}
 	CU_ASSERT_TRUE(log_has(".cut:2: the file ends inside this line, as"
@@ -596,6 +600,14 @@ auth_counts_a_cut_last_line_as_damaged(void)
 	a = load_text(text);
 	CU_ASSERT_EQUAL(auth_count(a), 1);
 	CU_ASSERT_EQUAL(auth_damaged(a), 1);
+	CU_ASSERT_FALSE(auth_cut_short(a));
+	auth_free(a);
+	/* A damaged last line with its newline is no cut either. */
+	snprintf(text, sizeof text, "%scarol:$2y$05$FByO\n", whole);
+	a = load_text(text);
+	CU_ASSERT_EQUAL(auth_count(a), 1);
+	CU_ASSERT_EQUAL(auth_damaged(a), 1);
+	CU_ASSERT_FALSE(auth_cut_short(a));
 	auth_free(a);
 	/* A whole last line without its newline loads. */
 	snprintf(text, sizeof text, "%.*s", (int)strlen(whole) - 1, whole);

@@ -267,6 +267,14 @@ query_refusals_name_the_key(void)
 		{ QK_RUNTIME, "{\"phase\":\"test_run\",\"search\":{\"np\":4}}",
 		    "'test_name'" },
 		{ QK_TESTSUITE, "{\"search\":{}}", "'suite_name'" },
+		{ QK_TESTSUITE,
+		    "{\"search\":{\"suite_name\":\"a\"},"
+		    "\"options\":{\"limit\":1}}",
+		    "'options'" },
+		{ QK_RUNTIME,
+		    "{\"phase\":\"test_run\",\"columns\":[],"
+		    "\"search\":{\"test_name\":\"a\"}}",
+		    "'columns'" },
 	};
 	struct query_spec q;
 	char *cause;
