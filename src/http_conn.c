@@ -49,6 +49,11 @@ struct http_conn {
 	struct evbuffer_cb_entry *input_watch;
 	struct evbuffer_cb_entry *output_watch;
 	struct event *timer; /* Idle or request clock. */
+	/* When the state is to be looked at, and when the timer, if armed,
+	 * fires (no later: see http_conn_arm_lazy); monotonic. */
+	struct timeval due;
+	struct timeval fires;
+	bool armed;
 	enum http_conn_state state;
 	struct timeval since;	/* When the state began. */
 	struct timeval last_in; /* When the last request byte came. */
@@ -211,11 +216,66 @@ http_conn_set_state(struct http_conn *conn, enum http_conn_state st)
 }
 
 static void
+http_conn_clock_now(struct timeval *now)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now->tv_sec = ts.tv_sec;
+	now->tv_usec = ts.tv_nsec / 1000;
+}
+
+/* Look at the connection's state in ms. */
+static void
 http_conn_arm_ms(struct http_conn *conn, long ms)
 {
-	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 }, now;
 
+	http_conn_clock_now(&now);
+	evutil_timeradd(&now, &tv, &conn->due);
+	conn->fires = conn->due;
+	conn->armed = true;
 	evtimer_add(conn->timer, &tv);
+}
+
+/*
+ * The same for the clocks every request moves (idle, reading, making the
+ * answer): a timer armed to fire no later is left as it is, and the
+ * callback, finding the state not due yet, arms it again for the rest.
+ * Under steady requests a connection then changes no timer per request.
+ */
+static void
+http_conn_arm_lazy(struct http_conn *conn, long ms)
+{
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 }, now;
+
+	http_conn_clock_now(&now);
+	evutil_timeradd(&now, &tv, &conn->due);
+	if (conn->armed && !evutil_timercmp(&conn->fires, &conn->due, >))
+		return;
+	conn->fires = conn->due;
+	conn->armed = true;
+	evtimer_add(conn->timer, &tv);
+}
+
+static void
+http_conn_disarm(struct http_conn *conn)
+{
+	conn->armed = false;
+	evtimer_del(conn->timer);
+}
+
+/* Milliseconds until the state is due, rounded up; 0 when it is. */
+static long
+http_conn_due_in_ms(const struct http_conn *conn)
+{
+	struct timeval now, left;
+
+	http_conn_clock_now(&now);
+	if (!evutil_timercmp(&now, &conn->due, <))
+		return 0;
+	evutil_timersub(&conn->due, &now, &left);
+	return left.tv_sec * 1000L + (left.tv_usec + 999) / 1000;
 }
 
 /*
@@ -384,13 +444,11 @@ http_conn_head_bytes(struct http_conn *conn, const char *p, size_t n)
 static void
 http_conn_refuse_soon(struct http_conn *conn, struct evbuffer *in, int code)
 {
-	struct timeval now = { 0, 0 };
-
 	conn->refusal = code;
 	evbuffer_drain(in, evbuffer_get_length(in));
 	bufferevent_disable(conn->bev, EV_READ);
 	http_conn_set_state(conn, HTTP_CONN_REFUSED);
-	evtimer_add(conn->timer, &now);
+	http_conn_arm_ms(conn, 0);
 }
 
 /* Scan the last n bytes of in, the newest. */
@@ -429,7 +487,7 @@ http_conn_wait_for_request(struct http_conn *conn)
 	conn->bytes_in = evbuffer_get_length(in);
 	if (conn->bytes_in == 0) {
 		http_conn_set_state(conn, HTTP_CONN_IDLE);
-		http_conn_arm_ms(conn, s->idle_timeout_s * 1000L);
+		http_conn_arm_lazy(conn, s->idle_timeout_s * 1000L);
 		return;
 	}
 	/*
@@ -440,7 +498,7 @@ http_conn_wait_for_request(struct http_conn *conn)
 	http_conn_note_request_line(conn, in);
 	http_conn_set_state(conn, HTTP_CONN_READING);
 	conn->last_in = conn->since;
-	http_conn_arm_ms(conn, http_conn_reading_left_ms(conn));
+	http_conn_arm_lazy(conn, http_conn_reading_left_ms(conn));
 	conn->head_done = true;
 }
 
@@ -590,6 +648,7 @@ http_conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 	char msg[160];
 	long left;
 
+	conn->armed = false;
 	if (conn->refusal == 413) {
 		/* The scan stops adding digits past 2^50 (see head_char). */
 		snprintf(msg, sizeof msg,
@@ -605,6 +664,11 @@ http_conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (conn->refusal == -1) {
 		evhttp_connection_free(conn->evcon);
+		return;
+	}
+	if (conn->state == HTTP_CONN_IDLE &&
+	    (left = http_conn_due_in_ms(conn)) > 0) {
+		http_conn_arm_ms(conn, left); /* Armed lazily, for earlier. */
 		return;
 	}
 	if (conn->state == HTTP_CONN_IDLE) {
@@ -652,7 +716,7 @@ http_conn_input_cb(
 		http_conn_set_state(conn, HTTP_CONN_READING);
 		conn->bytes_in = 0;
 		conn->last_in = conn->since;
-		http_conn_arm_ms(conn, http_conn_reading_left_ms(conn));
+		http_conn_arm_lazy(conn, http_conn_reading_left_ms(conn));
 	}
 	if (conn->state != HTTP_CONN_READING)
 		return;
@@ -728,7 +792,7 @@ http_conn_output_cb(
 	conn->own_bytes = info->n_added;
 	conn->own_ms = http_conn_elapsed_ms(conn);
 	http_conn_set_state(conn, HTTP_CONN_REFUSED);
-	evtimer_del(conn->timer);
+	http_conn_disarm(conn);
 }
 
 /* A request the drain waited for arrived, or its connection closed. */
@@ -1056,7 +1120,7 @@ http_conn_answer_clock(struct http_conn *conn, bool answering)
 		 * (no system call per request here). */
 		conn->taken_mark = ULLONG_MAX;
 		conn->taken_at = conn->since;
-		http_conn_arm_ms(
+		http_conn_arm_lazy(
 		    conn, http_conn_answer_look_ms(conn->owner->settings));
 		return;
 	}
@@ -1071,7 +1135,6 @@ http_conns_request_read(struct http_conns *c, struct evhttp_connection *evcon)
 
 	if (conn == NULL)
 		return;
-	evtimer_del(conn->timer);
 	conn->used = true;
 	http_conn_set_state(conn, HTTP_CONN_HANDLING);
 	http_conn_answer_clock(conn, true);

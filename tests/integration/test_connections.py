@@ -197,6 +197,22 @@ class Clocks(h.MttdTestCase):
             time.sleep(1)
         s.close()
 
+    def test_idle_clock_counts_from_the_last_answer(self):
+        # The connection's timer is moved lazily (it fires at an earlier
+        # deadline, then is armed for the rest): after requests for twice
+        # idle_timeout, the close still comes idle_timeout after the last
+        # answer, not at the first deadline armed.
+        s = connect(self.mttd.port)
+        for _ in range(4 * IDLE_S):
+            self.assertIn(b"HTTP/1.1 200 OK", get_root(s))
+            time.sleep(0.5)
+        self.assertIn(b"HTTP/1.1 200 OK", get_root(s))
+        out, waited = read_until_close(s, IDLE_S + 5)
+        s.close()
+        self.assertEqual(out, b"")
+        self.assertGreater(waited, IDLE_S - 0.3)
+        self.assertLess(waited, IDLE_S + 1)
+
 
 class OwnAnswers(h.MttdTestCase):
     """What libevent answers by itself is in the access log."""
