@@ -31,6 +31,10 @@
 /* Longest decoded user:password accepted. */
 #define AUTH_CRED_MAX 4096
 
+/* Characters of submit.http_username (varchar(16)), where a user's
+ * submissions record the name. */
+#define AUTH_SUBMIT_USER_MAX 16
+
 /* Why a line whose hash is cut short or damaged is skipped (compared
  * by address: such lines are counted). */
 static const char auth_hash_damaged[] = "the hash is cut short or damaged"
@@ -384,6 +388,11 @@ auth_load_line(
 		log_warn(
 		    "%s:%u: user '%s': DES crypt is weak (8 characters at most); use htpasswd -B",
 		    path, n, line);
+	if (utf8_char_count(line, strlen(line)) > AUTH_SUBMIT_USER_MAX)
+		log_warn("%s:%u: user '%s': longer than %d characters, which"
+			 " submit.http_username holds: this user can query,"
+			 " but every submission of theirs will be refused",
+		    path, n, line, AUTH_SUBMIT_USER_MAX);
 
 	if (a->count == a->cap) {
 		a->cap = a->cap == 0 ? 16 : a->cap * 2;

@@ -617,6 +617,39 @@ auth_counts_a_cut_last_line_as_damaged(void)
 	auth_free(a);
 }
 
+/* A user whose name submit.http_username (16 characters) cannot hold
+ * loads, with a warning that their submissions will be refused
+ * (break-it helper 46): characters are counted, not bytes. */
+static void
+auth_warns_about_a_user_name_too_long_to_submit(void)
+{
+	static const char hash[] =
+	    "$2y$05$FByO/knvC20qBbMw.tjcDOCy.ynhBHAk7zemYwHQ8U7jYeKprNg7.";
+	/* 17 ASCII characters, then 16 two-byte ones (32 bytes, é). */
+	static const char long_name[] = "seventeen-chars-x";
+	static const char wide_name[] = "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+					"\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+					"\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+					"\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9";
+	char text[512], expect[256];
+	struct auth *a;
+
+	snprintf(text, sizeof text, "%s:%s\n%s:%s\n", long_name, hash,
+	    wide_name, hash);
+	a = load_text(text);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+	CU_ASSERT_EQUAL(auth_count(a), 2);
+	auth_free(a);
+	snprintf(expect, sizeof expect,
+	    ".cut:1: user '%s': longer than 16 characters, which"
+	    " submit.http_username holds: this user can query, but every"
+	    " submission of theirs will be refused",
+	    long_name);
+	CU_ASSERT_TRUE(log_has(expect));
+	snprintf(expect, sizeof expect, ".cut:2: user '%s'", wide_name);
+	CU_ASSERT_FALSE(log_has(expect));
+}
+
 static void
 auth_load_fails_for_missing_file(void)
 {
@@ -742,6 +775,8 @@ static const struct cunit_case auth_cases[] = {
 	    auth_skips_and_counts_damaged_hashes },
 	{ "auth_counts_a_cut_last_line_as_damaged",
 	    auth_counts_a_cut_last_line_as_damaged },
+	{ "auth_warns_about_a_user_name_too_long_to_submit",
+	    auth_warns_about_a_user_name_too_long_to_submit },
 	{ "auth_load_fails_for_missing_file",
 	    auth_load_fails_for_missing_file },
 	{ "auth_proxy_user_takes_name_before_first_colon",
