@@ -365,8 +365,17 @@ auth_load_line(
 	const char *why;
 
 	line = auth_trim(line);
-	if (*line == '\0' || *line == '#')
+	if (*line == '\0' || *line == '#') {
+		/* A prefix of a rewritten file may end in a comment or blank
+		 * line too, the users after it missing (break-it helper 47). */
+		if (cut) {
+			log_warn("%s:%u: the file ends inside this line, as one"
+				 " read while it is written",
+			    path, n);
+			a->cut = true;
+		}
 		return;
+	}
 	if ((colon = strchr(line, ':')) == NULL) {
 		log_warn(
 		    "%s:%u: no ':' after the user name; line skipped", path, n);

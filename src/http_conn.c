@@ -258,13 +258,6 @@ http_conn_arm_lazy(struct http_conn *conn, long ms)
 	evtimer_add(conn->timer, &tv);
 }
 
-static void
-http_conn_disarm(struct http_conn *conn)
-{
-	conn->armed = false;
-	evtimer_del(conn->timer);
-}
-
 /* Milliseconds until the state is due, rounded up; 0 when it is. */
 static long
 http_conn_due_in_ms(const struct http_conn *conn)
@@ -680,6 +673,13 @@ http_conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 		http_conn_check_answer(conn);
 		return;
 	}
+	if (conn->state == HTTP_CONN_REFUSED && conn->own_status != 0) {
+		log_debug("peer=%s still open %d s after libevent's %d: closed",
+		    conn->peer, conn->owner->settings->idle_timeout_s,
+		    conn->own_status);
+		evhttp_connection_free(conn->evcon);
+		return;
+	}
 	if (conn->state != HTTP_CONN_READING)
 		return;
 	if ((left = http_conn_reading_left_ms(conn)) > 0) {
@@ -792,7 +792,14 @@ http_conn_output_cb(
 	conn->own_bytes = info->n_added;
 	conn->own_ms = http_conn_elapsed_ms(conn);
 	http_conn_set_state(conn, HTTP_CONN_REFUSED);
-	http_conn_disarm(conn);
+	/*
+	 * libevent closes the connection once most of its own answers are
+	 * written, but keeps it open after a CONNECT's 501, where no clock
+	 * of mttd's would cover what the client trickles next (break-it
+	 * helper 47): unless a request was taken meanwhile, it closes
+	 * idle_timeout after the answer.
+	 */
+	http_conn_arm_ms(conn, conn->owner->settings->idle_timeout_s * 1000L);
 }
 
 /* A request the drain waited for arrived, or its connection closed. */

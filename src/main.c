@@ -621,7 +621,8 @@ reload_htpasswd(const struct mttd *m, const struct settings *next,
 	if (auth_cut_short(*table) && running > 0) {
 		*cause = xasprintf("htpasswd %s: the file ends inside a line it"
 				   " cannot use, as a file caught while it is"
-				   " rewritten (the %zu user(s) in force stay)",
+				   " rewritten (the %zu user(s) in force stay;"
+				   " end a whole file with a newline)",
 		    next->htpasswd_file, running);
 		auth_free(*table);
 		*table = NULL;
@@ -1043,6 +1044,17 @@ check_config(struct mttd *m, const struct options *o)
 	}
 	if (ok && s->htpasswd_file != NULL &&
 	    (a = auth_load(s->htpasswd_file, &cause)) == NULL) {
+		check_complain(s, o->config, "htpasswd_file", cause);
+		free(cause);
+		ok = false;
+	}
+	if (ok && auth_cut_short(a) && auth_damaged(a) == 0) {
+		cause = xasprintf(
+		    "%s: the file ends inside a line it cannot use"
+		    " (no newline after it): SIGHUP would take"
+		    " it for a file caught while it is rewritten;"
+		    " end it with a newline",
+		    s->htpasswd_file);
 		check_complain(s, o->config, "htpasswd_file", cause);
 		free(cause);
 		ok = false;

@@ -672,6 +672,29 @@ class Cli(unittest.TestCase):
                       " users could not log in\n"
                       % (path, self.line_of(text, "htpasswd_file"), ht), err)
 
+    def test_check_config_refuses_a_file_ending_inside_a_comment(self):
+        # SIGHUP would keep the users in force for such a file, taken
+        # for a prefix of one being rewritten (break-it helper 47).
+        ht = os.path.join(self.dir, "htpasswd")
+        h.make_htpasswd(ht, [(h.USER, h.PASSWORD)])
+        with open(ht, "a") as f:
+            f.write("# the last line has no newline")
+        text = self.good_text()
+        path = self.write("cut.conf", text)
+        rc, out, err = self.mttd("--check-config", "-c", path)
+        self.assertEqual(rc, 2, out + err)
+        self.assertIn("htpasswd:2: the file ends inside this line, as one"
+                      " read while it is written", err)
+        self.assertIn("mttd: %s:%d: key 'htpasswd_file': %s: the file ends"
+                      " inside a line it cannot use (no newline after it):"
+                      " SIGHUP would take it for a file caught while it is"
+                      " rewritten; end it with a newline\n"
+                      % (path, self.line_of(text, "htpasswd_file"), ht), err)
+        with open(ht, "a") as f:
+            f.write("\n")
+        rc, out, err = self.mttd("--check-config", "-c", path)
+        self.assertEqual(rc, 0, out + err)
+
     def test_check_config_takes_a_log_file_it_can_write_in_a_folder_it_cannot(
             self):
         """As the user the service runs as (nobody here): a log file made

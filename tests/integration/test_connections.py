@@ -197,6 +197,40 @@ class Clocks(h.MttdTestCase):
             time.sleep(1)
         s.close()
 
+    def test_connection_left_open_after_libevents_501_is_closed(self):
+        # libevent answers CONNECT itself (501) and keeps the connection
+        # open; a request trickled after it was under no clock of mttd's,
+        # so each byte renewed libevent's own timeout (break-it helper
+        # 47).  It closes idle_timeout after the 501.
+        s = connect(self.mttd.port)
+        s.sendall(b"CONNECT / HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.settimeout(5)
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += s.recv(65536)
+        self.assertTrue(head.startswith(b"HTTP/1.1 501 "), head)
+        start = time.time()
+        s.settimeout(0.05)
+        closed = None
+        for byte in b"GET / HTTP/1.1\r\nHost: x\r\n":
+            try:
+                s.sendall(bytes([byte]))
+                chunk = s.recv(65536)
+            except socket.timeout:
+                time.sleep(0.45)
+                continue
+            except (BrokenPipeError, ConnectionResetError):
+                chunk = b""
+            if not chunk:
+                closed = time.time() - start
+                break
+            self.fail("answered %r" % chunk)
+        s.close()
+        self.assertIsNotNone(closed, "still open %.1f s after the 501"
+                             % (time.time() - start))
+        self.assertGreater(closed, IDLE_S - 0.3)
+        self.assertLess(closed, IDLE_S + 1)
+
     def test_idle_clock_counts_from_the_last_answer(self):
         # The connection's timer is moved lazily (it fires at an earlier
         # deadline, then is armed for the rest): after requests for twice

@@ -215,9 +215,12 @@ class Reload(h.MttdTestCase):
         with open(path) as f:
             kept = f.read()
         first = kept.splitlines()[0]
-        # Cut in the user name, after the colon, inside the hash.
+        # Cut in the user name, after the colon, inside the hash, and in a
+        # comment line or a line of blanks before more users (break-it
+        # helper 47).
         for cut in ("newu", "newuser:",
-                    "newuser" + first[first.index(":"):40]):
+                    "newuser" + first[first.index(":"):40],
+                    "# users of the ni", "   "):
             with self.subTest(cut=cut):
                 with open(path, "w") as f:
                     f.write(kept + cut)
@@ -226,8 +229,8 @@ class Reload(h.MttdTestCase):
                     r"SIGHUP: keeping the running configuration")
                 self.assertIn("htpasswd %s: the file ends inside a line it"
                               " cannot use, as a file caught while it is"
-                              " rewritten (the 2 user(s) in force stay)"
-                              % path, line)
+                              " rewritten (the 2 user(s) in force stay; end"
+                              " a whole file with a newline)" % path, line)
                 self.assertIn("htpasswd:3: the file ends inside this line,"
                               " as one read while it is written",
                               self.mttd.log_since(mark))

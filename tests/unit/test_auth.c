@@ -609,6 +609,18 @@ auth_counts_a_cut_last_line_as_damaged(void)
 	CU_ASSERT_EQUAL(auth_damaged(a), 1);
 	CU_ASSERT_FALSE(auth_cut_short(a));
 	auth_free(a);
+	/* A comment or blank line cut: no user lost in it, but those after
+	 * it may be (break-it helper 47). */
+	snprintf(text, sizeof text, "%s# users of the ni", whole);
+	a = load_text(text);
+	CU_ASSERT_EQUAL(auth_count(a), 1);
+	CU_ASSERT_EQUAL(auth_damaged(a), 0);
+	CU_ASSERT_TRUE(auth_cut_short(a));
+	auth_free(a);
+	snprintf(text, sizeof text, "%s# a whole comment\n", whole);
+	a = load_text(text);
+	CU_ASSERT_FALSE(auth_cut_short(a));
+	auth_free(a);
 	/* A whole last line without its newline loads. */
 	snprintf(text, sizeof text, "%.*s", (int)strlen(whole) - 1, whole);
 	a = load_text(text);
