@@ -55,6 +55,13 @@ char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 size_t utf8_char_count(const char *s, size_t len);
 
 /*
+ * Length of the UTF-8 sequence at s (left > 0 bytes from s on), or 0 when
+ * it is not valid: a stray or cut sequence, an overlong form, a surrogate
+ * or a code point past U+10FFFF.
+ */
+size_t utf8_sequence_length(const char *s, size_t left);
+
+/*
  * Where to cut len bytes of valid UTF-8 (a prefix of a longer text) so
  * that no character is split: len, or less by the bytes of a last
  * character that the prefix holds only in part.

@@ -75,47 +75,16 @@ struct json_builder {
 	size_t value_end; /* Its end, when it ended inside yajl_parse. */
 };
 
-/* Length of the UTF-8 sequence at p (before end), or 0 when invalid. */
-static size_t
-json_utf8_seq(const unsigned char *p, const unsigned char *end)
-{
-	unsigned long cp, min;
-	size_t need, i;
-
-	if (p[0] < 0x80)
-		return 1;
-	if (p[0] >= 0xC2 && p[0] <= 0xDF) {
-		need = 1, cp = p[0] & 0x1F, min = 0x80;
-	} else if ((p[0] & 0xF0) == 0xE0) {
-		need = 2, cp = p[0] & 0x0F, min = 0x800;
-	} else if (p[0] >= 0xF0 && p[0] <= 0xF4) {
-		need = 3, cp = p[0] & 0x07, min = 0x10000;
-	} else
-		return 0;
-	if ((size_t)(end - p) <= need)
-		return 0;
-	for (i = 1; i <= need; i++) {
-		if ((p[i] & 0xC0) != 0x80)
-			return 0;
-		cp = cp << 6 | (p[i] & 0x3F);
-	}
-
-	/* Overlong forms, surrogates and code points past the last. */
-	if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-		return 0;
-	return need + 1;
-}
-
 bool
 json_utf8_valid(const char *s, size_t len)
 {
-	const unsigned char *p = (const unsigned char *)s, *end = p + len;
+	const char *end = s + len;
 	size_t n;
 
-	while (p < end) {
-		if ((n = json_utf8_seq(p, end)) == 0)
+	while (s < end) {
+		if ((n = utf8_sequence_length(s, (size_t)(end - s))) == 0)
 			return false;
-		p += n;
+		s += n;
 	}
 	return true;
 }

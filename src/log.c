@@ -373,9 +373,12 @@ log_finish_line(char *buf, size_t off, size_t n)
 		n--;
 	/* Line breaks and tabs as blanks (libpq indents the second line of
 	 * a message with one), other control characters as '?': no value a
-	 * client sends can forge a line. */
+	 * client sends can forge a line.  A byte that begins no valid UTF-8
+	 * character is '?' too: journald keeps a line that is not UTF-8 as
+	 * a blob, which journalctl does not show (break-it helper 47). */
 	for (i = off; i < off + n; i++) {
 		unsigned char c = (unsigned char)buf[i];
+		size_t seq;
 
 		if (c >= 0x20 && c < 0x7f) /* Most bytes: printable ASCII. */
 			continue;
@@ -383,8 +386,13 @@ log_finish_line(char *buf, size_t off, size_t n)
 			buf[i] = ' ';
 		else if (c < 0x20 || c == 0x7f)
 			buf[i] = '?';
-		else
+		else if ((seq = utf8_sequence_length(buf + i, off + n - i)) ==
+		    0)
+			buf[i] = '?';
+		else {
 			log_blank_unsafe(buf + i, off + n - i);
+			i += seq - 1;
+		}
 	}
 	buf[off + n] = '\n';
 	return off + n + 1;

@@ -191,6 +191,37 @@ utf8_char_count(const char *s, size_t len)
 }
 
 size_t
+utf8_sequence_length(const char *s, size_t left)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	unsigned long cp, min;
+	size_t need, i;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xC2 && p[0] <= 0xDF) {
+		need = 1, cp = p[0] & 0x1F, min = 0x80;
+	} else if ((p[0] & 0xF0) == 0xE0) {
+		need = 2, cp = p[0] & 0x0F, min = 0x800;
+	} else if (p[0] >= 0xF0 && p[0] <= 0xF4) {
+		need = 3, cp = p[0] & 0x07, min = 0x10000;
+	} else
+		return 0;
+	if (left <= need)
+		return 0;
+	for (i = 1; i <= need; i++) {
+		if ((p[i] & 0xC0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3F);
+	}
+
+	/* Overlong forms, surrogates and code points past the last. */
+	if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+		return 0;
+	return need + 1;
+}
+
+size_t
 utf8_whole_prefix(const char *s, size_t len)
 {
 	size_t lead = len, need;

@@ -90,6 +90,29 @@ class Unbuffered(h.MttdTestCase):
             r" 'search'", mark)
         self.assertIsNotNone(line, self.mttd.log_tail())
 
+    def test_bytes_that_are_not_utf8_become_question_marks(self):
+        """A path of bytes that begin no valid UTF-8 character (stray,
+        overlong, a surrogate, past U+10FFFF, cut) is logged with a '?'
+        for each: journald keeps a line that is not UTF-8 as a blob that
+        journalctl does not show (break-it helper 47).  A valid é stays."""
+        mark = self.mttd.log_mark()
+        path = (b"/x\xff\xfe-\xc0\xaf-\xed\xa0\x80-\xf4\x90\x80\x80-"
+                b"\xc3\xa9-\xe2\x82")
+        with socket.create_connection(("127.0.0.1", self.mttd.port)) as s:
+            s.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: x\r\n"
+                      b"Connection: close\r\n\r\n")
+            s.settimeout(10)
+            answer = h.read_to_close(s)
+        self.assertTrue(answer.startswith(b"HTTP/1.1 404 "), answer[:80])
+        with open(os.path.join(self.mttd.dir, "access.log"), "rb") as f:
+            access = f.read()
+        want = ("path=/x??-??-???-????-\u00e9-?? status=404 ").encode()
+        self.assertIn(want, access)
+        access.decode("utf-8")  # Raises on any byte left invalid.
+        with open(self.mttd.log_path, "rb") as f:
+            f.seek(mark)
+            f.read().decode("utf-8")
+
     def test_long_line_cut_on_a_character(self):
         """A line over 8 KiB is cut and ends in "...": never inside a
         character, so the logs stay UTF-8 (a path of 4,500 "é")."""

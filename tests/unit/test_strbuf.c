@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Unit tests of strbuf's text_copy, which copies peers' addresses for
- * each request: a text that fits is copied whole, a longer one is cut to
- * the destination and still terminated, and nothing past the
- * destination is written.
+ * Unit tests of strbuf: utf8_sequence_length, by which the JSON parser
+ * and the log judge bytes, takes valid characters only; text_copy,
+ * which copies peers' addresses for each request, copies a text that
+ * fits whole, cuts a longer one to the destination, still terminated,
+ * and writes nothing past the destination.
  */
 #include "config.h"
 
@@ -65,7 +66,42 @@ text_copy_cuts_and_terminates(void)
 	CHECK(guard_bytes_changed(&g, 1) == 0, "nothing past the size");
 }
 
+/* Each case: bytes, their number, the length utf8_sequence_length
+ * gives at their start. */
+static void
+utf8_sequence_length_takes_only_valid_characters(void)
+{
+	static const struct {
+		const char *s;
+		size_t left, want;
+	} rows[] = {
+		{ "a", 1, 1 },		      /* ASCII */
+		{ "\xc3\xa9", 2, 2 },	      /* é */
+		{ "\xe2\x82\xac", 3, 3 },     /* € */
+		{ "\xf0\x9f\x98\x80", 4, 4 }, /* U+1F600 */
+		{ "\xf4\x8f\xbf\xbf", 4, 4 }, /* U+10FFFF, the last */
+		{ "\xc3\xa9x", 1, 0 },	      /* cut by left */
+		{ "\xe2\x82", 2, 0 },	      /* cut */
+		{ "\xff", 1, 0 },	      /* never in UTF-8 */
+		{ "\xa9", 1, 0 },	      /* a stray continuation */
+		{ "\xc0\xaf", 2, 0 },	      /* overlong '/' */
+		{ "\xe0\x80\xaf", 3, 0 },     /* overlong '/' */
+		{ "\xed\xa0\x80", 3, 0 },     /* surrogate D800 */
+		{ "\xf4\x90\x80\x80", 4, 0 }, /* past U+10FFFF */
+		{ "\xc3\x28", 2, 0 },	      /* no continuation */
+	};
+	size_t i, got;
+
+	for (i = 0; i < CUNIT_NCASES(rows); i++) {
+		got = utf8_sequence_length(rows[i].s, rows[i].left);
+		CHECK(got == rows[i].want, "row %zu: %zu, want %zu", i, got,
+		    rows[i].want);
+	}
+}
+
 static const struct cunit_case strbuf_cases[] = {
+	{ "utf8_sequence_length_takes_only_valid_characters",
+	    utf8_sequence_length_takes_only_valid_characters },
 	{ "text_copy_fits_whole", text_copy_fits_whole },
 	{ "text_copy_cuts_and_terminates", text_copy_cuts_and_terminates },
 };
