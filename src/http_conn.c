@@ -507,6 +507,18 @@ http_conn_log_access(const struct http_conn *conn, int code, size_t bytes,
 	log_access_request(&f);
 }
 
+/* The access line of libevent's own answer, once, when one is pending. */
+static void
+http_conn_log_own_answer(struct http_conn *conn)
+{
+	if (conn->own_status == 0)
+		return;
+	http_conn_log_access(
+	    conn, conn->own_status, conn->own_bytes, conn->own_ms, "libevent");
+	conn->own_status = 0;
+	conn->own_bytes = 0;
+}
+
 /* How long a refused connection is read and dropped before it closes. */
 #define HTTP_CONN_LINGER_MS 2000
 
@@ -699,6 +711,25 @@ http_conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 /* Buffer watches. */
 
+/*
+ * Bytes after an answer libevent wrote by itself on a connection it
+ * reads on (a CONNECT's 501): the next request, under the reading clock
+ * as any other (break-it helper 48: it had been cut at idle_timeout,
+ * unanswered).  Bytes that came with the refused request are left to
+ * libevent's own limits, as a pipelined request's are.
+ */
+static void
+http_conn_after_own_answer(
+    struct http_conn *conn, struct evbuffer *in, size_t added)
+{
+	http_conn_log_own_answer(conn);
+	conn->method[0] = conn->path[0] = '\0';
+	conn->line_seen = false;
+	http_conn_head_reset(conn);
+	conn->head_done = evbuffer_get_length(in) > added;
+	http_conn_set_state(conn, HTTP_CONN_IDLE);
+}
+
 static void
 http_conn_input_cb(
     struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
@@ -712,6 +743,11 @@ http_conn_input_cb(
 		evbuffer_drain(buf, evbuffer_get_length(buf));
 		return;
 	}
+	/* libevent frees a connection it closes as soon as its answer is
+	 * written: one still here with the answer written reads on. */
+	if (conn->state == HTTP_CONN_REFUSED && conn->own_status != 0 &&
+	    evbuffer_get_length(bufferevent_get_output(conn->bev)) == 0)
+		http_conn_after_own_answer(conn, buf, info->n_added);
 	if (conn->state == HTTP_CONN_IDLE) {
 		http_conn_set_state(conn, HTTP_CONN_READING);
 		conn->bytes_in = 0;
@@ -780,14 +816,16 @@ http_conn_output_cb(
 	conn->bytes_out += info->n_deleted; /* Written to the socket. */
 	if (info->n_added == 0 || conn->state == HTTP_CONN_HANDLING)
 		return;
-	if (conn->own_status != 0) {
-		conn->own_bytes += info->n_added;
-		return;
-	}
 	code = http_conn_status_at(
 	    buf, evbuffer_get_length(buf) - info->n_added);
-	if (code < 200)
+	if (code < 200) { /* The rest of an answer, or 100 Continue. */
+		if (conn->own_status != 0)
+			conn->own_bytes += info->n_added;
 		return;
+	}
+	/* Each of libevent's answers gets its line (break-it helper 48:
+	 * a second one on a connection went unseen). */
+	http_conn_log_own_answer(conn);
 	conn->own_status = code;
 	conn->own_bytes = info->n_added;
 	conn->own_ms = http_conn_elapsed_ms(conn);
@@ -836,10 +874,8 @@ http_conn_closed_cb(struct evhttp_connection *evcon, void *arg)
 	http_conn_close_cb hook = conn->close_cb;
 	void *hook_arg = conn->close_arg;
 
-	if (conn->own_status != 0)
-		http_conn_log_access(conn, conn->own_status, conn->own_bytes,
-		    conn->own_ms, "libevent");
-	else if (conn->state == HTTP_CONN_READING)
+	http_conn_log_own_answer(conn);
+	if (conn->state == HTTP_CONN_READING)
 		log_info("peer=%s %s %s: connection closed with a request"
 			 " unanswered (%zu bytes of it received, none of it"
 			 " run)",
@@ -1142,6 +1178,9 @@ http_conns_request_read(struct http_conns *c, struct evhttp_connection *evcon)
 
 	if (conn == NULL)
 		return;
+	/* A request pipelined after one libevent answered: that answer's
+	 * line first, with its method and path. */
+	http_conn_log_own_answer(conn);
 	conn->used = true;
 	http_conn_set_state(conn, HTTP_CONN_HANDLING);
 	http_conn_answer_clock(conn, true);

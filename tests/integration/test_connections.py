@@ -199,37 +199,83 @@ class Clocks(h.MttdTestCase):
 
     def test_connection_left_open_after_libevents_501_is_closed(self):
         # libevent answers CONNECT itself (501) and keeps the connection
-        # open; a request trickled after it was under no clock of mttd's,
-        # so each byte renewed libevent's own timeout (break-it helper
-        # 47).  It closes idle_timeout after the 501.
-        s = connect(self.mttd.port)
-        s.sendall(b"CONNECT / HTTP/1.1\r\nHost: x\r\n\r\n")
-        s.settimeout(5)
-        head = b""
-        while b"\r\n\r\n" not in head:
-            head += s.recv(65536)
-        self.assertTrue(head.startswith(b"HTTP/1.1 501 "), head)
-        start = time.time()
-        s.settimeout(0.05)
-        closed = None
-        for byte in b"GET / HTTP/1.1\r\nHost: x\r\n":
-            try:
-                s.sendall(bytes([byte]))
-                chunk = s.recv(65536)
-            except socket.timeout:
-                time.sleep(0.45)
-                continue
-            except (BrokenPipeError, ConnectionResetError):
-                chunk = b""
-            if not chunk:
+        # open: one that sends nothing more closes idle_timeout after the
+        # 501, and a request trickled after it gets 408 at
+        # request_timeout, as any (break-it helper 47: each byte renewed
+        # libevent's own timeout, for hours).
+        for trickle in (False, True):
+            with self.subTest(trickle=trickle):
+                s = connect(self.mttd.port)
+                s.sendall(b"CONNECT / HTTP/1.1\r\nHost: x\r\n\r\n")
+                s.settimeout(5)
+                head = b""
+                while b"</HTML>" not in head:
+                    head += s.recv(65536)
+                self.assertTrue(head.startswith(b"HTTP/1.1 501 "), head)
+                start = time.time()
+                if trickle:
+                    for byte in b"GET / HTTP/1.1\r\n":
+                        s.sendall(bytes([byte]))
+                        time.sleep(0.2)
+                out, _ = read_until_close(s, REQUEST_S + 5)
                 closed = time.time() - start
-                break
-            self.fail("answered %r" % chunk)
+                s.close()
+                if not trickle:
+                    self.assertEqual(out, b"")
+                    self.assertGreater(closed, IDLE_S - 0.3)
+                    self.assertLess(closed, IDLE_S + 1)
+                    continue
+                self.assertTrue(out.startswith(b"HTTP/1.1 408 "), out)
+                self.assertIn(b"request not received in time"
+                              b" (request_timeout 3 s", out)
+                self.assertGreater(closed, REQUEST_S - 0.3)
+                self.assertLess(closed, REQUEST_S + 1)
+
+    def test_request_trickled_after_libevents_501_is_answered(self):
+        # After the 501 the next request is under the reading clock, not
+        # cut at idle_timeout (break-it helper 48): a body trickled over
+        # 2.6 s, longer than idle_timeout, is answered.
+        body = b'{"serial": "after-connect"}'
+        s = connect(self.mttd.port)
+        s.sendall(b"CONNECT x:1 HTTP/1.1\r\nHost: x\r\n\r\n"
+                  b"POST /serial HTTP/1.1\r\nHost: x\r\nAuthorization: " +
+                  self.mttd.auth_header().encode() +
+                  b"\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: %d\r\n\r\n" % len(body))
+        for i in range(0, len(body), 3):
+            time.sleep(2.6 * 3 / len(body))
+            s.sendall(body[i:i + 3])
+        out, _ = read_until_close(s, IDLE_S + 3)
         s.close()
-        self.assertIsNotNone(closed, "still open %.1f s after the 501"
-                             % (time.time() - start))
-        self.assertGreater(closed, IDLE_S - 0.3)
-        self.assertLess(closed, IDLE_S + 1)
+        self.assertTrue(out.startswith(b"HTTP/1.1 501 "), out[:60])
+        second = out[out.index(b"HTTP/1.1 ", 1):]
+        self.assertTrue(second.startswith(b"HTTP/1.1 200 "), out)
+        self.assertEqual(answer_json(second)[1]["status"], 0, out)
+
+    def test_each_of_libevents_answers_is_logged_in_order(self):
+        # A CONNECT, a GET pipelined after it, then another CONNECT: each
+        # 501 has its line, the first before the GET's, and the second
+        # CONNECT is not also answered 408 (break-it helper 48: a second
+        # answer of libevent's on a connection went unseen).
+        mark = self.mttd.log_mark()
+        s = connect(self.mttd.port)
+        s.sendall(b"CONNECT x:1 HTTP/1.1\r\nHost: x\r\n\r\n"
+                  b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(0.5)
+        s.sendall(b"CONNECT y:2 HTTP/1.1\r\nHost: x\r\n\r\n")
+        out, waited = read_until_close(s, REQUEST_S + 3)
+        s.close()
+        self.assertEqual(re.findall(rb"HTTP/1\.1 (\d{3}) ", out),
+                         [b"501", b"200", b"501"], out)
+        self.assertLess(waited, IDLE_S + 1)
+        lines = [line for line in self.mttd.log_since(mark).splitlines()
+                 if " ACCESS " in line or "req=" in line]
+        self.assertNotIn("status=408", "\n".join(lines))
+        found = [re.search(r"method=(\S+) path=(\S+) status=(\d+)", line)
+                 for line in lines]
+        self.assertEqual([m.groups() for m in found if m], [
+            ("CONNECT", "x:1", "501"), ("GET", "/", "200"),
+            ("CONNECT", "y:2", "501")])
 
     def test_idle_clock_counts_from_the_last_answer(self):
         # The connection's timer is moved lazily (it fires at an earlier
