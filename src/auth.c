@@ -316,6 +316,8 @@ auth_trim(char *s)
 	return s;
 }
 
+static bool auth_name_ok(const char *name);
+
 /* Check the user and hash of a line; a reason to skip it, or NULL. */
 static const char *
 auth_line_refusal(struct auth *a, const char *user, const char *hash,
@@ -327,6 +329,9 @@ auth_line_refusal(struct auth *a, const char *user, const char *hash,
 		return auth_hash_damaged;
 	if (strlen(user) > AUTH_USER_MAX)
 		return "user name longer than 256 bytes";
+	if (!auth_name_ok(user))
+		return "a control character (a tab, say) or bytes that are not"
+		       " UTF-8 in the user name: no client can log in as it";
 	if (auth_find(a, user) != NULL)
 		return "user repeated; the first line counts";
 	return auth_unusable(checker, hash);
@@ -397,6 +402,10 @@ auth_load_line(
 		log_warn(
 		    "%s:%u: user '%s': DES crypt is weak (8 characters at most); use htpasswd -B",
 		    path, n, line);
+	if (strchr(line, ' ') != NULL)
+		log_warn("%s:%u: user '%s': a blank in the name, which is part"
+			 " of it (not trimmed before the ':')",
+		    path, n, line);
 	if (utf8_char_count(line, strlen(line)) > AUTH_SUBMIT_USER_MAX)
 		log_warn("%s:%u: user '%s': longer than %d characters, which"
 			 " submit.http_username holds: this user can query,"
@@ -429,8 +438,15 @@ auth_load(const char *path, char **cause)
 	}
 	a = xcalloc(1, sizeof *a);
 	a->crypt = xcalloc(1, sizeof *a->crypt);
-	while ((len = getline(&line, &cap, f)) != -1)
-		auth_load_line(a, path, ++n, line, line[len - 1] != '\n');
+	while ((len = getline(&line, &cap, f)) != -1) {
+		/* A byte-order mark an editor put first, as in mttd.conf
+		 * (break-it helper 48: it made the first user unknown). */
+		bool bom = n == 0 && len >= 3 &&
+		    memcmp(line, "\xef\xbb\xbf", 3) == 0;
+
+		auth_load_line(
+		    a, path, ++n, line + (bom ? 3 : 0), line[len - 1] != '\n');
+	}
 	if (ferror(f)) {
 		*cause = xasprintf(
 		    "%s: cannot read: %s", path, strerror(errno));

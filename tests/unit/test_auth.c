@@ -662,6 +662,36 @@ auth_warns_about_a_user_name_too_long_to_submit(void)
 	CU_ASSERT_FALSE(log_has(expect));
 }
 
+/* A byte-order mark before the first line is skipped; a user name with a
+ * control character (no client can send it) is skipped with a warning,
+ * and one with a blank loads with one (break-it helper 48: a BOM or a tab
+ * made a user unknown without a word). */
+static void
+auth_skips_a_bom_and_warns_of_odd_names(void)
+{
+	static const char hash[] =
+	    "$2y$05$FByO/knvC20qBbMw.tjcDOCy.ynhBHAk7zemYwHQ8U7jYeKprNg7.";
+	char text[512];
+	struct auth *a;
+
+	snprintf(text, sizeof text,
+	    "\xef\xbb\xbfu_ok:%s\nu_tab\t:%s\nu sp:%s\n", hash, hash, hash);
+	a = load_text(text);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+	CU_ASSERT_EQUAL(auth_count(a), 2);
+	CU_ASSERT_EQUAL(check(a, "u_ok", "right-pass"), AUTH_OK);
+	CU_ASSERT_EQUAL(check(a, "u sp", "right-pass"), AUTH_OK);
+	auth_free(a);
+	/* The log writes the tab as a blank. */
+	CU_ASSERT_TRUE(log_has(".cut:2: user 'u_tab ': a control character (a"
+			       " tab, say) or bytes that are not UTF-8 in the"
+			       " user name: no client can log in as it; line"
+			       " skipped"));
+	CU_ASSERT_TRUE(log_has(".cut:3: user 'u sp': a blank in the name,"
+			       " which is part of it (not trimmed before the"
+			       " ':')"));
+}
+
 static void
 auth_load_fails_for_missing_file(void)
 {
@@ -789,6 +819,8 @@ static const struct cunit_case auth_cases[] = {
 	    auth_counts_a_cut_last_line_as_damaged },
 	{ "auth_warns_about_a_user_name_too_long_to_submit",
 	    auth_warns_about_a_user_name_too_long_to_submit },
+	{ "auth_skips_a_bom_and_warns_of_odd_names",
+	    auth_skips_a_bom_and_warns_of_odd_names },
 	{ "auth_load_fails_for_missing_file",
 	    auth_load_fails_for_missing_file },
 	{ "auth_proxy_user_takes_name_before_first_colon",
