@@ -62,6 +62,17 @@ size_t utf8_char_count(const char *s, size_t len);
 size_t utf8_sequence_length(const char *s, size_t left);
 
 /*
+ * Length of the character at s (left bytes from s on) when it is one that
+ * breaks, reorders or hides part of a line of text, else 0: a C1 control
+ * (U+0080 to U+009F), a zero-width or directional mark (U+200B to
+ * U+200F), a line or paragraph separator or a bidirectional embedding or
+ * override (U+2028 to U+202E), a word joiner, invisible operator or
+ * isolate (U+2060 to U+2069), or U+FEFF.  Logs blank them; user names
+ * may not hold them.
+ */
+size_t utf8_unsafe_length(const char *s, size_t left);
+
+/*
  * Where to cut len bytes of valid UTF-8 (a prefix of a longer text) so
  * that no character is split: len, or less by the bytes of a last
  * character that the prefix holds only in part.

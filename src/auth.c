@@ -330,8 +330,10 @@ auth_line_refusal(struct auth *a, const char *user, const char *hash,
 	if (strlen(user) > AUTH_USER_MAX)
 		return "user name longer than 256 bytes";
 	if (!auth_name_ok(user))
-		return "a control character (a tab, say) or bytes that are not"
-		       " UTF-8 in the user name: no client can log in as it";
+		return "a control character (a tab, say), an invisible or"
+		       " directional one (U+FEFF, U+200B...) or bytes that are"
+		       " not UTF-8 in the user name: no client can log in as"
+		       " it";
 	if (auth_find(a, user) != NULL)
 		return "user repeated; the first line counts";
 	return auth_unusable(checker, hash);
@@ -444,6 +446,9 @@ auth_load(const char *path, char **cause)
 		bool bom = n == 0 && len >= 3 &&
 		    memcmp(line, "\xef\xbb\xbf", 3) == 0;
 
+		/* A BOM alone is an editor's empty file, not a cut line. */
+		if (bom && len == 3)
+			continue;
 		auth_load_line(
 		    a, path, ++n, line + (bom ? 3 : 0), line[len - 1] != '\n');
 	}
@@ -631,7 +636,8 @@ auth_name_ok(const char *name)
 	if (n == 0 || n > AUTH_USER_MAX || !json_utf8_valid(name, n))
 		return false;
 	for (i = 0; i < n; i++) {
-		if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
+		if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f ||
+		    utf8_unsafe_length(name + i, n - i) > 0)
 			return false;
 	}
 	return true;

@@ -685,11 +685,21 @@ http_conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 		http_conn_check_answer(conn);
 		return;
 	}
-	if (conn->state == HTTP_CONN_REFUSED && conn->own_status != 0) {
-		log_debug("peer=%s still open %d s after libevent's %d: closed",
-		    conn->peer, conn->owner->settings->idle_timeout_s,
-		    conn->own_status);
+	if (conn->state == HTTP_CONN_REFUSED && conn->own_status != 0 &&
+	    evbuffer_get_length(bufferevent_get_output(conn->bev)) > 0) {
+		log_debug("peer=%s took none of libevent's %d for %d s: closed",
+		    conn->peer, conn->own_status,
+		    conn->owner->settings->idle_timeout_s);
 		evhttp_connection_free(conn->evcon);
+		return;
+	}
+	if (conn->state == HTTP_CONN_REFUSED && conn->own_status != 0) {
+		/* Written, and libevent reads on: between requests, with
+		 * what came with the refused one, if anything, under the
+		 * reading clock (and counted by a drain). */
+		http_conn_log_own_answer(conn);
+		conn->method[0] = conn->path[0] = '\0';
+		http_conn_wait_for_request(conn);
 		return;
 	}
 	if (conn->state != HTTP_CONN_READING)
@@ -814,28 +824,39 @@ http_conn_output_cb(
 	int code;
 
 	conn->bytes_out += info->n_deleted; /* Written to the socket. */
+	/* libevent's answer written, the connection still here: settle at
+	 * the next turn, once libevent has closed it or read on. */
+	if (info->n_deleted > 0 && conn->state == HTTP_CONN_REFUSED &&
+	    conn->own_status != 0 && evbuffer_get_length(buf) == 0)
+		http_conn_arm_ms(conn, 0);
 	if (info->n_added == 0 || conn->state == HTTP_CONN_HANDLING)
 		return;
 	code = http_conn_status_at(
 	    buf, evbuffer_get_length(buf) - info->n_added);
-	if (code < 200) { /* The rest of an answer, or 100 Continue. */
+	if (code >= 100 && code < 200) /* 100 Continue: the next request's. */
+		return;
+	if (code < 200) { /* The rest of an answer. */
 		if (conn->own_status != 0)
 			conn->own_bytes += info->n_added;
 		return;
 	}
 	/* Each of libevent's answers gets its line (break-it helper 48:
-	 * a second one on a connection went unseen). */
-	http_conn_log_own_answer(conn);
+	 * a second one on a connection went unseen).  One right after
+	 * another answers a request libevent read from the buffer, whose
+	 * method and path mttd did not see: "-", not the first's. */
+	if (conn->own_status != 0) {
+		http_conn_log_own_answer(conn);
+		conn->method[0] = conn->path[0] = '\0';
+	}
 	conn->own_status = code;
 	conn->own_bytes = info->n_added;
 	conn->own_ms = http_conn_elapsed_ms(conn);
 	http_conn_set_state(conn, HTTP_CONN_REFUSED);
 	/*
 	 * libevent closes the connection once most of its own answers are
-	 * written, but keeps it open after a CONNECT's 501, where no clock
-	 * of mttd's would cover what the client trickles next (break-it
-	 * helper 47): unless a request was taken meanwhile, it closes
-	 * idle_timeout after the answer.
+	 * written, but reads on after a CONNECT's 501 (break-it helpers 47,
+	 * 48, 49).  Once it is written the connection settles (see the
+	 * timer); one whose client takes none of it for idle_timeout closes.
 	 */
 	http_conn_arm_ms(conn, conn->owner->settings->idle_timeout_s * 1000L);
 }

@@ -329,27 +329,14 @@ log_prefix(char *buf, size_t size)
 }
 
 /*
- * The UTF-8 characters that break or reorder a line in the tools that
- * read logs: C1 controls (U+0080 to U+009F: NEL, CSI), the line and
- * paragraph separators and the bidirectional embeddings and overrides
- * (U+2028 to U+202E), and the isolates (U+2066 to U+2069).  Each of
- * their bytes becomes '?'.
+ * Characters that break, reorder or hide part of a line in the tools
+ * that read logs (utf8_unsafe_length: C1 controls, bidirectional marks,
+ * invisible ones): each of their bytes becomes '?'.
  */
 static void
 log_blank_unsafe(char *p, size_t left)
 {
-	const unsigned char *u = (const unsigned char *)p;
-	size_t n = 0;
-
-	if (left >= 2 && u[0] == 0xc2 && u[1] >= 0x80 && u[1] <= 0x9f)
-		n = 2;
-	else if (left >= 3 && u[0] == 0xe2 && u[1] == 0x80 && u[2] >= 0xa8 &&
-	    u[2] <= 0xae)
-		n = 3;
-	else if (left >= 3 && u[0] == 0xe2 && u[1] == 0x81 && u[2] >= 0xa6 &&
-	    u[2] <= 0xa9)
-		n = 3;
-	memset(p, '?', n);
+	memset(p, '?', utf8_unsafe_length(p, left));
 }
 
 /*
@@ -446,14 +433,34 @@ log_line_add(struct log_line *l, const char *s, size_t n)
 	l->len += n;
 }
 
-/* " key=" and the value ("-" when NULL or empty). */
+/*
+ * " key=" and the value ("-" when NULL or empty).  A value with a blank,
+ * a tab, a line break or a quote goes in double quotes, its quotes and
+ * backslashes escaped, so that no value reads as more fields (break-it
+ * helper 49: a user name "x peer=10.6.6.6" did).
+ */
 static void
 log_line_field(struct log_line *l, const char *key, const char *value)
 {
+	const char *p, *q;
+
 	log_line_add(l, key, strlen(key));
 	if (value == NULL || value[0] == '\0')
 		value = "-";
-	log_line_add(l, value, strlen(value));
+	if (strpbrk(value, " \t\r\n\"") == NULL) {
+		log_line_add(l, value, strlen(value));
+		return;
+	}
+	log_line_add(l, "\"", 1);
+	for (p = value; *p != '\0'; p = q) {
+		q = p + strcspn(p, "\"\\");
+		log_line_add(l, p, (size_t)(q - p));
+		if (*q != '\0') {
+			log_line_add(l, "\\", 1);
+			log_line_add(l, q++, 1);
+		}
+	}
+	log_line_add(l, "\"", 1);
 }
 
 static void

@@ -222,6 +222,25 @@ utf8_sequence_length(const char *s, size_t left)
 }
 
 size_t
+utf8_unsafe_length(const char *s, size_t left)
+{
+	const unsigned char *u = (const unsigned char *)s;
+
+	if (left >= 2 && u[0] == 0xc2 && u[1] >= 0x80 && u[1] <= 0x9f)
+		return 2; /* C1 controls: NEL, CSI... */
+	if (left < 3)
+		return 0;
+	if (u[0] == 0xe2 && u[1] == 0x80 &&
+	    ((u[2] >= 0x8b && u[2] <= 0x8f) || (u[2] >= 0xa8 && u[2] <= 0xae)))
+		return 3; /* U+200B-U+200F, U+2028-U+202E */
+	if (u[0] == 0xe2 && u[1] == 0x81 && u[2] >= 0xa0 && u[2] <= 0xa9)
+		return 3; /* U+2060-U+2069 */
+	if (u[0] == 0xef && u[1] == 0xbb && u[2] == 0xbf)
+		return 3; /* U+FEFF, the byte-order mark */
+	return 0;
+}
+
+size_t
 utf8_whole_prefix(const char *s, size_t len)
 {
 	size_t lead = len, need;

@@ -277,6 +277,65 @@ class Clocks(h.MttdTestCase):
             ("CONNECT", "x:1", "501"), ("GET", "/", "200"),
             ("CONNECT", "y:2", "501")])
 
+    def test_request_begun_with_the_connect_gets_408(self):
+        # The next request's first bytes in the CONNECT's own write are
+        # under the reading clock too (break-it helper 49: no 408, held
+        # until idle_timeout and cut unanswered).
+        mark = self.mttd.log_mark()
+        s = connect(self.mttd.port)
+        s.sendall(b"CONNECT x:1 HTTP/1.1\r\nHost: x\r\n\r\nGET /zz HT")
+        start = time.time()
+        out, _ = read_until_close(s, REQUEST_S + 5)
+        closed = time.time() - start
+        s.close()
+        self.assertEqual(re.findall(rb"HTTP/1\.1 (\d{3}) ", out),
+                         [b"501", b"408"], out)
+        self.assertGreater(closed, REQUEST_S - 0.3)
+        self.assertLess(closed, REQUEST_S + 1)
+        log = self.mttd.log_since(mark)
+        self.assertRegex(log, r"method=CONNECT path=x:1 status=501 ")
+        self.assertRegex(log, r"method=GET path=/zz status=408 ")
+
+    def test_libevents_answers_in_one_write_are_told_apart(self):
+        # A second answer of libevent's to a request it read from the
+        # buffer: method and path unknown ("-"), not the first's; a 100
+        # Continue for the request after them is not counted in either
+        # (break-it helper 49).
+        mark = self.mttd.log_mark()
+        s = connect(self.mttd.port)
+        s.sendall(b"CONNECT x:1 HTTP/1.1\r\nHost: x\r\n\r\n"
+                  b"BREW /pot HTTP/1.1\r\nHost: x\r\n\r\n")
+        out, _ = read_until_close(s, IDLE_S + 3)
+        s.close()
+        answers = re.findall(rb"HTTP/1\.1 (\d{3}) ", out)
+        self.assertEqual(answers[0], b"501", out)
+        log = self.mttd.log_since(mark)
+        lines = re.findall(r"method=(\S+) path=(\S+) status=(\d+) bytes=(\d+)"
+                           r".*answer=libevent", log)
+        self.assertEqual([line[:3] for line in lines],
+                         [("CONNECT", "x:1", "501")] +
+                         [("-", "-", a.decode()) for a in answers[1:]], log)
+        first = out.index(b"HTTP/1.1 ", 1) if len(answers) > 1 else len(out)
+        self.assertEqual(int(lines[0][3]), first)
+
+    def test_interim_100_is_not_counted_in_libevents_answer(self):
+        mark = self.mttd.log_mark()
+        s = connect(self.mttd.port)
+        s.sendall(b"CONNECT x:1 HTTP/1.1\r\nHost: x\r\n\r\n"
+                  b"POST /serial HTTP/1.1\r\nHost: x\r\n"
+                  b"Content-Type: application/json\r\n"
+                  b"Expect: 100-continue\r\nContent-Length: 2\r\n\r\n")
+        s.settimeout(5)
+        out = b""
+        while b"100 Continue\r\n\r\n" not in out:
+            out += s.recv(65536)
+        s.close()
+        size = out.index(b"HTTP/1.1 100 ")
+        line = self.mttd.wait_log(r"method=CONNECT path=x:1 status=501 ",
+                                  mark)
+        self.assertIsNotNone(line, self.mttd.log_since(mark))
+        self.assertIn(" bytes=%d " % size, line)
+
     def test_idle_clock_counts_from_the_last_answer(self):
         # The connection's timer is moved lazily (it fires at an earlier
         # deadline, then is armed for the rest): after requests for twice

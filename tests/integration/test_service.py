@@ -530,6 +530,29 @@ class DrainUpload(h.MttdTestCase):
             s.sendall(body[i:i + 20000])
         self.assertServedThenStopped(s, "drain-upload")
 
+    def test_3_request_begun_after_a_connect_is_served(self):
+        # Its first bytes came with a CONNECT libevent answered itself:
+        # the drain waits for it too (break-it helper 49: mttd exited at
+        # once, the request unanswered).
+        s = socket.create_connection(("127.0.0.1", self.mttd.port),
+                                     timeout=20)
+        s.sendall(b"CONNECT x:1 HTTP/1.1\r\nHost: x\r\n\r\nGET / HT")
+        head = b""
+        while b"</HTML>" not in head:
+            head += s.recv(65536)
+        self.assertTrue(head.startswith(b"HTTP/1.1 501 "), head)
+        time.sleep(0.3)
+        self.mttd.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        s.sendall(b"TP/1.1\r\nHost: x\r\n\r\n")
+        out = self.read_all(s)
+        s.close()
+        self.assertTrue(out.startswith(b"HTTP/1.1 200 "), out)
+        self.assertIn(b"Connection: close", out)
+        self.assertEqual(self.mttd.proc.wait(15), 0)
+        self.mttd.stop()
+        self.mttd.start()
+
     def test_2_upload_given_up_does_not_hold_the_exit(self):
         s = socket.create_connection(("127.0.0.1", self.mttd.port),
                                      timeout=20)

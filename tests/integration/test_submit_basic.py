@@ -542,6 +542,19 @@ class ProxyMode(h.MttdTestCase):
         self.assertEqual(self.http_user_of("Bearer abc.def", "v-proxy-2"),
                          "(unknown)")
 
+    def test_user_name_cannot_forge_access_fields(self):
+        # Any client names its user here: one with blanks and quotes is
+        # quoted in the access line, so it reads as one field (break-it
+        # helper 49: "mallory peer=10.6.6.6 status=200" read as three).
+        mark = self.mttd.log_mark()
+        resp = self.mttd.http("POST", "/serial", {"serial": "x"},
+                              auth=('mallory peer=10.6.6.6 "q" \\', "pw"))
+        self.assertOk(resp)
+        line = self.mttd.wait_log(r"path=/serial status=200 ", mark)
+        self.assertIsNotNone(line, self.mttd.log_since(mark))
+        self.assertIn(' user="mallory peer=10.6.6.6 \\"q\\" \\\\"'
+                      " peer=127.0.0.1", line)
+
     def test_no_header_still_401(self):
         before = self.snapshot()
         resp = self.mttd.http("POST", "/submit", h.submit_body(

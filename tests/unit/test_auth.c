@@ -671,11 +671,15 @@ auth_skips_a_bom_and_warns_of_odd_names(void)
 {
 	static const char hash[] =
 	    "$2y$05$FByO/knvC20qBbMw.tjcDOCy.ynhBHAk7zemYwHQ8U7jYeKprNg7.";
-	char text[512];
+	char text[1024];
 	struct auth *a;
 
+	/* Then a BOM on a later line, a zero-width space and a C1 control,
+	 * which hide in a name: skipped too (break-it helper 49). */
 	snprintf(text, sizeof text,
-	    "\xef\xbb\xbfu_ok:%s\nu_tab\t:%s\nu sp:%s\n", hash, hash, hash);
+	    "\xef\xbb\xbfu_ok:%s\nu_tab\t:%s\nu sp:%s\n\xef\xbb\xbfu_ok2:%s\n"
+	    "u\xe2\x80\x8bzw:%s\nu\xc2\x85nel:%s\n",
+	    hash, hash, hash, hash, hash, hash);
 	a = load_text(text);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
 	CU_ASSERT_EQUAL(auth_count(a), 2);
@@ -683,10 +687,21 @@ auth_skips_a_bom_and_warns_of_odd_names(void)
 	CU_ASSERT_EQUAL(check(a, "u sp", "right-pass"), AUTH_OK);
 	auth_free(a);
 	/* The log writes the tab as a blank. */
-	CU_ASSERT_TRUE(log_has(".cut:2: user 'u_tab ': a control character (a"
-			       " tab, say) or bytes that are not UTF-8 in the"
-			       " user name: no client can log in as it; line"
-			       " skipped"));
+	CU_ASSERT_TRUE(
+	    log_has(".cut:2: user 'u_tab ': a control character (a"
+		    " tab, say), an invisible or directional one"
+		    " (U+FEFF, U+200B...) or bytes that are not UTF-8"
+		    " in the user name: no client can log in as it;"
+		    " line skipped"));
+	CU_ASSERT_TRUE(log_has(".cut:4: user '???u_ok2': a control character"));
+	CU_ASSERT_TRUE(log_has(".cut:5: user 'u???zw': a control character"));
+	CU_ASSERT_TRUE(log_has(".cut:6: user 'u??nel': a control character"));
+	/* A BOM alone is an editor's empty file: no user, nothing cut. */
+	a = load_text("\xef\xbb\xbf");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+	CU_ASSERT_EQUAL(auth_count(a), 0);
+	CU_ASSERT_FALSE(auth_cut_short(a));
+	auth_free(a);
 	CU_ASSERT_TRUE(log_has(".cut:3: user 'u sp': a blank in the name,"
 			       " which is part of it (not trimmed before the"
 			       " ':')"));
