@@ -687,7 +687,8 @@ http_conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (conn->state == HTTP_CONN_REFUSED && conn->own_status != 0 &&
 	    evbuffer_get_length(bufferevent_get_output(conn->bev)) > 0) {
-		log_debug("peer=%s took none of libevent's %d for %d s: closed",
+		log_debug("peer=%s did not take all of libevent's %d in %d s:"
+			  " closed",
 		    conn->peer, conn->own_status,
 		    conn->owner->settings->idle_timeout_s);
 		evhttp_connection_free(conn->evcon);
@@ -698,7 +699,6 @@ http_conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 		 * what came with the refused one, if anything, under the
 		 * reading clock (and counted by a drain). */
 		http_conn_log_own_answer(conn);
-		conn->method[0] = conn->path[0] = '\0';
 		http_conn_wait_for_request(conn);
 		return;
 	}
@@ -721,25 +721,6 @@ http_conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 /* Buffer watches. */
 
-/*
- * Bytes after an answer libevent wrote by itself on a connection it
- * reads on (a CONNECT's 501): the next request, under the reading clock
- * as any other (break-it helper 48: it had been cut at idle_timeout,
- * unanswered).  Bytes that came with the refused request are left to
- * libevent's own limits, as a pipelined request's are.
- */
-static void
-http_conn_after_own_answer(
-    struct http_conn *conn, struct evbuffer *in, size_t added)
-{
-	http_conn_log_own_answer(conn);
-	conn->method[0] = conn->path[0] = '\0';
-	conn->line_seen = false;
-	http_conn_head_reset(conn);
-	conn->head_done = evbuffer_get_length(in) > added;
-	http_conn_set_state(conn, HTTP_CONN_IDLE);
-}
-
 static void
 http_conn_input_cb(
     struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
@@ -753,11 +734,6 @@ http_conn_input_cb(
 		evbuffer_drain(buf, evbuffer_get_length(buf));
 		return;
 	}
-	/* libevent frees a connection it closes as soon as its answer is
-	 * written: one still here with the answer written reads on. */
-	if (conn->state == HTTP_CONN_REFUSED && conn->own_status != 0 &&
-	    evbuffer_get_length(bufferevent_get_output(conn->bev)) == 0)
-		http_conn_after_own_answer(conn, buf, info->n_added);
 	if (conn->state == HTTP_CONN_IDLE) {
 		http_conn_set_state(conn, HTTP_CONN_READING);
 		conn->bytes_in = 0;
@@ -835,7 +811,7 @@ http_conn_output_cb(
 	    buf, evbuffer_get_length(buf) - info->n_added);
 	if (code >= 100 && code < 200) /* 100 Continue: the next request's. */
 		return;
-	if (code < 200) { /* The rest of an answer. */
+	if (code < 100) { /* No status line: the rest of an answer. */
 		if (conn->own_status != 0)
 			conn->own_bytes += info->n_added;
 		return;

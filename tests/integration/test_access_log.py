@@ -90,6 +90,15 @@ class Unbuffered(h.MttdTestCase):
             r" 'search'", mark)
         self.assertIsNotNone(line, self.mttd.log_tail())
 
+    def get_unknown_path(self, path):
+        """GET path, raw bytes, on a connection of its own: a 404."""
+        with socket.create_connection(("127.0.0.1", self.mttd.port)) as s:
+            s.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: x\r\n"
+                      b"Connection: close\r\n\r\n")
+            s.settimeout(10)
+            answer = h.read_to_close(s)
+        self.assertTrue(answer.startswith(b"HTTP/1.1 404 "), answer[:80])
+
     def test_bytes_that_are_not_utf8_become_question_marks(self):
         """A path of bytes that begin no valid UTF-8 character (stray,
         overlong, a surrogate, past U+10FFFF, cut) is logged with a '?'
@@ -98,12 +107,7 @@ class Unbuffered(h.MttdTestCase):
         mark = self.mttd.log_mark()
         path = (b"/x\xff\xfe-\xc0\xaf-\xed\xa0\x80-\xf4\x90\x80\x80-"
                 b"\xc3\xa9-\xe2\x82")
-        with socket.create_connection(("127.0.0.1", self.mttd.port)) as s:
-            s.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: x\r\n"
-                      b"Connection: close\r\n\r\n")
-            s.settimeout(10)
-            answer = h.read_to_close(s)
-        self.assertTrue(answer.startswith(b"HTTP/1.1 404 "), answer[:80])
+        self.get_unknown_path(path)
         with open(os.path.join(self.mttd.dir, "access.log"), "rb") as f:
             access = f.read()
         want = ("path=/x??-??-???-????-\u00e9-?? status=404 ").encode()
@@ -118,12 +122,7 @@ class Unbuffered(h.MttdTestCase):
         character, so the logs stay UTF-8 (a path of 4,500 "é")."""
         mark = self.mttd.log_mark()
         path = ("/x" + "\u00e9" * 4500).encode()
-        with socket.create_connection(("127.0.0.1", self.mttd.port)) as s:
-            s.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: x\r\n"
-                      b"Connection: close\r\n\r\n")
-            s.settimeout(10)
-            answer = h.read_to_close(s)
-        self.assertTrue(answer.startswith(b"HTTP/1.1 404 "), answer[:80])
+        self.get_unknown_path(path)
         with open(self.mttd.log_path, "rb") as f:
             f.seek(mark)
             main = f.read()
