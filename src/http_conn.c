@@ -646,47 +646,34 @@ http_conn_check_answer(struct http_conn *conn)
 	    conn->bev, BEV_EVENT_WRITING | BEV_EVENT_TIMEOUT, 0);
 }
 
+/* The early 413: the head's Content-Length is over max_body_size. */
 static void
-http_conn_timer_cb(evutil_socket_t fd, short what, void *arg)
+http_conn_refuse_too_large(struct http_conn *conn)
 {
-	struct http_conn *conn = arg;
 	char msg[160];
-	long left;
 
-	conn->armed = false;
-	if (conn->refusal == 413) {
-		/* The scan stops adding digits past 2^50 (see head_char). */
-		snprintf(msg, sizeof msg,
-		    "request body of %s%lld bytes is larger than max_body_size"
-		    " (%zu bytes)",
-		    conn->content_length_cut ? "over " : "",
-		    conn->content_length, conn->owner->settings->max_body_size);
-		log_info("peer=%s %s %s: 413 %s", conn->peer,
-		    conn->method[0] ? conn->method : "-",
-		    conn->path[0] ? conn->path : "-", msg);
-		http_conn_refuse(conn, 413, "Payload Too Large", msg, true);
-		return;
-	}
-	if (conn->refusal == -1) {
-		evhttp_connection_free(conn->evcon);
-		return;
-	}
-	if (conn->state == HTTP_CONN_IDLE &&
-	    (left = http_conn_due_in_ms(conn)) > 0) {
-		http_conn_arm_ms(conn, left); /* Armed lazily, for earlier. */
-		return;
-	}
-	if (conn->state == HTTP_CONN_IDLE) {
-		log_debug("peer=%s idle for idle_timeout: closed", conn->peer);
-		evhttp_connection_free(conn->evcon);
-		return;
-	}
-	if (conn->state == HTTP_CONN_HANDLING) {
-		http_conn_check_answer(conn);
-		return;
-	}
-	if (conn->state == HTTP_CONN_REFUSED && conn->own_status != 0 &&
-	    evbuffer_get_length(bufferevent_get_output(conn->bev)) > 0) {
+	/* The scan stops adding digits past 2^50 (see head_char). */
+	snprintf(msg, sizeof msg,
+	    "request body of %s%lld bytes is larger than max_body_size"
+	    " (%zu bytes)",
+	    conn->content_length_cut ? "over " : "", conn->content_length,
+	    conn->owner->settings->max_body_size);
+	log_info("peer=%s %s %s: 413 %s", conn->peer,
+	    conn->method[0] ? conn->method : "-",
+	    conn->path[0] ? conn->path : "-", msg);
+	http_conn_refuse(conn, 413, "Payload Too Large", msg, true);
+}
+
+/*
+ * After an answer libevent wrote itself: closed when the client has not
+ * taken it all in idle_timeout; once written, libevent reads on, so the
+ * connection is between requests, with what came with the refused one,
+ * if anything, under the reading clock (and counted by a drain).
+ */
+static void
+http_conn_own_answer_timer(struct http_conn *conn)
+{
+	if (evbuffer_get_length(bufferevent_get_output(conn->bev)) > 0) {
 		log_debug("peer=%s did not take all of libevent's %d in %d s:"
 			  " closed",
 		    conn->peer, conn->own_status,
@@ -694,17 +681,19 @@ http_conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 		evhttp_connection_free(conn->evcon);
 		return;
 	}
-	if (conn->state == HTTP_CONN_REFUSED && conn->own_status != 0) {
-		/* Written, and libevent reads on: between requests, with
-		 * what came with the refused one, if anything, under the
-		 * reading clock (and counted by a drain). */
-		http_conn_log_own_answer(conn);
-		http_conn_wait_for_request(conn);
-		return;
-	}
-	if (conn->state != HTTP_CONN_READING)
-		return;
-	if ((left = http_conn_reading_left_ms(conn)) > 0) {
+	http_conn_log_own_answer(conn);
+	http_conn_wait_for_request(conn);
+}
+
+/* The reading clock: 408 once request_timeout passed since the head
+ * began, else armed again for the rest. */
+static void
+http_conn_reading_timer(struct http_conn *conn)
+{
+	char msg[160];
+	long left = http_conn_reading_left_ms(conn);
+
+	if (left > 0) {
 		http_conn_arm_ms(conn, left);
 		return;
 	}
@@ -717,6 +706,40 @@ http_conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 	    conn->method[0] ? conn->method : "-",
 	    conn->path[0] ? conn->path : "-", msg);
 	http_conn_refuse(conn, 408, "Request Timeout", msg, true);
+}
+
+/* The idle clock, armed lazily: armed again when it fired early. */
+static void
+http_conn_idle_timer(struct http_conn *conn)
+{
+	long left = http_conn_due_in_ms(conn);
+
+	if (left > 0) {
+		http_conn_arm_ms(conn, left);
+		return;
+	}
+	log_debug("peer=%s idle for idle_timeout: closed", conn->peer);
+	evhttp_connection_free(conn->evcon);
+}
+
+static void
+http_conn_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_conn *conn = arg;
+
+	conn->armed = false;
+	if (conn->refusal == 413)
+		http_conn_refuse_too_large(conn);
+	else if (conn->refusal == -1)
+		evhttp_connection_free(conn->evcon);
+	else if (conn->state == HTTP_CONN_IDLE)
+		http_conn_idle_timer(conn);
+	else if (conn->state == HTTP_CONN_HANDLING)
+		http_conn_check_answer(conn);
+	else if (conn->state == HTTP_CONN_REFUSED && conn->own_status != 0)
+		http_conn_own_answer_timer(conn);
+	else if (conn->state == HTTP_CONN_READING)
+		http_conn_reading_timer(conn);
 }
 
 /* Buffer watches. */

@@ -480,6 +480,75 @@ router_body_read(const struct request *r, const char *digits, size_t len)
 }
 
 /*
+ * RFC 9112: an HTTP/1.0 message with Transfer-Encoding has faulty
+ * framing, so its connection closes after it.  Its keep-alive is taken
+ * back (every Connection header), or libevent would say both.
+ */
+static void
+router_close_after_http10_coding(struct request *r, struct evkeyvalq *in)
+{
+	if (r->req->minor != 0 ||
+	    evhttp_find_header(in, "Transfer-Encoding") == NULL)
+		return;
+	while (evhttp_remove_header(in, "Connection") == 0)
+		continue;
+	evhttp_add_header(
+	    evhttp_request_get_output_headers(r->req), "Connection", "close");
+}
+
+/*
+ * The header names and Content-Length values of a request: 0 when they
+ * frame it one way, else 400 with message set.  The digits of its
+ * Content-Length, leading zeros aside, go to *digits and *digits_len
+ * (NULL when it has none).
+ */
+static int
+router_length_refusal(struct evkeyvalq *in, const char **digits,
+    size_t *digits_len, char *message, size_t size)
+{
+	const char *value, *d;
+	struct evkeyval *kv;
+	size_t len, n;
+
+	*digits = NULL;
+	*digits_len = 0;
+	TAILQ_FOREACH(kv, in, next)
+	{
+		if (!router_is_token(kv->key)) {
+			snprintf(message, size,
+			    "header name '%.64s' is not a token (no blank may"
+			    " come before its colon)",
+			    kv->key);
+			return 400;
+		}
+		if (strcasecmp(kv->key, "Content-Length") != 0)
+			continue;
+		value = router_trim(kv->value, &len);
+		if (!router_is_digits(value, len)) {
+			snprintf(message, size,
+			    "Content-Length '%.*s' is not a number of bytes"
+			    " (digits only)",
+			    (int)(len < 64 ? len : 64), value);
+			return 400;
+		}
+		n = len;
+		d = router_significant(value, &n);
+		if (*digits == NULL) {
+			*digits = d;
+			*digits_len = n;
+		} else if (n != *digits_len || memcmp(d, *digits, n) != 0) {
+			snprintf(message, size,
+			    "conflicting Content-Length headers (%.*s and"
+			    " %.*s)",
+			    (int)(*digits_len < 64 ? *digits_len : 64), *digits,
+			    (int)(n < 64 ? n : 64), d);
+			return 400;
+		}
+	}
+	return 0;
+}
+
+/*
  * The checks of a request's framing, after libevent read it.  Two
  * Content-Length headers that differ, one that is not digits, a header
  * name with a blank or another byte no name has ("Content-Length : 5",
@@ -493,75 +562,28 @@ static bool
 router_framing_ok(struct request *r)
 {
 	struct evkeyvalq *in = evhttp_request_get_input_headers(r->req);
-	const char *first = NULL, *value, *digits;
-	size_t first_len = 0, len, n;
+	const char *digits;
 	char message[320];
-	struct evkeyval *kv;
+	size_t len;
 	int code;
 
-	TAILQ_FOREACH(kv, in, next)
-	{
-		if (!router_is_token(kv->key)) {
-			snprintf(message, sizeof message,
-			    "header name '%.64s' is not a token (no blank may"
-			    " come before its colon)",
-			    kv->key);
-			router_refuse_framing(r, 400, message);
-			return false;
-		}
-		if (strcasecmp(kv->key, "Content-Length") != 0)
-			continue;
-		value = router_trim(kv->value, &len);
-		if (!router_is_digits(value, len)) {
-			snprintf(message, sizeof message,
-			    "Content-Length '%.*s' is not a number of bytes"
-			    " (digits only)",
-			    (int)(len < 64 ? len : 64), value);
-			router_refuse_framing(r, 400, message);
-			return false;
-		}
-		n = len;
-		digits = router_significant(value, &n);
-		if (first == NULL) {
-			first = digits;
-			first_len = n;
-			continue;
-		}
-		if (n != first_len || memcmp(digits, first, n) != 0) {
-			snprintf(message, sizeof message,
-			    "conflicting Content-Length headers (%.*s and"
-			    " %.*s)",
-			    (int)(first_len < 64 ? first_len : 64), first,
-			    (int)(n < 64 ? n : 64), digits);
-			router_refuse_framing(r, 400, message);
-			return false;
-		}
-	}
-	if (first != NULL && !router_body_read(r, first, first_len)) {
+	code = router_length_refusal(
+	    in, &digits, &len, message, sizeof message);
+	if (code == 0 && digits != NULL && !router_body_read(r, digits, len)) {
 		snprintf(message, sizeof message,
 		    "a %s request's body is not read here (Content-Length"
 		    " %.*s given)",
-		    r->method, (int)(first_len < 64 ? first_len : 64), first);
-		router_refuse_framing(r, 400, message);
-		return false;
+		    r->method, (int)(len < 64 ? len : 64), digits);
+		code = 400;
 	}
-	code = router_transfer_coding_refusal(r, in, message, sizeof message);
+	if (code == 0)
+		code = router_transfer_coding_refusal(
+		    r, in, message, sizeof message);
 	if (code != 0) {
 		router_refuse_framing(r, code, message);
 		return false;
 	}
-	/*
-	 * RFC 9112: an HTTP/1.0 message with Transfer-Encoding has faulty
-	 * framing, so its connection closes after it.  Its keep-alive is
-	 * taken back (every Connection header), or libevent would say both.
-	 */
-	if (r->req->minor == 0 &&
-	    evhttp_find_header(in, "Transfer-Encoding") != NULL) {
-		while (evhttp_remove_header(in, "Connection") == 0)
-			continue;
-		evhttp_add_header(evhttp_request_get_output_headers(r->req),
-		    "Connection", "close");
-	}
+	router_close_after_http10_coding(r, in);
 	return true;
 }
 
