@@ -30,7 +30,8 @@ const char *log_level_name(enum log_level level);
 /*
  * Send the log to path (appending), or to stderr when path is NULL, and
  * the access log to access_path (NULL: access lines go to the main log).
- * Returns 0, or -1 with *cause set (the caller frees it).
+ * Returns 0, or with *cause set (the caller frees it) -1 when path
+ * cannot be opened, -2 when access_path cannot: nothing changed then.
  */
 int log_setup(const char *path, const char *access_path, enum log_level level,
     char **cause) __attribute__((warn_unused_result));

@@ -1078,6 +1078,35 @@ db_conn_read_results(struct db_conn *c)
 	return false;
 }
 
+/* Seconds (with their fraction) since c connected. */
+static double
+db_conn_up_for_s(const struct db_conn *c)
+{
+	struct timeval now, up;
+
+	event_base_gettimeofday_cached(c->pool->base, &now);
+	timersub(&now, &c->up_since, &up);
+	return up.tv_sec + up.tv_usec / 1e6;
+}
+
+/*
+ * The socket failed under a batch: the server closed the session (its
+ * backend terminated, the server shutting down or crashed) or the
+ * network reset it.  As for a session closed while unused, one that
+ * was up a second or more is made again at once, and only a connect
+ * that fails calls the database down: sessions an operator terminates
+ * together under load are no outage (break-it helper 51: every request
+ * was refused for a second though the server ran on).  A server going
+ * away refuses that connect at once.
+ */
+static void
+db_conn_broke(struct db_conn *c)
+{
+	c->keeps_pool_up = c->reconnect_at_once = db_conn_up_for_s(c) >=
+	    DB_RECONNECT_DELAY_S;
+	db_conn_fail_batch(c, PQerrorMessage(c->pg));
+}
+
 /* Socket readiness while a batch or a ROLLBACK is in flight. */
 static void
 db_conn_io(struct db_conn *c, short what)
@@ -1089,7 +1118,7 @@ db_conn_io(struct db_conn *c, short what)
 	if (!c->abandoned)
 		db_conn_rearm_deadline(c);
 	if ((what & EV_WRITE) && (flushed = PQflush(c->pg)) < 0) {
-		db_conn_fail_batch(c, PQerrorMessage(c->pg));
+		db_conn_broke(c);
 		return;
 	}
 	if ((what & EV_WRITE) && flushed == 0)
@@ -1097,7 +1126,7 @@ db_conn_io(struct db_conn *c, short what)
 	if (!(what & EV_READ))
 		return;
 	if (!PQconsumeInput(c->pg)) {
-		db_conn_fail_batch(c, PQerrorMessage(c->pg));
+		db_conn_broke(c);
 		return;
 	}
 	if (db_conn_read_results(c))
@@ -1232,17 +1261,6 @@ db_conn_deadline_cb(evutil_socket_t fd, short what, void *arg)
 		db_conn_fail_batch(c, why);
 		db_pool_check_idle(c->pool);
 	}
-}
-
-/* Seconds (with their fraction) since c connected. */
-static double
-db_conn_up_for_s(const struct db_conn *c)
-{
-	struct timeval now, up;
-
-	event_base_gettimeofday_cached(c->pool->base, &now);
-	timersub(&now, &c->up_since, &up);
-	return up.tv_sec + up.tv_usec / 1e6;
 }
 
 /*

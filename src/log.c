@@ -129,9 +129,12 @@ log_setup(const char *path, const char *access_path, enum log_level level,
 
 	/* Open both before closing anything, so a failure changes nothing. */
 	if (path != NULL && (fd = log_open(path, cause)) == -1)
-		goto fail;
-	if (access_path != NULL && (afd = log_open(access_path, cause)) == -1)
-		goto fail;
+		return -1;
+	if (access_path != NULL && (afd = log_open(access_path, cause)) == -1) {
+		if (fd != -1)
+			close(fd);
+		return -2;
+	}
 
 	log_access_flush();
 	log_sink_set(&log_main, fd, path, STDERR_FILENO);
@@ -139,11 +142,6 @@ log_setup(const char *path, const char *access_path, enum log_level level,
 	log_threshold = level;
 	log_pid = getpid();
 	return 0;
-
-fail:
-	if (fd != -1)
-		close(fd);
-	return -1;
 }
 
 /* Reopen one sink at its path; the old descriptor stays on failure. */

@@ -71,7 +71,7 @@ struct mttd {
 	struct event *sig_term, *sig_int, *sig_hup;
 	struct event *sig_orphaned; /* A worker's supervisor died. */
 	int stop_signals;	    /* TERM/INT seen so far. */
-	char config_file[PATH_MAX]; /* Absolute: SIGHUP reads it from "/". */
+	char *config_file;	    /* Absolute: SIGHUP reads it from "/". */
 	bool foreground;	    /* Logging to stderr. */
 };
 
@@ -135,7 +135,13 @@ usage(FILE *out)
 	settings_print_keys(out);
 }
 
-/* path made absolute against the current folder (mttd leaves it). */
+/*
+ * path made absolute against the current folder (mttd leaves it), but
+ * not resolved: relative paths in the configuration file must name the
+ * same files on SIGHUP as at start-up when the file or its folder is a
+ * symbolic link (realpath had taken them from the link's target; break-it
+ * helper 50).
+ */
 static char *
 absolute_path(const char *path)
 {
@@ -143,7 +149,45 @@ absolute_path(const char *path)
 
 	if (path[0] == '/' || getcwd(cwd, sizeof cwd) == NULL)
 		return xstrdup(path);
-	return xasprintf("%s/%s", cwd, path);
+	/* "./a/b.conf" names the same file as "a/b.conf". */
+	while (strncmp(path, "./", 2) == 0) {
+		path += 2;
+		while (*path == '/')
+			path++;
+	}
+	return xasprintf("%s/%s", strcmp(cwd, "/") == 0 ? "" : cwd, path);
+}
+
+/* cause, freed, as "FILE:LINE: key 'K': cause" (no LINE for a default),
+ * so that a file that cannot be opened is traced to its key. */
+static char *
+key_cause(const struct settings *s, const char *key, char *cause)
+{
+	unsigned line = settings_key_line(s, key);
+	char *text;
+
+	if (line > 0)
+		text = xasprintf(
+		    "%s:%u: key '%s': %s", s->config_path, line, key, cause);
+	else
+		text = xasprintf(
+		    "%s: key '%s': %s", s->config_path, key, cause);
+	free(cause);
+	return text;
+}
+
+/* Open the logs s names (log_file only without -f): 0, or -1 with
+ * *cause naming the key whose file cannot be opened. */
+static int
+open_logs(const struct settings *s, bool foreground, char **cause)
+{
+	int rc = log_setup(foreground ? NULL : s->log_file, s->access_log,
+	    s->log_level, cause);
+
+	if (rc == 0)
+		return 0;
+	*cause = key_cause(s, rc == -1 ? "log_file" : "access_log", *cause);
+	return -1;
 }
 
 static void
@@ -219,9 +263,7 @@ load_settings(struct mttd *m, const struct options *o)
 		fprintf(stderr, "mttd: %s\n", cause);
 		exit(EXIT_CONFIG);
 	}
-	if (realpath(o->config, m->config_file) == NULL)
-		snprintf(
-		    m->config_file, sizeof m->config_file, "%s", o->config);
+	m->config_file = absolute_path(o->config);
 	m->foreground = o->foreground;
 }
 
@@ -237,7 +279,7 @@ load_htpasswd(const struct settings *s)
 		return NULL;
 	}
 	if ((a = auth_load(s->htpasswd_file, &cause)) == NULL)
-		die("%s", cause);
+		die("%s", key_cause(s, "htpasswd_file", cause));
 	if (auth_count(a) == 0)
 		log_warn("htpasswd %s: no user: every request that needs one"
 			 " is refused (401) until users are added and mttd"
@@ -278,6 +320,13 @@ libevent_fatal_cb(int err)
 	abort();
 }
 
+/* The access lines' buffer, only when there is an access log to fill. */
+static void
+keep_access_lines(const struct settings *s)
+{
+	log_access_buffer(s->access_log != NULL ? s->access_log_buffer : 0);
+}
+
 static void
 setup_logging(const struct mttd *m, const struct options *o)
 {
@@ -285,12 +334,11 @@ setup_logging(const struct mttd *m, const struct options *o)
 	char *cause = NULL;
 
 	log_goes_to_file = !o->foreground;
-	if (log_setup(o->foreground ? NULL : s->log_file, s->access_log,
-		s->log_level, &cause) != 0) {
+	if (open_logs(s, o->foreground, &cause) != 0) {
 		fprintf(stderr, "mttd: %s\n", cause);
 		exit(1);
 	}
-	log_access_buffer(s->access_log_buffer);
+	keep_access_lines(s);
 	event_set_log_callback(libevent_log_cb);
 	event_set_fatal_callback(libevent_fatal_cb);
 }
@@ -316,6 +364,10 @@ log_versions(const struct mttd *m)
 static void
 pool_params(const struct settings *s, struct db_pool_params *p)
 {
+	/* Every field: expect_standby, set only for the replica's pool, was
+	 * left as the stack had it for the primary's (the primary's pool
+	 * then took itself for a replica that is no standby). */
+	*p = (struct db_pool_params){ 0 };
 	p->host = s->server;
 	p->sslmode = db_sslmode_for(s->sslmode, s->server);
 	p->gssencmode = db_gssencmode_for(s->sslmode, s->server);
@@ -554,40 +606,6 @@ reload_settings(const struct mttd *m, struct settings *next, char **cause)
 }
 
 /*
- * Read the file again and put its settings and logs in force, for a
- * process that has no server yet (a worker starting, the supervisor);
- * false, with the reason logged, when the running ones stay.
- */
-static bool
-reload_settings_and_logs(struct mttd *m, const char *who)
-{
-	struct settings next;
-	char *cause = NULL, *why = NULL;
-
-	if (!reload_settings(m, &next, &cause))
-		goto fail;
-	if (log_setup(m->foreground ? NULL : next.log_file, next.access_log,
-		next.log_level, &cause) != 0) {
-		settings_free(&next);
-		goto fail;
-	}
-	settings_free(&m->settings);
-	m->settings = next;
-	log_access_buffer(m->settings.access_log_buffer);
-	return true;
-
-fail:
-	/* The logs in force are reopened all the same (logrotate). */
-	if (log_reopen(&why) != 0) {
-		log_error("%s", why);
-		free(why);
-	}
-	log_error("%s keeps the configuration in force: %s", who, cause);
-	free(cause);
-	return false;
-}
-
-/*
  * The htpasswd table next names (NULL: proxy mode); false on failure.  A
  * file with no user where users were is taken for one caught while being
  * rewritten (or emptied by mistake): it would lock every client out.
@@ -601,8 +619,10 @@ reload_htpasswd(const struct mttd *m, const struct settings *next,
 	*table = NULL;
 	if (next->htpasswd_file == NULL)
 		return true;
-	if ((*table = auth_load(next->htpasswd_file, cause)) == NULL)
+	if ((*table = auth_load(next->htpasswd_file, cause)) == NULL) {
+		*cause = key_cause(next, "htpasswd_file", *cause);
 		return false;
+	}
 	if (auth_count(*table) == 0 && running > 0) {
 		*cause = xasprintf("htpasswd %s: no user could be read (the"
 				   " %zu user(s) in force stay)",
@@ -641,7 +661,7 @@ reload_apply(struct mttd *m, struct settings *next, struct auth *table)
 
 	settings_free(&m->settings);
 	m->settings = *next;
-	log_access_buffer(m->settings.access_log_buffer);
+	keep_access_lines(&m->settings);
 	auth_keep_judged(table, m->auth);
 	auth_free(m->auth);
 	m->auth = table;
@@ -655,6 +675,45 @@ reload_apply(struct mttd *m, struct settings *next, struct auth *table)
 }
 
 /*
+ * Read the configuration and the htpasswd file again and open the logs
+ * next names, with the rules of a reload: false, with *cause, when the
+ * running configuration must stay.  The supervisor and its workers run
+ * it alike, so that a worker it starts later runs what the others run.
+ */
+static bool
+reload_read(const struct mttd *m, struct settings *next, struct auth **table,
+    char **cause)
+{
+	*table = NULL;
+	if (!reload_settings(m, next, cause))
+		return false;
+	if (!reload_htpasswd(m, next, table, cause) ||
+	    open_logs(next, m->foreground, cause) != 0) {
+		auth_free(*table);
+		*table = NULL;
+		settings_free(next);
+		return false;
+	}
+	return true;
+}
+
+/* A reload refused: the logs in force are reopened all the same, first,
+ * so that the reason is in the file an operator reads after logrotate
+ * moved the old one away. */
+static void
+reload_refused(const char *who, char *cause)
+{
+	char *why = NULL;
+
+	if (log_reopen(&why) != 0) {
+		log_error("%s", why);
+		free(why);
+	}
+	log_error("%s: %s", who, cause);
+	free(cause);
+}
+
+/*
  * SIGHUP: read the configuration file and the htpasswd file again and
  * reopen the logs (for logrotate).  Anything that fails keeps all of the
  * running configuration, and the log says why.
@@ -663,8 +722,8 @@ static void
 reload_all(struct mttd *m)
 {
 	struct settings next;
-	struct auth *table = NULL;
-	char *cause = NULL, *why = NULL;
+	struct auth *table;
+	char *cause = NULL;
 
 	log_info("SIGHUP: re-reading %s, the htpasswd file and reopening the"
 		 " logs; forgetting the known rows",
@@ -672,28 +731,13 @@ reload_all(struct mttd *m)
 	/* An operator who changed rows by hand asks for them to be read
 	 * again this way, whatever becomes of the configuration. */
 	row_cache_clear();
-	if (!reload_settings(m, &next, &cause))
-		goto fail;
-	if (!reload_htpasswd(m, &next, &table, &cause) ||
-	    log_setup(m->foreground ? NULL : next.log_file, next.access_log,
-		next.log_level, &cause) != 0) {
-		auth_free(table);
-		settings_free(&next);
-		goto fail;
+	if (!reload_read(m, &next, &table, &cause)) {
+		reload_refused(
+		    "SIGHUP: keeping the running configuration", cause);
+		return;
 	}
 	reload_apply(m, &next, table);
 	log_info("SIGHUP: configuration in force");
-	return;
-
-fail:
-	/* Reopened first, so the reason is in the file an operator reads
-	 * after logrotate moved the old one away. */
-	if (log_reopen(&why) != 0) {
-		log_error("%s", why);
-		free(why);
-	}
-	log_error("SIGHUP: keeping the running configuration: %s", cause);
-	free(cause);
 }
 
 /*
@@ -910,14 +954,31 @@ supervisor_started_cb(int port)
 static struct mttd *supervised;
 
 /*
- * SIGHUP in the supervisor: read the file, so that a worker started
- * later gets the configuration in force (the workers read it too).
+ * SIGHUP in the supervisor: read the files as its workers do, so that a
+ * worker started later, which runs the supervisor's settings and users
+ * as they were at its fork, runs what the others run.  A reload the
+ * workers refuse (an htpasswd file emptied or cut) is refused here too.
  */
 static void
 supervisor_reload_cb(void)
 {
-	if (reload_settings_and_logs(supervised, "SIGHUP: the supervisor"))
-		log_info("SIGHUP: the supervisor's configuration is in force");
+	struct mttd *m = supervised;
+	struct settings next;
+	struct auth *table;
+	char *cause = NULL;
+
+	if (!reload_read(m, &next, &table, &cause)) {
+		reload_refused(
+		    "SIGHUP: the supervisor keeps the configuration in force",
+		    cause);
+		return;
+	}
+	settings_free(&m->settings);
+	m->settings = next;
+	keep_access_lines(&m->settings);
+	auth_free(m->auth);
+	m->auth = table;
+	log_info("SIGHUP: the supervisor's configuration is in force");
 }
 
 /* The port of the socket the service manager passed, or 0 for none. */
@@ -964,15 +1025,14 @@ run_workers(struct mttd *m)
 	if (m->settings.workers <= 1)
 		return;
 	supervised = m;
+	/* Loaded once, here: each worker starts with the supervisor's. */
+	m->auth = load_htpasswd(&m->settings);
 	supervisor_run(&m->settings, listen_port(m), supervisor_started_cb,
 	    supervisor_reload_cb);
 	if (startup_pipe >= 0)
 		close(startup_pipe);
 	startup_pipe = -1;
 	log_starting();
-
-	/* A worker restarted after a SIGHUP runs what the others run. */
-	reload_settings_and_logs(m, "worker");
 }
 
 /* Print "mttd: FILE:LINE: key 'K': why" (no LINE for a default). */
@@ -1105,6 +1165,7 @@ shutdown_all(struct mttd *m)
 	log_info("mttd stopped");
 	log_shutdown();
 	settings_free(&m->settings);
+	free(m->config_file);
 }
 
 /*
@@ -1202,12 +1263,17 @@ main(int argc, char **argv)
 		die("cannot set the event loop's priorities");
 	log_attach_loop(m.base);
 	log_versions(&m);
-	m.auth = load_htpasswd(&m.settings);
+	if (!supervisor_is_worker())
+		m.auth = load_htpasswd(&m.settings);
 	open_database(&m);
 	m.server = http_server_new(m.base, &m.settings, m.listen_fd, m.pool,
 	    m.read_pool ? m.read_pool : m.pool, m.auth, &cause);
 	if (m.server == NULL)
 		die("%s", cause);
+	/* Port 0 took a free port: a reload compares the file with it, as
+	 * the supervisor's workers do (helper 50). */
+	if (m.settings.socket_port == 0 && m.listen_fd < 0)
+		m.settings.socket_port = m.server->port;
 	m.table_stats = table_stats_new(
 	    &m.settings, db_catalog_server_version_num(m.catalog));
 	m.server->table_stats = m.table_stats;

@@ -50,6 +50,10 @@ struct settings_option {
 
 #define SETTINGS_OFF(f) offsetof(struct settings, f)
 
+/* Allocated whole at start-up and on each SIGHUP: a slip such as 32G
+ * for 32K must be refused, not abort mttd (break-it helper 50). */
+#define SETTINGS_ACCESS_BUFFER_MAX (64LL << 20)
+
 static const struct settings_option settings_options[] = {
 	{ "server", "socket_host", SETTINGS_HOST, "127.0.0.1",
 	    SETTINGS_OFF(socket_host), 0, 0, false, "Address to listen on." },
@@ -119,7 +123,8 @@ static const struct settings_option settings_options[] = {
 	    SETTINGS_OFF(access_log), 0, 0, true,
 	    "File for one line per request; empty or absent: the main log." },
 	{ "logging", "access_log_buffer", SETTINGS_SIZE, "32K",
-	    SETTINGS_OFF(access_log_buffer), 0, 0, true,
+	    SETTINGS_OFF(access_log_buffer), 0, SETTINGS_ACCESS_BUFFER_MAX,
+	    true,
 	    "Access lines kept before they are written to access_log, in"
 	    " bytes; 0: each at once." },
 	{ "pg_v3", "type", SETTINGS_DB_TYPE, "postgres", SETTINGS_OFF(db_type),
@@ -308,6 +313,13 @@ settings_parse_size(const struct settings_option *o, const char *value,
 	if (n * unit < (unsigned long long)o->min) {
 		*why = xasprintf(
 		    "%s is below the minimum of %lld bytes", value, o->min);
+		return -1;
+	}
+	/* A size's max of 0 is no maximum. */
+	if (o->max > 0 && n * unit > (unsigned long long)o->max) {
+		*why = xasprintf(
+		    "%s is above the maximum of %lld bytes (%lldM)", value,
+		    o->max, o->max >> 20);
 		return -1;
 	}
 	*(size_t *)settings_field(s, o) = (size_t)(n * unit);
@@ -897,6 +909,10 @@ settings_print_keys(FILE *out)
 		fprintf(out, "[%s] %s (", o->section, o->key);
 		if (o->type == SETTINGS_INT)
 			fprintf(out, "%lld..%lld, ", o->min, o->max);
+		if (o->type == SETTINGS_SIZE && o->min > 0)
+			fprintf(out, "at least %lld, ", o->min);
+		if (o->type == SETTINGS_SIZE && o->max > 0)
+			fprintf(out, "at most %lldM, ", o->max >> 20);
 		fprintf(out, "default %s): %s%s\n", settings_default_text(o),
 		    o->help,
 		    o->reloadable ? "" : " Changes only with a restart.");

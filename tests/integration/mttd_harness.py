@@ -574,6 +574,8 @@ class Mttd:
         self.port = None
         self.dir = None
         self.cwd = None  # None: the server's own folder
+        # The -c argument, when not self.conf (a symbolic link to it, say).
+        self.config_arg = None
         self.log_path = None
         self.exit_status = None
 
@@ -619,7 +621,8 @@ class Mttd:
         env = subprocess_env({"MTTD_PORT_FILE": port_file,
                               "TZ": "America/St_Johns"})
         env.update(self.extra_env)
-        argv = [MTTD_BIN, "-c", self.conf, "-f"] + self.extra_args
+        argv = [MTTD_BIN, "-c", self.config_arg or self.conf,
+                "-f"] + self.extra_args
         passed = {}
         if self.listen_socket is not None:
             argv, passed = self.passing_socket(argv, env)

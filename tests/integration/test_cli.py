@@ -830,6 +830,36 @@ class Cli(unittest.TestCase):
                 self.assertTrue(h.names_word(text, key),
                                 "-h does not list [%s] %s" % (section, key))
 
+    def test_help_gives_the_bounds_of_sizes(self):
+        rc, out, err = self.mttd("-h")
+        self.assertEqual(rc, 0, out + err)
+        self.assertIn("[server] max_body_size (at least 1024, default 64M):",
+                      out)
+        self.assertIn("[logging] access_log_buffer (at most 64M, default"
+                      " 32K):", out)
+
+    def test_start_up_file_errors_name_the_key(self):
+        """A file mttd cannot open at start-up is traced to its key and
+        line, as --check-config traces it (break-it helper 50: only the
+        file was named)."""
+        h.make_htpasswd(os.path.join(self.dir, "htpasswd"),
+                        [(h.USER, h.PASSWORD)])
+        for key, old, new, opened in (
+                ("htpasswd_file", "htpasswd_file = htpasswd",
+                 "htpasswd_file = no-such-users",
+                 os.path.join(self.dir, "no-such-users")),
+                ("access_log", "access_log = access.log",
+                 "access_log = /nonexistent/a.log", "/nonexistent/a.log")):
+            with self.subTest(key=key):
+                text = self.good_text().replace(old, new)
+                path = self.write("start-%s.conf" % key, text)
+                rc, out, err = self.mttd("-c", path, "-f", timeout=30)
+                self.assertEqual(rc, 1, out + err)
+                self.assertIn("%s:%d: key '%s': %s: cannot open: No such"
+                              " file or directory" % (
+                                  path, self.line_of(text, key), key,
+                                  opened), err)
+
     def test_usage_errors_name_what_was_wrong(self):
         for args, message in (
                 (("-c", "x.conf", "extra"), "unexpected argument 'extra'"),

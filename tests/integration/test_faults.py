@@ -632,6 +632,53 @@ class LostMidQuery(h.MttdTestCase):
         self.assertNotRegex(message, r"[\x00-\x1f]|  ", message)
 
 
+class BusySessionTerminated(DatabaseFaults, h.MttdTestCase):
+    """A backend terminated under a statement: its request gets the 503,
+    and the connection, up a second or more, is made again at once
+    without calling the database down (break-it helper 51: the pool was
+    down for a second, and every request meanwhile was refused, though
+    the server ran on).  One connection, so that the busy one is the
+    pool's last."""
+
+    MTTD = {"pg": {"pool_size": "1", "idle_check": "0"}}
+
+    def test_no_outage_and_served_at_once(self):
+        self.wait_pool_connected(size=1)
+        time.sleep(1.1)
+        h.HeldLock(self, "mpi_install")
+        answers = []
+        thread = threading.Thread(target=lambda: answers.append(
+            self.mttd.http("POST", "/detail", {
+                "phase": "install", "columns": ["mpi_version"],
+                "search": {}, "options": {"count_only": True}})))
+        thread.start()
+        where = (" FROM pg_stat_activity WHERE datname = '%s' AND"
+                 " application_name = 'mttd' AND wait_event_type = 'Lock'"
+                 % self.db)
+        deadline = time.time() + 10
+        while self.sql1("SELECT count(*)" + where) != ["1"]:
+            self.assertLess(time.time(), deadline)
+            time.sleep(0.02)
+        mark = self.mttd.log_mark()
+        self.sql1("SELECT pg_terminate_backend(pid)" + where)
+        thread.join(30)
+        (resp,) = answers
+        self.assertEqual(resp.status, 503, resp)
+        self.assertTrue(resp.field("status_message").startswith(
+            "the database failed to run the query; try again later"
+            " (database connection lost: "), resp)
+        self.assertEqual(self.mttd.http("GET", "/status").field("database"),
+                         "up")
+        start = time.time()
+        resp = self.mttd.http("POST", "/serial", {"serial": "x"})
+        self.assertEqual((resp.status, resp.field("status")), (200, 0), resp)
+        self.assertLess(time.time() - start, 0.9)
+        log = self.mttd.log_since(mark)
+        self.assertIn("ERROR db conn 0: server closed the connection"
+                      " unexpectedly", log)
+        self.assertNotIn("database is down", log)
+
+
 class ServerClosesIdleSessions(DatabaseFaults, h.MttdTestCase):
     """PostgreSQL's idle_session_timeout closes every idle connection of
     the pool at once, and an operator may terminate idle backends: no

@@ -277,6 +277,102 @@ class Reload(h.MttdTestCase):
         self.assertChecksPasswords()
 
 
+    def test_10_port_zero_may_be_written_as_the_port_taken(self):
+        """socket_port = 0 took a free port: the file may name it (break-
+        it helper 50: refused as a change needing a restart)."""
+        port = "socket_port = %d" % self.mttd.port
+        rewrite(self.mttd.conf, "socket_port = 0", port)
+        try:
+            self.hup(r"SIGHUP: configuration in force")
+            self.assertChecksPasswords()
+        finally:
+            rewrite(self.mttd.conf, port, "socket_port = 0")
+        self.hup(r"SIGHUP: configuration in force")
+
+    def test_11_oversized_access_buffer_keeps_the_running_one(self):
+        """A slip such as 100G for 100K is refused, not the death of mttd
+        (break-it helper 50: the allocation aborted it)."""
+        rewrite(self.mttd.conf, "[logging]",
+                "[logging]\naccess_log_buffer = 100G")
+        try:
+            line = self.hup(r"SIGHUP: keeping the running configuration")
+            self.assertRegex(line, r"mttd\.conf:\d+: key"
+                             r" 'access_log_buffer': 100G is above the"
+                             r" maximum of 67108864 bytes \(64M\)")
+            self.assertChecksPasswords()
+        finally:
+            rewrite(self.mttd.conf, "[logging]\naccess_log_buffer = 100G",
+                    "[logging]")
+        self.hup(r"SIGHUP: configuration in force")
+
+    def test_12_missing_htpasswd_file_names_the_key(self):
+        path = os.path.join(self.mttd.dir, "htpasswd")
+        os.rename(path, path + ".away")
+        try:
+            line = self.hup(r"SIGHUP: keeping the running configuration")
+            self.assertRegex(line, r"mttd\.conf:\d+: key 'htpasswd_file':"
+                             r" %s: cannot open: No such file" % path)
+            self.assertChecksPasswords()
+        finally:
+            os.rename(path + ".away", path)
+        self.hup(r"SIGHUP: configuration in force")
+
+
+class LinkedMttd(h.Mttd):
+    """mttd started on a symbolic link to its configuration file, in
+    another folder, with a relative htpasswd_file: the link's folder
+    holds the users; the target's folder a file of another user."""
+
+    def __init__(self, dbname):
+        super().__init__(dbname, auth_keys={"htpasswd_file": "users"})
+
+    def prepare(self):
+        via = os.path.join(self.dir, "via")
+        os.mkdir(via)
+        h.make_htpasswd(os.path.join(via, "users"), [self.credentials])
+        h.make_htpasswd(os.path.join(self.dir, "users"),
+                        [("other", "other-pass")])
+        os.symlink("../mttd.conf", os.path.join(via, "mttd.conf"))
+        self.config_arg = os.path.join(via, "mttd.conf")
+
+
+class ConfigThroughLink(h.MttdTestCase):
+    """Relative paths are taken from the folder of the configuration
+    file as named on the command line, on SIGHUP too (break-it helper
+    50: the reload read the file at its resolved path, and took them from
+    the link target's folder, changing the users without a word)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pg = h.cluster()
+        cls.db = cls.pg.create_db(timezone=cls.DB_TIMEZONE)
+        cls.mttd = LinkedMttd(cls.db)
+        try:
+            cls.mttd.start()
+        except BaseException:
+            cls.mttd.stop()
+            raise
+
+    def assertUsers(self):
+        self.assertEqual(serial(self.mttd).status, 200)
+        self.assertEqual(serial(self.mttd, "other", "other-pass").status,
+                         401)
+
+    def test_reload_reads_the_same_files(self):
+        via = os.path.join(self.mttd.dir, "via")
+        self.assertIn("htpasswd %s/users: 1 user(s)" % via,
+                      self.mttd.log_text())
+        self.assertUsers()
+        mark = self.mttd.log_mark()
+        self.mttd.proc.send_signal(signal.SIGHUP)
+        self.assertIsNotNone(self.mttd.wait_log(
+            r"SIGHUP: configuration in force", mark))
+        log = self.mttd.log_since(mark)
+        self.assertIn("SIGHUP: re-reading %s/mttd.conf," % via, log)
+        self.assertIn("htpasswd %s/users: 1 user(s)" % via, log)
+        self.assertUsers()
+
+
 class AprUtilMissing(h.MttdTestCase):
     """A host without a loadable apr-util (here: a broken
     libaprutil-1.so.0 found first through LD_LIBRARY_PATH): the $apr1$
@@ -785,27 +881,77 @@ class Workers(h.MttdTestCase):
         self.assertIsNotNone(self.mttd.wait_log(
             r"the supervisor's configuration is in force", mark))
         self.assertEqual(len(self.hup_applied(mark)), 2)
-        # The file goes bad, then a worker dies and is started again.
-        rewrite(self.mttd.conf, "[server]", "[server]\nidle_timeout = x")
-        try:
-            victim = int(self.listening()[-1])
-            mark = self.mttd.log_mark()
-            os.kill(victim, signal.SIGKILL)
-            self.assertIsNotNone(self.mttd.wait_log(
-                r"worker keeps the configuration in force", mark))
-            self.assertIsNotNone(self.mttd.wait_log(r"INFO listening on",
-                                                    mark))
-            origins = set()
-            for _ in range(30):
+        # The file goes bad, or is edited without a SIGHUP (break-it
+        # helper 50: a restarted worker read it and ran the edit alone),
+        # then a worker dies and is started again: it runs what the
+        # others run, reading neither file.
+        for old, new in (("[server]", "[server]\nidle_timeout = x"),
+                         ("https://reloaded.example.org",
+                          "https://edited.example.org")):
+            with self.subTest(edit=new):
+                rewrite(self.mttd.conf, old, new)
                 try:
-                    origins.add(self.mttd.http("GET", "/").header(
-                        "Access-Control-Allow-Origin"))
-                except ConnectionError:
-                    pass
-            self.assertEqual(origins, {"https://reloaded.example.org"})
+                    self.assertOriginsAfterAWorkerRestart(
+                        {"https://reloaded.example.org"})
+                finally:
+                    rewrite(self.mttd.conf, new, old)
+
+    def restart_a_worker(self):
+        """Kill the last worker that logged it listens; wait for the one
+        started in its place to listen."""
+        victim = int(self.listening()[-1])
+        mark = self.mttd.log_mark()
+        os.kill(victim, signal.SIGKILL)
+        self.assertIsNotNone(self.mttd.wait_log(r"INFO listening on", mark))
+        log = self.mttd.log_since(mark)
+        self.assertNotIn("re-reading", log)
+        self.assertNotIn("keeps the configuration", log)
+
+    def assertOriginsAfterAWorkerRestart(self, expected):
+        self.restart_a_worker()
+        origins = set()
+        for _ in range(30):
+            try:
+                origins.add(self.mttd.http("GET", "/").header(
+                    "Access-Control-Allow-Origin"))
+            except ConnectionError:
+                pass
+        self.assertEqual(origins, expected)
+
+    def test_36_reload_the_workers_refuse_is_refused_by_the_supervisor(self):
+        """An htpasswd file emptied (or caught half-written) keeps the
+        users in force in the workers, and in the supervisor, whose users
+        a worker it restarts gets (break-it helper 50: the supervisor put
+        the rest of such a reload in force, and a worker it restarted read
+        the empty file: 401 for every user on it)."""
+        path = os.path.join(self.mttd.dir, "htpasswd")
+        with open(path) as f:
+            kept = f.read()
+        with open(path, "w") as f:
+            f.write("")
+        try:
+            mark = self.mttd.log_mark()
+            self.mttd.proc.send_signal(signal.SIGHUP)
+            self.assertIsNotNone(self.mttd.wait_log(
+                r"SIGHUP: the supervisor keeps the configuration in force:"
+                r" htpasswd %s: no user could be read \(the 1 user\(s\) in"
+                r" force stay\)" % re.escape(path), mark))
+            deadline = time.time() + 10
+            while (self.mttd.log_since(mark).count(
+                    "SIGHUP: keeping the running configuration") < 2
+                   and time.time() < deadline):
+                time.sleep(0.05)
+            self.restart_a_worker()
+            statuses = [serial(self.mttd).status for _ in range(40)]
+            self.assertEqual(statuses, [200] * 40)
         finally:
-            rewrite(self.mttd.conf, "[server]\nidle_timeout = x",
-                    "[server]")
+            with open(path, "w") as f:
+                f.write(kept)
+        mark = self.mttd.log_mark()
+        self.mttd.proc.send_signal(signal.SIGHUP)
+        self.assertIsNotNone(self.mttd.wait_log(
+            r"the supervisor's configuration is in force", mark))
+        self.assertEqual(len(self.hup_applied(mark)), 2)
 
     def test_37_second_mttd_on_the_port_is_refused(self):
         """SO_REUSEPORT would let another mttd of this user share the

@@ -573,6 +573,18 @@ settings_parses_sizes(void)
 	    "2: key 'max_body_size': 99999999999G is too large");
 	conf_expect_error("[server]\nmax_body_size = 12MB\n",
 	    "2: key 'max_body_size': '12MB' is not a size");
+	/* Allocated at start-up and on SIGHUP: 32G for 32K had aborted
+	 * mttd (break-it helper 50). */
+	conf_expect_error("[logging]\naccess_log_buffer = 100G\n",
+	    "2: key 'access_log_buffer': 100G is above the maximum of 67108864"
+	    " bytes (64M)");
+	conf_expect_error("[logging]\naccess_log_buffer = 65537K\n",
+	    "2: key 'access_log_buffer': 65537K is above the maximum of"
+	    " 67108864 bytes (64M)");
+	CU_ASSERT_EQUAL_FATAL(
+	    conf_load_one("logging", "access_log_buffer", "64M", &s), 0);
+	CU_ASSERT_EQUAL(s.access_log_buffer, (size_t)64 << 20);
+	settings_free(&s);
 }
 
 static void
