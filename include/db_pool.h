@@ -148,8 +148,8 @@ struct db_wait *db_pool_acquire(
 
 /*
  * As db_pool_acquire, for a holder that may keep the connection long (a
- * streamed answer): at most long_max such are lent at once, and other
- * requests waiting behind one are served first meanwhile.
+ * query, streamed or not): at most long_max such are lent at once, and
+ * other requests waiting behind one are served first meanwhile.
  */
 struct db_wait *db_pool_acquire_long(
     struct db_pool *pool, db_acquire_cb cb, void *arg);

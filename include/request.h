@@ -122,9 +122,10 @@ void request_db_acquire(struct request *r,
 
 /* What a connection is wanted for. */
 enum request_db_use {
-	REQUEST_DB_WRITE,  /* A submission: the primary. */
-	REQUEST_DB_READ,   /* A query answered at once: the read pool. */
-	REQUEST_DB_STREAM, /* A streamed answer: the read pool's share. */
+	REQUEST_DB_WRITE, /* A submission: the primary. */
+	/* A query, streamed or not: within the read pool's share, as its
+	 * statement may run for minutes (a grouping of millions of rows). */
+	REQUEST_DB_QUERY,
 };
 
 /* Withdraw a wait for a connection whose callback has not run yet

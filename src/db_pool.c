@@ -167,7 +167,7 @@ struct db_conn {
 	 * back, so that it is never lent twice.
 	 */
 	bool held;
-	bool held_long; /* By a stream: counts against the long share. */
+	bool held_long; /* By a query: counts against the long share. */
 	bool abandoned; /* Its holder gave it back mid-batch (db_conn_abandon). */
 	int connect_failures;	/* Connects failed in a row, for the log. */
 	uint64_t failure_cause; /* Hash of the last one's message. */
@@ -210,7 +210,7 @@ struct db_wait {
 	struct db_conn *conn; /* Set when one was handed over. */
 	enum db_acquire_status status;
 	bool queued;
-	bool is_long; /* A stream's: served only within the long share. */
+	bool is_long; /* A query's: served only within the long share. */
 	TAILQ_ENTRY(db_wait) entry;
 };
 
@@ -228,7 +228,7 @@ struct db_pool {
 	int idle_check_s;      /* Check after this long unused; 0: never. */
 	struct event *idle_check_ev;
 	struct timeval last_lent; /* When a request last took a connection. */
-	int long_max;		  /* Connections streams may hold at once. */
+	int long_max;		  /* Connections queries may hold at once. */
 	bool check_client;	  /* See db_pool_params. */
 	bool plan_cache_auto;	  /* Likewise. */
 	bool expect_standby;	  /* Likewise. */

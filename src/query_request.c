@@ -37,8 +37,6 @@ struct query_request {
 	const char *left; /* When the client left, for the log. */
 };
 
-static void query_request_wait(struct request *r, enum request_db_use use);
-
 static void
 query_request_free(void *arg)
 {
@@ -118,12 +116,12 @@ query_request_summary_cb(struct request *r, const PGresult *res)
 	yajl_gen g;
 	int i;
 
-	/* Too large: run again as a stream, within the streams' share. */
+	/* Too large: run again as a stream, on the connection it holds
+	 * (within the share already: no second wait, break-it helper 52). */
 	if (PQntuples(res) > QUERY_REQUEST_SUMMARY_ROWS) {
 		free(qr->capped_sql);
 		qr->capped_sql = NULL;
-		request_db_release(r);
-		query_request_wait(r, REQUEST_DB_STREAM);
+		query_request_stream(r, qr);
 		return;
 	}
 	n = query_request_columns(&qr->spec, &cols);
@@ -151,18 +149,6 @@ query_request_summary_small(const struct query_spec *q)
 			return false;
 	}
 	return q->kind == QK_SUMMARY;
-}
-
-/* A streamed answer may hold its connection long: it takes a share. */
-static enum request_db_use
-query_request_use(const struct query_request *qr)
-{
-	enum query_kind kind = qr->spec.kind;
-
-	if (qr->spec.count_only || qr->capped_sql != NULL)
-		return REQUEST_DB_READ;
-	return kind == QK_DETAIL || kind == QK_SUMMARY ? REQUEST_DB_STREAM :
-							 REQUEST_DB_READ;
 }
 
 /* The client left (query_request_closed_cb): r ends, from the loop. */
@@ -244,10 +230,10 @@ query_request_exec(struct request *r, const char *sql, query_result_cb cb)
 
 /* Wait for a connection, watching for the client's close meanwhile. */
 static void
-query_request_wait(struct request *r, enum request_db_use use)
+query_request_wait(struct request *r)
 {
 	query_request_watch(r, query_request_closed_cb);
-	request_db_acquire_for(r, use, query_request_acquired);
+	request_db_acquire_for(r, REQUEST_DB_QUERY, query_request_acquired);
 }
 
 static void
@@ -306,5 +292,9 @@ query_request_run(
 	 * meanwhile is seen, and nothing runs (or goes on running) for it. */
 	http_conns_watch_close(
 	    r->server->conns, evhttp_request_get_connection(r->req));
-	query_request_wait(r, query_request_use(qr));
+	/* Any query takes a connection of the share: a count or a capped
+	 * summary may run as long as a stream (helper 52: six summaries of
+	 * millions of groups, outside the share, kept submissions waiting
+	 * for seconds). */
+	query_request_wait(r);
 }

@@ -19,6 +19,7 @@ import signal
 import socket
 import struct
 import sys
+import threading
 import time
 import unittest
 
@@ -712,10 +713,12 @@ class BigSummary(StreamTestCase):
 
 
 class BigSummaryLeft(StreamTestCase):
-    """A large /summary whose client leaves after its first statement
-    (over 10,000 groups) while it waits for a stream's share of the pool
-    (held by two paused readers): the statement's call is gone, the wait
-    is given up (a use after free, found by break-it helper 14)."""
+    """A large /summary whose client leaves while it waits for the
+    share of the pool (held by two paused readers): the wait is given up
+    and nothing runs for it.  (It had waited a second time, after its
+    capped first statement, where leaving was a use after free, found by
+    break-it helper 14; the first statement now waits within the share
+    and the stream follows on its connection.)"""
 
     BODY = {"phase": "test_run", "columns": ["start_timestamp"],
             "search": {"np": 3}}
@@ -730,16 +733,11 @@ class BigSummaryLeft(StreamTestCase):
             mark = m.log_mark()
             third = StreamReader(m, "/summary", self.BODY)
             # Its first statement (capped: "SELECT * FROM (...) q LIMIT")
-            # ends with 200,000 groups, over the cap, and it waits again,
-            # for a stream slot.
-            capped = "SELECT * FROM ("
+            # waits for the share: it never runs.
             time.sleep(1.0)
-            deadline = time.time() + 20
-            while any(r[1] == "active" and r[2].startswith(capped)
-                      for r in self.mttd_backends()):
-                self.assertLess(time.time(), deadline)
-                time.sleep(0.05)
-            time.sleep(0.3)
+            self.assertFalse([r for r in self.mttd_backends()
+                              if r[1] == "active" and
+                              r[2].startswith("SELECT * FROM (")])
             self.assertNotIn("status=", m.log_since(mark))
             third.close()
             self.assertIsNotNone(m.wait_log(
@@ -755,6 +753,98 @@ class BigSummaryLeft(StreamTestCase):
         self.assertServes()
 
 
+class BigSummaryKeepsItsConnection(StreamTestCase):
+    """A /summary past the cap streams on the connection its capped
+    statement ran on (break-it helper 52: it gave that connection up and
+    waited again, behind requests queued meanwhile, so it could wait
+    twice db_wait_timeout, and lose its slot to them: here a stream
+    queued behind it took the only slot and it got 503)."""
+
+    MTTD = {"server": {"db_wait_timeout": "4"},
+            "pg": {"pool_size": "2", "stream_share": "1"}}
+    SUMMARY = {"phase": "test_run", "columns": ["start_timestamp"],
+               "search": {"np": 3}}
+
+    def wait_requests(self, mark, n):
+        deadline = time.time() + 5
+        while len(re.findall(r"req=\d+ POST /(detail|summary) from",
+                             self.mttd.log_since(mark))) < n:
+            self.assertLess(time.time(), deadline, "not read")
+            time.sleep(0.02)
+
+    def test_streams_without_a_second_wait(self):
+        m = self.mttd
+        mark = m.log_mark()
+        holder = StreamReader(m, "/detail", BIG_QUERY)
+        summary = queued = None
+        try:
+            holder.recv_bytes(65536)
+            self.assertEqual(holder.status, 200)
+            summary = StreamReader(m, "/summary", self.SUMMARY)
+            self.wait_requests(mark, 2)
+            queued = StreamReader(m, "/detail", BIG_QUERY)
+            self.wait_requests(mark, 3)
+            holder.close()
+            summary.read_rest(timeout=60)
+            self.assertEqual(summary.status, 200, summary.raw[:300])
+            self.assertTrue(summary.done)
+            rows = json.loads(summary.body())["query_data"]
+            self.assertEqual(len(rows), ROWS)
+            queued.recv_bytes(65536)
+            self.assertEqual(queued.status, 200)
+        finally:
+            for reader in (holder, summary, queued):
+                if reader is not None:
+                    reader.close()
+        self.assertBackendsIdle(within=5.0)
+
+
+class QueriesTakeTheShare(h.MttdTestCase):
+    """A count and a small /summary, answered at once, run within
+    stream_share too: their statements may run as long as a stream's (a
+    grouping of millions of rows), and outside the share they held the
+    connections submissions need (break-it helper 52: submissions waited
+    seconds behind six summaries, and one got 503)."""
+
+    MTTD = {"server": {"db_wait_timeout": "2"},
+            "pg": {"pool_size": "2", "stream_share": "1"}}
+
+    def query(self, path, body, answers):
+        answers.append(self.mttd.http("POST", path, body))
+
+    def test_submissions_keep_their_connection(self):
+        lock = h.HeldLock(self, "test_run")
+        count = {"phase": "test_run", "columns": ["test_name"],
+                 "search": {}, "options": {"count_only": 1}}
+        summary = {"phase": "test_run", "columns": ["test_name"],
+                   "search": {}}
+        counted, summed = [], []
+        first = threading.Thread(target=self.query,
+                                 args=("/detail", count, counted))
+        first.start()
+        self.wait_lock_waiters(lambda n: n == 1)
+        second = threading.Thread(target=self.query,
+                                  args=("/summary", summary, summed))
+        second.start()
+        time.sleep(0.3)
+        start = time.time()
+        resp = self.mttd.http("POST", "/serial", {"serial": "x"})
+        self.assertEqual((resp.status, resp.field("status")), (200, 0), resp)
+        self.assertLess(time.time() - start, 1.0)
+        second.join(10)
+        (resp,) = summed
+        self.assertEqual(resp.status, 503, resp)
+        self.assertEqual(resp.field("status_message"),
+                         "no database connection came free in time; try"
+                         " again later")
+        self.assertEqual(resp.header("Retry-After"), "1")
+        lock.release()
+        first.join(10)
+        (resp,) = counted
+        self.assertEqual(resp.status, 200, resp)
+        self.assertEqual(resp.field("query_data"), {"count": 0})
+
+
 class DatabaseErrorMidStream(StreamTestCase):
     """The backend of a stream dies while a paused client holds it; the
     client reads on after the pool's reconnect delay has passed (the lost
@@ -762,6 +852,43 @@ class DatabaseErrorMidStream(StreamTestCase):
 
     def test_error_after_the_reconnect_delay(self):
         cut_stream(self, pause_after_kill=2.5)
+
+
+class CutHttp10Stream(StreamTestCase):
+    """HTTP/1.0 has no last chunk to miss: an answer cut by a database
+    error ends in a reset, not a close that would end it as whole (break-
+    it helper 52: curl --http1.0 exited 0 with a cut export)."""
+
+    def test_cut_answer_ends_in_a_reset(self):
+        m = self.mttd
+        data = json.dumps(BIG_QUERY).encode()
+        sock = socket.create_connection(("127.0.0.1", m.port), timeout=30)
+        self.addCleanup(sock.close)
+        sock.sendall(("POST /detail HTTP/1.0\r\nHost: 127.0.0.1\r\n"
+                      "Content-Type: application/json\r\nAuthorization: %s"
+                      "\r\nContent-Length: %d\r\n\r\n"
+                      % (m.auth_header(), len(data))).encode() + data)
+        got = b""
+        while len(got) < 65536:
+            part = sock.recv(65536 - len(got))
+            self.assertTrue(part, got[:200])
+            got += part
+        self.assertTrue(got.startswith(b"HTTP/1.0 200 OK\r\n"), got[:100])
+        self.assertNotIn(b"chunked", got.split(b"\r\n\r\n")[0].lower())
+        mark = m.log_mark()
+        pid = self.wait_backend(STREAM_WAITING, "FETCH", stable=0.3)
+        self.pg.psql("SELECT pg_terminate_backend(%d)" % pid, db=self.db,
+                     superuser=True)
+        # Read on: mttd meets the error when the client has taken what
+        # it holds.
+        with self.assertRaises(ConnectionResetError):
+            while sock.recv(1 << 20):
+                pass
+        self.assertIsNotNone(m.wait_log(
+            r"req=\d+ answer cut off: the connection is reset \(HTTP/1\.0:"
+            r" a close would end it as whole\)", mark, timeout=10),
+            m.log_tail())
+        self.assertServes()
 
 
 def kill_stream_backend(test, reader):
