@@ -1135,6 +1135,7 @@ check_config(struct mttd *m, const struct options *o)
 		    o->config, s->htpasswd_file);
 	auth_free(a);
 	settings_free(&m->settings);
+	free(m->config_file);
 	if (!ok)
 		return EXIT_CONFIG;
 	printf("%s: configuration is valid\n", o->config);
