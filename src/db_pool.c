@@ -176,6 +176,7 @@ struct db_conn {
 	bool prepared_full;	 /* Said so in the log. */
 	unsigned long batches;	 /* Sent on this connection. */
 	size_t sent_bytes;	 /* Of the largest batch since connected. */
+	size_t row_bytes;	 /* Of the largest row read one at a time. */
 	unsigned long next_name; /* Of the next Prepare. */
 	unsigned long *stale;	 /* Names to deallocate next batch. */
 	int nstale, stale_cap;
@@ -486,7 +487,7 @@ db_conn_connect(struct db_conn *c)
 	/* A connect that fails counts. */
 	c->keeps_pool_up = c->reconnect_at_once = false;
 	c->pg = PQconnectStartParams(keys, values, 0);
-	c->sent_bytes = 0;
+	c->sent_bytes = c->row_bytes = 0;
 	if (c->pg == NULL || PQstatus(c->pg) == CONNECTION_BAD) {
 		c->state = DBC_CONNECTING;
 		db_conn_lost(
@@ -1006,10 +1007,27 @@ db_conn_rows_whole(struct db_conn *c, const PGresult *r)
 }
 
 /* One row of the statement run row by row; false when row_cb paused. */
+/* The bytes of r's one row: libpq's input buffer grew to hold them. */
+static size_t
+db_row_bytes(const PGresult *r)
+{
+	size_t bytes = 0;
+	int i;
+
+	for (i = 0; i < PQnfields(r); i++)
+		bytes += (size_t)PQgetlength(r, 0, i);
+	return bytes;
+}
+
 static bool
 db_conn_take_row(struct db_conn *c, PGresult *r)
 {
-	bool more = c->row_cb == NULL || c->row_cb(r, 0, c->cb_arg);
+	size_t bytes = db_row_bytes(r);
+	bool more;
+
+	if (bytes > c->row_bytes)
+		c->row_bytes = bytes;
+	more = c->row_cb == NULL || c->row_cb(r, 0, c->cb_arg);
 
 	PQclear(r);
 	if (more)
@@ -1613,6 +1631,32 @@ db_conn_abandon(struct db_conn *c)
 	db_conn_arm_deadline(c, DB_ABANDON_GRACE_S, "after its client left");
 }
 
+/*
+ * libpq never shrinks its buffers: a connection that carried megabytes
+ * at once (a large submission, or an export's row of a large
+ * result_stdout: break-it helper 54 saw 269 MiB kept after four exports
+ * of a 64 MiB row) is made again to give them back; true then.
+ */
+static bool
+db_conn_remade_for_buffers(struct db_conn *c)
+{
+	const char *what = "batch";
+	size_t bytes = c->sent_bytes;
+
+	if (c->row_bytes > bytes) {
+		what = "row";
+		bytes = c->row_bytes;
+	}
+	if (bytes < DB_CONN_REMAKE_BYTES)
+		return false;
+	log_info("db conn %d: made again after a %s of %zu MiB, to give its"
+		 " buffers back",
+	    c->index, what, bytes >> 20);
+	c->keeps_pool_up = c->reconnect_at_once = true;
+	db_conn_drop(c);
+	return true;
+}
+
 void
 db_conn_release(struct db_conn *c)
 {
@@ -1630,16 +1674,8 @@ db_conn_release(struct db_conn *c)
 			evtimer_add(c->timer, &tv);
 		return;
 	}
-	/* libpq never shrinks its buffers: a connection that carried
-	 * megabytes at once (a large submission) would keep them. */
-	if (c->sent_bytes >= DB_CONN_REMAKE_BYTES) {
-		log_info("db conn %d: made again after a batch of %zu MiB, to"
-			 " give its buffers back",
-		    c->index, c->sent_bytes >> 20);
-		c->keeps_pool_up = c->reconnect_at_once = true;
-		db_conn_drop(c);
+	if (db_conn_remade_for_buffers(c))
 		return;
-	}
 	replan = c->planned_rows >= c->replan_at;
 	if (PQtransactionStatus(c->pg) == PQTRANS_IDLE && !replan) {
 		db_conn_make_idle(c);

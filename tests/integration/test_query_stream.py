@@ -799,6 +799,39 @@ class BigSummaryKeepsItsConnection(StreamTestCase):
         self.assertBackendsIdle(within=5.0)
 
 
+class BigRowGivesItsBuffersBack(h.MttdTestCase):
+    """A row of megabytes, read one at a time for an export, grows
+    libpq's input buffer to its size, and libpq never shrinks it: the
+    connection is made again on release (break-it helper 54: four
+    exports of a 64 MiB row kept 269 MiB)."""
+
+    def test_memory_after_exports_of_a_large_row(self):
+        _, build = self.mttd.install_and_build()
+        big = "x" * (12 * MIB)
+        self.mttd.must_submit("Test Run", [h.run_entry(
+            build, test_name="big-row", result_stdout=big)])
+        time.sleep(1.5)  # The submission's own buffers go back first.
+        pid = self.mttd.proc.pid
+        before = proc_status(pid)["VmRSS"]
+        mark = self.mttd.log_mark()
+        body = {"phase": "test_run", "search": {"test_name": "big-row"},
+                "columns": ["test_name", "result_stdout"]}
+        for _ in range(3):
+            answer = self.assertOk(self.mttd.http("POST", "/detail", body,
+                                                  timeout=60))
+            self.assertEqual([len(r["result_stdout"])
+                              for r in answer["query_data"]], [len(big)])
+        self.assertEqual(len(re.findall(
+            r"INFO db conn \d: made again after a row of 12 MiB, to give"
+            r" its buffers back", self.mttd.log_since(mark))), 3)
+        time.sleep(1.5)
+        after = proc_status(pid)["VmRSS"]
+        if not os.environ.get("MTTD_SANITIZED"):
+            self.assertLess(after - before, 8 * MIB,
+                            "VmRSS %d before, %d after" % (before, after))
+        self.assertOk(self.mttd.http("POST", "/detail", body, timeout=60))
+
+
 class QueriesTakeTheShare(h.MttdTestCase):
     """A count and a small /summary, answered at once, run within
     stream_share too: their statements may run as long as a stream's (a
