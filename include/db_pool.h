@@ -35,7 +35,8 @@ struct db_pool_params {
 				* then the connection counts as lost; 0: none. */
 	int idle_check_s;      /* Seconds without a request after which an
 				* idle connection is checked; 0: never. */
-	int long_max;	       /* Connections long holders may have; 0: all. */
+	int long_max;	       /* Connections streams may hold; 0: all. */
+	int query_max; /* Connections queries (streams too) may hold; 0: all. */
 	/*
 	 * Have the server check, while a statement runs, that the client is
 	 * still there (client_connection_check_interval, PostgreSQL 14 and
@@ -138,21 +139,32 @@ int db_pool_count_up(const struct db_pool *pool);
  */
 int db_pool_standby(const struct db_pool *pool);
 
-/*
- * Ask for a connection.  cb runs later from the loop, never from inside
- * this call.  Returns a handle to cancel the wait with db_wait_cancel
- * until cb has run; the pool frees the handle after cb.
- */
-struct db_wait *db_pool_acquire(
-    struct db_pool *pool, db_acquire_cb cb, void *arg);
+/* What a connection is held for, and so which bounds it counts in. */
+enum db_hold {
+	DB_HOLD_SHORT, /* A submission, a serial: no bound. */
+	/* A query answered at once, whose statement may still run long (a
+	 * grouping of millions of rows): at most query_max at once. */
+	DB_HOLD_QUERY,
+	/* A streamed answer, held until its reader took it: at most
+	 * long_max at once, and counted among the queries. */
+	DB_HOLD_STREAM,
+};
 
 /*
- * As db_pool_acquire, for a holder that may keep the connection long (a
- * query, streamed or not): at most long_max such are lent at once, and
- * other requests waiting behind one are served first meanwhile.
+ * Ask for a connection to hold for hold.  cb runs later from the loop,
+ * never from inside this call.  Past hold's bound the wait goes on,
+ * and other requests waiting behind it are served first meanwhile.
+ * Returns a handle to cancel the wait with db_wait_cancel until cb has
+ * run; the pool frees the handle after cb.
  */
-struct db_wait *db_pool_acquire_long(
-    struct db_pool *pool, db_acquire_cb cb, void *arg);
+struct db_wait *db_pool_acquire(
+    struct db_pool *pool, enum db_hold hold, db_acquire_cb cb, void *arg);
+
+/*
+ * A connection held for a query goes on to stream (a /summary past its
+ * cap): true when the streams' bound lets it, else it stays a query's.
+ */
+bool db_conn_hold_stream(struct db_conn *conn);
 
 /* Withdraw a wait whose callback has not run yet. */
 void db_wait_cancel(struct db_wait *wait);

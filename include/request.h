@@ -123,9 +123,12 @@ void request_db_acquire(struct request *r,
 /* What a connection is wanted for. */
 enum request_db_use {
 	REQUEST_DB_WRITE, /* A submission: the primary. */
-	/* A query, streamed or not: within the read pool's share, as its
-	 * statement may run for minutes (a grouping of millions of rows). */
+	/* A query answered at once: the read pool, within the queries'
+	 * bound, as its statement may run for minutes (a grouping of
+	 * millions of rows). */
 	REQUEST_DB_QUERY,
+	/* A streamed answer: the read pool, within the streams' share. */
+	REQUEST_DB_STREAM,
 };
 
 /* Withdraw a wait for a connection whose callback has not run yet
@@ -146,6 +149,10 @@ void request_reply_db_failed(
 
 /* Give the borrowed connection back, if any. */
 void request_db_release(struct request *r);
+
+/* The connection r holds for a query goes on to stream: true when the
+ * streams' share lets it keep it (db_conn_hold_stream). */
+bool request_db_hold_stream(struct request *r);
 
 /* Free everything r owns; the reply must have been sent. */
 void request_finish(struct request *r);

@@ -167,7 +167,7 @@ struct db_conn {
 	 * back, so that it is never lent twice.
 	 */
 	bool held;
-	bool held_long; /* By a query: counts against the long share. */
+	enum db_hold hold; /* What its holder counts against. */
 	bool abandoned; /* Its holder gave it back mid-batch (db_conn_abandon). */
 	int connect_failures;	/* Connects failed in a row, for the log. */
 	uint64_t failure_cause; /* Hash of the last one's message. */
@@ -211,7 +211,7 @@ struct db_wait {
 	struct db_conn *conn; /* Set when one was handed over. */
 	enum db_acquire_status status;
 	bool queued;
-	bool is_long; /* A query's: served only within the long share. */
+	enum db_hold hold; /* Served only within its kind's bounds. */
 	TAILQ_ENTRY(db_wait) entry;
 };
 
@@ -228,13 +228,19 @@ struct db_pool {
 	int query_timeout_s;   /* Longest silence mid-batch; 0: none. */
 	int idle_check_s;      /* Check after this long unused; 0: never. */
 	struct event *idle_check_ev;
+	/* Every connection lost while the server may well be there: the
+	 * pool is called down if none is back within the reconnect delay. */
+	struct event *grace_ev;
 	struct timeval last_lent; /* When a request last took a connection. */
-	int long_max;		  /* Connections queries may hold at once. */
+	int long_max;		  /* Connections streams may hold at once. */
+	int query_max;		  /* Connections queries may hold at once. */
 	bool check_client;	  /* See db_pool_params. */
 	bool plan_cache_auto;	  /* Likewise. */
 	bool expect_standby;	  /* Likewise. */
 	int standby; /* The server's in_hot_standby: 1 on, 0 off, -1 unknown. */
-	int long_held; /* Held by streams now. */
+	bool said_up, said_down; /* The log's last word on the pool. */
+	int long_held;		 /* Held by streams now. */
+	int query_held;		 /* Held by queries (streams too) now. */
 	struct db_conn *conns;
 	int up; /* Connections connected. */
 	/*
@@ -354,6 +360,7 @@ db_pool_fail_waits(struct db_pool *p)
 		log_error("database is down (%s:%s/%s): no connection is up",
 		    p->host, p->port, p->dbname);
 	p->reachable = false;
+	p->said_down = true;
 	while ((w = TAILQ_FIRST(&p->waits)) != NULL) {
 		TAILQ_REMOVE(&p->waits, w, entry);
 		p->waiting--;
@@ -362,6 +369,33 @@ db_pool_fail_waits(struct db_pool *p)
 		event_del(w->ev);
 		event_active(w->ev, EV_TIMEOUT, 1);
 	}
+}
+
+/* No connection came back within the grace: the database is down. */
+static void
+db_pool_grace_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct db_pool *p = arg;
+
+	if (p->up == 0)
+		db_pool_fail_waits(p);
+}
+
+/*
+ * The last connection went while the server may well be there (closed
+ * by it, a drop for silence): its reconnect starts at once (or after the
+ * reconnect delay, when it had been up less than that), and the pool is
+ * not called down unless that connect fails, or none is back within
+ * twice the delay (a server that accepts connections and says nothing
+ * held every request for connect_timeout; break-it helper 53: 10 s).
+ */
+static void
+db_pool_arm_grace(struct db_pool *p)
+{
+	struct timeval tv = { 2 * DB_RECONNECT_DELAY_S, 0 };
+
+	if (!evtimer_pending(p->grace_ev, NULL))
+		evtimer_add(p->grace_ev, &tv);
 }
 
 /* A new session knows no prepared statement. */
@@ -405,6 +439,8 @@ db_conn_drop(struct db_conn *c)
 		c->pool->up--;
 	if (c->pool->up == 0 && !c->keeps_pool_up)
 		db_pool_fail_waits(c->pool);
+	else if (c->pool->up == 0)
+		db_pool_arm_grace(c->pool);
 	PQfinish(c->pg);
 	c->pg = NULL;
 	c->rows_paused = false;
@@ -571,9 +607,14 @@ db_conn_poll_connect(struct db_conn *c)
 	}
 	c->pool->reachable = true;
 	c->connect_failures = 0;
-	if (c->pool->up++ == 0)
+	/* Said at start-up and after "down", not for every connection made
+	 * again while the pool counted as up (helper 53). */
+	if (c->pool->up++ == 0 && (c->pool->said_down || !c->pool->said_up))
 		log_info("database is up (%s:%s/%s)", c->pool->host,
 		    c->pool->port, c->pool->dbname);
+	c->pool->said_up = true;
+	c->pool->said_down = false;
+	evtimer_del(c->pool->grace_ev); /* A connection is back. */
 	db_conn_watch(c, false);
 	db_conn_make_idle(c);
 }
@@ -588,16 +629,41 @@ db_wait_unqueue(struct db_wait *w)
 	}
 }
 
-/* Lend c to a request; streams count against their share. */
+/* Whether p may lend a connection for hold now. */
+static bool
+db_pool_fits(const struct db_pool *p, enum db_hold hold)
+{
+	if (hold == DB_HOLD_SHORT)
+		return true;
+	if (p->query_held >= p->query_max)
+		return false;
+	return hold == DB_HOLD_QUERY || p->long_held < p->long_max;
+}
+
+/* Lend c to a request; queries and streams count against their bounds. */
 static void
-db_conn_lend(struct db_conn *c, bool is_long)
+db_conn_lend(struct db_conn *c, enum db_hold hold)
 {
 	db_conn_set_state(c, DBC_LENT);
 	event_base_gettimeofday_cached(c->pool->base, &c->pool->last_lent);
 	c->held = true;
-	c->held_long = is_long;
-	if (is_long)
+	c->hold = hold;
+	if (hold != DB_HOLD_SHORT)
+		c->pool->query_held++;
+	if (hold == DB_HOLD_STREAM)
 		c->pool->long_held++;
+}
+
+bool
+db_conn_hold_stream(struct db_conn *c)
+{
+	if (c->hold == DB_HOLD_STREAM)
+		return true;
+	if (c->hold != DB_HOLD_QUERY || c->pool->long_held >= c->pool->long_max)
+		return false;
+	c->hold = DB_HOLD_STREAM;
+	c->pool->long_held++;
+	return true;
 }
 
 /* The oldest waiter that may have a connection now. */
@@ -608,7 +674,7 @@ db_pool_next_waiter(struct db_pool *p)
 
 	TAILQ_FOREACH(w, &p->waits, entry)
 	{
-		if (!w->is_long || p->long_held < p->long_max)
+		if (db_pool_fits(p, w->hold))
 			return w;
 	}
 	return NULL;
@@ -616,8 +682,8 @@ db_pool_next_waiter(struct db_pool *p)
 
 /*
  * Hand conn to the oldest waiter that may have it, or put it in the idle
- * list: a stream waits while streams hold their share, and requests
- * behind it go first.
+ * list: a stream waits while streams hold their share, a query while
+ * queries hold theirs, and requests behind them go first.
  */
 static void
 db_conn_make_idle(struct db_conn *c)
@@ -634,7 +700,7 @@ db_conn_make_idle(struct db_conn *c)
 		return;
 	}
 	db_wait_unqueue(w);
-	db_conn_lend(c, w->is_long);
+	db_conn_lend(c, w->hold);
 	w->conn = c;
 	w->status = DB_ACQUIRE_OK;
 	event_del(w->ev);
@@ -687,9 +753,9 @@ db_pool_first_idle(struct db_pool *p)
 	return c;
 }
 
-static struct db_wait *
-db_pool_acquire_kind(
-    struct db_pool *p, db_acquire_cb cb, void *arg, bool is_long)
+struct db_wait *
+db_pool_acquire(
+    struct db_pool *p, enum db_hold hold, db_acquire_cb cb, void *arg)
 {
 	struct db_wait *w = xcalloc(1, sizeof *w);
 	struct db_conn *c = db_pool_first_idle(p);
@@ -698,13 +764,13 @@ db_pool_acquire_kind(
 	w->pool = p;
 	w->cb = cb;
 	w->arg = arg;
-	w->is_long = is_long;
+	w->hold = hold;
 	w->ev = event_new(p->base, -1, 0, db_wait_cb, w);
 
 	/* Answer at once when a connection is free or none can come. */
-	if (c != NULL && (!is_long || p->long_held < p->long_max)) {
+	if (c != NULL && db_pool_fits(p, hold)) {
 		TAILQ_REMOVE(&p->idle, c, idle_entry);
-		db_conn_lend(c, is_long);
+		db_conn_lend(c, hold);
 		w->conn = c;
 		w->status = DB_ACQUIRE_OK;
 	} else if (p->up == 0 && !p->reachable) {
@@ -741,18 +807,6 @@ db_pool_set_limits(struct db_pool *p, const struct db_pool_params *params)
 		event_base_gettimeofday_cached(p->base, &now);
 		db_pool_arm_idle_check(p, &now);
 	}
-}
-
-struct db_wait *
-db_pool_acquire(struct db_pool *p, db_acquire_cb cb, void *arg)
-{
-	return db_pool_acquire_kind(p, cb, arg, false);
-}
-
-struct db_wait *
-db_pool_acquire_long(struct db_pool *p, db_acquire_cb cb, void *arg)
-{
-	return db_pool_acquire_kind(p, cb, arg, true);
 }
 
 void
@@ -1666,9 +1720,11 @@ db_conn_release(struct db_conn *c)
 
 	/* A connection lost while held reconnects only now. */
 	c->held = false;
-	if (c->held_long)
+	if (c->hold != DB_HOLD_SHORT)
+		c->pool->query_held--;
+	if (c->hold == DB_HOLD_STREAM)
 		c->pool->long_held--;
-	c->held_long = false;
+	c->hold = DB_HOLD_SHORT;
 	if (c->state == DBC_DOWN) {
 		if (!evtimer_pending(c->timer, NULL))
 			evtimer_add(c->timer, &tv);
@@ -1799,6 +1855,7 @@ db_pool_new(struct event_base *base, const struct db_pool_params *params)
 
 	p->base = base;
 	p->idle_check_ev = evtimer_new(base, db_pool_idle_check_cb, p);
+	p->grace_ev = evtimer_new(base, db_pool_grace_cb, p);
 	p->host = xstrdup(params->host);
 	p->port = xasprintf("%d", params->port);
 	p->dbname = xstrdup(params->dbname);
@@ -1815,9 +1872,13 @@ db_pool_new(struct event_base *base, const struct db_pool_params *params)
 	    params->prepared_max > DB_PREPARED_MAX ? DB_PREPARED_MAX :
 						     params->prepared_max;
 	db_pool_set_limits(p, params);
-	p->long_max = params->long_max > 0 && params->long_max < params->size ?
-	    params->long_max :
+	p->query_max = params->query_max > 0 &&
+		params->query_max < params->size ?
+	    params->query_max :
 	    params->size;
+	p->long_max = params->long_max > 0 && params->long_max < p->query_max ?
+	    params->long_max :
+	    p->query_max;
 	p->reachable = true;
 	TAILQ_INIT(&p->idle);
 	TAILQ_INIT(&p->waits);
@@ -1850,6 +1911,7 @@ db_pool_free(struct db_pool *p)
 	while ((w = TAILQ_FIRST(&p->waits)) != NULL)
 		db_wait_cancel(w);
 	event_free(p->idle_check_ev);
+	event_free(p->grace_ev);
 	for (i = 0; i < p->size; i++) {
 		struct db_conn *c = &p->conns[i];
 

@@ -384,6 +384,8 @@ pool_params(const struct settings *s, struct db_pool_params *p)
 	p->idle_check_s = s->idle_check_s;
 	p->long_max = s->stream_share > 0 ? s->stream_share :
 					    (s->pool_size + 1) / 2;
+	/* Queries leave one connection to submissions, which share it. */
+	p->query_max = s->pool_size > 1 ? s->pool_size - 1 : 0;
 	p->check_client = false; /* Known once the server is. */
 	p->plan_cache_auto = false;
 }
@@ -446,6 +448,7 @@ open_database(struct mttd *m)
 	log_info("queries read from %s:%d, pool of %d", p.host, p.port, p.size);
 	log_pool_modes("replica connections", &p);
 	p.expect_standby = true;
+	p.query_max = 0; /* No submission uses the replica's pool. */
 	m->read_pool = db_pool_new(m->base, &p);
 }
 

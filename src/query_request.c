@@ -25,6 +25,8 @@
  */
 #define QUERY_REQUEST_SUMMARY_ROWS 10000
 
+static void query_request_wait(struct request *r, enum request_db_use use);
+
 struct query_request {
 	struct query_spec spec;
 	char *sql;
@@ -116,12 +118,21 @@ query_request_summary_cb(struct request *r, const PGresult *res)
 	yajl_gen g;
 	int i;
 
-	/* Too large: run again as a stream, on the connection it holds
-	 * (within the share already: no second wait, break-it helper 52). */
+	/*
+	 * Too large: run again as a stream, on the connection it holds when
+	 * the streams' share has room (break-it helper 52: it always waited
+	 * a second time, and could lose its turn to requests queued
+	 * meanwhile), else within the share once a stream ends.
+	 */
 	if (PQntuples(res) > QUERY_REQUEST_SUMMARY_ROWS) {
 		free(qr->capped_sql);
 		qr->capped_sql = NULL;
-		query_request_stream(r, qr);
+		if (request_db_hold_stream(r)) {
+			query_request_stream(r, qr);
+			return;
+		}
+		request_db_release(r);
+		query_request_wait(r, REQUEST_DB_STREAM);
 		return;
 	}
 	n = query_request_columns(&qr->spec, &cols);
@@ -149,6 +160,25 @@ query_request_summary_small(const struct query_spec *q)
 			return false;
 	}
 	return q->kind == QK_SUMMARY;
+}
+
+/*
+ * Every query counts among the queries, which leave a connection to
+ * submissions, since a count or a capped summary may run as long as a
+ * stream (break-it helper 52: six summaries of millions of groups kept
+ * submissions waiting seconds); a streamed answer counts in the
+ * streams' share too, which leaves connections to the queries answered
+ * at once (helper 53: two stalled exports blocked every count).
+ */
+static enum request_db_use
+query_request_use(const struct query_request *qr)
+{
+	enum query_kind kind = qr->spec.kind;
+
+	if (qr->spec.count_only || qr->capped_sql != NULL)
+		return REQUEST_DB_QUERY;
+	return kind == QK_DETAIL || kind == QK_SUMMARY ? REQUEST_DB_STREAM :
+							 REQUEST_DB_QUERY;
 }
 
 /* The client left (query_request_closed_cb): r ends, from the loop. */
@@ -230,10 +260,10 @@ query_request_exec(struct request *r, const char *sql, query_result_cb cb)
 
 /* Wait for a connection, watching for the client's close meanwhile. */
 static void
-query_request_wait(struct request *r)
+query_request_wait(struct request *r, enum request_db_use use)
 {
 	query_request_watch(r, query_request_closed_cb);
-	request_db_acquire_for(r, REQUEST_DB_QUERY, query_request_acquired);
+	request_db_acquire_for(r, use, query_request_acquired);
 }
 
 static void
@@ -292,9 +322,5 @@ query_request_run(
 	 * meanwhile is seen, and nothing runs (or goes on running) for it. */
 	http_conns_watch_close(
 	    r->server->conns, evhttp_request_get_connection(r->req));
-	/* Any query takes a connection of the share: a count or a capped
-	 * summary may run as long as a stream (helper 52: six summaries of
-	 * millions of groups, outside the share, kept submissions waiting
-	 * for seconds). */
-	query_request_wait(r);
+	query_request_wait(r, query_request_use(qr));
 }

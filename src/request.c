@@ -377,12 +377,18 @@ request_reset_connection(struct evhttp_connection *evcon)
 		(void)connect(fd, &unspec, sizeof unspec);
 }
 
+/* Whether r's streamed answer goes in chunks (HTTP/1.1 and later). */
+static bool
+request_chunked(const struct request *r)
+{
+	return r->req->major > 1 || (r->req->major == 1 && r->req->minor >= 1);
+}
+
 void
 request_stream_abort(struct request *r)
 {
 	struct evhttp_connection *evcon = evhttp_request_get_connection(r->req);
-	bool chunked = r->req->major > 1 ||
-	    (r->req->major == 1 && r->req->minor >= 1);
+	bool chunked = request_chunked(r);
 
 	/* Freeing the connection frees the request with it. */
 	log_warn("req=%llu answer cut off: the connection is %s",
@@ -402,8 +408,15 @@ request_stream_abort(struct request *r)
 void
 request_log_unfinished(struct request *r, const char *why)
 {
+	struct evhttp_connection *evcon = r->req != NULL ?
+	    evhttp_request_get_connection(r->req) :
+	    NULL;
+
 	log_warn("req=%llu %s %s: still in flight when %s",
 	    (unsigned long long)r->id, r->method, r->path, why);
+	/* A stream begun over HTTP/1.0 is cut at exit: reset, not closed. */
+	if (r->http_code != 0 && evcon != NULL && !request_chunked(r))
+		request_reset_connection(evcon);
 	r->http_code = r->http_code != 0 ? 599 : 503;
 	request_log_access(r);
 }
@@ -451,6 +464,20 @@ request_acquired_cb(
 	cb(r, status);
 }
 
+/* The pool's bounds a use counts in. */
+static enum db_hold
+request_db_hold(enum request_db_use use)
+{
+	switch (use) {
+	case REQUEST_DB_QUERY:
+		return DB_HOLD_QUERY;
+	case REQUEST_DB_STREAM:
+		return DB_HOLD_STREAM;
+	default:
+		return DB_HOLD_SHORT;
+	}
+}
+
 void
 request_db_acquire_for(struct request *r, enum request_db_use use,
     void (*cb)(struct request *r, enum db_acquire_status status))
@@ -462,10 +489,8 @@ request_db_acquire_for(struct request *r, enum request_db_use use,
 	a->r = r;
 	a->cb = cb;
 	r->wait_arg = a;
-	if (use == REQUEST_DB_QUERY)
-		r->wait = db_pool_acquire_long(pool, request_acquired_cb, a);
-	else
-		r->wait = db_pool_acquire(pool, request_acquired_cb, a);
+	r->wait = db_pool_acquire(
+	    pool, request_db_hold(use), request_acquired_cb, a);
 }
 
 void
@@ -525,6 +550,12 @@ request_db_release(struct request *r)
 		db_conn_release(r->conn);
 		r->conn = NULL;
 	}
+}
+
+bool
+request_db_hold_stream(struct request *r)
+{
+	return r->conn != NULL && db_conn_hold_stream(r->conn);
 }
 
 void

@@ -679,6 +679,54 @@ class BusySessionTerminated(DatabaseFaults, h.MttdTestCase):
         self.assertNotIn("database is down", log)
 
 
+class BusySessionLostToASilentServer(DatabaseFaults, h.MttdTestCase):
+    """A backend lost under a statement while the server accepts new
+    connections but says nothing (its postmaster stopped): the connect
+    made at once hangs, and the pool is called down two reconnect delays
+    after the loss, not connect_timeout (10 s) later, so requests get
+    503 at once again (break-it helper 53)."""
+
+    MTTD = {"pg": {"pool_size": "1", "idle_check": "0"}}
+
+    def test_called_down_within_two_seconds(self):
+        self.wait_pool_connected(size=1)
+        time.sleep(1.1)
+        h.HeldLock(self, "mpi_install")
+        answers = []
+        thread = threading.Thread(target=lambda: answers.append(
+            self.mttd.http("POST", "/detail", {
+                "phase": "install", "columns": ["mpi_version"],
+                "search": {}, "options": {"count_only": True}})))
+        thread.start()
+        where = (" FROM pg_stat_activity WHERE datname = '%s' AND"
+                 " application_name = 'mttd' AND wait_event_type = 'Lock'"
+                 % self.db)
+        deadline = time.time() + 10
+        while self.sql1("SELECT count(*)" + where) != ["1"]:
+            self.assertLess(time.time(), deadline)
+            time.sleep(0.02)
+        (backend,) = self.sql1("SELECT pid" + where)
+        postmaster = self.postgres_pids()[0]
+        os.kill(postmaster, signal.SIGSTOP)
+        try:
+            lost = time.time()
+            os.kill(int(backend), signal.SIGTERM)
+            thread.join(30)
+            (resp,) = answers
+            self.assertEqual(resp.status, 503, resp)
+            down = self.wait_status("down", 5)
+            self.assertLess(down - lost, 2.8)
+            start = time.time()
+            resp = self.mttd.http("POST", "/serial", {"serial": "x"})
+            self.assertEqual(resp.status, 503, resp)
+            self.assertEqual(resp.field("status_message"),
+                             "the database is unreachable; try again later")
+            self.assertLess(time.time() - start, 0.5)
+        finally:
+            os.kill(postmaster, signal.SIGCONT)
+        self.wait_serving(self.mttd, 15)
+
+
 class ServerClosesIdleSessions(DatabaseFaults, h.MttdTestCase):
     """PostgreSQL's idle_session_timeout closes every idle connection of
     the pool at once, and an operator may terminate idle backends: no

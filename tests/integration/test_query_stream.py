@@ -713,12 +713,10 @@ class BigSummary(StreamTestCase):
 
 
 class BigSummaryLeft(StreamTestCase):
-    """A large /summary whose client leaves while it waits for the
-    share of the pool (held by two paused readers): the wait is given up
-    and nothing runs for it.  (It had waited a second time, after its
-    capped first statement, where leaving was a use after free, found by
-    break-it helper 14; the first statement now waits within the share
-    and the stream follows on its connection.)"""
+    """A large /summary whose client leaves after its first statement
+    (over 10,000 groups) while it waits for a stream's share of the pool
+    (held by two paused readers): the statement's call is gone, the wait
+    is given up (a use after free, found by break-it helper 14)."""
 
     BODY = {"phase": "test_run", "columns": ["start_timestamp"],
             "search": {"np": 3}}
@@ -733,11 +731,16 @@ class BigSummaryLeft(StreamTestCase):
             mark = m.log_mark()
             third = StreamReader(m, "/summary", self.BODY)
             # Its first statement (capped: "SELECT * FROM (...) q LIMIT")
-            # waits for the share: it never runs.
+            # ends with 200,000 groups, over the cap, and it waits again,
+            # for a stream slot.
+            capped = "SELECT * FROM ("
             time.sleep(1.0)
-            self.assertFalse([r for r in self.mttd_backends()
-                              if r[1] == "active" and
-                              r[2].startswith("SELECT * FROM (")])
+            deadline = time.time() + 20
+            while any(r[1] == "active" and r[2].startswith(capped)
+                      for r in self.mttd_backends()):
+                self.assertLess(time.time(), deadline)
+                time.sleep(0.05)
+            time.sleep(0.3)
             self.assertNotIn("status=", m.log_since(mark))
             third.close()
             self.assertIsNotNone(m.wait_log(
@@ -755,10 +758,11 @@ class BigSummaryLeft(StreamTestCase):
 
 class BigSummaryKeepsItsConnection(StreamTestCase):
     """A /summary past the cap streams on the connection its capped
-    statement ran on (break-it helper 52: it gave that connection up and
-    waited again, behind requests queued meanwhile, so it could wait
-    twice db_wait_timeout, and lose its slot to them: here a stream
-    queued behind it took the only slot and it got 503)."""
+    statement ran on when the streams' share has room (break-it helper
+    52: it gave that connection up and waited again, behind requests
+    queued meanwhile, so it could wait twice db_wait_timeout, and lose
+    its slot to them: here a stream queued behind it took the slot and
+    it got 503)."""
 
     MTTD = {"server": {"db_wait_timeout": "4"},
             "pg": {"pool_size": "2", "stream_share": "1"}}
@@ -832,12 +836,12 @@ class BigRowGivesItsBuffersBack(h.MttdTestCase):
         self.assertOk(self.mttd.http("POST", "/detail", body, timeout=60))
 
 
-class QueriesTakeTheShare(h.MttdTestCase):
-    """A count and a small /summary, answered at once, run within
-    stream_share too: their statements may run as long as a stream's (a
-    grouping of millions of rows), and outside the share they held the
-    connections submissions need (break-it helper 52: submissions waited
-    seconds behind six summaries, and one got 503)."""
+class QueriesLeaveSubmissionsAConnection(h.MttdTestCase):
+    """Queries, a count and a small /summary answered at once too, hold
+    every connection of the pool but one: their statements may run as
+    long as a stream's (a grouping of millions of rows), and they had
+    held the connections submissions need (break-it helper 52:
+    submissions waited seconds behind six summaries, and one got 503)."""
 
     MTTD = {"server": {"db_wait_timeout": "2"},
             "pg": {"pool_size": "2", "stream_share": "1"}}
@@ -878,6 +882,37 @@ class QueriesTakeTheShare(h.MttdTestCase):
         self.assertEqual(resp.field("query_data"), {"count": 0})
 
 
+class StalledExportsLeaveQueries(StreamTestCase):
+    """Streams whose readers stopped hold the streams' share until
+    answer_timeout, not the connections queries answered at once need
+    (break-it helper 53: two paused exports made every count and small
+    summary wait, then 503)."""
+
+    def test_counts_and_summaries_go_on(self):
+        m = self.mttd
+        paused = [StreamReader(m, "/detail", BIG_QUERY) for _ in range(2)]
+        try:
+            for reader in paused:
+                reader.recv_bytes(65536)
+                self.assertEqual(reader.status, 200)
+            start = time.time()
+            count = self.assertOk(m.http("POST", "/detail", {
+                "phase": "test_run", "columns": ["np"],
+                "search": {"np": 3}, "options": {"count_only": 1}}))
+            self.assertEqual(count["query_data"], {"count": ROWS})
+            groups = self.assertOk(m.http("POST", "/summary", {
+                "phase": "test_run", "columns": ["np"],
+                "search": {"np": 3}}))["query_data"]
+            self.assertEqual([g["test_result_passed"] for g in groups],
+                             [ROWS])
+            self.assertLess(time.time() - start, 5.0)
+            self.assertOk(m.http("POST", "/serial", {"serial": "x"}))
+        finally:
+            for reader in paused:
+                reader.close()
+        self.assertBackendsIdle(within=5.0)
+
+
 class DatabaseErrorMidStream(StreamTestCase):
     """The backend of a stream dies while a paused client holds it; the
     client reads on after the pool's reconnect delay has passed (the lost
@@ -890,9 +925,13 @@ class DatabaseErrorMidStream(StreamTestCase):
 class CutHttp10Stream(StreamTestCase):
     """HTTP/1.0 has no last chunk to miss: an answer cut by a database
     error ends in a reset, not a close that would end it as whole (break-
-    it helper 52: curl --http1.0 exited 0 with a cut export)."""
+    it helper 52: curl --http1.0 exited 0 with a cut export), and so does
+    one cut when a drain gives up (helper 53)."""
 
-    def test_cut_answer_ends_in_a_reset(self):
+    MTTD = {"server": {"drain_timeout": "1"}}
+
+    def http10_stream(self):
+        """An HTTP/1.0 export, its first 64 KiB read."""
         m = self.mttd
         data = json.dumps(BIG_QUERY).encode()
         sock = socket.create_connection(("127.0.0.1", m.port), timeout=30)
@@ -908,6 +947,25 @@ class CutHttp10Stream(StreamTestCase):
             got += part
         self.assertTrue(got.startswith(b"HTTP/1.0 200 OK\r\n"), got[:100])
         self.assertNotIn(b"chunked", got.split(b"\r\n\r\n")[0].lower())
+        return sock
+
+    def test_drain_giving_up_resets(self):
+        m = self.mttd
+        sock = self.http10_stream()
+        mark = m.log_mark()
+        try:
+            m.proc.send_signal(signal.SIGTERM)
+            self.assertEqual(m.proc.wait(30), 0)
+            self.assertIn("drain: giving up", m.log_since(mark))
+            with self.assertRaises(ConnectionResetError):
+                while sock.recv(1 << 20):
+                    pass
+        finally:
+            m.start()
+
+    def test_cut_answer_ends_in_a_reset(self):
+        m = self.mttd
+        sock = self.http10_stream()
         mark = m.log_mark()
         pid = self.wait_backend(STREAM_WAITING, "FETCH", stable=0.3)
         self.pg.psql("SELECT pg_terminate_backend(%d)" % pid, db=self.db,
