@@ -229,7 +229,8 @@ struct db_pool {
 	int idle_check_s;      /* Check after this long unused; 0: never. */
 	struct event *idle_check_ev;
 	/* Every connection lost while the server may well be there: the
-	 * pool is called down if none is back within the reconnect delay. */
+	 * pool is called down if none is back within twice the reconnect
+	 * delay (db_pool_arm_grace). */
 	struct event *grace_ev;
 	struct timeval last_lent; /* When a request last took a connection. */
 	int long_max;		  /* Connections streams may hold at once. */
@@ -1060,7 +1061,6 @@ db_conn_rows_whole(struct db_conn *c, const PGresult *r)
 		(void)c->row_cb(r, i, c->cb_arg);
 }
 
-/* One row of the statement run row by row; false when row_cb paused. */
 /* The bytes of r's one row: libpq's input buffer grew to hold them. */
 static size_t
 db_row_bytes(const PGresult *r)
@@ -1073,6 +1073,7 @@ db_row_bytes(const PGresult *r)
 	return bytes;
 }
 
+/* One row of the statement run row by row; false when row_cb paused. */
 static bool
 db_conn_take_row(struct db_conn *c, PGresult *r)
 {

@@ -386,8 +386,7 @@ pool_params(const struct settings *s, struct db_pool_params *p)
 					    (s->pool_size + 1) / 2;
 	/* Queries leave one connection to submissions, which share it. */
 	p->query_max = s->pool_size > 1 ? s->pool_size - 1 : 0;
-	p->check_client = false; /* Known once the server is. */
-	p->plan_cache_auto = false;
+	/* check_client and plan_cache_auto are known once the server is. */
 }
 
 /* A libpq mode for the log: mttd's choice, else what libpq will use. */
