@@ -630,13 +630,29 @@ db_wait_unqueue(struct db_wait *w)
 	}
 }
 
+/*
+ * The connections queries may hold now: query_max, and in a pool that
+ * submissions share, one fewer than the connections up (at least one),
+ * so that a connection that cannot be made again (a server at its
+ * max_connections) is not taken from submissions (break-it helper 55).
+ */
+static int
+db_pool_query_bound(const struct db_pool *p)
+{
+	int live = p->up > 1 ? p->up - 1 : 1;
+
+	if (p->query_max >= p->size || live >= p->query_max)
+		return p->query_max;
+	return live;
+}
+
 /* Whether p may lend a connection for hold now. */
 static bool
 db_pool_fits(const struct db_pool *p, enum db_hold hold)
 {
 	if (hold == DB_HOLD_SHORT)
 		return true;
-	if (p->query_held >= p->query_max)
+	if (p->query_held >= db_pool_query_bound(p))
 		return false;
 	return hold == DB_HOLD_QUERY || p->long_held < p->long_max;
 }
@@ -681,6 +697,18 @@ db_pool_next_waiter(struct db_pool *p)
 	return NULL;
 }
 
+/* Lend c to the waiter w, whose callback then runs from the loop. */
+static void
+db_conn_hand_over(struct db_conn *c, struct db_wait *w)
+{
+	db_wait_unqueue(w);
+	db_conn_lend(c, w->hold);
+	w->conn = c;
+	w->status = DB_ACQUIRE_OK;
+	event_del(w->ev);
+	event_active(w->ev, EV_TIMEOUT, 1);
+}
+
 /*
  * Hand conn to the oldest waiter that may have it, or put it in the idle
  * list: a stream waits while streams hold their share, a query while
@@ -700,12 +728,7 @@ db_conn_make_idle(struct db_conn *c)
 		TAILQ_INSERT_TAIL(&p->idle, c, idle_entry);
 		return;
 	}
-	db_wait_unqueue(w);
-	db_conn_lend(c, w->hold);
-	w->conn = c;
-	w->status = DB_ACQUIRE_OK;
-	event_del(w->ev);
-	event_active(w->ev, EV_TIMEOUT, 1);
+	db_conn_hand_over(c, w);
 }
 
 static void
@@ -752,6 +775,26 @@ db_pool_first_idle(struct db_pool *p)
 	while ((c = TAILQ_FIRST(&p->idle)) != NULL && !db_conn_still_open(c))
 		db_conn_closed_by_server(c);
 	return c;
+}
+
+/*
+ * A query's bound freed: idle connections go to the waiters that fit
+ * now, oldest first.  Only a connection coming back served the queue,
+ * so when the one given back was lost, or is made again, a waiter saw
+ * idle connections go to newer requests (break-it helper 55: a stream
+ * waited its whole db_wait_timeout beside three idle connections).
+ */
+static void
+db_pool_serve_waiters(struct db_pool *p)
+{
+	struct db_wait *w;
+	struct db_conn *c;
+
+	while ((w = db_pool_next_waiter(p)) != NULL &&
+	    (c = db_pool_first_idle(p)) != NULL) {
+		TAILQ_REMOVE(&p->idle, c, idle_entry);
+		db_conn_hand_over(c, w);
+	}
 }
 
 struct db_wait *
@@ -1725,7 +1768,10 @@ db_conn_release(struct db_conn *c)
 		c->pool->query_held--;
 	if (c->hold == DB_HOLD_STREAM)
 		c->pool->long_held--;
-	c->hold = DB_HOLD_SHORT;
+	if (c->hold != DB_HOLD_SHORT) {
+		c->hold = DB_HOLD_SHORT;
+		db_pool_serve_waiters(c->pool);
+	}
 	if (c->state == DBC_DOWN) {
 		if (!evtimer_pending(c->timer, NULL))
 			evtimer_add(c->timer, &tv);

@@ -361,6 +361,22 @@ log_versions(const struct mttd *m)
 		    "url_docroot %s (logged only)", m->settings.url_docroot);
 }
 
+/*
+ * stream_share = 0: half the pool, rounded up, but in a pool of 3 or
+ * more at most all but two connections, one for submissions and one
+ * for the queries answered at once, which stalled exports would
+ * otherwise block (break-it helper 55: pools of 3).
+ */
+static int
+default_stream_share(int pool_size)
+{
+	int share = (pool_size + 1) / 2;
+
+	if (pool_size >= 3 && share > pool_size - 2)
+		share = pool_size - 2;
+	return share > 0 ? share : 1;
+}
+
 static void
 pool_params(const struct settings *s, struct db_pool_params *p)
 {
@@ -383,7 +399,7 @@ pool_params(const struct settings *s, struct db_pool_params *p)
 	p->query_timeout_s = s->query_timeout_s;
 	p->idle_check_s = s->idle_check_s;
 	p->long_max = s->stream_share > 0 ? s->stream_share :
-					    (s->pool_size + 1) / 2;
+					    default_stream_share(s->pool_size);
 	/* Queries leave one connection to submissions, which share it. */
 	p->query_max = s->pool_size > 1 ? s->pool_size - 1 : 0;
 	/* check_client and plan_cache_auto are known once the server is. */

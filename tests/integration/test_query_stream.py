@@ -913,6 +913,137 @@ class StalledExportsLeaveQueries(StreamTestCase):
         self.assertBackendsIdle(within=5.0)
 
 
+class StalledExportsLeaveQueriesInAPoolOf3(StreamTestCase):
+    """The default share leaves a pool of 3 one connection for the
+    queries answered at once (break-it helper 55: it was 2 of 3, and two
+    paused exports held both connections queries may have)."""
+
+    MTTD = {"server": {"db_wait_timeout": "4"}, "pg": {"pool_size": "3"}}
+
+    def test_count_beside_two_exports(self):
+        m = self.mttd
+        first = StreamReader(m, "/detail", BIG_QUERY)
+        second = None
+        try:
+            first.recv_bytes(65536)
+            self.assertEqual(first.status, 200)
+            second = StreamReader(m, "/detail", BIG_QUERY)
+            time.sleep(0.5)
+            count = self.assertOk(m.http("POST", "/detail", {
+                "phase": "test_run", "columns": ["np"],
+                "search": {"np": 3}, "options": {"count_only": 1}}))
+            self.assertEqual(count["query_data"], {"count": ROWS})
+        finally:
+            first.close()
+            if second is not None:
+                second.close()
+        self.assertBackendsIdle(within=5.0)
+
+
+class RoleLimitedPool(h.MttdTestCase):
+    """Connections the server will not make again (its role's connection
+    limit reached): the queue goes on, and submissions keep one of the
+    connections left (break-it helper 55)."""
+
+    MTTD = {"server": {"db_wait_timeout": "4"},
+            "pg": {"pool_size": "4", "stream_share": "1", "idle_check": "0"}}
+
+    def superuser_sql(self, sql):
+        return self.pg.psql(sql, db=self.db, superuser=True)
+
+    def limit_role_to(self, n):
+        self.superuser_sql("ALTER ROLE mtt CONNECTION LIMIT %d" % n)
+        self.addCleanup(self.superuser_sql,
+                        "ALTER ROLE mtt CONNECTION LIMIT -1")
+
+    def role_connections(self):
+        return int(self.superuser_sql(
+            "SELECT count(*) FROM pg_stat_activity WHERE usename = 'mtt'"
+        )[0][0])
+
+    def mttd_backend(self, where):
+        rows = self.superuser_sql(
+            "SELECT pid FROM pg_stat_activity WHERE datname = '%s' AND"
+            " application_name = 'mttd' AND %s" % (self.db, where))
+        return int(rows[0][0]) if rows else None
+
+    def restart(self):
+        self.mttd.stop()
+        self.mttd.start()
+
+    def test_1_waiter_served_when_the_lost_connection_stays_down(self):
+        """A stream waits for the share, held by a stream whose backend
+        is terminated and cannot be made again: once that stream's
+        connection is given back, the waiter gets one of the idle ones
+        (it waited its whole db_wait_timeout beside them)."""
+        self.addCleanup(self.restart)
+        lock = h.HeldLock(self, "test_run")
+        body = {"phase": "test_run", "columns": ["test_name"],
+                "search": {}}
+        answers = {}
+
+        def detail(name):
+            answers[name] = self.mttd.http("POST", "/detail", body)
+
+        holder = threading.Thread(target=detail, args=("holder",))
+        holder.start()
+        self.wait_lock_waiters(lambda n: n == 1)
+        mark = self.mttd.log_mark()
+        waiter = threading.Thread(target=detail, args=("waiter",))
+        waiter.start()
+        deadline = time.time() + 5
+        while "POST /detail from" not in self.mttd.log_since(mark):
+            self.assertLess(time.time(), deadline)
+            time.sleep(0.02)
+        # Less the lock's own session, which ends before the waiter runs.
+        self.limit_role_to(self.role_connections() - 2)
+        backend = self.mttd_backend("wait_event_type = 'Lock'")
+        self.superuser_sql("SELECT pg_terminate_backend(%d)" % backend)
+        holder.join(10)
+        self.assertEqual(answers["holder"].status, 503)
+        start = time.time()
+        lock.release()
+        waiter.join(10)
+        self.assertEqual(answers["waiter"].status, 200, answers["waiter"])
+        self.assertEqual(answers["waiter"].field("query_data"), [])
+        self.assertLess(time.time() - start, 2.0)
+
+    def test_2_submissions_keep_a_connection(self):
+        """One connection the server will not make again: queries hold
+        at most all but one of the three left."""
+        self.addCleanup(self.restart)
+        lock = h.HeldLock(self, "test_run")
+        self.limit_role_to(self.role_connections() - 1)
+        backend = self.mttd_backend("state = 'idle'")
+        self.superuser_sql("SELECT pg_terminate_backend(%d)" % backend)
+        self.assertIsNotNone(self.mttd.wait_log(
+            r"db conn \d: .*too many connections for role"))
+        count = {"phase": "test_run", "columns": ["np"], "search": {},
+                 "options": {"count_only": 1}}
+        answers = []
+        threads = [threading.Thread(target=lambda: answers.append(
+            self.mttd.http("POST", "/detail", count))) for _ in range(3)]
+        for t in threads:
+            t.start()
+        deadline = time.time() + 10
+        while self.mttd_backend("wait_event_type = 'Lock'") is None or len(
+                self.superuser_sql(
+                    "SELECT pid FROM pg_stat_activity WHERE application_name"
+                    " = 'mttd' AND wait_event_type = 'Lock'")) < 2:
+            self.assertLess(time.time(), deadline)
+            time.sleep(0.05)
+        time.sleep(0.3)
+        start = time.time()
+        resp = self.mttd.http("POST", "/serial", {"serial": "x"})
+        self.assertEqual((resp.status, resp.field("status")), (200, 0), resp)
+        self.assertLess(time.time() - start, 1.0)
+        lock.release()
+        for t in threads:
+            t.join(10)
+        self.assertEqual(sorted(a.status for a in answers),
+                         [200, 200, 200])
+
+
 class DatabaseErrorMidStream(StreamTestCase):
     """The backend of a stream dies while a paused client holds it; the
     client reads on after the pool's reconnect delay has passed (the lost
