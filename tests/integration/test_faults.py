@@ -139,6 +139,28 @@ class DatabaseFaults:
             time.sleep(0.05)
         self.fail("the pool did not connect again within %.0f s" % within)
 
+    def query_held_by_a_lock(self):
+        """The pool (of one) up over a second, then a count on a thread,
+        held by a lock on mpi_install: its thread, the list its answer
+        goes to, and the FROM clause that finds its backend."""
+        self.wait_pool_connected(size=1)
+        time.sleep(1.1)
+        h.HeldLock(self, "mpi_install")
+        answers = []
+        thread = threading.Thread(target=lambda: answers.append(
+            self.mttd.http("POST", "/detail", {
+                "phase": "install", "columns": ["mpi_version"],
+                "search": {}, "options": {"count_only": True}})))
+        thread.start()
+        where = (" FROM pg_stat_activity WHERE datname = '%s' AND"
+                 " application_name = 'mttd' AND wait_event_type = 'Lock'"
+                 % self.db)
+        deadline = time.time() + 10
+        while self.sql1("SELECT count(*)" + where) != ["1"]:
+            self.assertLess(time.time(), deadline)
+            time.sleep(0.02)
+        return thread, answers, where
+
     def wait_status(self, want, within):
         deadline = time.time() + within
         while time.time() < deadline:
@@ -643,22 +665,7 @@ class BusySessionTerminated(DatabaseFaults, h.MttdTestCase):
     MTTD = {"pg": {"pool_size": "1", "idle_check": "0"}}
 
     def test_no_outage_and_served_at_once(self):
-        self.wait_pool_connected(size=1)
-        time.sleep(1.1)
-        h.HeldLock(self, "mpi_install")
-        answers = []
-        thread = threading.Thread(target=lambda: answers.append(
-            self.mttd.http("POST", "/detail", {
-                "phase": "install", "columns": ["mpi_version"],
-                "search": {}, "options": {"count_only": True}})))
-        thread.start()
-        where = (" FROM pg_stat_activity WHERE datname = '%s' AND"
-                 " application_name = 'mttd' AND wait_event_type = 'Lock'"
-                 % self.db)
-        deadline = time.time() + 10
-        while self.sql1("SELECT count(*)" + where) != ["1"]:
-            self.assertLess(time.time(), deadline)
-            time.sleep(0.02)
+        thread, answers, where = self.query_held_by_a_lock()
         mark = self.mttd.log_mark()
         self.sql1("SELECT pg_terminate_backend(pid)" + where)
         thread.join(30)
@@ -689,22 +696,7 @@ class BusySessionLostToASilentServer(DatabaseFaults, h.MttdTestCase):
     MTTD = {"pg": {"pool_size": "1", "idle_check": "0"}}
 
     def test_called_down_within_two_seconds(self):
-        self.wait_pool_connected(size=1)
-        time.sleep(1.1)
-        h.HeldLock(self, "mpi_install")
-        answers = []
-        thread = threading.Thread(target=lambda: answers.append(
-            self.mttd.http("POST", "/detail", {
-                "phase": "install", "columns": ["mpi_version"],
-                "search": {}, "options": {"count_only": True}})))
-        thread.start()
-        where = (" FROM pg_stat_activity WHERE datname = '%s' AND"
-                 " application_name = 'mttd' AND wait_event_type = 'Lock'"
-                 % self.db)
-        deadline = time.time() + 10
-        while self.sql1("SELECT count(*)" + where) != ["1"]:
-            self.assertLess(time.time(), deadline)
-            time.sleep(0.02)
+        thread, answers, where = self.query_held_by_a_lock()
         (backend,) = self.sql1("SELECT pid" + where)
         postmaster = self.postgres_pids()[0]
         os.kill(postmaster, signal.SIGSTOP)
