@@ -971,6 +971,16 @@ class RoleLimitedPool(h.MttdTestCase):
         self.mttd.stop()
         self.mttd.start()
 
+    def setUp(self):
+        """Every connection of the pool made (the last test restarted
+        mttd): the role's limit below is counted from them."""
+        deadline = time.time() + 20
+        while self.superuser_sql(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = '%s'"
+                " AND application_name = 'mttd'" % self.db) != [["4"]]:
+            self.assertLess(time.time(), deadline)
+            time.sleep(0.05)
+
     def test_1_waiter_served_when_the_lost_connection_stays_down(self):
         """A stream waits for the share, held by a stream whose backend
         is terminated and cannot be made again: once that stream's
