@@ -139,11 +139,11 @@ class DatabaseFaults:
             time.sleep(0.05)
         self.fail("the pool did not connect again within %.0f s" % within)
 
-    def query_held_by_a_lock(self):
-        """The pool (of one) up over a second, then a count on a thread,
-        held by a lock on mpi_install: its thread, the list its answer
-        goes to, and the FROM clause that finds its backend."""
-        self.wait_pool_connected(size=1)
+    def query_held_by_a_lock(self, pool_size=1):
+        """The pool (of pool_size) up over a second, then a count on a
+        thread, held by a lock on mpi_install: its thread, the list its
+        answer goes to, and the FROM clause that finds its backend."""
+        self.wait_pool_connected(size=pool_size)
         time.sleep(1.1)
         h.HeldLock(self, "mpi_install")
         answers = []
@@ -622,26 +622,13 @@ class IdleCheck(DatabaseFaults, h.MttdTestCase):
             "Test Build", [h.build_entry(cls.install)])
 
 
-class LostMidQuery(h.MttdTestCase):
+class LostMidQuery(DatabaseFaults, h.MttdTestCase):
     """A connection lost under a query: the 503's message holds libpq's
     reason on one line (it had libpq's line break and tab, break-it
     helper 39)."""
 
     def test_message_is_one_line(self):
-        h.HeldLock(self, "mpi_install")
-        answers = []
-        thread = threading.Thread(target=lambda: answers.append(
-            self.mttd.http("POST", "/detail", {
-                "phase": "install", "columns": ["mpi_version"],
-                "search": {}, "options": {"count_only": True}})))
-        thread.start()
-        where = (" FROM pg_stat_activity WHERE datname = '%s' AND"
-                 " application_name = 'mttd' AND wait_event_type = 'Lock'"
-                 % self.db)
-        deadline = time.time() + 10
-        while self.sql1("SELECT count(*)" + where) != ["1"]:
-            self.assertLess(time.time(), deadline)
-            time.sleep(0.02)
+        thread, answers, where = self.query_held_by_a_lock(pool_size=4)
         self.sql1("SELECT pg_terminate_backend(pid)" + where)
         thread.join(30)
         (resp,) = answers
