@@ -30,6 +30,13 @@
 #include "log.h"
 #include "strbuf.h"
 
+/* Where the head scan is in the request's first X-Forwarded-For. */
+enum http_conn_forwarded {
+	HTTP_CONN_FORWARDED_UNSEEN,
+	HTTP_CONN_FORWARDED_READING, /* Its first address. */
+	HTTP_CONN_FORWARDED_READ,    /* forwarded holds it ("": not one). */
+};
+
 /* Where a connection is between requests and during one. */
 enum http_conn_state {
 	/* New, or between requests: no byte of the next request yet. */
@@ -62,14 +69,19 @@ struct http_conn {
 	char method[16];	/* Of the request arriving, as far as known. */
 	char path[128];
 	char peer[64];
-	size_t head_line_len; /* Bytes of the header line being scanned. */
-	size_t head_lines;    /* Lines seen, the request line too. */
-	size_t head_name_at;  /* Of "content-length:" matched; SIZE_MAX: not. */
-	long long head_value; /* Its digits so far, or -1. */
-	bool head_value_cut;  /* Digits past HTTP_CONN_CL_MAX not added. */
-	bool head_done;	      /* Its blank line seen: the body follows. */
+	size_t head_line_len;	  /* Bytes of the header line being scanned. */
+	size_t head_lines;	  /* Lines seen, the request line too. */
+	const char *head_name;	  /* The name the line may have, once known. */
+	size_t head_name_at;	  /* Of head_name matched; SIZE_MAX: not it. */
+	long long head_value;	  /* Content-Length's digits so far, or -1. */
+	bool head_value_cut;	  /* Digits past HTTP_CONN_CL_MAX not added. */
+	bool head_done;		  /* Its blank line seen: the body follows. */
 	long long content_length; /* Largest Content-Length seen, or -1. */
 	bool content_length_cut;  /* It is more than it says. */
+	/* The first X-Forwarded-For's first address, as far as read. */
+	enum http_conn_forwarded forwarded_state;
+	size_t forwarded_len;
+	char forwarded[64];
 	int refusal;	  /* Code to answer at the next turn; -1: lingering. */
 	int own_status;	  /* Code of libevent's own answer, or 0. */
 	size_t own_bytes; /* Its bytes so far. */
@@ -328,15 +340,19 @@ http_conn_note_request_line(struct http_conn *conn, struct evbuffer *buf)
 }
 
 /*
- * The request head is scanned as it arrives, for one thing: a
- * Content-Length over max_body_size, refused with mttd's JSON 413
+ * The request head is scanned as it arrives, for two things.  A
+ * Content-Length over max_body_size is refused with mttd's JSON 413
  * before the body is read (libevent would answer with its HTML page, or
  * with 100 Continue first).  libevent still parses the head itself; the
  * scan reads the value as libevent's strtoll does (blanks, a '+', any
- * number of digits), byte by byte, so no line is too long for it.
+ * number of digits), byte by byte, so no line is too long for it.  The
+ * first X-Forwarded-For's first address is kept for what mttd logs of
+ * a request it answers itself (the 413, a 408) with
+ * trust_forwarded_for, read as http_server.c reads it from libevent's
+ * headers.
  */
 static const char http_conn_cl_name[] = "content-length:";
-#define HTTP_CONN_CL_NAME_LEN (sizeof http_conn_cl_name - 1)
+static const char http_conn_xff_name[] = "x-forwarded-for:";
 /* Digits past this are not added: the value is only compared. */
 #define HTTP_CONN_CL_MAX (1LL << 50)
 
@@ -345,12 +361,59 @@ http_conn_head_reset(struct http_conn *conn)
 {
 	conn->head_line_len = 0;
 	conn->head_lines = 0;
+	conn->head_name = NULL;
 	conn->head_name_at = 0;
 	conn->head_value = -1;
 	conn->head_value_cut = false;
 	conn->head_done = false;
 	conn->content_length = -1;
 	conn->content_length_cut = false;
+	conn->forwarded_state = HTTP_CONN_FORWARDED_UNSEEN;
+	conn->forwarded_len = 0;
+	conn->forwarded[0] = '\0';
+}
+
+/* The address mttd logs for the connection's current request. */
+static const char *
+http_conn_client(const struct http_conn *conn)
+{
+	if (conn->owner->settings->trust_forwarded_for &&
+	    conn->forwarded_state == HTTP_CONN_FORWARDED_READ &&
+	    conn->forwarded[0] != '\0')
+		return conn->forwarded;
+	return conn->peer;
+}
+
+/*
+ * The first X-Forwarded-For's first address is read: what it holds, or
+ * "" when it is no address (another byte, or too long); the rest of the
+ * line is skipped.
+ */
+static void
+http_conn_forwarded_end(struct http_conn *conn, bool is_address)
+{
+	conn->forwarded_len = is_address ? conn->forwarded_len : 0;
+	conn->forwarded[conn->forwarded_len] = '\0';
+	conn->forwarded_state = HTTP_CONN_FORWARDED_READ;
+	conn->head_name_at = SIZE_MAX;
+}
+
+/* One byte of the first X-Forwarded-For's value. */
+static void
+http_conn_forwarded_char(struct http_conn *conn, char c)
+{
+	bool blank = c == ' ' || c == '\t';
+
+	if (blank && conn->forwarded_len == 0)
+		return;
+	/* libevent's value ends at a NUL byte. */
+	if (blank || c == ',' || c == '\0')
+		http_conn_forwarded_end(conn, true);
+	else if (!strchr("0123456789abcdefABCDEF.:", c) ||
+	    conn->forwarded_len == sizeof conn->forwarded - 1)
+		http_conn_forwarded_end(conn, false);
+	else
+		conn->forwarded[conn->forwarded_len++] = c;
 }
 
 /* A line of the head has ended. */
@@ -359,6 +422,8 @@ http_conn_head_line_end(struct http_conn *conn)
 {
 	if (conn->head_line_len == 0 && conn->head_lines > 0)
 		conn->head_done = true;
+	if (conn->forwarded_state == HTTP_CONN_FORWARDED_READING)
+		http_conn_forwarded_end(conn, true);
 	if (conn->head_value > conn->content_length ||
 	    (conn->head_value == conn->content_length &&
 		conn->head_value_cut)) {
@@ -368,9 +433,20 @@ http_conn_head_line_end(struct http_conn *conn)
 	if (conn->head_line_len > 0 || conn->head_lines > 0)
 		conn->head_lines++;
 	conn->head_line_len = 0;
+	conn->head_name = NULL;
 	conn->head_name_at = 0;
 	conn->head_value = -1;
 	conn->head_value_cut = false;
+}
+
+/* An X-Forwarded-For's name has been read. */
+static void
+http_conn_head_forwarded_begins(struct http_conn *conn)
+{
+	if (conn->forwarded_state == HTTP_CONN_FORWARDED_UNSEEN)
+		conn->forwarded_state = HTTP_CONN_FORWARDED_READING;
+	else
+		conn->head_name_at = SIZE_MAX;
 }
 
 /* One more byte of a header line (not CR or LF). */
@@ -384,11 +460,26 @@ http_conn_head_char(struct http_conn *conn, char c)
 		conn->head_name_at = SIZE_MAX;
 		return;
 	}
-	if (at < HTTP_CONN_CL_NAME_LEN) {
+	if (at == 0) {
+		/* The two names differ from their first letter. */
+		bool x = tolower((unsigned char)c) == http_conn_xff_name[0];
+
+		conn->head_name = x ? http_conn_xff_name : http_conn_cl_name;
+	}
+	if (conn->head_name[at] != '\0') {
 		conn->head_name_at = tolower((unsigned char)c) ==
-			http_conn_cl_name[at] ?
+			conn->head_name[at] ?
 		    at + 1 :
 		    SIZE_MAX;
+		/* Only the first X-Forwarded-For counts, as in libevent. */
+		if (conn->head_name[at + 1] == '\0' &&
+		    conn->head_name_at != SIZE_MAX &&
+		    conn->head_name == http_conn_xff_name)
+			http_conn_head_forwarded_begins(conn);
+		return;
+	}
+	if (conn->head_name == http_conn_xff_name) {
+		http_conn_forwarded_char(conn, c);
 		return;
 	}
 	if (c >= '0' && c <= '9') {
@@ -502,7 +593,7 @@ http_conn_log_access(const struct http_conn *conn, int code, size_t bytes,
     long ms, const char *by)
 {
 	struct log_access_fields f = { 0, conn->method, conn->path, code, bytes,
-		ms, NULL, conn->peer, by };
+		ms, NULL, http_conn_client(conn), by };
 
 	log_access_request(&f);
 }
@@ -637,7 +728,7 @@ http_conn_check_answer(struct http_conn *conn)
 	}
 	log_info("peer=%s %s %s: answer not read for answer_timeout (%d s),"
 		 " %llu bytes waiting: connection closed",
-	    conn->peer, conn->method[0] ? conn->method : "-",
+	    http_conn_client(conn), conn->method[0] ? conn->method : "-",
 	    conn->path[0] ? conn->path : "-", s->answer_timeout_s,
 	    (unsigned long long)queued + unacked);
 	/* libevent's own path for a write timeout: it detaches a request
@@ -658,7 +749,7 @@ http_conn_refuse_too_large(struct http_conn *conn)
 	    " (%zu bytes)",
 	    conn->content_length_cut ? "over " : "", conn->content_length,
 	    conn->owner->settings->max_body_size);
-	log_info("peer=%s %s %s: 413 %s", conn->peer,
+	log_info("peer=%s %s %s: 413 %s", http_conn_client(conn),
 	    conn->method[0] ? conn->method : "-",
 	    conn->path[0] ? conn->path : "-", msg);
 	http_conn_refuse(conn, 413, "Payload Too Large", msg, true);
@@ -676,7 +767,7 @@ http_conn_own_answer_timer(struct http_conn *conn)
 	if (evbuffer_get_length(bufferevent_get_output(conn->bev)) > 0) {
 		log_debug("peer=%s did not take all of libevent's %d in %d s:"
 			  " closed",
-		    conn->peer, conn->own_status,
+		    http_conn_client(conn), conn->own_status,
 		    conn->owner->settings->idle_timeout_s);
 		evhttp_connection_free(conn->evcon);
 		return;
@@ -702,7 +793,7 @@ http_conn_reading_timer(struct http_conn *conn)
 	    "%zu bytes in %ld ms)",
 	    conn->owner->settings->request_timeout_s, conn->bytes_in,
 	    http_conn_elapsed_ms(conn));
-	log_info("peer=%s %s %s: 408 %s", conn->peer,
+	log_info("peer=%s %s %s: 408 %s", http_conn_client(conn),
 	    conn->method[0] ? conn->method : "-",
 	    conn->path[0] ? conn->path : "-", msg);
 	http_conn_refuse(conn, 408, "Request Timeout", msg, true);
@@ -899,7 +990,8 @@ http_conn_closed_cb(struct evhttp_connection *evcon, void *arg)
 		log_info("peer=%s %s %s: connection closed with a request"
 			 " unanswered (%zu bytes of it received, none of it"
 			 " run)",
-		    conn->peer, conn->method[0] ? conn->method : "-",
+		    http_conn_client(conn),
+		    conn->method[0] ? conn->method : "-",
 		    conn->path[0] ? conn->path : "-", conn->bytes_in);
 	http_conn_drain_done(conn, true);
 	http_conn_free(conn);

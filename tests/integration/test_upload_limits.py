@@ -9,6 +9,7 @@ off part way stores nothing, mttd serves others meanwhile and answers it
 
 import json
 import os
+import re
 import socket
 import sys
 import threading
@@ -43,10 +44,10 @@ class Upload(h.MttdTestCase):
         body["data"][0]["result_stdout"] = generated()
         return h.to_json(body).encode("utf-8")
 
-    def head(self, length, expect=True):
+    def head(self, length, expect=True, extra=b""):
         return (b"POST /submit HTTP/1.1\r\nHost: x\r\nAuthorization: " +
                 self.mttd.auth_header().encode() +
-                b"\r\nContent-Type: application/json\r\n" +
+                b"\r\nContent-Type: application/json\r\n" + extra +
                 (b"Expect: 100-continue\r\n" if expect else b"") +
                 b"Content-Length: %d\r\n\r\n" % length)
 
@@ -406,6 +407,88 @@ class BigUploadRefused(Upload):
             r"method=POST path=/submit status=408 .*answer=connection", mark))
         self.assertEqual(self.snapshot(), before)
         self.assertOk(self.mttd.http("POST", "/serial", {"serial": "x"}))
+
+    # Whom the early 413 to a head with "X-Forwarded-For: 203.0.113.7,
+    # 10.0.0.1" is logged for: without trust_forwarded_for the header
+    # names no one.
+    FORWARDED_LOGGED_AS = "127.0.0.1"
+
+    def test_413_logs_whom_the_forwarded_header_names(self):
+        mark = self.mttd.log_mark()
+        with socket.create_connection(("127.0.0.1", self.mttd.port)) as s:
+            s.sendall(self.head(
+                9000000, expect=False,
+                extra=b"X-Forwarded-For: 203.0.113.7, 10.0.0.1\r\n"))
+            self.assertEqual(h.parse_raw_response(self.read_all(s)).status,
+                             413)
+        line = self.mttd.wait_log(r"status=413 .*answer=connection", mark)
+        self.assertRegex(line, r" ACCESS req=- method=POST path=/submit"
+                         r" status=413 bytes=107 ms=\d+ user=- peer=%s"
+                         r" answer=connection$"
+                         % re.escape(self.FORWARDED_LOGGED_AS))
+        self.assertIn("INFO peer=%s POST /submit: 413 request body of"
+                      " 9000000 bytes is larger than max_body_size"
+                      " (8388608 bytes)\n" % self.FORWARDED_LOGGED_AS,
+                      self.mttd.log_since(mark))
+
+
+class BigUploadRefusedBehindAProxy(BigUploadRefused):
+    """With trust_forwarded_for, what mttd answers at the connection's
+    level (the early 413, a 408) is logged with the first X-Forwarded-For
+    address, as every request mttd is handed is (the proxy's address
+    was logged, break-it helper 54)."""
+
+    MTTD = {"server": {"max_body_size": "8M", "request_timeout": "3",
+                       "trust_forwarded_for": "true"}}
+    FORWARDED_LOGGED_AS = "203.0.113.7"
+
+    def refused_from(self, extra, byte_by_byte=False):
+        """The access line and log of an early 413 whose head has the
+        header lines extra."""
+        mark = self.mttd.log_mark()
+        head = self.head(9000000, expect=False, extra=extra)
+        with socket.create_connection(("127.0.0.1", self.mttd.port)) as s:
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            for piece in ([head[i:i + 1] for i in range(len(head))]
+                          if byte_by_byte else [head]):
+                s.sendall(piece)
+            self.assertEqual(h.parse_raw_response(self.read_all(s)).status,
+                             413)
+        line = self.mttd.wait_log(r"status=413 .*answer=connection", mark)
+        return line, self.mttd.log_since(mark)
+
+    def test_first_header_first_address_read_byte_by_byte(self):
+        # As libevent's headers are read for a request mttd is handed:
+        # lookalike names are not it, case does not matter, blanks lead,
+        # and a second X-Forwarded-For does not count.
+        line, _ = self.refused_from(
+            b"X-Forwarded-Fort: 198.51.100.1\r\n"
+            b"X-Forwarded-For-Not: 198.51.100.2\r\n"
+            b"x-FORWARDED-for: \t 2001:db8::7\t,198.51.100.3\r\n"
+            b"X-Forwarded-For: 198.51.100.4\r\n", byte_by_byte=True)
+        self.assertRegex(line, r" peer=2001:db8::7 answer=connection$")
+
+    def test_text_that_is_no_address_is_not_used(self):
+        for extra in (b"X-Forwarded-For: 1.2.3.4'; DROP TABLE submit\r\n",
+                      b"X-Forwarded-For: \r\nX-Forwarded-For: 1.2.3.4\r\n",
+                      b"X-Forwarded-For: " + b"1" * 64 + b"\r\n"):
+            with self.subTest(extra=extra):
+                line, _ = self.refused_from(extra)
+                self.assertRegex(line,
+                                 r" peer=127\.0\.0\.1 answer=connection$")
+
+    def test_408_logs_the_forwarded_address(self):
+        mark = self.mttd.log_mark()
+        with socket.create_connection(("127.0.0.1", self.mttd.port)) as s:
+            s.sendall(self.head(5000000, expect=False,
+                                extra=b"X-Forwarded-For: 203.0.113.9\r\n"))
+            s.sendall(b"{")
+            self.assertEqual(h.parse_raw_response(self.read_all(s)).status,
+                             408)
+        line = self.mttd.wait_log(r"status=408 .*answer=connection", mark)
+        self.assertRegex(line, r" peer=203\.0\.113\.9 answer=connection$")
+        self.assertIn("peer=203.0.113.9 POST /submit: 408 ",
+                      self.mttd.log_since(mark))
 
 
 if __name__ == "__main__":
