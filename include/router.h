@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #include "request.h"
+#include "settings.h"
 
 /* Deepest JSON nesting a body may have (the fuzz targets use it too). */
 #define ROUTER_MAX_JSON_DEPTH 32
@@ -38,6 +39,15 @@ char *router_path_normalise(const char *uri, const char *prefix);
 
 /* The route of a normalised path, or NULL. */
 const struct route *router_find(const char *path);
+
+/*
+ * The largest body a request for target (its request line's) may
+ * have: max_body_size for /submit, the smaller of it and
+ * max_query_body_size for any other path (a query's parse takes about
+ * four times its body).  *key names the setting that limits it.
+ */
+size_t router_body_limit(
+    const struct settings *s, const char *target, const char **key);
 
 /* True for "application/json", with or without parameters. */
 bool router_is_json_type(const char *content_type);

@@ -19,11 +19,12 @@ struct settings {
 
 	/* [server] */
 	char *socket_host;
-	int socket_port;	/* 0: any free port. */
-	char *url_docroot;	/* Only logged. */
-	char *url_prefix;	/* "" or "/a/b" without trailing slash. */
-	size_t max_body_size;	/* Bytes. */
-	size_t max_header_size; /* Bytes, request line and headers. */
+	int socket_port;	    /* 0: any free port. */
+	char *url_docroot;	    /* Only logged. */
+	char *url_prefix;	    /* "" or "/a/b" without trailing slash. */
+	size_t max_body_size;	    /* Bytes. */
+	size_t max_query_body_size; /* Bytes, of every endpoint but /submit. */
+	size_t max_header_size;	    /* Bytes, request line and headers. */
 	bool trust_forwarded_for;
 	char *cors_origin;
 	int request_timeout_s;

@@ -28,6 +28,7 @@
 
 #include "http_conn.h"
 #include "log.h"
+#include "router.h"
 #include "strbuf.h"
 
 /* Where the head scan is in the request's first X-Forwarded-For. */
@@ -535,6 +536,23 @@ http_conn_refuse_soon(struct http_conn *conn, struct evbuffer *in, int code)
 	http_conn_arm_ms(conn, 0);
 }
 
+/*
+ * The largest body of the request arriving, and the key that sets it:
+ * its path's limit once its request line is known whole, else
+ * max_body_size (the router checks the path's limit again).
+ */
+static size_t
+http_conn_body_limit(const struct http_conn *conn, const char **key)
+{
+	const struct settings *s = conn->owner->settings;
+
+	if (!conn->line_seen || strlen(conn->path) == sizeof conn->path - 1) {
+		*key = "max_body_size";
+		return s->max_body_size;
+	}
+	return router_body_limit(s, conn->path, key);
+}
+
 /* Scan the last n bytes of in, the newest. */
 static void
 http_conn_head_scan(struct http_conn *conn, struct evbuffer *in, size_t n)
@@ -542,6 +560,7 @@ http_conn_head_scan(struct http_conn *conn, struct evbuffer *in, size_t n)
 	struct evbuffer_ptr pos;
 	char chunk[1024];
 	ev_ssize_t got;
+	const char *key;
 
 	if (evbuffer_ptr_set(
 		in, &pos, evbuffer_get_length(in) - n, EVBUFFER_PTR_SET) != 0)
@@ -554,7 +573,7 @@ http_conn_head_scan(struct http_conn *conn, struct evbuffer *in, size_t n)
 	}
 	if (conn->head_done && conn->content_length >= 0 &&
 	    (unsigned long long)conn->content_length >
-		conn->owner->settings->max_body_size)
+		http_conn_body_limit(conn, &key))
 		http_conn_refuse_soon(conn, in, 413);
 }
 
@@ -737,18 +756,19 @@ http_conn_check_answer(struct http_conn *conn)
 	    conn->bev, BEV_EVENT_WRITING | BEV_EVENT_TIMEOUT, 0);
 }
 
-/* The early 413: the head's Content-Length is over max_body_size. */
+/* The early 413: the head's Content-Length is over the path's limit. */
 static void
 http_conn_refuse_too_large(struct http_conn *conn)
 {
 	char msg[160];
+	const char *key;
+	size_t limit = http_conn_body_limit(conn, &key);
 
 	/* The scan stops adding digits past 2^50 (see head_char). */
 	snprintf(msg, sizeof msg,
-	    "request body of %s%lld bytes is larger than max_body_size"
-	    " (%zu bytes)",
-	    conn->content_length_cut ? "over " : "", conn->content_length,
-	    conn->owner->settings->max_body_size);
+	    "request body of %s%lld bytes is larger than %s (%zu bytes)",
+	    conn->content_length_cut ? "over " : "", conn->content_length, key,
+	    limit);
 	log_info("peer=%s %s %s: 413 %s", http_conn_client(conn),
 	    conn->method[0] ? conn->method : "-",
 	    conn->path[0] ? conn->path : "-", msg);

@@ -120,6 +120,30 @@ router_path_normalise(const char *uri, const char *prefix)
 	return strbuf_take(&sb);
 }
 
+/* The largest body of a request for rt (NULL: no endpoint's). */
+static size_t
+router_route_body_limit(
+    const struct settings *s, const struct route *rt, const char **key)
+{
+	if (rt == &route_submit || s->max_query_body_size >= s->max_body_size) {
+		*key = "max_body_size";
+		return s->max_body_size;
+	}
+	*key = "max_query_body_size";
+	return s->max_query_body_size;
+}
+
+size_t
+router_body_limit(
+    const struct settings *s, const char *target, const char **key)
+{
+	char *path = router_path_normalise(target, s->url_prefix);
+	const struct route *rt = router_find(path);
+
+	free(path);
+	return router_route_body_limit(s, rt, key);
+}
+
 bool
 router_is_json_type(const char *ct)
 {
@@ -295,6 +319,26 @@ router_authenticate(struct request *r)
 		    res == AUTH_WRONG ? r->user : "-", r->client);
 	r->user[0] = '\0';
 	router_reply_401(r, router_auth_problem(res));
+	return false;
+}
+
+/*
+ * A query's body over max_query_body_size (a chunked one, or one the
+ * connection's head scan did not see) is refused before it is parsed.
+ */
+static bool
+router_body_fits(struct request *r, const struct route *rt)
+{
+	size_t len = evbuffer_get_length(
+	    evhttp_request_get_input_buffer(r->req));
+	const char *key;
+	size_t limit = router_route_body_limit(r->server->settings, rt, &key);
+
+	if (len <= limit)
+		return true;
+	reply_error(r, 413, -1,
+	    "request body of %zu bytes is larger than %s (%zu bytes)", len, key,
+	    limit);
 	return false;
 }
 
@@ -624,6 +668,8 @@ router_dispatch(struct request *r)
 		router_reply_405(r, rt);
 		return;
 	}
+	if (m == ROUTE_POST && !router_body_fits(r, rt))
+		return;
 	if (!(rt->public_methods & m) && !router_authenticate(r))
 		return;
 	if (m == ROUTE_POST) {

@@ -10,6 +10,7 @@ once kept a shutdown waiting for answers never written)."""
 
 import json
 import os
+import re
 import socket
 import struct
 import sys
@@ -140,6 +141,122 @@ class Hostile(h.MttdTestCase):
         self.assertNotIn("giving up", self.mttd.log_since(mark))
         self.mttd.start()
         self.assertPoolWhole()
+
+
+def read_one_answer(sock):
+    """The bytes of one answer with a Content-Length, the connection left
+    open."""
+    data = b""
+    while True:
+        head, sep, body = data.partition(b"\r\n\r\n")
+        if sep:
+            length = h.parse_raw_response(data).header("Content-Length")
+            if length is not None and len(body) >= int(length):
+                return data
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+
+
+class QueryBodyLimit(h.MttdTestCase):
+    """max_query_body_size bounds the body of every endpoint but /submit
+    (a query's parse took about four times its body, bounded only by
+    max_body_size: six concurrent 64 MB search lists took mttd to
+    1.6 GB, break-it helper 52).  The url_prefix is read as the router
+    reads it."""
+
+    MTTD = {"server": {"max_query_body_size": "16K",
+                       "url_prefix": "/submit/cpy/api"}}
+    QUERY = (b'{"phase":"install","columns":["mpi_version"],"search":{},'
+             b'"options":{"count_only":true}}')
+
+    def body_of(self, size):
+        """The count's query, padded with blanks to size bytes."""
+        return self.QUERY + b" " * (size - len(self.QUERY))
+
+    def head(self, path, length, expect=True):
+        return (b"POST " + path + b" HTTP/1.1\r\nHost: x\r\n"
+                b"Authorization: " + self.mttd.auth_header().encode() +
+                b"\r\nContent-Type: application/json\r\n" +
+                (b"Expect: 100-continue\r\n" if expect else b"") +
+                b"Content-Length: %d\r\n\r\n" % length)
+
+    def test_declared_over_the_limit_refused_before_the_body(self):
+        for path in (b"/detail", b"/submit/cpy/api/summary/", b"/serial",
+                     b"//submit/cpy/api//info/testsuite?x=1", b"/nowhere"):
+            with self.subTest(path=path):
+                mark = self.mttd.log_mark()
+                with socket.create_connection(
+                        ("127.0.0.1", self.mttd.port), timeout=10) as s:
+                    s.sendall(self.head(path, 16385))
+                    answer = h.parse_raw_response(h.read_to_close(s))
+                self.assertEqual(answer.status, 413)
+                self.assertEqual(
+                    answer.body,
+                    b'{"status":-1,"status_message":"request body of 16385'
+                    b' bytes is larger than max_query_body_size (16384'
+                    b' bytes)"}')
+                self.assertIsNotNone(self.mttd.wait_log(
+                    r"req=- method=POST path=%s status=413 .*"
+                    r"answer=connection" % re.escape(path.decode()), mark))
+
+    def test_at_the_limit_answered(self):
+        resp = self.mttd.http("POST", "/submit/cpy/api/detail",
+                              self.body_of(16384))
+        self.assertEqual((resp.status, resp.field("status")), (200, 0),
+                         resp)
+
+    def test_submit_keeps_max_body_size(self):
+        body = h.to_json(h.submit_body(
+            "MPI Install", [h.install_entry(mpi_version="big-body")]))
+        body = body.encode() + b" " * (40000 - len(body))
+        for path in ("/submit", "/submit/cpy/api/submit"):
+            with self.subTest(path=path):
+                self.assertOk(self.mttd.http("POST", path, body))
+        self.assertEqual(self.sql1("SELECT count(*) FROM mpi_get WHERE"
+                                   " mpi_version = 'big-body'"), ["1"])
+
+    def test_chunked_over_the_limit_refused_before_its_parse(self):
+        body = self.body_of(16385)
+        with socket.create_connection(("127.0.0.1", self.mttd.port),
+                                      timeout=10) as s:
+            s.sendall(b"POST /detail HTTP/1.1\r\nHost: x\r\n"
+                      b"Authorization: " + self.mttd.auth_header().encode() +
+                      b"\r\nContent-Type: application/json\r\n"
+                      b"Transfer-Encoding: chunked\r\n\r\n" +
+                      b"%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n")
+            answer = h.parse_raw_response(read_one_answer(s))
+            self.assertEqual(answer.status, 413)
+            self.assertEqual(answer.field("status_message"),
+                             "request body of 16385 bytes is larger than"
+                             " max_query_body_size (16384 bytes)")
+            # The body was read whole: the connection serves on.
+            s.sendall(b"POST /detail HTTP/1.1\r\nHost: x\r\n"
+                      b"Authorization: " + self.mttd.auth_header().encode() +
+                      b"\r\nContent-Type: application/json\r\n"
+                      b"Content-Length: %d\r\n\r\n" % len(self.QUERY) +
+                      self.QUERY)
+            answer = h.parse_raw_response(read_one_answer(s))
+            self.assertEqual((answer.status, answer.field("status")),
+                             (200, 0), answer.body)
+
+
+class QueryBodyLimitAboveMaxBody(h.MttdTestCase):
+    """A max_query_body_size at or above max_body_size leaves
+    max_body_size every endpoint's limit, and the answer names it."""
+
+    MTTD = {"server": {"max_body_size": "4K", "max_query_body_size": "8K"}}
+
+    def test_max_body_size_named(self):
+        with socket.create_connection(("127.0.0.1", self.mttd.port),
+                                      timeout=10) as s:
+            s.sendall(b"POST /detail HTTP/1.1\r\nHost: x\r\n"
+                      b"Content-Length: 5000\r\n\r\n")
+            answer = h.parse_raw_response(h.read_to_close(s))
+        self.assertEqual(answer.field("status_message"),
+                         "request body of 5000 bytes is larger than"
+                         " max_body_size (4096 bytes)")
 
 
 if __name__ == "__main__":

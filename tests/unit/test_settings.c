@@ -130,6 +130,7 @@ settings_check_defaults(const struct settings *s)
 	CU_ASSERT_STRING_EQUAL(s->url_docroot, "");
 	CU_ASSERT_STRING_EQUAL(s->url_prefix, "");
 	CU_ASSERT_EQUAL(s->max_body_size, (size_t)64 << 20);
+	CU_ASSERT_EQUAL(s->max_query_body_size, (size_t)8 << 20);
 	CU_ASSERT_EQUAL(s->max_header_size, (size_t)16 << 10);
 	CU_ASSERT_FALSE(s->trust_forwarded_for);
 	CU_ASSERT_STRING_EQUAL(s->cors_origin, "*");
@@ -257,7 +258,7 @@ settings_sample_config_names_every_key(void)
 		    man_page_has_key(cunit_srcpath("doc/mttd.conf.5"), key));
 		keys++;
 	}
-	CU_ASSERT_EQUAL(keys, 41);
+	CU_ASSERT_EQUAL(keys, 42);
 	free(text);
 }
 
@@ -293,6 +294,7 @@ static const char every_key_conf[] =
     "url_docroot = http://example.org/mtt/\n"
     "url_prefix = /submit/cpy/api/\n"
     "max_body_size = 2G\n"
+    "max_query_body_size = 16K\n"
     "max_header_size = 32K\n"
     "trust_forwarded_for = yes\n"
     "cors_origin = https://viewer.example.org\n"
@@ -347,6 +349,7 @@ settings_parses_every_key(void)
 	CU_ASSERT_STRING_EQUAL(s.url_docroot, "http://example.org/mtt/");
 	CU_ASSERT_STRING_EQUAL(s.url_prefix, "/submit/cpy/api");
 	CU_ASSERT_EQUAL(s.max_body_size, (size_t)2 << 30);
+	CU_ASSERT_EQUAL(s.max_query_body_size, (size_t)16 << 10);
 	CU_ASSERT_EQUAL(s.max_header_size, (size_t)32 << 10);
 	CU_ASSERT_TRUE(s.trust_forwarded_for);
 	CU_ASSERT_STRING_EQUAL(s.cors_origin, "https://viewer.example.org");
