@@ -67,6 +67,50 @@ static const char columns_sql[] = "SELECT table_name, column_name, data_type,"
 				  " FROM information_schema.columns"
 				  " WHERE table_schema = current_schema()";
 
+/*
+ * The schema's tables and sequences as pg_class has them, with what the
+ * role may do to each: information_schema shows only what it may use,
+ * so a schema loaded as another role looked missing (break-it helper
+ * 57).  A table's sixth column names a sequence its defaults take ids
+ * from that the role may not use (nextval needs USAGE).  CASE, as
+ * PostgreSQL may evaluate the operands of AND in any order, and the
+ * privilege functions fail on a relation of the other kind.
+ */
+static const char relations_sql[] =
+    "SELECT c.relname, c.relkind = 'S',"
+    " CASE WHEN c.relkind <> 'S' THEN has_table_privilege(c.oid, 'SELECT')"
+    " END,"
+    " CASE WHEN c.relkind <> 'S' THEN has_table_privilege(c.oid, 'INSERT')"
+    " END,"
+    " CASE WHEN c.relkind = 'S' THEN has_sequence_privilege(c.oid, 'USAGE')"
+    " END,"
+    " (SELECT min(s.relname) FROM pg_attrdef a"
+    "  JOIN pg_depend d ON d.classid = 'pg_attrdef'::regclass"
+    "   AND d.objid = a.oid AND d.refclassid = 'pg_class'::regclass"
+    "  JOIN pg_class s ON s.oid = d.refobjid AND s.relkind = 'S'"
+    "  WHERE a.adrelid = c.oid"
+    "   AND CASE WHEN s.relkind = 'S' THEN"
+    "    NOT has_sequence_privilege(s.oid, 'USAGE') END),"
+    " current_user, current_schema()"
+    " FROM pg_class c"
+    " WHERE c.relnamespace = current_schema()::regnamespace"
+    " AND c.relkind IN ('r', 'p', 'S')";
+
+/* Columns of relations_sql. */
+enum {
+	REL_NAME,
+	REL_IS_SEQUENCE,
+	REL_MAY_SELECT,
+	REL_MAY_INSERT,
+	REL_MAY_USE,
+	REL_SEQUENCE_NOT_USABLE,
+	REL_ROLE,
+	REL_SCHEMA,
+};
+
+/* Sequences mttd takes values from itself (POST /serial). */
+static const char *const required_sequences[] = { "client_serial", NULL };
+
 static const char indexes_sql[] = "SELECT indexname FROM pg_indexes"
 				  " WHERE schemaname = current_schema()";
 
@@ -254,29 +298,80 @@ db_catalog_take_columns(struct db_catalog *cat, PGresult *r)
 	}
 }
 
-static bool
-db_catalog_has_table(const struct db_catalog *cat, const char *table)
+/* The row of relations_sql's result r naming name, or -1. */
+static int
+db_catalog_relation_row(PGresult *r, const char *name, bool sequence)
 {
 	int i;
 
-	for (i = 0; i < cat->count; i++) {
-		if (strcmp(cat->columns[i].table, table) == 0)
-			return true;
+	for (i = 0; i < PQntuples(r); i++) {
+		if (strcmp(PQgetvalue(r, i, REL_NAME), name) == 0 &&
+		    (PQgetvalue(r, i, REL_IS_SEQUENCE)[0] == 't') == sequence)
+			return i;
 	}
-	return false;
+	return -1;
 }
 
-static int
-db_catalog_check_tables(const struct db_catalog *cat, char **cause)
+/* What the role lacks on the relation in row i, or NULL. */
+static char *
+db_catalog_privilege_missing(PGresult *r, int i, bool sequence)
 {
-	int i;
+	const char *name = PQgetvalue(r, i, REL_NAME);
+	const char *seq = PQgetvalue(r, i, REL_SEQUENCE_NOT_USABLE);
 
-	for (i = 0; required_tables[i] != NULL; i++) {
-		if (!db_catalog_has_table(cat, required_tables[i])) {
-			*cause = xasprintf(
-			    "table %s is missing: the database"
-			    " has no mttv3 schema (load sql/schemas-v3.sql)",
-			    required_tables[i]);
+	if (sequence)
+		return PQgetvalue(r, i, REL_MAY_USE)[0] == 't' ?
+		    NULL :
+		    xasprintf("USAGE on sequence %s", name);
+	if (PQgetvalue(r, i, REL_MAY_SELECT)[0] != 't')
+		return xasprintf("SELECT on table %s", name);
+	if (PQgetvalue(r, i, REL_MAY_INSERT)[0] != 't')
+		return xasprintf("INSERT on table %s", name);
+	if (!PQgetisnull(r, i, REL_SEQUENCE_NOT_USABLE))
+		return xasprintf(
+		    "USAGE on sequence %s (ids of table %s)", seq, name);
+	return NULL;
+}
+
+/* Every table and sequence mttd uses is there, and the role may use it. */
+static int
+db_catalog_check_relations(PGresult *r, const char *sql_dir, char **cause)
+{
+	const char *const *lists[] = { required_tables, required_sequences };
+	const char *const *names;
+	const char *role, *schema;
+	char *missing;
+	int l, row;
+
+	for (l = 0; l < 2; l++) {
+		for (names = lists[l]; *names != NULL; names++) {
+			row = db_catalog_relation_row(r, *names, l == 1);
+			if (row < 0) {
+				*cause = xasprintf("%s %s is missing: the"
+						   " database has no mttv3"
+						   " schema (load"
+						   " %s/schemas-v3.sql, sql/"
+						   " in the source tree, as"
+						   " the role mttd uses)",
+				    l == 1 ? "sequence" : "table", *names,
+				    sql_dir);
+				return -1;
+			}
+			if ((missing = db_catalog_privilege_missing(
+				 r, row, l == 1)) == NULL)
+				continue;
+			role = PQgetvalue(r, row, REL_ROLE);
+			schema = PQgetvalue(r, row, REL_SCHEMA);
+			*cause = xasprintf("role %s lacks %s (was the schema"
+					   " loaded as another role?): as the"
+					   " tables' owner, run GRANT SELECT,"
+					   " INSERT ON ALL TABLES IN SCHEMA %s"
+					   " TO %s and GRANT USAGE ON ALL"
+					   " SEQUENCES IN SCHEMA %s TO %s, or"
+					   " load %s/schemas-v3.sql as %s",
+			    role, missing, schema, role, schema, role, sql_dir,
+			    role);
+			free(missing);
 			return -1;
 		}
 	}
@@ -354,9 +449,12 @@ db_catalog_load(
 		goto fail;
 	db_catalog_take_columns(cat, r);
 	PQclear(r);
-	r = NULL;
-	if (db_catalog_check_tables(cat, cause) != 0)
+	if ((r = db_catalog_query(
+		 pg, relations_sql, params->query_timeout_s, cause)) == NULL)
 		goto fail;
+	if (db_catalog_check_relations(r, sql_dir, cause) != 0)
+		goto fail;
+	PQclear(r);
 	if ((r = db_catalog_query(
 		 pg, indexes_sql, params->query_timeout_s, cause)) == NULL)
 		goto fail;

@@ -763,19 +763,79 @@ class Cli(unittest.TestCase):
             finally:
                 server.stop()
 
-    def test_missing_index_says_where_the_file_is(self):
-        db = self.pg.create_db()
-        self.pg.psql("DROP INDEX mttd_submit_lookup", db=db, superuser=True)
+    def start_fails(self, db):
+        """The start-up error of an mttd on db."""
         server = h.Mttd(db, auth="proxy")
         try:
             with self.assertRaises(h.HarnessError) as caught:
                 server.start()
         finally:
             server.stop()
-        self.assertRegex(str(caught.exception),
+        return str(caught.exception)
+
+    def test_missing_index_says_where_the_file_is(self):
+        db = self.pg.create_db()
+        self.pg.psql("DROP INDEX mttd_submit_lookup", db=db, superuser=True)
+        self.assertRegex(self.start_fails(db),
                          r"index mttd_submit_lookup is missing: run \S+/sql"
                          r"/mttd-indexes.sql \(sql/ in the source tree\)"
                          r" on the database")
+
+    def test_schema_of_another_role_names_the_privilege(self):
+        # Loaded as postgres, the tables were hidden from mtt's
+        # information_schema: mttd said the schema was missing, and
+        # loading it again failed (break-it helper 57).
+        db = self.pg.create_db()
+        self.pg.psql(
+            "DO $$DECLARE t text; BEGIN FOR t IN SELECT relname FROM pg_class"
+            " WHERE relnamespace = 'public'::regnamespace AND relkind = 'r'"
+            " LOOP EXECUTE format('ALTER TABLE %I OWNER TO postgres', t);"
+            " END LOOP; END$$; ALTER SEQUENCE client_serial OWNER TO"
+            " postgres", db=db, superuser=True)
+        advice = (r" \(was the schema loaded as another role\?\): as the"
+                  r" tables' owner, run GRANT SELECT, INSERT ON ALL TABLES"
+                  r" IN SCHEMA public TO mtt and GRANT USAGE ON ALL"
+                  r" SEQUENCES IN SCHEMA public TO mtt, or load \S+/sql/"
+                  r"schemas-v3.sql as mtt")
+        for grant, lacks in (
+                (None, "SELECT on table submit"),
+                ("GRANT SELECT ON ALL TABLES IN SCHEMA public TO mtt",
+                 "INSERT on table submit"),
+                ("GRANT INSERT ON ALL TABLES IN SCHEMA public TO mtt",
+                 "USAGE on sequence submit_submit_id_seq (ids of table"
+                 " submit)"),
+                ("GRANT USAGE ON SEQUENCE submit_submit_id_seq TO mtt",
+                 "USAGE on sequence compute_cluster_compute_cluster_id_seq"
+                 " (ids of table compute_cluster)"),
+                ("GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO mtt;"
+                 " REVOKE USAGE ON SEQUENCE client_serial FROM mtt",
+                 "USAGE on sequence client_serial")):
+            with self.subTest(lacks=lacks):
+                if grant:
+                    self.pg.psql(grant, db=db, superuser=True)
+                self.assertRegex(self.start_fails(db),
+                                 r"CRITICAL role mtt lacks " +
+                                 re.escape(lacks) + advice + "\n")
+        self.pg.psql("GRANT USAGE ON SEQUENCE client_serial TO mtt", db=db,
+                     superuser=True)
+        server = h.Mttd(db, auth="proxy")
+        try:
+            server.start()
+            self.assertEqual(server.http("POST", "/serial", {"serial": "x"})
+                             .field("status"), 0)
+            _, (install,) = server.must_submit(
+                "MPI Install", [h.install_entry(mpi_version="granted")])
+            self.assertEqual(install, 1)
+        finally:
+            server.stop()
+
+    def test_missing_schema_says_where_the_file_is(self):
+        db = self.pg.create_db()
+        self.pg.psql("DROP TABLE test_run CASCADE", db=db, superuser=True)
+        self.assertRegex(self.start_fails(db),
+                         r"CRITICAL table test_run is missing: the database"
+                         r" has no mttv3 schema \(load \S+/sql/schemas-v3.sql,"
+                         r" sql/ in the source tree, as the role mttd uses\)")
 
     def test_sigterm_answers_the_request_in_flight(self):
         # A drain waits until the answer has been written, not only
