@@ -28,9 +28,13 @@
  * of 0 is resolved here first, so that every worker binds the same one.
  * With a listening socket a service manager passed (listen_port > 0, the
  * port it listens on), the workers share it and nothing is bound here.
+ * A failure of its own before the workers start (the port taken, say) is
+ * passed to fail(message), which does not return (NULL: logged, and exit
+ * 1), so that whoever started mttd hears of it.
  */
 void supervisor_run(struct settings *s, int listen_port,
-    void (*started)(int port), void (*reload)(void));
+    void (*started)(int port), void (*reload)(void),
+    void (*fail)(const char *message));
 
 /* In a worker: it listens now (the supervisor waits for each one). */
 void supervisor_worker_ready(void);

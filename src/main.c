@@ -90,10 +90,15 @@ die(const char *fmt, ...)
 {
 	char msg[2048];
 	va_list ap;
+	size_t n;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
+	/* libpq's messages end in a line break of their own. */
+	for (n = strlen(msg);
+	     n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' ');)
+		msg[--n] = '\0';
 	log_crit("%s", msg);
 	if (log_goes_to_file)
 		fprintf(stderr, "mttd: %s\n", msg);
@@ -1032,6 +1037,13 @@ log_listening(const struct mttd *m)
 	    host, m->server->port, m->settings.url_prefix);
 }
 
+/* The supervisor's own start-up failure: told as any other. */
+static void
+supervisor_failed_cb(const char *message)
+{
+	die("%s", message);
+}
+
 /*
  * [server] workers > 1: this process becomes their supervisor and never
  * returns from here; each worker goes on, its start-up told to the
@@ -1046,7 +1058,7 @@ run_workers(struct mttd *m)
 	/* Loaded once, here: each worker starts with the supervisor's. */
 	m->auth = load_htpasswd(&m->settings);
 	supervisor_run(&m->settings, listen_port(m), supervisor_started_cb,
-	    supervisor_reload_cb);
+	    supervisor_reload_cb, supervisor_failed_cb);
 	if (startup_pipe >= 0)
 		close(startup_pipe);
 	startup_pipe = -1;

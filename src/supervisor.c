@@ -16,6 +16,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -82,8 +83,28 @@ struct supervisor {
 };
 
 static bool supervisor_worker_process;
+static void (*supervisor_fail_cb)(const char *message);
 static int supervisor_ready_fd = -1;
 static struct supervisor_beat *supervisor_my_beat; /* In a worker. */
+
+static void supervisor_fail(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2), noreturn));
+
+/* A start-up failure of the supervisor's own. */
+static void
+supervisor_fail(const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (supervisor_fail_cb != NULL)
+		supervisor_fail_cb(msg);
+	log_crit("%s", msg);
+	exit(1);
+}
 
 static int64_t
 supervisor_now_ms(void)
@@ -142,9 +163,9 @@ supervisor_reserve_port(struct supervisor *sv)
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 ||
 	    bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 ||
 	    getsockname(fd, (struct sockaddr *)&ss, &len) != 0) {
-		log_crit("cannot choose a port on %s for the workers: %s",
+		supervisor_fail(
+		    "cannot choose a port on %s for the workers: %s",
 		    sv->settings->socket_host, strerror(errno));
-		exit(1);
 	}
 	freeaddrinfo(ai);
 	sv->probe = fd;
@@ -209,10 +230,9 @@ supervisor_lock_port(const struct supervisor *sv, const char *port)
 		       (size_t)len)) != 0) {
 		err = errno;
 		if (err == EADDRINUSE && time(NULL) >= give_up) {
-			log_crit("another mttd has been starting on port %s for"
-				 " %d s: giving up",
+			supervisor_fail("another mttd has been starting on port"
+					" %s for %d s: giving up",
 			    port, patience);
-			exit(1);
 		}
 		if (err != EADDRINUSE) {
 			close(fd);
@@ -254,20 +274,18 @@ supervisor_check_port_free(struct supervisor *sv)
 	snprintf(port, sizeof port, "%d", sv->settings->socket_port);
 	if ((rc = getaddrinfo(sv->settings->socket_host, port, &hints, &ai)) !=
 	    0) {
-		log_crit("cannot listen on %s:%s: %s",
+		supervisor_fail("cannot listen on %s:%s: %s",
 		    sv->settings->socket_host, port, gai_strerror(rc));
-		exit(1);
 	}
 	if ((sv->lock = supervisor_lock_port(sv, port)) < 0 ||
 	    (fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
 	    bind(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
-		log_crit("cannot listen on %s:%s: %s%s",
+		supervisor_fail("cannot listen on %s:%s: %s%s",
 		    sv->settings->socket_host, port, strerror(errno),
 		    errno == EADDRINUSE ? " (another mttd, or another"
 					  " server, holds it)" :
 					  "");
-		exit(1);
 	}
 	close(fd);
 	freeaddrinfo(ai);
@@ -501,9 +519,8 @@ supervisor_setup(struct supervisor *sv, struct settings *s, int listen_port)
 	sv->beats = mmap(NULL, (size_t)sv->nworkers * sizeof *sv->beats,
 	    PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (sv->beats == MAP_FAILED) {
-		log_crit(
+		supervisor_fail(
 		    "cannot map the workers' heartbeats: %s", strerror(errno));
-		exit(1);
 	}
 	if (listen_port <= 0 && s->socket_port == 0)
 		supervisor_reserve_port(sv);
@@ -511,8 +528,7 @@ supervisor_setup(struct supervisor *sv, struct settings *s, int listen_port)
 		supervisor_check_port_free(sv);
 	sv->port = listen_port > 0 ? listen_port : s->socket_port;
 	if (pipe2(sv->ready, O_CLOEXEC) != 0) {
-		log_crit("cannot make a pipe: %s", strerror(errno));
-		exit(1);
+		supervisor_fail("cannot make a pipe: %s", strerror(errno));
 	}
 	flags = fcntl(sv->ready[1], F_GETFL);
 	fcntl(sv->ready[1], F_SETFL, flags | O_NONBLOCK);
@@ -598,15 +614,17 @@ supervisor_become_worker(struct supervisor *sv)
 {
 	free(sv->workers);
 	sv->workers = NULL;
+	supervisor_fail_cb = NULL;
 }
 
 void
 supervisor_run(struct settings *s, int listen_port, void (*started)(int port),
-    void (*reload)(void))
+    void (*reload)(void), void (*fail)(const char *message))
 {
 	struct supervisor sv;
 	int rc;
 
+	supervisor_fail_cb = fail;
 	supervisor_setup(&sv, s, listen_port);
 	sv.reload = reload;
 	log_info("supervisor %ld: starting %d workers on port %d",

@@ -422,6 +422,15 @@ class Cli(unittest.TestCase):
         self.assertIn("cannot connect to database", err)
         self.assertIn("port %d failed: Connection refused" % port, err)
         self.assertNotIn("Sanitizer", err)
+        # In the background each worker's reason reaches the terminal,
+        # without the blank line libpq's own line break made.
+        rc, out, err = self.mttd("-c", path, "--daemon", timeout=30)
+        self.assertEqual(rc, 1, err)
+        self.assertRegex(err, r"^mttd: cannot connect to database .*port %d"
+                         r" failed: Connection refused" % port)
+        self.assertNotIn("\n\n", err)
+        self.assertTrue(err.endswith("\n") and not err.endswith("\n\n"),
+                        err)
 
     def sigterm_during_start_up(self, proxy_and_path, message):
         proxy, path = proxy_and_path
