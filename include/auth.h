@@ -45,6 +45,13 @@ size_t auth_count(const struct auth *a);
 size_t auth_damaged(const struct auth *a);
 
 /*
+ * Number of lines skipped for any reason (each named by a warning when
+ * the file was read): plain text or an unknown format, a user repeated,
+ * a name no client can send, the damaged lines too.
+ */
+size_t auth_skipped_lines(const struct auth *a);
+
+/*
  * Whether the file ends inside a line it could not use (no newline), as
  * one read while it is rewritten: htpasswd truncates the file and then
  * writes it whole, so a reader sees a prefix, cut inside its last line

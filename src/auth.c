@@ -77,6 +77,7 @@ struct auth {
 	size_t count;
 	size_t cap;
 	size_t damaged; /* Lines skipped for auth_hash_damaged, or cut. */
+	size_t skipped; /* Lines skipped for any reason, those too. */
 	bool cut;	/* The file ends inside a line it could not use. */
 	size_t hashes;	/* Passwords checked against a hash. */
 	struct auth_cache verified;
@@ -354,6 +355,7 @@ auth_skipped(
 		    path, n);
 	if (damaged || cut)
 		a->damaged++;
+	a->skipped++;
 	a->cut = a->cut || cut;
 }
 
@@ -507,6 +509,12 @@ size_t
 auth_damaged(const struct auth *a)
 {
 	return a != NULL ? a->damaged : 0;
+}
+
+size_t
+auth_skipped_lines(const struct auth *a)
+{
+	return a != NULL ? a->skipped : 0;
 }
 
 bool

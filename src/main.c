@@ -1158,6 +1158,16 @@ check_config(struct mttd *m, const struct options *o)
 		free(cause);
 		ok = false;
 	}
+	/* Each is a user who cannot log in as the file's writer meant
+	 * (break-it helper 57: a plain-text line passed). */
+	if (ok && auth_skipped_lines(a) > 0) {
+		cause = xasprintf("%s: %zu line(s) cannot be used (the warnings"
+				  " above say why)",
+		    s->htpasswd_file, auth_skipped_lines(a));
+		check_complain(s, o->config, "htpasswd_file", cause);
+		free(cause);
+		ok = false;
+	}
 	if (ok && a != NULL && auth_count(a) == 0)
 		fprintf(stderr,
 		    "mttd: %s: warning: htpasswd %s has no user: every"

@@ -681,6 +681,31 @@ class Cli(unittest.TestCase):
                       " users could not log in\n"
                       % (path, self.line_of(text, "htpasswd_file"), ht), err)
 
+    def test_check_config_refuses_every_line_it_cannot_use(self):
+        # A plain-text password passed with a warning, though its user
+        # could not log in (break-it helper 57).
+        for line, why in (
+                ("eve:plainpw", "user 'eve': the password is plain text or"
+                 " in an unknown format; line skipped"),
+                ("%s:{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=" % h.USER,
+                 "user '%s': user repeated; the first line counts; line"
+                 " skipped" % h.USER),
+                ("no colon", "no ':' after the user name; line skipped")):
+            with self.subTest(line=line):
+                ht = os.path.join(self.dir, "htpasswd")
+                h.make_htpasswd(ht, [(h.USER, h.PASSWORD)])
+                with open(ht, "a") as f:
+                    f.write(line + "\n")
+                text = self.good_text()
+                path = self.write("unusable.conf", text)
+                rc, out, err = self.mttd("--check-config", "-c", path)
+                self.assertEqual(rc, 2, out + err)
+                self.assertIn("htpasswd:2: " + why, err)
+                self.assertIn(
+                    "mttd: %s:%d: key 'htpasswd_file': %s: 1 line(s)"
+                    " cannot be used (the warnings above say why)\n"
+                    % (path, self.line_of(text, "htpasswd_file"), ht), err)
+
     def test_check_config_refuses_a_file_ending_inside_a_comment(self):
         # SIGHUP would keep the users in force for such a file, taken
         # for a prefix of one being rewritten (break-it helper 47).
