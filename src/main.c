@@ -1120,6 +1120,11 @@ check_config(struct mttd *m, const struct options *o)
 	char *cause = NULL;
 	bool ok;
 
+	/* Warnings say what is wrong; what went right is said once, at
+	 * the end (an INFO line on stderr tripped scripts, break-it
+	 * helper 57). */
+	if (log_threshold < LOG_LEVEL_WARNING)
+		log_threshold = LOG_LEVEL_WARNING;
 	/* With -f the log goes to stderr: log_file is not used. */
 	ok = (o->foreground ||
 		 check_file_target(s, "log_file", s->log_file, o->config,
