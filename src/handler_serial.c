@@ -18,9 +18,14 @@ handler_serial_done_cb(const struct db_result *res, void *arg)
 	yajl_gen g;
 
 	if (res->failed >= 0 || PQntuples(res->results[0]) != 1) {
+		const char *why = res->error ? res->error : "no row";
+
+		/* At ERROR, as a failed query or submission is (a missing
+		 * GRANT on client_serial was logged at INFO, by the pool). */
+		log_error("req=%llu serial failed: %s",
+		    (unsigned long long)r->id, why);
 		request_db_release(r);
-		request_reply_db_failed(
-		    r, "to give a serial", res->error ? res->error : "no row");
+		request_reply_db_failed(r, "to give a serial", why);
 		return;
 	}
 	g = request_json_new();

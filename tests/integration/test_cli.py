@@ -875,6 +875,20 @@ class Cli(unittest.TestCase):
             _, (install,) = server.must_submit(
                 "MPI Install", [h.install_entry(mpi_version="granted")])
             self.assertEqual(install, 1)
+            # Taken back while mttd runs: the 503 names the privilege,
+            # and the log has it at ERROR (it had it at INFO only).
+            self.pg.psql("REVOKE USAGE ON SEQUENCE client_serial FROM mtt",
+                         db=db, superuser=True)
+            mark = server.log_mark()
+            resp = server.http("POST", "/serial", {"serial": "x"})
+            self.assertEqual(resp.status, 503, resp)
+            self.assertEqual(resp.field("status_message"),
+                             "the database failed to give a serial; try"
+                             " again later (permission denied for"
+                             " sequence client_serial)")
+            self.assertRegex(server.log_since(mark),
+                             r"ERROR req=\d+ serial failed: permission"
+                             r" denied for sequence client_serial")
         finally:
             server.stop()
 
