@@ -218,8 +218,12 @@ db_catalog_connect(const struct db_pool_params *p, char **cause)
 	else
 		why = db_catalog_connect_wait(pg, p->connect_timeout_s);
 	if (why != NULL) {
-		*cause = xasprintf("cannot connect to database %s at %s:%d: %s",
-		    p->dbname, p->host, p->port, why);
+		/* Named by the keys that set them: libpq's reason names
+		 * libpq's terms (break-it helper 57). */
+		*cause = xasprintf("cannot connect to database %s at %s:%d as"
+				   " %s ([pg_v3] dbname, server, port,"
+				   " username, password): %s",
+		    p->dbname, p->host, p->port, p->user, why);
 		free(why);
 		PQfinish(pg);
 		return NULL;

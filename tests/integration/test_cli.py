@@ -426,8 +426,11 @@ class Cli(unittest.TestCase):
         # without the blank line libpq's own line break made.
         rc, out, err = self.mttd("-c", path, "--daemon", timeout=30)
         self.assertEqual(rc, 1, err)
-        self.assertRegex(err, r"^mttd: cannot connect to database .*port %d"
-                         r" failed: Connection refused" % port)
+        self.assertRegex(err, r"^mttd: cannot connect to database t\d+ at"
+                         r" 127\.0\.0\.1:%d as mtt \(\[pg_v3\] dbname,"
+                         r" server, port, username, password\): connection"
+                         r" to server at \"127\.0\.0\.1\", port %d failed:"
+                         r" Connection refused" % (port, port))
         self.assertNotIn("\n\n", err)
         self.assertTrue(err.endswith("\n") and not err.endswith("\n\n"),
                         err)
