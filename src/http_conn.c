@@ -67,16 +67,20 @@ struct http_conn {
 	struct timeval last_in; /* When the last request byte came. */
 	size_t bytes_in;	/* Of the request arriving. */
 	bool line_seen;		/* Its first line is in method and path. */
-	char method[16];	/* Of the request arriving, as far as known. */
+	/* Its body's limit, by its target's path; key NULL: not known. */
+	size_t body_limit;
+	const char *body_limit_key;
+	char method[16]; /* Of the request arriving, as far as known. */
 	char path[128];
 	char peer[64];
-	size_t head_line_len;	  /* Bytes of the header line being scanned. */
-	size_t head_lines;	  /* Lines seen, the request line too. */
-	const char *head_name;	  /* The name the line may have, once known. */
-	size_t head_name_at;	  /* Of head_name matched; SIZE_MAX: not it. */
-	long long head_value;	  /* Content-Length's digits so far, or -1. */
-	bool head_value_cut;	  /* Digits past HTTP_CONN_CL_MAX not added. */
-	bool head_done;		  /* Its blank line seen: the body follows. */
+	size_t head_line_len;  /* Bytes of the header line being scanned. */
+	size_t head_lines;     /* Lines seen, the request line too. */
+	const char *head_name; /* The name the line may have, once known. */
+	size_t head_name_at;   /* Of head_name matched; SIZE_MAX: not it. */
+	long long head_value;  /* Content-Length's digits so far, or -1. */
+	bool head_value_cut;   /* Digits past HTTP_CONN_CL_MAX not added. */
+	bool head_done;	       /* Its blank line seen: the body follows. */
+	bool head_cr;	       /* A CR came last: a line end if LF follows. */
 	long long content_length; /* Largest Content-Length seen, or -1. */
 	bool content_length_cut;  /* It is more than it says. */
 	/* The first X-Forwarded-For's first address, as far as read. */
@@ -318,6 +322,28 @@ http_conn_copy_token(char *dst, size_t size, const char *src, size_t len)
 }
 
 /*
+ * The body's limit of the request whose target is the len bytes at
+ * target, ended (a blank or line end follows) or cut where the copy of
+ * the line ends.  A path is known whole up to its query or fragment
+ * even when the target is cut after them (break-it helper 58: the
+ * path's 127-byte log copy was used, and a long query string left only
+ * the router's check, after the body was read).
+ */
+static void
+http_conn_note_body_limit(
+    struct http_conn *conn, char *target, size_t len, bool ended)
+{
+	if (!ended && memchr(target, '?', len) == NULL &&
+	    memchr(target, '#', len) == NULL) {
+		conn->body_limit_key = NULL;
+		return;
+	}
+	target[len] = '\0';
+	conn->body_limit = router_body_limit(
+	    conn->owner->settings, target, &conn->body_limit_key);
+}
+
+/*
  * Keep the method and path of the request arriving, for the access line
  * of an answer libevent writes or a timeout: libevent keeps neither for
  * a request it refuses.  Read from the buffer before libevent parses it.
@@ -338,6 +364,9 @@ http_conn_note_request_line(struct http_conn *conn, struct evbuffer *buf)
 	http_conn_copy_token(conn->path, sizeof conn->path,
 	    m < (size_t)n ? line + m + 1 : "", p);
 	conn->line_seen = strchr(line, '\n') != NULL || n == sizeof line - 1;
+	if (m < (size_t)n)
+		http_conn_note_body_limit(
+		    conn, line + m + 1, p, m + 1 + p < (size_t)n);
 }
 
 /*
@@ -367,6 +396,8 @@ http_conn_head_reset(struct http_conn *conn)
 	conn->head_value = -1;
 	conn->head_value_cut = false;
 	conn->head_done = false;
+	conn->head_cr = false;
+	conn->body_limit_key = NULL;
 	conn->content_length = -1;
 	conn->content_length_cut = false;
 	conn->forwarded_state = HTTP_CONN_FORWARDED_UNSEEN;
@@ -423,6 +454,7 @@ http_conn_head_line_end(struct http_conn *conn)
 {
 	if (conn->head_line_len == 0 && conn->head_lines > 0)
 		conn->head_done = true;
+	conn->head_cr = false;
 	if (conn->forwarded_state == HTTP_CONN_FORWARDED_READING)
 		http_conn_forwarded_end(conn, true);
 	if (conn->head_value > conn->content_length ||
@@ -514,9 +546,21 @@ http_conn_head_bytes(struct http_conn *conn, const char *p, size_t n)
 			if (p == NULL)
 				return;
 		}
-		if (*p == '\n')
+		if (*p == '\n') {
 			http_conn_head_line_end(conn);
-		else if (*p != '\r')
+			continue;
+		}
+		/* A CR not before an LF is a byte of the line (break-it
+		 * helper 58: "1.2.3.4\r5" was read as 1.2.3.45). */
+		if (conn->head_cr) {
+			conn->head_cr = false;
+			http_conn_head_char(conn, '\r');
+			if (conn->head_name_at == SIZE_MAX && *p != '\r')
+				continue;
+		}
+		if (*p == '\r')
+			conn->head_cr = true;
+		else
 			http_conn_head_char(conn, *p);
 	}
 }
@@ -544,13 +588,12 @@ http_conn_refuse_soon(struct http_conn *conn, struct evbuffer *in, int code)
 static size_t
 http_conn_body_limit(const struct http_conn *conn, const char **key)
 {
-	const struct settings *s = conn->owner->settings;
-
-	if (!conn->line_seen || strlen(conn->path) == sizeof conn->path - 1) {
+	if (!conn->line_seen || conn->body_limit_key == NULL) {
 		*key = "max_body_size";
-		return s->max_body_size;
+		return conn->owner->settings->max_body_size;
 	}
-	return router_body_limit(s, conn->path, key);
+	*key = conn->body_limit_key;
+	return conn->body_limit;
 }
 
 /* Scan the last n bytes of in, the newest. */

@@ -471,7 +471,11 @@ class BigUploadRefusedBehindAProxy(BigUploadRefused):
     def test_text_that_is_no_address_is_not_used(self):
         for extra in (b"X-Forwarded-For: 1.2.3.4'; DROP TABLE submit\r\n",
                       b"X-Forwarded-For: \r\nX-Forwarded-For: 1.2.3.4\r\n",
-                      b"X-Forwarded-For: " + b"1" * 64 + b"\r\n"):
+                      b"X-Forwarded-For: " + b"1" * 64 + b"\r\n",
+                      # A CR not before an LF is a byte of the line, not
+                      # nothing (break-it helper 58: 1.2.3.45 was logged).
+                      b"X-Forwarded-For: 1.2.3.4\r5\r\n",
+                      b"X-Forwarded-\rFor: 1.2.3.4\r\n"):
             with self.subTest(extra=extra):
                 line, _ = self.refused_from(extra)
                 self.assertRegex(line,
