@@ -52,8 +52,14 @@
  */
 #define DB_CONN_REMAKE_BYTES (8 * 1024 * 1024)
 
-/* The session settings that mttd's statements and values assume. */
-#define DB_OPTIONS "-c DateStyle=ISO,MDY -c IntervalStyle=postgres"
+/*
+ * The session settings that mttd's statements and values assume, over
+ * what a role or database may set (extra_float_digits = 0 would round
+ * the floats passed on as text to 15 digits: break-it helper 59).
+ */
+#define DB_OPTIONS                                       \
+	"-c DateStyle=ISO,MDY -c IntervalStyle=postgres" \
+	" -c extra_float_digits=1"
 
 /*
  * How often a server checks that a running statement's client is still

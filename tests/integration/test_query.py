@@ -1470,5 +1470,21 @@ class QueryFormats(h.MttdTestCase):
                                {"test_name": "nulls", "trial": False}])
 
 
+class QueryFormatsUnderDatabaseSettings(QueryFormats):
+    """The same answers when the database sets what changes PostgreSQL's
+    text of a value: extra_float_digits = 0 rounded floats to 15 digits
+    (break-it helper 59); DateStyle and IntervalStyle too."""
+
+    @classmethod
+    def load(cls):
+        cls.pg.psql("ALTER DATABASE %s SET extra_float_digits = 0;"
+                    " ALTER DATABASE %s SET DateStyle = 'SQL, DMY';"
+                    " ALTER DATABASE %s SET IntervalStyle = 'sql_standard'"
+                    % (cls.db, cls.db, cls.db), db="postgres",
+                    superuser=True)
+        cls.mttd.stop()
+        cls.mttd.start()
+        super().load()
+
 if __name__ == "__main__":
     h.main()
