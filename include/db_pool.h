@@ -45,10 +45,12 @@ struct db_pool_params {
 	 */
 	bool check_client;
 	/*
-	 * Keep plan_cache_mode at auto (PostgreSQL 12 and later), whatever
-	 * the role or database sets: the query endpoints' statements are
-	 * unnamed, planned with their values then, and their conditions rely
-	 * on it (query_spec.c, query_where_add).
+	 * PostgreSQL 12 and later: keep plan_cache_mode at auto and
+	 * extra_float_digits at 1, whatever the role or database sets.  The
+	 * query endpoints' statements are unnamed, planned with their values
+	 * then, and their conditions rely on it (query_spec.c,
+	 * query_where_add); floats are passed on as PostgreSQL writes them,
+	 * which from 12 on is exact at 1 and rounded to 15 digits at 0.
 	 */
 	bool plan_cache_auto;
 	/*

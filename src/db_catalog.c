@@ -72,9 +72,12 @@ static const char columns_sql[] = "SELECT table_name, column_name, data_type,"
  * role may do to each: information_schema shows only what it may use,
  * so a schema loaded as another role looked missing (break-it helper
  * 57).  A table's sixth column names a sequence its defaults take ids
- * from that the role may not use (nextval needs USAGE).  CASE, as
- * PostgreSQL may evaluate the operands of AND in any order, and the
- * privilege functions fail on a relation of the other kind.
+ * from that the role may not use: nextval needs USAGE or UPDATE (the
+ * privilege list is true when either is held).  CASE, as PostgreSQL may
+ * evaluate the operands of AND in any order, and the privilege functions
+ * fail on a relation of the other kind.  The schema is matched by name
+ * (a regnamespace cast would fold "MTT" to mtt); role and schema come
+ * quoted, for the GRANT the message suggests.
  */
 static const char relations_sql[] =
     "SELECT c.relname, c.relkind = 'S',"
@@ -82,18 +85,18 @@ static const char relations_sql[] =
     " END,"
     " CASE WHEN c.relkind <> 'S' THEN has_table_privilege(c.oid, 'INSERT')"
     " END,"
-    " CASE WHEN c.relkind = 'S' THEN has_sequence_privilege(c.oid, 'USAGE')"
-    " END,"
-    " (SELECT min(s.relname) FROM pg_attrdef a"
+    " CASE WHEN c.relkind = 'S' THEN"
+    "  has_sequence_privilege(c.oid, 'USAGE, UPDATE') END,"
+    " (SELECT min(s.oid::regclass::text) FROM pg_attrdef a"
     "  JOIN pg_depend d ON d.classid = 'pg_attrdef'::regclass"
     "   AND d.objid = a.oid AND d.refclassid = 'pg_class'::regclass"
     "  JOIN pg_class s ON s.oid = d.refobjid AND s.relkind = 'S'"
     "  WHERE a.adrelid = c.oid"
     "   AND CASE WHEN s.relkind = 'S' THEN"
-    "    NOT has_sequence_privilege(s.oid, 'USAGE') END),"
-    " current_user, current_schema()"
-    " FROM pg_class c"
-    " WHERE c.relnamespace = current_schema()::regnamespace"
+    "    NOT has_sequence_privilege(s.oid, 'USAGE, UPDATE') END),"
+    " quote_ident(current_user), quote_ident(current_schema())"
+    " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+    " WHERE n.nspname = current_schema()"
     " AND c.relkind IN ('r', 'p', 'S')";
 
 /* Columns of relations_sql. */
@@ -326,14 +329,15 @@ db_catalog_privilege_missing(PGresult *r, int i, bool sequence)
 	if (sequence)
 		return PQgetvalue(r, i, REL_MAY_USE)[0] == 't' ?
 		    NULL :
-		    xasprintf("USAGE on sequence %s", name);
+		    xasprintf("USAGE (or UPDATE) on sequence %s", name);
 	if (PQgetvalue(r, i, REL_MAY_SELECT)[0] != 't')
 		return xasprintf("SELECT on table %s", name);
 	if (PQgetvalue(r, i, REL_MAY_INSERT)[0] != 't')
 		return xasprintf("INSERT on table %s", name);
 	if (!PQgetisnull(r, i, REL_SEQUENCE_NOT_USABLE))
-		return xasprintf(
-		    "USAGE on sequence %s (ids of table %s)", seq, name);
+		return xasprintf("USAGE (or UPDATE) on sequence %s (ids of"
+				 " table %s)",
+		    seq, name);
 	return NULL;
 }
 

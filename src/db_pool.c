@@ -52,14 +52,8 @@
  */
 #define DB_CONN_REMAKE_BYTES (8 * 1024 * 1024)
 
-/*
- * The session settings that mttd's statements and values assume, over
- * what a role or database may set (extra_float_digits = 0 would round
- * the floats passed on as text to 15 digits: break-it helper 59).
- */
-#define DB_OPTIONS                                       \
-	"-c DateStyle=ISO,MDY -c IntervalStyle=postgres" \
-	" -c extra_float_digits=1"
+/* The session settings that mttd's statements and values assume. */
+#define DB_OPTIONS "-c DateStyle=ISO,MDY -c IntervalStyle=postgres"
 
 /*
  * How often a server checks that a running statement's client is still
@@ -68,8 +62,13 @@
  */
 #define DB_OPTION_CHECK_CLIENT "-c client_connection_check_interval=2s"
 
-/* See db_pool_params.plan_cache_auto. */
-#define DB_OPTION_PLAN_CACHE "-c plan_cache_mode=auto"
+/*
+ * See db_pool_params.plan_cache_auto (extra_float_digits = 0, set by a
+ * role or database, rounded the floats answered: break-it helper 59;
+ * before PostgreSQL 12, 1 would mean 16 digits, neither exact nor what
+ * the server gives by default).
+ */
+#define DB_OPTIONS_SINCE_PG12 "-c plan_cache_mode=auto -c extra_float_digits=1"
 
 enum db_conn_state {
 	DBC_DOWN,	/* Not connected; a reconnect timer is pending. */
@@ -501,10 +500,10 @@ static const char *
 db_conn_options(const struct db_pool *p)
 {
 	if (p->plan_cache_auto && p->check_client)
-		return DB_OPTIONS " " DB_OPTION_PLAN_CACHE
+		return DB_OPTIONS " " DB_OPTIONS_SINCE_PG12
 				  " " DB_OPTION_CHECK_CLIENT;
 	if (p->plan_cache_auto)
-		return DB_OPTIONS " " DB_OPTION_PLAN_CACHE;
+		return DB_OPTIONS " " DB_OPTIONS_SINCE_PG12;
 	if (p->check_client)
 		return DB_OPTIONS " " DB_OPTION_CHECK_CLIENT;
 	return DB_OPTIONS;

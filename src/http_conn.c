@@ -524,8 +524,10 @@ http_conn_head_char(struct http_conn *conn, char c)
 			conn->head_value_cut = true;
 		return;
 	}
-	/* Blanks and one sign before the digits; anything else ends it. */
-	if (conn->head_value < 0 && (c == ' ' || c == '\t' || c == '+'))
+	/* Blanks (as isspace has them: strtoll skips \v and \f too, break-it
+	 * helper 61) and a sign before the digits; anything else ends it. */
+	if (conn->head_value < 0 &&
+	    (c == ' ' || c == '\t' || c == '\v' || c == '\f' || c == '+'))
 		return;
 	conn->head_name_at = SIZE_MAX;
 }

@@ -1154,21 +1154,13 @@ check_config(struct mttd *m, const struct options *o)
 		free(cause);
 		ok = false;
 	}
-	if (ok && auth_damaged(a) > 0) {
-		cause = xasprintf("%s: %zu line(s) cut short or damaged (the"
-				  " log above names them): their users could"
-				  " not log in",
-		    s->htpasswd_file, auth_damaged(a));
-		check_complain(s, o->config, "htpasswd_file", cause);
-		free(cause);
-		ok = false;
-	}
 	/* Each is a user who cannot log in as the file's writer meant
 	 * (break-it helper 57: a plain-text line passed). */
 	if (ok && auth_skipped_lines(a) > 0) {
-		cause = xasprintf("%s: %zu line(s) cannot be used (the warnings"
-				  " above say why)",
-		    s->htpasswd_file, auth_skipped_lines(a));
+		cause = xasprintf("%s: %zu line(s) cannot be used, %zu of them"
+				  " cut short or damaged (the warnings above"
+				  " say why)",
+		    s->htpasswd_file, auth_skipped_lines(a), auth_damaged(a));
 		check_complain(s, o->config, "htpasswd_file", cause);
 		free(cause);
 		ok = false;

@@ -679,9 +679,9 @@ class Cli(unittest.TestCase):
         self.assertEqual(rc, 2, out + err)
         self.assertIn("user 'cut': the hash is cut short or damaged (not the"
                       " whole shape of its format); line skipped", err)
-        self.assertIn("mttd: %s:%d: key 'htpasswd_file': %s: 1 line(s) cut"
-                      " short or damaged (the log above names them): their"
-                      " users could not log in\n"
+        self.assertIn("mttd: %s:%d: key 'htpasswd_file': %s: 1 line(s)"
+                      " cannot be used, 1 of them cut short or damaged (the"
+                      " warnings above say why)\n"
                       % (path, self.line_of(text, "htpasswd_file"), ht), err)
 
     def test_check_config_of_a_valid_file_says_only_that(self):
@@ -721,8 +721,17 @@ class Cli(unittest.TestCase):
                 self.assertIn("htpasswd:2: " + why, err)
                 self.assertIn(
                     "mttd: %s:%d: key 'htpasswd_file': %s: 1 line(s)"
-                    " cannot be used (the warnings above say why)\n"
+                    " cannot be used, 0 of them cut short or damaged (the"
+                    " warnings above say why)\n"
                     % (path, self.line_of(text, "htpasswd_file"), ht), err)
+        # Both kinds at once are counted in one verdict (break-it helper
+        # 61: only the damaged line was).
+        with open(ht, "a") as f:
+            f.write("cut:$2y$05$abc\n")
+        rc, out, err = self.mttd("--check-config", "-c", path)
+        self.assertEqual(rc, 2, out + err)
+        self.assertIn(": 2 line(s) cannot be used, 1 of them cut short or"
+                      " damaged (the warnings above say why)\n", err)
 
     def test_check_config_refuses_a_file_ending_inside_a_comment(self):
         # SIGHUP would keep the users in force for such a file, taken
@@ -833,42 +842,62 @@ class Cli(unittest.TestCase):
                          r"/mttd-indexes.sql \(sql/ in the source tree\)"
                          r" on the database")
 
+    def schema_of_postgres(self, schema="public"):
+        """A fresh database whose tables and client_serial the role
+        postgres owns, in schema (public renamed, and the role's
+        search_path set, for another name)."""
+        db = self.pg.create_db()
+        if schema != "public":
+            self.pg.psql(
+                'ALTER SCHEMA public RENAME TO "%s"; ALTER ROLE mtt IN'
+                ' DATABASE %s SET search_path = "%s"' % (schema, db, schema),
+                db=db, superuser=True)
+        self.pg.psql(
+            "DO $$DECLARE t text; BEGIN FOR t IN SELECT c.relname FROM"
+            " pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = '%s' AND c.relkind = 'r' LOOP EXECUTE"
+            " format('ALTER TABLE %%I.%%I OWNER TO postgres', '%s', t);"
+            " END LOOP; END$$; ALTER SEQUENCE \"%s\".client_serial OWNER TO"
+            " postgres" % (schema, schema, schema), db=db, superuser=True)
+        return db
+
+    @staticmethod
+    def lacks_pattern(lacks, schema="public"):
+        """The start-up error for a role mtt that lacks lacks."""
+        return (r"CRITICAL role mtt lacks " + re.escape(lacks) +
+                r" \(was the schema loaded as another role\?\): as the"
+                r" tables' owner, run GRANT SELECT, INSERT ON ALL TABLES"
+                r" IN SCHEMA %s TO mtt and GRANT USAGE ON ALL SEQUENCES IN"
+                r" SCHEMA %s TO mtt, or load \S+/sql/schemas-v3.sql as"
+                r" mtt\n" % (re.escape(schema), re.escape(schema)))
+
     def test_schema_of_another_role_names_the_privilege(self):
         # Loaded as postgres, the tables were hidden from mtt's
         # information_schema: mttd said the schema was missing, and
         # loading it again failed (break-it helper 57).
-        db = self.pg.create_db()
-        self.pg.psql(
-            "DO $$DECLARE t text; BEGIN FOR t IN SELECT relname FROM pg_class"
-            " WHERE relnamespace = 'public'::regnamespace AND relkind = 'r'"
-            " LOOP EXECUTE format('ALTER TABLE %I OWNER TO postgres', t);"
-            " END LOOP; END$$; ALTER SEQUENCE client_serial OWNER TO"
-            " postgres", db=db, superuser=True)
-        advice = (r" \(was the schema loaded as another role\?\): as the"
-                  r" tables' owner, run GRANT SELECT, INSERT ON ALL TABLES"
-                  r" IN SCHEMA public TO mtt and GRANT USAGE ON ALL"
-                  r" SEQUENCES IN SCHEMA public TO mtt, or load \S+/sql/"
-                  r"schemas-v3.sql as mtt")
+        db = self.schema_of_postgres()
         for grant, lacks in (
                 (None, "SELECT on table submit"),
                 ("GRANT SELECT ON ALL TABLES IN SCHEMA public TO mtt",
                  "INSERT on table submit"),
                 ("GRANT INSERT ON ALL TABLES IN SCHEMA public TO mtt",
-                 "USAGE on sequence submit_submit_id_seq (ids of table"
-                 " submit)"),
+                 "USAGE (or UPDATE) on sequence submit_submit_id_seq (ids"
+                 " of table submit)"),
                 ("GRANT USAGE ON SEQUENCE submit_submit_id_seq TO mtt",
-                 "USAGE on sequence compute_cluster_compute_cluster_id_seq"
-                 " (ids of table compute_cluster)"),
-                ("GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO mtt;"
-                 " REVOKE USAGE ON SEQUENCE client_serial FROM mtt",
-                 "USAGE on sequence client_serial")):
+                 "USAGE (or UPDATE) on sequence"
+                 " compute_cluster_compute_cluster_id_seq (ids of table"
+                 " compute_cluster)"),
+                # UPDATE serves nextval as USAGE does (break-it helper 61:
+                # such a role was refused).
+                ("GRANT UPDATE ON ALL SEQUENCES IN SCHEMA public TO mtt;"
+                 " REVOKE UPDATE ON SEQUENCE client_serial FROM mtt",
+                 "USAGE (or UPDATE) on sequence client_serial")):
             with self.subTest(lacks=lacks):
                 if grant:
                     self.pg.psql(grant, db=db, superuser=True)
                 self.assertRegex(self.start_fails(db),
-                                 r"CRITICAL role mtt lacks " +
-                                 re.escape(lacks) + advice + "\n")
-        self.pg.psql("GRANT USAGE ON SEQUENCE client_serial TO mtt", db=db,
+                                 self.lacks_pattern(lacks))
+        self.pg.psql("GRANT UPDATE ON SEQUENCE client_serial TO mtt", db=db,
                      superuser=True)
         server = h.Mttd(db, auth="proxy")
         try:
@@ -880,7 +909,7 @@ class Cli(unittest.TestCase):
             self.assertEqual(install, 1)
             # Taken back while mttd runs: the 503 names the privilege,
             # and the log has it at ERROR (it had it at INFO only).
-            self.pg.psql("REVOKE USAGE ON SEQUENCE client_serial FROM mtt",
+            self.pg.psql("REVOKE UPDATE ON SEQUENCE client_serial FROM mtt",
                          db=db, superuser=True)
             mark = server.log_mark()
             resp = server.http("POST", "/serial", {"serial": "x"})
@@ -894,6 +923,29 @@ class Cli(unittest.TestCase):
                              r" denied for sequence client_serial")
         finally:
             server.stop()
+
+    def test_schema_whose_name_needs_quotes(self):
+        # Its name was folded to lower case, and start-up failed on a
+        # schema "mtt" (break-it helper 61); the GRANT advised quotes it.
+        db = self.schema_of_postgres("MTT")
+        self.assertRegex(self.start_fails(db), self.lacks_pattern(
+            "SELECT on table submit", '"MTT"'))
+        self.pg.psql('GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA "MTT" TO'
+                     ' mtt; GRANT USAGE ON ALL SEQUENCES IN SCHEMA "MTT" TO'
+                     ' mtt', db=db, superuser=True)
+        server = h.Mttd(db, auth="proxy")
+        try:
+            server.start()
+            self.assertEqual(server.http("POST", "/serial", {"serial": "x"})
+                             .field("status"), 0)
+            _, (install,) = server.must_submit(
+                "MPI Install", [h.install_entry(mpi_version="quoted")])
+            self.assertEqual(install, 1)
+        finally:
+            server.stop()
+        self.assertEqual(self.pg.psql('SELECT count(*) FROM "MTT".mpi_get'
+                                      " WHERE mpi_version = 'quoted'",
+                                      db=db), [["1"]])
 
     def test_missing_schema_says_where_the_file_is(self):
         db = self.pg.create_db()

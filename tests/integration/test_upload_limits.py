@@ -342,7 +342,7 @@ class BigUploadRefused(Upload):
         head = (b"POST /submit HTTP/1.1\r\nHost: x\r\n"
                 b"X-Content-Length: 99999999999\r\n"
                 b"Content-Lengthy: 99999999999\r\n"
-                b"cOnTeNt-LeNgTh: \t 9000000\r\n\r\n")
+                b"cOnTeNt-LeNgTh: \t\x0b\x0c 9000000\r\n\r\n")
         with socket.create_connection(("127.0.0.1", self.mttd.port)) as s:
             s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             for i in range(len(head)):
