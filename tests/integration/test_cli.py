@@ -666,23 +666,33 @@ class Cli(unittest.TestCase):
         rc, out, err = self.mttd("--check-config", "-f", "-c", path)
         self.assertEqual(rc, 0, out + err)
 
-    def test_check_config_refuses_a_damaged_htpasswd_line(self):
+    def check_config_with_htpasswd_tail(self, tail):
+        """--check-config of the good configuration, its htpasswd file
+        (one user, by htpasswd -B) ending in tail: (rc, stderr, and the
+        verdict's start: "mttd: FILE:LINE: key 'htpasswd_file': HT: ")."""
         ht = os.path.join(self.dir, "htpasswd")
         h.make_htpasswd(ht, [(h.USER, h.PASSWORD)])
         with open(ht) as f:
             whole = f.read()
         with open(ht, "a") as f:
-            f.write("cut" + whole[whole.index(":"):][:30] + "\n")
+            f.write(tail(whole) if callable(tail) else tail)
         text = self.good_text()
-        path = self.write("damaged.conf", text)
+        path = self.write("tail.conf", text)
         rc, out, err = self.mttd("--check-config", "-c", path)
-        self.assertEqual(rc, 2, out + err)
+        self.assertEqual(out, "" if rc else "%s: configuration is valid\n"
+                         % path)
+        return rc, err, "mttd: %s:%d: key 'htpasswd_file': %s: " % (
+            path, self.line_of(text, "htpasswd_file"), ht)
+
+    def test_check_config_refuses_a_damaged_htpasswd_line(self):
+        rc, err, verdict = self.check_config_with_htpasswd_tail(
+            lambda whole: "cut" + whole[whole.index(":"):][:30] + "\n")
+        self.assertEqual(rc, 2, err)
         self.assertIn("user 'cut': the hash is cut short or damaged (not the"
                       " whole shape of its format); line skipped", err)
-        self.assertIn("mttd: %s:%d: key 'htpasswd_file': %s: 1 line(s)"
-                      " cannot be used, 1 of them cut short or damaged (the"
-                      " warnings above say why)\n"
-                      % (path, self.line_of(text, "htpasswd_file"), ht), err)
+        self.assertIn(verdict + "1 line(s) cannot be used, 1 of them cut"
+                      " short or damaged (the warnings above say why)\n",
+                      err)
 
     def test_check_config_of_a_valid_file_says_only_that(self):
         # An $apr1$ line loads apr-util, which start-up logs at INFO: on
@@ -710,51 +720,37 @@ class Cli(unittest.TestCase):
                  " skipped" % h.USER),
                 ("no colon", "no ':' after the user name; line skipped")):
             with self.subTest(line=line):
-                ht = os.path.join(self.dir, "htpasswd")
-                h.make_htpasswd(ht, [(h.USER, h.PASSWORD)])
-                with open(ht, "a") as f:
-                    f.write(line + "\n")
-                text = self.good_text()
-                path = self.write("unusable.conf", text)
-                rc, out, err = self.mttd("--check-config", "-c", path)
-                self.assertEqual(rc, 2, out + err)
+                rc, err, verdict = self.check_config_with_htpasswd_tail(
+                    line + "\n")
+                self.assertEqual(rc, 2, err)
                 self.assertIn("htpasswd:2: " + why, err)
-                self.assertIn(
-                    "mttd: %s:%d: key 'htpasswd_file': %s: 1 line(s)"
-                    " cannot be used, 0 of them cut short or damaged (the"
-                    " warnings above say why)\n"
-                    % (path, self.line_of(text, "htpasswd_file"), ht), err)
+                self.assertIn(verdict + "1 line(s) cannot be used, 0 of"
+                              " them cut short or damaged (the warnings"
+                              " above say why)\n", err)
         # Both kinds at once are counted in one verdict (break-it helper
         # 61: only the damaged line was).
-        with open(ht, "a") as f:
-            f.write("cut:$2y$05$abc\n")
-        rc, out, err = self.mttd("--check-config", "-c", path)
-        self.assertEqual(rc, 2, out + err)
-        self.assertIn(": 2 line(s) cannot be used, 1 of them cut short or"
-                      " damaged (the warnings above say why)\n", err)
+        rc, err, verdict = self.check_config_with_htpasswd_tail(
+            "eve:plainpw\ncut:$2y$05$abc\n")
+        self.assertEqual(rc, 2, err)
+        self.assertIn(verdict + "2 line(s) cannot be used, 1 of them cut"
+                      " short or damaged (the warnings above say why)\n",
+                      err)
 
     def test_check_config_refuses_a_file_ending_inside_a_comment(self):
         # SIGHUP would keep the users in force for such a file, taken
         # for a prefix of one being rewritten (break-it helper 47).
-        ht = os.path.join(self.dir, "htpasswd")
-        h.make_htpasswd(ht, [(h.USER, h.PASSWORD)])
-        with open(ht, "a") as f:
-            f.write("# the last line has no newline")
-        text = self.good_text()
-        path = self.write("cut.conf", text)
-        rc, out, err = self.mttd("--check-config", "-c", path)
-        self.assertEqual(rc, 2, out + err)
+        rc, err, verdict = self.check_config_with_htpasswd_tail(
+            "# the last line has no newline")
+        self.assertEqual(rc, 2, err)
         self.assertIn("htpasswd:2: the file ends inside this line, as one"
                       " read while it is written", err)
-        self.assertIn("mttd: %s:%d: key 'htpasswd_file': %s: the file ends"
-                      " inside a line it cannot use (no newline after it):"
-                      " SIGHUP would take it for a file caught while it is"
-                      " rewritten; end it with a newline\n"
-                      % (path, self.line_of(text, "htpasswd_file"), ht), err)
-        with open(ht, "a") as f:
-            f.write("\n")
-        rc, out, err = self.mttd("--check-config", "-c", path)
-        self.assertEqual(rc, 0, out + err)
+        self.assertIn(verdict + "the file ends inside a line it cannot use"
+                      " (no newline after it): SIGHUP would take it for a"
+                      " file caught while it is rewritten; end it with a"
+                      " newline\n", err)
+        rc, err, _ = self.check_config_with_htpasswd_tail(
+            "# the last line has its newline\n")
+        self.assertEqual((rc, err), (0, ""))
 
     def test_check_config_takes_a_log_file_it_can_write_in_a_folder_it_cannot(
             self):
