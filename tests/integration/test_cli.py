@@ -867,6 +867,22 @@ class Cli(unittest.TestCase):
                 r" SCHEMA %s TO mtt, or load \S+/sql/schemas-v3.sql as"
                 r" mtt\n" % (re.escape(schema), re.escape(schema)))
 
+    def started_and_storing(self, db, mpi_version):
+        """An mttd on db that gave a serial and stored an MPI install
+        (id 1) of mpi_version; the caller stops it."""
+        server = h.Mttd(db, auth="proxy")
+        try:
+            server.start()
+            self.assertEqual(server.http("POST", "/serial", {"serial": "x"})
+                             .field("status"), 0)
+            _, (install,) = server.must_submit(
+                "MPI Install", [h.install_entry(mpi_version=mpi_version)])
+            self.assertEqual(install, 1)
+        except BaseException:
+            server.stop()
+            raise
+        return server
+
     def test_schema_of_another_role_names_the_privilege(self):
         # Loaded as postgres, the tables were hidden from mtt's
         # information_schema: mttd said the schema was missing, and
@@ -895,14 +911,8 @@ class Cli(unittest.TestCase):
                                  self.lacks_pattern(lacks))
         self.pg.psql("GRANT UPDATE ON SEQUENCE client_serial TO mtt", db=db,
                      superuser=True)
-        server = h.Mttd(db, auth="proxy")
+        server = self.started_and_storing(db, "granted")
         try:
-            server.start()
-            self.assertEqual(server.http("POST", "/serial", {"serial": "x"})
-                             .field("status"), 0)
-            _, (install,) = server.must_submit(
-                "MPI Install", [h.install_entry(mpi_version="granted")])
-            self.assertEqual(install, 1)
             # Taken back while mttd runs: the 503 names the privilege,
             # and the log has it at ERROR (it had it at INFO only).
             self.pg.psql("REVOKE UPDATE ON SEQUENCE client_serial FROM mtt",
@@ -929,16 +939,7 @@ class Cli(unittest.TestCase):
         self.pg.psql('GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA "MTT" TO'
                      ' mtt; GRANT USAGE ON ALL SEQUENCES IN SCHEMA "MTT" TO'
                      ' mtt', db=db, superuser=True)
-        server = h.Mttd(db, auth="proxy")
-        try:
-            server.start()
-            self.assertEqual(server.http("POST", "/serial", {"serial": "x"})
-                             .field("status"), 0)
-            _, (install,) = server.must_submit(
-                "MPI Install", [h.install_entry(mpi_version="quoted")])
-            self.assertEqual(install, 1)
-        finally:
-            server.stop()
+        self.started_and_storing(db, "quoted").stop()
         self.assertEqual(self.pg.psql('SELECT count(*) FROM "MTT".mpi_get'
                                       " WHERE mpi_version = 'quoted'",
                                       db=db), [["1"]])
