@@ -12,12 +12,21 @@
 #include "request.h"
 
 /*
+ * Start streaming the answer of a one-result kind too large to make
+ * whole: query_stream_start with the kind's own writer.
+ */
+typedef void (*query_stream_answer_cb)(
+    struct request *r, const struct query_spec *q, const char *sql);
+
+/*
  * Answer r (a POST with its body parsed) as a query of kind.  Rows of
  * /detail and /summary are streamed and count_only answers the count;
- * answer_cb writes the answer of the one-result kinds (/info).  Takes r.
+ * answer_cb writes the answer of the one-result kinds (/info), unless
+ * stream_cb is given and the result has more rows than are answered at
+ * once: then stream_cb streams it.  Takes r.
  */
-void query_request_run(
-    struct request *r, enum query_kind kind, query_result_cb answer_cb);
+void query_request_run(struct request *r, enum query_kind kind,
+    query_result_cb answer_cb, query_stream_answer_cb stream_cb);
 
 /* The checked query of r, for answer_cb. */
 const struct query_spec *query_request_spec(const struct request *r);

@@ -11,7 +11,7 @@
 static void
 handler_detail_post(struct request *r)
 {
-	query_request_run(r, QK_DETAIL, NULL);
+	query_request_run(r, QK_DETAIL, NULL, NULL);
 }
 
 const struct route route_detail = {

@@ -45,7 +45,7 @@ handler_info_runtime_answer_cb(struct request *r, const PGresult *res)
 static void
 handler_info_runtime_post(struct request *r)
 {
-	query_request_run(r, QK_RUNTIME, handler_info_runtime_answer_cb);
+	query_request_run(r, QK_RUNTIME, handler_info_runtime_answer_cb, NULL);
 }
 
 const struct route route_info_runtime = {

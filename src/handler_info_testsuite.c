@@ -1,14 +1,18 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * POST /info/testsuite: the matching test suites, each with its tests,
- * how many builds and runs used it, and when it last ran.
+ * how many builds and runs used it, and when it last ran.  The rows come
+ * one per suite and test, a suite's rows together; one writer makes the
+ * answer from them whole, or streamed when there are many tests.
  */
 #include "config.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "handlers.h"
 #include "query_request.h"
+#include "query_stream.h"
 #include "query_value.h"
 
 /* Columns of the query (query_sql_testsuite). */
@@ -20,72 +24,161 @@ enum {
 	TS_RUNS,
 	TS_LAST,
 	TS_TEST_NAME,
-	TS_TEST_DESCRIPTION
+	TS_TEST_DESCRIPTION,
+	TS_COLUMNS
+};
+
+/*
+ * The same columns for a stream's batches: descriptions may be long,
+ * so such rows come a few at a time (names are varchar).
+ */
+static const struct query_stream_column handler_ts_columns[TS_COLUMNS] = {
+	{ "test_suite_id", 13, QT_INT, false },
+	{ "suite_name", 10, QT_TEXT, false },
+	{ "test_suite_description", 22, QT_TEXT, true },
+	{ "test_build_count", 16, QT_INT, false },
+	{ "test_run_count", 14, QT_INT, false },
+	{ "last_start_timestamp", 20, QT_TIMESTAMP, false },
+	{ "test_name", 9, QT_TEXT, false },
+	{ "test_description", 16, QT_TEXT, true },
+};
+
+/*
+ * The suite being written: its id, and the values that follow its tests
+ * (the same on each of its rows), kept from its first row.
+ */
+struct handler_ts_writer {
+	char *id;      /* NULL: no suite open. */
+	char *tail[3]; /* TS_BUILDS, TS_RUNS, TS_LAST. */
 };
 
 static void
-handler_ts_value(yajl_gen g, const char *key, enum query_type t,
-    const PGresult *res, int row, int col)
+handler_ts_key(yajl_gen g, int col)
 {
-	yajl_gen_string(g, (const unsigned char *)key, strlen(key));
-	query_value_write(g, t, PQgetvalue(res, row, col),
-	    (size_t)PQgetlength(res, row, col));
+	const struct query_stream_column *c = &handler_ts_columns[col];
+
+	yajl_gen_string(g, (const unsigned char *)c->name, c->name_len);
 }
 
-/* One suite from its first row; returns the row after its last test. */
-static int
-handler_ts_suite(yajl_gen g, const PGresult *res, int row)
+static void
+handler_ts_value(yajl_gen g, const PGresult *res, int row, int col)
 {
-	const char *id = PQgetvalue(res, row, TS_ID);
-	int n = PQntuples(res);
+	handler_ts_key(g, col);
+	query_value_write(g, handler_ts_columns[col].type,
+	    PQgetvalue(res, row, col), (size_t)PQgetlength(res, row, col));
+}
+
+/* Close the open suite: its tests, then the values kept for after. */
+static void
+handler_ts_close(yajl_gen g, struct handler_ts_writer *w)
+{
+	int i;
+
+	yajl_gen_array_close(g);
+	for (i = 0; i < 3; i++) {
+		handler_ts_key(g, TS_BUILDS + i);
+		query_value_write(g, handler_ts_columns[TS_BUILDS + i].type,
+		    w->tail[i], strlen(w->tail[i]));
+		free(w->tail[i]);
+		w->tail[i] = NULL;
+	}
+	yajl_gen_map_close(g);
+	free(w->id);
+	w->id = NULL;
+}
+
+/* Open the suite of row: its head, and the values kept for after. */
+static void
+handler_ts_open(
+    yajl_gen g, struct handler_ts_writer *w, const PGresult *res, int row)
+{
+	int i;
 
 	yajl_gen_map_open(g);
-	handler_ts_value(g, "suite_name", QT_TEXT, res, row, TS_NAME);
-	handler_ts_value(
-	    g, "test_suite_description", QT_TEXT, res, row, TS_DESCRIPTION);
+	handler_ts_value(g, res, row, TS_NAME);
+	handler_ts_value(g, res, row, TS_DESCRIPTION);
 	yajl_gen_string(g, (const unsigned char *)"tests", 5);
 	yajl_gen_array_open(g);
-	for (; row < n && strcmp(PQgetvalue(res, row, TS_ID), id) == 0; row++) {
-		if (PQgetisnull(res, row, TS_TEST_NAME))
-			continue;
-		yajl_gen_map_open(g);
-		handler_ts_value(
-		    g, "test_name", QT_TEXT, res, row, TS_TEST_NAME);
-		handler_ts_value(g, "test_description", QT_TEXT, res, row,
-		    TS_TEST_DESCRIPTION);
-		yajl_gen_map_close(g);
-	}
-	yajl_gen_array_close(g);
-	row--;
-	handler_ts_value(g, "test_build_count", QT_INT, res, row, TS_BUILDS);
-	handler_ts_value(g, "test_run_count", QT_INT, res, row, TS_RUNS);
-	handler_ts_value(
-	    g, "last_start_timestamp", QT_TIMESTAMP, res, row, TS_LAST);
+	w->id = xstrdup(PQgetvalue(res, row, TS_ID));
+	for (i = 0; i < 3; i++)
+		w->tail[i] = xstrdup(PQgetvalue(res, row, TS_BUILDS + i));
+}
+
+/* One row: a new suite's head when it starts one, then its test. */
+static void
+handler_ts_row(yajl_gen g, const PGresult *res, int row, void *state)
+{
+	struct handler_ts_writer *w = state;
+
+	if (w->id != NULL && strcmp(w->id, PQgetvalue(res, row, TS_ID)) != 0)
+		handler_ts_close(g, w);
+	if (w->id == NULL)
+		handler_ts_open(g, w, res, row);
+	/* A suite without tests has one row, its test NULL. */
+	if (PQgetisnull(res, row, TS_TEST_NAME))
+		return;
+	yajl_gen_map_open(g);
+	handler_ts_value(g, res, row, TS_TEST_NAME);
+	handler_ts_value(g, res, row, TS_TEST_DESCRIPTION);
 	yajl_gen_map_close(g);
-	return row + 1;
+}
+
+static void
+handler_ts_end(yajl_gen g, void *state)
+{
+	struct handler_ts_writer *w = state;
+
+	if (w->id != NULL)
+		handler_ts_close(g, w);
+}
+
+/* A stream ended early leaves a suite open. */
+static void
+handler_ts_free(void *state)
+{
+	struct handler_ts_writer *w = state;
+	int i;
+
+	free(w->id);
+	for (i = 0; i < 3; i++)
+		free(w->tail[i]);
+	free(w);
 }
 
 static void
 handler_info_testsuite_answer_cb(struct request *r, const PGresult *res)
 {
 	yajl_gen g = request_json_new();
-	int row = 0;
+	struct handler_ts_writer w = { NULL, { NULL, NULL, NULL } };
+	int row;
 
 	yajl_gen_map_open(g);
 	request_json_status(g, 0, "Success");
 	yajl_gen_string(g, (const unsigned char *)"query_data", 10);
 	yajl_gen_array_open(g);
-	while (row < PQntuples(res))
-		row = handler_ts_suite(g, res, row);
+	for (row = 0; row < PQntuples(res); row++)
+		handler_ts_row(g, res, row, &w);
+	handler_ts_end(g, &w);
 	yajl_gen_array_close(g);
 	yajl_gen_map_close(g);
 	request_reply_json(r, 200, g);
 }
 
 static void
+handler_info_testsuite_stream(
+    struct request *r, const struct query_spec *q, const char *sql)
+{
+	struct query_stream_writer writer = { handler_ts_row, handler_ts_end,
+		handler_ts_free, xcalloc(1, sizeof(struct handler_ts_writer)) };
+
+	query_stream_start(r, q, sql, handler_ts_columns, TS_COLUMNS, &writer);
+}
+
+static void
 handler_info_testsuite_post(struct request *r)
 {
-	query_request_run(r, QK_TESTSUITE, handler_info_testsuite_answer_cb);
+	query_request_run(r, QK_TESTSUITE, handler_info_testsuite_answer_cb,
+	    handler_info_testsuite_stream);
 }
 
 const struct route route_info_testsuite = {

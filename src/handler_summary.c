@@ -11,7 +11,7 @@
 static void
 handler_summary_post(struct request *r)
 {
-	query_request_run(r, QK_SUMMARY, NULL);
+	query_request_run(r, QK_SUMMARY, NULL, NULL);
 }
 
 const struct route route_summary = {

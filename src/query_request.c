@@ -19,19 +19,23 @@
 #include "strbuf.h"
 
 /*
- * A summary of up to this many groups is answered from one statement,
- * which PostgreSQL may run in parallel (it never runs a cursor in
- * parallel); a larger one is run again through the streaming cursor.
+ * A summary of up to this many groups, or a list of test suites of up
+ * to this many tests, is answered from one statement, which PostgreSQL
+ * may run in parallel (it never runs a cursor in parallel); a larger one
+ * is run again through the streaming cursor (break-it helper 60: a list
+ * of 650,000 tests was made whole, 194 MB for one answer).
  */
-#define QUERY_REQUEST_SUMMARY_ROWS 10000
+#define QUERY_REQUEST_AT_ONCE_ROWS 10000
 
 static void query_request_wait(struct request *r, enum request_db_use use);
 
 struct query_request {
 	struct query_spec spec;
 	char *sql;
-	char *capped_sql; /* The summary with the cap above, or NULL. */
+	char *capped_sql; /* The query with the cap above, or NULL. */
+	bool streamed;	  /* Over the cap: streamed. */
 	query_result_cb answer_cb;
+	query_stream_answer_cb stream_cb;
 	/* The statement in flight (not a stream's), while its client's
 	 * close is watched, and what answers it. */
 	struct query_exec_call *exec;
@@ -99,44 +103,30 @@ static void
 query_request_stream(struct request *r, struct query_request *qr)
 {
 	struct query_stream_column *cols;
-	size_t n = query_request_columns(&qr->spec, &cols);
+	size_t n;
 
-	query_stream_start(r, &qr->spec, qr->sql, cols, n);
+	if (qr->stream_cb != NULL) {
+		qr->stream_cb(r, &qr->spec, qr->sql);
+		return;
+	}
+	n = query_request_columns(&qr->spec, &cols);
+	query_stream_start(r, &qr->spec, qr->sql, cols, n, NULL);
 	free(cols);
 }
 
 static void query_request_acquired(
     struct request *r, enum db_acquire_status st);
 
-/* The capped summary: answered at once, or streamed when it is large. */
+/* A summary's groups, answered at once. */
 static void
-query_request_summary_cb(struct request *r, const PGresult *res)
+query_request_summary_answer(struct request *r, const PGresult *res)
 {
 	struct query_request *qr = r->state;
 	struct query_stream_column *cols;
-	size_t n;
-	yajl_gen g;
+	size_t n = query_request_columns(&qr->spec, &cols);
+	yajl_gen g = request_json_new();
 	int i;
 
-	/*
-	 * Too large: run again as a stream, on the connection it holds when
-	 * the streams' share has room (break-it helper 52: it always waited
-	 * a second time, and could lose its turn to requests queued
-	 * meanwhile), else within the share once a stream ends.
-	 */
-	if (PQntuples(res) > QUERY_REQUEST_SUMMARY_ROWS) {
-		free(qr->capped_sql);
-		qr->capped_sql = NULL;
-		if (request_db_hold_stream(r)) {
-			query_request_stream(r, qr);
-			return;
-		}
-		request_db_release(r);
-		query_request_wait(r, REQUEST_DB_STREAM);
-		return;
-	}
-	n = query_request_columns(&qr->spec, &cols);
-	g = request_json_new();
 	yajl_gen_map_open(g);
 	request_json_status(g, 0, "Success");
 	yajl_gen_string(g, (const unsigned char *)"query_data", 10);
@@ -149,17 +139,56 @@ query_request_summary_cb(struct request *r, const PGresult *res)
 	request_reply_json(r, 200, g);
 }
 
-/* Long texts as group columns could make a capped answer huge. */
-static bool
-query_request_summary_small(const struct query_spec *q)
+/* The capped query: answered at once, or streamed when it is large. */
+static void
+query_request_capped_cb(struct request *r, const PGresult *res)
 {
+	struct query_request *qr = r->state;
+
+	/*
+	 * Too large: run again as a stream, on the connection it holds when
+	 * the streams' share has room (break-it helper 52: it always waited
+	 * a second time, and could lose its turn to requests queued
+	 * meanwhile), else within the share once a stream ends.
+	 */
+	if (PQntuples(res) > QUERY_REQUEST_AT_ONCE_ROWS) {
+		free(qr->capped_sql);
+		qr->capped_sql = NULL;
+		qr->streamed = true;
+		if (request_db_hold_stream(r)) {
+			query_request_stream(r, qr);
+			return;
+		}
+		request_db_release(r);
+		query_request_wait(r, REQUEST_DB_STREAM);
+		return;
+	}
+	if (qr->spec.kind == QK_SUMMARY)
+		query_request_summary_answer(r, res);
+	else
+		qr->answer_cb(r, res);
+}
+
+/*
+ * Whether the query is run capped first: a summary (long texts as group
+ * columns could make a capped answer huge: such a one is streamed at
+ * once), or a one-result kind that can be streamed.
+ */
+static bool
+query_request_capped(const struct query_request *qr)
+{
+	const struct query_spec *q = &qr->spec;
 	size_t i;
 
+	if (q->count_only)
+		return false;
+	if (q->kind != QK_SUMMARY)
+		return qr->stream_cb != NULL;
 	for (i = 0; i < q->ncolumns; i++) {
 		if (q->columns[i]->long_text)
 			return false;
 	}
-	return q->kind == QK_SUMMARY;
+	return true;
 }
 
 /*
@@ -177,8 +206,9 @@ query_request_use(const struct query_request *qr)
 
 	if (qr->spec.count_only || qr->capped_sql != NULL)
 		return REQUEST_DB_QUERY;
-	return kind == QK_DETAIL || kind == QK_SUMMARY ? REQUEST_DB_STREAM :
-							 REQUEST_DB_QUERY;
+	return kind == QK_DETAIL || kind == QK_SUMMARY || qr->streamed ?
+	    REQUEST_DB_STREAM :
+	    REQUEST_DB_QUERY;
 }
 
 /* The client left (query_request_closed_cb): r ends, from the loop. */
@@ -290,16 +320,16 @@ query_request_acquired(struct request *r, enum db_acquire_status st)
 	if (qr->spec.count_only)
 		query_request_exec(r, qr->sql, query_request_count_cb);
 	else if (qr->capped_sql != NULL)
-		query_request_exec(r, qr->capped_sql, query_request_summary_cb);
-	else if (kind == QK_DETAIL || kind == QK_SUMMARY)
+		query_request_exec(r, qr->capped_sql, query_request_capped_cb);
+	else if (kind == QK_DETAIL || kind == QK_SUMMARY || qr->streamed)
 		query_request_stream(r, qr);
 	else
 		query_request_exec(r, qr->sql, qr->answer_cb);
 }
 
 void
-query_request_run(
-    struct request *r, enum query_kind kind, query_result_cb answer_cb)
+query_request_run(struct request *r, enum query_kind kind,
+    query_result_cb answer_cb, query_stream_answer_cb stream_cb)
 {
 	struct query_request *qr = xcalloc(1, sizeof *qr);
 	char *cause = NULL;
@@ -307,15 +337,16 @@ query_request_run(
 	r->state = qr;
 	r->state_free = query_request_free;
 	qr->answer_cb = answer_cb;
+	qr->stream_cb = stream_cb;
 	if (!query_spec_parse(&qr->spec, kind, r->body, &cause)) {
 		reply_error(r, 200, -1, "%s", cause);
 		free(cause);
 		return;
 	}
 	qr->sql = query_sql_build(&qr->spec);
-	if (!qr->spec.count_only && query_request_summary_small(&qr->spec))
+	if (query_request_capped(qr))
 		qr->capped_sql = xasprintf("SELECT * FROM (%s) q LIMIT %d",
-		    qr->sql, QUERY_REQUEST_SUMMARY_ROWS + 1);
+		    qr->sql, QUERY_REQUEST_AT_ONCE_ROWS + 1);
 	log_debug("req=%llu query: %s", (unsigned long long)r->id, qr->sql);
 
 	/* A query may wait, and then run, long: a client that leaves

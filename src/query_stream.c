@@ -67,6 +67,7 @@ struct query_stream {
 	struct evbuffer *out; /* The chunk being made. */
 	struct query_stream_column *columns;
 	size_t ncolumns;
+	struct query_stream_writer writer; /* row NULL: objects of columns. */
 	size_t row_bound;     /* Most bytes a row takes in libpq; 0: unbounded,
 			     rows come one at a time. */
 	int fetch_rows;	      /* What the FETCH in flight asked for. */
@@ -108,6 +109,8 @@ query_stream_free(struct query_stream *s)
 		yajl_gen_free(s->gen);
 	if (s->out != NULL)
 		evbuffer_free(s->out);
+	if (s->writer.free_state != NULL)
+		s->writer.free_state(s->writer.state);
 	free(s->columns);
 	free(s);
 }
@@ -212,6 +215,8 @@ query_stream_end(struct query_stream *s)
 {
 	struct request *r = s->r;
 
+	if (s->writer.end != NULL)
+		s->writer.end(s->gen, s->writer.state);
 	yajl_gen_array_close(s->gen);
 	yajl_gen_map_close(s->gen);
 	query_stream_take_json(s);
@@ -233,7 +238,11 @@ query_stream_put_row(struct query_stream *s, const PGresult *res, int row)
 
 	if (!s->started)
 		query_stream_begin(s);
-	query_stream_write_row(s->gen, res, row, s->columns, s->ncolumns);
+	if (s->writer.row != NULL)
+		s->writer.row(s->gen, res, row, s->writer.state);
+	else
+		query_stream_write_row(
+		    s->gen, res, row, s->columns, s->ncolumns);
 	s->rows++;
 	yajl_gen_get_buf(s->gen, &buf, &len);
 	if (len >= QUERY_STREAM_GEN_BYTES)
@@ -507,7 +516,8 @@ query_stream_first_cb(const struct db_result *res, void *arg)
 
 void
 query_stream_start(struct request *r, const struct query_spec *q,
-    const char *sql, const struct query_stream_column *columns, size_t ncolumns)
+    const char *sql, const struct query_stream_column *columns, size_t ncolumns,
+    const struct query_stream_writer *writer)
 {
 	struct query_stream *s = xcalloc(1, sizeof *s);
 	struct db_batch *b = db_batch_new();
@@ -525,6 +535,8 @@ query_stream_start(struct request *r, const struct query_spec *q,
 	s->columns = xcalloc(ncolumns + 1, sizeof *s->columns);
 	memcpy(s->columns, columns, ncolumns * sizeof *columns);
 	s->ncolumns = ncolumns;
+	if (writer != NULL)
+		s->writer = *writer;
 	s->row_bound = query_stream_row_bound(columns, ncolumns);
 	s->fetch_rows = query_stream_first_rows(columns, ncolumns);
 

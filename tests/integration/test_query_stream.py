@@ -712,6 +712,106 @@ class BigSummary(StreamTestCase):
         self.assertBackendsIdle()
 
 
+class BigTestSuiteList(h.MttdTestCase):
+    """/info/testsuite of more tests than mttd answers from one statement
+    (10,000) is streamed through the cursor, in flat memory (break-it
+    helper 60: 650,000 tests were made whole, 194 MB for one answer);
+    up to the cap it is answered whole, the same JSON."""
+
+    TESTS = 200000
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        try:
+            cls.pg.psql(
+                "INSERT INTO test_suites (suite_name, test_suite_description)"
+                " VALUES ('big', 'the big one'), ('cap', ''), ('empty', ''),"
+                " ('small', 'one test');"
+                "INSERT INTO test_names (test_suite_id, test_name,"
+                " test_name_description) SELECT s.test_suite_id,"
+                " 'test_' || lpad(g::text, 6, '0'), repeat('d', 40) || g"
+                " FROM test_suites s, generate_series(1, %d) g WHERE"
+                " s.suite_name = 'big' UNION ALL SELECT s.test_suite_id,"
+                " 'cap_' || lpad(g::text, 5, '0'), '' FROM test_suites s,"
+                " generate_series(1, 10000) g WHERE s.suite_name = 'cap'"
+                " UNION ALL SELECT test_suite_id, 'only', 'its text' FROM"
+                " test_suites WHERE suite_name = 'small'; ANALYZE"
+                % cls.TESTS, db=cls.db, timeout=300)
+        except BaseException:
+            cls.mttd.stop()
+            raise
+
+    @staticmethod
+    def suite(name, description, tests):
+        return {"suite_name": name, "test_suite_description": description,
+                "tests": tests, "test_build_count": 0, "test_run_count": 0,
+                "last_start_timestamp": ""}
+
+    def big(self):
+        return self.suite("big", "the big one", [
+            {"test_name": "test_%06d" % g,
+             "test_description": "d" * 40 + str(g)}
+            for g in range(1, self.TESTS + 1)])
+
+    def cap(self):
+        return self.suite("cap", "", [
+            {"test_name": "cap_%05d" % g, "test_description": ""}
+            for g in range(1, 10001)])
+
+    def listed(self, search):
+        return StreamReader(self.mttd, "/info/testsuite",
+                            {"search": {"suite_name": search}})
+
+    def test_past_the_cap_streamed_in_flat_memory(self):
+        pid = self.mttd.proc.pid
+        before = proc_status(pid)["VmRSS"]
+        reset_peak(pid)
+        reader = self.listed({"like": "%"})
+        reader.read_rest()
+        reader.close()
+        self.assertEqual((reader.status, reader.headers.get(
+            "transfer-encoding")), (200, "chunked"))
+        answer = json.loads(reader.body())
+        self.assertEqual(set(answer), {"status", "status_message",
+                                       "query_data"})
+        # The schema's placeholder suite (row 0) sorts last.
+        (undef,) = self.assertOk(self.mttd.http(
+            "POST", "/info/testsuite",
+            {"search": {"suite_name": "undef"}}))["query_data"]
+        self.assertTrue(answer["query_data"] == [
+            self.big(), self.cap(), self.suite("empty", "", []),
+            self.suite("small", "one test", [
+                {"test_name": "only", "test_description": "its text"}]),
+            undef], "the suites differ")
+        self.assertLess(proc_status(pid)["VmHWM"] - before, RSS_BOUND)
+        # A client that leaves mid-stream leaves nothing behind (the
+        # suite the writer had open is freed with the stream).
+        reader = self.listed({"like": "%"})
+        reader.recv_bytes(200000)
+        reader.close()
+        resp = self.mttd.http("POST", "/info/testsuite",
+                              {"search": {"suite_name": "small"}})
+        self.assertEqual(self.assertOk(resp)["query_data"][0]["tests"],
+                         [{"test_name": "only", "test_description":
+                           "its text"}])
+
+    def test_at_the_cap_whole_one_more_streamed(self):
+        whole = self.mttd.http("POST", "/info/testsuite",
+                               {"search": {"suite_name": "cap"}})
+        self.assertIsNone(whole.header("Transfer-Encoding"))
+        self.assertEqual(self.assertOk(whole)["query_data"], [self.cap()])
+        reader = self.listed(["cap", "empty"])
+        reader.read_rest()
+        reader.close()
+        self.assertEqual(reader.headers.get("transfer-encoding"), "chunked")
+        # Byte for byte the whole answer, one suite more.
+        self.assertEqual(reader.body(), whole.body[:-2] + (
+            b',{"suite_name":"empty","test_suite_description":"",'
+            b'"tests":[],"test_build_count":0,"test_run_count":0,'
+            b'"last_start_timestamp":""}]}'))
+
+
 class BigSummaryLeft(StreamTestCase):
     """A large /summary whose client leaves after its first statement
     (over 10,000 groups) while it waits for a stream's share of the pool
