@@ -12,8 +12,8 @@
 #include "request.h"
 
 /*
- * Start streaming the answer of a one-result kind too large to make
- * whole: query_stream_start with the kind's own writer.
+ * Start streaming the rows of a kind that writes them its own way:
+ * query_stream_start with the kind's writer.
  */
 typedef void (*query_stream_answer_cb)(
     struct request *r, const struct query_spec *q, const char *sql);
@@ -21,9 +21,8 @@ typedef void (*query_stream_answer_cb)(
 /*
  * Answer r (a POST with its body parsed) as a query of kind.  Rows of
  * /detail and /summary are streamed and count_only answers the count;
- * answer_cb writes the answer of the one-result kinds (/info), unless
- * stream_cb is given and the result has more rows than are answered at
- * once: then stream_cb streams it.  Takes r.
+ * of the /info kinds, answer_cb writes a one-result answer, or
+ * stream_cb streams one whose rows may be many and long.  Takes r.
  */
 void query_request_run(struct request *r, enum query_kind kind,
     query_result_cb answer_cb, query_stream_answer_cb stream_cb);

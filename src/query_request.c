@@ -19,21 +19,18 @@
 #include "strbuf.h"
 
 /*
- * A summary of up to this many groups, or a list of test suites of up
- * to this many tests, is answered from one statement, which PostgreSQL
- * may run in parallel (it never runs a cursor in parallel); a larger one
- * is run again through the streaming cursor (break-it helper 60: a list
- * of 650,000 tests was made whole, 194 MB for one answer).
+ * A summary of up to this many groups is answered from one statement,
+ * which PostgreSQL may run in parallel (it never runs a cursor in
+ * parallel); a larger one is run again through the streaming cursor.
  */
-#define QUERY_REQUEST_AT_ONCE_ROWS 10000
+#define QUERY_REQUEST_SUMMARY_ROWS 10000
 
 static void query_request_wait(struct request *r, enum request_db_use use);
 
 struct query_request {
 	struct query_spec spec;
 	char *sql;
-	char *capped_sql; /* The query with the cap above, or NULL. */
-	bool streamed;	  /* Over the cap: streamed. */
+	char *capped_sql; /* The summary with the cap above, or NULL. */
 	query_result_cb answer_cb;
 	query_stream_answer_cb stream_cb;
 	/* The statement in flight (not a stream's), while its client's
@@ -117,16 +114,35 @@ query_request_stream(struct request *r, struct query_request *qr)
 static void query_request_acquired(
     struct request *r, enum db_acquire_status st);
 
-/* A summary's groups, answered at once. */
+/* The capped summary: answered at once, or streamed when it is large. */
 static void
-query_request_summary_answer(struct request *r, const PGresult *res)
+query_request_summary_cb(struct request *r, const PGresult *res)
 {
 	struct query_request *qr = r->state;
 	struct query_stream_column *cols;
-	size_t n = query_request_columns(&qr->spec, &cols);
-	yajl_gen g = request_json_new();
+	size_t n;
+	yajl_gen g;
 	int i;
 
+	/*
+	 * Too large: run again as a stream, on the connection it holds when
+	 * the streams' share has room (break-it helper 52: it always waited
+	 * a second time, and could lose its turn to requests queued
+	 * meanwhile), else within the share once a stream ends.
+	 */
+	if (PQntuples(res) > QUERY_REQUEST_SUMMARY_ROWS) {
+		free(qr->capped_sql);
+		qr->capped_sql = NULL;
+		if (request_db_hold_stream(r)) {
+			query_request_stream(r, qr);
+			return;
+		}
+		request_db_release(r);
+		query_request_wait(r, REQUEST_DB_STREAM);
+		return;
+	}
+	n = query_request_columns(&qr->spec, &cols);
+	g = request_json_new();
 	yajl_gen_map_open(g);
 	request_json_status(g, 0, "Success");
 	yajl_gen_string(g, (const unsigned char *)"query_data", 10);
@@ -139,56 +155,26 @@ query_request_summary_answer(struct request *r, const PGresult *res)
 	request_reply_json(r, 200, g);
 }
 
-/* The capped query: answered at once, or streamed when it is large. */
-static void
-query_request_capped_cb(struct request *r, const PGresult *res)
-{
-	struct query_request *qr = r->state;
-
-	/*
-	 * Too large: run again as a stream, on the connection it holds when
-	 * the streams' share has room (break-it helper 52: it always waited
-	 * a second time, and could lose its turn to requests queued
-	 * meanwhile), else within the share once a stream ends.
-	 */
-	if (PQntuples(res) > QUERY_REQUEST_AT_ONCE_ROWS) {
-		free(qr->capped_sql);
-		qr->capped_sql = NULL;
-		qr->streamed = true;
-		if (request_db_hold_stream(r)) {
-			query_request_stream(r, qr);
-			return;
-		}
-		request_db_release(r);
-		query_request_wait(r, REQUEST_DB_STREAM);
-		return;
-	}
-	if (qr->spec.kind == QK_SUMMARY)
-		query_request_summary_answer(r, res);
-	else
-		qr->answer_cb(r, res);
-}
-
-/*
- * Whether the query is run capped first: a summary (long texts as group
- * columns could make a capped answer huge: such a one is streamed at
- * once), or a one-result kind that can be streamed.
- */
+/* Long texts as group columns could make a capped answer huge. */
 static bool
-query_request_capped(const struct query_request *qr)
+query_request_summary_small(const struct query_spec *q)
 {
-	const struct query_spec *q = &qr->spec;
 	size_t i;
 
-	if (q->count_only)
-		return false;
-	if (q->kind != QK_SUMMARY)
-		return qr->stream_cb != NULL;
 	for (i = 0; i < q->ncolumns; i++) {
 		if (q->columns[i]->long_text)
 			return false;
 	}
-	return true;
+	return q->kind == QK_SUMMARY;
+}
+
+/* Whether r's rows are streamed (a capped summary may be, later). */
+static bool
+query_request_streams(const struct query_request *qr)
+{
+	enum query_kind kind = qr->spec.kind;
+
+	return kind == QK_DETAIL || kind == QK_SUMMARY || qr->stream_cb != NULL;
 }
 
 /*
@@ -202,13 +188,9 @@ query_request_capped(const struct query_request *qr)
 static enum request_db_use
 query_request_use(const struct query_request *qr)
 {
-	enum query_kind kind = qr->spec.kind;
-
 	if (qr->spec.count_only || qr->capped_sql != NULL)
 		return REQUEST_DB_QUERY;
-	return kind == QK_DETAIL || kind == QK_SUMMARY || qr->streamed ?
-	    REQUEST_DB_STREAM :
-	    REQUEST_DB_QUERY;
+	return query_request_streams(qr) ? REQUEST_DB_STREAM : REQUEST_DB_QUERY;
 }
 
 /* The client left (query_request_closed_cb): r ends, from the loop. */
@@ -300,7 +282,6 @@ static void
 query_request_acquired(struct request *r, enum db_acquire_status st)
 {
 	struct query_request *qr = r->state;
-	enum query_kind kind = qr->spec.kind;
 
 	query_request_watch(r, NULL);
 
@@ -320,8 +301,8 @@ query_request_acquired(struct request *r, enum db_acquire_status st)
 	if (qr->spec.count_only)
 		query_request_exec(r, qr->sql, query_request_count_cb);
 	else if (qr->capped_sql != NULL)
-		query_request_exec(r, qr->capped_sql, query_request_capped_cb);
-	else if (kind == QK_DETAIL || kind == QK_SUMMARY || qr->streamed)
+		query_request_exec(r, qr->capped_sql, query_request_summary_cb);
+	else if (query_request_streams(qr))
 		query_request_stream(r, qr);
 	else
 		query_request_exec(r, qr->sql, qr->answer_cb);
@@ -344,9 +325,9 @@ query_request_run(struct request *r, enum query_kind kind,
 		return;
 	}
 	qr->sql = query_sql_build(&qr->spec);
-	if (query_request_capped(qr))
+	if (!qr->spec.count_only && query_request_summary_small(&qr->spec))
 		qr->capped_sql = xasprintf("SELECT * FROM (%s) q LIMIT %d",
-		    qr->sql, QUERY_REQUEST_AT_ONCE_ROWS + 1);
+		    qr->sql, QUERY_REQUEST_SUMMARY_ROWS + 1);
 	log_debug("req=%llu query: %s", (unsigned long long)r->id, qr->sql);
 
 	/* A query may wait, and then run, long: a client that leaves

@@ -154,7 +154,11 @@ query_sql_runtime(struct strbuf *sb, const struct query_spec *q)
 	strbuf_adds(sb, ") q");
 }
 
-/* One row per suite and test, suites first; counts per suite. */
+/*
+ * One row per suite and test, suites first; counts per suite.  A suite's
+ * description comes on its first row only (NULL after): it may be long,
+ * and a suite may have thousands of tests (break-it helper 62).
+ */
 static void
 query_sql_testsuite(struct strbuf *sb, const struct query_spec *q)
 {
@@ -168,7 +172,9 @@ query_sql_testsuite(struct strbuf *sb, const struct query_spec *q)
 	    " max(start_timestamp) AS last FROM test_run WHERE"
 	    " test_suite_id IN (SELECT test_suite_id FROM st) GROUP BY 1)"
 	    " SELECT st.test_suite_id, st.suite_name,"
-	    " COALESCE(st.test_suite_description, ''), COALESCE(b.n, 0),"
+	    " CASE WHEN row_number() OVER (PARTITION BY st.suite_name,"
+	    " st.test_suite_id ORDER BY tn.test_name) = 1 THEN"
+	    " COALESCE(st.test_suite_description, '') END, COALESCE(b.n, 0),"
 	    " COALESCE(r.n, 0), COALESCE(greatest(b.last, r.last)::text, ''),"
 	    " tn.test_name,"
 	    " COALESCE(tn.test_name_description, '')"
