@@ -52,7 +52,7 @@ struct db_pool_params {
 	 * query_where_add); floats are passed on as PostgreSQL writes them,
 	 * which from 12 on is exact at 1 and rounded to 15 digits at 0.
 	 */
-	bool plan_cache_auto;
+	bool since_pg12;
 	/*
 	 * The pool reads a streaming replica ([pg_v3] read_server): warn
 	 * when its server says it is not a standby, and keep that for

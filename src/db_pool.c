@@ -63,7 +63,7 @@
 #define DB_OPTION_CHECK_CLIENT "-c client_connection_check_interval=2s"
 
 /*
- * See db_pool_params.plan_cache_auto (extra_float_digits = 0, set by a
+ * See db_pool_params.since_pg12 (extra_float_digits = 0, set by a
  * role or database, rounded the floats answered: break-it helper 59;
  * before PostgreSQL 12, 1 would mean 16 digits, neither exact nor what
  * the server gives by default).
@@ -241,7 +241,7 @@ struct db_pool {
 	int long_max;		  /* Connections streams may hold at once. */
 	int query_max;		  /* Connections queries may hold at once. */
 	bool check_client;	  /* See db_pool_params. */
-	bool plan_cache_auto;	  /* Likewise. */
+	bool since_pg12;	  /* Likewise. */
 	bool expect_standby;	  /* Likewise. */
 	int standby; /* The server's in_hot_standby: 1 on, 0 off, -1 unknown. */
 	bool said_up, said_down; /* The log's last word on the pool. */
@@ -499,10 +499,10 @@ db_notice_cb(void *arg, const char *message)
 static const char *
 db_conn_options(const struct db_pool *p)
 {
-	if (p->plan_cache_auto && p->check_client)
+	if (p->since_pg12 && p->check_client)
 		return DB_OPTIONS " " DB_OPTIONS_SINCE_PG12
 				  " " DB_OPTION_CHECK_CLIENT;
-	if (p->plan_cache_auto)
+	if (p->since_pg12)
 		return DB_OPTIONS " " DB_OPTIONS_SINCE_PG12;
 	if (p->check_client)
 		return DB_OPTIONS " " DB_OPTION_CHECK_CLIENT;
@@ -1917,7 +1917,7 @@ db_pool_new(struct event_base *base, const struct db_pool_params *params)
 	p->gssencmode = params->gssencmode ? xstrdup(params->gssencmode) : NULL;
 	p->size = params->size;
 	p->check_client = params->check_client;
-	p->plan_cache_auto = params->plan_cache_auto;
+	p->since_pg12 = params->since_pg12;
 	p->expect_standby = params->expect_standby;
 	p->standby = -1;
 	p->prepared_max = params->prepared_max < 0 ? 0 :

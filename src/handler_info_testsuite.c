@@ -34,24 +34,31 @@ enum {
  * The same columns for the stream's batches: descriptions may be long,
  * so rows come one at a time (names are varchar).
  */
+#define TS_COLUMN(name, type, long_text)               \
+	{                                              \
+		name, sizeof name - 1, type, long_text \
+	}
 static const struct query_stream_column handler_ts_columns[TS_COLUMNS] = {
-	{ "test_suite_id", 13, QT_INT, false },
-	{ "suite_name", 10, QT_TEXT, false },
-	{ "test_suite_description", 22, QT_TEXT, true },
-	{ "test_build_count", 16, QT_INT, false },
-	{ "test_run_count", 14, QT_INT, false },
-	{ "last_start_timestamp", 20, QT_TIMESTAMP, false },
-	{ "test_name", 9, QT_TEXT, false },
-	{ "test_description", 16, QT_TEXT, true },
+	TS_COLUMN("test_suite_id", QT_INT, false),
+	TS_COLUMN("suite_name", QT_TEXT, false),
+	TS_COLUMN("test_suite_description", QT_TEXT, true),
+	TS_COLUMN("test_build_count", QT_INT, false),
+	TS_COLUMN("test_run_count", QT_INT, false),
+	TS_COLUMN("last_start_timestamp", QT_TIMESTAMP, false),
+	TS_COLUMN("test_name", QT_TEXT, false),
+	TS_COLUMN("test_description", QT_TEXT, true),
 };
+
+/* Columns TS_BUILDS, TS_RUNS and TS_LAST, one after the other. */
+#define TS_TAIL 3
 
 /*
  * The suite being written: its id, and the values that follow its tests
  * (the same on each of its rows), kept from its first row.
  */
 struct handler_ts_writer {
-	char *id;      /* NULL: no suite open. */
-	char *tail[3]; /* TS_BUILDS, TS_RUNS, TS_LAST. */
+	char *id; /* NULL: no suite open. */
+	char *tail[TS_TAIL];
 };
 
 static void
@@ -77,7 +84,7 @@ handler_ts_close(yajl_gen g, struct handler_ts_writer *w)
 	int i;
 
 	yajl_gen_array_close(g);
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < TS_TAIL; i++) {
 		handler_ts_key(g, TS_BUILDS + i);
 		query_value_write(g, handler_ts_columns[TS_BUILDS + i].type,
 		    w->tail[i], strlen(w->tail[i]));
@@ -102,7 +109,7 @@ handler_ts_open(
 	yajl_gen_string(g, (const unsigned char *)"tests", 5);
 	yajl_gen_array_open(g);
 	w->id = xstrdup(PQgetvalue(res, row, TS_ID));
-	for (i = 0; i < 3; i++)
+	for (i = 0; i < TS_TAIL; i++)
 		w->tail[i] = xstrdup(PQgetvalue(res, row, TS_BUILDS + i));
 }
 
@@ -142,7 +149,7 @@ handler_ts_free(void *state)
 	int i;
 
 	free(w->id);
-	for (i = 0; i < 3; i++)
+	for (i = 0; i < TS_TAIL; i++)
 		free(w->tail[i]);
 	free(w);
 }

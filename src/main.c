@@ -407,7 +407,7 @@ pool_params(const struct settings *s, struct db_pool_params *p)
 					    default_stream_share(s->pool_size);
 	/* Queries leave one connection to submissions, which share it. */
 	p->query_max = s->pool_size > 1 ? s->pool_size - 1 : 0;
-	/* check_client and plan_cache_auto are known once the server is. */
+	/* check_client and since_pg12 are known once the server is. */
 }
 
 /* A libpq mode for the log: mttd's choice, else what libpq will use. */
@@ -451,7 +451,7 @@ open_database(struct mttd *m)
 	    p.host, p.port, db_catalog_server_version(m->catalog), p.size);
 	/* A replica runs the same major version as its primary. */
 	p.check_client = db_catalog_server_version_num(m->catalog) >= 140000;
-	p.plan_cache_auto = db_catalog_server_version_num(m->catalog) >= 120000;
+	p.since_pg12 = db_catalog_server_version_num(m->catalog) >= 120000;
 	log_pool_modes("database connections", &p);
 	m->pool = db_pool_new(m->base, &p);
 
