@@ -39,8 +39,14 @@ struct http_server {
 	struct event *trim_timer;   /* http_server_trim_soon's. */
 	struct evhttp *http;
 	struct evhttp_bound_socket *bound;
-	struct http_conns *conns; /* Limits and clocks of connections. */
-	int port;		  /* Actually bound. */
+	struct event *accept_timer;  /* Ends a pause of accepting, then... */
+	bool accept_paused;	     /* ...watches that accepting works. */
+	int accept_errno;	     /* What made accept() fail, or 0. */
+	time_t accept_failed_at;     /* The first failure of a streak. */
+	time_t accept_logged_at;     /* The streak's last warning. */
+	unsigned long accept_pauses; /* Pauses since that warning. */
+	struct http_conns *conns;    /* Limits and clocks of connections. */
+	int port;		     /* Actually bound. */
 };
 
 /*

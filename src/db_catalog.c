@@ -114,6 +114,17 @@ enum {
 /* Sequences mttd takes values from itself (POST /serial). */
 static const char *const required_sequences[] = { "client_serial", NULL };
 
+/*
+ * Where mttd looks for its tables: every statement names them bare, so
+ * they are found through the role's search_path, in its first schema
+ * that exists (current_schema()).
+ */
+static const char session_sql[] = "SELECT current_schema(),"
+				  " current_setting('search_path'),"
+				  " quote_ident(current_user)";
+
+enum { SESSION_SCHEMA, SESSION_SEARCH_PATH, SESSION_ROLE };
+
 static const char indexes_sql[] = "SELECT indexname FROM pg_indexes"
 				  " WHERE schemaname = current_schema()";
 
@@ -341,9 +352,30 @@ db_catalog_privilege_missing(PGresult *r, int i, bool sequence)
 	return NULL;
 }
 
+/*
+ * A search_path none of whose schemas exists (break-it helper 63: set
+ * for the role, it was reported as a database without the schema, and
+ * loading the schema again, as the message said, failed).
+ */
+static int
+db_catalog_check_schema(PGresult *session, char **cause)
+{
+	if (!PQgetisnull(session, 0, SESSION_SCHEMA))
+		return 0;
+	*cause = xasprintf("no schema of search_path (%s) exists, so no"
+			   " table can be found: if it is set for the role"
+			   " or the database, ALTER ROLE %s RESET search_path"
+			   " (or ALTER DATABASE), or SET it to the schema"
+			   " that holds the mttv3 tables",
+	    PQgetvalue(session, 0, SESSION_SEARCH_PATH),
+	    PQgetvalue(session, 0, SESSION_ROLE));
+	return -1;
+}
+
 /* Every table and sequence mttd uses is there, and the role may use it. */
 static int
-db_catalog_check_relations(PGresult *r, const char *sql_dir, char **cause)
+db_catalog_check_relations(
+    PGresult *r, PGresult *session, const char *sql_dir, char **cause)
 {
 	const char *const *lists[] = { required_tables, required_sequences };
 	const char *const *names;
@@ -355,13 +387,16 @@ db_catalog_check_relations(PGresult *r, const char *sql_dir, char **cause)
 		for (names = lists[l]; *names != NULL; names++) {
 			row = db_catalog_relation_row(r, *names, l == 1);
 			if (row < 0) {
-				*cause = xasprintf("%s %s is missing: the"
-						   " database has no mttv3"
-						   " schema (load"
+				*cause = xasprintf("%s %s is missing from"
+						   " schema %s (the first"
+						   " that exists of"
+						   " search_path %s): load"
 						   " %s/schemas-v3.sql, sql/"
 						   " in the source tree, as"
-						   " the role mttd uses)",
+						   " the role mttd uses",
 				    l == 1 ? "sequence" : "table", *names,
+				    PQgetvalue(session, 0, SESSION_SCHEMA),
+				    PQgetvalue(session, 0, SESSION_SEARCH_PATH),
 				    sql_dir);
 				return -1;
 			}
@@ -445,13 +480,17 @@ db_catalog_load(
     const struct db_pool_params *params, const char *sql_dir, char **cause)
 {
 	struct db_catalog *cat = xcalloc(1, sizeof *cat);
-	PGresult *r = NULL;
+	PGresult *r = NULL, *session = NULL;
 	PGconn *pg;
 
 	if ((pg = db_catalog_connect(params, cause)) == NULL)
 		goto fail;
 	cat->server_version = xstrdup(PQparameterStatus(pg, "server_version"));
 	cat->server_version_num = PQserverVersion(pg);
+	if ((session = db_catalog_query(
+		 pg, session_sql, params->query_timeout_s, cause)) == NULL ||
+	    db_catalog_check_schema(session, cause) != 0)
+		goto fail;
 	if ((r = db_catalog_query(
 		 pg, columns_sql, params->query_timeout_s, cause)) == NULL)
 		goto fail;
@@ -460,7 +499,7 @@ db_catalog_load(
 	if ((r = db_catalog_query(
 		 pg, relations_sql, params->query_timeout_s, cause)) == NULL)
 		goto fail;
-	if (db_catalog_check_relations(r, sql_dir, cause) != 0)
+	if (db_catalog_check_relations(r, session, sql_dir, cause) != 0)
 		goto fail;
 	PQclear(r);
 	if ((r = db_catalog_query(
@@ -470,11 +509,13 @@ db_catalog_load(
 		goto fail;
 	db_catalog_warn_query_indexes(r, sql_dir);
 	PQclear(r);
+	PQclear(session);
 	PQfinish(pg);
 	return cat;
 
 fail:
 	PQclear(r);
+	PQclear(session);
 	PQfinish(pg);
 	db_catalog_free(cat);
 	return NULL;

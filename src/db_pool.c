@@ -176,6 +176,10 @@ struct db_conn {
 	bool abandoned; /* Its holder gave it back mid-batch (db_conn_abandon). */
 	int connect_failures;	/* Connects failed in a row, for the log. */
 	uint64_t failure_cause; /* Hash of the last one's message. */
+	bool read_only;		/* Its session said it refuses writes. */
+	/* A statement failed in a way a new session may not (the SQLSTATE,
+	 * see db_sqlstate_wants_new_session); made again when given back. */
+	char remake_for[6];
 
 	struct db_prepared prepared[DB_PREPARED_MAX];
 	bool prepared_full;	 /* Said so in the log. */
@@ -244,9 +248,14 @@ struct db_pool {
 	bool since_pg12;	  /* Likewise. */
 	bool expect_standby;	  /* Likewise. */
 	int standby; /* The server's in_hot_standby: 1 on, 0 off, -1 unknown. */
-	bool said_up, said_down; /* The log's last word on the pool. */
-	int long_held;		 /* Held by streams now. */
-	int query_held;		 /* Held by queries (streams too) now. */
+	const char *label; /* Of its connections in the log: "db", "replica". */
+	int read_only_conns;	    /* Up, and said they refuse writes. */
+	struct event *read_only_ev; /* Remakes the idle ones each second. */
+	bool said_read_only;	    /* The log's last word: read-only. */
+	bool knows_read_only;	    /* A session said (PostgreSQL 14+). */
+	bool said_up, said_down;    /* The log's last word on the pool. */
+	int long_held;		    /* Held by streams now. */
+	int query_held;		    /* Held by queries (streams too) now. */
 	struct db_conn *conns;
 	int up; /* Connections connected. */
 	/*
@@ -279,7 +288,7 @@ db_conn_state_name(enum db_conn_state s)
 static void
 db_conn_set_state(struct db_conn *c, enum db_conn_state s)
 {
-	log_debug("db conn %d: %s -> %s", c->index,
+	log_debug("%s conn %d: %s -> %s", c->pool->label, c->index,
 	    db_conn_state_name(c->state), db_conn_state_name(s));
 	c->state = s;
 	/* Only these states wait for the database to say something. */
@@ -450,6 +459,10 @@ db_conn_drop(struct db_conn *c)
 	PQfinish(c->pg);
 	c->pg = NULL;
 	c->rows_paused = false;
+	if (c->read_only)
+		c->pool->read_only_conns--;
+	c->read_only = false;
+	c->remake_for[0] = '\0';
 	db_conn_forget_prepared(c);
 	db_conn_set_state(c, DBC_DOWN);
 	if (!c->held)
@@ -466,15 +479,15 @@ db_conn_lost(struct db_conn *c, const char *why)
 		again = false;
 	c->failure_cause = cause;
 	if (c->abandoned)
-		log_info("db conn %d: %s", c->index, why);
+		log_info("%s conn %d: %s", c->pool->label, c->index, why);
 	else if (!again)
-		log_error("db conn %d: %s", c->index, why);
+		log_error("%s conn %d: %s", c->pool->label, c->index, why);
 	else if (c->connect_failures % DB_DOWN_LOG_EVERY == 0)
-		log_warn("db conn %d: still cannot connect (%d tries in a"
+		log_warn("%s conn %d: still cannot connect (%d tries in a"
 			 " row): %s",
-		    c->index, c->connect_failures, why);
+		    c->pool->label, c->index, c->connect_failures, why);
 	else
-		log_debug("db conn %d: %s", c->index, why);
+		log_debug("%s conn %d: %s", c->pool->label, c->index, why);
 	db_conn_drop(c);
 }
 
@@ -560,9 +573,7 @@ db_conn_note_standby(struct db_conn *c)
 	const char *value;
 	int standby;
 
-	/* Runs at every return to the pool: the primary's pool stops here. */
-	if (!p->expect_standby ||
-	    (value = PQparameterStatus(c->pg, "in_hot_standby")) == NULL)
+	if ((value = PQparameterStatus(c->pg, "in_hot_standby")) == NULL)
 		return;
 	standby = strcmp(value, "on") == 0;
 	if (standby == p->standby)
@@ -577,6 +588,75 @@ db_conn_note_standby(struct db_conn *c)
 		log_info(
 		    "read_server %s:%s is a standby again", p->host, p->port);
 	p->standby = standby;
+}
+
+/*
+ * The primary's pool: whether the session refuses writes, as the server
+ * reports it (PostgreSQL 14 and later): default_transaction_read_only,
+ * set for the role or the database, or in_hot_standby.  Every submission
+ * is then refused; said once when the first session says so, and once
+ * when a session takes writes again and none refuses them.
+ */
+static void
+db_conn_note_read_only(struct db_conn *c)
+{
+	static const struct timeval again = { DB_RECONNECT_DELAY_S, 0 };
+	struct db_pool *p = c->pool;
+	const char *dtro, *hs;
+	bool ro;
+
+	dtro = PQparameterStatus(c->pg, "default_transaction_read_only");
+	hs = PQparameterStatus(c->pg, "in_hot_standby");
+	if (dtro == NULL || hs == NULL)
+		return;
+	p->knows_read_only = true;
+	ro = strcmp(dtro, "on") == 0 || strcmp(hs, "on") == 0;
+	if (ro != c->read_only)
+		p->read_only_conns += ro ? 1 : -1;
+	c->read_only = ro;
+	if (ro && !p->said_read_only)
+		log_warn("the database %s:%s refuses writes (%s): every"
+			 " submission and POST /serial is refused until it"
+			 " takes them; idle sessions are made again each"
+			 " second to see when",
+		    p->host, p->port,
+		    strcmp(hs, "on") == 0 ?
+			"in_hot_standby is on: a standby" :
+			"default_transaction_read_only is on, set for the"
+			" role or the database");
+	else if (!ro && p->said_read_only && p->read_only_conns == 0)
+		log_info(
+		    "the database %s:%s takes writes again", p->host, p->port);
+	if (ro && !evtimer_pending(p->read_only_ev, NULL))
+		evtimer_add(p->read_only_ev, &again);
+	p->said_read_only = p->read_only_conns > 0;
+}
+
+/*
+ * A session keeps the read-only default it was made with: turned off
+ * for the database, it takes effect only in new sessions.  Idle
+ * sessions that refuse writes are made again each second while there
+ * are any, so the first submission after the change is stored (the
+ * busy ones are, once given back).
+ */
+static void
+db_pool_read_only_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct db_pool *p = arg;
+	struct db_conn *c, *next;
+
+	(void)fd;
+	(void)what;
+	for (c = TAILQ_FIRST(&p->idle); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, idle_entry);
+		if (!c->read_only)
+			continue;
+		log_debug("%s conn %d: made again, to see whether the"
+			  " database takes writes now",
+		    c->pool->label, c->index);
+		c->keeps_pool_up = c->reconnect_at_once = true;
+		db_conn_drop(c);
+	}
 }
 
 /* One step of PQconnectPoll; on success the connection joins the pool. */
@@ -612,12 +692,17 @@ db_conn_poll_connect(struct db_conn *c)
 		return;
 	}
 	c->pool->reachable = true;
-	c->connect_failures = 0;
 	/* Said at start-up and after "down", not for every connection made
-	 * again while the pool counted as up (helper 53). */
+	 * again while the pool counted as up (helper 53); a connection whose
+	 * failures were logged meanwhile says it is back (helper 63: only
+	 * its errors were at INFO). */
 	if (c->pool->up++ == 0 && (c->pool->said_down || !c->pool->said_up))
 		log_info("database is up (%s:%s/%s)", c->pool->host,
 		    c->pool->port, c->pool->dbname);
+	else if (c->connect_failures > 0)
+		log_info("%s conn %d: connected, after %d failed connect(s)",
+		    c->pool->label, c->index, c->connect_failures);
+	c->connect_failures = 0;
 	c->pool->said_up = true;
 	c->pool->said_down = false;
 	evtimer_del(c->pool->grace_ev); /* A connection is back. */
@@ -727,7 +812,10 @@ db_conn_make_idle(struct db_conn *c)
 
 	/* Made, or back from a batch (a request's, an idle check's): the
 	 * server reports a promotion with its next answer to a session. */
-	db_conn_note_standby(c);
+	if (p->expect_standby)
+		db_conn_note_standby(c);
+	else
+		db_conn_note_read_only(c);
 	if (w == NULL) {
 		db_conn_set_state(c, DBC_IDLE);
 		TAILQ_INSERT_TAIL(&p->idle, c, idle_entry);
@@ -881,6 +969,14 @@ db_pool_count_up(const struct db_pool *p)
 }
 
 int
+db_pool_read_only(const struct db_pool *p)
+{
+	if (p->expect_standby || !p->knows_read_only)
+		return -1;
+	return p->read_only_conns > 0;
+}
+
+int
 db_pool_standby(const struct db_pool *p)
 {
 	return p->expect_standby ? p->standby : -1;
@@ -1020,6 +1116,31 @@ db_conn_fail_batch(struct db_conn *c, const char *why)
 		db_conn_finish_batch(c);
 }
 
+/*
+ * Errors that come of what a session took when it was made, and that a
+ * new session may not meet once the database is put right (break-it
+ * helper 63: after default_transaction_read_only was turned off again,
+ * the pool's sessions refused every submission until mttd restarted):
+ * 25006, a write in a read-only session; 42P01 and 3F000, a table or
+ * schema not found through the role's search_path; 26000, a prepared
+ * statement the server no longer has (a pooler in between); a prepared
+ * plan whose result type a schema change altered.
+ */
+static bool
+db_sqlstate_wants_new_session(const char *state, const char *message)
+{
+	static const char *const states[] = { "25006", "42P01", "3F000",
+		"26000", NULL };
+	const char *const *s;
+
+	for (s = states; *s != NULL; s++) {
+		if (strcmp(state, *s) == 0)
+			return true;
+	}
+	return strcmp(state, "0A000") == 0 &&
+	    strstr(message, "cached plan must not change result type") != NULL;
+}
+
 static void
 db_conn_note_error(struct db_conn *c, PGresult *r, int stmt)
 {
@@ -1029,6 +1150,8 @@ db_conn_note_error(struct db_conn *c, PGresult *r, int stmt)
 	c->res.failed = stmt;
 	c->error = xstrdup(msg ? msg : PQresultErrorMessage(r));
 	c->sqlstate = state ? xstrdup(state) : NULL;
+	if (state != NULL && db_sqlstate_wants_new_session(state, c->error))
+		text_copy(c->remake_for, sizeof c->remake_for, state);
 }
 
 /*
@@ -1057,8 +1180,8 @@ db_conn_dealloc_result(
     struct db_conn *c, const struct db_sent *item, PGresult *r)
 {
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-		log_error("db conn %d: DEALLOCATE failed: %s", c->index,
-		    PQresultErrorMessage(r));
+		log_error("%s conn %d: DEALLOCATE failed: %s", c->pool->label,
+		    c->index, PQresultErrorMessage(r));
 		if (PQresultStatus(r) == PGRES_FATAL_ERROR && c->res.failed < 0)
 			db_conn_note_error(c, r, item->stmt);
 	}
@@ -1093,9 +1216,9 @@ db_conn_rows_mode_if_current(struct db_conn *c)
 		return;
 	c->rows_mode_set = true;
 	if (!PQsetSingleRowMode(c->pg))
-		log_warn("db conn %d: rows not read one at a time: the whole"
+		log_warn("%s conn %d: rows not read one at a time: the whole"
 			 " result is held",
-		    c->index);
+		    c->pool->label, c->index);
 }
 
 /* Hand the rows of a whole result to row_cb (single-row mode refused):
@@ -1337,7 +1460,7 @@ db_pool_idle_check_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	if ((c = db_pool_first_idle(p)) != NULL) {
-		log_debug("db conn %d: idle check", c->index);
+		log_debug("%s conn %d: idle check", c->pool->label, c->index);
 		db_conn_check(c,
 		    "to the check of an idle connection (idle_check,"
 		    " connect_timeout)");
@@ -1399,9 +1522,9 @@ db_conn_closed_by_server(struct db_conn *c)
 {
 	c->keeps_pool_up = true;
 	c->reconnect_at_once = db_conn_up_for_s(c) >= DB_RECONNECT_DELAY_S;
-	log_warn("db conn %d: closed by the server while unused (%s);"
+	log_warn("%s conn %d: closed by the server while unused (%s);"
 		 " connecting again",
-	    c->index,
+	    c->pool->label, c->index,
 	    c->server_said[0] != '\0' ? c->server_said : "no reason given");
 	db_conn_drop(c);
 }
@@ -1434,9 +1557,9 @@ static void
 db_conn_evict(struct db_conn *c, int slot)
 {
 	if (!c->prepared_full) {
-		log_info("db conn %d: %d statements kept prepared; the least"
+		log_info("%s conn %d: %d statements kept prepared; the least"
 			 " recently used now make room for new ones",
-		    c->index, c->pool->prepared_max);
+		    c->pool->label, c->index, c->pool->prepared_max);
 		c->prepared_full = true;
 	}
 	if (c->nstale == c->stale_cap) {
@@ -1752,10 +1875,31 @@ db_conn_remade_for_buffers(struct db_conn *c)
 	}
 	if (bytes < DB_CONN_REMAKE_BYTES)
 		return false;
-	log_info("db conn %d: made again after a %s of %zu MiB, to give its"
+	log_info("%s conn %d: made again after a %s of %zu MiB, to give its"
 		 " buffers back",
-	    c->index, what, bytes >> 20);
+	    c->pool->label, c->index, what, bytes >> 20);
 	c->keeps_pool_up = c->reconnect_at_once = true;
+	db_conn_drop(c);
+	return true;
+}
+
+/*
+ * A statement failed in a way a new session may not (remake_for): the
+ * connection is made again, at once when it had been up a second, else
+ * a second later, so a database that stays read-only costs each
+ * connection at most one connect a second; true then.
+ */
+static bool
+db_conn_remade_for_session(struct db_conn *c)
+{
+	if (c->remake_for[0] == '\0')
+		return false;
+	log_info("%s conn %d: made again after an error of SQLSTATE %s, so"
+		 " that a new session takes the database's settings as they"
+		 " are now",
+	    c->pool->label, c->index, c->remake_for);
+	c->keeps_pool_up = true;
+	c->reconnect_at_once = db_conn_up_for_s(c) >= DB_RECONNECT_DELAY_S;
 	db_conn_drop(c);
 	return true;
 }
@@ -1782,7 +1926,7 @@ db_conn_release(struct db_conn *c)
 			evtimer_add(c->timer, &tv);
 		return;
 	}
-	if (db_conn_remade_for_buffers(c))
+	if (db_conn_remade_for_session(c) || db_conn_remade_for_buffers(c))
 		return;
 	replan = c->planned_rows >= c->replan_at;
 	if (PQtransactionStatus(c->pg) == PQTRANS_IDLE && !replan) {
@@ -1908,6 +2052,7 @@ db_pool_new(struct event_base *base, const struct db_pool_params *params)
 	p->base = base;
 	p->idle_check_ev = evtimer_new(base, db_pool_idle_check_cb, p);
 	p->grace_ev = evtimer_new(base, db_pool_grace_cb, p);
+	p->read_only_ev = evtimer_new(base, db_pool_read_only_cb, p);
 	p->host = xstrdup(params->host);
 	p->port = xasprintf("%d", params->port);
 	p->dbname = xstrdup(params->dbname);
@@ -1920,6 +2065,7 @@ db_pool_new(struct event_base *base, const struct db_pool_params *params)
 	p->since_pg12 = params->since_pg12;
 	p->expect_standby = params->expect_standby;
 	p->standby = -1;
+	p->label = p->expect_standby ? "replica" : "db";
 	p->prepared_max = params->prepared_max < 0 ? 0 :
 	    params->prepared_max > DB_PREPARED_MAX ? DB_PREPARED_MAX :
 						     params->prepared_max;
@@ -1964,6 +2110,7 @@ db_pool_free(struct db_pool *p)
 		db_wait_cancel(w);
 	event_free(p->idle_check_ev);
 	event_free(p->grace_ev);
+	event_free(p->read_only_ev);
 	for (i = 0; i < p->size; i++) {
 		struct db_conn *c = &p->conns[i];
 

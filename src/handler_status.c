@@ -35,12 +35,20 @@ handler_status_get(struct request *r)
 {
 	struct http_server *s = r->server;
 	yajl_gen g = request_json_new();
+	bool up = db_pool_is_up(s->pool);
+	int read_only = db_pool_read_only(s->pool);
 
 	yajl_gen_map_open(g);
 	request_json_status(g, 0, "Success");
 	request_json_kv(g, "version", PACKAGE_VERSION);
 	request_json_kint(g, "uptime_s", (long long)(time(NULL) - s->started));
-	request_json_kv(g, "database", db_pool_is_up(s->pool) ? "up" : "down");
+	request_json_kv(g, "database", up ? "up" : "down");
+	/* Known from what the sessions said (PostgreSQL 14 and later). */
+	if (up && read_only >= 0) {
+		yajl_gen_string(
+		    g, (const unsigned char *)"database_read_only", 18);
+		yajl_gen_bool(g, read_only);
+	}
 	if (s->read_pool != s->pool)
 		handler_status_replica(g, s->read_pool);
 	yajl_gen_map_close(g);

@@ -12,6 +12,7 @@
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <event2/bufferevent.h>
@@ -166,6 +167,105 @@ http_server_apply_settings(struct http_server *s)
 	evhttp_set_timeout(s->http, http_conns_evhttp_timeout_s(st));
 }
 
+/*
+ * accept() failing for a reason other than a client's (no descriptor
+ * left in the process or the system, no memory) leaves the connection
+ * queued and the socket readable: libevent tried again at every pass,
+ * which took a core and wrote 400,000 warnings a second (break-it
+ * helper 63).  Accepting pauses this long instead, the connections
+ * waiting in the kernel's queue; it is said once, then every
+ * ACCEPT_WARN_EVERY_S while it lasts, and when it ends.
+ */
+#define ACCEPT_PAUSE_MS 100
+#define ACCEPT_WARN_EVERY_S 10
+/* Accepting works again once it went this long without failing. */
+#define ACCEPT_WATCH_MS 1000
+
+/*
+ * The server whose listener it is: the error callback is handed the
+ * listener's argument, which is evhttp's own.  A process has one server.
+ */
+static struct http_server *accept_owner;
+
+/* The open-file limit in force, as text (an operator may lower it). */
+static const char *
+http_server_file_limit(char *buf, size_t size)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return "unknown";
+	snprintf(buf, size, "%llu", (unsigned long long)rl.rlim_cur);
+	return buf;
+}
+
+static void
+http_server_accept_error_cb(struct evconnlistener *l, void *arg)
+{
+	struct http_server *s = accept_owner;
+	struct timeval pause = { 0, ACCEPT_PAUSE_MS * 1000 };
+	int err = EVUTIL_SOCKET_ERROR();
+	time_t now = time(NULL);
+	char limit[24];
+
+	(void)arg;
+	evconnlistener_disable(l);
+	s->accept_paused = true;
+	evtimer_add(s->accept_timer, &pause);
+	s->accept_pauses++;
+	if (s->accept_errno == 0) {
+		s->accept_failed_at = s->accept_logged_at = now;
+		s->accept_pauses = 0;
+		log_warn("cannot accept connections: %s (open-file limit"
+			 " %s); new connections wait in the listen queue,"
+			 " tried again every %d ms",
+		    strerror(err), http_server_file_limit(limit, sizeof limit),
+		    ACCEPT_PAUSE_MS);
+	} else if (now - s->accept_logged_at >= ACCEPT_WARN_EVERY_S) {
+		log_warn("still cannot accept connections: %s (open-file"
+			 " limit %s; %lu tries in %lld s)",
+		    strerror(err), http_server_file_limit(limit, sizeof limit),
+		    s->accept_pauses, (long long)(now - s->accept_logged_at));
+		s->accept_logged_at = now;
+		s->accept_pauses = 0;
+	}
+	s->accept_errno = err;
+}
+
+/* The pause is over: accept again, and watch that it works. */
+static void
+http_server_accept_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_server *s = arg;
+	struct timeval watch = { ACCEPT_WATCH_MS / 1000,
+		(ACCEPT_WATCH_MS % 1000) * 1000 };
+
+	(void)fd;
+	(void)what;
+	if (s->bound == NULL || s->draining)
+		return;
+	if (s->accept_paused) {
+		s->accept_paused = false;
+		evconnlistener_enable(
+		    evhttp_bound_socket_get_listener(s->bound));
+		evtimer_add(s->accept_timer, &watch);
+		return;
+	}
+	log_info("accepting connections again, after %lld s",
+	    (long long)(time(NULL) - s->accept_failed_at));
+	s->accept_errno = 0;
+}
+
+static void
+http_server_watch_accept(struct http_server *s)
+{
+	struct evconnlistener *l = evhttp_bound_socket_get_listener(s->bound);
+
+	accept_owner = s;
+	s->accept_timer = evtimer_new(s->base, http_server_accept_timer_cb, s);
+	evconnlistener_set_error_cb(l, http_server_accept_error_cb);
+}
+
 /* Why listening failed: the name does not resolve, or the bind's errno. */
 static char *
 http_server_listen_problem(const struct settings *settings, int err)
@@ -237,6 +337,7 @@ http_server_new(struct event_base *base, const struct settings *settings,
 		return NULL;
 	}
 	s->port = http_server_bound_port(s->bound);
+	http_server_watch_accept(s);
 	return s;
 }
 
@@ -441,6 +542,10 @@ http_server_free(struct http_server *s)
 		event_free(s->drain_timer);
 	if (s->trim_timer != NULL)
 		event_free(s->trim_timer);
+	if (s->accept_timer != NULL)
+		event_free(s->accept_timer);
+	if (accept_owner == s)
+		accept_owner = NULL;
 	login_limit_free(s->login_limit);
 	free(s);
 }

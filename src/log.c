@@ -30,14 +30,24 @@
 
 enum log_level log_threshold = LOG_LEVEL_INFO;
 
-/* One destination: a file we opened (path set) or stderr (path NULL). */
+/*
+ * One destination: a file we opened (path set) or stderr (path NULL).
+ * Lines a write could not take (a full disk) are counted, and said once
+ * writing works again (break-it helper 63: they vanished unsaid, and a
+ * line cut short ran into the next).
+ */
 struct log_sink {
 	int fd;
 	char *path;
+	const char *what;	  /* Its name in the report of lost lines. */
+	unsigned long lost_lines; /* Not written since the last report... */
+	int lost_errno;		  /* ...the last write's reason... */
+	bool cut;		  /* ...and a line written in part. */
 };
 
-static struct log_sink log_main = { STDERR_FILENO, NULL };
-static struct log_sink log_acc = { -1, NULL }; /* -1: use log_main. */
+static struct log_sink log_main = { STDERR_FILENO, NULL, "log", 0, 0, false };
+/* fd -1: use log_main. */
+static struct log_sink log_acc = { -1, NULL, "access log", 0, 0, false };
 
 /* Access lines kept for log_acc (see log_access_buffer). */
 static struct {
@@ -179,28 +189,87 @@ log_shutdown(void)
 	log_sink_close(&log_main, STDERR_FILENO);
 }
 
-/* Write all of buf; a failed log write has nowhere to be reported. */
-static void
-log_emit(int fd, const char *buf, size_t len)
+/* Write all of buf to fd; false with errno set when a write failed. */
+static bool
+log_write_all(int fd, const char *buf, size_t *len)
 {
 	ssize_t n;
 
-	while (len > 0) {
-		n = write(fd, buf, len);
+	while (*len > 0) {
+		n = write(fd, buf, *len);
 		if (n == -1 && errno == EINTR)
 			continue;
-		if (n <= 0)
-			return;
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;
+			return false;
+		}
 		buf += n;
-		len -= (size_t)n;
+		*len -= (size_t)n;
 	}
+	return true;
+}
+
+static unsigned long
+log_count_lines(const char *buf, size_t len)
+{
+	unsigned long lines = 0;
+	const char *end = buf + len;
+
+	while ((buf = memchr(buf, '\n', (size_t)(end - buf))) != NULL) {
+		lines++;
+		buf++;
+	}
+	return lines;
+}
+
+static void log_emit(struct log_sink *sink, const char *buf, size_t len);
+static size_t log_prefix(char *buf, size_t size);
+
+/* Say, in the main log, how many lines sink lost and why. */
+static void
+log_report_lost(struct log_sink *sink)
+{
+	char buf[512];
+	size_t off = log_prefix(buf, sizeof buf);
+	unsigned long lines = sink->lost_lines;
+
+	sink->lost_lines = 0;
+	off += (size_t)snprintf(buf + off, sizeof buf - off,
+	    "WARNING %lu line(s) of the %s %s could not be written: %s\n",
+	    lines, sink->what, sink->path ? sink->path : "(standard error)",
+	    strerror(sink->lost_errno));
+	log_emit(&log_main, buf, off < sizeof buf ? off : sizeof buf - 1);
+}
+
+/*
+ * Write all of buf, whole lines, to sink.  A line written in part is
+ * ended before the next, so the next line starts a line of its own.
+ */
+static void
+log_emit(struct log_sink *sink, const char *buf, size_t len)
+{
+	size_t left = 1;
+
+	if (sink->cut && log_write_all(sink->fd, "\n", &left))
+		sink->cut = false;
+	left = len;
+	if (!sink->cut && log_write_all(sink->fd, buf, &left)) {
+		if (sink->lost_lines > 0)
+			log_report_lost(sink);
+		return;
+	}
+	sink->lost_errno = errno;
+	sink->lost_lines += log_count_lines(buf + (len - left), left);
+	if (left < len && buf[len - left - 1] != '\n')
+		sink->cut = true;
 }
 
 void
 log_access_flush(void)
 {
 	if (log_kept.len > 0 && log_acc.fd >= 0)
-		log_emit(log_acc.fd, log_kept.data, log_kept.len);
+		log_emit(&log_acc, log_kept.data, log_kept.len);
 	log_kept.len = 0;
 }
 
@@ -241,7 +310,7 @@ log_keep(const char *line, size_t len)
 	    (log_kept.len + len > log_kept.size || now != log_kept.first))
 		log_access_flush();
 	if (len > log_kept.size) {
-		log_emit(log_acc.fd, line, len);
+		log_emit(&log_acc, line, len);
 		return;
 	}
 	if (log_kept.len == 0) {
@@ -411,7 +480,7 @@ log_write(enum log_level level, const char *func, const char *fmt, ...)
 	va_start(ap, fmt);
 	off = log_format(buf, off, fmt, ap);
 	va_end(ap);
-	log_emit(log_main.fd, buf, off);
+	log_emit(&log_main, buf, off);
 }
 
 /* An access line being built at buf + off; len counts what did not
@@ -475,12 +544,12 @@ log_access_request(const struct log_access_fields *f)
 {
 	char buf[LOG_LINE_MAX];
 	struct log_line l = { buf, 0, 0 };
-	int fd = log_acc.fd;
+	struct log_sink *sink = &log_acc;
 
 	/* In the main log the line gets a level word like every other. */
 	l.off = log_prefix(buf, sizeof buf);
-	if (fd == -1) {
-		fd = log_main.fd;
+	if (sink->fd == -1) {
+		sink = &log_main;
 		memcpy(buf + l.off, "ACCESS ", 7);
 		l.off += 7;
 	}
@@ -498,8 +567,8 @@ log_access_request(const struct log_access_fields *f)
 	if (f->answer != NULL)
 		log_line_field(&l, " answer=", f->answer);
 	l.off = log_finish_line(buf, l.off, l.len);
-	if (fd == log_acc.fd && log_kept.size > 0)
+	if (sink == &log_acc && log_kept.size > 0)
 		log_keep(buf, l.off);
 	else
-		log_emit(fd, buf, l.off);
+		log_emit(sink, buf, l.off);
 }

@@ -472,8 +472,19 @@ open_database(struct mttd *m)
 	m->read_pool = db_pool_new(m->base, &p);
 }
 
-/* Descriptors mttd needs besides client connections: logs, the pool... */
+/* Descriptors mttd needs besides client connections and the pools:
+ * logs, the listener, the event loop's, a file being read... */
 #define MTTD_RESERVED_FDS 32
+
+/* Database connections: a replica's pool is as large as the primary's
+ * (break-it helper 63: it was left out, and accept() ran out). */
+static long
+pool_fds(const struct settings *s)
+{
+	bool replica = s->read_server[0] != '\0' || s->read_port != 0;
+
+	return (long)s->pool_size * (replica ? 2 : 1);
+}
 
 /*
  * Raise the open-file limit to the hard limit, and keep max_connections
@@ -503,7 +514,7 @@ raise_file_limit(struct settings *s)
 		    "open-file limit %llu", (unsigned long long)rl.rlim_cur);
 	known = true;
 	logged = rl.rlim_cur;
-	usable = (long)rl.rlim_cur - MTTD_RESERVED_FDS - s->pool_size;
+	usable = (long)rl.rlim_cur - MTTD_RESERVED_FDS - pool_fds(s);
 	if (usable < 1)
 		usable = 1;
 	if (s->max_connections > usable) {
@@ -805,6 +816,9 @@ static void
 setup_signals(struct mttd *m)
 {
 	signal(SIGPIPE, SIG_IGN);
+	/* A log over the file-size limit (ulimit -f) would kill mttd: the
+	 * write fails instead, and the lines lost are said (log.c). */
+	signal(SIGXFSZ, SIG_IGN);
 	m->sig_term = evsignal_new(m->base, SIGTERM, signal_stop_cb, m);
 	m->sig_int = evsignal_new(m->base, SIGINT, signal_stop_cb, m);
 	m->sig_hup = evsignal_new(m->base, SIGHUP, signal_hup_cb, m);

@@ -157,7 +157,8 @@ static const struct settings_option settings_options[] = {
 	    " mode)." },
 	{ "pg_v3", "stream_share", SETTINGS_INT, "0",
 	    SETTINGS_OFF(stream_share), 0, 256, false,
-	    "Pool connections /detail and /summary streams may hold at once;"
+	    "Pool connections /detail, /summary and /info/testsuite streams"
+	    " may hold at once;"
 	    " 0: half the pool, at most all but two, at least 1 (queries of"
 	    " every kind hold all but one)." },
 	{ "pg_v3", "read_server", SETTINGS_STRING, "",

@@ -567,6 +567,7 @@ class Mttd:
         self.extra_env = env or {}
         self.credentials = credentials or (USER, PASSWORD)
         self.extra_args = []  # More command-line arguments.
+        self.argv_prefix = []  # A command mttd runs under (prlimit...).
         # A listening socket to pass as a service manager does (systemd
         # socket activation: fd 3, LISTEN_FDS=1, LISTEN_PID), or None.
         self.listen_socket = None
@@ -621,8 +622,9 @@ class Mttd:
         env = subprocess_env({"MTTD_PORT_FILE": port_file,
                               "TZ": "America/St_Johns"})
         env.update(self.extra_env)
-        argv = [MTTD_BIN, "-c", self.config_arg or self.conf,
-                "-f"] + self.extra_args
+        argv = self.argv_prefix + [MTTD_BIN, "-c",
+                                   self.config_arg or self.conf,
+                                   "-f"] + self.extra_args
         passed = {}
         if self.listen_socket is not None:
             argv, passed = self.passing_socket(argv, env)

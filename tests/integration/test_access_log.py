@@ -5,10 +5,14 @@ in a buffer (access_log_buffer, 32K by default) are written as soon as
 mttd is idle, all of them, one per request; with access_log_buffer = 0
 each is in the file before its answer leaves."""
 
+import errno
 import os
+import re
 import socket
+import subprocess
 import sys
 import time
+import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mttd_harness as h  # noqa: E402
@@ -135,6 +139,86 @@ class Unbuffered(h.MttdTestCase):
             self.assertTrue(line.endswith(b"..."), line[-20:])
             self.assertLess(len(line), 8192)
             line.decode("utf-8")  # Raises on a split character.
+
+
+class SmallDiskMttd(h.Mttd):
+    """An mttd whose access log is on a 64 KiB filesystem of its own."""
+
+    def prepare(self):
+        self.small = os.path.join(self.dir, "small")
+        os.mkdir(self.small)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs",
+                        self.small], check=True)
+
+    def fill(self, leave):
+        """Fill the small filesystem, then free `leave` bytes of it."""
+        path = os.path.join(self.small, "filler")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT)
+        try:
+            while True:
+                os.write(fd, b"x" * 4096)
+        except OSError as e:
+            if e.errno != errno.ENOSPC:
+                raise
+        size = os.fstat(fd).st_size
+        os.ftruncate(fd, size - leave)
+        os.close(fd)
+        return path
+
+
+class DiskFull(unittest.TestCase):
+    """Access lines a full disk refuses are counted and said in the main
+    log once a write works again, and a line written in part is ended
+    before the next (break-it helper 63: lines vanished unsaid, and a cut
+    line ran into the next one)."""
+
+    LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} \[\d+\]"
+                      r" req=(\d+) method=GET path=/ status=200 bytes=\d+"
+                      r" ms=\d+ user=- peer=127\.0\.0\.1$")
+
+    def setUp(self):
+        if os.geteuid() != 0:
+            self.skipTest("mounting a small filesystem needs root")
+        self.db = h.cluster().create_db()
+
+    def test_lost_lines_counted_and_cut_line_ended(self):
+        server = SmallDiskMttd(self.db, logging={
+            "access_log": "small/access.log", "access_log_buffer": "0"})
+        server.start()
+        try:
+            self.run_full(server)
+        finally:
+            server.stop()
+            subprocess.run(["umount", "-l", server.small], check=False)
+
+    def run_full(self, server):
+        filler = server.fill(leave=4096)
+        conn = server.connection()
+        for _ in range(80):
+            self.assertEqual(server.http("GET", "/", conn=conn).status, 200)
+        self.assertNotIn("could not be written", server.log_text())
+        os.remove(filler)
+        self.assertEqual(server.http("GET", "/", conn=conn).status, 200)
+        conn.close()
+
+        with open(os.path.join(server.small, "access.log")) as f:
+            lines = f.read().split("\n")
+        self.assertEqual(lines[-1], "")
+        whole = [int(m.group(1)) for m in map(self.LINE.match, lines[:-1])
+                 if m]
+        cut = [line for line in lines[:-1] if not self.LINE.match(line)]
+        self.assertLessEqual(len(cut), 1, cut)
+        for line in cut:
+            self.assertRegex(line, r"^\d{4}-\d\d-\d\d ")
+        self.assertEqual(whole, sorted(whole))
+        lost = whole[-1] - len(whole)
+        self.assertGreater(lost, 0)
+        self.assertEqual((whole[0], whole[-1]), (1, 81))
+        found = re.findall(
+            r"\] WARNING (\d+) line\(s\) of the access log \S*"
+            r"small/access\.log could not be written: No space left on"
+            r" device\n", server.log_text())
+        self.assertEqual(found, [str(lost)])
 
 
 if __name__ == "__main__":

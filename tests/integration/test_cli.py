@@ -948,9 +948,23 @@ class Cli(unittest.TestCase):
         db = self.pg.create_db()
         self.pg.psql("DROP TABLE test_run CASCADE", db=db, superuser=True)
         self.assertRegex(self.start_fails(db),
-                         r"CRITICAL table test_run is missing: the database"
-                         r" has no mttv3 schema \(load \S+/sql/schemas-v3.sql,"
-                         r" sql/ in the source tree, as the role mttd uses\)")
+                         r"CRITICAL table test_run is missing from schema"
+                         r" public \(the first that exists of search_path"
+                         r' "\$user", public\): load \S+/sql/schemas-v3.sql,'
+                         r" sql/ in the source tree, as the role mttd uses\n")
+
+    def test_search_path_without_a_schema_is_named(self):
+        # Break-it helper 63: a search_path naming no schema that exists
+        # was reported as a database without the mttv3 schema.
+        db = self.pg.create_db()
+        self.pg.psql("ALTER DATABASE %s SET search_path = nothing_here,"
+                     " \"neither\"" % db, superuser=True)
+        self.assertIn(
+            "CRITICAL no schema of search_path (nothing_here, neither)"
+            " exists, so no table can be found: if it is set for the role"
+            " or the database, ALTER ROLE mtt RESET search_path (or ALTER"
+            " DATABASE), or SET it to the schema that holds the mttv3"
+            " tables\n", self.start_fails(db))
 
     def test_sigterm_answers_the_request_in_flight(self):
         # A drain waits until the answer has been written, not only

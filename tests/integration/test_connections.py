@@ -11,6 +11,7 @@ writes by itself are in the access log with their status."""
 import json
 import os
 import re
+import resource
 import socket
 import sys
 import time
@@ -517,6 +518,63 @@ class MaxConnections(h.MttdTestCase):
         self.assertTrue(self.refused().startswith(b"HTTP/1.1 503"))
         for s in conns:
             s.close()
+
+
+def cpu_seconds(pid):
+    """User and system CPU time pid has used."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class AcceptFails(h.MttdTestCase):
+    """accept() failing for want of descriptors (here the open-file limit
+    lowered under a running mttd, below what it counted at start-up):
+    accepting pauses and is tried again every 100 ms, with one warning,
+    the connections waiting in the listen queue are served once
+    descriptors are free, and it is said when accepting works again
+    (break-it helper 63: libevent tried again at every pass, at 100 %
+    CPU, and logged 400,000 lines a second)."""
+
+    MTTD = {"pg": {"idle_check": "0"}, "server": {"idle_timeout": "30"}}
+
+    def open_fds(self):
+        return len(os.listdir("/proc/%d/fd" % self.mttd.proc.pid))
+
+    def test_paused_then_served(self):
+        pid = self.mttd.proc.pid
+        was = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+        mark = self.mttd.log_mark()
+        limit = self.open_fds() + 2
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (limit, was[1]))
+        self.addCleanup(resource.prlimit, pid, resource.RLIMIT_NOFILE, was)
+        served = [connect(self.mttd.port) for _ in range(2)]
+        for s in served:
+            self.assertIn(b"HTTP/1.1 200 OK", get_root(s))
+        waiting = [connect(self.mttd.port) for _ in range(3)]
+        for s in waiting:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(0.3)
+        cpu = cpu_seconds(pid)
+        time.sleep(1.0)
+        self.assertLess(cpu_seconds(pid) - cpu, 0.2)
+        self.assertIsNotNone(self.mttd.wait_log(
+            r"WARNING cannot accept connections: Too many open files"
+            r" \(open-file limit %d\); new connections wait in the listen"
+            r" queue, tried again every 100 ms$" % limit, mark))
+
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, was)
+        for s in waiting:
+            s.settimeout(5)
+            self.assertIn(b"HTTP/1.1 200 OK", s.recv(65536))
+        for s in served + waiting:
+            s.close()
+        self.assertIsNotNone(self.mttd.wait_log(
+            r"INFO accepting connections again, after \d+ s$", mark,
+            timeout=3))
+        log = self.mttd.log_since(mark)
+        self.assertEqual(log.count("cannot accept connections"), 1, log)
+        self.assertNotIn("Error from accept", log)
 
 
 if __name__ == "__main__":

@@ -818,5 +818,147 @@ class ServerClosesIdleSessions(DatabaseFaults, h.MttdTestCase):
                                         {"serial": "x"}).status, 200)
 
 
+class DatabaseSettingsChanged(DatabaseFaults, h.MttdTestCase):
+    """Settings a session takes when it is made, changed for the database
+    while mttd runs (break-it helper 63: once put right, the pool's
+    sessions kept refusing every submission until mttd restarted).
+    Sessions made while the database refuses writes
+    (default_transaction_read_only, as for maintenance, or a standby):
+    /status says so, each submission is refused whole, and once it takes
+    writes again the idle sessions are made again within a second.  A
+    search_path that hides the tables: a session that fails for it is
+    made again when given back."""
+
+    MTTD = {"pg": {"idle_check": "0"}}
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        _, (install,) = cls.mttd.must_submit(
+            "MPI Install", [h.install_entry(mpi_version="settings")])
+        _, (cls.build,) = cls.mttd.must_submit(
+            "Test Build", [h.build_entry(install)])
+
+    def alter_database(self, change):
+        # From another database: a read-only one refuses ALTER DATABASE.
+        self.pg.psql("ALTER DATABASE %s %s" % (self.db, change),
+                     db="postgres", superuser=True)
+
+    def sessions_made_again(self):
+        """As a failover or a restart of PostgreSQL would."""
+        self.wait_pool_connected()
+        self.assertEqual(self.pg.psql(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = '%s' AND application_name = 'mttd'"
+            % self.db, db="postgres", superuser=True), [["4"]])
+
+    def status_when(self, key, want, within=5):
+        deadline = time.time() + within
+        while True:
+            status = self.mttd.http("GET", "/status").json
+            if status.get(key) == want or time.time() > deadline:
+                return status
+            time.sleep(0.05)
+
+    def submit_run(self, name):
+        return self.mttd.submit("Test Run", [h.run_entry(
+            self.build, test_name=name)])
+
+    def test_read_only_database_refused_then_stored(self):
+        self.assertIs(self.status_when("database_read_only", False)
+                      ["database_read_only"], False)
+        mark = self.mttd.log_mark()
+        self.alter_database("SET default_transaction_read_only = on")
+        self.addCleanup(self.alter_database,
+                        "RESET default_transaction_read_only")
+        self.sessions_made_again()
+        status = self.status_when("database_read_only", True)
+        self.assertEqual((status["database"], status["database_read_only"]),
+                         ("up", True))
+        snap = self.snapshot()
+        for i in range(3):
+            resp = self.submit_run("readonly-refused-%d" % i)
+            self.assertEqual((resp.status, resp.json["status"]), (503, -2))
+            self.assertEqual(
+                resp.field("status_message"),
+                "the database failed and nothing was stored; try again"
+                " later (cannot execute INSERT in a read-only"
+                " transaction)")
+        self.assertEqual(self.snapshot(), snap)
+
+        self.alter_database("RESET default_transaction_read_only")
+        status = self.status_when("database_read_only", False)
+        self.assertEqual((status["database"], status["database_read_only"]),
+                         ("up", False))
+        time.sleep(1.5)  # Every idle session made again by now.
+        for i in range(6):
+            self.mttd.must_submit("Test Run", [h.run_entry(
+                self.build, test_name="readonly-stored-%d" % i)])
+        self.assertEqual(len(self.stored_runs("readonly-stored")), 6)
+        self.assertEqual(self.stored_runs("readonly-refused"), {})
+        log = self.mttd.log_since(mark)
+        warning = (
+            "WARNING the database 127.0.0.1:%d refuses writes"
+            " (default_transaction_read_only is on, set for the role or"
+            " the database): every submission and POST /serial is"
+            " refused until it takes them; idle sessions are made again"
+            " each second to see when" % self.pg.port)
+        self.assertEqual(log.count(warning), 1, log)
+        self.assertEqual(log.count(
+            "INFO the database 127.0.0.1:%d takes writes again"
+            % self.pg.port), 1, log)
+
+    def test_connections_refused_then_back_are_told(self):
+        # Break-it helper 63: connections the database refused logged
+        # their errors, and came back at DEBUG only.
+        self.alter_database("CONNECTION LIMIT 2")
+        self.addCleanup(self.alter_database, "CONNECTION LIMIT -1")
+        mark = self.mttd.log_mark()
+        self.sessions_made_again()
+        self.assertIsNotNone(self.mttd.wait_log(
+            r"ERROR db conn \d: connection to server at \"127.0.0.1\","
+            r" port \d+ failed: FATAL:  too many connections for database"
+            r" \"%s\"" % self.db, mark))
+        self.mttd.must_submit("Test Run", [h.run_entry(
+            self.build, test_name="limited-0")])
+        self.alter_database("CONNECTION LIMIT -1")
+        self.wait_pool_connected()
+        log = self.mttd.log_since(mark)
+        refused = set(re.findall(r"ERROR db conn (\d): connection to", log))
+        back = set(re.findall(r"INFO db conn (\d): connected, after \d+"
+                              r" failed connect\(s\)\n", log))
+        self.assertEqual(len(refused), 2, log)
+        self.assertEqual(back, refused, log)
+        self.assertNotIn("database is up", log)
+
+    def test_search_path_put_right_is_taken(self):
+        mark = self.mttd.log_mark()
+        self.alter_database("SET search_path = nothing_here")
+        self.addCleanup(self.alter_database, "RESET search_path")
+        self.sessions_made_again()
+        self.wait_pool_connected()
+        resp = self.submit_run("searchpath-refused")
+        self.assertEqual((resp.status, resp.json["status"]), (503, -2))
+        self.assertEqual(resp.field("status_message"),
+                         "the database failed and nothing was stored; try"
+                         " again later (relation \"submit\" does not"
+                         " exist)")
+        self.alter_database("RESET search_path")
+        # A session that failed for it is made again when given back;
+        # the others fail once each at most.
+        outcomes = []
+        for i in range(6):
+            resp = self.submit_run("searchpath-after-%d" % i)
+            outcomes.append(resp.json["status"])
+            time.sleep(0.2)
+        self.assertEqual(outcomes[-2:], [0, 0], outcomes)
+        self.assertEqual(len(self.stored_runs("searchpath-after")),
+                         outcomes.count(0))
+        self.assertRegex(self.mttd.log_since(mark),
+                         r"INFO db conn \d: made again after an error of"
+                         r" SQLSTATE 42P01, so that a new session takes"
+                         r" the database's settings as they are now\n")
+
+
 if __name__ == "__main__":
     h.main()

@@ -1219,6 +1219,21 @@ class ReadReplica(h.MttdTestCase):
         self.assertIn("replica connections: sslmode disable, gssencmode"
                       " disable", self.mttd.log_text())
 
+    def test_max_connections_leaves_room_for_both_pools(self):
+        # Break-it helper 63: the replica's pool was left out of the
+        # descriptors kept from max_connections, and accept() ran out.
+        server = h.Mttd(self.db, pg={"read_server": "127.0.0.1",
+                                     "read_port": str(self.replica.port),
+                                     "pool_size": "10"})
+        server.argv_prefix = ["prlimit", "--nofile=100:100"]
+        server.start()
+        try:
+            self.assertIn("WARNING max_connections 4000 is more than the"
+                          " open-file limit 100 allows: 48\n",
+                          server.log_text())
+        finally:
+            server.stop()
+
     def test_a_replica_that_is_no_standby_is_told(self):
         # This stand-in is a primary of its own: what a promoted replica
         # is (break-it helper 39: its answers stopped growing, silently).
@@ -1298,6 +1313,7 @@ class StandbyReplica(h.MttdTestCase):
             % self.replica.port, mark))
 
     def test_z_replica_down(self):
+        mark = self.mttd.log_mark()
         self.replica.stop()
         try:
             deadline = time.time() + 10
@@ -1316,6 +1332,11 @@ class StandbyReplica(h.MttdTestCase):
             self.assertIsNotNone(self.mttd.wait_log(
                 r"ERROR database is down \(127\.0\.0\.1:%d/%s\): no"
                 r" connection is up" % (self.replica.port, self.db)))
+            # The replica's connections are told from the primary's
+            # (break-it helper 63: both were "db conn N").
+            log = self.mttd.log_since(mark)
+            self.assertRegex(log, r"\] ERROR replica conn \d: ")
+            self.assertNotRegex(log, r"\] (ERROR|WARNING) db conn ")
         finally:
             self.replica.start()
 
