@@ -219,6 +219,32 @@ enum stmt_role {
 	ROLE_RESULTS /* A wave of results: one row per entry. */
 };
 
+/* What a statement of the role does, for the log (a number named
+ * nothing an operator could look up, break-it helper 63). */
+static const char *
+stmt_role_name(enum stmt_role role)
+{
+	switch (role) {
+	case ROLE_SUBMITS:
+		return "looking up submit rows";
+	case ROLE_ENTRIES:
+		return "looking up the entries' rows";
+	case ROLE_CAST:
+		return "checking one value";
+	case ROLE_CHECK:
+		return "checking timestamps and durations";
+	case ROLE_LOCK:
+		return "taking advisory locks";
+	case ROLE_SUBMIT_MAKE:
+		return "creating submit rows";
+	case ROLE_NORM_MAKE:
+		return "creating linked rows";
+	case ROLE_RESULTS:
+		return "storing results";
+	}
+	return "?";
+}
+
 /* Which round trip a batch is; says how to read its results. */
 enum store_step {
 	STEP_LOOKUP, /* Value checks and every lookup, no transaction. */
@@ -641,8 +667,8 @@ store_refuse_too_large(struct submit_store *st, const struct stmt *s,
 {
 	int field = s->role == ROLE_NORM_MAKE ? too_large_field(s->kind) : -1;
 
-	log_debug("submit: statement (role %d) over a database limit: %s",
-	    s->role, why);
+	log_debug("submit: statement (%s) over a database limit: %s",
+	    stmt_role_name(s->role), why);
 	if (field < 0) {
 		store_refuse(st,
 		    "%s: a value is too large for the database: %s", where,
@@ -768,15 +794,15 @@ store_failed(struct submit_store *st, const struct db_result *res)
 	if (refused_value) {
 		/* A client's value: the refusal is logged as a warning by
 		 * the handler (or the group is stored again one by one). */
-		log_debug("submit: statement %d (role %d) refused a value: %s"
+		log_debug("submit: statement %d (%s) refused a value: %s"
 			  " [%s]",
-		    res->failed, s->role, why, res->sqlstate);
+		    res->failed, stmt_role_name(s->role), why, res->sqlstate);
 		store_refuse(
 		    st, "%s: the database refused a value: %s", where, why);
 		return;
 	}
-	log_error("submit: statement %d (role %d) failed: %s [%s]", res->failed,
-	    s->role, why, res->sqlstate ? res->sqlstate : "-");
+	log_error("submit: statement %d (%s) failed: %s [%s]", res->failed,
+	    stmt_role_name(s->role), why, res->sqlstate ? res->sqlstate : "-");
 	store_fail(st, SUBMIT_DB_FAILED, why, false);
 }
 

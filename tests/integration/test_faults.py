@@ -907,6 +907,11 @@ class DatabaseSettingsChanged(DatabaseFaults, h.MttdTestCase):
         self.assertEqual(log.count(
             "INFO the database 127.0.0.1:%d takes writes again"
             % self.pg.port), 1, log)
+        # The statement is named by what it does (it was "role 6").
+        self.assertEqual(log.count(
+            "ERROR submit: statement 1 (creating linked rows) failed:"
+            " cannot execute INSERT in a read-only transaction [25006]\n"),
+            3, log)
 
     def test_connections_refused_then_back_are_told(self):
         # Break-it helper 63: connections the database refused logged
