@@ -360,14 +360,24 @@ db_catalog_privilege_missing(PGresult *r, int i, bool sequence)
 static int
 db_catalog_check_schema(PGresult *session, char **cause)
 {
-	if (!PQgetisnull(session, 0, SESSION_SCHEMA))
+	const char *schema = PQgetvalue(session, 0, SESSION_SCHEMA);
+	const char *why;
+
+	/* PostgreSQL skips the schemas the role may not use, and a search
+	 * path may name the session's temporary schema (break-it 65). */
+	if (PQgetisnull(session, 0, SESSION_SCHEMA))
+		why = "names no schema that exists and that the role may use"
+		      " (USAGE), so no table can be found";
+	else if (strncmp(schema, "pg_temp", 7) == 0)
+		why = "puts the session's temporary schema first, where no"
+		      " table of mttd's can be";
+	else
 		return 0;
-	*cause = xasprintf("no schema of search_path (%s) exists, so no"
-			   " table can be found: if it is set for the role"
+	*cause = xasprintf("search_path (%s) %s: if it is set for the role"
 			   " or the database, ALTER ROLE %s RESET search_path"
-			   " (or ALTER DATABASE), or SET it to the schema"
-			   " that holds the mttv3 tables",
-	    PQgetvalue(session, 0, SESSION_SEARCH_PATH),
+			   " (or ALTER DATABASE), or SET it to the schema that"
+			   " holds the mttv3 tables",
+	    PQgetvalue(session, 0, SESSION_SEARCH_PATH), why,
 	    PQgetvalue(session, 0, SESSION_ROLE));
 	return -1;
 }

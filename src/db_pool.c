@@ -24,6 +24,8 @@
 
 /* Seconds between attempts to reach a database that is down. */
 #define DB_RECONNECT_DELAY_S 1
+/* A connection that began failing while the database was called down. */
+#define DB_FAILING_IN_OUTAGE ((unsigned long)-1)
 
 /*
  * While the database stays down, a connection's failed connects after
@@ -177,6 +179,9 @@ struct db_conn {
 	int connect_failures;	/* Connects failed in a row, for the log. */
 	uint64_t failure_cause; /* Hash of the last one's message. */
 	bool read_only;		/* Its session said it refuses writes. */
+	/* pool->outages at its first failed connect, or
+	 * DB_FAILING_IN_OUTAGE. */
+	unsigned long failing_since;
 	/* A statement failed in a way a new session may not (the SQLSTATE,
 	 * see db_sqlstate_wants_new_session); made again when given back. */
 	char remake_for[6];
@@ -251,11 +256,13 @@ struct db_pool {
 	const char *label; /* Of its connections in the log: "db", "replica". */
 	int read_only_conns;	    /* Up, and said they refuse writes. */
 	struct event *read_only_ev; /* Remakes the idle ones each second. */
-	bool said_read_only;	    /* The log's last word: read-only. */
-	bool knows_read_only;	    /* A session said (PostgreSQL 14+). */
-	bool said_up, said_down;    /* The log's last word on the pool. */
-	int long_held;		    /* Held by streams now. */
-	int query_held;		    /* Held by queries (streams too) now. */
+	bool said_read_only;	    /* The log's last word: read-only... */
+	struct timeval read_only_said_at; /* ...since then. */
+	unsigned long outages;		  /* "database is down" said, times. */
+	bool knows_read_only;		  /* A session said (PostgreSQL 14+). */
+	bool said_up, said_down;	  /* The log's last word on the pool. */
+	int long_held;			  /* Held by streams now. */
+	int query_held; /* Held by queries (streams too) now. */
 	struct db_conn *conns;
 	int up; /* Connections connected. */
 	/*
@@ -371,9 +378,11 @@ db_pool_fail_waits(struct db_pool *p)
 {
 	struct db_wait *w;
 
-	if (p->reachable)
+	if (p->reachable) {
 		log_error("database is down (%s:%s/%s): no connection is up",
 		    p->host, p->port, p->dbname);
+		p->outages++;
+	}
 	p->reachable = false;
 	p->said_down = true;
 	while ((w = TAILQ_FIRST(&p->waits)) != NULL) {
@@ -474,6 +483,12 @@ db_conn_lost(struct db_conn *c, const char *why)
 {
 	bool again = c->state == DBC_CONNECTING && c->connect_failures++ > 0;
 	uint64_t cause = hash_fnv1a(HASH_FNV1A_SEED, why, strlen(why));
+
+	/* Failing while the database is called up, or not: see
+	 * db_conn_poll_connect's "connected" line. */
+	if (c->connect_failures == 1 && c->state == DBC_CONNECTING)
+		c->failing_since = c->pool->said_down ? DB_FAILING_IN_OUTAGE :
+							c->pool->outages;
 
 	if (again && cause != c->failure_cause)
 		again = false;
@@ -593,9 +608,11 @@ db_conn_note_standby(struct db_conn *c)
 /*
  * The primary's pool: whether the session refuses writes, as the server
  * reports it (PostgreSQL 14 and later): default_transaction_read_only,
- * set for the role or the database, or in_hot_standby.  Every submission
- * is then refused; said once when the first session says so, and once
- * when a session takes writes again and none refuses them.
+ * or in_hot_standby.  Said once when the first session says so, and
+ * once when none does and a session made since takes writes: sessions
+ * made before keep what they were made with (break-it helper 65: with
+ * old writable sessions beside new read-only ones, both lines came
+ * every second).
  */
 static void
 db_conn_note_read_only(struct db_conn *c)
@@ -614,22 +631,26 @@ db_conn_note_read_only(struct db_conn *c)
 	if (ro != c->read_only)
 		p->read_only_conns += ro ? 1 : -1;
 	c->read_only = ro;
-	if (ro && !p->said_read_only)
-		log_warn("the database %s:%s refuses writes (%s): every"
-			 " submission and POST /serial is refused until it"
-			 " takes them; idle sessions are made again each"
-			 " second to see when",
+	if (ro && !p->said_read_only) {
+		log_warn("sessions of the database %s:%s refuse writes (%s):"
+			 " submissions and POST /serial on them are refused;"
+			 " idle ones are made again each second, to see when"
+			 " it takes writes",
 		    p->host, p->port,
 		    strcmp(hs, "on") == 0 ?
 			"in_hot_standby is on: a standby" :
 			"default_transaction_read_only is on, set for the"
-			" role or the database");
-	else if (!ro && p->said_read_only && p->read_only_conns == 0)
+			" role, the database or the server");
+		p->said_read_only = true;
+		p->read_only_said_at = c->up_since;
+	} else if (!ro && p->said_read_only && p->read_only_conns == 0 &&
+	    timercmp(&c->up_since, &p->read_only_said_at, >)) {
 		log_info(
 		    "the database %s:%s takes writes again", p->host, p->port);
+		p->said_read_only = false;
+	}
 	if (ro && !evtimer_pending(p->read_only_ev, NULL))
 		evtimer_add(p->read_only_ev, &again);
-	p->said_read_only = p->read_only_conns > 0;
 }
 
 /*
@@ -699,7 +720,8 @@ db_conn_poll_connect(struct db_conn *c)
 	if (c->pool->up++ == 0 && (c->pool->said_down || !c->pool->said_up))
 		log_info("database is up (%s:%s/%s)", c->pool->host,
 		    c->pool->port, c->pool->dbname);
-	else if (c->connect_failures > 0)
+	else if (c->connect_failures > 0 &&
+	    c->failing_since == c->pool->outages)
 		log_info("%s conn %d: connected, after %d failed connect(s)",
 		    c->pool->label, c->index, c->connect_failures);
 	c->connect_failures = 0;

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -117,10 +118,25 @@ log_sink_close(struct log_sink *sink, int fallback)
 	sink->fd = fallback;
 }
 
+/* Whether two descriptors are one file. */
+static bool
+log_same_file(int a, int b)
+{
+	struct stat sa, sb;
+
+	return fstat(a, &sa) == 0 && fstat(b, &sb) == 0 &&
+	    sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
 /* Point sink at fd opened on path, or at fallback when path is NULL. */
 static void
 log_sink_set(struct log_sink *sink, int fd, const char *path, int fallback)
 {
+	int to = path != NULL ? fd : fallback;
+
+	/* A line cut short in another file is not ended in this one. */
+	if (to >= 0 && sink->fd >= 0 && !log_same_file(to, sink->fd))
+		sink->cut = false;
 	log_sink_close(sink, fallback);
 	if (path != NULL) {
 		sink->fd = fd;
@@ -164,6 +180,10 @@ log_sink_reopen(struct log_sink *sink, char **cause)
 		return 0;
 	if ((fd = log_open(sink->path, cause)) == -1)
 		return -1;
+	/* A line cut short in a rotated file is not ended in the new one
+	 * (break-it helper 65: it began with an empty line). */
+	if (!log_same_file(fd, sink->fd))
+		sink->cut = false;
 	close(sink->fd);
 	sink->fd = fd;
 	return 0;
@@ -223,23 +243,17 @@ log_count_lines(const char *buf, size_t len)
 	return lines;
 }
 
-static void log_emit(struct log_sink *sink, const char *buf, size_t len);
-static size_t log_prefix(char *buf, size_t size);
-
 /* Say, in the main log, how many lines sink lost and why. */
 static void
 log_report_lost(struct log_sink *sink)
 {
-	char buf[512];
-	size_t off = log_prefix(buf, sizeof buf);
 	unsigned long lines = sink->lost_lines;
 
 	sink->lost_lines = 0;
-	off += (size_t)snprintf(buf + off, sizeof buf - off,
-	    "WARNING %lu line(s) of the %s %s could not be written: %s\n",
-	    lines, sink->what, sink->path ? sink->path : "(standard error)",
+	log_write(LOG_LEVEL_WARNING, NULL,
+	    "%lu line(s) of the %s %s could not be written: %s", lines,
+	    sink->what, sink->path ? sink->path : "(standard error)",
 	    strerror(sink->lost_errno));
-	log_emit(&log_main, buf, off < sizeof buf ? off : sizeof buf - 1);
 }
 
 /*

@@ -816,9 +816,6 @@ static void
 setup_signals(struct mttd *m)
 {
 	signal(SIGPIPE, SIG_IGN);
-	/* A log over the file-size limit (ulimit -f) would kill mttd: the
-	 * write fails instead, and the lines lost are said (log.c). */
-	signal(SIGXFSZ, SIG_IGN);
 	m->sig_term = evsignal_new(m->base, SIGTERM, signal_stop_cb, m);
 	m->sig_int = evsignal_new(m->base, SIGINT, signal_stop_cb, m);
 	m->sig_hup = evsignal_new(m->base, SIGHUP, signal_hup_cb, m);
@@ -1288,6 +1285,12 @@ main(int argc, char **argv)
 	char *cause = NULL;
 
 	memset(&m, 0, sizeof m);
+	/*
+	 * A log over the file-size limit (ulimit -f) would kill mttd at its
+	 * next line, from the first on (the supervisor's too): the write
+	 * fails instead, and the lines lost are said (log.c).
+	 */
+	signal(SIGXFSZ, SIG_IGN);
 	return_big_blocks();
 	block_service_signals(SIG_BLOCK);
 	parse_options(argc, argv, &o);

@@ -8,6 +8,7 @@ each is in the file before its answer leaves."""
 import errno
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -190,6 +191,51 @@ class DiskFull(unittest.TestCase):
         finally:
             server.stop()
             subprocess.run(["umount", "-l", server.small], check=False)
+
+    def test_cut_line_not_ended_in_a_rotated_file(self):
+        # Break-it helper 65: the new file began with an empty line.
+        server = SmallDiskMttd(self.db, logging={
+            "access_log": "small/access.log", "access_log_buffer": "0"})
+        server.start()
+        try:
+            filler = server.fill(leave=4096)
+            for _ in range(60):
+                server.http("GET", "/")
+            path = os.path.join(server.small, "access.log")
+            with open(path, "rb") as f:
+                self.assertNotEqual(f.read()[-1:], b"\n")
+            os.rename(path, path + ".1")
+            os.remove(filler)
+            mark = server.log_mark()
+            server.proc.send_signal(signal.SIGHUP)
+            self.assertIsNotNone(server.wait_log(
+                r"SIGHUP: configuration in force", mark))
+            server.http("GET", "/")
+            with open(path) as f:
+                lines = f.read().split("\n")
+            self.assertEqual(len(lines), 2, lines)
+            self.assertRegex(lines[0], self.LINE)
+        finally:
+            server.stop()
+            subprocess.run(["umount", "-l", server.small], check=False)
+
+    def test_file_size_limit_kills_no_process(self):
+        # A log over `ulimit -f` got mttd killed by SIGXFSZ: at start-up,
+        # and with workers the supervisor at its next line (break-it
+        # helpers 63 and 65).  Lines past the limit are lost instead.
+        server = h.Mttd(self.db, server={"workers": "2"})
+        server.argv_prefix = ["prlimit", "--fsize=3000"]
+        server.start()
+        try:
+            for _ in range(3):
+                self.assertEqual(server.http("GET", "/").status, 200)
+                server.proc.send_signal(signal.SIGHUP)
+                time.sleep(0.3)
+            self.assertEqual(server.http("GET", "/").status, 200)
+            self.assertIsNone(server.proc.poll())
+            self.assertEqual(os.path.getsize(server.log_path), 3000)
+        finally:
+            server.stop()
 
     def run_full(self, server):
         filler = server.fill(leave=4096)

@@ -960,11 +960,26 @@ class Cli(unittest.TestCase):
         self.pg.psql("ALTER DATABASE %s SET search_path = nothing_here,"
                      " \"neither\"" % db, superuser=True)
         self.assertIn(
-            "CRITICAL no schema of search_path (nothing_here, neither)"
-            " exists, so no table can be found: if it is set for the role"
-            " or the database, ALTER ROLE mtt RESET search_path (or ALTER"
-            " DATABASE), or SET it to the schema that holds the mttv3"
-            " tables\n", self.start_fails(db))
+            "CRITICAL search_path (nothing_here, neither) names no schema"
+            " that exists and that the role may use (USAGE), so no table"
+            " can be found: if it is set for the role or the database,"
+            " ALTER ROLE mtt RESET search_path (or ALTER DATABASE), or SET"
+            " it to the schema that holds the mttv3 tables\n",
+            self.start_fails(db))
+        # A schema the role may not use is skipped the same way, and
+        # the temporary schema first is no place for the tables (break-it
+        # helper 65: "missing from schema pg_temp_3: load the script").
+        self.pg.psql("CREATE SCHEMA secret; REVOKE ALL ON SCHEMA secret"
+                     " FROM PUBLIC; ALTER DATABASE %s SET search_path ="
+                     " secret" % db, db=db, superuser=True)
+        self.assertIn("CRITICAL search_path (secret) names no schema that"
+                      " exists and that the role may use (USAGE)",
+                      self.start_fails(db))
+        self.pg.psql("ALTER DATABASE %s SET search_path = pg_temp, public"
+                     % db, superuser=True)
+        self.assertIn("CRITICAL search_path (pg_temp, public) puts the"
+                      " session's temporary schema first, where no table"
+                      " of mttd's can be: if it is set", self.start_fails(db))
 
     def test_sigterm_answers_the_request_in_flight(self):
         # A drain waits until the answer has been written, not only

@@ -295,6 +295,9 @@ class Faults(DatabaseFaults, h.MttdTestCase):
         log = self.mttd.log_since(mark)
         conns = set(re.findall(r"ERROR db conn (\d+): ", log))
         self.assertEqual(len(conns), 4, log)
+        # "database is up" says they are back; each connection's own
+        # line is for one refused while the others were up (helper 65).
+        self.assertNotIn("connected, after", log)
         for conn in conns:
             errors = re.findall(r"ERROR db conn %s: " % conn, log)
             self.assertLessEqual(len(errors), 3, log)
@@ -898,11 +901,11 @@ class DatabaseSettingsChanged(DatabaseFaults, h.MttdTestCase):
         self.assertEqual(self.stored_runs("readonly-refused"), {})
         log = self.mttd.log_since(mark)
         warning = (
-            "WARNING the database 127.0.0.1:%d refuses writes"
-            " (default_transaction_read_only is on, set for the role or"
-            " the database): every submission and POST /serial is"
-            " refused until it takes them; idle sessions are made again"
-            " each second to see when" % self.pg.port)
+            "WARNING sessions of the database 127.0.0.1:%d refuse writes"
+            " (default_transaction_read_only is on, set for the role, the"
+            " database or the server): submissions and POST /serial on"
+            " them are refused; idle ones are made again each second, to"
+            " see when it takes writes" % self.pg.port)
         self.assertEqual(log.count(warning), 1, log)
         self.assertEqual(log.count(
             "INFO the database 127.0.0.1:%d takes writes again"
@@ -935,6 +938,39 @@ class DatabaseSettingsChanged(DatabaseFaults, h.MttdTestCase):
         self.assertEqual(len(refused), 2, log)
         self.assertEqual(back, refused, log)
         self.assertNotIn("database is up", log)
+
+    def test_old_writable_sessions_beside_new_read_only_ones(self):
+        # Turned on for the database, the setting reaches only sessions
+        # made after: old writable ones store, new ones refuse.  One
+        # warning, and no "takes writes again" until it does (break-it
+        # helper 65: both lines came every second).
+        self.wait_pool_connected()
+        mark = self.mttd.log_mark()
+        self.alter_database("SET default_transaction_read_only = on")
+        self.addCleanup(self.alter_database,
+                        "RESET default_transaction_read_only")
+        self.assertEqual(self.pg.psql(
+            "SELECT count(pg_terminate_backend(pid)) FROM (SELECT pid FROM"
+            " pg_stat_activity WHERE datname = '%s' AND application_name"
+            " = 'mttd' LIMIT 2) x" % self.db, db="postgres",
+            superuser=True), [["2"]])
+        self.assertIs(self.status_when("database_read_only", True)
+                      ["database_read_only"], True)
+        answers = {}
+        end = time.time() + 3
+        while time.time() < end:
+            status = self.mttd.http("POST", "/serial",
+                                    {"serial": "x"}).status
+            answers[status] = answers.get(status, 0) + 1
+        self.assertGreater(answers.get(200, 0), 0, answers)
+        log = self.mttd.log_since(mark)
+        self.assertEqual(log.count("refuse writes"), 1, log)
+        self.assertNotIn("takes writes again", log)
+        self.alter_database("RESET default_transaction_read_only")
+        self.assertIs(self.status_when("database_read_only", False)
+                      ["database_read_only"], False)
+        self.assertIsNotNone(self.mttd.wait_log(
+            r"INFO the database \S+ takes writes again$", mark))
 
     def test_search_path_put_right_is_taken(self):
         mark = self.mttd.log_mark()
