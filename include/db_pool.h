@@ -142,10 +142,11 @@ int db_pool_count_up(const struct db_pool *pool);
 int db_pool_standby(const struct db_pool *pool);
 
 /*
- * For the primary's pool: 1 when a session up says the database refuses
- * writes (default_transaction_read_only, or a standby), 0 when none
- * does, -1 before a session said (or for a server before PostgreSQL 14,
- * which does not).  -1 for a pool made with expect_standby.
+ * For the primary's pool: 1 from when a session says the database
+ * refuses writes (default_transaction_read_only, or a standby) until one
+ * made since takes them and none up refuses them, else 0; -1 before a
+ * session said (or for a server before PostgreSQL 14, which does not).
+ * -1 for a pool made with expect_standby.
  */
 int db_pool_read_only(const struct db_pool *pool);
 

@@ -18,6 +18,18 @@
 #define SUPERVISOR_GONE_SIGNAL SIGUSR2
 
 /*
+ * How the supervisor passes a stop on: drain, for the first TERM or INT
+ * it gets, and exit at once, for a later one.  Not TERM or INT
+ * themselves: a signal to the whole process group (Ctrl-C, systemd's
+ * stop, kill -- -PGID) reaches each worker directly too, and a worker
+ * took the supervisor's copy for a second signal and dropped the
+ * requests it served (break-it helper 66).  A worker counts only the
+ * TERM and INT it was sent as an operator's.
+ */
+#define SUPERVISOR_DRAIN_SIGNAL (SIGRTMIN + 1)
+#define SUPERVISOR_EXIT_SIGNAL (SIGRTMIN + 2)
+
+/*
  * Fork the workers of s.  Returns in each worker, which goes on to serve
  * (call supervisor_worker_ready once it listens).  The supervisor itself
  * never returns: once every worker listens it calls started(port) (if

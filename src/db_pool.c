@@ -995,7 +995,10 @@ db_pool_read_only(const struct db_pool *p)
 {
 	if (p->expect_standby || !p->knows_read_only)
 		return -1;
-	return p->read_only_conns > 0;
+	/* What the log last said: sessions remade after a refused write
+	 * are not counted while they connect (break-it helper 66: under
+	 * load /status said false while every submission was refused). */
+	return p->said_read_only;
 }
 
 int

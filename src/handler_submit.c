@@ -115,6 +115,22 @@ handler_submit_refuse(struct request *r, int http_code, const char *why)
 	reply_error(r, http_code, -1, "%s", why);
 }
 
+/*
+ * A submission the database failed is logged as a refusal is, with the
+ * user, the client and the phase (SPEC: every rejected submission; break-
+ * it helper 66 found only the request's number), at ERROR.
+ */
+static void
+handler_submit_log_failed(
+    struct request *r, const char *what, const char *message)
+{
+	const struct submit_ctx *c = r->state;
+
+	log_error("submit refused: user=%s client=%s phase=\"%s\" reason=%s"
+		  " (%s)",
+	    r->user, r->client, c->phase_text, what, message);
+}
+
 /* Called by request_finish. */
 static void
 handler_submit_free(void *state)
@@ -187,9 +203,10 @@ handler_submit_stored_cb(void *arg, enum submit_outcome outcome, long submit_id,
 	} else if (outcome == SUBMIT_REFUSED) {
 		handler_submit_refuse(r, 200, message);
 	} else if (outcome == SUBMIT_DB_UNKNOWN) {
-		log_error("req=%llu submit: the database connection was lost"
-			  " after the commit was sent: %s",
-		    (unsigned long long)r->id, message);
+		handler_submit_log_failed(r,
+		    "the database connection was lost after the commit was"
+		    " sent, so it may or may not be stored",
+		    message);
 		evhttp_add_header(evhttp_request_get_output_headers(r->req),
 		    "Retry-After", "1");
 		reply_error(r, 503, -2,
@@ -198,8 +215,8 @@ handler_submit_stored_cb(void *arg, enum submit_outcome outcome, long submit_id,
 		    " a stored one is answered with its ids (%s)",
 		    message);
 	} else {
-		log_error("req=%llu submit failed in the database: %s",
-		    (unsigned long long)r->id, message);
+		handler_submit_log_failed(
+		    r, "the database failed and nothing was stored", message);
 		request_reply_db_failed(r, "and nothing was stored", message);
 	}
 }

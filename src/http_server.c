@@ -222,10 +222,12 @@ http_server_accept_error_cb(struct evconnlistener *l, void *arg)
 		    strerror(err), http_server_file_limit(limit, sizeof limit),
 		    ACCEPT_PAUSE_MS);
 	} else if (now - s->accept_logged_at >= ACCEPT_WARN_EVERY_S) {
-		log_warn("still cannot accept connections: %s (open-file"
-			 " limit %s; %lu tries in %lld s)",
+		log_warn("accept() still fails: %s (open-file limit %s; %lu"
+			 " pauses of %d ms in %lld s, connections accepted"
+			 " as descriptors come free)",
 		    strerror(err), http_server_file_limit(limit, sizeof limit),
-		    s->accept_pauses, (long long)(now - s->accept_logged_at));
+		    s->accept_pauses, ACCEPT_PAUSE_MS,
+		    (long long)(now - s->accept_logged_at));
 		s->accept_logged_at = now;
 		s->accept_pauses = 0;
 	}

@@ -70,7 +70,10 @@ struct mttd {
 	int listen_fd; /* A socket the service manager passed, or -1. */
 	struct event *sig_term, *sig_int, *sig_hup;
 	struct event *sig_orphaned; /* A worker's supervisor died. */
-	int stop_signals;	    /* TERM/INT seen so far. */
+	struct event *sig_drain;    /* A worker's supervisor stops... */
+	struct event *sig_exit;	    /* ...and says to exit now. */
+	int stop_signals;	    /* TERM/INT this process was sent. */
+	bool stopping;		    /* The drain has begun. */
 	char *config_file;	    /* Absolute: SIGHUP reads it from "/". */
 	bool foreground;	    /* Logging to stderr. */
 };
@@ -435,8 +438,9 @@ log_pool_modes(const char *what, const struct db_pool_params *p)
 	    libpq_mode_text(p->gssencmode, "PGGSSENCMODE", gss, sizeof gss));
 }
 
+/* Read the catalogue (the database must be reachable now), or die. */
 static void
-open_database(struct mttd *m)
+load_catalog(struct mttd *m)
 {
 	struct db_pool_params p;
 	char *cause = NULL;
@@ -447,6 +451,22 @@ open_database(struct mttd *m)
 		die("%s", cause);
 	if (submit_fields_bind(m->catalog, &cause) != 0)
 		die("%s", cause);
+}
+
+/*
+ * The pools.  A worker has the catalogue its supervisor read before it
+ * forked, so a worker started again while the database is down starts
+ * with its pool down, as the running ones are, instead of dying at once
+ * and being started again every second (break-it helper 66).
+ */
+static void
+open_database(struct mttd *m)
+{
+	struct db_pool_params p;
+
+	if (m->catalog == NULL)
+		load_catalog(m);
+	pool_params(&m->settings, &p);
 	log_info("database %s at %s:%d, PostgreSQL %s, pool of %d", p.dbname,
 	    p.host, p.port, db_catalog_server_version(m->catalog), p.size);
 	/* A replica runs the same major version as its primary. */
@@ -543,39 +563,70 @@ write_port_file(int port)
 		    strerror(errno));
 }
 
+/* Exit now, leaving the requests in flight (each gets its line). */
+static void
+stop_now(struct mttd *m, const char *why)
+{
+	log_info("%s: exiting now", why);
+	http_server_log_unfinished(m->server, "a second signal came");
+	event_base_loopbreak(m->base);
+}
+
 static void
 signal_stop_cb(evutil_socket_t sig, short what, void *arg)
 {
 	struct mttd *m = arg;
+	char why[32];
 
+	(void)what;
 	if (++m->stop_signals > 1) {
-		log_info("signal %d again: exiting now", (int)sig);
-		http_server_log_unfinished(m->server, "a second signal came");
-		event_base_loopbreak(m->base);
+		snprintf(why, sizeof why, "signal %d again", (int)sig);
+		stop_now(m, why);
 		return;
 	}
+	if (m->stopping) {
+		log_info("signal %d: stopping already; a second one exits at"
+			 " once",
+		    (int)sig);
+		return;
+	}
+	m->stopping = true;
 	log_info("signal %d: stopping; a second one exits at once", (int)sig);
 	service_notify_stopping();
 	http_server_drain(m->server);
 }
 
 /*
- * The kernel's word that this worker's supervisor died (it may have been
- * killed in the middle of a stop it had passed on): a drain, as on a
- * first TERM, never the exit at once of a second one.
+ * A worker's supervisor passes a stop on (SUPERVISOR_DRAIN_SIGNAL), or
+ * the kernel says it died (it may have been killed in the middle of a
+ * stop it had passed on): a drain, as on a first TERM, never the exit
+ * at once of a second one.
  */
 static void
-signal_orphaned_cb(evutil_socket_t sig, short what, void *arg)
+signal_supervisor_stop_cb(evutil_socket_t sig, short what, void *arg)
 {
 	struct mttd *m = arg;
 
+	(void)what;
+	if (m->stopping)
+		return;
+	m->stopping = true;
+	if (sig == SUPERVISOR_GONE_SIGNAL)
+		log_info("the supervisor is gone: stopping; a signal exits"
+			 " at once");
+	else
+		log_info("the supervisor stops: stopping; a second signal"
+			 " exits at once");
+	http_server_drain(m->server);
+}
+
+/* The supervisor was sent a second TERM or INT. */
+static void
+signal_supervisor_exit_cb(evutil_socket_t sig, short what, void *arg)
+{
 	(void)sig;
 	(void)what;
-	if (m->stop_signals > 0)
-		return;
-	m->stop_signals = 1;
-	log_info("the supervisor is gone: stopping; a signal exits at once");
-	http_server_drain(m->server);
+	stop_now(arg, "the supervisor was sent a second signal");
 }
 
 /*
@@ -783,7 +834,7 @@ static void
 signal_hup_cb(evutil_socket_t sig, short what, void *arg)
 {
 	struct mttd *m = arg;
-	bool told = m->stop_signals == 0;
+	bool told = !m->stopping;
 
 	(void)sig;
 	(void)what;
@@ -809,6 +860,8 @@ block_service_signals(int how)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SUPERVISOR_GONE_SIGNAL);
+	sigaddset(&set, SUPERVISOR_DRAIN_SIGNAL);
+	sigaddset(&set, SUPERVISOR_EXIT_SIGNAL);
 	sigprocmask(how, &set, NULL);
 }
 
@@ -824,9 +877,15 @@ setup_signals(struct mttd *m)
 	event_add(m->sig_hup, NULL);
 	/* Only a worker has a supervisor to lose. */
 	if (supervisor_is_worker()) {
-		m->sig_orphaned = evsignal_new(
-		    m->base, SUPERVISOR_GONE_SIGNAL, signal_orphaned_cb, m);
+		m->sig_orphaned = evsignal_new(m->base, SUPERVISOR_GONE_SIGNAL,
+		    signal_supervisor_stop_cb, m);
+		m->sig_drain = evsignal_new(m->base, SUPERVISOR_DRAIN_SIGNAL,
+		    signal_supervisor_stop_cb, m);
+		m->sig_exit = evsignal_new(m->base, SUPERVISOR_EXIT_SIGNAL,
+		    signal_supervisor_exit_cb, m);
 		event_add(m->sig_orphaned, NULL);
+		event_add(m->sig_drain, NULL);
+		event_add(m->sig_exit, NULL);
 	}
 	block_service_signals(SIG_UNBLOCK);
 }
@@ -1068,6 +1127,7 @@ run_workers(struct mttd *m)
 	supervised = m;
 	/* Loaded once, here: each worker starts with the supervisor's. */
 	m->auth = load_htpasswd(&m->settings);
+	load_catalog(m);
 	supervisor_run(&m->settings, listen_port(m), supervisor_started_cb,
 	    supervisor_reload_cb, supervisor_failed_cb);
 	if (startup_pipe >= 0)
@@ -1201,6 +1261,10 @@ shutdown_all(struct mttd *m)
 	event_free(m->sig_hup);
 	if (m->sig_orphaned != NULL)
 		event_free(m->sig_orphaned);
+	if (m->sig_drain != NULL)
+		event_free(m->sig_drain);
+	if (m->sig_exit != NULL)
+		event_free(m->sig_exit);
 	heartbeat_free(m->heartbeat);
 	http_server_free(m->server);
 	table_stats_free(m->table_stats);

@@ -373,8 +373,18 @@ supervisor_reap(struct supervisor *sv)
 		if (i == sv->nworkers)
 			continue;
 		sv->workers[i].pid = 0;
-		if (sv->stopping) {
+		if (sv->stopping && WIFEXITED(status) &&
+		    WEXITSTATUS(status) == 0) {
 			log_info("worker %d (pid %ld) stopped", i, (long)pid);
+			continue;
+		}
+		if (sv->stopping) {
+			log_warn("worker %d (pid %ld) %s %d during the stop", i,
+			    (long)pid,
+			    WIFSIGNALED(status) ? "was killed by signal" :
+						  "exited with status",
+			    WIFSIGNALED(status) ? WTERMSIG(status) :
+						  WEXITSTATUS(status));
 			continue;
 		}
 		log_error("worker %d (pid %ld) %s %d; restarting it", i,
@@ -490,19 +500,27 @@ supervisor_watch(struct supervisor *sv)
 	}
 }
 
-/* TERM or INT: the workers drain; a second one tells them again. */
+/* TERM or INT: the workers drain; a second one makes them exit now. */
 static void
 supervisor_stop(struct supervisor *sv, int sig)
 {
-	if (!sv->stopping) {
+	bool again = sv->stopping;
+
+	if (!again) {
 		log_info("signal %d: stopping %d worker(s)", sig,
 		    supervisor_alive(sv));
 		service_notify_stopping();
+	} else {
+		log_info("signal %d again: the workers exit now", sig);
 	}
 	sv->stopping = true;
 	sv->kill_at = time(NULL) + sv->settings->drain_timeout_s +
 	    SUPERVISOR_KILL_GRACE_S;
-	supervisor_signal_all(sv, sig);
+	supervisor_signal_all(
+	    sv, again ? SUPERVISOR_EXIT_SIGNAL : SUPERVISOR_DRAIN_SIGNAL);
+	/* A worker stopped (SIGSTOP, a debugger) drains only once it runs
+	 * (break-it helper 66: it was killed at the time limit instead). */
+	supervisor_signal_all(sv, SIGCONT);
 }
 
 static void

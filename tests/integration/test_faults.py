@@ -910,6 +910,12 @@ class DatabaseSettingsChanged(DatabaseFaults, h.MttdTestCase):
         self.assertEqual(log.count(
             "INFO the database 127.0.0.1:%d takes writes again"
             % self.pg.port), 1, log)
+        # Logged as a refusal, with who sent it (break-it helper 66).
+        self.assertEqual(log.count(
+            'ERROR submit refused: user=mttuser client=127.0.0.1'
+            ' phase="Test Run" reason=the database failed and nothing was'
+            ' stored (cannot execute INSERT in a read-only transaction)\n'),
+            3, log)
         # The statement is named by what it does (it was "role 6").
         self.assertEqual(log.count(
             "ERROR submit: statement 1 (creating linked rows) failed:"

@@ -6,6 +6,7 @@ one and the log says why); --pid-file and --daemon; [server] workers: a
 supervisor with SO_REUSEPORT workers that restarts a killed one and passes
 HUP and TERM on; [pg_v3] read_server sends queries to another server."""
 
+import http.client
 import os
 import re
 import shutil
@@ -1158,6 +1159,102 @@ class Workers(h.MttdTestCase):
             self.assertNotIn("exiting now", logs[0].read())
         finally:
             self.stop_all(procs, logs)
+
+    def worker_pids(self):
+        out = subprocess.run(["pgrep", "-P", str(self.mttd.proc.pid)],
+                             capture_output=True, text=True).stdout
+        return [int(pid) for pid in out.split()]
+
+    def test_42_term_to_every_process_drains_once(self):
+        """TERM to the supervisor and to each worker at once, in either
+        order, as a signal to the process group (Ctrl-C) or systemd's
+        stop (KillMode=control-group) sends it: one drain, and the
+        submissions in flight are answered and stored (break-it helper
+        66: the supervisor's copy counted as a second signal, and the
+        workers dropped them)."""
+        for workers_first in (False, True):
+            lock = h.HeldLock(self, "mpi_install")
+            answers = []
+            threads = [threading.Thread(target=lambda i=i: answers.append(
+                self.mttd.submit("MPI Install", [h.install_entry(
+                    mpi_version="group-term-%s-%d" % (workers_first, i))])))
+                for i in range(4)]
+            mark = self.mttd.log_mark()
+            for t in threads:
+                t.start()
+            deadline = time.time() + 10
+            while self.mttd.log_since(mark).count("POST /submit from") < 4:
+                self.assertLess(time.time(), deadline)
+                time.sleep(0.05)
+            time.sleep(0.3)
+            pids = self.worker_pids()
+            self.assertEqual(len(pids), 2)
+            order = pids + [self.mttd.proc.pid]
+            for pid in (order if workers_first else order[::-1]):
+                os.kill(pid, signal.SIGTERM)
+            time.sleep(0.5)
+            lock.release()
+            for t in threads:
+                t.join(30)
+            self.assertEqual(self.mttd.proc.wait(30), 0)
+            log = self.mttd.log_since(mark)
+            self.assertEqual(sorted((a.status, a.field("status"))
+                                    for a in answers), [(200, 0)] * 4, log)
+            self.assertEqual(self.sql1(
+                "SELECT count(*) FROM mpi_get WHERE mpi_version LIKE"
+                " 'group-term-%s-%%'" % workers_first), ["4"])
+            self.assertNotIn("exiting now", log)
+            self.assertEqual(log.count("INFO signal 15: stopping;"), 2, log)
+            self.mttd.start()
+
+    def test_43_worker_restarted_while_the_database_is_down(self):
+        """A worker killed while the database is down starts with its
+        pool down, as the running ones are, and serves once it is back
+        (break-it helper 66: it died at start-up reading the catalogue,
+        and was started again every second)."""
+        victim = self.worker_pids()[0]
+        mark = self.mttd.log_mark()
+        self.pg.stop()
+        try:
+            os.kill(victim, signal.SIGKILL)
+            self.assertIsNotNone(self.mttd.wait_log(
+                r"INFO listening on", mark, timeout=10))
+            time.sleep(2.5)
+            log = self.mttd.log_since(mark)
+            self.assertEqual(len(re.findall(
+                r"ERROR worker \d \(pid \d+\) (was killed by|exited with)",
+                log)), 1, log)
+            self.assertNotIn("CRITICAL", log)
+        finally:
+            self.pg.start()
+        deadline = time.time() + 10
+        served = 0
+        while served < 20:
+            self.assertLess(time.time(), deadline)
+            try:
+                ok = self.mttd.http("POST", "/serial",
+                                    {"serial": "x"}).status == 200
+            except (OSError, http.client.HTTPException):
+                ok = False
+            served = served + 1 if ok else 0
+            time.sleep(0 if ok else 0.1)
+
+    def test_44_stopped_worker_drains_on_term(self):
+        """A worker stopped (SIGSTOP) when TERM comes is continued, so it
+        drains at once rather than being killed at the time limit
+        (break-it helper 66)."""
+        victim = self.worker_pids()[0]
+        mark = self.mttd.log_mark()
+        os.kill(victim, signal.SIGSTOP)
+        start = time.time()
+        self.mttd.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(self.mttd.proc.wait(30), 0)
+        self.assertLess(time.time() - start, 3)
+        log = self.mttd.log_since(mark)
+        self.assertIn("INFO worker 0 (pid", log)
+        self.assertIn("INFO every worker stopped", log)
+        self.assertNotIn("killing", log)
+        self.mttd.start()
 
     def test_4_term_stops_them_all(self):
         pids = set(self.listening())
