@@ -29,24 +29,34 @@
 #define SUPERVISOR_DRAIN_SIGNAL (SIGRTMIN + 1)
 #define SUPERVISOR_EXIT_SIGNAL (SIGRTMIN + 2)
 
+/* What the supervisor calls at its steps; any may be NULL. */
+struct supervisor_hooks {
+	/* Once the port is its own, before the first fork: what every
+	 * worker should start with (it may exit, as fail does). */
+	void (*prepare)(void);
+	/* Once every worker listens. */
+	void (*started)(int port);
+	/* On SIGHUP, before passing it on: may update s for the workers
+	 * it starts later. */
+	void (*reload)(void);
+	/* A failure of its own before the workers start (the port taken,
+	 * say): does not return (NULL: logged, and exit 1), so that
+	 * whoever started mttd hears of it. */
+	void (*fail)(const char *message);
+};
+
 /*
  * Fork the workers of s.  Returns in each worker, which goes on to serve
  * (call supervisor_worker_ready once it listens).  The supervisor itself
- * never returns: once every worker listens it calls started(port) (if
- * not NULL), then supervises until SIGTERM or SIGINT have stopped every
- * worker, and exits 0 (1 if the first workers could not start).  On
- * SIGHUP it calls reload() (if not NULL), which may update s for the
- * workers it starts later, before passing the signal on.  A port
- * of 0 is resolved here first, so that every worker binds the same one.
- * With a listening socket a service manager passed (listen_port > 0, the
- * port it listens on), the workers share it and nothing is bound here.
- * A failure of its own before the workers start (the port taken, say) is
- * passed to fail(message), which does not return (NULL: logged, and exit
- * 1), so that whoever started mttd hears of it.
+ * never returns: it supervises until SIGTERM or SIGINT have stopped every
+ * worker, and exits 0 (1 if the first workers could not start), calling
+ * hooks on the way.  A port of 0 is resolved here first, so that every
+ * worker binds the same one.  With a listening socket a service manager
+ * passed (listen_port > 0, the port it listens on), the workers share it
+ * and nothing is bound here.
  */
-void supervisor_run(struct settings *s, int listen_port,
-    void (*started)(int port), void (*reload)(void),
-    void (*fail)(const char *message));
+void supervisor_run(
+    struct settings *s, int listen_port, const struct supervisor_hooks *hooks);
 
 /* In a worker: it listens now (the supervisor waits for each one). */
 void supervisor_worker_ready(void);

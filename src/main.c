@@ -1047,6 +1047,17 @@ supervisor_started_cb(int port)
 static struct mttd *supervised;
 
 /*
+ * Before the supervisor forks: the catalogue, read once, so that a
+ * worker started again while the database is down serves with its pool
+ * down instead of dying (break-it helper 66).
+ */
+static void
+supervisor_prepare_cb(void)
+{
+	load_catalog(supervised);
+}
+
+/*
  * SIGHUP in the supervisor: read the files as its workers do, so that a
  * worker started later, which runs the supervisor's settings and users
  * as they were at its fork, runs what the others run.  A reload the
@@ -1122,14 +1133,19 @@ supervisor_failed_cb(const char *message)
 static void
 run_workers(struct mttd *m)
 {
+	static const struct supervisor_hooks hooks = {
+		.prepare = supervisor_prepare_cb,
+		.started = supervisor_started_cb,
+		.reload = supervisor_reload_cb,
+		.fail = supervisor_failed_cb,
+	};
+
 	if (m->settings.workers <= 1)
 		return;
 	supervised = m;
 	/* Loaded once, here: each worker starts with the supervisor's. */
 	m->auth = load_htpasswd(&m->settings);
-	load_catalog(m);
-	supervisor_run(&m->settings, listen_port(m), supervisor_started_cb,
-	    supervisor_reload_cb, supervisor_failed_cb);
+	supervisor_run(&m->settings, listen_port(m), &hooks);
 	if (startup_pipe >= 0)
 		close(startup_pipe);
 	startup_pipe = -1;

@@ -636,15 +636,18 @@ supervisor_become_worker(struct supervisor *sv)
 }
 
 void
-supervisor_run(struct settings *s, int listen_port, void (*started)(int port),
-    void (*reload)(void), void (*fail)(const char *message))
+supervisor_run(
+    struct settings *s, int listen_port, const struct supervisor_hooks *hooks)
 {
 	struct supervisor sv;
 	int rc;
 
-	supervisor_fail_cb = fail;
+	supervisor_fail_cb = hooks->fail;
 	supervisor_setup(&sv, s, listen_port);
-	sv.reload = reload;
+	sv.reload = hooks->reload;
+	/* With the start-up lock held: start-ups on the port take turns. */
+	if (hooks->prepare != NULL)
+		hooks->prepare();
 	log_info("supervisor %ld: starting %d workers on port %d",
 	    (long)getpid(), sv.nworkers, sv.port);
 	if (supervisor_start_due(&sv)) {
@@ -667,8 +670,8 @@ supervisor_run(struct settings *s, int listen_port, void (*started)(int port),
 	if (sv.lock >= 0)
 		close(sv.lock);
 	sv.lock = -1;
-	if (started != NULL)
-		started(sv.port);
+	if (hooks->started != NULL)
+		hooks->started(sv.port);
 	for (;;) {
 		supervisor_turn(&sv);
 		if (!sv.stopping && supervisor_start_due(&sv)) {
