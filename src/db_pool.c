@@ -179,6 +179,7 @@ struct db_conn {
 	int connect_failures;	/* Connects failed in a row, for the log. */
 	uint64_t failure_cause; /* Hash of the last one's message. */
 	bool read_only;		/* Its session said it refuses writes. */
+	unsigned long session;	/* Its number among the sessions made. */
 	/* pool->outages at its first failed connect, or
 	 * DB_FAILING_IN_OUTAGE. */
 	unsigned long failing_since;
@@ -257,11 +258,12 @@ struct db_pool {
 	int read_only_conns;	    /* Up, and said they refuse writes. */
 	struct event *read_only_ev; /* Remakes the idle ones each second. */
 	bool said_read_only;	    /* The log's last word: read-only... */
-	struct timeval read_only_said_at; /* ...since then. */
-	unsigned long outages;		  /* "database is down" said, times. */
-	bool knows_read_only;		  /* A session said (PostgreSQL 14+). */
-	bool said_up, said_down;	  /* The log's last word on the pool. */
-	int long_held;			  /* Held by streams now. */
+	unsigned long read_only_said_at; /* ...since session number N. */
+	unsigned long sessions;		 /* Made, so far. */
+	unsigned long outages;		 /* "database is down" said, times. */
+	bool knows_read_only;		 /* A session said (PostgreSQL 14+). */
+	bool said_up, said_down;	 /* The log's last word on the pool. */
+	int long_held;			 /* Held by streams now. */
 	int query_held; /* Held by queries (streams too) now. */
 	struct db_conn *conns;
 	int up; /* Connections connected. */
@@ -484,15 +486,16 @@ db_conn_lost(struct db_conn *c, const char *why)
 	bool again = c->state == DBC_CONNECTING && c->connect_failures++ > 0;
 	uint64_t cause = hash_fnv1a(HASH_FNV1A_SEED, why, strlen(why));
 
-	/* Failing while the database is called up, or not: see
-	 * db_conn_poll_connect's "connected" line. */
-	if (c->connect_failures == 1 && c->state == DBC_CONNECTING)
-		c->failing_since = c->pool->said_down ? DB_FAILING_IN_OUTAGE :
-							c->pool->outages;
-
 	if (again && cause != c->failure_cause)
 		again = false;
 	c->failure_cause = cause;
+	/* A connect failure logged while the database is called up, or one
+	 * during an outage: see db_conn_poll_connect's "connected" line
+	 * (break-it helper 67: an error logged after "database is up" was
+	 * never followed by one). */
+	if (c->state == DBC_CONNECTING && !again)
+		c->failing_since = c->pool->said_down ? DB_FAILING_IN_OUTAGE :
+							c->pool->outages;
 	if (c->abandoned)
 		log_info("%s conn %d: %s", c->pool->label, c->index, why);
 	else if (!again)
@@ -642,9 +645,9 @@ db_conn_note_read_only(struct db_conn *c)
 			"default_transaction_read_only is on, set for the"
 			" role, the database or the server");
 		p->said_read_only = true;
-		p->read_only_said_at = c->up_since;
+		p->read_only_said_at = p->sessions;
 	} else if (!ro && p->said_read_only && p->read_only_conns == 0 &&
-	    timercmp(&c->up_since, &p->read_only_said_at, >)) {
+	    c->session > p->read_only_said_at) {
 		log_info(
 		    "the database %s:%s takes writes again", p->host, p->port);
 		p->said_read_only = false;
@@ -708,6 +711,7 @@ db_conn_poll_connect(struct db_conn *c)
 	 * idle_session_timeout passed while mttd was held up) is not lent.
 	 */
 	event_base_gettimeofday_cached(c->pool->base, &c->up_since);
+	c->session = ++c->pool->sessions;
 	if (!db_conn_still_open(c)) {
 		db_conn_closed_by_server(c);
 		return;

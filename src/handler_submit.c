@@ -118,17 +118,17 @@ handler_submit_refuse(struct request *r, int http_code, const char *why)
 /*
  * A submission the database failed is logged as a refusal is, with the
  * user, the client and the phase (SPEC: every rejected submission; break-
- * it helper 66 found only the request's number), at ERROR.
+ * it helper 66 found only the request's number), at ERROR.  outcome:
+ * "refused", or "outcome unknown" when it may be stored.
  */
 static void
-handler_submit_log_failed(
-    struct request *r, const char *what, const char *message)
+handler_submit_log_failed(struct request *r, const char *outcome,
+    const char *what, const char *message)
 {
 	const struct submit_ctx *c = r->state;
 
-	log_error("submit refused: user=%s client=%s phase=\"%s\" reason=%s"
-		  " (%s)",
-	    r->user, r->client, c->phase_text, what, message);
+	log_error("submit %s: user=%s client=%s phase=\"%s\" reason=%s (%s)",
+	    outcome, r->user, r->client, c->phase_text, what, message);
 }
 
 /* Called by request_finish. */
@@ -203,7 +203,7 @@ handler_submit_stored_cb(void *arg, enum submit_outcome outcome, long submit_id,
 	} else if (outcome == SUBMIT_REFUSED) {
 		handler_submit_refuse(r, 200, message);
 	} else if (outcome == SUBMIT_DB_UNKNOWN) {
-		handler_submit_log_failed(r,
+		handler_submit_log_failed(r, "outcome unknown",
 		    "the database connection was lost after the commit was"
 		    " sent, so it may or may not be stored",
 		    message);
@@ -215,8 +215,8 @@ handler_submit_stored_cb(void *arg, enum submit_outcome outcome, long submit_id,
 		    " a stored one is answered with its ids (%s)",
 		    message);
 	} else {
-		handler_submit_log_failed(
-		    r, "the database failed and nothing was stored", message);
+		handler_submit_log_failed(r, "refused",
+		    "the database failed and nothing was stored", message);
 		request_reply_db_failed(r, "and nothing was stored", message);
 	}
 }

@@ -243,17 +243,24 @@ log_count_lines(const char *buf, size_t len)
 	return lines;
 }
 
-/* Say, in the main log, how many lines sink lost and why. */
+/*
+ * Say, in the main log, how many lines sink lost and why.  A report the
+ * main log cannot take either keeps the count for the next one (break-
+ * it helper 67: it was dropped).
+ */
 static void
 log_report_lost(struct log_sink *sink)
 {
-	unsigned long lines = sink->lost_lines;
+	unsigned long lines = sink->lost_lines, main_lost;
 
 	sink->lost_lines = 0;
+	main_lost = log_main.lost_lines;
 	log_write(LOG_LEVEL_WARNING, NULL,
 	    "%lu line(s) of the %s %s could not be written: %s", lines,
 	    sink->what, sink->path ? sink->path : "(standard error)",
 	    strerror(sink->lost_errno));
+	if (log_main.lost_lines > main_lost)
+		sink->lost_lines += lines;
 }
 
 /*

@@ -608,6 +608,10 @@ signal_supervisor_stop_cb(evutil_socket_t sig, short what, void *arg)
 	struct mttd *m = arg;
 
 	(void)what;
+	/* Orphaned, a worker's next signal is the operator's second: as
+	 * its log line says (break-it helper 67). */
+	if (sig == SUPERVISOR_GONE_SIGNAL && m->stop_signals == 0)
+		m->stop_signals = 1;
 	if (m->stopping)
 		return;
 	m->stopping = true;

@@ -211,7 +211,9 @@ supervisor_lock_port(const struct supervisor *sv, const char *port)
 {
 	struct sockaddr_un un;
 	/* Longer than the other one waits for its workers (the same
-	 * configuration, most likely): it lets go first. */
+	 * configuration, most likely): it lets go first.  Its catalogue
+	 * read comes before, within connect_timeout and query_timeout: a
+	 * database that slow can make this one give up first, saying so. */
 	int patience = supervisor_start_wait_s(sv) + 10;
 	time_t give_up = time(NULL) + patience;
 	const struct timespec turn = { 0, 20 * 1000 * 1000 };
@@ -658,12 +660,12 @@ supervisor_run(
 	if (rc < 0) {
 		log_info(
 		    "signal %d before the workers listened: stopping", -rc);
-		supervisor_signal_all(&sv, SIGTERM);
+		supervisor_signal_all(&sv, SUPERVISOR_DRAIN_SIGNAL);
 		exit(1);
 	}
 	if (rc == 0) {
 		log_crit("a worker did not start; stopping");
-		supervisor_signal_all(&sv, SIGTERM);
+		supervisor_signal_all(&sv, SUPERVISOR_DRAIN_SIGNAL);
 		exit(1);
 	}
 	/* They listen: the port check of a later mttd sees them now. */

@@ -628,7 +628,9 @@ class Mttd:
         passed = {}
         if self.listen_socket is not None:
             argv, passed = self.passing_socket(argv, env)
-        log = open(self.log_path, "wb")
+        # Appending, as a log file is opened: each write lands at the end
+        # whoever else wrote (a test filling the disk under it).
+        log = open(self.log_path, "ab")
         try:
             self.proc = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL,

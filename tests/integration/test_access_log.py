@@ -143,17 +143,32 @@ class Unbuffered(h.MttdTestCase):
 
 
 class SmallDiskMttd(h.Mttd):
-    """An mttd whose access log is on a 64 KiB filesystem of its own."""
+    """An mttd whose access log is on a 64 KiB filesystem of its own
+    (small/), and with main_apart its main log on another (small2/)."""
+
+    main_apart = False
 
     def prepare(self):
-        self.small = os.path.join(self.dir, "small")
-        os.mkdir(self.small)
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs",
-                        self.small], check=True)
+        self.mounts = []
+        for name in ("small", "small2") if self.main_apart else ("small",):
+            path = os.path.join(self.dir, name)
+            os.mkdir(path)
+            subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k",
+                            "tmpfs", path], check=True)
+            self.mounts.append(path)
+        self.small = self.mounts[0]
+        if self.main_apart:
+            # The harness writes the main log (stderr) to dir/mttd.log.
+            os.symlink(os.path.join(self.mounts[1], "mttd.log"),
+                       os.path.join(self.dir, "mttd.log"))
 
-    def fill(self, leave):
-        """Fill the small filesystem, then free `leave` bytes of it."""
-        path = os.path.join(self.small, "filler")
+    def unmount(self):
+        for path in self.mounts:
+            subprocess.run(["umount", "-l", path], check=False)
+
+    def fill(self, leave, where=None):
+        """Fill a small filesystem, then free `leave` bytes of it."""
+        path = os.path.join(where or self.small, "filler")
         fd = os.open(path, os.O_WRONLY | os.O_CREAT)
         try:
             while True:
@@ -190,7 +205,7 @@ class DiskFull(unittest.TestCase):
             self.run_full(server)
         finally:
             server.stop()
-            subprocess.run(["umount", "-l", server.small], check=False)
+            server.unmount()
 
     def test_cut_line_not_ended_in_a_rotated_file(self):
         # Break-it helper 65: the new file began with an empty line.
@@ -217,7 +232,7 @@ class DiskFull(unittest.TestCase):
             self.assertRegex(lines[0], self.LINE)
         finally:
             server.stop()
-            subprocess.run(["umount", "-l", server.small], check=False)
+            server.unmount()
 
     def test_file_size_limit_kills_no_process(self):
         # A log over `ulimit -f` got mttd killed by SIGXFSZ: at start-up,
@@ -236,6 +251,39 @@ class DiskFull(unittest.TestCase):
             self.assertEqual(os.path.getsize(server.log_path), 3000)
         finally:
             server.stop()
+
+    def test_access_count_kept_while_the_main_log_is_full(self):
+        # Break-it helper 67: the access log's count was dropped when
+        # the main log could not take its report.
+        server = SmallDiskMttd(self.db, logging={
+            "access_log": "small/access.log", "access_log_buffer": "0",
+            "log_level": "INFO"})
+        server.main_apart = True
+        server.start()
+        try:
+            access_filler = server.fill(leave=0)
+            for _ in range(10):
+                self.assertEqual(server.http("GET", "/").status, 200)
+            main_filler = server.fill(leave=0, where=server.mounts[1])
+            # The main log's last page too, with empty lines.
+            with open(server.log_path, "ab", buffering=0) as f:
+                try:
+                    for _ in range(4096):
+                        f.write(b"\n")
+                except OSError as e:
+                    if e.errno != errno.ENOSPC:
+                        raise
+            os.remove(access_filler)
+            self.assertEqual(server.http("GET", "/").status, 200)
+            os.remove(main_filler)
+            self.assertEqual(server.http("GET", "/").status, 200)
+            self.assertEqual(len(re.findall(
+                r"\] WARNING 10 line\(s\) of the access log \S*small/"
+                r"access\.log could not be written: No space left on"
+                r" device\n", server.log_text())), 1, server.log_text())
+        finally:
+            server.stop()
+            server.unmount()
 
     def run_full(self, server):
         filler = server.fill(leave=4096)

@@ -945,6 +945,30 @@ class DatabaseSettingsChanged(DatabaseFaults, h.MttdTestCase):
         self.assertEqual(back, refused, log)
         self.assertNotIn("database is up", log)
 
+    def test_refused_after_an_outage_then_back_are_told(self):
+        # Break-it helper 67: refused after "database is up", a
+        # connection's error was never followed by its "connected".
+        self.alter_database("CONNECTION LIMIT 2")
+        self.addCleanup(self.alter_database, "CONNECTION LIMIT -1")
+        mark = self.mttd.log_mark()
+        self.pg.stop()
+        time.sleep(1.5)
+        self.pg.start()
+        self.wait_serving(self.mttd, 10)
+        self.assertIsNotNone(self.mttd.wait_log(
+            r"ERROR db conn \d: .*too many connections for database",
+            mark))
+        self.alter_database("CONNECTION LIMIT -1")
+        self.wait_pool_connected()
+        log = self.mttd.log_since(mark)
+        refused = set(re.findall(
+            r"ERROR db conn (\d): .*too many connections for database",
+            log))
+        back = set(re.findall(r"INFO db conn (\d): connected, after \d+"
+                              r" failed connect\(s\)\n", log))
+        self.assertEqual(len(refused), 2, log)
+        self.assertEqual(back, refused, log)
+
     def test_old_writable_sessions_beside_new_read_only_ones(self):
         # Turned on for the database, the setting reaches only sessions
         # made after: old writable ones store, new ones refuse.  One

@@ -1172,12 +1172,12 @@ class Workers(h.MttdTestCase):
         submissions in flight are answered and stored (break-it helper
         66: the supervisor's copy counted as a second signal, and the
         workers dropped them)."""
-        for workers_first in (False, True):
+        for supervisor_first in (False, True):
             lock = h.HeldLock(self, "mpi_install")
             answers = []
             threads = [threading.Thread(target=lambda i=i: answers.append(
                 self.mttd.submit("MPI Install", [h.install_entry(
-                    mpi_version="group-term-%s-%d" % (workers_first, i))])))
+                    mpi_version="group-term-%s-%d" % (supervisor_first, i))])))
                 for i in range(4)]
             mark = self.mttd.log_mark()
             for t in threads:
@@ -1189,9 +1189,16 @@ class Workers(h.MttdTestCase):
             time.sleep(0.3)
             pids = self.worker_pids()
             self.assertEqual(len(pids), 2)
-            order = pids + [self.mttd.proc.pid]
-            for pid in (order if workers_first else order[::-1]):
+            if supervisor_first:
+                # Its drain signal first, then each worker's own TERM.
+                self.mttd.proc.send_signal(signal.SIGTERM)
+                self.assertIsNotNone(self.mttd.wait_log(
+                    r"the supervisor stops: stopping", mark))
+                time.sleep(0.2)
+            for pid in pids:
                 os.kill(pid, signal.SIGTERM)
+            if not supervisor_first:
+                self.mttd.proc.send_signal(signal.SIGTERM)
             time.sleep(0.5)
             lock.release()
             for t in threads:
@@ -1202,9 +1209,12 @@ class Workers(h.MttdTestCase):
                                     for a in answers), [(200, 0)] * 4, log)
             self.assertEqual(self.sql1(
                 "SELECT count(*) FROM mpi_get WHERE mpi_version LIKE"
-                " 'group-term-%s-%%'" % workers_first), ["4"])
+                " 'group-term-%s-%%'" % supervisor_first), ["4"])
             self.assertNotIn("exiting now", log)
-            self.assertEqual(log.count("INFO signal 15: stopping;"), 2, log)
+            if supervisor_first:
+                self.assertEqual(log.count(
+                    "INFO signal 15: stopping already; a second one exits"
+                    " at once"), 2, log)
             self.mttd.start()
 
     def test_43_worker_restarted_while_the_database_is_down(self):
@@ -1256,6 +1266,36 @@ class Workers(h.MttdTestCase):
         self.assertNotIn("killing", log)
         self.mttd.start()
 
+    def test_45_orphaned_worker_exits_on_one_signal(self):
+        """Its supervisor killed, a worker drains, and its log says a
+        signal exits at once: one TERM does (break-it helper 67)."""
+        s = socket.create_connection(("127.0.0.1", self.mttd.port))
+        self.addCleanup(s.close)
+        # A request still arriving keeps a worker's drain going.
+        s.sendall(b"POST /serial HTTP/1.1\r\nHost: x\r\n"
+                  b"Content-Length: 20\r\n\r\n{")
+        time.sleep(0.3)
+        pids = self.worker_pids()
+        mark = self.mttd.log_mark()
+        self.mttd.proc.kill()
+        self.mttd.proc.wait(10)
+        deadline = time.time() + 5
+        while self.mttd.log_since(mark).count("supervisor is gone") < 2:
+            self.assertLess(time.time(), deadline)
+            time.sleep(0.05)
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass  # The idle one drained at once.
+        deadline = time.time() + 3
+        while any(alive(pid) for pid in pids):
+            self.assertLess(time.time(), deadline, "a worker lives on")
+            time.sleep(0.05)
+        self.assertIn("INFO signal 15 again: exiting now",
+                      self.mttd.log_since(mark))
+        self.mttd.start()
+
     def test_4_term_stops_them_all(self):
         pids = set(self.listening())
         self.assertEqual(self.mttd.stop(), 0)
@@ -1264,6 +1304,15 @@ class Workers(h.MttdTestCase):
         for pid in pids:
             self.assertFalse(os.path.exists("/proc/%s" % pid), pid)
         self.mttd.start()
+
+
+def alive(pid):
+    """Whether pid runs (a zombie waiting for its reaper does not)."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            return "zombie" not in f.read()
+    except OSError:
+        return False
 
 
 def second_cluster():
