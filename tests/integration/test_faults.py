@@ -91,6 +91,15 @@ class Load(h.ThreadedLoad):
 class DatabaseFaults:
     """What the fault tests do to PostgreSQL and how they watch mttd."""
 
+    @classmethod
+    def submit_build(cls, tag):
+        """The id of a new build (of a new install) to link runs to."""
+        _, (install,) = cls.mttd.must_submit(
+            "MPI Install", [h.install_entry(mpi_version=tag)])
+        _, (build,) = cls.mttd.must_submit(
+            "Test Build", [h.build_entry(install)])
+        return build
+
     def wait_serving(self, mttd, within):
         deadline = time.time() + within
         while time.time() < deadline:
@@ -795,10 +804,7 @@ class ServerClosesIdleSessions(DatabaseFaults, h.MttdTestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        _, (install,) = cls.mttd.must_submit(
-            "MPI Install", [h.install_entry(mpi_version="closing")])
-        _, (cls.build,) = cls.mttd.must_submit(
-            "Test Build", [h.build_entry(install)])
+        cls.build = cls.submit_build("closing")
 
     def test_idle_session_timeout_is_no_outage(self):
         self.with_idle_session_timeout("1500ms")
@@ -837,10 +843,7 @@ class DatabaseSettingsChanged(DatabaseFaults, h.MttdTestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        _, (install,) = cls.mttd.must_submit(
-            "MPI Install", [h.install_entry(mpi_version="settings")])
-        _, (cls.build,) = cls.mttd.must_submit(
-            "Test Build", [h.build_entry(install)])
+        cls.build = cls.submit_build("settings")
 
     def alter_database(self, change):
         # From another database: a read-only one refuses ALTER DATABASE.
