@@ -714,7 +714,9 @@ reload_htpasswd(const struct mttd *m, const struct settings *next,
 	}
 	if (auth_count(*table) == 0 && running > 0) {
 		*cause = xasprintf("htpasswd %s: no user could be read (the"
-				   " %zu user(s) in force stay)",
+				   " %zu user(s) in force stay, as for a file"
+				   " caught half-written; to lock every user"
+				   " out, restart mttd with it)",
 		    next->htpasswd_file, running);
 		auth_free(*table);
 		*table = NULL;

@@ -200,7 +200,9 @@ class Reload(h.MttdTestCase):
                     r"SIGHUP: keeping the running configuration")
                 # test_5 added a second user.
                 self.assertIn("htpasswd %s: no user could be read (the 2"
-                              " user(s) in force stay)" % path, line)
+                              " user(s) in force stay, as for a file caught"
+                              " half-written; to lock every user out,"
+                              " restart mttd with it)" % path, line)
                 self.assertChecksPasswords()
         with open(path, "w") as f:
             f.write(kept)
