@@ -652,8 +652,19 @@ db_conn_note_read_only(struct db_conn *c)
 		    "the database %s:%s takes writes again", p->host, p->port);
 		p->said_read_only = false;
 	}
-	if (ro && !evtimer_pending(p->read_only_ev, NULL))
+	if (p->said_read_only && !evtimer_pending(p->read_only_ev, NULL))
 		evtimer_add(p->read_only_ev, &again);
+}
+
+/* Make idle c again, to see what a new session says. */
+static void
+db_conn_remake_to_see(struct db_conn *c)
+{
+	log_debug("%s conn %d: made again, to see whether the database takes"
+		  " writes now",
+	    c->pool->label, c->index);
+	c->keeps_pool_up = c->reconnect_at_once = true;
+	db_conn_drop(c);
 }
 
 /*
@@ -661,26 +672,31 @@ db_conn_note_read_only(struct db_conn *c)
  * for the database, it takes effect only in new sessions.  Idle
  * sessions that refuse writes are made again each second while there
  * are any, so the first submission after the change is stored (the
- * busy ones are, once given back).
+ * busy ones are, once given back).  Turned off for the server, open
+ * sessions take writes at once: the read-only state is left only on a
+ * session made since it was said, so one idle session is made again
+ * if none is.
  */
 static void
 db_pool_read_only_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct db_pool *p = arg;
 	struct db_conn *c, *next;
+	bool remade = false;
 
 	(void)fd;
 	(void)what;
 	for (c = TAILQ_FIRST(&p->idle); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, idle_entry);
-		if (!c->read_only)
-			continue;
-		log_debug("%s conn %d: made again, to see whether the"
-			  " database takes writes now",
-		    c->pool->label, c->index);
-		c->keeps_pool_up = c->reconnect_at_once = true;
-		db_conn_drop(c);
+		if (c->read_only) {
+			db_conn_remake_to_see(c);
+			remade = true;
+		}
 	}
+	c = TAILQ_FIRST(&p->idle);
+	if (!remade && p->said_read_only && c != NULL &&
+	    c->session <= p->read_only_said_at)
+		db_conn_remake_to_see(c);
 }
 
 /* One step of PQconnectPoll; on success the connection joins the pool. */

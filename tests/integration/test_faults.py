@@ -972,6 +972,38 @@ class DatabaseSettingsChanged(DatabaseFaults, h.MttdTestCase):
         self.assertEqual(len(refused), 2, log)
         self.assertEqual(back, refused, log)
 
+    def alter_system(self, change):
+        self.pg.psql("ALTER SYSTEM %s" % change, db="postgres",
+                     superuser=True)
+        self.pg.psql("SELECT pg_reload_conf()", db="postgres",
+                     superuser=True)
+
+    def test_read_only_for_the_server_then_not_at_once(self):
+        """ALTER SYSTEM changes open sessions in place.  Turned on and off
+        again before any session was made again, no session "made since"
+        the warning said it takes writes, and /status said true for good
+        (found in review): one idle session is made again to see."""
+        server = h.Mttd(self.db, pg={"pool_size": "1", "idle_check": "0"})
+        server.start()
+        self.addCleanup(server.stop)
+        count = {"phase": "install", "columns": ["mpi_version"],
+                 "search": {}, "options": {"count_only": True}}
+        self.alter_system("SET default_transaction_read_only = on")
+        self.addCleanup(self.alter_system,
+                        "RESET default_transaction_read_only")
+        time.sleep(0.3)  # Each backend reloads its configuration.
+        server.http("POST", "/detail", count)  # Its session says "on".
+        self.alter_system("RESET default_transaction_read_only")
+        time.sleep(0.3)
+        server.http("POST", "/detail", count)  # The same says "off".
+        deadline = time.time() + 5
+        while server.http("GET", "/status").json.get(
+                "database_read_only") is not False:
+            self.assertLess(time.time(), deadline, server.log_tail())
+            time.sleep(0.05)
+        self.assertEqual(server.log_text().count(
+            "takes writes again"), 1, server.log_text())
+
     def test_old_writable_sessions_beside_new_read_only_ones(self):
         # Turned on for the database, the setting reaches only sessions
         # made after: old writable ones store, new ones refuse.  One
