@@ -213,6 +213,23 @@ db_catalog_connect_wait(PGconn *pg, int timeout_s)
 	return NULL;
 }
 
+/* Why the start-up connect failed, as the message to stop with. */
+static char *
+db_catalog_connect_cause(const struct db_pool_params *p, const char *why)
+{
+	/* The operator's own stop: no key to blame (break-it helper 69). */
+	if (db_catalog_stop_pending())
+		return xasprintf("%s to database %s at %s:%d", why, p->dbname,
+		    p->host, p->port);
+
+	/* Named by the keys that set them: libpq's reason names libpq's
+	 * terms (break-it helper 57). */
+	return xasprintf("cannot connect to database %s at %s:%d as %s"
+			 " ([pg_v3] dbname, server, port, username,"
+			 " password): %s",
+	    p->dbname, p->host, p->port, p->user, why);
+}
+
 static PGconn *
 db_catalog_connect(const struct db_pool_params *p, char **cause)
 {
@@ -232,12 +249,7 @@ db_catalog_connect(const struct db_pool_params *p, char **cause)
 	else
 		why = db_catalog_connect_wait(pg, p->connect_timeout_s);
 	if (why != NULL) {
-		/* Named by the keys that set them: libpq's reason names
-		 * libpq's terms (break-it helper 57). */
-		*cause = xasprintf("cannot connect to database %s at %s:%d as"
-				   " %s ([pg_v3] dbname, server, port,"
-				   " username, password): %s",
-		    p->dbname, p->host, p->port, p->user, why);
+		*cause = db_catalog_connect_cause(p, why);
 		free(why);
 		PQfinish(pg);
 		return NULL;

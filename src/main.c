@@ -609,9 +609,13 @@ signal_supervisor_stop_cb(evutil_socket_t sig, short what, void *arg)
 
 	(void)what;
 	/* Orphaned, a worker's next signal is the operator's second: as
-	 * its log line says (break-it helper 67). */
-	if (sig == SUPERVISOR_GONE_SIGNAL && m->stop_signals == 0)
+	 * its log line says (break-it helpers 67 and 69). */
+	if (sig == SUPERVISOR_GONE_SIGNAL && m->stop_signals == 0) {
 		m->stop_signals = 1;
+		if (m->stopping)
+			log_info(
+			    "the supervisor is gone: a signal exits at once");
+	}
 	if (m->stopping)
 		return;
 	m->stopping = true;

@@ -602,13 +602,20 @@ supervisor_turn(struct supervisor *sv)
 
 	if (sig == SIGTERM || sig == SIGINT)
 		supervisor_stop(sv, sig);
-	else if (sig == SIGHUP && !sv->stopping) {
-		/* First for itself: a worker started later runs it too. */
-		service_notify_reloading();
+	else if (sig == SIGHUP) {
+		/*
+		 * First for itself: a worker started later runs it too.  During
+		 * a stop too (logrotate may have moved the logs away: break-it
+		 * helper 69), but READY=1 after STOPPING=1 would tell the
+		 * service manager otherwise.
+		 */
+		if (!sv->stopping)
+			service_notify_reloading();
 		if (sv->reload != NULL)
 			sv->reload();
 		supervisor_signal_all(sv, SIGHUP);
-		service_notify_reloaded();
+		if (!sv->stopping)
+			service_notify_reloaded();
 	}
 	supervisor_reap(sv);
 	service_notify_watchdog();

@@ -338,7 +338,7 @@ class Cli(unittest.TestCase):
         self.sigterm_during_start_up(
             self.silent_database_conf("silent-term-connect.conf", 0,
                                       connect_timeout=3600, stall_on=b""),
-            b"stopped by a signal while connecting")
+            b"CRITICAL stopped by a signal while connecting to database t")
 
     def test_sigterm_stops_workers_waiting_for_the_database(self):
         proxy, path = self.silent_database_conf("silent-workers.conf", 0)

@@ -938,7 +938,9 @@ class Workers(h.MttdTestCase):
             self.assertIsNotNone(self.mttd.wait_log(
                 r"SIGHUP: the supervisor keeps the configuration in force:"
                 r" htpasswd %s: no user could be read \(the 1 user\(s\) in"
-                r" force stay\)" % re.escape(path), mark))
+                r" force stay, as for a file caught half-written; to lock"
+                r" every user out, restart mttd with it\)" % re.escape(path),
+                mark))
             deadline = time.time() + 10
             while (self.mttd.log_since(mark).count(
                     "SIGHUP: keeping the running configuration") < 2
@@ -1270,7 +1272,13 @@ class Workers(h.MttdTestCase):
 
     def test_45_orphaned_worker_exits_on_one_signal(self):
         """Its supervisor killed, a worker drains, and its log says a
-        signal exits at once: one TERM does (break-it helper 67)."""
+        signal exits at once: one TERM does (break-it helper 67), also
+        when the drain had begun (helper 69: nothing said so)."""
+        for stop_first in (False, True):
+            with self.subTest(stop_first=stop_first):
+                self.orphaned_worker_exits_on_one_signal(stop_first)
+
+    def orphaned_worker_exits_on_one_signal(self, stop_first):
         s = socket.create_connection(("127.0.0.1", self.mttd.port))
         self.addCleanup(s.close)
         # A request still arriving keeps a worker's drain going.
@@ -1279,12 +1287,19 @@ class Workers(h.MttdTestCase):
         time.sleep(0.3)
         pids = self.worker_pids()
         mark = self.mttd.log_mark()
+        if stop_first:
+            self.mttd.proc.send_signal(signal.SIGTERM)
+            time.sleep(0.3)
         self.mttd.proc.kill()
         self.mttd.proc.wait(10)
         deadline = time.time() + 5
-        while self.mttd.log_since(mark).count("supervisor is gone") < 2:
-            self.assertLess(time.time(), deadline)
+        while self.mttd.log_since(mark).count("supervisor is gone") < (
+                1 if stop_first else 2):
+            self.assertLess(time.time(), deadline, self.mttd.log_tail())
             time.sleep(0.05)
+        if stop_first:
+            self.assertIn("INFO the supervisor is gone: a signal exits at"
+                          " once", self.mttd.log_since(mark))
         for pid in pids:
             try:
                 os.kill(pid, signal.SIGTERM)
@@ -1296,6 +1311,34 @@ class Workers(h.MttdTestCase):
             time.sleep(0.05)
         self.assertIn("INFO signal 15 again: exiting now",
                       self.mttd.log_since(mark))
+        self.mttd.start()
+
+    def test_46_hup_during_a_stop_still_reloads(self):
+        """logrotate may move the logs away while a stop drains: the
+        supervisor still reloads and passes SIGHUP on (break-it helper
+        69: it dropped it)."""
+        lock = h.HeldLock(self, "mpi_install")
+        answers = []
+        thread = threading.Thread(target=lambda: answers.append(
+            self.mttd.submit("MPI Install", [h.install_entry(
+                mpi_version="hup-in-drain")])))
+        mark = self.mttd.log_mark()
+        thread.start()
+        self.assertIsNotNone(self.mttd.wait_log(r"POST /submit from", mark))
+        time.sleep(0.3)
+        self.mttd.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        self.mttd.proc.send_signal(signal.SIGHUP)
+        self.assertIsNotNone(self.mttd.wait_log(
+            r"the supervisor's configuration is in force", mark))
+        # The worker still draining reloads; the idle one has gone.
+        self.assertIsNotNone(self.mttd.wait_log(
+            r"INFO SIGHUP: configuration in force", mark))
+        lock.release()
+        thread.join(30)
+        self.assertEqual(self.mttd.proc.wait(30), 0)
+        self.assertEqual((answers[0].status, answers[0].field("status")),
+                         (200, 0))
         self.mttd.start()
 
     def test_4_term_stops_them_all(self):
