@@ -1199,8 +1199,16 @@ class Workers(h.MttdTestCase):
                 self.assertIsNotNone(self.mttd.wait_log(
                     r"the supervisor stops: stopping", mark))
                 time.sleep(0.2)
+            signalled = 0
             for pid in pids:
-                os.kill(pid, signal.SIGTERM)
+                try:
+                    os.kill(pid, signal.SIGTERM)
+                    signalled += 1
+                except ProcessLookupError:
+                    # Told to drain first, one with nothing in flight
+                    # (the kernel may give all four to the other) is
+                    # gone already.
+                    self.assertTrue(supervisor_first)
             if not supervisor_first:
                 self.mttd.proc.send_signal(signal.SIGTERM)
             time.sleep(0.5)
@@ -1216,9 +1224,11 @@ class Workers(h.MttdTestCase):
                 " 'group-term-%s-%%'" % supervisor_first), ["4"])
             self.assertNotIn("exiting now", log)
             if supervisor_first:
-                self.assertEqual(log.count(
-                    "INFO signal 15: stopping already; a second one exits"
-                    " at once"), 2, log)
+                # At least the worker holding the submissions, which
+                # cannot have gone, took its TERM as a first one.
+                already = log.count("INFO signal 15: stopping already; a"
+                                    " second one exits at once")
+                self.assertTrue(1 <= already <= signalled, log)
             self.mttd.start()
 
     def test_43_worker_restarted_while_the_database_is_down(self):
