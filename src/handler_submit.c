@@ -102,33 +102,31 @@ handler_submit_phase_text(const struct request *r, char *out, size_t size)
 }
 
 /*
- * Refusals are logged at warning level on one line: the client hides
- * them from its user, so the server log is where an operator looks.
+ * Every submission not stored is logged on one line with the user, the
+ * client and the phase: the client hides refusals from its user, so the
+ * server log is where an operator looks (SPEC).  At WARNING when mttd
+ * refused it, at ERROR when the database failed it (break-it helper 66
+ * found only the request's number then).  outcome: "refused", or
+ * "outcome unknown" when it may be stored; detail: NULL, or what the
+ * database said.
  */
+static void
+handler_submit_log_outcome(struct request *r, enum log_level level,
+    const char *outcome, const char *reason, const char *detail)
+{
+	const struct submit_ctx *c = r->state;
+
+	log_write(level, __func__,
+	    "submit %s: user=%s client=%s phase=\"%s\" reason=%s%s%s%s",
+	    outcome, r->user, r->client, c->phase_text, reason,
+	    detail ? " (" : "", detail ? detail : "", detail ? ")" : "");
+}
+
 static void
 handler_submit_refuse(struct request *r, int http_code, const char *why)
 {
-	const struct submit_ctx *c = r->state;
-
-	log_warn("submit refused: user=%s client=%s phase=\"%s\" reason=%s",
-	    r->user, r->client, c->phase_text, why);
+	handler_submit_log_outcome(r, LOG_LEVEL_WARNING, "refused", why, NULL);
 	reply_error(r, http_code, -1, "%s", why);
-}
-
-/*
- * A submission the database failed is logged as a refusal is, with the
- * user, the client and the phase (SPEC: every rejected submission; break-
- * it helper 66 found only the request's number), at ERROR.  outcome:
- * "refused", or "outcome unknown" when it may be stored.
- */
-static void
-handler_submit_log_failed(struct request *r, const char *outcome,
-    const char *what, const char *message)
-{
-	const struct submit_ctx *c = r->state;
-
-	log_error("submit %s: user=%s client=%s phase=\"%s\" reason=%s (%s)",
-	    outcome, r->user, r->client, c->phase_text, what, message);
 }
 
 /* Called by request_finish. */
@@ -203,7 +201,8 @@ handler_submit_stored_cb(void *arg, enum submit_outcome outcome, long submit_id,
 	} else if (outcome == SUBMIT_REFUSED) {
 		handler_submit_refuse(r, 200, message);
 	} else if (outcome == SUBMIT_DB_UNKNOWN) {
-		handler_submit_log_failed(r, "outcome unknown",
+		handler_submit_log_outcome(r, LOG_LEVEL_ERROR,
+		    "outcome unknown",
 		    "the database connection was lost after the commit was"
 		    " sent, so it may or may not be stored",
 		    message);
@@ -215,7 +214,7 @@ handler_submit_stored_cb(void *arg, enum submit_outcome outcome, long submit_id,
 		    " a stored one is answered with its ids (%s)",
 		    message);
 	} else {
-		handler_submit_log_failed(r, "refused",
+		handler_submit_log_outcome(r, LOG_LEVEL_ERROR, "refused",
 		    "the database failed and nothing was stored", message);
 		request_reply_db_failed(r, "and nothing was stored", message);
 	}
@@ -255,9 +254,8 @@ handler_submit_acquired(struct request *r, enum db_acquire_status st)
 
 	waiting_remove(c);
 	if (st != DB_ACQUIRE_OK) {
-		log_warn("submit refused: user=%s client=%s phase=\"%s\""
-			 " reason=database unavailable",
-		    r->user, r->client, c->phase_text);
+		handler_submit_log_outcome(r, LOG_LEVEL_WARNING, "refused",
+		    "database unavailable", NULL);
 		request_reply_db_unavailable(r, st);
 		return;
 	}
